@@ -1,0 +1,91 @@
+"""Settings, read from the environment (prefix PREMORTEM_, nested with __) by a factory.
+
+Nothing reads settings at import time: `load_settings()` builds them, callers pass them on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Scope = Literal["ingest", "read", "admin"]
+
+
+class MinerSettings(BaseModel):
+    max_templates: int = Field(default=5000, ge=10)
+    similarity: float = Field(default=0.5, gt=0, le=1)
+
+
+class WindowSettings(BaseModel):
+    seconds: float = Field(default=10.0, gt=0)
+
+
+class NotifierSettings(BaseModel):
+    alertmanager_url: str | None = None
+    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_secret: SecretStr | None = None
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_s: float = Field(default=0.5, ge=0)
+    resend_interval_s: float = Field(default=60.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PREMORTEM_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = "sqlite:///./premortem.db"
+    bus_url: str | None = None
+    host: str | None = None
+    port: int = 8080
+    public_url: str | None = None
+    tokens: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated TOKEN=scope1+scope2 pairs, e.g. 'abc=ingest,def=read+admin'",
+    )
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    miner: MinerSettings = Field(default_factory=MinerSettings)
+    window: WindowSettings = Field(default_factory=WindowSettings)
+    notify: NotifierSettings = Field(default_factory=NotifierSettings)
+    train_interval_s: float = Field(default=0, ge=0, description="0 disables scheduled training")
+    horizon_s: float = Field(default=600, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        if not url.startswith(("sqlite", "postgresql+psycopg")):
+            raise ValueError("database_url must be sqlite:///PATH or postgresql+psycopg://...")
+        return url
+
+    def token_scopes(self) -> dict[str, set[str]]:
+        """Token → scopes. `admin` implies `read` and `ingest`."""
+        if self.tokens is None:
+            return {}
+        result: dict[str, set[str]] = {}
+        for pair in self.tokens.get_secret_value().split(","):
+            if not pair.strip():
+                continue
+            token, _, scopes = pair.strip().partition("=")
+            granted = {s for s in scopes.split("+") if s} or {"read"}
+            unknown = granted - {"ingest", "read", "admin"}
+            if unknown:
+                raise ValueError(f"unknown token scope(s): {', '.join(sorted(unknown))}")
+            if "admin" in granted:
+                granted |= {"read", "ingest"}
+            result[token] = granted
+        return result
+
+    @property
+    def bind_host(self) -> str:
+        """With no tokens configured the server is only reachable from this machine."""
+        if self.host:
+            return self.host
+        return "0.0.0.0" if self.tokens else "127.0.0.1"
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,419 @@
+"""Domain records: what premortem knows about, independent of wire formats and storage.
+
+Ingested inputs (`TestRun`, `SimulationRun`, `LogRecord`, `Event`) are validated here once; every
+later stage trusts them. Log records and events are plain slotted dataclasses because they arrive by
+the hundred thousand; the rarer records are pydantic models so the API can serve them directly.
+
+Times: log records and events carry integer nanoseconds since the Unix epoch (UTC), which sorts,
+compares and stores the same way on every database. Datetimes in pydantic models are timezone-aware
+UTC (a naive datetime is read as UTC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+JSON = dict[str, Any]
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are UTC by convention (SQLite drops tzinfo)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def stable_id(*parts: object) -> str:
+    """A 32-hex-char id derived from content, so that a re-sent record is recognised."""
+    digest = hashlib.blake2b(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS), digest_size=16)
+    return digest.hexdigest()
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def datetime_to_ns(value: datetime) -> int:
+    value = as_utc(value)
+    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+
+
+def rfc3339_ns(ns: int) -> str:
+    """Nanosecond timestamp as RFC 3339 UTC with microseconds, e.g. 2024-05-01T12:00:00.123456Z."""
+    return ns_to_datetime(ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --------------------------------------------------------------------------- test runs
+
+
+class InjectedFault(BaseModel):
+    """One fault injected during a test run. Unknown keys are kept and read back."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(min_length=1, description="e.g. network_latency, cpu_hog, process_kill")
+    target: str | None = None
+    process: str | None = None
+    value: int | float | str | None = None
+    unit: str | None = None
+    duration: int | float | str | None = None
+    start: UtcDatetime | float | None = Field(
+        default=None, description="absolute time, or seconds after the run's timestamp"
+    )
+
+
+Outcome = str | dict[str, Any] | list[Any] | None
+
+
+class TestRun(BaseModel):
+    """A chaos or synthetic test result, in premortem's native (seed) format.
+
+    Extra top-level keys are allowed and kept, so a document is read back exactly as it was sent.
+    """
+
+    __test__ = False  # not a pytest test class
+    model_config = ConfigDict(extra="allow")
+
+    test_id: str = Field(min_length=1, max_length=256)
+    timestamp: UtcDatetime
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    injected_faults: list[InjectedFault] = Field(default_factory=list)
+    expected_outcome: Outcome = None
+    actual_outcome: Outcome = None
+    failure_details: Outcome = None
+    failure_time: UtcDatetime | None = None
+    environment: str | None = None
+    service: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """A run failed when its actual outcome differs from the expected one."""
+        if self.actual_outcome is None:
+            return self.failure_time is not None
+        if self.expected_outcome is None:
+            return bool(self.failure_details) or self.failure_time is not None
+        return _norm(self.actual_outcome) != _norm(self.expected_outcome)
+
+    @property
+    def outcome(self) -> str:
+        return "fail" if self.failed else "pass"
+
+    @property
+    def onset(self) -> datetime:
+        """When the failure manifested: its failure_time, else the run's timestamp."""
+        return self.failure_time or self.timestamp
+
+    @property
+    def fault_types(self) -> list[str]:
+        return sorted({fault.type for fault in self.injected_faults})
+
+
+def _norm(value: Outcome) -> str:
+    if isinstance(value, str):
+        return " ".join(value.lower().split())
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def outcome_text(value: Outcome) -> str:
+    """A readable one-line rendering of an outcome or failure-details field."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {outcome_text(v)}" for k, v in value.items())
+    return "; ".join(outcome_text(v) for v in value)
+
+
+# --------------------------------------------------------------------------- simulations
+
+
+class SimEvent(BaseModel):
+    """Something that happened in a simulation, `time` seconds after `started_at`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time: float = Field(ge=0)
+    type: str = Field(min_length=1, description="e.g. pool_exhausted, queue_overflow")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class Series(BaseModel):
+    """One sampled series; `timestamps` are seconds after `started_at`, ascending."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="e.g. pool_utilisation, queue_length, latency_p99")
+    unit: str = ""
+    timestamps: list[float]
+    values: list[float | None]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Series:
+        if len(self.timestamps) != len(self.values):
+            raise ValueError(
+                f"timestamps has {len(self.timestamps)} items but values has {len(self.values)}"
+            )
+        if any(b < a for a, b in zip(self.timestamps, self.timestamps[1:], strict=False)):
+            raise ValueError("timestamps must be ascending")
+        return self
+
+
+class SimulationRun(BaseModel):
+    """The output of one discrete-event simulation run (see docs/simulation-schema.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    simulation_id: str = Field(min_length=1, max_length=256)
+    model: str = Field(min_length=1, description="e.g. connection_pool, service")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    started_at: UtcDatetime
+    duration_s: float | None = Field(default=None, ge=0)
+    seed: int | None = None
+    service: str | None = None
+    environment: str | None = None
+    source: str = Field(default="external", description="external, or builtin for premortem.sim")
+    events: list[SimEvent] = Field(default_factory=list)
+    series: list[Series] = Field(default_factory=list)
+
+    def series_named(self, name: str) -> Series | None:
+        return next((s for s in self.series if s.name == name), None)
+
+
+# --------------------------------------------------------------------------- logs and events
+
+
+class Severity(StrEnum):
+    TRACE = "TRACE"
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+    FATAL = "FATAL"
+
+
+_SEVERITY_BASE = {
+    Severity.TRACE: 1,
+    Severity.DEBUG: 5,
+    Severity.INFO: 9,
+    Severity.WARN: 13,
+    Severity.ERROR: 17,
+    Severity.FATAL: 21,
+}
+_SEVERITY_ALIASES = {
+    "WARNING": Severity.WARN,
+    "ERR": Severity.ERROR,
+    "CRITICAL": Severity.FATAL,
+    "CRIT": Severity.FATAL,
+    "EMERG": Severity.FATAL,
+    "EMERGENCY": Severity.FATAL,
+    "ALERT": Severity.FATAL,
+    "PANIC": Severity.FATAL,
+    "NOTICE": Severity.INFO,
+    "INFORMATION": Severity.INFO,
+    "FINE": Severity.DEBUG,
+    "FINER": Severity.TRACE,
+    "FINEST": Severity.TRACE,
+}
+
+
+def severity_number_from_text(text: str) -> int:
+    """OpenTelemetry severity number (1..24) for a level name; 0 when unknown."""
+    upper = text.strip().upper()
+    level = _SEVERITY_ALIASES.get(upper)
+    if level is None:
+        try:
+            level = Severity(upper)
+        except ValueError:
+            return 0
+    return _SEVERITY_BASE[level]
+
+
+def severity_text_from_number(number: int) -> str:
+    if number <= 0:
+        return ""
+    for level in reversed(Severity):
+        if number >= _SEVERITY_BASE[level]:
+            return level.value
+    return ""
+
+
+ERROR_SEVERITY = 17
+WARN_SEVERITY = 13
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One log line. `id` is derived from content unless the sender gave one."""
+
+    time_ns: int
+    body: str
+    service: str = ""
+    severity_number: int = 0
+    severity_text: str = ""
+    observed_ns: int = 0
+    attributes: JSON = field(default_factory=dict)
+    resource: JSON = field(default_factory=dict)
+    trace_id: str | None = None
+    span_id: str | None = None
+    id: str = ""
+    template_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = stable_id("log", self.service, self.time_ns, self.body, self.attributes)
+        if not self.observed_ns:
+            self.observed_ns = self.time_ns
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity_number >= ERROR_SEVERITY
+
+    def to_json(self) -> JSON:
+        return {
+            "id": self.id,
+            "timestamp": rfc3339_ns(self.time_ns),
+            "observed_timestamp": rfc3339_ns(self.observed_ns),
+            "service": self.service,
+            "severity_text": self.severity_text,
+            "severity_number": self.severity_number,
+            "body": self.body,
+            "attributes": self.attributes,
+            "resource": self.resource,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "template_id": self.template_id,
+        }
+
+
+@dataclass(slots=True)
+class Event:
+    """An operational event: a deploy, a config change, a Kubernetes event, an incident."""
+
+    time_ns: int
+    type: str
+    source: str
+    subject: str = ""
+    service: str = ""
+    attributes: JSON = field(default_factory=dict)
+    data: Any = None
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = stable_id("event", self.source, self.type, self.time_ns, self.subject)
+
+    def to_json(self) -> JSON:
+        return {
+            "id": self.id,
+            "time": rfc3339_ns(self.time_ns),
+            "type": self.type,
+            "source": self.source,
+            "subject": self.subject,
+            "service": self.service,
+            "attributes": self.attributes,
+            "data": self.data,
+        }
+
+
+# --------------------------------------------------------------------------- analysis results
+
+
+class Template(BaseModel):
+    """A log template mined from one source (service)."""
+
+    id: int
+    service: str
+    template: str
+    count: int = 0
+    first_seen_ns: int = 0
+    last_seen_ns: int = 0
+    samples: list[str] = Field(default_factory=list)
+    parameters: list[list[str]] = Field(default_factory=list)
+
+
+class Anomaly(BaseModel):
+    """A signal from an online detector, with the evidence that raised it."""
+
+    id: str
+    time_ns: int
+    service: str
+    detector: str
+    score: float
+    template_id: int | None = None
+    summary: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class TriggerKind(StrEnum):
+    LOG_PATTERN = "log_pattern"
+    EVENT_SEQUENCE = "event_sequence"
+    FAULT_CONDITION = "fault_condition"
+    LOAD_CONDITION = "load_condition"
+    SIMULATION_CONDITION = "simulation_condition"
+
+
+class Source(StrEnum):
+    LEARNED = "learned"
+    MANUAL = "manual"
+    CATALOGUE = "catalogue"
+    ROLLBACK = "rollback"
+
+
+class Trigger(BaseModel):
+    id: str = ""
+    kind: TriggerKind
+    description: str
+    condition: dict[str, Any] = Field(default_factory=dict)
+    support: float = 0.0
+    precision: float = 0.0
+    lead_times_s: list[float] = Field(default_factory=list)
+    source: Source = Source.LEARNED
+
+
+class Mitigation(BaseModel):
+    id: str = ""
+    action: str = Field(min_length=1)
+    runbook_url: str | None = None
+    source: Source = Source.MANUAL
+
+
+class Evidence(BaseModel):
+    test_runs: list[str] = Field(default_factory=list)
+    simulation_runs: list[str] = Field(default_factory=list)
+    log_excerpts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class FailureMode(BaseModel):
+    id: str
+    name: str = Field(min_length=1)
+    description: str = ""
+    severity: str = "warning"
+    service: str = ""
+    manifestation: dict[str, Any] = Field(default_factory=dict)
+    triggers: list[Trigger] = Field(default_factory=list)
+    mitigations: list[Mitigation] = Field(default_factory=list)
+    evidence: Evidence = Field(default_factory=Evidence)
+    source: Source = Source.LEARNED
+    version: int = 1
+    updated_at: UtcDatetime | None = None
+
+
+class Prediction(BaseModel):
+    id: str
+    time_ns: int
+    mode_id: str
+    service: str = ""
+    probability: float = Field(ge=0, le=1)
+    horizon_s: float
+    lead_time_s: float | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,281 @@
+"""AlertingService: predictions in, alerts out; the one object the server and worker hold.
+
+    service = AlertingService.from_settings(settings, AlertStore(engine), modes=lookup)
+    service.start()                      # dispatcher threads + ticker (expiry, resend, unmute)
+    service.submit(predictions)          # returns as soon as the alert state is stored
+    service.stop()                       # delivers what is queued (bounded), then stops
+
+`submit` never waits on a notifier: notifications are queued and delivered by the dispatcher.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from premortem.alerting.alertmanager import AlertmanagerNotifier
+from premortem.alerting.content import build_content
+from premortem.alerting.model import (
+    ALERTNAME,
+    Alert,
+    AlertEvent,
+    AlertQuery,
+    AlertState,
+    Feedback,
+    FeedbackKind,
+    Matcher,
+    Silence,
+    fingerprint,
+)
+from premortem.alerting.mute import Inhibitor, InhibitRule, Silencer
+from premortem.alerting.notify import ALL_EVENTS, Dispatcher, Route
+from premortem.alerting.repository import AlertRepository
+from premortem.alerting.stages import (
+    ActiveAlerts,
+    AlertPolicy,
+    Batch,
+    DedupStage,
+    MuteStage,
+    NotifyStage,
+    Pipeline,
+    PolicyStage,
+)
+from premortem.alerting.webhook import WebhookNotifier
+from premortem.clock import Clock, SystemClock
+from premortem.config import Settings
+from premortem.domain import FailureMode, Prediction, stable_id
+from premortem.errors import IngestError
+from premortem.ports import Page
+
+ModeLookup = Callable[[str], FailureMode | None]
+
+
+class AlertingService:
+    def __init__(
+        self,
+        store: AlertRepository,
+        *,
+        routes: Sequence[Route],
+        modes: ModeLookup,
+        clock: Clock,
+        policy: AlertPolicy | None = None,
+        inhibit_rules: Sequence[InhibitRule] = (),
+        public_url: str = "http://127.0.0.1:8080",
+        environment: str = "",
+        resend_interval_s: float = 60.0,
+        max_attempts: int = 5,
+        backoff_s: float = 0.5,
+        sleep: Callable[[float], None] | None = None,
+        tick_interval_s: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.modes = modes
+        self.clock = clock
+        self.policy = policy or AlertPolicy()
+        self.public_url = public_url.rstrip("/")
+        self.environment = environment
+        self.resend_ns = int(resend_interval_s * 1e9)
+        self.tick_interval_s = tick_interval_s
+        self.active = ActiveAlerts(store.firing_alerts())
+        self.dispatcher = Dispatcher(
+            routes, store, clock, max_attempts=max_attempts, backoff_s=backoff_s, sleep=sleep
+        )
+        self.silencer = Silencer(store, clock)
+        self._assemble(inhibit_rules)
+        self._lock = threading.RLock()
+        self._last_sent: dict[str, int] = {}
+        self._ticker: threading.Thread | None = None
+        self._stop_ticker = threading.Event()
+
+    def _assemble(self, inhibit_rules: Sequence[InhibitRule]) -> None:
+        """The pipeline, in the order an alert meets its stages."""
+        policy = PolicyStage(self.policy, self.active)
+        dedup = DedupStage(self.store, self.active, self.policy)
+        mute = MuteStage(self.silencer, Inhibitor(inhibit_rules, self.active))
+        notify = NotifyStage(self._enqueue, self.store, self.clock)
+        self.pipeline = Pipeline(policy, dedup, mute, notify)  # predictions
+        self.expiry = Pipeline(dedup, mute, notify)  # evidence cleared
+        self.reminders = Pipeline(mute, notify)  # unmuted, resend
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        store: AlertRepository,
+        *,
+        modes: ModeLookup,
+        clock: Clock | None = None,
+        **options: object,
+    ) -> AlertingService:
+        """Routes from `settings.notify`; `options` pass on to the constructor (policy, ...)."""
+        notify = settings.notify
+        routes: list[Route] = []
+        if notify.alertmanager_url:
+            notifier = AlertmanagerNotifier(
+                notify.alertmanager_url, resend_interval_s=notify.resend_interval_s
+            )
+            routes.append(Route("alertmanager", notifier, ALL_EVENTS))
+        secret = notify.webhook_secret.get_secret_value() if notify.webhook_secret else None
+        for index, url in enumerate(notify.webhook_urls):
+            routes.append(Route(f"webhook-{index}", WebhookNotifier(url, secret=secret)))
+        public_url = settings.public_url or f"http://{settings.bind_host}:{settings.port}"
+        return cls(
+            store,
+            routes=routes,
+            modes=modes,
+            clock=clock or SystemClock(),
+            public_url=public_url,
+            resend_interval_s=notify.resend_interval_s,
+            max_attempts=notify.max_attempts,
+            backoff_s=notify.backoff_s,
+            **options,  # type: ignore[arg-type]
+        )
+
+    # ----------------------------------------------------------------------- the flow
+
+    def submit(self, predictions: Sequence[Prediction]) -> list[Alert]:
+        """Runs predictions through the pipeline; returns the alerts that were told about."""
+        with self._lock:
+            return self.pipeline.exec([self._proposal(p) for p in predictions])
+
+    def tick(self) -> list[Alert]:
+        """Time-driven work: resolve alerts whose evidence cleared (no prediction for the mode
+        within its horizon), tell alerts whose mute lifted, re-send firing alerts."""
+        now = self.clock.now_ns()
+        with self._lock:
+            firing = self.active.all()
+            stale = [
+                a.evolve(state=AlertState.RESOLVED, last_seen_ns=now)
+                for a in firing
+                if now - a.last_seen_ns > a.horizon_s * 1e9
+            ]
+            told = self.expiry.exec(stale)
+            due = [a for a in self.active.all() if self._due(a, now)]
+            for alert in due:
+                alert.event = AlertEvent.FIRING if not alert.notified else AlertEvent.RESEND
+            return told + self.reminders.exec(due)
+
+    def _due(self, alert: Alert, now: int) -> bool:
+        if not alert.notified:
+            return True
+        wants_resend = any(AlertEvent.RESEND in r.events for r in self.dispatcher.routes)
+        return wants_resend and now - self._last_sent.get(alert.fingerprint, 0) >= self.resend_ns
+
+    def _enqueue(self, batch: Batch) -> None:
+        for alert in batch.alerts:
+            self._last_sent[alert.fingerprint] = batch.created_ns
+        self.dispatcher.enqueue(batch)
+
+    def _proposal(self, prediction: Prediction) -> Alert:
+        mode = self.modes(prediction.mode_id)
+        rules = self.policy.for_mode(prediction.mode_id)
+        severity = rules.severity or (mode.severity if mode else "warning")
+        environment = str(prediction.evidence.get("environment") or self.environment)
+        labels = {
+            "alertname": ALERTNAME,
+            "failure_mode": mode.name if mode else prediction.mode_id,
+            "mode_id": prediction.mode_id,
+            "service": prediction.service or (mode.service if mode else ""),
+            "environment": environment,
+            "severity": severity,
+        }
+        fp = fingerprint(labels)
+        current = self.active.get(fp)
+        alert_id = current.id if current else stable_id("alert", fp, prediction.time_ns)
+        doc = build_content(
+            prediction,
+            mode,
+            severity=severity,
+            dashboard_url=f"{self.public_url}/alerts/{alert_id}",
+        )
+        return Alert(
+            id=alert_id,
+            fingerprint=fp,
+            labels=labels,
+            state=AlertState.FIRING,
+            probability=prediction.probability,
+            started_ns=current.started_ns if current else prediction.time_ns,
+            updated_ns=prediction.time_ns,
+            last_seen_ns=prediction.time_ns,
+            horizon_s=prediction.horizon_s,
+            doc=doc,
+        )
+
+    # ----------------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        self.dispatcher.start()
+        if self._ticker is None:
+            self._stop_ticker.clear()
+            self._ticker = threading.Thread(
+                target=self._tick_loop, name="alert-ticker", daemon=True
+            )
+            self._ticker.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop_ticker.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout_s)
+            self._ticker = None
+        self.dispatcher.stop(timeout_s)
+
+    def drain(self) -> None:
+        self.dispatcher.drain()
+
+    def _tick_loop(self) -> None:
+        while not self._stop_ticker.wait(self.tick_interval_s):
+            self.tick()
+
+    # ----------------------------------------------------------------------- API operations
+
+    def list_alerts(self, query: AlertQuery) -> Page[Alert]:
+        return self.store.list_alerts(query)
+
+    def get_alert(self, alert_id: str) -> Alert:
+        return self.store.get_alert(alert_id)
+
+    def acknowledge(self, alert_id: str, acknowledged: bool = True) -> Alert:
+        with self._lock:
+            alert = self.store.set_acknowledged(alert_id, acknowledged)
+            current = self.active.get(alert.fingerprint)
+            if current is not None and current.id == alert_id:
+                current.acknowledged = acknowledged
+            return alert
+
+    def add_silence(
+        self,
+        matchers: Sequence[Matcher],
+        *,
+        starts_ns: int | None = None,
+        ends_ns: int,
+        created_by: str = "",
+        comment: str = "",
+    ) -> Silence:
+        if not matchers:
+            raise IngestError("a silence needs at least one matcher", pointer="/matchers")
+        now = self.clock.now_ns()
+        starts = now if starts_ns is None else starts_ns
+        if ends_ns <= starts:
+            raise IngestError("endsAt must be after startsAt", pointer="/endsAt")
+        silence_id = stable_id("silence", [m.to_json() for m in matchers], starts, ends_ns, now)
+        silence = Silence(silence_id, tuple(matchers), starts, ends_ns, created_by, comment)
+        self.store.add_silence(silence)
+        self.silencer.invalidate()
+        return silence
+
+    def list_silences(self, *, active_only: bool = False) -> list[Silence]:
+        at = self.clock.now_ns() if active_only else None
+        return self.store.list_silences(active_at_ns=at)
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        silence = self.store.expire_silence(silence_id, self.clock.now_ns())
+        self.silencer.invalidate()
+        return silence
+
+    def add_feedback(self, alert_id: str, kind: FeedbackKind, comment: str = "") -> Feedback:
+        now = self.clock.now_ns()
+        feedback = Feedback(
+            stable_id("feedback", alert_id, kind.value, now), alert_id, kind, now, comment
+        )
+        self.store.add_feedback(feedback)
+        return feedback

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 MAD_TO_SD = 1.4826  # MAD of a normal distribution times this is its standard deviation
@@ -38,13 +39,13 @@ def _middle(ordered: list[float]) -> float:
     return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+@dataclass(slots=True)
 class _Histories:
     """Bounded per-key histories; the key first seen longest ago is dropped past `max_keys`."""
 
-    def __init__(self, history: int, max_keys: int) -> None:
-        self.history = history
-        self.max_keys = max_keys
-        self.values: dict[Hashable, deque[Any]] = {}
+    history: int
+    max_keys: int
+    values: dict[Hashable, deque[Any]] = field(default_factory=dict)
 
     def append(self, key: Hashable, value: Any) -> None:
         values = self.values.get(key)

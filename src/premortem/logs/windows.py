@@ -10,7 +10,7 @@ the same windows.
 >>> counter = WindowCounter(width_s=10, clock=ManualClock())
 >>> counter.add(LogRecord(time_ns=1_000_000_000, body="up", service="api", template_id=7))
 []
->>> [w.by_template for w in counter.tick(now_ns=10_000_000_000)]
+>>> [dict(w.by_template) for w in counter.tick(now_ns=10_000_000_000)]
 [{7: 1}]
 
 Memory is bounded: a source keeps at most `history` closed windows; at most `max_services`

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from premortem.domain import JSON, stable_id
+from premortem.domain import JSON, rfc3339_ns, stable_id
 from premortem.errors import IngestError
 
 ALERTNAME = "FailureModePredicted"
@@ -105,6 +105,9 @@ class Alert:
             "started_ns": self.started_ns,
             "updated_ns": self.updated_ns,
             "resolved_ns": self.resolved_ns,
+            "started_at": rfc3339_ns(self.started_ns),
+            "updated_at": rfc3339_ns(self.updated_ns),
+            "resolved_at": rfc3339_ns(self.resolved_ns) if self.resolved_ns else None,
             **self.doc,
         }
 
@@ -161,6 +164,8 @@ class Silence:
             "matchers": [m.to_json() for m in self.matchers],
             "starts_ns": self.starts_ns,
             "ends_ns": self.ends_ns,
+            "startsAt": rfc3339_ns(self.starts_ns),
+            "endsAt": rfc3339_ns(self.ends_ns),
             "created_by": self.created_by,
             "comment": self.comment,
             "status": state,
@@ -181,6 +186,7 @@ class Feedback:
             "alert_id": self.alert_id,
             "kind": self.kind.value,
             "time_ns": self.time_ns,
+            "time": rfc3339_ns(self.time_ns),
             "comment": self.comment,
         }
 

@@ -272,6 +272,9 @@ class AlertingService:
         self.silencer.invalidate()
         return silence
 
+    def feedback_on(self, alert_id: str) -> list[Feedback]:
+        return self.store.list_feedback(alert_id)
+
     def add_feedback(self, alert_id: str, kind: FeedbackKind, comment: str = "") -> Feedback:
         now = self.clock.now_ns()
         feedback = Feedback(

@@ -191,10 +191,15 @@ class AlertStore:
 
     def list_deliveries(self, *, alert_id: str | None = None) -> list[DeliveryRecord]:
         statement = select(alert_notifications).order_by(
-            alert_notifications.c.time_ns, alert_notifications.c.batch_id
+            alert_notifications.c.time_ns,
+            alert_notifications.c.batch_id,
+            alert_notifications.c.alert_id,
         )
-        if alert_id is not None:
-            statement = statement.where(alert_notifications.c.alert_id == alert_id)
+        if alert_id is not None:  # whole batches that carried the alert
+            batches = select(alert_notifications.c.batch_id).where(
+                alert_notifications.c.alert_id == alert_id
+            )
+            statement = statement.where(alert_notifications.c.batch_id.in_(batches))
         with self._tx() as connection:
             rows = connection.execute(statement).all()
         grouped: dict[tuple[str, str], DeliveryRecord] = {}

@@ -85,3 +85,8 @@ def make_rig() -> Callable[..., Rig]:
 @pytest.fixture
 def rig(make_rig: Callable[..., Rig]) -> Rig:
     return make_rig()
+
+
+@pytest.fixture
+def pool_mode() -> FailureMode:
+    return POOL

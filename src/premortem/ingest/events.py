@@ -1,0 +1,44 @@
+"""Operational events in any accepted shape: CloudEvents, Kubernetes Events, or native events.
+
+Each item of a batch is recognised on its own, so one array may mix the three: a `specversion`
+member marks a CloudEvent, `involvedObject`/`regarding`, `kind: Event|EventList` or a watch
+envelope marks a Kubernetes event, anything else is read as a native event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from premortem.domain import Event
+from premortem.errors import IngestError
+from premortem.ingest import cloudevents, k8s, native
+from premortem.ingest.fields import load_documents
+
+
+def parse_events(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
+    items, batch = load_documents(data)
+    events: list[Event] = []
+    for index, item in enumerate(items):
+        try:
+            events.extend(_parse_one(item, now_ns=now_ns))
+        except IngestError as exc:
+            raise (exc.at(f"/{index}") if batch else exc) from None
+    return events
+
+
+def _parse_one(item: Any, *, now_ns: int) -> list[Event]:
+    if not isinstance(item, dict):
+        return [native.native_event(item, now_ns=now_ns)]  # raises the type error
+    if "specversion" in item:
+        return [cloudevents.event_from_json(item, now_ns=now_ns)]
+    if _is_kubernetes(item):
+        return k8s.parse_events(item, now_ns=now_ns)
+    return [native.native_event(item, now_ns=now_ns)]
+
+
+def _is_kubernetes(item: dict[str, Any]) -> bool:
+    if item.get("kind") in ("Event", "EventList") or "involvedObject" in item:
+        return True
+    if "regarding" in item:
+        return True
+    return isinstance(item.get("object"), dict) and isinstance(item.get("type"), str)

@@ -1,0 +1,222 @@
+"""Reading decoded JSON field by field, with errors that point at the offending field.
+
+Every parser in this package reads its input through these helpers so that error messages and JSON
+pointers look the same whatever the format. Times come out as integer nanoseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from premortem.domain import JSON
+from premortem.errors import IngestError
+
+_NS = 1_000_000_000
+
+
+def pointer(*parts: str | int) -> str:
+    """A JSON pointer (RFC 6901) from path segments, escaping `~` and `/` in keys."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def load_json(data: bytes | str | Any) -> Any:
+    """Decode bytes or text as JSON; anything else is taken as already decoded."""
+    if not isinstance(data, bytes | bytearray | memoryview | str):
+        return data
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(f"invalid JSON: {exc}") from exc
+
+
+def load_documents(data: bytes | str | Any) -> tuple[list[Any], bool]:
+    """A JSON array, a single JSON value or JSON lines (NDJSON), as (items, is_batch).
+
+    A single value is not a batch: its errors point at `/field`, a batch's at `/3/field`. NDJSON
+    is only tried when the body is not one JSON value, so a pretty-printed object still reads.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview | str):
+        return (data, True) if isinstance(data, list) else ([data], False)
+    raw = bytes(data) if not isinstance(data, str) else data.encode()
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if not raw.lstrip().startswith(b"{"):
+            raise IngestError(f"invalid JSON: {exc}") from exc
+        return _json_lines(raw), True
+    return (doc, True) if isinstance(doc, list) else ([doc], False)
+
+
+def _json_lines(raw: bytes) -> list[Any]:
+    items: list[Any] = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise IngestError(
+                f"invalid JSON on line {number}: {exc}", pointer=pointer(len(items))
+            ) from exc
+    return items
+
+
+def type_name(value: Any) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def expect_object(value: Any, at: str, *, what: str = "an object") -> JSON:
+    if not isinstance(value, dict):
+        raise IngestError(f"must be {what}, got {type_name(value)}", pointer=at)
+    return value
+
+
+def expect_array(value: Any, at: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise IngestError(f"must be an array, got {type_name(value)}", pointer=at)
+    return value
+
+
+def optional_str(doc: Mapping[str, Any], key: str, at: str) -> str | None:
+    value = doc.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise IngestError(f"must be a string, got {type_name(value)}", pointer=f"{at}/{key}")
+
+
+def required_str(doc: Mapping[str, Any], key: str, at: str) -> str:
+    value = doc.get(key)
+    if isinstance(value, str) and value:
+        return value
+    if key not in doc or value is None:
+        raise IngestError("is required", pointer=f"{at}/{key}")
+    if isinstance(value, str):
+        raise IngestError("must not be empty", pointer=f"{at}/{key}")
+    raise IngestError(f"must be a string, got {type_name(value)}", pointer=f"{at}/{key}")
+
+
+def string_map(value: Any, at: str) -> dict[str, str]:
+    """A flat object of string values (labels, structured metadata)."""
+    mapping = expect_object(value, at)
+    for key, item in mapping.items():
+        if not isinstance(item, str):
+            raise IngestError(f"must be a string, got {type_name(item)}", pointer=at + pointer(key))
+    return mapping
+
+
+# --------------------------------------------------------------------------- time
+
+_seconds_cache: dict[str, int] = {}
+
+
+def _epoch_seconds(prefix: str) -> int:
+    """Epoch seconds of 'YYYY-MM-DDTHH:MM:SS' read as UTC, remembered: batches share seconds."""
+    if len(prefix) != 19 or prefix[10] not in "Tt ":
+        raise ValueError("not an RFC 3339 date-time")
+    if prefix[4] != "-" or prefix[7] != "-" or prefix[13] != ":" or prefix[16] != ":":
+        raise ValueError("not an RFC 3339 date-time")
+    fields = (prefix[0:4], prefix[5:7], prefix[8:10], prefix[11:13], prefix[14:16], prefix[17:19])
+    if not all(f.isascii() and f.isdigit() for f in fields):
+        raise ValueError("not an RFC 3339 date-time")
+    year, month, day, hour, minute, second = (int(f) for f in fields)
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        raise ValueError("date out of range")
+    if hour > 23 or minute > 59 or second > 60:
+        raise ValueError("time out of range")
+    seconds = calendar.timegm((year, month, day, hour, minute, min(second, 59), 0, 0, 0))
+    if len(_seconds_cache) > 4096:
+        _seconds_cache.clear()
+    _seconds_cache[prefix] = seconds
+    return seconds
+
+
+def rfc3339_to_ns(text: str) -> int:
+    """Nanoseconds of an RFC 3339 date-time; ValueError if it is not one.
+
+    Fractions keep nanosecond precision (digits past 9 are dropped). A missing offset is read as
+    UTC, because Chaos Toolkit and Python's `utcnow().isoformat()` write naive UTC times.
+    """
+    seconds = _seconds_cache.get(text[:19])
+    if seconds is None:
+        seconds = _epoch_seconds(text[:19])
+    zone = text[19:]
+    fraction = 0
+    if zone[:1] in (".", ","):
+        if zone[-1:] in ("Z", "z"):
+            digits, zone = zone[1:-1], "Z"
+        elif len(zone) > 6 and zone[-6] in "+-":
+            digits, zone = zone[1:-6], zone[-6:]
+        else:
+            digits, zone = zone[1:], ""
+        if not (digits.isascii() and digits.isdigit()):
+            raise ValueError("bad fraction of a second")
+        fraction = int(digits[:9].ljust(9, "0"))
+    if zone in ("Z", "z", ""):
+        return seconds * _NS + fraction
+    if len(zone) == 6 and zone[0] in "+-" and zone[3] == ":" and (zone[1:3] + zone[4:]).isdigit():
+        offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
+        return (seconds - offset if zone[0] == "+" else seconds + offset) * _NS + fraction
+    raise ValueError("bad time zone offset")
+
+
+def epoch_to_ns(value: float) -> int:
+    """Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude.
+
+    Shippers disagree (Fluent Bit sends float seconds, JavaScript milliseconds, OTLP nanoseconds);
+    a value in nanoseconds below 1e17 would fall in 1973, so the magnitude is a safe tell.
+    """
+    magnitude = abs(value)
+    if magnitude < 1e11:
+        return round(value * 1e9) if isinstance(value, float) else value * _NS
+    if magnitude < 1e14:
+        return round(value * 1e6) if isinstance(value, float) else value * 1_000_000
+    if magnitude < 1e17:
+        return round(value * 1e3) if isinstance(value, float) else value * 1000
+    return int(value)
+
+
+def timestamp_ns(value: Any, at: str) -> int:
+    """A timestamp field: RFC 3339 text, an epoch number, or a string of digits."""
+    if isinstance(value, str):
+        if value.isascii() and value.isdigit():
+            return epoch_to_ns(int(value))
+        try:
+            return rfc3339_to_ns(value)
+        except ValueError as exc:
+            raise IngestError(f"invalid timestamp {value[:64]!r}: {exc}", pointer=at) from exc
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise IngestError("invalid timestamp: not a finite number", pointer=at)
+        return epoch_to_ns(value)
+    raise IngestError(
+        f"must be an RFC 3339 string or epoch number, got {type_name(value)}", pointer=at
+    )
+
+
+def json_text(value: Any) -> str:
+    """A structured value rendered as compact JSON text (for log bodies)."""
+    return orjson.dumps(value).decode()
+
+
+def validation_error(exc: ValidationError, *, at: str = "") -> IngestError:
+    """The first pydantic error as an IngestError pointing at its field."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+    return IngestError(f"{first['msg']}{more}", pointer=at + pointer(*first["loc"]))

@@ -1,0 +1,123 @@
+"""k6 end-of-test summaries (the `handleSummary(data)` object, formats.md §8) as native test runs.
+
+Parameters are read from the metrics (`vus_max` → `concurrent_users`, `http_reqs` rate →
+`request_rate`, run duration, latency percentiles, error rate). The outcome is the thresholds':
+expected "all thresholds passed", actual lists the thresholds that failed. Without thresholds,
+failed checks decide.
+
+The summary carries no id or start time: a `setup_data` object (what the script's `setup()`
+returned) may give `test_id`, `timestamp`, `service` and `environment`; otherwise the id derives
+from the content and the time is `now_ns`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from premortem.domain import JSON, rfc3339_ns, stable_id
+from premortem.errors import IngestError
+from premortem.ingest.fields import expect_object, load_json, timestamp_ns
+from premortem.ingest.native import ParsedTestRun, validate_test_run
+
+EXPECTED = "all thresholds passed"
+# parameter name -> (metric, values key)
+_PARAMETERS = {
+    "concurrent_users": ("vus_max", "max"),
+    "request_rate": ("http_reqs", "rate"),
+    "requests": ("http_reqs", "count"),
+    "iterations": ("iterations", "count"),
+    "http_req_duration_avg_ms": ("http_req_duration", "avg"),
+    "http_req_duration_p95_ms": ("http_req_duration", "p(95)"),
+    "http_req_duration_p99_ms": ("http_req_duration", "p(99)"),
+    "error_rate": ("http_req_failed", "rate"),
+}
+
+
+def parse(data: bytes | str | Any, *, now_ns: int) -> list[ParsedTestRun]:
+    summary = expect_object(load_json(data), "")
+    return [validate_test_run(summary_doc(summary, now_ns=now_ns))]
+
+
+def summary_doc(summary: JSON, *, now_ns: int) -> JSON:
+    metrics = expect_object(summary.get("metrics"), "/metrics", what="an object of metrics")
+    for name, metric in metrics.items():
+        expect_object(metric, f"/metrics/{name}")
+        expect_object(metric.get("values") or {}, f"/metrics/{name}/values")
+    setup = summary.get("setup_data") if isinstance(summary.get("setup_data"), dict) else {}
+    setup = setup or {}
+    state = summary.get("state") if isinstance(summary.get("state"), dict) else {}
+    parameters = _parameters(metrics)
+    duration_ms = (state or {}).get("testRunDurationMs")
+    if isinstance(duration_ms, int | float):
+        parameters["duration_s"] = round(duration_ms / 1000, 3)
+    failed_thresholds = _failed_thresholds(metrics)
+    actual, details = _outcome(metrics, failed_thresholds)
+    raw_time = setup.get("timestamp")
+    time_ns = timestamp_ns(raw_time, "/setup_data/timestamp") if raw_time else now_ns
+    test_id = setup.get("test_id")
+    if not isinstance(test_id, str) or not test_id:
+        test_id = "k6-" + stable_id("k6", summary)[:16]
+    return {
+        "test_id": test_id,
+        "timestamp": rfc3339_ns(time_ns),
+        "parameters": parameters,
+        "injected_faults": [],
+        "expected_outcome": EXPECTED,
+        "actual_outcome": actual,
+        "failure_details": details,
+        "environment": _text(setup.get("environment")),
+        "service": _text(setup.get("service")),
+        "source_format": "k6",
+        "thresholds": {
+            f"{name}: {expr}": bool(result.get("ok"))
+            for name, metric in metrics.items()
+            for expr, result in (metric.get("thresholds") or {}).items()
+            if isinstance(result, dict)
+        },
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _parameters(metrics: JSON) -> JSON:
+    parameters: JSON = {}
+    for name, (metric, key) in _PARAMETERS.items():
+        value = (metrics.get(metric) or {}).get("values", {}).get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            parameters[name] = round(value, 6) if isinstance(value, float) else value
+    return parameters
+
+
+def _failed_thresholds(metrics: JSON) -> list[str]:
+    failed = []
+    for name, metric in metrics.items():
+        thresholds = metric.get("thresholds") or {}
+        if not isinstance(thresholds, dict):
+            raise IngestError("must be an object", pointer=f"/metrics/{name}/thresholds")
+        for expr, result in thresholds.items():
+            if isinstance(result, dict) and result.get("ok") is False:
+                failed.append(f"{name} {expr}")
+    return failed
+
+
+def _outcome(metrics: JSON, failed_thresholds: list[str]) -> tuple[str, str | None]:
+    if failed_thresholds:
+        details = "; ".join(
+            f"{t} (observed {_observed(metrics, t.split(' ')[0])})" for t in failed_thresholds
+        )
+        return f"thresholds failed: {', '.join(failed_thresholds)}", details
+    has_thresholds = any(m.get("thresholds") for m in metrics.values())
+    checks = (metrics.get("checks") or {}).get("values") or {}
+    if not has_thresholds and isinstance(checks.get("fails"), int) and checks["fails"] > 0:
+        return (
+            "checks failed",
+            f"{checks['fails']} of {checks['fails'] + checks.get('passes', 0)} checks failed",
+        )
+    return EXPECTED, None
+
+
+def _observed(metrics: JSON, name: str) -> str:
+    values = (metrics.get(name) or {}).get("values") or {}
+    return ", ".join(f"{k}={v}" for k, v in values.items())

@@ -1,0 +1,213 @@
+"""LitmusChaos `ChaosResult` and `ChaosEngine` objects (formats.md §7) as native test runs.
+
+A ChaosResult gives one run: the experiment (`spec.experiment`) is the fault, the verdict the
+outcome (expected `Pass`; `Awaited` means still running, so no outcome yet). A ChaosEngine gives one
+run per experiment, with the fault's parameters read from its env vars (`TOTAL_CHAOS_DURATION`,
+`NETWORK_LATENCY`, ...) and the verdict from `status.experiments`. Test ids derive from the
+object's uid, so a re-sent, updated object replaces the earlier version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from premortem.domain import JSON, rfc3339_ns
+from premortem.errors import IngestError
+from premortem.ingest.fields import expect_array, expect_object, load_json, timestamp_ns
+from premortem.ingest.native import ParsedTestRun, validate_test_run
+
+EXPECTED = "verdict Pass"
+_FAULT_TYPES = {
+    "pod-delete": "pod_kill",
+    "container-kill": "process_kill",
+    "pod-network-latency": "network_latency",
+    "pod-network-loss": "network_loss",
+    "pod-network-partition": "network_partition",
+    "pod-cpu-hog": "cpu_hog",
+    "node-cpu-hog": "cpu_hog",
+    "pod-memory-hog": "memory_hog",
+    "node-memory-hog": "memory_hog",
+}
+# env var -> (fault field, unit)
+_ENV_VALUES = (
+    ("NETWORK_LATENCY", "ms"),
+    ("NETWORK_PACKET_LOSS_PERCENTAGE", "percent"),
+    ("CPU_CORES", "cores"),
+    ("CPU_LOAD", "percent"),
+    ("MEMORY_CONSUMPTION", "MB"),
+)
+
+
+def parse(data: bytes | str | Any, *, now_ns: int) -> list[ParsedTestRun]:
+    """A ChaosResult, a ChaosEngine, or a list (JSON array or `kind: List`) of them."""
+    doc = load_json(data)
+    if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+        items, prefix = doc["items"], "/items"
+    elif isinstance(doc, list):
+        items, prefix = doc, ""
+    else:
+        items, prefix = [doc], None
+    parsed: list[ParsedTestRun] = []
+    for index, item in enumerate(items):
+        at = "" if prefix is None else f"{prefix}/{index}"
+        try:
+            docs = _docs(expect_object(item, ""), now_ns)
+        except IngestError as exc:
+            raise exc.at(at) from None
+        parsed.extend(validate_test_run(d, at=at) for d in docs)
+    return parsed
+
+
+def _docs(obj: JSON, now_ns: int) -> list[JSON]:
+    kind = obj.get("kind")
+    if kind == "ChaosResult":
+        return [result_doc(obj, now_ns=now_ns)]
+    if kind == "ChaosEngine":
+        return engine_docs(obj, now_ns=now_ns)
+    raise IngestError(f"must be 'ChaosResult' or 'ChaosEngine', got {kind!r:.64}", pointer="/kind")
+
+
+def _metadata(obj: JSON, now_ns: int) -> tuple[JSON, str, int]:
+    metadata = expect_object(obj.get("metadata") or {}, "/metadata")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise IngestError("is required", pointer="/metadata/name")
+    created = metadata.get("creationTimestamp")
+    time_ns = timestamp_ns(created, "/metadata/creationTimestamp") if created else now_ns
+    return metadata, name, time_ns
+
+
+def _run_id(metadata: JSON, *parts: str) -> str:
+    uid = str(metadata.get("uid") or "")[:8]
+    namespace = metadata.get("namespace") or "default"
+    return "-".join(p for p in ("litmus", namespace, *parts, uid) if p)
+
+
+def fault_type(experiment: str) -> str:
+    known = _FAULT_TYPES.get(experiment)
+    if known:
+        return known
+    return experiment.removeprefix("pod-").removeprefix("node-").replace("-", "_")
+
+
+def result_doc(obj: JSON, *, now_ns: int) -> JSON:
+    metadata, name, time_ns = _metadata(obj, now_ns)
+    spec = expect_object(obj.get("spec") or {}, "/spec")
+    status = expect_object(obj.get("status") or {}, "/status")
+    experiment_status = expect_object(
+        status.get("experimentStatus") or {}, "/status/experimentStatus"
+    )
+    experiment = str(spec.get("experiment") or name)
+    verdict = experiment_status.get("verdict")
+    probes = status.get("probeStatuses") or status.get("probeStatus") or []
+    percentage = experiment_status.get("probeSuccessPercentage")
+    labels = metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {}
+    return {
+        "test_id": _run_id(metadata, name),
+        "timestamp": rfc3339_ns(time_ns),
+        "parameters": {"probe_success_percentage": _number(percentage)},
+        "injected_faults": [{"type": fault_type(experiment), "name": experiment}],
+        "expected_outcome": EXPECTED,
+        "actual_outcome": _actual(verdict),
+        "failure_details": _details(experiment_status.get("failStep"), probes),
+        "service": (labels or {}).get("app") or None,
+        "source_format": "litmus",
+        "engine": spec.get("engine"),
+        "phase": experiment_status.get("phase"),
+        "probes": probes if isinstance(probes, list) else [],
+    }
+
+
+def engine_docs(obj: JSON, *, now_ns: int) -> list[JSON]:
+    metadata, name, time_ns = _metadata(obj, now_ns)
+    spec = expect_object(obj.get("spec") or {}, "/spec")
+    status = expect_object(obj.get("status") or {}, "/status")
+    statuses = {s.get("name"): s for s in status.get("experiments") or [] if isinstance(s, dict)}
+    appinfo = spec.get("appinfo") if isinstance(spec.get("appinfo"), dict) else {}
+    service = str((appinfo or {}).get("applabel") or "").partition("=")[2] or None
+    docs = []
+    for index, experiment in enumerate(
+        expect_array(spec.get("experiments") or [], "/spec/experiments")
+    ):
+        at = f"/spec/experiments/{index}"
+        experiment = expect_object(experiment, at)
+        exp_name = experiment.get("name")
+        if not isinstance(exp_name, str) or not exp_name:
+            raise IngestError("is required", pointer=f"{at}/name")
+        state = statuses.get(exp_name, {})
+        fault = _engine_fault(exp_name, _env(experiment, at), service)
+        updated = state.get("lastUpdateTime")
+        failed = str(state.get("verdict") or "").lower() == "fail"
+        docs.append(
+            {
+                "test_id": _run_id(metadata, name, exp_name),
+                "timestamp": rfc3339_ns(time_ns),
+                "parameters": {k: v for k, v in fault.items() if k == "duration"},
+                "injected_faults": [fault],
+                "expected_outcome": EXPECTED,
+                "actual_outcome": _actual(state.get("verdict")),
+                "failure_time": rfc3339_ns(
+                    timestamp_ns(updated, f"/status/experiments/{exp_name}/lastUpdateTime")
+                )
+                if failed and updated
+                else None,
+                "service": service,
+                "source_format": "litmus",
+                "engine": name,
+                "engine_status": status.get("engineStatus"),
+                "experiment_status": state.get("status"),
+            }
+        )
+    return docs
+
+
+def _env(experiment: JSON, at: str) -> dict[str, str]:
+    spec = experiment.get("spec") if isinstance(experiment.get("spec"), dict) else {}
+    components = (spec or {}).get("components")
+    env = components.get("env") if isinstance(components, dict) else None
+    pairs = expect_array(env or [], f"{at}/spec/components/env")
+    return {
+        str(p["name"]): str(p.get("value", ""))
+        for p in pairs
+        if isinstance(p, dict) and isinstance(p.get("name"), str)
+    }
+
+
+def _engine_fault(experiment: str, env: dict[str, str], service: str | None) -> JSON:
+    fault: JSON = {"type": fault_type(experiment), "name": experiment}
+    if service:
+        fault["target"] = service
+    for key, unit in _ENV_VALUES:
+        value = _number(env.get(key))
+        if value is not None:
+            fault["value"], fault["unit"] = value, unit
+            break
+    duration = _number(env.get("TOTAL_CHAOS_DURATION"))
+    if duration is not None:
+        fault["duration"] = duration
+    return fault
+
+
+def _number(value: Any) -> int | float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    try:
+        number = float(str(value))
+    except ValueError:
+        return None  # "Awaited", "", None
+    return int(number) if number.is_integer() else number
+
+
+def _actual(verdict: Any) -> str | None:
+    if not isinstance(verdict, str) or verdict.lower() in ("", "awaited"):
+        return None  # still running: no outcome yet
+    return f"verdict {verdict}"
+
+
+def _details(fail_step: Any, probes: Any) -> str | None:
+    parts = [f"failStep: {fail_step}"] if fail_step and fail_step != "N/A" else []
+    for probe in probes if isinstance(probes, list) else []:
+        status = probe.get("status") if isinstance(probe, dict) else None
+        if isinstance(status, dict) and str(status.get("verdict", "")).lower() == "failed":
+            parts.append(f"probe {probe.get('name')}: {status.get('description', 'failed')}")
+    return "; ".join(parts) or None

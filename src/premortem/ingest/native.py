@@ -1,0 +1,298 @@
+"""premortem's own JSON formats: test runs (the seed shape), log records and events.
+
+Each accepts one JSON object, a JSON array, or JSON lines (NDJSON), as bytes or already decoded.
+A batch with one bad record raises `IngestError` pointing at it (`/3/timestamp`); the caller
+rejects the whole batch.
+
+The log parser is the hot path of ingestion (hundreds of thousands of records a second), so it
+checks types by hand instead of building a pydantic model per record.
+
+>>> [r.severity_number for r in parse_logs(b'{"body": "db timeout", "severity_text": "error"}',
+...                                        now_ns=0)]
+[17]
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
+
+from premortem.domain import (
+    JSON,
+    Event,
+    LogRecord,
+    TestRun,
+    severity_number_from_text,
+    severity_text_from_number,
+)
+from premortem.errors import IngestError
+from premortem.ingest.fields import (
+    epoch_to_ns,
+    expect_object,
+    json_text,
+    load_documents,
+    optional_str,
+    required_str,
+    rfc3339_to_ns,
+    timestamp_ns,
+    type_name,
+    validation_error,
+)
+
+
+class ParsedTestRun(NamedTuple):
+    """A validated test run and its document in the native shape (stored and read back as is)."""
+
+    run: TestRun
+    doc: JSON
+
+
+# --------------------------------------------------------------------------- test runs
+
+
+def parse_test_runs(data: bytes | str | Any, *, now_ns: int = 0) -> list[ParsedTestRun]:
+    """Native test runs (one object or a list); each document is kept exactly as sent."""
+    del now_ns  # the native format carries its own timestamp; the argument keeps parsers uniform
+    items, batch = load_documents(data)
+    parsed = []
+    for index, item in enumerate(items):
+        at = f"/{index}" if batch else ""
+        parsed.append(validate_test_run(expect_object(item, at or ""), at=at))
+    return parsed
+
+
+def validate_test_run(doc: JSON, *, at: str = "") -> ParsedTestRun:
+    """Validate one native test-run document (also used by the other test-run formats)."""
+    try:
+        return ParsedTestRun(TestRun.model_validate(doc), doc)
+    except ValidationError as exc:
+        raise validation_error(exc, at=at) from exc
+
+
+# --------------------------------------------------------------------------- logs
+
+_BODY_ALIASES = ("message", "log", "msg")
+_TIME_ALIASES = ("@timestamp", "time", "date")
+# Keys read by the parser; any other top-level key is kept as an attribute.
+_LOG_KEYS = frozenset(
+    {
+        "timestamp",
+        "observed_timestamp",
+        "service",
+        "severity_text",
+        "severity_number",
+        "level",
+        "body",
+        "attributes",
+        "resource",
+        "trace_id",
+        "span_id",
+        "id",
+        "template_id",
+        *_BODY_ALIASES,
+        *_TIME_ALIASES,
+    }
+)
+
+
+def parse_logs(data: bytes | str | Any, *, now_ns: int) -> list[LogRecord]:
+    """Native log records: `{"timestamp", "service", "severity_text", "severity_number", "body",
+    "attributes", "trace_id", "span_id"}`; only `body` is required.
+
+    `timestamp` is RFC 3339 or an epoch number (or digit string) and defaults to `now_ns`.
+    Shipper spellings are understood when the native key is absent: `message`/`log`/`msg` for
+    the body, `@timestamp`/`time`/`date` for the time, `level` for the severity text.
+    """
+    items, batch = load_documents(data)
+    records: list[LogRecord] = []
+    append = records.append
+    for index, item in enumerate(items):
+        try:
+            append(log_record(item, now_ns))
+        except IngestError as exc:
+            raise (exc.at(f"/{index}") if batch else exc) from None
+    return records
+
+
+def log_record(item: Any, now_ns: int) -> LogRecord:
+    """One native log record; errors point inside the record (`/timestamp`).
+
+    Written for speed: the common shape (string body, RFC 3339 time, severity text, plain
+    attributes) is checked inline with `type(x) is` tests; anything else takes a slower helper.
+    """
+    if type(item) is not dict:
+        raise IngestError(f"a log record must be an object, got {type_name(item)}")
+    get = item.get
+    body = get("body")
+    if type(body) is not str:
+        body = _body(item, body)
+    stamp = get("timestamp")
+    try:
+        time_ns = rfc3339_to_ns(stamp) if type(stamp) is str else _time(item, now_ns)
+    except ValueError:
+        time_ns = _time(item, now_ns)
+    text = get("severity_text")
+    if type(text) is str and "severity_number" not in item:
+        number = _SEVERITY_NUMBERS[text]
+    else:
+        number, text = _severity(item)
+    attributes = get("attributes")
+    if type(attributes) is not dict:
+        attributes = _attributes(item, attributes)
+    if not _LOG_KEYS.issuperset(item):
+        attributes = {k: v for k, v in item.items() if k not in _LOG_KEYS} | attributes
+    service = get("service")
+    trace_id = get("trace_id")
+    span_id = get("span_id")
+    return LogRecord(
+        time_ns,
+        body,
+        service if type(service) is str else _optional_text(item, "service") or "",
+        number,
+        text,
+        _observed(item),
+        attributes,
+        _resource(item),
+        None if trace_id is None else _hex_id(item, "trace_id"),
+        None if span_id is None else _hex_id(item, "span_id"),
+        _optional_text(item, "id") or "",
+    )
+
+
+class _SeverityNumbers(dict[str, int]):
+    """Severity text -> number, filled on first sight (a batch repeats a handful of levels)."""
+
+    def __missing__(self, text: str) -> int:
+        if len(self) > 256:
+            self.clear()
+        number = self[text] = severity_number_from_text(text)
+        return number
+
+
+_SEVERITY_NUMBERS = _SeverityNumbers()
+
+
+def _attributes(item: JSON, value: Any) -> JSON:
+    if value is None:
+        return {}
+    raise _wrong_type("attributes", value, "an object")
+
+
+def _wrong_type(key: str, value: Any, expected: str) -> IngestError:
+    return IngestError(f"must be {expected}, got {type_name(value)}", pointer=f"/{key}")
+
+
+def _body(item: JSON, body: Any) -> str:
+    key = "body"
+    if body is None:
+        key = next((k for k in _BODY_ALIASES if k in item), "body")
+        body = item.get(key)
+    if isinstance(body, str):
+        return body
+    if isinstance(body, dict | list):
+        return json_text(body)  # structured bodies are kept as compact JSON text
+    if body is None:
+        raise IngestError("is required", pointer="/body")
+    raise _wrong_type(key, body, "a string or a JSON object")
+
+
+def _time(item: JSON, now_ns: int) -> int:
+    value = item.get("timestamp")
+    key = "timestamp"
+    if value is None:
+        key = next((k for k in _TIME_ALIASES if k in item), "")
+        if not key:
+            return now_ns
+        value = item[key]
+    if type(value) is str and len(value) > 19 and not value.isdigit():
+        try:  # the common case, without the generic helper's checks
+            return rfc3339_to_ns(value)
+        except ValueError:
+            pass
+    if type(value) is int:
+        return epoch_to_ns(value)
+    return timestamp_ns(value, f"/{key}")
+
+
+def _observed(item: JSON) -> int:
+    value = item.get("observed_timestamp")
+    return 0 if value is None else timestamp_ns(value, "/observed_timestamp")
+
+
+def _severity(item: JSON) -> tuple[int, str]:
+    text = item.get("severity_text")
+    text_key = "severity_text"
+    if text is None and "level" in item:
+        text, text_key = item["level"], "level"
+    number = item.get("severity_number")
+    if text is not None and type(text) is not str:
+        raise _wrong_type(text_key, text, "a string")
+    if number is None:
+        return (severity_number_from_text(text), text) if text else (0, "")
+    if type(number) is not int or not 0 <= number <= 24:
+        raise IngestError(
+            f"must be an integer from 0 to 24, got {number!r}", pointer="/severity_number"
+        )
+    return number, text if text else severity_text_from_number(number)
+
+
+def _optional_text(item: JSON, key: str) -> str | None:
+    value = item.get(key)
+    if value is None or type(value) is str:
+        return value
+    raise _wrong_type(key, value, "a string")
+
+
+def _resource(item: JSON) -> JSON:
+    value = item.get("resource")
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise _wrong_type("resource", value, "an object")
+    return value
+
+
+def _hex_id(item: JSON, key: str) -> str | None:
+    value = item.get(key)
+    if value is None or value == "":
+        return None
+    if type(value) is not str:
+        raise _wrong_type(key, value, "a hex string")
+    return value.lower()
+
+
+# --------------------------------------------------------------------------- events
+
+
+def parse_events(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
+    """Native events: `{"time", "type", "source", "subject", "service", "attributes", "data",
+    "id"}`; only `type` is required, `time` (or `timestamp`) defaults to `now_ns`."""
+    items, batch = load_documents(data)
+    events = []
+    for index, item in enumerate(items):
+        try:
+            events.append(native_event(item, now_ns=now_ns))
+        except IngestError as exc:
+            raise (exc.at(f"/{index}") if batch else exc) from None
+    return events
+
+
+def native_event(item: Any, *, now_ns: int) -> Event:
+    doc = expect_object(item, "")
+    time_key = "time" if "time" in doc else "timestamp"
+    raw_time = doc.get(time_key)
+    attributes = doc.get("attributes")
+    if attributes is not None and not isinstance(attributes, dict):
+        raise _wrong_type("attributes", attributes, "an object")
+    service = optional_str(doc, "service", "") or ""
+    return Event(
+        time_ns=now_ns if raw_time is None else timestamp_ns(raw_time, f"/{time_key}"),
+        type=required_str(doc, "type", ""),
+        source=optional_str(doc, "source", "") or service or "native",
+        subject=optional_str(doc, "subject", "") or "",
+        service=service,
+        attributes=attributes or {},
+        data=doc.get("data"),
+        id=optional_str(doc, "id", "") or "",
+    )

@@ -1,0 +1,274 @@
+"""OTLP/HTTP logs (`ExportLogsServiceRequest`), in proto3 JSON or binary protobuf.
+
+OTLP answers a batch with some bad records by accepting the good ones and reporting how many it
+rejected (partial success), so record-level problems are counted in `OtlpResult`, not raised. Only
+a body that cannot be read as a request at all raises `IngestError`.
+
+JSON quirks handled here (see formats.md §1): hex trace/span ids (an invalid one means "no
+trace"), 64-bit integers as decimal strings, `AnyValue` wrappers, and the pre-1.0
+`instrumentationLibraryLogs` spelling of `scopeLogs`.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from premortem.domain import JSON, LogRecord, severity_number_from_text, severity_text_from_number
+from premortem.errors import IngestError
+from premortem.ingest.fields import expect_array, expect_object, json_text, load_json, type_name
+
+_MAX_ERRORS = 10
+
+
+@dataclass(slots=True)
+class OtlpResult:
+    """Accepted records, and what was rejected (reported back as `partialSuccess`)."""
+
+    records: list[LogRecord]
+    rejected: int = 0
+    error_message: str = ""
+    errors: list[IngestError] = field(default_factory=list)
+
+
+def parse_otlp(body: bytes | JSON, *, content_type: str | None = None, now_ns: int) -> OtlpResult:
+    """An OTLP logs request; protobuf unless the content type (or the body) says JSON."""
+    if isinstance(body, dict):
+        return parse_otlp_json(body, now_ns=now_ns)
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media == "application/json" or (not media and body.lstrip()[:1] == b"{"):
+        return parse_otlp_json(body, now_ns=now_ns)
+    return parse_otlp_protobuf(body, now_ns=now_ns)
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def parse_otlp_json(data: bytes | str | JSON, *, now_ns: int) -> OtlpResult:
+    request = expect_object(load_json(data), "")
+    result = OtlpResult(records=[])
+    for r, resource_logs in enumerate(
+        expect_array(request.get("resourceLogs", []), "/resourceLogs")
+    ):
+        at = f"/resourceLogs/{r}"
+        resource_logs = expect_object(resource_logs, at)
+        resource = _attributes_json(
+            expect_object(resource_logs.get("resource") or {}, f"{at}/resource").get("attributes"),
+            f"{at}/resource/attributes",
+        )
+        key = "scopeLogs" if "scopeLogs" in resource_logs else "instrumentationLibraryLogs"
+        for s, scope_logs in enumerate(expect_array(resource_logs.get(key, []), f"{at}/{key}")):
+            scope_at = f"{at}/{key}/{s}"
+            records = expect_object(scope_logs, scope_at).get("logRecords", [])
+            _read_records(
+                expect_array(records, f"{scope_at}/logRecords"),
+                resource,
+                result,
+                at=f"{scope_at}/logRecords",
+                now_ns=now_ns,
+            )
+    return _summarise(result)
+
+
+def _read_records(
+    records: list[Any], resource: JSON, result: OtlpResult, *, at: str, now_ns: int
+) -> None:
+    service = resource.get("service.name")
+    service = service if isinstance(service, str) else ""
+    for index, record in enumerate(records):
+        try:
+            result.records.append(_record_json(record, resource, service, now_ns))
+        except IngestError as exc:
+            result.rejected += 1
+            if len(result.errors) < _MAX_ERRORS:
+                result.errors.append(exc.at(f"{at}/{index}"))
+
+
+def _record_json(record: Any, resource: JSON, service: str, now_ns: int) -> LogRecord:
+    if type(record) is not dict:
+        raise IngestError(f"a log record must be an object, got {type_name(record)}")
+    time_ns = _uint64(record.get("timeUnixNano"), "/timeUnixNano")
+    observed_ns = _uint64(record.get("observedTimeUnixNano"), "/observedTimeUnixNano")
+    number = record.get("severityNumber", 0)
+    if type(number) is not int or not 0 <= number <= 24:
+        raise IngestError(
+            f"must be an integer from 0 to 24, got {number!r}", pointer="/severityNumber"
+        )
+    text = record.get("severityText") or ""
+    if type(text) is not str:
+        raise IngestError(f"must be a string, got {type_name(text)}", pointer="/severityText")
+    attributes = _attributes_json(record.get("attributes"), "/attributes")
+    event_name = record.get("eventName")
+    if event_name and type(event_name) is str:
+        attributes["event.name"] = event_name
+    body = record.get("body")
+    return LogRecord(
+        time_ns=time_ns or observed_ns or now_ns,
+        body="" if body is None else _body_text(_any_value(body, "/body")),
+        service=service,
+        severity_number=number or severity_number_from_text(text),
+        severity_text=text or severity_text_from_number(number),
+        observed_ns=observed_ns,
+        attributes=attributes,
+        resource=resource,
+        trace_id=_hex_id(record.get("traceId"), 32),
+        span_id=_hex_id(record.get("spanId"), 16),
+    )
+
+
+def _uint64(value: Any, at: str) -> int:
+    """A fixed64 field: a decimal string or a JSON number."""
+    if value is None:
+        return 0
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
+    if type(value) is int and value >= 0:
+        return value
+    raise IngestError(f"must be an unsigned 64-bit integer, got {value!r:.64}", pointer=at)
+
+
+def _hex_id(value: Any, length: int) -> str | None:
+    """A trace or span id; anything but `length` hex digits, not all zero, means none."""
+    if type(value) is not str or len(value) != length:
+        return None
+    lowered = value.lower()
+    try:
+        int(lowered, 16)
+    except ValueError:
+        return None
+    return None if lowered.strip("0") == "" else lowered
+
+
+def _body_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json_text(value)
+
+
+def _attributes_json(values: Any, at: str) -> JSON:
+    if values is None:
+        return {}
+    attributes: JSON = {}
+    for index, pair in enumerate(expect_array(values, at)):
+        pair = expect_object(pair, f"{at}/{index}")
+        key = pair.get("key")
+        if type(key) is not str:
+            raise IngestError(
+                f"must be a string, got {type_name(key)}", pointer=f"{at}/{index}/key"
+            )
+        value = pair.get("value")
+        attributes[key] = None if value is None else _any_value(value, f"{at}/{index}/value")
+    return attributes
+
+
+def _any_value(value: Any, at: str) -> Any:
+    """Unwrap an OTLP `AnyValue` into plain JSON-able Python (bytes stay base64 text)."""
+    if type(value) is not dict:
+        raise IngestError(f"must be an AnyValue object, got {type_name(value)}", pointer=at)
+    if "stringValue" in value:
+        return _typed(value["stringValue"], str, f"{at}/stringValue")
+    if "boolValue" in value:
+        return _typed(value["boolValue"], bool, f"{at}/boolValue")
+    if "intValue" in value:
+        raw = value["intValue"]
+        try:
+            return int(raw) if type(raw) in (int, str) else _typed(raw, int, f"{at}/intValue")
+        except ValueError:
+            raise IngestError(
+                f"must be an integer, got {raw!r:.64}", pointer=f"{at}/intValue"
+            ) from None
+    if "doubleValue" in value:
+        return _double(value["doubleValue"], f"{at}/doubleValue")
+    if "arrayValue" in value:
+        items = expect_object(value["arrayValue"], f"{at}/arrayValue").get("values", [])
+        return [
+            _any_value(item, f"{at}/arrayValue/values/{i}")
+            for i, item in enumerate(expect_array(items, f"{at}/arrayValue/values"))
+        ]
+    if "kvlistValue" in value:
+        kvlist = expect_object(value["kvlistValue"], f"{at}/kvlistValue")
+        return _attributes_json(kvlist.get("values", []), f"{at}/kvlistValue/values")
+    if "bytesValue" in value:
+        return _typed(value["bytesValue"], str, f"{at}/bytesValue")
+    return None  # an empty AnyValue is valid and means "no value"
+
+
+def _typed(value: Any, kind: type, at: str) -> Any:
+    if type(value) is not kind:
+        raise IngestError(f"must be a {kind.__name__}, got {type_name(value)}", pointer=at)
+    return value
+
+
+def _double(value: Any, at: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if value in ("NaN", "Infinity", "-Infinity"):
+        return float(value.replace("Infinity", "inf"))
+    raise IngestError(f"must be a number, got {type_name(value)}", pointer=at)
+
+
+def _summarise(result: OtlpResult) -> OtlpResult:
+    if result.rejected:
+        first = result.errors[0]
+        result.error_message = f"{result.rejected} log records rejected; first: {first}"
+    return result
+
+
+# --------------------------------------------------------------------------- protobuf
+
+
+def parse_otlp_protobuf(body: bytes, *, now_ns: int) -> OtlpResult:
+    try:
+        request = ExportLogsServiceRequest.FromString(body)
+    except DecodeError as exc:
+        raise IngestError(f"invalid OTLP protobuf: {exc}") from exc
+    records: list[LogRecord] = []
+    for resource_logs in request.resource_logs:
+        resource = _attributes_pb(resource_logs.resource.attributes)
+        service = resource.get("service.name")
+        service = service if isinstance(service, str) else ""
+        for scope_logs in resource_logs.scope_logs:
+            records.extend(_record_pb(r, resource, service, now_ns) for r in scope_logs.log_records)
+    return OtlpResult(records=records)
+
+
+def _record_pb(record: Any, resource: JSON, service: str, now_ns: int) -> LogRecord:
+    number = int(record.severity_number)
+    text = record.severity_text
+    attributes = _attributes_pb(record.attributes)
+    if record.event_name:
+        attributes["event.name"] = record.event_name
+    body = _any_value_pb(record.body) if record.HasField("body") else ""
+    return LogRecord(
+        time_ns=record.time_unix_nano or record.observed_time_unix_nano or now_ns,
+        body=_body_text(body),
+        service=service,
+        severity_number=number or severity_number_from_text(text),
+        severity_text=text or severity_text_from_number(number),
+        observed_ns=record.observed_time_unix_nano,
+        attributes=attributes,
+        resource=resource,
+        trace_id=_hex_id(record.trace_id.hex(), 32),
+        span_id=_hex_id(record.span_id.hex(), 16),
+    )
+
+
+def _attributes_pb(pairs: Any) -> JSON:
+    return {pair.key: _any_value_pb(pair.value) for pair in pairs}
+
+
+def _any_value_pb(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [_any_value_pb(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return _attributes_pb(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    return getattr(value, kind)

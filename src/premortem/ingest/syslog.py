@@ -1,0 +1,145 @@
+"""Syslog lines, RFC 5424 and the older BSD format (RFC 3164), one message per line.
+
+The severity comes from PRI (facility x 8 + severity) and is mapped onto OpenTelemetry's scale;
+the service is APP-NAME (5424) or TAG (3164). RFC 3164 times carry neither year nor zone: they are
+read as UTC in the year of `now_ns` (the previous year if that would put them in the future).
+A line may carry an RFC 6587 octet-count prefix (`123 <34>1 ...`); a message that itself
+contains newlines is not supported.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from premortem.domain import JSON, LogRecord, severity_text_from_number
+from premortem.errors import IngestError
+from premortem.ingest.fields import rfc3339_to_ns
+
+# syslog severity code -> OpenTelemetry severity number (emerg, alert, crit, err, warning,
+# notice, info, debug)
+_SEVERITY_NUMBERS = (24, 23, 21, 17, 13, 10, 9, 5)
+_SEVERITY_NAMES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+_NIL = "-"
+
+_PRI = re.compile(r"(?:\d+ )?<(\d{1,3})>")
+_RFC5424 = re.compile(r"1 (\S+) (\S+) (\S+) (\S+) (\S+) ?")
+_RFC3164 = re.compile(
+    r"(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) )?"  # timestamp
+    r"(?:([^\s\[]*[^\s:\]]) )?"  # hostname (never ends in ':' so a bare 'tag:' is not taken)
+    r"(?:([^\s:\[]+)(?:\[([^\]]*)\])?: ?)?"  # TAG[PID]:
+)
+_SD_PARAM = re.compile(r'\s*([^\s=\]"]+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_lines(data: bytes | str, *, now_ns: int) -> list[LogRecord]:
+    """One record per non-empty line; raises on the first line that is not syslog."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    records = []
+    for index, line in enumerate(line for line in text.splitlines() if line.strip()):
+        try:
+            records.append(parse_line(line, now_ns=now_ns))
+        except IngestError as exc:
+            raise exc.at(f"/{index}") from None
+    return records
+
+
+def parse_line(line: str, *, now_ns: int) -> LogRecord:
+    head = _PRI.match(line)
+    if head is None:
+        raise IngestError(f"not a syslog message (no <PRI> at the start): {line[:64]!r}")
+    pri = int(head.group(1))
+    if pri > 191:
+        raise IngestError(f"PRI must be 0..191, got {pri}")
+    rest = line[head.end() :]
+    if _RFC5424.match(rest):
+        return _rfc5424(rest, pri, now_ns)
+    return _rfc3164(rest, pri, now_ns)
+
+
+def _severity(pri: int) -> tuple[int, JSON]:
+    facility, code = divmod(pri, 8)
+    attributes: JSON = {"syslog.facility": facility, "syslog.severity": _SEVERITY_NAMES[code]}
+    return _SEVERITY_NUMBERS[code], attributes
+
+
+def _rfc5424(rest: str, pri: int, now_ns: int) -> LogRecord:
+    header = _RFC5424.match(rest)
+    assert header is not None  # checked by the caller
+    stamp, host, app, procid, msgid = header.groups()
+    number, attributes = _severity(pri)
+    if stamp == _NIL:
+        time_ns = now_ns
+    else:
+        try:
+            time_ns = rfc3339_to_ns(stamp)
+        except ValueError as exc:
+            raise IngestError(f"invalid TIMESTAMP {stamp!r}: {exc}", pointer="/timestamp") from exc
+    structured, message = _structured_data(rest[header.end() :])
+    attributes.update(structured)
+    if procid != _NIL:
+        attributes["syslog.procid"] = procid
+    if msgid != _NIL:
+        attributes["syslog.msgid"] = msgid
+    return LogRecord(
+        time_ns=time_ns,
+        body=message.removeprefix("\ufeff"),
+        service="" if app == _NIL else app,
+        severity_number=number,
+        severity_text=severity_text_from_number(number),
+        attributes=attributes,
+        resource={} if host == _NIL else {"host.name": host},
+    )
+
+
+def _structured_data(text: str) -> tuple[JSON, str]:
+    """STRUCTURED-DATA elements as `sd-id.param` attributes, and the message after them."""
+    if text.startswith(_NIL):
+        return {}, text[2:]
+    attributes: JSON = {}
+    position = 0
+    while text.startswith("[", position):
+        end = position + 1
+        while end < len(text) and text[end] not in " ]":
+            end += 1
+        sd_id = text[position + 1 : end]
+        while (param := _SD_PARAM.match(text, end)) is not None:
+            value = re.sub(r"\\([\"\\\]])", r"\1", param.group(2))
+            attributes[f"{sd_id}.{param.group(1)}"] = value
+            end = param.end()
+        if not text.startswith("]", end):
+            raise IngestError(f"malformed STRUCTURED-DATA near {text[position : end + 16]!r}")
+        position = end + 1
+    if position == 0:
+        raise IngestError(f"STRUCTURED-DATA must be '-' or [elements], got {text[:32]!r}")
+    return attributes, text[position + 1 :]
+
+
+def _rfc3164(rest: str, pri: int, now_ns: int) -> LogRecord:
+    header = _RFC3164.match(rest)
+    assert header is not None  # every group is optional, so it always matches
+    stamp, host, tag, pid = header.groups()
+    number, attributes = _severity(pri)
+    if pid:
+        attributes["syslog.procid"] = pid
+    return LogRecord(
+        time_ns=_bsd_time(stamp, now_ns) if stamp else now_ns,
+        body=rest[header.end() :],
+        service=tag or "",
+        severity_number=number,
+        severity_text=severity_text_from_number(number),
+        attributes=attributes,
+        resource={"host.name": host} if host else {},
+    )
+
+
+def _bsd_time(stamp: str, now_ns: int) -> int:
+    now = datetime.fromtimestamp(now_ns / 1e9, tz=UTC)
+    try:
+        parsed = datetime.strptime(f"{now.year} {' '.join(stamp.split())}", "%Y %b %d %H:%M:%S")
+    except ValueError as exc:
+        raise IngestError(f"invalid TIMESTAMP {stamp!r}: {exc}", pointer="/timestamp") from exc
+    moment = parsed.replace(tzinfo=UTC)
+    if moment.timestamp() > now.timestamp() + 86_400:  # December's lines read in January
+        moment = moment.replace(year=now.year - 1)
+    return int(moment.timestamp()) * 1_000_000_000

@@ -91,6 +91,8 @@ class Analyzer:
         self._reported_sessions: dict[str, None] = {}
         self._transitions = 0
         self._closed: deque[Window] = deque(maxlen=config.max_windows_buffered)
+        # (detector, source, template) whose window condition holds; reported on entry only
+        self._ongoing: set[tuple[str, str, int | None]] = set()
 
     # ------------------------------------------------------------------ stage API
 
@@ -238,6 +240,8 @@ class Analyzer:
         for template in quiet:
             del source.last_window[template]
             source.samples.pop(template, None)
+            for detector in ("rate_burst", "rate_drop"):
+                self._ongoing.discard((detector, window.service, template))
 
     def _rate(
         self, window: Window, source: _SourceState, template: int | None, count: int
@@ -246,15 +250,22 @@ class Analyzer:
         baseline = self.rates.baseline(x)
         score = self.rates.score_one(x)
         self.rates.learn_one(x)
-        if baseline is None or score <= self.config.rate_threshold:
-            return []
-        median, scale = baseline
+        median, scale = baseline or (0.0, 0.0)
         burst = count > median
-        if burst and count < self.config.min_burst_count:
-            return []
-        if not burst and median < self.config.min_drop_median:
-            return []
         detector = "rate_burst" if burst else "rate_drop"
+        holds = (
+            baseline is not None
+            and score > self.config.rate_threshold
+            and (
+                count >= self.config.min_burst_count
+                if burst
+                else median >= self.config.min_drop_median
+            )
+        )
+        started_burst = self._enters("rate_burst", window.service, template, holds and burst)
+        started_drop = self._enters("rate_drop", window.service, template, holds and not burst)
+        if not (started_burst or started_drop):
+            return []
         evidence = {"count": count, "baseline_median": median, "baseline_scale": scale}
         return [self._window_anomaly(detector, score, window, source, template, evidence)]
 
@@ -263,10 +274,22 @@ class Analyzer:
         ratio = self.error_ratio.baseline_ratio(x)
         score = self.error_ratio.score_one(x)
         self.error_ratio.learn_one(x)
-        if ratio is None or score <= self.config.error_threshold:
+        holds = ratio is not None and score > self.config.error_threshold
+        if not self._enters("error_ratio", window.service, None, holds):
             return []
         evidence = {"errors": window.errors, "total": window.total, "baseline_ratio": ratio}
         return [self._window_anomaly("error_ratio", score, window, source, None, evidence)]
+
+    def _enters(self, detector: str, service: str, template: int | None, holds: bool) -> bool:
+        """Whether a window condition starts holding now (a sustained one is reported once)."""
+        key = (detector, service, template)
+        if not holds:
+            self._ongoing.discard(key)
+            return False
+        if key in self._ongoing:
+            return False
+        self._ongoing.add(key)
+        return True
 
     def _window_anomaly(
         self,

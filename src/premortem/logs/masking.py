@@ -60,7 +60,7 @@ _VARIABLE_WORD = "|".join(
 )
 MASK_PATTERN = re.compile(_VARIABLE_WORD)
 
-_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 
 
 def mask(message: str) -> str:
@@ -73,4 +73,4 @@ def digit_shape(message: str) -> bytes:
 
     Messages with the same shape mask to the same text (the rules above never distinguish digits).
     """
-    return message.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO)
+    return message.encode("utf-8", "surrogatepass").translate(DIGITS_TO_ZERO)

@@ -1,0 +1,14 @@
+"""The web UI: server-rendered pages (Jinja2, autoescaped) with plotly charts, served by premortem.
+
+`router` holds every page, form post and the static files; `create_app` includes it.
+"""
+
+from fastapi import APIRouter
+
+from premortem.service.ui import home, web
+
+router = APIRouter(include_in_schema=False)
+for _part in (web, home):
+    router.include_router(_part.router)
+
+__all__ = ["router"]

@@ -1,0 +1,85 @@
+"""Read-only queries the pages need beyond the repositories' own: each one indexed and bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select, union
+
+from premortem.domain import FailureMode
+from premortem.store import tables as t
+
+FAILURE_EVENT_WORDS = ("fail", "incident", "outage", "crash", "down", "error", "oom")
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    total: int
+    offset: int
+    limit: int
+    shown: int
+
+    @property
+    def first(self) -> int:
+        return self.offset + 1 if self.shown else 0
+
+    @property
+    def last(self) -> int:
+        return self.offset + self.shown
+
+    @property
+    def prev(self) -> int | None:
+        return max(0, self.offset - self.limit) if self.offset > 0 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.offset + self.limit if self.offset + self.limit < self.total else None
+
+
+def services(engine: Engine) -> list[str]:
+    """Every service premortem has heard of (small tables only: never a scan of the logs)."""
+    names = union(
+        select(t.templates.c.service).distinct(),
+        select(t.failure_modes.c.service).distinct(),
+        select(t.predictions.c.service).distinct(),
+        select(t.test_runs.c.service).distinct(),
+    )
+    with engine.connect() as conn:
+        return sorted({name for (name,) in conn.execute(names) if name})
+
+
+def is_failure_event(event_type: str) -> bool:
+    lowered = event_type.lower()
+    return any(word in lowered for word in FAILURE_EVENT_WORDS)
+
+
+def template_rates(
+    engine: Engine, template_ids: Sequence[int], *, since_ns: int, until_ns: int, buckets: int = 48
+) -> dict[int, list[int]]:
+    """Count per time bucket of each template over [since, until): one grouped, indexed query."""
+    if not template_ids:
+        return {}
+    width = max(1, (until_ns - since_ns) // buckets)
+    c = t.logs.c
+    bucket = ((c.time_ns - since_ns) // width).label("bucket")
+    stmt = (
+        select(c.template_id, bucket, func.count())
+        .where(c.template_id.in_(list(template_ids)), c.time_ns >= since_ns, c.time_ns < until_ns)
+        .group_by(c.template_id, bucket)
+    )
+    rates = {tid: [0] * buckets for tid in template_ids}
+    with engine.connect() as conn:
+        for tid, index, count in conn.execute(stmt):
+            if 0 <= int(index) < buckets:
+                rates[int(tid)][int(index)] = int(count)
+    return rates
+
+
+def modes_reproduced_by(modes: Sequence[FailureMode]) -> dict[str, list[FailureMode]]:
+    """Test run id → the failure modes whose evidence cites it."""
+    found: dict[str, list[FailureMode]] = {}
+    for mode in modes:
+        for run_id in mode.evidence.test_runs:
+            found.setdefault(run_id, []).append(mode)
+    return found

@@ -1,0 +1,254 @@
+"""What every page shares: the Jinja2 environment (autoescape always on), page authentication,
+the login form, same-site checks on form posts, time ranges and the static files.
+
+Every value shown on a page came from outside and is hostile: templates never mark data safe, and
+chart labels are HTML-escaped before plotly sees them (plotly reads a few tags in labels).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+import plotly
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from premortem.domain import rfc3339_ns
+from premortem.runtime import Runtime
+from premortem.service.auth import AUTH_COOKIE, scopes_of, token_from
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+PLOTLY_JS = Path(os.path.dirname(plotly.__file__)) / "package_data" / "plotly.min.js"
+NS = 1_000_000_000
+RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 86400, "30d": 30 * 86400}
+DEFAULT_RANGE = "24h"
+
+environment = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def when(ns: int | None) -> str:
+    return rfc3339_ns(ns)[:19].replace("T", " ") if ns else ""
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def label(text: object) -> str:
+    """Text bound for a plotly label: escaped, because plotly reads tags like <a> and <br>."""
+    return html.escape(str(text), quote=True)
+
+
+environment.filters.update(when=when, duration=duration, percent=percent)
+
+
+def sparkline_points(values: list[float], *, width: int = 120, height: int = 28) -> str:
+    """SVG polyline points for a 0..1 series, oldest first (drawn server-side: no script needed)."""
+    if not values:
+        return ""
+    if len(values) == 1:
+        values = values * 2
+    step = width / (len(values) - 1)
+    return " ".join(
+        f"{i * step:.1f},{height - max(0.0, min(1.0, v)) * (height - 2) - 1:.1f}"
+        for i, v in enumerate(values)
+    )
+
+
+environment.globals.update(sparkline_points=sparkline_points, ranges=list(RANGES))
+
+
+# --------------------------------------------------------------------------- request helpers
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking: whether they may edit (admin scope, or no tokens configured)."""
+
+    can_edit: bool
+    signed_in: bool
+
+
+def _viewer(request: Request, scope: str) -> Viewer:
+    token = token_from(request)
+    scopes = scopes_of(request, token)
+    if scopes is None:
+        return Viewer(can_edit=True, signed_in=False)
+    if not scopes:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # A 303 with Location: the browser follows it whatever the (problem+json) body says.
+        raise HTTPException(303, "sign in first", headers={"Location": login_url(here)})
+    if scope not in scopes:
+        raise HTTPException(403, f"this token lacks the {scope!r} scope")
+    return Viewer(can_edit="admin" in scopes, signed_in=True)
+
+
+async def _reader(request: Request) -> Viewer:
+    return _viewer(request, "read")
+
+
+async def _editor(request: Request) -> Viewer:
+    check_same_site(request)
+    return _viewer(request, "admin")
+
+
+async def _poster(request: Request) -> Viewer:
+    """Form posts that change state but not the mode database (ack, feedback): `read` scope."""
+    check_same_site(request)
+    return _viewer(request, "read")
+
+
+Reader = Annotated[Viewer, Depends(_reader)]
+Editor = Annotated[Viewer, Depends(_editor)]
+Poster = Annotated[Viewer, Depends(_poster)]
+
+
+def check_same_site(request: Request) -> None:
+    """A form post must come from a page of this site (the cookie is SameSite=Strict as well)."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin is None:
+        return  # not a browser: no ambient cookie to abuse
+    host = request.headers.get("host", "")
+    if origin == "null" or urlsplit(origin).netloc != host:
+        raise HTTPException(403, "cross-site form posts are refused")
+
+
+def render(
+    request: Request, name: str, *, viewer: Viewer, status: int = 200, **context: Any
+) -> HTMLResponse:
+    page = environment.get_template(name).render(
+        request=request, viewer=viewer, path=request.url.path, **context
+    )
+    return HTMLResponse(page, status_code=status)
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    name: str
+    since_ns: int
+    until_ns: int
+
+    @property
+    def seconds(self) -> int:
+        return (self.until_ns - self.since_ns) // NS
+
+
+def time_range(request: Request, name: str | None) -> TimeRange:
+    chosen = name if name in RANGES else DEFAULT_RANGE
+    now = runtime_of(request).clock.now_ns()
+    return TimeRange(chosen, now - RANGES[chosen] * NS, now + 60 * NS)
+
+
+def safe_next(url: str | None) -> str:
+    """Only a local path may follow a login (no open redirect)."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    return url
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@router.get("/ui/static/plotly.min.js")
+def plotly_js() -> FileResponse:
+    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers=_CACHE)
+
+
+@router.get("/ui/static/{name}")
+def static_file(name: str) -> FileResponse:
+    path = STATIC / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        raise HTTPException(404, "no such file")
+    media = _MEDIA.get(path.suffix, "application/octet-stream")
+    return FileResponse(path, media_type=media, headers=_CACHE)
+
+
+_CACHE = {"Cache-Control": "public, max-age=3600"}
+_MEDIA = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> HTMLResponse:
+    viewer = Viewer(can_edit=False, signed_in=False)
+    return render(request, "login.html", viewer=viewer, next_url=safe_next(next), error=None)
+
+
+@router.post("/login", response_model=None)
+def login(
+    request: Request,
+    token: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    check_same_site(request)
+    scopes = scopes_of(request, token.strip())
+    if scopes is not None and "read" not in scopes:
+        viewer = Viewer(can_edit=False, signed_in=False)
+        return render(
+            request,
+            "login.html",
+            viewer=viewer,
+            status=401,
+            next_url=safe_next(next),
+            error="That token is not known or lacks the read scope.",
+        )
+    response = see_other(safe_next(next))
+    response.set_cookie(
+        AUTH_COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=request.url.scheme == "https",
+        max_age=12 * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> RedirectResponse:
+    check_same_site(request)
+    response = see_other("/login")
+    response.delete_cookie(AUTH_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+def login_url(next_url: str) -> str:
+    return "/login?next=" + quote(next_url, safe="")

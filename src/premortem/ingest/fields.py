@@ -87,6 +87,12 @@ def expect_object(value: Any, at: str, *, what: str = "an object") -> JSON:
     return value
 
 
+def optional_object(doc: Mapping[str, Any], key: str, at: str) -> JSON:
+    """`doc[key]` when it is an object, {} when absent or null; `at` points at `doc`."""
+    value = doc.get(key)
+    return {} if value is None else expect_object(value, f"{at}/{key}")
+
+
 def expect_array(value: Any, at: str) -> list[Any]:
     if not isinstance(value, list):
         raise IngestError(f"must be an array, got {type_name(value)}", pointer=at)
@@ -135,6 +141,8 @@ def _epoch_seconds(prefix: str) -> int:
     if not all(f.isascii() and f.isdigit() for f in fields):
         raise ValueError("not an RFC 3339 date-time")
     year, month, day, hour, minute, second = (int(f) for f in fields)
+    if not 1678 <= year <= 2261:  # what fits in signed 64-bit nanoseconds
+        raise ValueError("year out of range")
     if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
         raise ValueError("date out of range")
     if hour > 23 or minute > 59 or second > 60:
@@ -183,19 +191,35 @@ def epoch_to_ns(value: float) -> int:
     """
     magnitude = abs(value)
     if magnitude < 1e11:
-        return round(value * 1e9) if isinstance(value, float) else value * _NS
-    if magnitude < 1e14:
-        return round(value * 1e6) if isinstance(value, float) else value * 1_000_000
-    if magnitude < 1e17:
-        return round(value * 1e3) if isinstance(value, float) else value * 1000
-    return int(value)
+        unit = _NS
+    elif magnitude < 1e14:
+        unit = 1_000_000
+    elif magnitude < 1e17:
+        unit = 1000
+    else:
+        return int(value)
+    if isinstance(value, int):
+        return value * unit
+    # A float's fraction is only good to about a microsecond at these magnitudes; rounding it
+    # there (to whole microseconds) keeps 1714564800.25 from coming out as ...249999872.
+    whole = int(value)
+    return whole * unit + round((value - whole) * unit / 1000) * 1000
+
+
+MAX_NS = 2**63 - 1
+
+
+def _in_range(ns: int, at: str) -> int:
+    if not -MAX_NS <= ns <= MAX_NS:
+        raise IngestError("timestamp out of range (beyond signed 64-bit nanoseconds)", pointer=at)
+    return ns
 
 
 def timestamp_ns(value: Any, at: str) -> int:
     """A timestamp field: RFC 3339 text, an epoch number, or a string of digits."""
     if isinstance(value, str):
         if value.isascii() and value.isdigit():
-            return epoch_to_ns(int(value))
+            return _in_range(epoch_to_ns(int(value)), at)
         try:
             return rfc3339_to_ns(value)
         except ValueError as exc:
@@ -203,7 +227,7 @@ def timestamp_ns(value: Any, at: str) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool):
         if value != value or value in (float("inf"), float("-inf")):
             raise IngestError("invalid timestamp: not a finite number", pointer=at)
-        return epoch_to_ns(value)
+        return _in_range(epoch_to_ns(value), at)
     raise IngestError(
         f"must be an RFC 3339 string or epoch number, got {type_name(value)}", pointer=at
     )

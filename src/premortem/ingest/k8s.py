@@ -17,7 +17,13 @@ from typing import Any
 
 from premortem.domain import JSON, Event, stable_id
 from premortem.errors import IngestError
-from premortem.ingest.fields import expect_array, expect_object, load_documents, timestamp_ns
+from premortem.ingest.fields import (
+    expect_array,
+    expect_object,
+    load_documents,
+    optional_object,
+    timestamp_ns,
+)
 
 _TIME_FIELDS = (
     ("eventTime",),
@@ -74,10 +80,8 @@ def event_from_object(item: Any, *, now_ns: int) -> Event:
     kind = doc.get("kind")
     if kind is not None and kind != "Event":
         raise IngestError(f"must be 'Event', got {kind!r:.64}", pointer="/kind")
-    metadata = expect_object(doc.get("metadata") or {}, "/metadata")
-    involved = expect_object(
-        doc.get("involvedObject") or doc.get("regarding") or {}, "/involvedObject"
-    )
+    metadata = optional_object(doc, "metadata", "")
+    involved = optional_object(doc, "regarding" if "regarding" in doc else "involvedObject", "")
     reason = doc.get("reason")
     if not isinstance(reason, str) or not reason:
         raise IngestError("is required and must be a non-empty string", pointer="/reason")
@@ -85,7 +89,7 @@ def event_from_object(item: Any, *, now_ns: int) -> Event:
     namespace = involved.get("namespace") or metadata.get("namespace") or ""
     subject = "/".join(str(p) for p in (involved.get("kind"), namespace, involved.get("name")) if p)
     count = doc.get("count") or doc.get("deprecatedCount") or (doc.get("series") or {}).get("count")
-    source = expect_object(doc.get("source") or {}, "/source")
+    source = optional_object(doc, "source", "")
     component = (
         doc.get("reportingComponent") or doc.get("reportingController") or source.get("component")
     )

@@ -13,7 +13,13 @@ from typing import Any
 
 from premortem.domain import JSON, rfc3339_ns
 from premortem.errors import IngestError
-from premortem.ingest.fields import expect_array, expect_object, load_json, timestamp_ns
+from premortem.ingest.fields import (
+    expect_array,
+    expect_object,
+    load_json,
+    optional_object,
+    timestamp_ns,
+)
 from premortem.ingest.native import ParsedTestRun, validate_test_run
 
 EXPECTED = "verdict Pass"
@@ -68,7 +74,7 @@ def _docs(obj: JSON, now_ns: int) -> list[JSON]:
 
 
 def _metadata(obj: JSON, now_ns: int) -> tuple[JSON, str, int]:
-    metadata = expect_object(obj.get("metadata") or {}, "/metadata")
+    metadata = optional_object(obj, "metadata", "")
     name = metadata.get("name")
     if not isinstance(name, str) or not name:
         raise IngestError("is required", pointer="/metadata/name")
@@ -92,11 +98,9 @@ def fault_type(experiment: str) -> str:
 
 def result_doc(obj: JSON, *, now_ns: int) -> JSON:
     metadata, name, time_ns = _metadata(obj, now_ns)
-    spec = expect_object(obj.get("spec") or {}, "/spec")
-    status = expect_object(obj.get("status") or {}, "/status")
-    experiment_status = expect_object(
-        status.get("experimentStatus") or {}, "/status/experimentStatus"
-    )
+    spec = optional_object(obj, "spec", "")
+    status = optional_object(obj, "status", "")
+    experiment_status = optional_object(status, "experimentStatus", "/status")
     experiment = str(spec.get("experiment") or name)
     verdict = experiment_status.get("verdict")
     probes = status.get("probeStatuses") or status.get("probeStatus") or []
@@ -120,8 +124,8 @@ def result_doc(obj: JSON, *, now_ns: int) -> JSON:
 
 def engine_docs(obj: JSON, *, now_ns: int) -> list[JSON]:
     metadata, name, time_ns = _metadata(obj, now_ns)
-    spec = expect_object(obj.get("spec") or {}, "/spec")
-    status = expect_object(obj.get("status") or {}, "/status")
+    spec = optional_object(obj, "spec", "")
+    status = optional_object(obj, "status", "")
     statuses = {s.get("name"): s for s in status.get("experiments") or [] if isinstance(s, dict)}
     appinfo = spec.get("appinfo") if isinstance(spec.get("appinfo"), dict) else {}
     service = str((appinfo or {}).get("applabel") or "").partition("=")[2] or None

@@ -17,6 +17,7 @@ from typing import Any
 from premortem.domain import LogRecord, severity_number_from_text
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    MAX_NS,
     expect_array,
     expect_object,
     load_json,
@@ -60,9 +61,9 @@ def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogR
             pointer=at,
         )
     stamp, line = entry[0], entry[1]
-    if type(stamp) is str and stamp.isascii() and stamp.isdigit():
+    if type(stamp) is str and stamp.isascii() and stamp.isdigit() and int(stamp) <= MAX_NS:
         time_ns = int(stamp)
-    elif type(stamp) is int and stamp >= 0:
+    elif type(stamp) is int and 0 <= stamp <= MAX_NS:
         time_ns = stamp
     else:
         raise IngestError(

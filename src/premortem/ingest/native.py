@@ -28,7 +28,6 @@ from premortem.domain import (
 )
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
-    epoch_to_ns,
     expect_object,
     json_text,
     load_documents,
@@ -210,8 +209,6 @@ def _time(item: JSON, now_ns: int) -> int:
             return rfc3339_to_ns(value)
         except ValueError:
             pass
-    if type(value) is int:
-        return epoch_to_ns(value)
     return timestamp_ns(value, f"/{key}")
 
 

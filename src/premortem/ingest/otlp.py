@@ -20,7 +20,14 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from premortem.domain import JSON, LogRecord, severity_number_from_text, severity_text_from_number
 from premortem.errors import IngestError
-from premortem.ingest.fields import expect_array, expect_object, json_text, load_json, type_name
+from premortem.ingest.fields import (
+    MAX_NS,
+    expect_array,
+    expect_object,
+    json_text,
+    load_json,
+    type_name,
+)
 
 _MAX_ERRORS = 10
 
@@ -124,11 +131,13 @@ def _uint64(value: Any, at: str) -> int:
     """A fixed64 field: a decimal string or a JSON number."""
     if value is None:
         return 0
-    if type(value) is str and value.isascii() and value.isdigit():
+    if type(value) is str and value.isascii() and value.isdigit() and int(value) <= MAX_NS:
         return int(value)
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= MAX_NS:
         return value
-    raise IngestError(f"must be an unsigned 64-bit integer, got {value!r:.64}", pointer=at)
+    raise IngestError(
+        f"must be nanoseconds as an integer below 2^63, got {value!r:.64}", pointer=at
+    )
 
 
 def _hex_id(value: Any, length: int) -> str | None:
@@ -226,14 +235,26 @@ def parse_otlp_protobuf(body: bytes, *, now_ns: int) -> OtlpResult:
         request = ExportLogsServiceRequest.FromString(body)
     except DecodeError as exc:
         raise IngestError(f"invalid OTLP protobuf: {exc}") from exc
-    records: list[LogRecord] = []
-    for resource_logs in request.resource_logs:
+    result = OtlpResult(records=[])
+    for r, resource_logs in enumerate(request.resource_logs):
         resource = _attributes_pb(resource_logs.resource.attributes)
         service = resource.get("service.name")
         service = service if isinstance(service, str) else ""
-        for scope_logs in resource_logs.scope_logs:
-            records.extend(_record_pb(r, resource, service, now_ns) for r in scope_logs.log_records)
-    return OtlpResult(records=records)
+        for s, scope_logs in enumerate(resource_logs.scope_logs):
+            for index, record in enumerate(scope_logs.log_records):
+                if max(record.time_unix_nano, record.observed_time_unix_nano) > MAX_NS:
+                    result.rejected += 1  # the only field protobuf decoding does not check for us
+                    result.errors.append(
+                        IngestError(
+                            "must be below 2^63 nanoseconds",
+                            pointer=f"/resourceLogs/{r}/scopeLogs/{s}/logRecords/{index}"
+                            "/timeUnixNano",
+                        )
+                    )
+                    continue
+                result.records.append(_record_pb(record, resource, service, now_ns))
+    del result.errors[_MAX_ERRORS:]
+    return _summarise(result)
 
 
 def _record_pb(record: Any, resource: JSON, service: str, now_ns: int) -> LogRecord:

@@ -146,6 +146,7 @@ class DedupStage:
         if proposal.state is AlertState.RESOLVED:
             return current.evolve(
                 state=AlertState.RESOLVED,
+                probability=proposal.probability,
                 resolved_ns=now,
                 updated_ns=now,
                 event=AlertEvent.RESOLVED,

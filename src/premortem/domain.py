@@ -404,6 +404,9 @@ class FailureMode(BaseModel):
     mitigations: list[Mitigation] = Field(default_factory=list)
     evidence: Evidence = Field(default_factory=Evidence)
     source: Source = Source.LEARNED
+    manual_fields: list[str] = Field(
+        default_factory=list, description="fields edited by hand: retraining leaves them alone"
+    )
     version: int = 1
     updated_at: UtcDatetime | None = None
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Select, delete, func, insert, select
+from sqlalchemy import Engine, Select, Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -43,7 +43,7 @@ class SqlInputStore:
 
     # ------------------------------------------------------------------ writes
 
-    def _insert_new(self, table: t.Table, rows: list[dict[str, Any]]) -> int:
+    def _insert_new(self, table: Table, rows: list[dict[str, Any]]) -> int:
         """Insert the rows whose id is not stored yet; returns how many were new."""
         dialect = postgresql if self._postgres else sqlite
         stmt = dialect.insert(table).on_conflict_do_nothing().returning(table.c.id)
@@ -97,9 +97,9 @@ class SqlInputStore:
         with self.engine.begin() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
-            before = raw.total_changes  # type: ignore[attr-defined]
+            before = raw.total_changes
             conn.exec_driver_sql(_SQLITE_INSERT_LOGS, rows)
-            return int(raw.total_changes - before)  # type: ignore[attr-defined]
+            return int(raw.total_changes - before)
 
     def add_events(self, events: Sequence[Event]) -> int:
         if not events:

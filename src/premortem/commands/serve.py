@@ -1,0 +1,57 @@
+"""`premortem serve`: the HTTP API and dashboard on the configured database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from premortem.config import Settings, load_settings
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080)")] = None,
+    example: Annotated[
+        bool, typer.Option("--example", help="Load the bundled seed example once the server is up")
+    ] = False,
+) -> None:
+    """Run the premortem server."""
+    import uvicorn
+
+    from premortem.service.app import create_app
+
+    base = load_settings()
+    settings = base.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    console = Console(stderr=True)
+    _announce(console, settings)
+    app = create_app(settings)
+    if example:
+        _load_example_on_start(app)
+    uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level="warning")
+
+
+def _announce(console: Console, settings: Settings) -> None:
+    url = f"http://{settings.bind_host}:{settings.port}"
+    console.print(f"premortem serving on [bold]{url}[/] (database {settings.database_url})")
+    if not settings.tokens:
+        console.print(
+            "no PREMORTEM_TOKENS configured: listening on 127.0.0.1 only, every route is open"
+        )
+    console.print(f"dashboard {url}/  ·  API docs {url}/docs  ·  Ctrl-C stops")
+
+
+def _load_example_on_start(app: object) -> None:
+    """Store the bundled seed example through the pipeline, as if it had been posted."""
+    from fastapi import FastAPI
+
+    from premortem.examples import load_seed_example
+
+    assert isinstance(app, FastAPI)
+    pipeline = app.state.pipeline
+    pipeline.ingest_test_runs(load_seed_example())
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

@@ -1,0 +1,160 @@
+"""The pipeline: ingest → mine templates → store → analyse → predict → alert.
+
+Ingestion is synchronous up to the store (a batch is mined, then written in one transaction, so an
+accepted batch is durable and every stored log record carries its template id). Everything after
+the store runs on a background thread fed by a bounded queue, so ingestion never waits on
+detection, prediction or notification.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from premortem.clock import Clock, SystemClock
+from premortem.domain import Event, LogRecord, SimulationRun
+from premortem.logs.catalog import TemplateCatalog
+from premortem.ports import InputStore, StoredTestRun
+
+log = logging.getLogger(__name__)
+
+LogStage = Callable[[Sequence[LogRecord]], None]
+TickStage = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class Stages:
+    """What runs after the store, in order. Later stages (detectors, predictor) register here."""
+
+    on_logs: list[LogStage] = field(default_factory=list)
+    on_events: list[Callable[[Sequence[Event]], None]] = field(default_factory=list)
+    on_test_runs: list[Callable[[Sequence[StoredTestRun]], None]] = field(default_factory=list)
+    on_simulations: list[Callable[[Sequence[SimulationRun]], None]] = field(default_factory=list)
+    on_tick: list[TickStage] = field(default_factory=list)
+
+
+_STOP = object()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        store: InputStore,
+        catalog: TemplateCatalog,
+        clock: Clock | None = None,
+        stages: Stages | None = None,
+        tick_interval_s: float = 1.0,
+        queue_size: int = 1000,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock or SystemClock()
+        self.stages = stages or Stages()
+        self._tick_interval_s = tick_interval_s
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._mine_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.dropped_batches = 0
+
+    # ------------------------------------------------------------------ ingestion
+
+    def ingest_logs(self, records: Sequence[LogRecord]) -> int:
+        with self._mine_lock:
+            self.catalog.assign(records)
+        stored = self.store.add_logs(records)
+        self._enqueue(("logs", records))
+        return stored
+
+    def ingest_events(self, events: Sequence[Event]) -> int:
+        stored = self.store.add_events(events)
+        self._enqueue(("events", events))
+        return stored
+
+    def ingest_test_runs(self, runs: Sequence[StoredTestRun]) -> int:
+        stored = self.store.add_test_runs(runs)
+        self._enqueue(("test_runs", runs))
+        return stored
+
+    def ingest_simulations(self, runs: Sequence[SimulationRun]) -> int:
+        stored = self.store.add_simulations(runs)
+        self._enqueue(("simulations", runs))
+        return stored
+
+    def _enqueue(self, item: tuple[str, Sequence[object]]) -> None:
+        if self._thread is None:
+            self._dispatch(item)  # no background stage running: analyse in line (CLI, tests)
+            return
+        try:
+            self._queue.put(item, timeout=5)
+        except queue.Full:
+            # Records are already stored; analysis falls behind rather than ingestion failing.
+            self.dropped_batches += 1
+            log.warning("analysis queue full: a batch was stored but not analysed")
+
+    # ------------------------------------------------------------------ analysis
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="premortem-analysis", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout=10)
+        with self._mine_lock:
+            self.catalog.flush()
+
+    def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait until every queued batch has been analysed (tests and replays)."""
+        done = threading.Event()
+        if self._thread is None:
+            return
+        self._queue.put(("barrier", [done]))
+        done.wait(timeout_s)
+
+    def tick(self) -> None:
+        now = self.clock.now_ns()
+        for stage in self.stages.on_tick:
+            stage(now)
+        with self._mine_lock:
+            self.catalog.flush_if_due(now)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self._tick_interval_s)
+            except queue.Empty:
+                self._safely(self.tick)
+                continue
+            if item is _STOP:
+                return
+            assert isinstance(item, tuple)
+            self._safely(partial(self._dispatch, item))
+            self._safely(self.tick)
+
+    def _dispatch(self, item: tuple[str, Sequence[object]]) -> None:
+        kind, batch = item
+        if kind == "barrier":
+            for done in batch:
+                assert isinstance(done, threading.Event)
+                done.set()
+            return
+        handlers: list[Callable[[Sequence[object]], None]] = getattr(self.stages, f"on_{kind}")
+        for handler in handlers:
+            handler(batch)
+
+    @staticmethod
+    def _safely(step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:  # a failing stage must not stop analysis of later batches
+            log.exception("analysis stage failed")

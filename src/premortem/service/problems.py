@@ -1,0 +1,106 @@
+"""RFC 9457 problem+json: every error the API returns is mapped here, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from premortem.errors import (
+    ConfigError,
+    Conflict,
+    IngestError,
+    NotFound,
+    PayloadTooLarge,
+    PremortemError,
+)
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://premortem.dev/problems/"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str = "",
+    instance: str = "",
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"{TYPE_BASE}{kind}" if kind else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return "/" + "/".join(parts) if parts else ""
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(PremortemError)
+    async def _premortem_error(request: Request, exc: PremortemError) -> JSONResponse:
+        path = request.url.path
+        if isinstance(exc, PayloadTooLarge):
+            return problem(413, "Payload too large", str(exc), kind="too-large", instance=path)
+        if isinstance(exc, IngestError):
+            errors = [{"pointer": exc.pointer, "detail": exc.message}]
+            return problem(
+                400, "Invalid input", str(exc), kind="invalid-input", instance=path, errors=errors
+            )
+        if isinstance(exc, NotFound):
+            return problem(404, "Not found", str(exc), kind="not-found", instance=path)
+        if isinstance(exc, Conflict):
+            return problem(409, "Conflict", str(exc), kind="conflict", instance=path)
+        if isinstance(exc, ConfigError):
+            return problem(400, "Invalid configuration", str(exc), kind="config", instance=path)
+        return problem(500, "Internal error", str(exc), kind="internal", instance=path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"pointer": _pointer(tuple(e.get("loc", ()))), "detail": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['pointer'] or '/'}: {e['detail']}" for e in errors)
+        return problem(
+            422,
+            "Invalid request",
+            detail,
+            kind="invalid-request",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(
+            exc.status_code,
+            _reason(exc.status_code),
+            str(exc.detail),
+            instance=request.url.path,
+            headers=headers,
+        )
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,206 @@
+"""Ingestion and read-back of the inputs: test runs, simulations, logs and events.
+
+Each POST reads the body (size-limited, decompressed), parses it whole with the format's parser
+(a bad record rejects the batch, naming the field), then hands the records to the pipeline, which
+stores them in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from premortem.domain import Event, LogRecord, datetime_to_ns
+from premortem.errors import IngestError
+from premortem.ingest import TEST_RUN_FORMATS, cloudevents, events, native, simulation
+from premortem.ports import EventQuery, LogQuery, SimulationQuery, StoredTestRun, TestRunQuery
+from premortem.service.deps import Body, CanIngest, CanRead, MetricsDep, PipelineDep
+
+router = APIRouter(prefix="/api/v1", tags=["inputs"])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+Since = Annotated[datetime | None, Query(description="RFC 3339; inclusive")]
+Until = Annotated[datetime | None, Query(description="RFC 3339; exclusive")]
+
+
+def _ns(value: datetime | None) -> int | None:
+    return datetime_to_ns(value) if value is not None else None
+
+
+def count_rejected(metrics: Any, kind: str, exc: IngestError) -> None:
+    metrics.rejected.labels(kind).inc()
+    raise exc
+
+
+# ---------------------------------------------------------------------------- test runs
+
+
+@router.post("/test-runs", status_code=201, dependencies=[CanIngest])
+async def post_test_runs(
+    body: Body,
+    pipeline: PipelineDep,
+    metrics: MetricsDep,
+    format: Annotated[str, Query(description="native|" + "|".join(TEST_RUN_FORMATS))] = "native",
+) -> dict[str, Any]:
+    """One test run or a list, in the native (seed) format or a tool's own format."""
+    parser = TEST_RUN_FORMATS.get(format)
+    if parser is None:
+        raise IngestError(
+            f"unknown format {format!r}; use one of {', '.join(TEST_RUN_FORMATS)}",
+            pointer="?format",
+        )
+    try:
+        runs = [StoredTestRun(p.run, p.doc) for p in parser(body, now_ns=pipeline.clock.now_ns())]
+    except IngestError as exc:
+        count_rejected(metrics, "test_run", exc)
+    stored = await run_in_threadpool(pipeline.ingest_test_runs, runs)
+    metrics.ingested.labels("test_run").inc(stored)
+    return {"stored": stored, "ids": [r.run.test_id for r in runs]}
+
+
+@router.get("/test-runs", dependencies=[CanRead])
+def list_test_runs(
+    pipeline: PipelineDep,
+    fault_type: str | None = None,
+    outcome: Annotated[str | None, Query(pattern="^(pass|fail)$")] = None,
+    service: str | None = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    query = TestRunQuery(fault_type, outcome, service, _ns(since), _ns(until), limit, offset)
+    page = pipeline.store.list_test_runs(query)
+    return {"items": [s.doc for s in page.items], "total": page.total}
+
+
+@router.get("/test-runs/{test_id}", dependencies=[CanRead])
+def get_test_run(test_id: str, pipeline: PipelineDep) -> dict[str, Any]:
+    """The test run exactly as it was sent."""
+    return pipeline.store.get_test_run(test_id).doc
+
+
+# ---------------------------------------------------------------------------- simulations
+
+
+@router.post("/simulations", status_code=201, dependencies=[CanIngest])
+async def post_simulations(
+    body: Body, pipeline: PipelineDep, metrics: MetricsDep
+) -> dict[str, Any]:
+    try:
+        runs = simulation.parse(body, now_ns=pipeline.clock.now_ns())
+    except IngestError as exc:
+        count_rejected(metrics, "simulation", exc)
+    stored = await run_in_threadpool(pipeline.ingest_simulations, runs)
+    metrics.ingested.labels("simulation").inc(stored)
+    return {"stored": stored, "ids": [r.simulation_id for r in runs]}
+
+
+@router.get("/simulations", dependencies=[CanRead])
+def list_simulations(
+    pipeline: PipelineDep,
+    service: str | None = None,
+    model: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    page = pipeline.store.list_simulations(SimulationQuery(service, model, limit, offset))
+    items = [run.model_dump(mode="json", exclude={"series", "events"}) for run in page.items]
+    for item, run in zip(items, page.items, strict=True):
+        item["series_names"] = [s.name for s in run.series]
+        item["event_count"] = len(run.events)
+    return {"items": items, "total": page.total}
+
+
+@router.get("/simulations/{simulation_id}", dependencies=[CanRead])
+def get_simulation(simulation_id: str, pipeline: PipelineDep) -> dict[str, Any]:
+    """The simulation run with its events and series."""
+    return pipeline.store.get_simulation(simulation_id).model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------- logs
+
+
+async def store_logs(
+    records: list[LogRecord], pipeline: PipelineDep, metrics: MetricsDep, kind: str
+) -> int:
+    stored = await run_in_threadpool(pipeline.ingest_logs, records)
+    metrics.ingested.labels(kind).inc(stored)
+    return stored
+
+
+@router.post("/logs", dependencies=[CanIngest])
+async def post_logs(
+    request: Request, body: Body, pipeline: PipelineDep, metrics: MetricsDep
+) -> dict[str, Any]:
+    """A JSON array, a single object, or JSON lines of native log records."""
+    try:
+        records = native.parse_logs(body, now_ns=pipeline.clock.now_ns())
+    except IngestError as exc:
+        count_rejected(metrics, "log", exc)
+    stored = await store_logs(records, pipeline, metrics, "log")
+    return {"accepted": len(records), "stored": stored}
+
+
+@router.get("/logs", dependencies=[CanRead])
+def list_logs(
+    pipeline: PipelineDep,
+    service: str | None = None,
+    since: Since = None,
+    until: Until = None,
+    q: Annotated[str | None, Query(description="text the body contains")] = None,
+    template_id: int | None = None,
+    min_severity: Annotated[int | None, Query(ge=0, le=24)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    query = LogQuery(
+        service, _ns(since), _ns(until), q or None, template_id, min_severity, limit, offset
+    )
+    page = pipeline.store.list_logs(query)
+    return {"items": [r.to_json() for r in page.items], "total": page.total}
+
+
+# ---------------------------------------------------------------------------- events
+
+
+@router.post("/events", dependencies=[CanIngest])
+async def post_events(
+    request: Request, body: Body, pipeline: PipelineDep, metrics: MetricsDep
+) -> dict[str, Any]:
+    """CloudEvents 1.0 (structured, batch or binary mode) or Kubernetes Event objects."""
+    events = _parse_events(request, body, pipeline.clock.now_ns())
+    stored = await run_in_threadpool(pipeline.ingest_events, events)
+    metrics.ingested.labels("event").inc(stored)
+    return {"accepted": len(events), "stored": stored}
+
+
+def _parse_events(request: Request, body: bytes, now_ns: int) -> list[Event]:
+    metrics = request.app.state.metrics
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        if "ce-specversion" in headers:
+            return [cloudevents.parse_binary(headers, body, now_ns=now_ns)]
+        return events.parse_events(body, now_ns=now_ns)
+    except IngestError as exc:
+        metrics.rejected.labels("event").inc()
+        raise exc
+
+
+@router.get("/events", dependencies=[CanRead])
+def list_events(
+    pipeline: PipelineDep,
+    service: str | None = None,
+    type: str | None = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    query = EventQuery(service, type, _ns(since), _ns(until), limit, offset)
+    page = pipeline.store.list_events(query)
+    return {"items": [e.to_json() for e in page.items], "total": page.total}

@@ -1,0 +1,178 @@
+"""The failure-mode database API, and the predictions made from it."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from premortem.domain import (
+    Evidence,
+    FailureMode,
+    Mitigation,
+    Source,
+    Trigger,
+    datetime_to_ns,
+    rfc3339_ns,
+    stable_id,
+)
+from premortem.errors import Conflict, NotFound
+from premortem.modes.edit import apply_patch
+from premortem.service.deps import CanAdmin, CanRead
+from premortem.store.modes import SqlModeRepository, SqlPredictionRepository
+
+router = APIRouter(prefix="/api/v1", tags=["failure modes"])
+
+
+def modes_of(request: Request) -> SqlModeRepository:
+    repository: SqlModeRepository = request.app.state.runtime.modes
+    return repository
+
+
+def predictions_of(request: Request) -> SqlPredictionRepository:
+    repository: SqlPredictionRepository = request.app.state.runtime.predictions
+    return repository
+
+
+class FailureModeIn(BaseModel):
+    """A hand-written failure mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512)
+    description: str = ""
+    severity: str = Field(default="warning", pattern="^(info|warning|critical)$")
+    service: str = ""
+    manifestation: dict[str, Any] = Field(default_factory=dict)
+    triggers: list[Trigger] = Field(default_factory=list)
+    mitigations: list[Mitigation] = Field(default_factory=list)
+    evidence: Evidence = Field(default_factory=Evidence)
+
+
+class FailureModePatch(BaseModel):
+    """Fields to change; a field sent here is kept as written when the engine retrains."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=512)
+    description: str | None = None
+    severity: str | None = Field(default=None, pattern="^(info|warning|critical)$")
+    service: str | None = None
+    manifestation: dict[str, Any] | None = None
+    triggers: list[Trigger] | None = None
+    mitigations: list[Mitigation] | None = None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "mode"
+
+
+@router.get("/failure-modes", dependencies=[CanRead])
+def list_failure_modes(
+    request: Request,
+    service: str | None = None,
+    source: Annotated[str | None, Query(pattern="^(learned|manual)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    page = modes_of(request).list_modes(service=service, source=source, limit=limit, offset=offset)
+    return {"items": [m.model_dump(mode="json") for m in page.items], "total": page.total}
+
+
+@router.post("/failure-modes", status_code=201, dependencies=[CanAdmin])
+def create_failure_mode(request: Request, body: FailureModeIn) -> dict[str, Any]:
+    repository = modes_of(request)
+    mode_id = f"manual-{_slug(body.name)}-{stable_id('mode', body.name, body.service)[:8]}"
+    try:
+        repository.get_mode(mode_id)
+    except NotFound:
+        pass
+    else:
+        raise Conflict(f"a failure mode named {body.name!r} already exists for this service")
+    mode = FailureMode(
+        id=mode_id,
+        source=Source.MANUAL,
+        **body.model_dump(exclude={"triggers", "mitigations"}),
+        triggers=[_manual(tr) for tr in body.triggers],
+        mitigations=[_manual(m) for m in body.mitigations],
+    )
+    return repository.save_mode(mode, change="created by hand").model_dump(mode="json")
+
+
+def _manual(item: Any) -> Any:
+    return (
+        item
+        if "source" in item.model_fields_set
+        else item.model_copy(update={"source": Source.MANUAL})
+    )
+
+
+@router.get("/failure-modes/{mode_id}", dependencies=[CanRead])
+def get_failure_mode(request: Request, mode_id: str) -> dict[str, Any]:
+    return modes_of(request).get_mode(mode_id).model_dump(mode="json")
+
+
+@router.patch("/failure-modes/{mode_id}", dependencies=[CanAdmin])
+def patch_failure_mode(request: Request, mode_id: str, body: FailureModePatch) -> dict[str, Any]:
+    repository = modes_of(request)
+    changes = body.model_dump(exclude_unset=True)
+    for key in ("triggers", "mitigations"):
+        if key in changes:
+            changes[key] = [_manual(item) for item in getattr(body, key)]
+    mode = apply_patch(repository.get_mode(mode_id), changes)
+    edited = ", ".join(sorted(changes)) or "nothing"
+    return repository.save_mode(mode, change=f"edited by hand: {edited}").model_dump(mode="json")
+
+
+@router.delete("/failure-modes/{mode_id}", status_code=204, dependencies=[CanAdmin])
+def delete_failure_mode(request: Request, mode_id: str) -> Response:
+    modes_of(request).delete_mode(mode_id)
+    return Response(status_code=204)
+
+
+@router.get("/failure-modes/{mode_id}/versions", dependencies=[CanRead])
+def failure_mode_versions(request: Request, mode_id: str) -> dict[str, Any]:
+    versions = modes_of(request).versions(mode_id)
+    if not versions:
+        raise NotFound(f"no failure mode with id {mode_id!r}")
+    items = [
+        {
+            "version": v.version,
+            "changed_at": rfc3339_ns(v.changed_ns),
+            "change": v.change,
+            "mode": v.mode.model_dump(mode="json"),
+        }
+        for v in versions
+    ]
+    return {"items": items, "total": len(items)}
+
+
+@router.get("/predictions", dependencies=[CanRead])
+def list_predictions(
+    request: Request,
+    mode_id: str | None = None,
+    service: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
+    current: Annotated[bool, Query(description="only the newest prediction per mode")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    repository = predictions_of(request)
+    if current:
+        items = sorted(repository.latest_per_mode(service=service), key=lambda p: -p.probability)
+        return {"items": [p.model_dump(mode="json") for p in items], "total": len(items)}
+    page = repository.list_predictions(
+        mode_id=mode_id,
+        service=service,
+        since_ns=datetime_to_ns(since) if since else None,
+        until_ns=datetime_to_ns(until) if until else None,
+        min_probability=min_probability,
+        limit=limit,
+        offset=offset,
+    )
+    return {"items": [p.model_dump(mode="json") for p in page.items], "total": page.total}

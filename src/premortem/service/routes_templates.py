@@ -1,0 +1,108 @@
+"""Log templates as mined live: counts, first/last seen, samples and parameters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from premortem.domain import Template, datetime_to_ns, rfc3339_ns
+from premortem.errors import NotFound
+from premortem.service.deps import CanRead, PipelineDep
+
+router = APIRouter(prefix="/api/v1", tags=["templates"])
+
+
+def template_json(template: Template, *, detail: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": template.id,
+        "service": template.service,
+        "template": template.template,
+        "count": template.count,
+        "first_seen": rfc3339_ns(template.first_seen_ns) if template.first_seen_ns else None,
+        "last_seen": rfc3339_ns(template.last_seen_ns) if template.last_seen_ns else None,
+    }
+    if detail:
+        body["samples"] = template.samples
+        body["parameters"] = template.parameters
+    return body
+
+
+@router.get("/templates", dependencies=[CanRead])
+def list_templates(
+    pipeline: PipelineDep,
+    service: str | None = None,
+    q: Annotated[str | None, Query(description="text the template contains")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    templates = [
+        t
+        for t in pipeline.catalog.templates()
+        if (not service or t.service == service) and (not q or q in t.template)
+    ]
+    templates.sort(key=lambda t: (-t.count, t.id))
+    items = [template_json(t) for t in templates[offset : offset + limit]]
+    return {"items": items, "total": len(templates)}
+
+
+@router.get("/templates/{template_id}", dependencies=[CanRead])
+def get_template(template_id: int, pipeline: PipelineDep) -> dict[str, Any]:
+    template = pipeline.catalog.get(template_id)
+    if template is None:
+        raise NotFound(f"no template with id {template_id}")
+    return template_json(template, detail=True)
+
+
+@router.get("/templates/{template_id}/series", dependencies=[CanRead])
+def template_series(
+    request: Request,
+    template_id: int,
+    pipeline: PipelineDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    service: str | None = None,
+) -> dict[str, Any]:
+    """Count of the template per closed window (windows where it did not appear count 0)."""
+    template = pipeline.catalog.get(template_id)
+    if template is None:
+        raise NotFound(f"no template with id {template_id}")
+    runtime = request.app.state.runtime
+    width_ns = int(runtime.settings.window.seconds * 1e9)
+    since_ns = datetime_to_ns(since) if since else template.first_seen_ns - width_ns
+    until_ns = datetime_to_ns(until) if until else template.last_seen_ns + width_ns
+    points = runtime.windows.series(template_id, since_ns, until_ns, service=service)
+    return {
+        "template_id": template_id,
+        "window_s": runtime.settings.window.seconds,
+        "points": [{"start": rfc3339_ns(p.start_ns), "count": p.count} for p in points],
+    }
+
+
+@router.get("/anomalies", dependencies=[CanRead])
+def list_anomalies(
+    request: Request,
+    service: str | None = None,
+    detector: str | None = None,
+    template_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Signals of the online detectors, newest first, each with its evidence."""
+    page = request.app.state.runtime.anomalies.list_anomalies(
+        service=service,
+        detector=detector,
+        template_id=template_id,
+        since_ns=datetime_to_ns(since) if since else None,
+        until_ns=datetime_to_ns(until) if until else None,
+        limit=limit,
+        offset=offset,
+    )
+    items = [
+        {**a.model_dump(mode="json", exclude={"time_ns"}), "time": rfc3339_ns(a.time_ns)}
+        for a in page.items
+    ]
+    return {"items": items, "total": page.total}

@@ -1,0 +1,269 @@
+"""The ingestion API as a client sees it: round trips, compatible formats, bad input, limits."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from premortem.examples import seed_example_bytes
+
+pytestmark = pytest.mark.e2e
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "api"
+
+
+def counts(client: TestClient) -> dict[str, int]:
+    counts: dict[str, int] = client.app.state.pipeline.store.counts()  # type: ignore[attr-defined]
+    return counts
+
+
+def test_seed_example_reads_back_with_identical_fields(client: TestClient) -> None:
+    sent = json.loads(seed_example_bytes())
+    response = client.post(
+        "/api/v1/test-runs",
+        content=seed_example_bytes(),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    got = client.get(f"/api/v1/test-runs/{sent['test_id']}")
+    assert got.status_code == 200
+    assert got.json() == sent
+    listed = client.get("/api/v1/test-runs", params={"outcome": "fail"}).json()
+    assert listed["total"] == 1 and listed["items"][0] == sent
+    fault = sent["injected_faults"][0]["type"]
+    assert client.get("/api/v1/test-runs", params={"fault_type": fault}).json()["total"] == 1
+    assert client.get("/api/v1/test-runs", params={"fault_type": "nope"}).json()["total"] == 0
+
+
+def test_otlp_json_batch_is_stored_and_listed(client: TestClient) -> None:
+    body = (FIXTURES / "otlp-logs.json").read_bytes()
+    response = client.post(
+        "/v1/logs",
+        content=gzip.compress(body),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert response.status_code == 200 and response.json() == {}
+    items = client.get("/api/v1/logs", params={"service": "checkout"}).json()["items"]
+    bodies = {item["body"] for item in items}
+    assert "db timeout" in bodies
+    record = next(i for i in items if i["body"] == "db timeout")
+    assert (
+        record["severity_number"] == 17 and record["trace_id"] == "5b8efff798038103d269b633813fc60c"
+    )
+    assert record["template_id"] is not None
+
+
+def test_loki_push_is_stored_and_listed(client: TestClient) -> None:
+    push = {
+        "streams": [
+            {
+                "stream": {"service_name": "payments", "level": "error"},
+                "values": [
+                    ["1570818238000000000", "payment gateway timeout after 30s"],
+                    ["1570818239000000000", "retrying payment 42", {"trace_id": "0242ac120002"}],
+                ],
+            }
+        ]
+    }
+    response = client.post("/loki/api/v1/push", json=push)
+    assert response.status_code == 204, response.text
+    listed = client.get("/api/v1/logs", params={"service": "payments"}).json()
+    assert listed["total"] == 2
+    assert listed["items"][0]["body"] == "retrying payment 42"
+
+
+def test_cloudevents_batch_is_stored_and_listed(client: TestClient) -> None:
+    batch = [
+        {
+            "specversion": "1.0",
+            "id": "d-1",
+            "source": "/ci/pipelines/42",
+            "type": "com.example.deploy.finished",
+            "time": "2024-05-01T12:00:00Z",
+            "data": {"service": "checkout", "version": "1.4.2"},
+        },
+        {
+            "specversion": "1.0",
+            "id": "c-1",
+            "source": "/ci/pipelines/42",
+            "type": "com.example.config.changed",
+            "time": "2024-05-01T12:01:00Z",
+            "data": {"service": "checkout", "key": "pool_size"},
+        },
+    ]
+    response = client.post(
+        "/api/v1/events",
+        content=json.dumps(batch),
+        headers={"content-type": "application/cloudevents-batch+json"},
+    )
+    assert response.status_code == 200, response.text
+    listed = client.get("/api/v1/events").json()
+    assert listed["total"] == 2
+    assert {e["type"] for e in listed["items"]} == {
+        "com.example.deploy.finished",
+        "com.example.config.changed",
+    }
+    # re-sending the same batch stores nothing twice
+    client.post(
+        "/api/v1/events",
+        content=json.dumps(batch),
+        headers={"content-type": "application/cloudevents-batch+json"},
+    )
+    assert client.get("/api/v1/events").json()["total"] == 2
+
+
+def test_native_logs_json_lines_and_array(client: TestClient) -> None:
+    lines = "\n".join(
+        json.dumps(
+            {
+                "timestamp": f"2024-05-01T12:00:0{i}Z",
+                "service": "api",
+                "severity_text": "INFO",
+                "body": f"GET /items/{i} 200",
+            }
+        )
+        for i in range(5)
+    )
+    assert (
+        client.post(
+            "/api/v1/logs", content=lines, headers={"content-type": "application/x-ndjson"}
+        ).status_code
+        == 200
+    )
+    array = [{"body": "no timestamp, no service"}, {"timestamp": 1714564800000000000, "body": "ns"}]
+    assert client.post("/api/v1/logs", json=array).status_code == 200
+    assert client.get("/api/v1/logs").json()["total"] == 7
+    assert client.get("/api/v1/logs", params={"q": "/items/3"}).json()["total"] == 1
+    since = client.get("/api/v1/logs", params={"service": "api", "since": "2024-05-01T12:00:03Z"})
+    assert since.json()["total"] == 2
+
+
+BAD_INPUTS: list[tuple[str, str, Any, str]] = [
+    ("/api/v1/logs", "application/json", b'[{"body": "ok"}, {"body": 42}]', "/1/body"),
+    ("/api/v1/logs", "application/json", b'[{"body": "ok"}, {"service": "x"}]', "/1"),
+    (
+        "/api/v1/logs",
+        "application/json",
+        b'[{"body": "ok", "timestamp": "yesterday"}]',
+        "/0/timestamp",
+    ),
+    ("/api/v1/logs", "application/json", b'[{"body": "ok"', ""),
+    ("/api/v1/test-runs", "application/json", b'{"test_id": "x"}', "/timestamp"),
+    (
+        "/api/v1/test-runs",
+        "application/json",
+        b'{"test_id": 5, "timestamp": "2024-05-01T00:00:00Z"}',
+        "/test_id",
+    ),
+    (
+        "/api/v1/test-runs",
+        "application/json",
+        b'[{"test_id": "a", "timestamp": "2024-05-01T00:00:00Z"}, {"test_id": "b", "timestamp": "not a time"}]',
+        "/1/timestamp",
+    ),
+    (
+        "/api/v1/events",
+        "application/cloudevents-batch+json",
+        b'[{"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}, {"specversion": "1.0", "source": "/s", "type": "t"}]',
+        "/1/id",
+    ),
+    (
+        "/api/v1/simulations",
+        "application/json",
+        b'{"simulation_id": "s", "model": "m", "started_at": "2024-05-01T00:00:00Z", "series": [{"name": "u", "timestamps": [0, 1], "values": [0.5]}]}',
+        "/series/0",
+    ),
+    (
+        "/v1/logs",
+        "application/json",
+        b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "soon"}]}]}]}',
+        "timeUnixNano",
+    ),
+    ("/v1/logs", "application/json", b"not json", ""),
+    (
+        "/loki/api/v1/push",
+        "application/json",
+        b'{"streams": [{"stream": {}, "values": [["abc", "line"]]}]}',
+        "/streams/0/values/0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "content_type", "body", "pointer"), BAD_INPUTS)
+def test_bad_input_is_a_problem_and_stores_nothing(
+    client: TestClient, path: str, content_type: str, body: bytes, pointer: str
+) -> None:
+    before = counts(client)
+    response = client.post(path, content=body, headers={"content-type": content_type})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == response.status_code and problem["detail"]
+    assert pointer in json.dumps(problem)
+    assert counts(client) == before
+
+
+def test_oversize_body_is_413(client_factory: Callable[..., TestClient]) -> None:
+    with client_factory(max_body_bytes=1000) as client:
+        big = json.dumps([{"body": "x" * 100}] * 20)
+        response = client.post(
+            "/api/v1/logs", content=big, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.headers["content-type"].startswith("application/problem+json")
+        bomb = gzip.compress(b"[" + b" " * 50_000 + b"]")
+        response = client.post(
+            "/api/v1/logs",
+            content=bomb,
+            headers={"content-type": "application/json", "content-encoding": "gzip"},
+        )
+        assert response.status_code == 413
+        assert counts(client)["logs"] == 0
+
+
+def test_tokens_and_scopes(client_factory: Callable[..., TestClient]) -> None:
+    with client_factory(tokens="ing=ingest,rd=read,adm=admin") as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/api/v1/logs").status_code == 401
+        assert (
+            client.get("/api/v1/logs", headers={"authorization": "Bearer wrong"}).status_code == 401
+        )
+        assert (
+            client.get("/api/v1/logs", headers={"authorization": "Bearer ing"}).status_code == 403
+        )
+        assert client.get("/api/v1/logs", headers={"authorization": "Bearer rd"}).status_code == 200
+        assert (
+            client.post(
+                "/api/v1/logs", json=[{"body": "x"}], headers={"authorization": "Bearer rd"}
+            ).status_code
+            == 403
+        )
+        assert (
+            client.post(
+                "/api/v1/logs", json=[{"body": "x"}], headers={"authorization": "Bearer ing"}
+            ).status_code
+            == 200
+        )
+        assert (
+            client.get("/api/v1/logs", headers={"authorization": "Bearer adm"}).status_code == 200
+        )
+
+
+def test_health_metrics_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+    client.post("/api/v1/logs", json=[{"body": "hello"}])
+    client.post("/api/v1/logs", json=[{"body": 1}])
+    metrics = client.get("/metrics").text
+    assert 'premortem_ingested_records_total{kind="log"} 1.0' in metrics
+    assert 'premortem_rejected_records_total{kind="log"} 1.0' in metrics
+    assert "premortem_request_duration_seconds_bucket" in metrics
+    assert "premortem_template_evictions_total" in metrics
+    assert client.get("/docs").status_code == 200
+    assert "/api/v1/test-runs" in client.get("/openapi.json").json()["paths"]

@@ -1,0 +1,61 @@
+"""The failure-mode database API: create, read, edit, version history, delete."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.e2e
+
+MODE = {
+    "name": "DB connection pool exhaustion",
+    "description": "requests wait for a connection until they time out",
+    "severity": "critical",
+    "service": "checkout",
+    "triggers": [
+        {
+            "kind": "load_condition",
+            "description": "request_rate > 400/s",
+            "condition": {"parameter": "request_rate", "op": ">", "value": 400},
+        }
+    ],
+    "mitigations": [
+        {
+            "action": "raise the pool size or shed load",
+            "runbook_url": "https://runbooks.example/pool",
+        }
+    ],
+}
+
+
+def test_failure_mode_crud_and_history(client: TestClient) -> None:
+    created = client.post("/api/v1/failure-modes", json=MODE)
+    assert created.status_code == 201, created.text
+    mode = created.json()
+    assert mode["source"] == "manual" and mode["version"] == 1
+    assert mode["triggers"][0]["source"] == "manual"
+    assert client.post("/api/v1/failure-modes", json=MODE).status_code == 409
+
+    listed = client.get("/api/v1/failure-modes").json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == mode["id"]
+
+    patched = client.patch(f"/api/v1/failure-modes/{mode['id']}", json={"severity": "warning"})
+    assert patched.status_code == 200 and patched.json()["version"] == 2
+    assert patched.json()["manual_fields"] == ["severity"]
+    versions = client.get(f"/api/v1/failure-modes/{mode['id']}/versions").json()
+    assert [v["version"] for v in versions["items"]] == [2, 1]
+
+    bad = client.patch(f"/api/v1/failure-modes/{mode['id']}", json={"severity": "apocalyptic"})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert "/severity" in bad.text
+
+    assert client.delete(f"/api/v1/failure-modes/{mode['id']}").status_code == 204
+    missing = client.get(f"/api/v1/failure-modes/{mode['id']}")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_predictions_list_is_empty_before_training(client: TestClient) -> None:
+    assert client.get("/api/v1/predictions").json() == {"items": [], "total": 0}
+    assert client.get("/api/v1/predictions", params={"current": True}).json()["total"] == 0

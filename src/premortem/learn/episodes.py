@@ -1,0 +1,153 @@
+"""Failure episodes and their grouping into failure modes.
+
+An episode is one manifestation of a failure: a test run whose actual outcome differs from the
+expected one (onset = its failure time, else its timestamp) or an incident/failure event. Episodes
+with the same failure-details template, the same manifest templates and the same service are one
+failure mode, whose id is derived from that key (`stable_id`) so retraining finds it again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from premortem.domain import (
+    Event,
+    FailureMode,
+    TestRun,
+    datetime_to_ns,
+    outcome_text,
+    stable_id,
+)
+from premortem.logs.masking import mask
+
+# Event types that mark a failure that happened (rather than a change that might cause one).
+FAILURE_EVENT_TYPES = frozenset({"incident", "failure", "outage", "alert.failure"})
+_NAME_WORDS = re.compile(r"[A-Za-z][A-Za-z_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ModeKey:
+    service: str
+    details_template: str
+    manifest_templates: tuple[str, ...] = ()
+
+    @property
+    def mode_id(self) -> str:
+        return (
+            "fm-"
+            + stable_id(
+                "failure-mode", self.service, self.details_template, list(self.manifest_templates)
+            )[:16]
+        )
+
+
+@dataclass(slots=True)
+class Episode:
+    """One failure: where it came from, when it manifested and which mode it belongs to."""
+
+    source_id: str
+    onset_ns: int
+    key: ModeKey
+    details: str
+    fault_types: tuple[str, ...] = ()
+    fault_start_ns: int | None = None
+    run: TestRun | None = None
+    rollbacks: list[str] = field(default_factory=list)
+
+
+def details_template(details: str) -> str:
+    """Failure details with variables masked, whitespace collapsed and bounded in length."""
+    return " ".join(mask(details).split())[:300]
+
+
+def episode_from_run(run: TestRun, *, manifest: Sequence[str] = ()) -> Episode | None:
+    """The episode of a failed test run, or None when the run passed."""
+    if not run.failed:
+        return None
+    details = outcome_text(run.failure_details) or outcome_text(run.actual_outcome) or "failed"
+    key = ModeKey(run.service or "", details_template(details), tuple(sorted(manifest)))
+    return Episode(
+        source_id=run.test_id,
+        onset_ns=datetime_to_ns(run.onset),
+        key=key,
+        details=details,
+        fault_types=tuple(run.fault_types),
+        fault_start_ns=fault_start_ns(run),
+        run=run,
+        rollbacks=rollback_steps(run),
+    )
+
+
+def episode_from_event(event: Event) -> Episode | None:
+    """The episode of an incident/failure event, or None for any other event."""
+    if event.type.lower() not in FAILURE_EVENT_TYPES:
+        return None
+    details = event.subject or str(event.attributes.get("summary", event.type))
+    key = ModeKey(event.service, details_template(details))
+    return Episode(source_id=event.id, onset_ns=event.time_ns, key=key, details=details)
+
+
+def fault_start_ns(run: TestRun) -> int | None:
+    """When the first injected fault started (absolute, or seconds after the run's start)."""
+    starts = []
+    for fault in run.injected_faults:
+        if fault.start is None:
+            continue
+        if isinstance(fault.start, int | float):
+            starts.append(datetime_to_ns(run.timestamp) + int(fault.start * 1e9))
+        else:
+            starts.append(datetime_to_ns(fault.start))
+    return min(starts) if starts else None
+
+
+def rollback_steps(run: TestRun) -> list[str]:
+    """The `rollbacks` extra key of a chaos test run, as readable action texts."""
+    extra = (run.model_extra or {}).get("rollbacks") or []
+    steps = []
+    for item in extra if isinstance(extra, list) else [extra]:
+        if isinstance(item, dict):
+            text = item.get("name") or item.get("action") or outcome_text(item)
+        else:
+            text = str(item)
+        if text:
+            steps.append(str(text))
+    return steps
+
+
+def collect_episodes(runs: Iterable[TestRun], events: Iterable[Event] = ()) -> list[Episode]:
+    episodes = [e for e in map(episode_from_run, runs) if e is not None]
+    episodes += [e for e in map(episode_from_event, events) if e is not None]
+    return sorted(episodes, key=lambda e: e.onset_ns)
+
+
+def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
+    """One failure mode per key, with a readable name and the episodes as evidence."""
+    modes: dict[str, FailureMode] = {}
+    for episode in episodes:
+        mode_id = episode.key.mode_id
+        mode = modes.get(mode_id)
+        if mode is None:
+            mode = modes[mode_id] = FailureMode(
+                id=mode_id,
+                name=mode_name(episode.key),
+                description=f"Learned from failures like: {episode.details[:200]}",
+                severity="critical",
+                service=episode.key.service,
+                manifestation={
+                    "failure_details_template": episode.key.details_template,
+                    "manifest_templates": list(episode.key.manifest_templates),
+                    "example": episode.details[:500],
+                },
+            )
+        if episode.run is not None:
+            mode.evidence.test_runs.append(episode.source_id)
+    return modes
+
+
+def mode_name(key: ModeKey) -> str:
+    """A short readable name: the service and the first meaningful words of the details."""
+    words = [w for w in _NAME_WORDS.findall(key.details_template) if len(w) > 2][:6]
+    text = " ".join(words) or "failure"
+    return f"{key.service}: {text}" if key.service else text

@@ -1,0 +1,264 @@
+"""Training: test runs, logs, events and simulations in; failure modes and a predictor model out.
+
+>>> model = train([], {})
+>>> model.modes
+[]
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from premortem.domain import (
+    Event,
+    FailureMode,
+    LogRecord,
+    SimulationRun,
+    TestRun,
+    datetime_to_ns,
+)
+from premortem.learn.catalogue import mitigations_for, rollback_mitigations
+from premortem.learn.episodes import Episode, collect_episodes, mode_skeletons
+from premortem.learn.merge import merge_modes
+from premortem.learn.network import ModeNetwork
+from premortem.learn.precursors import (
+    MAX_HORIZON_NS,
+    RunView,
+    best_triggers,
+    event_candidates,
+    fault_candidates,
+    healthy_templates,
+    load_candidates,
+    log_candidates,
+    simulation_candidates,
+)
+from premortem.learn.rows import IndicatorSet, choose_threshold, indicator_set, training_rows
+from premortem.learn.timeline import Miner, build_timeline
+from premortem.logs.miner import DrainMiner
+
+Feedback = tuple[str, int, str]  # (mode_id, time_ns, "confirmed" | "prevented" | "false_alarm")
+STATE_VERSION = 1
+
+
+@dataclass(slots=True)
+class TrainedModel:
+    """Everything the online predictor needs; `dumps()`/`loads()` keep it as JSON bytes."""
+
+    modes: list[FailureMode]
+    miner: Any
+    indicators: IndicatorSet
+    network: ModeNetwork
+    horizon_s: float = 300.0
+    alert_threshold: float = 0.5
+    mode_factor: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def mode(self, mode_id: str) -> FailureMode | None:
+        return next((m for m in self.modes if m.id == mode_id), None)
+
+    def dumps(self) -> bytes:
+        return orjson.dumps(
+            {
+                "version": STATE_VERSION,
+                "modes": [m.model_dump(mode="json") for m in self.modes],
+                "miner": self.miner.dumps().decode(),
+                "indicators": self.indicators.to_state(),
+                "network": self.network.to_state(),
+                "horizon_s": self.horizon_s,
+                "alert_threshold": self.alert_threshold,
+                "mode_factor": self.mode_factor,
+                "stats": self.stats,
+            }
+        )
+
+    @classmethod
+    def loads(cls, data: bytes) -> TrainedModel:
+        state = orjson.loads(data)
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown model state version {state.get('version')!r}")
+        return cls(
+            modes=[FailureMode.model_validate(m) for m in state["modes"]],
+            miner=DrainMiner.loads(state["miner"].encode()),
+            indicators=IndicatorSet.from_state(state["indicators"]),
+            network=ModeNetwork.from_state(state["network"]),
+            horizon_s=state["horizon_s"],
+            alert_threshold=state["alert_threshold"],
+            mode_factor=state["mode_factor"],
+            stats=state["stats"],
+        )
+
+
+LogSource = Mapping[str, Sequence[LogRecord]] | Iterable[LogRecord]
+
+
+def train(
+    test_runs: Sequence[TestRun],
+    logs: LogSource,
+    events: Sequence[Event] = (),
+    simulations: Sequence[SimulationRun] = (),
+    *,
+    manual_modes: Sequence[FailureMode] = (),
+    feedback: Sequence[Feedback] = (),
+    horizon_s: float = 300.0,
+    miner: Miner | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainedModel:
+    """Learn failure modes, their triggers and the network from test runs and their logs.
+
+    `logs` maps a test run's id to its records (a lazy mapping is fine: each run is read once),
+    or is one iterator of records carrying `attributes["run"]` = test id.
+    """
+    runs = sorted(test_runs, key=lambda r: r.timestamp)
+    miner = miner or DrainMiner(max_templates=20000)
+    episodes = {e.source_id: e for e in collect_episodes(runs, events)}
+    views = _views(runs, _by_run(logs), episodes, miner, progress)
+    healthy = healthy_templates(views)
+    modes = mode_skeletons(list(episodes.values()))
+    by_mode: dict[str, list[RunView]] = defaultdict(list)
+    for view in views:
+        if view.episode is not None:
+            by_mode[view.episode.key.mode_id].append(view)
+    for mode in modes.values():
+        _learn_mode(mode, by_mode[mode.id], views, healthy, events, simulations)
+    indicators = indicator_set(views, healthy, list(modes.values()))
+    rows = training_rows(views, indicators, horizon_s=horizon_s)
+    network = ModeNetwork(indicators.names, list(modes)).fit(rows)
+    threshold = choose_threshold(views, indicators, network, horizon_s=horizon_s)
+    factor = feedback_factors(modes, by_mode, feedback)
+    _apply_feedback(modes, factor)
+    merged = merge_modes(list(manual_modes), list(modes.values()))
+    stats = {
+        "runs": len(views),
+        "episodes": len(episodes),
+        "healthy_templates": len(healthy),
+        "rows": len(rows),
+        "edges": network.edges_,
+    }
+    return TrainedModel(merged, miner, indicators, network, horizon_s, threshold, factor, stats)
+
+
+def _by_run(logs: LogSource) -> Mapping[str, Sequence[LogRecord]]:
+    if isinstance(logs, Mapping):
+        return logs
+    grouped: dict[str, list[LogRecord]] = defaultdict(list)
+    for record in logs:
+        grouped[str(record.attributes.get("run", ""))].append(record)
+    return grouped
+
+
+def _views(
+    runs: Sequence[TestRun],
+    logs: Mapping[str, Sequence[LogRecord]],
+    episodes: Mapping[str, Episode],
+    miner: Miner,
+    progress: Callable[[str], None] | None,
+) -> list[RunView]:
+    views = []
+    for run in runs:
+        records = logs.get(run.test_id, ())
+        timeline = build_timeline(run.test_id, records, miner)
+        if progress is not None:
+            progress(run.test_id)
+        if not timeline.times:
+            continue
+        episode = episodes.get(run.test_id)
+        watch_end = episode.onset_ns if episode else timeline.end_ns + 1
+        normal_end = episode.fault_start_ns if episode else None
+        if normal_end is None and run.injected_faults:
+            normal_end = _fault_start(run) or timeline.start_ns
+        if normal_end is None:
+            normal_end = watch_end - MAX_HORIZON_NS if episode else watch_end
+        views.append(RunView(run, timeline, min(normal_end, watch_end), watch_end, episode))
+    return views
+
+
+def _fault_start(run: TestRun) -> int | None:
+    from premortem.learn.episodes import fault_start_ns
+
+    return fault_start_ns(run)
+
+
+def _learn_mode(
+    mode: FailureMode,
+    episodes: list[RunView],
+    views: list[RunView],
+    healthy: set[int],
+    events: Sequence[Event],
+    simulations: Sequence[SimulationRun],
+) -> None:
+    candidates = (
+        log_candidates(episodes, views, healthy)
+        + fault_candidates(episodes, views)
+        + load_candidates(episodes, views)
+        + event_candidates(episodes, views, events)
+        + simulation_candidates(mode.service, len(episodes), simulations)
+    )
+    base_rate = len(episodes) / max(len(views), 1)
+    mode.triggers = best_triggers(mode.id, candidates, base_rate=base_rate)
+    faults = sorted({f for v in episodes for f in v.run.fault_types})
+    texts = [t.description for t in mode.triggers] + [mode.description]
+    mode.mitigations = mitigations_for(
+        mode.id,
+        fault_types=faults,
+        trigger_kinds={t.kind for t in mode.triggers},
+        trigger_texts=texts,
+    ) + rollback_mitigations(
+        mode.id, [s for v in episodes if v.episode for s in v.episode.rollbacks]
+    )
+    mode.evidence.log_excerpts = _excerpts(episodes, mode)
+
+
+def _excerpts(episodes: list[RunView], mode: FailureMode) -> list[dict[str, Any]]:
+    excerpts = []
+    wanted = {
+        int(t.condition["template_id"]) for t in mode.triggers if "template_id" in t.condition
+    }
+    for view in episodes:
+        for template_id in sorted(wanted & set(view.timeline.samples)):
+            sample = view.timeline.samples[template_id]
+            excerpts.append(
+                {
+                    "test_run": view.run.test_id,
+                    "record_id": sample.record_id,
+                    "service": sample.service,
+                    "template_id": template_id,
+                    "line": sample.line[:300],
+                }
+            )
+    return excerpts[:20]
+
+
+def feedback_factors(
+    modes: Mapping[str, FailureMode],
+    by_mode: Mapping[str, list[RunView]],
+    feedback: Sequence[Feedback],
+) -> dict[str, float]:
+    """Per mode, the share of its alerts that were right (false alarms lower it; prevented and
+    confirmed alerts count as right)."""
+    right: dict[str, int] = defaultdict(int)
+    wrong: dict[str, int] = defaultdict(int)
+    for mode_id, _, verdict in feedback:
+        if verdict == "false_alarm":
+            wrong[mode_id] += 1
+        elif verdict in ("confirmed", "prevented"):
+            right[mode_id] += 1
+    factors = {}
+    for mode_id in modes:
+        hits = len(by_mode.get(mode_id, ())) + right[mode_id]
+        factors[mode_id] = hits / (hits + wrong[mode_id]) if hits + wrong[mode_id] else 1.0
+    return factors
+
+
+def _apply_feedback(modes: Mapping[str, FailureMode], factor: Mapping[str, float]) -> None:
+    for mode_id, mode in modes.items():
+        for trigger in mode.triggers:
+            trigger.precision = round(trigger.precision * factor.get(mode_id, 1.0), 4)
+
+
+def run_onset_ns(run: TestRun) -> int:
+    return datetime_to_ns(run.onset)

@@ -1,0 +1,171 @@
+"""The Bayesian network: faults → precursor indicators → failure modes (pgmpy).
+
+Rows are moments of the training runs (every `step` seconds); columns are the injected fault type
+(known in training, never observed at prediction time), binary precursor indicators (active in the
+window before the moment) and one binary node per failure mode (it manifests within the horizon).
+The structure is searched by hill climbing (BDeu score) inside the layer constraints — only
+fault → indicator, fault → mode and indicator → mode edges may exist — and the parameters are
+estimated with a BDeu prior. `P(mode | indicators)` is exact inference (variable elimination),
+cached per evidence state because the state changes far more rarely than log lines arrive.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FAULT = "fault"
+NO_FAULT = "none"
+EQUIVALENT_SAMPLE_SIZE = 10
+MAX_PARENTS = 4
+
+
+class ModeNetwork:
+    """A fitted network; `posterior(active)` gives P(mode manifests within H) per mode."""
+
+    def __init__(self, indicators: Sequence[str], modes: Sequence[str]) -> None:
+        self.indicators = list(indicators)
+        self.modes = list(modes)
+        self.edges_: list[tuple[str, str]] = []
+        self.cpds_: list[dict[str, Any]] = []
+        self._inference: Any = None
+        self._cache: dict[frozenset[str], dict[str, float]] = {}
+
+    # ------------------------------------------------------------------ learning
+
+    def fit(self, rows: Sequence[dict[str, Any]]) -> ModeNetwork:
+        """Learn structure and parameters from rows {fault, indicator: 0/1, mode: 0/1}."""
+        columns = [FAULT, *self.indicators, *self.modes]
+        frame = pd.DataFrame(list(rows), columns=columns)
+        frame[FAULT] = frame[FAULT].fillna(NO_FAULT).astype(str)
+        for name in columns[1:]:
+            frame[name] = frame[name].fillna(0).astype(int)
+        constant = [c for c in columns[1:] if frame[c].nunique() < 2]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.edges_ = self._search(frame.drop(columns=constant))
+            self._fit_parameters(frame)
+        return self
+
+    def _search(self, frame: pd.DataFrame) -> list[tuple[str, str]]:
+        from pgmpy.causal_discovery import ExpertKnowledge, HillClimbSearch
+
+        present = set(frame.columns)
+        indicators = [i for i in self.indicators if i in present]
+        modes = [m for m in self.modes if m in present]
+        space = [(i, m) for i in indicators for m in modes]
+        if frame[FAULT].nunique() > 1:
+            space += [(FAULT, x) for x in (*indicators, *modes)]
+        if not space or not modes:
+            return []
+        search = HillClimbSearch(
+            scoring_method="bdeu",
+            expert_knowledge=ExpertKnowledge(search_space=space),
+            max_indegree=MAX_PARENTS,
+            return_type="dag",
+            show_progress=False,
+        )
+        search.fit(frame)
+        return [(str(a), str(b)) for a, b in search.causal_graph_.edges()]
+
+    def _fit_parameters(self, frame: pd.DataFrame) -> None:
+        from pgmpy.models import DiscreteBayesianNetwork
+        from pgmpy.parameter_estimator import DiscreteBayesianEstimator
+
+        network = DiscreteBayesianNetwork(self.edges_)
+        network.add_nodes_from(frame.columns)
+        states = {c: sorted(frame[c].unique().tolist()) for c in frame.columns}
+        states = {c: (s if len(s) > 1 or c == FAULT else [0, 1]) for c, s in states.items()}
+        if NO_FAULT not in states[FAULT]:
+            states[FAULT] = [*states[FAULT], NO_FAULT]
+        estimator = DiscreteBayesianEstimator(
+            state_names=states, prior_type="BDeu", equivalent_sample_size=EQUIVALENT_SAMPLE_SIZE
+        )
+        network.fit(frame, estimator=estimator)
+        self.cpds_ = [_cpd_state(cpd) for cpd in network.get_cpds()]
+        self._inference = None
+        self._cache.clear()
+
+    # ------------------------------------------------------------------ inference
+
+    def posterior(self, active: frozenset[str]) -> dict[str, float]:
+        """P(mode = 1 | indicators) for every mode, given the set of active indicators."""
+        cached = self._cache.get(active)
+        if cached is not None:
+            return cached
+        inference = self._engine()
+        evidence = {i: int(i in active) for i in self.indicators}
+        result = {}
+        for mode in self.modes:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                factor = inference.query([mode], evidence=evidence, show_progress=False)
+            result[mode] = float(factor.get_value(**{mode: 1}))
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        self._cache[active] = result
+        return result
+
+    def parents(self, node: str) -> list[str]:
+        return [a for a, b in self.edges_ if b == node]
+
+    def _engine(self) -> Any:
+        if self._inference is None:
+            from pgmpy.inference import VariableElimination
+            from pgmpy.models import DiscreteBayesianNetwork
+
+            network = DiscreteBayesianNetwork(self.edges_)
+            network.add_nodes_from([c["variable"] for c in self.cpds_])
+            network.add_cpds(*[_cpd_from_state(c) for c in self.cpds_])
+            self._inference = VariableElimination(network)
+        return self._inference
+
+    # ------------------------------------------------------------------ state
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "indicators": self.indicators,
+            "modes": self.modes,
+            "edges": [list(e) for e in self.edges_],
+            "cpds": self.cpds_,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ModeNetwork:
+        network = cls(state["indicators"], state["modes"])
+        network.edges_ = [(a, b) for a, b in state["edges"]]
+        network.cpds_ = state["cpds"]
+        return network
+
+
+def _cpd_state(cpd: Any) -> dict[str, Any]:
+    variables = list(cpd.variables)
+    return {
+        "variable": variables[0],
+        "cardinality": int(cpd.cardinality[0]),
+        "values": np.asarray(cpd.get_values()).tolist(),
+        "evidence": variables[1:],
+        "evidence_card": [int(c) for c in cpd.cardinality[1:]],
+        "state_names": {k: [_plain(s) for s in v] for k, v in cpd.state_names.items()},
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _cpd_from_state(state: dict[str, Any]) -> Any:
+    from pgmpy.factors.discrete import TabularCPD
+
+    return TabularCPD(
+        state["variable"],
+        state["cardinality"],
+        state["values"],
+        evidence=state["evidence"] or None,
+        evidence_card=state["evidence_card"] or None,
+        state_names=state["state_names"],
+    )

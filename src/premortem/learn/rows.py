@@ -1,0 +1,198 @@
+"""Precursor indicators and the training rows of the network.
+
+An indicator is a binary signal that is active while it fired within the last `window_s`:
+- ``novel:<service>:<warn|error>`` — a warning/error template never seen in normal operation;
+- ``tpl:<id>`` — a specific template that preceded failures of a mode (a learned log trigger).
+
+Rows sample every run every `STEP_S` seconds up to its onset (or end): the active indicators at that
+moment, the injected fault type (once it started) and, per mode, whether the mode manifested within
+the horizon. Sampling at a fixed step makes the network's output a calibrated probability that a
+mode manifests within the horizon at a random moment with that evidence.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from premortem.domain import ERROR_SEVERITY, WARN_SEVERITY, FailureMode, TriggerKind
+from premortem.learn.network import FAULT, NO_FAULT, ModeNetwork
+from premortem.learn.precursors import MAX_HORIZON_NS, RunView
+from premortem.learn.timeline import Timeline
+
+STEP_S = 10.0
+MAX_INDICATORS = 48
+TEMPLATE_INDICATORS_PER_MODE = 3
+FAULT_FREE_ALERT_BUDGET = 0.01
+
+
+@dataclass(slots=True)
+class IndicatorSet:
+    """Which records fire which indicator; shared by training and the online predictor."""
+
+    names: list[str]
+    healthy: set[int]
+    template_indicators: dict[int, str] = field(default_factory=dict)
+    window_s: float = 300.0
+    _name_set: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self._name_set = frozenset(self.names)
+
+    def fired(self, template_id: int, service: str, severity: int) -> tuple[str, ...]:
+        """The indicators one record fires (usually none)."""
+        named = self.template_indicators.get(template_id)
+        if severity < WARN_SEVERITY or template_id in self.healthy:
+            return (named,) if named else ()
+        level = "error" if severity >= ERROR_SEVERITY else "warn"
+        key = f"novel:{service}:{level}"
+        fired = [key] if key in self._name_set else []
+        return (*fired, named) if named else tuple(fired)
+
+    def firings(self, timeline: Timeline) -> dict[str, list[int]]:
+        """Every indicator's firing times in one run (ascending)."""
+        fires: dict[str, list[int]] = defaultdict(list)
+        for template_id, times in timeline.times.items():
+            for name in self.fired(
+                template_id, timeline.service[template_id], timeline.severity[template_id]
+            ):
+                fires[name].extend(times)
+        return {name: sorted(times) for name, times in fires.items()}
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "names": self.names,
+            "healthy": sorted(self.healthy),
+            "template_indicators": {str(k): v for k, v in self.template_indicators.items()},
+            "window_s": self.window_s,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> IndicatorSet:
+        return cls(
+            state["names"],
+            set(state["healthy"]),
+            {int(k): v for k, v in state["template_indicators"].items()},
+            state["window_s"],
+        )
+
+
+def indicator_set(
+    views: Sequence[RunView],
+    healthy: set[int],
+    modes: Sequence[FailureMode],
+    *,
+    window_s: float = 300.0,
+) -> IndicatorSet:
+    """Novelty per service where it preceded a failure, plus each mode's best log triggers."""
+    probe = IndicatorSet([], healthy, {}, window_s)
+    novel_hits: dict[str, int] = defaultdict(int)
+    for view in views:
+        if view.episode is None:
+            continue
+        for name, times in _novelty_firings(view.timeline, healthy).items():
+            if any(view.watch_end_ns - MAX_HORIZON_NS <= t < view.watch_end_ns for t in times):
+                novel_hits[name] += 1
+    names = sorted(novel_hits, key=lambda n: -novel_hits[n])[: MAX_INDICATORS // 2]
+    templates: dict[int, str] = {}
+    for mode in modes:
+        chosen = [
+            t
+            for t in mode.triggers
+            if t.kind == TriggerKind.LOG_PATTERN
+            and "template_id" in t.condition
+            and t.precision >= 0.5
+            and round(t.support * len(mode.evidence.test_runs)) >= 2
+        ]
+        for trigger in chosen[:TEMPLATE_INDICATORS_PER_MODE]:
+            template_id = int(trigger.condition["template_id"])
+            templates[template_id] = f"tpl:{template_id}"
+    names += sorted(set(templates.values()))[: MAX_INDICATORS - len(names)]
+    del probe
+    return IndicatorSet(
+        names, healthy, {k: v for k, v in templates.items() if v in names}, window_s
+    )
+
+
+def _novelty_firings(timeline: Timeline, healthy: set[int]) -> dict[str, list[int]]:
+    fires: dict[str, list[int]] = defaultdict(list)
+    for template_id, times in timeline.times.items():
+        severity = timeline.severity[template_id]
+        if severity >= WARN_SEVERITY and template_id not in healthy:
+            level = "error" if severity >= ERROR_SEVERITY else "warn"
+            fires[f"novel:{timeline.service[template_id]}:{level}"].extend(times)
+    return fires
+
+
+def _states(view: RunView, indicators: IndicatorSet) -> list[tuple[int, frozenset[str]]]:
+    """(moment, active indicators) every STEP_S seconds before the run's onset or end."""
+    fires = indicators.firings(view.timeline)
+    window_ns = int(indicators.window_s * 1e9)
+    step_ns = int(STEP_S * 1e9)
+    states = []
+    t = view.timeline.start_ns + step_ns
+    while t < view.watch_end_ns:
+        active = frozenset(
+            name
+            for name, times in fires.items()
+            if (i := bisect_right(times, t)) and times[i - 1] > t - window_ns
+        )
+        states.append((t, active))
+        t += step_ns
+    return states
+
+
+def training_rows(
+    views: Sequence[RunView], indicators: IndicatorSet, *, horizon_s: float
+) -> list[dict[str, Any]]:
+    horizon_ns = int(horizon_s * 1e9)
+    rows = []
+    for view in views:
+        mode_id = view.episode.key.mode_id if view.episode else None
+        fault = view.run.fault_types[0] if view.run.fault_types else NO_FAULT
+        for t, active in _states(view, indicators):
+            row: dict[str, Any] = dict.fromkeys(active, 1)
+            row[FAULT] = fault if t >= view.normal_end_ns and fault != NO_FAULT else NO_FAULT
+            if mode_id is not None and 0 < view.watch_end_ns - t <= horizon_ns:
+                row[mode_id] = 1
+            rows.append(row)
+    return rows
+
+
+def choose_threshold(
+    views: Sequence[RunView], indicators: IndicatorSet, network: ModeNetwork, *, horizon_s: float
+) -> float:
+    """The alert threshold with the best run-level F0.5 on the training runs, among those that
+    alert on at most 1 % of the fault-free passing runs."""
+    del horizon_s
+    scored = []
+    for view in views:
+        best = 0.0
+        for _, active in _states(view, indicators):
+            posterior = network.posterior(active)
+            best = max(best, max(posterior.values(), default=0.0))
+        scored.append((best, view.episode is not None, bool(view.run.injected_faults)))
+    candidates = [round(0.05 * k, 2) for k in range(2, 19)]
+    best_threshold, best_score = 0.5, -1.0
+    for threshold in candidates:
+        alerted = [(failed, faulty) for score, failed, faulty in scored if score >= threshold]
+        fault_free = [s for s in scored if not s[1] and not s[2]]
+        false_free = sum(1 for failed, faulty in alerted if not failed and not faulty)
+        if fault_free and false_free / len(fault_free) > FAULT_FREE_ALERT_BUDGET:
+            continue
+        score = _f_beta(alerted, sum(1 for s in scored if s[1]), beta=0.5)
+        if score >= best_score:
+            best_threshold, best_score = threshold, score
+    return best_threshold
+
+
+def _f_beta(alerted: list[tuple[bool, bool]], positives: int, *, beta: float) -> float:
+    true_pos = sum(1 for failed, _ in alerted if failed)
+    if not alerted or not positives or not true_pos:
+        return 0.0
+    precision = true_pos / len(alerted)
+    recall = true_pos / positives
+    return (1 + beta**2) * precision * recall / (beta**2 * precision + recall)

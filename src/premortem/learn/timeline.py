@@ -1,0 +1,106 @@
+"""A compact view of one run's logs for learning: when each template occurred, and how severe.
+
+Learning needs every template's occurrence times per run, not the records themselves, so a run's
+hundreds of thousands of records shrink to a few thousand integers and one sample line per
+template (kept as evidence).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from premortem.domain import WARN_SEVERITY, LogRecord
+
+
+class MatchLike(Protocol):
+    @property
+    def template_id(self) -> int: ...
+
+    @property
+    def template(self) -> str: ...
+
+
+class Miner(Protocol):
+    """The part of the template miner (premortem.logs.miner) the engine uses."""
+
+    def add(self, message: str, *, service: str = "") -> MatchLike: ...
+
+    def dumps(self) -> bytes: ...
+
+
+@dataclass(slots=True)
+class Sample:
+    record_id: str
+    line: str
+    service: str
+
+
+@dataclass(slots=True)
+class Timeline:
+    """Occurrences of templates in one run, by template id (times ascending)."""
+
+    run_id: str
+    start_ns: int = 0
+    end_ns: int = 0
+    times: dict[int, list[int]] = field(default_factory=dict)
+    severity: dict[int, int] = field(default_factory=dict)
+    service: dict[int, str] = field(default_factory=dict)
+    samples: dict[int, Sample] = field(default_factory=dict)
+
+    def first_in(self, template_id: int, since_ns: int, until_ns: int) -> int | None:
+        """The first occurrence in [since, until), or None."""
+        times = self.times.get(template_id)
+        if not times:
+            return None
+        i = bisect_left(times, since_ns)
+        return times[i] if i < len(times) and times[i] < until_ns else None
+
+    def last_before(self, template_id: int, until_ns: int) -> int | None:
+        """The last occurrence at or before `until`, or None."""
+        times = self.times.get(template_id)
+        if not times:
+            return None
+        i = bisect_right(times, until_ns)
+        return times[i - 1] if i else None
+
+    def templates_in(self, since_ns: int, until_ns: int) -> set[int]:
+        return {t for t in self.times if self.first_in(t, since_ns, until_ns) is not None}
+
+
+def build_timeline(run_id: str, records: Iterable[LogRecord], miner: Miner) -> Timeline:
+    """Mine `records` (any order) into a timeline; the miner learns as it goes."""
+    timeline = Timeline(run_id)
+    times = timeline.times
+    severity = timeline.severity
+    first = last = None
+    for record in sorted(records, key=_time_of):
+        match = miner.add(record.body, service=record.service)
+        template_id = match.template_id
+        record.template_id = template_id
+        when = record.time_ns
+        first = when if first is None else first
+        last = when
+        occurrences = times.get(template_id)
+        if occurrences is None:
+            times[template_id] = [when]
+            severity[template_id] = record.severity_number
+            timeline.service[template_id] = record.service
+            timeline.samples[template_id] = Sample(record.id, record.body[:500], record.service)
+        else:
+            occurrences.append(when)
+            if record.severity_number > severity[template_id]:
+                severity[template_id] = record.severity_number
+    timeline.start_ns = first or 0
+    timeline.end_ns = last or 0
+    return timeline
+
+
+def _time_of(record: LogRecord) -> int:
+    return record.time_ns
+
+
+def is_warning_or_worse(severity_number: int) -> bool:
+    return severity_number >= WARN_SEVERITY

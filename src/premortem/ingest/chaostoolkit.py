@@ -90,7 +90,7 @@ def journal_doc(journal: JSON) -> JSON:
     configuration = experiment.get("configuration")
     configuration = configuration if isinstance(configuration, dict) else {}
     tags = [t for t in experiment.get("tags") or [] if isinstance(t, str)]
-    runs = expect_array(journal.get("run") or [], "/run")
+    runs = expect_array(journal.get("run", []), "/run") if journal.get("run") is not None else []
     actual, details, failure_ns = _outcome(journal, end_ns)
     return {
         "test_id": f"{_slug(title)}-{rfc3339_ns(start_ns)[:19].replace('-', '').replace(':', '')}Z",

@@ -15,8 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from premortem.domain import JSON, rfc3339_ns, stable_id
-from premortem.errors import IngestError
-from premortem.ingest.fields import expect_object, load_json, timestamp_ns
+from premortem.ingest.fields import expect_object, load_json, optional_object, timestamp_ns
 from premortem.ingest.native import ParsedTestRun, validate_test_run
 
 EXPECTED = "all thresholds passed"
@@ -41,8 +40,7 @@ def parse(data: bytes | str | Any, *, now_ns: int) -> list[ParsedTestRun]:
 def summary_doc(summary: JSON, *, now_ns: int) -> JSON:
     metrics = expect_object(summary.get("metrics"), "/metrics", what="an object of metrics")
     for name, metric in metrics.items():
-        expect_object(metric, f"/metrics/{name}")
-        expect_object(metric.get("values") or {}, f"/metrics/{name}/values")
+        optional_object(expect_object(metric, f"/metrics/{name}"), "values", f"/metrics/{name}")
     setup = summary.get("setup_data") if isinstance(summary.get("setup_data"), dict) else {}
     setup = setup or {}
     state = summary.get("state") if isinstance(summary.get("state"), dict) else {}
@@ -93,9 +91,7 @@ def _parameters(metrics: JSON) -> JSON:
 def _failed_thresholds(metrics: JSON) -> list[str]:
     failed = []
     for name, metric in metrics.items():
-        thresholds = metric.get("thresholds") or {}
-        if not isinstance(thresholds, dict):
-            raise IngestError("must be an object", pointer=f"/metrics/{name}/thresholds")
+        thresholds = optional_object(metric, "thresholds", f"/metrics/{name}")
         for expr, result in thresholds.items():
             if isinstance(result, dict) and result.get("ok") is False:
                 failed.append(f"{name} {expr}")

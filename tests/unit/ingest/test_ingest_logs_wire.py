@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
-from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from premortem.errors import IngestError
@@ -120,7 +120,7 @@ def test_otlp_structural_errors_raise(body: bytes, pointer: str) -> None:
 def _protobuf_request() -> bytes:
     record = PbLogRecord(
         time_unix_nano=1_544_712_660_300_000_000,
-        severity_number=17,
+        severity_number=SeverityNumber.SEVERITY_NUMBER_ERROR,
         severity_text="ERROR",
         body=AnyValue(string_value="db timeout"),
         attributes=[
@@ -141,7 +141,8 @@ def _protobuf_request() -> bytes:
             )
         ]
     )
-    return request.SerializeToString()
+    data: bytes = request.SerializeToString()
+    return data
 
 
 def test_otlp_protobuf() -> None:

@@ -31,6 +31,9 @@ from premortem.learn.model import TrainedModel
 from premortem.learn.predictor import OnlinePredictor
 
 DELAYED_S = 30.0
+# Service logs stamp milliseconds (truncated): a line stamped in the millisecond the fault started
+# may have been written after it.
+TIMESTAMP_RESOLUTION_NS = 1_000_000
 WARN_AHEAD_S = 10.0
 BATCH = 512
 
@@ -139,7 +142,7 @@ def score(outcomes: Sequence[RunOutcome], which: str) -> dict[str, Any]:
                 fault_free, fault_free_alerted = fault_free + 1, fault_free_alerted + alerted
             continue
         assert outcome.onset_ns is not None
-        since = outcome.fault_ns if outcome.fault_ns is not None else 0
+        since = outcome.fault_ns - TIMESTAMP_RESOLUTION_NS if outcome.fault_ns is not None else 0
         early = [a for a in alerts.times if a[0] < since]
         timely = [a for a in alerts.times if since <= a[0] < outcome.onset_ns]
         wrong += bool(early)

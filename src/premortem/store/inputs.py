@@ -8,7 +8,7 @@ by the newest version of the same id.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from sqlalchemy import Engine, Select, Table, delete, func, insert, select
@@ -28,11 +28,37 @@ from premortem.ports import (
 )
 from premortem.store import tables as t
 
-_SQLITE_INSERT_LOGS = (
-    "INSERT OR IGNORE INTO logs (id, time_ns, observed_ns, service, severity_number, "
-    "severity_text, body, attributes, resource, trace_id, span_id, template_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+if TYPE_CHECKING:
+    import psycopg
+
+_LOG_COLUMNS = (
+    "id, time_ns, observed_ns, service, severity_number, severity_text, body, attributes, "
+    "resource, trace_id, span_id, template_id"
 )
+# The ingestion hot path goes straight to the driver: one executemany (SQLite) or one COPY
+# (PostgreSQL) per batch, no per-row ORM work.
+_SQLITE_INSERT_LOGS = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+_PG_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS logs_incoming (LIKE logs INCLUDING DEFAULTS EXCLUDING INDEXES)"
+)
+
+
+def _log_tuple(r: LogRecord) -> tuple[Any, ...]:
+    dumps = orjson.dumps
+    return (
+        r.id,
+        r.time_ns,
+        r.observed_ns,
+        r.service,
+        r.severity_number,
+        r.severity_text,
+        r.body,
+        dumps(r.attributes).decode() if r.attributes else None,
+        dumps(r.resource).decode() if r.resource else None,
+        r.trace_id,
+        r.span_id,
+        r.template_id,
+    )
 
 
 class SqlInputStore:
@@ -53,53 +79,33 @@ class SqlInputStore:
     def add_logs(self, records: Sequence[LogRecord]) -> int:
         if not records:
             return 0
-        if not self._postgres:
-            return self._add_logs_sqlite(records)
-        rows = [
-            {
-                "id": r.id,
-                "time_ns": r.time_ns,
-                "observed_ns": r.observed_ns,
-                "service": r.service,
-                "severity_number": r.severity_number,
-                "severity_text": r.severity_text,
-                "body": r.body,
-                "attributes": r.attributes or None,
-                "resource": r.resource or None,
-                "trace_id": r.trace_id,
-                "span_id": r.span_id,
-                "template_id": r.template_id,
-            }
-            for r in records
-        ]
-        return self._insert_new(t.logs, rows)
-
-    def _add_logs_sqlite(self, records: Sequence[LogRecord]) -> int:
-        """The hot path of ingestion: one executemany on the driver, no per-row ORM work."""
-        dumps = orjson.dumps
-        rows = [
-            (
-                r.id,
-                r.time_ns,
-                r.observed_ns,
-                r.service,
-                r.severity_number,
-                r.severity_text,
-                r.body,
-                dumps(r.attributes).decode() if r.attributes else None,
-                dumps(r.resource).decode() if r.resource else None,
-                r.trace_id,
-                r.span_id,
-                r.template_id,
-            )
-            for r in records
-        ]
+        rows = [_log_tuple(r) for r in records]
+        if self._postgres:
+            return self._add_logs_postgres(rows)
         with self.engine.begin() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             before = raw.total_changes
             conn.exec_driver_sql(_SQLITE_INSERT_LOGS, rows)
             return int(raw.total_changes - before)
+
+    def _add_logs_postgres(self, rows: list[tuple[Any, ...]]) -> int:
+        """COPY into a session-local staging table, then insert what is new in one statement."""
+        with self.engine.begin() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            with cast("psycopg.Cursor[Any]", raw.cursor()) as cursor:
+                cursor.execute(_PG_STAGING)
+                with cursor.copy(f"COPY logs_incoming ({_LOG_COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.execute(
+                    f"INSERT INTO logs ({_LOG_COLUMNS}) SELECT {_LOG_COLUMNS} FROM logs_incoming "
+                    "ON CONFLICT (id) DO NOTHING"
+                )
+                inserted = cursor.rowcount
+                cursor.execute("TRUNCATE logs_incoming")
+            return int(inserted)
 
     def add_events(self, events: Sequence[Event]) -> int:
         if not events:

@@ -1,9 +1,9 @@
 """Discrete-event (SimPy) models of the things that fail, and What-If analysis over them.
 
-    >>> from premortem.sim import run_model
-    >>> run = run_model("service", {"request_rate": 50}, seed=1, duration_s=5)
-    >>> run.source, run.series_named("throughput") is not None
-    ('builtin', True)
+>>> from premortem.sim import run_model
+>>> run = run_model("service", {"request_rate": 50}, seed=1, duration_s=5)
+>>> run.source, run.series_named("throughput") is not None
+('builtin', True)
 """
 
 from premortem.sim.faults import FaultSpec, FaultType

@@ -219,14 +219,14 @@ class ServiceModel:
 
     def _release_connection(self, now: float) -> None:
         if self._leak and next(self._uniform) < self._leak:
-            self.trace.leaked_at.append(now)  # kept checked out for good
+            self.trace.leaked_at.append(now)  # never returned: it stays in use for good
         elif self._waiters:
             rid, since = self._waiters.popleft()  # the connection passes straight on
             self._end_wait(since, now)
             hold = next(self._cpu) * self._cpu_factor + self._query_time()
             Timeout(self.env, hold, rid).callbacks.append(self._finish)
-            return
-        self._in_use -= 1
+        else:
+            self._in_use -= 1
 
     def _end_wait(self, since: float, now: float) -> None:
         trace = self.trace

@@ -238,12 +238,18 @@ def failure_modes_from_run(run: SimulationRun) -> list[ModeEstimate]:
     for mode, scores in mode_scores(run).items():
         probability = float(scores.mean()) if len(scores) else 0.0
         onset = np.flatnonzero(scores >= 0.5)
-        timestamps = run.series_named("error_rate")
-        first = None
-        if len(onset) and timestamps is not None:
-            first = float(timestamps.timestamps[int(onset[0])])
+        first = float(onset[0]) if len(onset) else None
+        if first is not None and (series := run.series_named(_MODE_SERIES[mode])) is not None:
+            first = float(series.timestamps[int(onset[0])])
         estimates.append(ModeEstimate(mode, round(min(max(probability, 0.0), 1.0), 6), first))
     return estimates
+
+
+_MODE_SERIES = {
+    "pool_exhaustion": "pool_exhausted_fraction",
+    "queue_overflow": "drop_rate",
+    "timeout_storm": "timeout_rate",
+}
 
 
 # --------------------------------------------------------------------------- the answer

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from premortem.alerting import AlertingService
+from premortem.alerting.sql import AlertStore
 from premortem.clock import Clock, StreamClock, SystemClock
 from premortem.config import Settings
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
@@ -35,12 +37,15 @@ class Runtime:
     anomalies: SqlAnomalyRepository
     windows: SqlWindowRepository
     analysis: AnalysisStage
+    alerting: AlertingService
 
     def start(self) -> None:
+        self.alerting.start()
         self.pipeline.start()
 
     def stop(self) -> None:
         self.pipeline.stop()
+        self.alerting.stop()
         self.engine.dispose()
 
 
@@ -52,11 +57,18 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     catalog = TemplateCatalog.restore(templates, max_templates=settings.miner.max_templates)
     anomalies = SqlAnomalyRepository(engine)
     windows = SqlWindowRepository(engine)
+    modes = SqlModeRepository(engine, clock=clock)
+    # Analysis and alerting run on stream time, so that replayed history and live logs behave
+    # the same (see StreamClock).
+    stream_clock = StreamClock()
     analysis = AnalysisStage(
         Analyzer(AnalyzerConfig(window_s=settings.window.seconds)),
         anomalies=anomalies,
         windows=windows,
-        clock=StreamClock(),
+        clock=stream_clock,
+    )
+    alerting = AlertingService.from_settings(
+        settings, AlertStore(engine), modes=modes.find_mode, clock=stream_clock
     )
     stages = Stages(on_logs=[analysis.on_logs], on_tick=[analysis.on_tick])
     pipeline = Pipeline(
@@ -68,9 +80,10 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         clock=clock,
         pipeline=pipeline,
         templates=templates,
-        modes=SqlModeRepository(engine, clock=clock),
+        modes=modes,
         predictions=SqlPredictionRepository(engine),
         anomalies=anomalies,
         windows=windows,
         analysis=analysis,
+        alerting=alerting,
     )

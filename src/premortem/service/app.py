@@ -15,6 +15,7 @@ from premortem.config import Settings
 from premortem.runtime import Runtime, build_runtime
 from premortem.service import (
     problems,
+    routes_alerts,
     routes_compat,
     routes_inputs,
     routes_modes,
@@ -53,6 +54,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.pipeline = runtime.pipeline
+    app.state.alerting = runtime.alerting
     app.state.metrics = ServiceMetrics()
     app.state.token_scopes = settings.token_scopes()
     problems.install(app)
@@ -62,6 +64,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_compat.router)
     app.include_router(routes_templates.router)
     app.include_router(routes_modes.router)
+    app.include_router(routes_alerts.router)
     app.include_router(ui.router)
     return app
 

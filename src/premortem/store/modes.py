@@ -64,6 +64,12 @@ class SqlModeRepository:
             raise NotFound(f"no failure mode with id {mode_id!r}")
         return FailureMode.model_validate(doc)
 
+    def find_mode(self, mode_id: str) -> FailureMode | None:
+        try:
+            return self.get_mode(mode_id)
+        except NotFound:
+            return None
+
     def save_mode(self, mode: FailureMode, *, change: str) -> FailureMode:
         """Store a new version of the mode (version = previous + 1) and return it."""
         now = self._clock.now_ns()

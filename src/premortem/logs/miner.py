@@ -62,7 +62,7 @@ def _new_match(template_id: int, template: str, parameters: tuple[str, ...], is_
 
 
 class _Cluster:
-    __slots__ = ("_positions", "alive", "count", "id", "service", "text", "tokens")
+    __slots__ = ("_getters", "_positions", "alive", "count", "id", "service", "text", "tokens")
 
     def __init__(self, cluster_id: int, service: str, tokens: list[str], count: int = 0) -> None:
         self.id = cluster_id
@@ -75,6 +75,15 @@ class _Cluster:
     def _refresh(self) -> None:
         self.text = " ".join(self.tokens)
         self._positions = tuple(i for i, token in enumerate(self.tokens) if WILDCARD in token)
+        self._getters: dict[bool, ParamGetter] = {}
+
+    def getter(self, *, aligned: bool) -> ParamGetter:
+        """The parameter getter for messages (not) aligned with the template, built once."""
+        found = self._getters.get(aligned)
+        if found is None:
+            found = self.aligned_getter() if aligned else self.regex_getter()
+            self._getters[aligned] = found
+        return found
 
     def absorb(self, tokens: list[str]) -> None:
         """Generalise: every position where the message differs becomes a variable."""
@@ -134,7 +143,7 @@ class _Entry:
         """Rebuild the parameter getter: new entry, or the template generalised since."""
         cluster = self.cluster
         self.version = cluster.text
-        self.getter = cluster.aligned_getter() if self.aligned else cluster.regex_getter()
+        self.getter = cluster.getter(aligned=self.aligned)
 
     def parameters(self, message: str) -> tuple[str, ...]:
         if self.version is not self.cluster.text:
@@ -160,6 +169,7 @@ def _names_something(before: str, token: str) -> bool:
     return before.lower() in _NAME_CUES or (bool(sep) and key.lower() in _NAME_CUES)
 
 
+_VARIABLE_RUN = re.compile(r"(?<!\S)<\*>(?:\s+<\*>)+(?!\S)")
 _BARE_VARIABLE = re.compile(r"[^\w<>]*<\*>[^\w<>]*")
 
 
@@ -172,12 +182,7 @@ def _any_value(mine: str, theirs: str) -> bool:
 
 def _tokens(masked: str) -> list[str]:
     """Whitespace tokens of a masked message, each run of variables collapsed into one."""
-    tokens: list[str] = []
-    for token in masked.split():
-        if token == WILDCARD and tokens and tokens[-1] == WILDCARD:
-            continue
-        tokens.append(token)
-    return tokens
+    return _VARIABLE_RUN.sub(WILDCARD, masked).split()
 
 
 class PrefixTreeMiner:
@@ -223,8 +228,9 @@ class PrefixTreeMiner:
 
     def _remember(self, message: str, shape: bytes, service: str) -> tuple[_Entry, bool]:
         entry, is_new = self._learn(message, service)
-        if self._cached >= _CACHE_LIMIT:
-            self._forget_caches()
+        if self._cached >= _CACHE_LIMIT:  # a crude bound: start again rather than track age
+            self._by_shape.clear()
+            self._cached = 0
         self._by_shape.setdefault(service, {})[shape] = entry
         self._cached += 1
         return entry, is_new
@@ -260,6 +266,8 @@ class PrefixTreeMiner:
                 is_new = True
             else:
                 cluster.absorb(tokens)
+            if len(by_masked) >= _CACHE_LIMIT:
+                by_masked.clear()
             by_masked[masked] = cluster
         return _Entry(cluster, aligned=aligned), is_new
 
@@ -330,11 +338,6 @@ class PrefixTreeMiner:
             del self._clusters[cluster.id]
             self._groups[(cluster.service, len(cluster.tokens))].remove(cluster)
             self.evictions += 1
-
-    def _forget_caches(self) -> None:
-        self._by_shape.clear()
-        self._by_masked.clear()
-        self._cached = 0
 
     # ------------------------------------------------------------------ inspection and state
 

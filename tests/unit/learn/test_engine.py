@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from premortem.clock import ManualClock
+from premortem.domain import (
+    FailureMode,
+    LogRecord,
+    Mitigation,
+    Source,
+    TestRun,
+    Trigger,
+    TriggerKind,
+    datetime_to_ns,
+)
+from premortem.learn import OnlinePredictor, TrainedModel, merge_modes, train
+from premortem.learn.openstack_backtest import LazyLogs
+from premortem.learn.openstack_fi import Experiment, discover
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "openstack_fi"
+
+
+@pytest.fixture(scope="module")
+def experiments() -> list[Experiment]:
+    return discover(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def model(experiments: list[Experiment]) -> TrainedModel:
+    training = experiments[:4]
+    return train([r for e in training for r in e.runs], LazyLogs(training))
+
+
+def _replay(model: TrainedModel, run: TestRun, records: list[LogRecord]) -> list[int]:
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    alerts = []
+    for record in records:
+        clock.set(record.time_ns)
+        for prediction in predictor.observe([record]):
+            if prediction.probability >= model.alert_threshold:
+                alerts.append(prediction.time_ns)
+    return alerts
+
+
+def test_learns_one_mode_with_triggers_and_mitigations(model: TrainedModel) -> None:
+    (mode,) = model.modes
+    assert mode.name == "nova: Assertion results FAILURE_VOLUME_ATTACHED"
+    assert mode.id.startswith("fm-") and mode.source == Source.LEARNED
+    kinds = {t.kind for t in mode.triggers}
+    assert {TriggerKind.LOG_PATTERN, TriggerKind.FAULT_CONDITION} <= kinds
+    log_trigger = next(t for t in mode.triggers if "template_id" in t.condition)
+    assert "Failed to attach volume" in log_trigger.description
+    assert log_trigger.support == 1.0 and log_trigger.precision == 1.0
+    assert min(log_trigger.lead_times_s) >= 55
+    assert any("volume" in m.action.lower() for m in mode.mitigations)
+    assert mode.evidence.test_runs == ["Nova/Test_1/round_1", "Nova/Test_3/round_1"]
+
+
+def test_warns_before_failure_and_not_on_fault_free_runs(
+    model: TrainedModel, experiments: list[Experiment]
+) -> None:
+    failing = experiments[4]
+    run = failing.runs[0]
+    onset = datetime_to_ns(run.onset)
+    alerts = _replay(model, run, [r for r in failing.logs(run) if r.time_ns < onset])
+    assert alerts and (onset - alerts[0]) / 1e9 >= 50
+    fault_free = failing.runs[1]
+    assert _replay(model, fault_free, failing.logs(fault_free)) == []
+    harmless = experiments[5].runs[0]
+    assert _replay(model, harmless, experiments[5].logs(harmless)) == []
+
+
+def test_prediction_carries_evidence(model: TrainedModel, experiments: list[Experiment]) -> None:
+    run = experiments[4].runs[0]
+    predictor = OnlinePredictor(model, ManualClock(), horizon_s=120)
+    predictions = predictor.observe(experiments[4].logs(run))
+    first = predictions[0]
+    assert first.mode_id == model.modes[0].id and first.horizon_s == 120
+    assert first.evidence["template_ids"] and first.evidence["record_ids"]
+    assert "Failed to attach volume" in first.evidence["samples"][0]["line"]
+
+
+def test_model_round_trips_through_bytes(model: TrainedModel) -> None:
+    again = TrainedModel.loads(model.dumps())
+    assert again.modes == model.modes
+    assert again.alert_threshold == model.alert_threshold
+    assert again.network.posterior(frozenset(model.indicators.names)) == pytest.approx(
+        model.network.posterior(frozenset(model.indicators.names))
+    )
+
+
+def test_false_alarms_lower_precision_but_prevented_alerts_do_not(
+    experiments: list[Experiment], model: TrainedModel
+) -> None:
+    training = experiments[:4]
+    runs = [r for e in training for r in e.runs]
+    mode_id = model.modes[0].id
+    prevented = train(runs, LazyLogs(training), feedback=[(mode_id, 0, "prevented")] * 3)
+    noisy = train(runs, LazyLogs(training), feedback=[(mode_id, 0, "false_alarm")] * 2)
+    best = max(t.precision for t in model.modes[0].triggers)
+    assert max(t.precision for t in prevented.modes[0].triggers) == best
+    assert max(t.precision for t in noisy.modes[0].triggers) == pytest.approx(best / 2)
+    assert noisy.mode_factor[mode_id] == 0.5
+
+
+def test_merge_keeps_manual_entries_and_does_not_duplicate(model: TrainedModel) -> None:
+    learned = model.modes[0]
+    manual_trigger = Trigger(
+        kind=TriggerKind.LOG_PATTERN,
+        description="hand-written",
+        id="tr-manual",
+        source=Source.MANUAL,
+    )
+    edited = learned.model_copy(
+        update={
+            "triggers": [*learned.triggers, manual_trigger],
+            "mitigations": [Mitigation(id="mi-manual", action="Call Bob", source=Source.MANUAL)],
+        }
+    )
+    hand_made = FailureMode(id="fm-manual", name="disk full", source=Source.MANUAL)
+    merged = merge_modes([edited, hand_made], model.modes)
+    assert [m.id for m in merged] == [learned.id, "fm-manual"]
+    again = merged[0]
+    assert "tr-manual" in {t.id for t in again.triggers}
+    assert "mi-manual" in {m.id for m in again.mitigations}
+    assert len(again.triggers) == len(learned.triggers) + 1
+    assert merge_modes(merged, model.modes)[0].triggers == again.triggers

@@ -5,10 +5,19 @@
 
 from fastapi import APIRouter
 
-from premortem.service.ui import home, web
+from premortem.service.ui import (
+    alerts,
+    backtest,
+    home,
+    logs,
+    mode_forms,
+    modes,
+    testruns,
+    web,
+)
 
 router = APIRouter(include_in_schema=False)
-for _part in (web, home):
+for _part in (web, home, mode_forms, modes, alerts, logs, testruns, backtest):
     router.include_router(_part.router)
 
 __all__ = ["router"]

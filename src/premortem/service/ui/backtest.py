@@ -1,0 +1,86 @@
+"""Backtest report: precision, recall, lead-time histogram and false alarms per day for a range,
+with the naive baseline beside it (see `scoring.py` for where the numbers come from)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from premortem.service.ui.queries import services
+from premortem.service.ui.scoring import BacktestReport, BacktestSource, StoredHistoryBacktest
+from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
+
+router = APIRouter(include_in_schema=False)
+
+
+def source_of(request: Request) -> BacktestSource:
+    plugged: BacktestSource | None = getattr(request.app.state, "backtest", None)
+    return plugged or StoredHistoryBacktest(runtime_of(request))
+
+
+def lead_histogram(report: BacktestReport) -> dict[str, Any]:
+    data = [
+        {
+            "type": "histogram",
+            "name": label(name),
+            "x": [s / 60 for s in scores.lead_times_s],
+            "opacity": 0.7,
+        }
+        for name, scores in (
+            (report.model_name, report.model),
+            (report.baseline_name, report.baseline),
+        )
+    ]
+    layout = {
+        "barmode": "overlay",
+        "xaxis": {"title": {"text": "lead time (minutes before onset)"}},
+        "yaxis": {"title": {"text": "failures"}},
+    }
+    return {"data": data, "layout": layout}
+
+
+def false_alarm_chart(report: BacktestReport) -> dict[str, Any]:
+    days = sorted(set(report.model.false_alarms_by_day) | set(report.baseline.false_alarms_by_day))
+    data = [
+        {
+            "type": "bar",
+            "name": label(name),
+            "x": days,
+            "y": [scores.false_alarms_by_day.get(d, 0) for d in days],
+        }
+        for name, scores in (
+            (report.model_name, report.model),
+            (report.baseline_name, report.baseline),
+        )
+    ]
+    layout = {
+        "barmode": "group",
+        "xaxis": {"type": "category"},
+        "yaxis": {"title": {"text": "false alarms"}},
+    }
+    return {"data": data, "layout": layout}
+
+
+@router.get("/backtest", response_class=HTMLResponse)
+def backtest(
+    request: Request, viewer: Reader, service: str | None = None, range: str | None = None
+) -> HTMLResponse:
+    window = time_range(request, range or "7d")
+    report = source_of(request).report(
+        since_ns=window.since_ns, until_ns=window.until_ns, service=service or None
+    )
+    days = max(1.0, window.seconds / 86400)
+    return render(
+        request,
+        "backtest.html",
+        viewer=viewer,
+        report=report,
+        days=days,
+        histogram=lead_histogram(report),
+        false_alarms=false_alarm_chart(report),
+        services=services(runtime_of(request).engine),
+        service=service or "",
+        window=window,
+    )

@@ -1,0 +1,158 @@
+"""Failure modes: list and detail (manifestation, triggers with statistics and a lead-time
+histogram, mitigations, evidence, version history), and the pages that read them.
+Editing lives in `mode_forms.py`."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from premortem.domain import FailureMode
+from premortem.errors import NotFound
+from premortem.runtime import Runtime
+from premortem.service.ui.queries import PageInfo, services
+from premortem.service.ui.web import Reader, label, render, runtime_of
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+NOTICES = {
+    "created": "Failure mode created.",
+    "saved": "Changes saved as a new version.",
+    "deleted": "Removed.",
+}
+
+
+def mode_or_404(runtime: Runtime, mode_id: str) -> FailureMode:
+    try:
+        return runtime.modes.get_mode(mode_id)
+    except NotFound as exc:
+        raise HTTPException(404, f"no failure mode with id {mode_id!r}") from exc
+
+
+@router.get("/modes", response_class=HTMLResponse)
+def mode_list(
+    request: Request,
+    viewer: Reader,
+    service: str | None = None,
+    source: str | None = None,
+    offset: int = 0,
+) -> HTMLResponse:
+    runtime = runtime_of(request)
+    chosen_source = source if source in ("learned", "manual") else None
+    page = runtime.modes.list_modes(
+        service=service or None, source=chosen_source, limit=PAGE_SIZE, offset=max(0, offset)
+    )
+    current = {p.mode_id: p for p in runtime.predictions.latest_per_mode()}
+    return render(
+        request,
+        "modes.html",
+        viewer=viewer,
+        modes=page.items,
+        current=current,
+        page=PageInfo(page.total, max(0, offset), PAGE_SIZE, len(page.items)),
+        service=service or "",
+        source=chosen_source or "",
+        services=services(runtime.engine),
+    )
+
+
+def trigger_stats(mode: FailureMode) -> list[dict[str, Any]]:
+    rows = []
+    for index, trigger in enumerate(mode.triggers):
+        leads = sorted(trigger.lead_times_s)
+        rows.append(
+            {
+                "index": index,
+                "trigger": trigger,
+                "observations": len(leads),
+                "median": statistics.median(leads) if leads else None,
+                "p10": leads[int(0.1 * (len(leads) - 1))] if leads else None,
+                "p90": leads[int(0.9 * (len(leads) - 1))] if leads else None,
+            }
+        )
+    return rows
+
+
+def lead_time_histogram(mode: FailureMode) -> dict[str, Any]:
+    data = [
+        {
+            "type": "histogram",
+            "name": label(trigger.description[:60] or trigger.kind.value),
+            "x": [s / 60 for s in trigger.lead_times_s],
+            "opacity": 0.75,
+        }
+        for trigger in mode.triggers
+        if trigger.lead_times_s
+    ]
+    layout = {
+        "barmode": "overlay",
+        "xaxis": {"title": {"text": "lead time (minutes before onset)"}},
+        "yaxis": {"title": {"text": "observations"}},
+    }
+    return {"data": data, "layout": layout}
+
+
+def probability_history(runtime: Runtime, mode: FailureMode) -> dict[str, Any]:
+    points = list(reversed(runtime.predictions.list_predictions(mode_id=mode.id, limit=500).items))
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "probability",
+            "x": [_iso(p.time_ns) for p in points],
+            "y": [p.probability for p in points],
+        }
+    ]
+    layout = {"yaxis": {"range": [0, 1], "tickformat": ".0%"}, "showlegend": False}
+    return {"data": data, "layout": layout, "empty": not points}
+
+
+def _iso(ns: int) -> str:
+    from premortem.domain import rfc3339_ns
+
+    return rfc3339_ns(ns)
+
+
+def evidence_runs(runtime: Runtime, mode: FailureMode) -> list[dict[str, Any]]:
+    """The cited test runs with their outcome (a run that is no longer stored is still listed)."""
+    runs = []
+    for run_id in mode.evidence.test_runs[:50]:
+        try:
+            run = runtime.pipeline.store.get_test_run(run_id).run
+        except NotFound:
+            runs.append({"id": run_id, "stored": False})
+            continue
+        runs.append(
+            {
+                "id": run_id,
+                "stored": True,
+                "outcome": run.outcome,
+                "when": run.timestamp,
+                "faults": run.fault_types,
+            }
+        )
+    return runs
+
+
+@router.get("/modes/{mode_id}", response_class=HTMLResponse)
+def mode_detail(
+    request: Request, mode_id: str, viewer: Reader, notice: str | None = None
+) -> HTMLResponse:
+    runtime = runtime_of(request)
+    mode = mode_or_404(runtime, mode_id)
+    return render(
+        request,
+        "mode_detail.html",
+        viewer=viewer,
+        mode=mode,
+        triggers=trigger_stats(mode),
+        histogram=lead_time_histogram(mode),
+        history=probability_history(runtime, mode),
+        runs=evidence_runs(runtime, mode),
+        versions=runtime.modes.versions(mode_id)[:30],
+        notice=NOTICES.get(notice or ""),
+    )

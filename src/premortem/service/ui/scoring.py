@@ -1,0 +1,191 @@
+"""What the Backtest page shows, behind a small interface: `BacktestSource.report(range)`.
+
+`premortem.learn.backtest` replays test runs through a trained model (minutes of work), which is
+not something a page can wait for. Until the learning side exposes a range report, the page uses
+`StoredHistoryBacktest`: it scores the predictions premortem *stored* in the range against the
+failures stored in it (failed test runs and failure events), next to the naive baseline "alert on
+the first ERROR line of a service" scored the same way. An app can plug in another source as
+`app.state.backtest`.
+
+Scoring, for both detectors: an alert episode is the first alert of a (mode, service) after a
+quiet horizon; it is right when a failure of its service (any service, when it names none) has its
+onset within the horizon after it, else a false alarm. Recall is the share of failures with a right
+alert before them; lead time is onset minus the first right alert.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import func, select
+
+from premortem.domain import ERROR_SEVERITY, datetime_to_ns
+from premortem.ports import EventQuery, TestRunQuery
+from premortem.runtime import Runtime
+from premortem.service.ui.queries import is_failure_event
+from premortem.store import tables as t
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    time_ns: int
+    service: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    time_ns: int
+    service: str
+    what: str
+
+
+@dataclass(slots=True)
+class Scores:
+    alerts: int = 0
+    right: int = 0
+    false_alarms: int = 0
+    failures: int = 0
+    warned: int = 0
+    lead_times_s: list[float] = field(default_factory=list)
+    false_alarms_by_day: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def precision(self) -> float | None:
+        return self.right / self.alerts if self.alerts else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.warned / self.failures if self.failures else None
+
+    @property
+    def median_lead_s(self) -> float | None:
+        return statistics.median(self.lead_times_s) if self.lead_times_s else None
+
+
+@dataclass(slots=True)
+class BacktestReport:
+    since_ns: int
+    until_ns: int
+    horizon_s: float
+    model: Scores
+    baseline: Scores
+    model_name: str = "stored predictions"
+    baseline_name: str = "first ERROR line per service"
+    notes: list[str] = field(default_factory=list)
+
+
+class BacktestSource(Protocol):
+    def report(self, *, since_ns: int, until_ns: int, service: str | None) -> BacktestReport: ...
+
+
+def episodes(alarms: Sequence[Alarm], horizon_ns: int) -> list[Alarm]:
+    """The first alarm of each key after a quiet horizon."""
+    last: dict[str, int] = {}
+    first: list[Alarm] = []
+    for alarm in sorted(alarms, key=lambda a: a.time_ns):
+        previous = last.get(alarm.key)
+        if previous is None or alarm.time_ns - previous > horizon_ns:
+            first.append(alarm)
+        last[alarm.key] = alarm.time_ns
+    return first
+
+
+def score(alarms: Sequence[Alarm], failures: Sequence[Failure], horizon_ns: int) -> Scores:
+    scores = Scores(alerts=len(alarms), failures=len(failures))
+    for alarm in alarms:
+        hit = any(
+            alarm.time_ns <= f.time_ns <= alarm.time_ns + horizon_ns
+            and (not alarm.service or f.service == alarm.service)
+            for f in failures
+        )
+        if hit:
+            scores.right += 1
+        else:
+            scores.false_alarms += 1
+            day = datetime.fromtimestamp(alarm.time_ns / NS, tz=UTC).strftime("%Y-%m-%d")
+            scores.false_alarms_by_day[day] = scores.false_alarms_by_day.get(day, 0) + 1
+    for failure in failures:
+        before = [
+            a.time_ns
+            for a in alarms
+            if failure.time_ns - horizon_ns <= a.time_ns <= failure.time_ns
+            and (not a.service or a.service == failure.service)
+        ]
+        if before:
+            scores.warned += 1
+            scores.lead_times_s.append((failure.time_ns - min(before)) / NS)
+    return scores
+
+
+class StoredHistoryBacktest:
+    def __init__(self, runtime: Runtime, *, threshold: float = 0.5) -> None:
+        self.runtime = runtime
+        self.threshold = threshold
+
+    def report(self, *, since_ns: int, until_ns: int, service: str | None) -> BacktestReport:
+        horizon_s = self.runtime.settings.horizon_s
+        horizon_ns = int(horizon_s * NS)
+        failures = self._failures(since_ns, until_ns, service)
+        model = episodes(self._predictions(since_ns, until_ns, service), horizon_ns)
+        baseline = self._first_errors(since_ns, until_ns, service, horizon_ns)
+        return BacktestReport(
+            since_ns=since_ns,
+            until_ns=until_ns,
+            horizon_s=horizon_s,
+            model=score(model, failures, horizon_ns),
+            baseline=score(baseline, failures, horizon_ns),
+            notes=[
+                f"An alert is a stored prediction with probability ≥ {self.threshold:.2f}; "
+                f"the horizon is {horizon_s:.0f} s."
+            ],
+        )
+
+    def _predictions(self, since_ns: int, until_ns: int, service: str | None) -> list[Alarm]:
+        page = self.runtime.predictions.list_predictions(
+            service=service,
+            since_ns=since_ns,
+            until_ns=until_ns,
+            min_probability=self.threshold,
+            limit=20_000,
+        )
+        return [Alarm(p.time_ns, p.service, f"{p.mode_id}|{p.service}") for p in page.items]
+
+    def _failures(self, since_ns: int, until_ns: int, service: str | None) -> list[Failure]:
+        store = self.runtime.pipeline.store
+        runs = store.list_test_runs(
+            TestRunQuery(
+                outcome="fail", service=service, since_ns=since_ns, until_ns=until_ns, limit=5000
+            )
+        ).items
+        found = [
+            Failure(datetime_to_ns(s.run.onset), s.run.service or "", s.run.test_id) for s in runs
+        ]
+        events = store.list_events(
+            EventQuery(service=service, since_ns=since_ns, until_ns=until_ns, limit=5000)
+        ).items
+        found += [Failure(e.time_ns, e.service, e.type) for e in events if is_failure_event(e.type)]
+        return found
+
+    def _first_errors(
+        self, since_ns: int, until_ns: int, service: str | None, horizon_ns: int
+    ) -> list[Alarm]:
+        """One alarm per service and horizon-wide slot with an ERROR line: one grouped scan."""
+        c = t.logs.c
+        slot = ((c.time_ns - since_ns) // horizon_ns).label("slot")
+        stmt = (
+            select(c.service, slot, func.min(c.time_ns))
+            .where(c.time_ns >= since_ns, c.time_ns < until_ns, c.severity_number >= ERROR_SEVERITY)
+            .group_by(c.service, slot)
+        )
+        if service:
+            stmt = stmt.where(c.service == service)
+        with self.runtime.engine.connect() as conn:
+            alarms = [Alarm(int(first), name, name) for name, _, first in conn.execute(stmt)]
+        return episodes(alarms, horizon_ns)

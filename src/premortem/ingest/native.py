@@ -142,20 +142,23 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
     if not _LOG_KEYS.issuperset(item):
         attributes = {k: v for k, v in item.items() if k not in _LOG_KEYS} | attributes
     service = get("service")
+    observed = get("observed_timestamp")
+    resource = get("resource")
     trace_id = get("trace_id")
     span_id = get("span_id")
+    record_id = get("id")
     return LogRecord(
         time_ns,
         body,
         service if type(service) is str else _optional_text(item, "service") or "",
         number,
         text,
-        _observed(item),
+        0 if observed is None else timestamp_ns(observed, "/observed_timestamp"),
         attributes,
-        _resource(item),
+        resource if type(resource) is dict else _resource(item),
         None if trace_id is None else _hex_id(item, "trace_id"),
         None if span_id is None else _hex_id(item, "span_id"),
-        _optional_text(item, "id") or "",
+        record_id if type(record_id) is str else _optional_text(item, "id") or "",
     )
 
 
@@ -210,11 +213,6 @@ def _time(item: JSON, now_ns: int) -> int:
         except ValueError:
             pass
     return timestamp_ns(value, f"/{key}")
-
-
-def _observed(item: JSON) -> int:
-    value = item.get("observed_timestamp")
-    return 0 if value is None else timestamp_ns(value, "/observed_timestamp")
 
 
 def _severity(item: JSON) -> tuple[int, str]:

@@ -26,6 +26,7 @@ from premortem.ingest.fields import (
     expect_object,
     json_text,
     load_json,
+    optional_object,
     type_name,
 )
 
@@ -63,8 +64,10 @@ def parse_otlp_json(data: bytes | str | JSON, *, now_ns: int) -> OtlpResult:
     ):
         at = f"/resourceLogs/{r}"
         resource_logs = expect_object(resource_logs, at)
-        resource = _attributes_json(
-            expect_object(resource_logs.get("resource") or {}, f"{at}/resource").get("attributes"),
+        resource_attributes = optional_object(resource_logs, "resource", at).get("attributes")
+        resource = _located(
+            _attributes_json,
+            [] if resource_attributes is None else resource_attributes,
             f"{at}/resource/attributes",
         )
         key = "scopeLogs" if "scopeLogs" in resource_logs else "instrumentationLibraryLogs"
@@ -96,35 +99,48 @@ def _read_records(
 
 
 def _record_json(record: Any, resource: JSON, service: str, now_ns: int) -> LogRecord:
+    """One JSON log record. Pointers are built only when something is wrong (hot path)."""
     if type(record) is not dict:
         raise IngestError(f"a log record must be an object, got {type_name(record)}")
-    time_ns = _uint64(record.get("timeUnixNano"), "/timeUnixNano")
-    observed_ns = _uint64(record.get("observedTimeUnixNano"), "/observedTimeUnixNano")
-    number = record.get("severityNumber", 0)
+    get = record.get
+    time_ns = _uint64(get("timeUnixNano"), "/timeUnixNano")
+    observed_ns = _uint64(get("observedTimeUnixNano"), "/observedTimeUnixNano")
+    number = get("severityNumber", 0)
     if type(number) is not int or not 0 <= number <= 24:
         raise IngestError(
             f"must be an integer from 0 to 24, got {number!r}", pointer="/severityNumber"
         )
-    text = record.get("severityText") or ""
+    text = get("severityText") or ""
     if type(text) is not str:
         raise IngestError(f"must be a string, got {type_name(text)}", pointer="/severityText")
-    attributes = _attributes_json(record.get("attributes"), "/attributes")
-    event_name = record.get("eventName")
+    attributes = get("attributes")
+    attributes = {} if attributes is None else _located(_attributes_json, attributes, "/attributes")
+    event_name = get("eventName")
     if event_name and type(event_name) is str:
         attributes["event.name"] = event_name
-    body = record.get("body")
+    body = get("body")
+    if body is not None:
+        body = _body_text(_located(_any_value, body, "/body"))
     return LogRecord(
-        time_ns=time_ns or observed_ns or now_ns,
-        body="" if body is None else _body_text(_any_value(body, "/body")),
-        service=service,
-        severity_number=number or severity_number_from_text(text),
-        severity_text=text or severity_text_from_number(number),
-        observed_ns=observed_ns,
-        attributes=attributes,
-        resource=resource,
-        trace_id=_hex_id(record.get("traceId"), 32),
-        span_id=_hex_id(record.get("spanId"), 16),
+        time_ns or observed_ns or now_ns,
+        body or "",
+        service,
+        number or severity_number_from_text(text),
+        text or severity_text_from_number(number),
+        observed_ns,
+        attributes,
+        resource,
+        _hex_id(get("traceId"), 32),
+        _hex_id(get("spanId"), 16),
     )
+
+
+def _located(read: Any, value: Any, at: str) -> Any:
+    """`read(value)`, with errors moved under `at`."""
+    try:
+        return read(value)
+    except IngestError as exc:
+        raise exc.at(at) from None
 
 
 def _uint64(value: Any, at: str) -> int:
@@ -144,12 +160,12 @@ def _hex_id(value: Any, length: int) -> str | None:
     """A trace or span id; anything but `length` hex digits, not all zero, means none."""
     if type(value) is not str or len(value) != length:
         return None
-    lowered = value.lower()
     try:
-        int(lowered, 16)
+        if not any(bytes.fromhex(value)):
+            return None  # all zeros
     except ValueError:
         return None
-    return None if lowered.strip("0") == "" else lowered
+    return value.lower()
 
 
 def _body_text(value: Any) -> str:
@@ -158,52 +174,63 @@ def _body_text(value: Any) -> str:
     return value if isinstance(value, str) else json_text(value)
 
 
-def _attributes_json(values: Any, at: str) -> JSON:
-    if values is None:
-        return {}
+def _attributes_json(values: Any) -> JSON:
+    """A KeyValue list as a dict; errors point inside the list (`/1/value/intValue`)."""
     attributes: JSON = {}
-    for index, pair in enumerate(expect_array(values, at)):
-        pair = expect_object(pair, f"{at}/{index}")
+    for index, pair in enumerate(expect_array(values, "")):
+        if type(pair) is not dict:
+            raise IngestError(f"must be an object, got {type_name(pair)}", pointer=f"/{index}")
         key = pair.get("key")
         if type(key) is not str:
-            raise IngestError(
-                f"must be a string, got {type_name(key)}", pointer=f"{at}/{index}/key"
-            )
+            raise IngestError(f"must be a string, got {type_name(key)}", pointer=f"/{index}/key")
         value = pair.get("value")
-        attributes[key] = None if value is None else _any_value(value, f"{at}/{index}/value")
+        if type(value) is dict and type(value.get("stringValue")) is str:
+            attributes[key] = value["stringValue"]  # the common cases, without a call
+        elif (
+            type(value) is dict
+            and type(value.get("intValue")) is str
+            and value["intValue"].isdigit()
+        ):
+            attributes[key] = int(value["intValue"])
+        elif value is None:
+            attributes[key] = None
+        else:
+            attributes[key] = _located(_any_value, value, f"/{index}/value")
     return attributes
 
 
-def _any_value(value: Any, at: str) -> Any:
+def _any_value(value: Any) -> Any:
     """Unwrap an OTLP `AnyValue` into plain JSON-able Python (bytes stay base64 text)."""
     if type(value) is not dict:
-        raise IngestError(f"must be an AnyValue object, got {type_name(value)}", pointer=at)
+        raise IngestError(f"must be an AnyValue object, got {type_name(value)}")
     if "stringValue" in value:
-        return _typed(value["stringValue"], str, f"{at}/stringValue")
+        return _typed(value["stringValue"], str, "/stringValue")
     if "boolValue" in value:
-        return _typed(value["boolValue"], bool, f"{at}/boolValue")
+        return _typed(value["boolValue"], bool, "/boolValue")
     if "intValue" in value:
-        raw = value["intValue"]
-        try:
-            return int(raw) if type(raw) in (int, str) else _typed(raw, int, f"{at}/intValue")
-        except ValueError:
-            raise IngestError(
-                f"must be an integer, got {raw!r:.64}", pointer=f"{at}/intValue"
-            ) from None
+        return _int(value["intValue"])
     if "doubleValue" in value:
-        return _double(value["doubleValue"], f"{at}/doubleValue")
+        return _double(value["doubleValue"], "/doubleValue")
     if "arrayValue" in value:
-        items = expect_object(value["arrayValue"], f"{at}/arrayValue").get("values", [])
+        array = expect_object(value["arrayValue"], "/arrayValue")
+        items = expect_array(array.get("values", []), "/arrayValue/values")
         return [
-            _any_value(item, f"{at}/arrayValue/values/{i}")
-            for i, item in enumerate(expect_array(items, f"{at}/arrayValue/values"))
+            _located(_any_value, item, f"/arrayValue/values/{i}") for i, item in enumerate(items)
         ]
     if "kvlistValue" in value:
-        kvlist = expect_object(value["kvlistValue"], f"{at}/kvlistValue")
-        return _attributes_json(kvlist.get("values", []), f"{at}/kvlistValue/values")
+        kvlist = expect_object(value["kvlistValue"], "/kvlistValue")
+        return _located(_attributes_json, kvlist.get("values", []), "/kvlistValue/values")
     if "bytesValue" in value:
-        return _typed(value["bytesValue"], str, f"{at}/bytesValue")
+        return _typed(value["bytesValue"], str, "/bytesValue")
     return None  # an empty AnyValue is valid and means "no value"
+
+
+def _int(raw: Any) -> int:
+    if type(raw) is int:
+        return raw
+    if type(raw) is str and raw.lstrip("-").isdigit() and raw.isascii():
+        return int(raw)
+    raise IngestError(f"must be an integer, got {raw!r:.64}", pointer="/intValue")
 
 
 def _typed(value: Any, kind: type, at: str) -> Any:

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     window: WindowSettings = Field(default_factory=WindowSettings)
     notify: NotifierSettings = Field(default_factory=NotifierSettings)
     train_interval_s: float = Field(default=0, ge=0, description="0 disables scheduled training")
-    horizon_s: float = Field(default=600, gt=0)
+    horizon_s: float = Field(default=300, gt=0)
 
     @field_validator("database_url")
     @classmethod

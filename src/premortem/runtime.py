@@ -16,13 +16,15 @@ from premortem.config import Settings
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
 from premortem.logs.catalog import TemplateCatalog
 from premortem.pipeline import Pipeline, Stages
-from premortem.stages import AnalysisStage
+from premortem.stages import AnalysisStage, PredictionStage
 from premortem.store.anomalies import SqlAnomalyRepository
 from premortem.store.engine import make_engine, migrate
 from premortem.store.inputs import SqlInputStore
+from premortem.store.models import SqlModelRepository
 from premortem.store.modes import SqlModeRepository, SqlPredictionRepository
 from premortem.store.tables_windows import SqlWindowRepository
 from premortem.store.templates import SqlTemplateRepository
+from premortem.training import Trainer
 
 
 @dataclass
@@ -38,6 +40,9 @@ class Runtime:
     windows: SqlWindowRepository
     analysis: AnalysisStage
     alerting: AlertingService
+    models: SqlModelRepository
+    prediction: PredictionStage
+    trainer: Trainer
 
     def start(self) -> None:
         self.alerting.start()
@@ -67,12 +72,23 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         windows=windows,
         clock=stream_clock,
     )
+    alert_store = AlertStore(engine)
     alerting = AlertingService.from_settings(
-        settings, AlertStore(engine), modes=modes.find_mode, clock=stream_clock
+        settings, alert_store, modes=modes.find_mode, clock=stream_clock
     )
-    stages = Stages(on_logs=[analysis.on_logs], on_tick=[analysis.on_tick])
-    pipeline = Pipeline(
-        store=SqlInputStore(engine, clock=clock), catalog=catalog, clock=clock, stages=stages
+    models = SqlModelRepository(engine, clock=clock)
+    predictions = SqlPredictionRepository(engine)
+    prediction = PredictionStage(
+        models, predictions=predictions, alerting=alerting, clock=stream_clock
+    )
+    stages = Stages(
+        on_logs=[analysis.on_logs, prediction.on_logs],
+        on_tick=[analysis.on_tick, prediction.on_tick],
+    )
+    inputs = SqlInputStore(engine, clock=clock)
+    pipeline = Pipeline(store=inputs, catalog=catalog, clock=clock, stages=stages)
+    trainer = Trainer(
+        inputs=inputs, modes=modes, alerts=alert_store, models=models, horizon_s=settings.horizon_s
     )
     return Runtime(
         settings=settings,
@@ -81,9 +97,12 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         pipeline=pipeline,
         templates=templates,
         modes=modes,
-        predictions=SqlPredictionRepository(engine),
+        predictions=predictions,
         anomalies=anomalies,
         windows=windows,
         analysis=analysis,
         alerting=alerting,
+        models=models,
+        prediction=prediction,
+        trainer=trainer,
     )

@@ -43,14 +43,22 @@ def _announce(console: Console, settings: Settings) -> None:
 
 
 def _load_example_on_start(app: object) -> None:
-    """Store the bundled seed example through the pipeline, as if it had been posted."""
+    """Store the bundled seed example (test run and logs) and learn from it, before serving."""
     from fastapi import FastAPI
 
-    from premortem.examples import load_seed_example
+    from premortem.examples import load_seed_example, load_seed_logs
 
     assert isinstance(app, FastAPI)
-    pipeline = app.state.pipeline
-    pipeline.ingest_test_runs(load_seed_example())
+    runtime = app.state.runtime
+    runtime.pipeline.ingest_test_runs(load_seed_example())
+    logs = load_seed_logs()
+    for start in range(0, len(logs), 1000):
+        runtime.pipeline.ingest_logs(logs[start : start + 1000])
+    result = runtime.trainer.run()
+    Console(stderr=True).print(
+        f"seed example loaded: 1 test run, {len(logs)} log lines, "
+        f"{result.modes} failure mode(s) learned"
+    )
 
 
 def register(app: typer.Typer) -> None:

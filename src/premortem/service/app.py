@@ -18,6 +18,7 @@ from premortem.service import (
     routes_alerts,
     routes_compat,
     routes_inputs,
+    routes_learn,
     routes_modes,
     routes_templates,
     ui,
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_templates.router)
     app.include_router(routes_modes.router)
     app.include_router(routes_alerts.router)
+    app.include_router(routes_learn.router)
     app.include_router(ui.router)
     return app
 

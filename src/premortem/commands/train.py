@@ -1,0 +1,40 @@
+"""`premortem train`: retrain the correlation engine on everything in the configured database."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from premortem.config import load_settings
+
+
+def train() -> None:
+    """Learn failure modes from stored test runs, logs, events, simulations and alert feedback."""
+    from premortem.runtime import build_runtime
+
+    console = Console(stderr=True)
+    runtime = build_runtime(load_settings())
+    try:
+        with console.status("training…") as status:
+            result = runtime.trainer.run(progress=lambda step: status.update(f"training: {step}"))
+    finally:
+        runtime.engine.dispose()
+    table = Table(title=f"model version {result.version}")
+    table.add_column("failure modes", justify="right")
+    table.add_column("new", justify="right")
+    table.add_column("updated", justify="right")
+    table.add_column("runs", justify="right")
+    table.add_column("alert threshold", justify="right")
+    table.add_row(
+        str(result.modes),
+        str(result.created),
+        str(result.updated),
+        str(result.stats.get("runs", 0)),
+        f"{result.stats.get('threshold', 0):.2f}",
+    )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)

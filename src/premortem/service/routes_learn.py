@@ -1,0 +1,53 @@
+"""Training the correlation engine on demand, and the history of trained models."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from premortem.domain import rfc3339_ns
+from premortem.errors import Conflict
+from premortem.runtime import Runtime
+from premortem.service.deps import CanAdmin, CanRead
+
+router = APIRouter(prefix="/api/v1", tags=["learning"])
+_training = threading.Lock()
+
+
+@router.post("/train", dependencies=[CanAdmin])
+async def train_now(request: Request) -> dict[str, Any]:
+    """Retrain on everything stored; the server switches to the new model right away."""
+    runtime: Runtime = request.app.state.runtime
+    if not _training.acquire(blocking=False):
+        raise Conflict("training is already running")
+    try:
+        result = await run_in_threadpool(runtime.trainer.run)
+    finally:
+        _training.release()
+    await run_in_threadpool(runtime.prediction.reload)
+    return {
+        "version": result.version,
+        "modes": result.modes,
+        "created": result.created,
+        "updated": result.updated,
+        "stats": result.stats,
+    }
+
+
+@router.get("/models", dependencies=[CanRead])
+def list_models(request: Request) -> dict[str, Any]:
+    runtime: Runtime = request.app.state.runtime
+    items = [
+        {
+            "version": m.version,
+            "created_at": rfc3339_ns(m.created_ns),
+            "kind": m.kind,
+            "summary": m.summary,
+            "serving": m.version == runtime.prediction.version,
+        }
+        for m in runtime.models.history()
+    ]
+    return {"items": items, "total": len(items)}

@@ -1,0 +1,65 @@
+"""SQL repository for trained models: each training stores a new version; the newest is served."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select
+
+from premortem.clock import Clock, SystemClock
+from premortem.store import tables as t
+
+
+@dataclass(slots=True)
+class StoredModel:
+    version: int
+    created_ns: int
+    kind: str
+    blob: bytes
+    summary: dict[str, Any]
+
+
+class SqlModelRepository:
+    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self._clock = clock or SystemClock()
+
+    def save(self, blob: bytes, *, kind: str, summary: dict[str, Any]) -> int:
+        """Store a new version and return its number."""
+        with self.engine.begin() as conn:
+            latest = conn.execute(select(func.max(t.models.c.version))).scalar()
+            version = int(latest or 0) + 1
+            conn.execute(
+                insert(t.models),
+                [
+                    {
+                        "version": version,
+                        "created_ns": self._clock.now_ns(),
+                        "kind": kind,
+                        "blob": blob,
+                        "summary": summary,
+                    }
+                ],
+            )
+        return version
+
+    def latest_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(t.models.c.version))).scalar() or 0)
+
+    def latest(self) -> StoredModel | None:
+        c = t.models.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.models).order_by(c.version.desc()).limit(1)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return StoredModel(m["version"], m["created_ns"], m["kind"], bytes(m["blob"]), m["summary"])
+
+    def history(self, limit: int = 20) -> list[StoredModel]:
+        c = t.models.c
+        stmt = select(c.version, c.created_ns, c.kind, c.summary).order_by(c.version.desc())
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.limit(limit))
+            return [StoredModel(r.version, r.created_ns, r.kind, b"", r.summary) for r in rows]

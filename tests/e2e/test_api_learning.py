@@ -1,0 +1,87 @@
+"""Issue 4 through the API: the seed example and its logs become a failure mode; edits survive."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from premortem.cli import app as cli
+from premortem.examples import seed_example_bytes, seed_logs_bytes
+
+pytestmark = pytest.mark.e2e
+
+
+def post_seed(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/test-runs",
+        content=seed_example_bytes(),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    lines = seed_logs_bytes().splitlines()
+    for start in range(0, len(lines), 1000):
+        body = b"\n".join(lines[start : start + 1000])
+        response = client.post(
+            "/api/v1/logs", content=body, headers={"content-type": "application/x-ndjson"}
+        )
+        assert response.status_code == 200, response.text
+
+
+def test_seed_example_becomes_a_failure_mode_and_edits_survive_training(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post_seed(client)
+    trained = client.post("/api/v1/train")
+    assert trained.status_code == 200, trained.text
+    assert trained.json()["modes"] >= 1
+
+    modes = client.get("/api/v1/failure-modes").json()["items"]
+    learned = [m for m in modes if m["source"] == "learned"]
+    assert learned, modes
+    mode = learned[0]
+    assert mode["triggers"], "a learned mode names its triggers"
+    assert {t["kind"] for t in mode["triggers"]} <= {
+        "log_pattern",
+        "event_sequence",
+        "fault_condition",
+        "load_condition",
+        "simulation_condition",
+    }
+    assert all("precision" in t and "support" in t for t in mode["triggers"])
+    assert mode["mitigations"] and mode["mitigations"][0]["action"]
+    assert "chaos-test-001" in mode["evidence"]["test_runs"]
+
+    edited = client.patch(
+        f"/api/v1/failure-modes/{mode['id']}",
+        json={
+            "name": "Checkout DB pool exhaustion (reviewed)",
+            "mitigations": [*mode["mitigations"], {"action": "page the DBA on call"}],
+        },
+    )
+    assert edited.status_code == 200, edited.text
+
+    monkeypatch.setenv("PREMORTEM_DATABASE_URL", f"sqlite:///{tmp_path / 'api.db'}")
+    from premortem.config import load_settings
+
+    load_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["train"])
+    load_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+
+    after = client.get(f"/api/v1/failure-modes/{mode['id']}").json()
+    assert after["name"] == "Checkout DB pool exhaustion (reviewed)"
+    assert "page the DBA on call" in [m["action"] for m in after["mitigations"]]
+    assert after["triggers"]
+    assert client.get("/api/v1/models").json()["total"] == 2
+    total = client.get("/api/v1/failure-modes").json()["total"]
+    assert total == len(modes), "retraining must not duplicate modes"
+
+
+def test_train_needs_admin(client_factory: Callable[..., TestClient]) -> None:
+    with client_factory(tokens="rd=read") as client:
+        response = client.post("/api/v1/train", headers={"authorization": "Bearer rd"})
+        assert response.status_code == 403

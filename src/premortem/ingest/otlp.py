@@ -60,7 +60,7 @@ def parse_otlp_json(data: bytes | str | JSON, *, now_ns: int) -> OtlpResult:
     request = expect_object(load_json(data), "")
     result = OtlpResult(records=[])
     for r, resource_logs in enumerate(
-        expect_array(request.get("resourceLogs", []), "/resourceLogs")
+        expect_array(_repeated(request.get("resourceLogs")), "/resourceLogs")
     ):
         at = f"/resourceLogs/{r}"
         resource_logs = expect_object(resource_logs, at)
@@ -71,9 +71,11 @@ def parse_otlp_json(data: bytes | str | JSON, *, now_ns: int) -> OtlpResult:
             f"{at}/resource/attributes",
         )
         key = "scopeLogs" if "scopeLogs" in resource_logs else "instrumentationLibraryLogs"
-        for s, scope_logs in enumerate(expect_array(resource_logs.get(key, []), f"{at}/{key}")):
+        for s, scope_logs in enumerate(
+            expect_array(_repeated(resource_logs.get(key)), f"{at}/{key}")
+        ):
             scope_at = f"{at}/{key}/{s}"
-            records = expect_object(scope_logs, scope_at).get("logRecords", [])
+            records = _repeated(expect_object(scope_logs, scope_at).get("logRecords"))
             _read_records(
                 expect_array(records, f"{scope_at}/logRecords"),
                 resource,
@@ -82,6 +84,11 @@ def parse_otlp_json(data: bytes | str | JSON, *, now_ns: int) -> OtlpResult:
                 now_ns=now_ns,
             )
     return _summarise(result)
+
+
+def _repeated(value: Any) -> Any:
+    """proto3 JSON: a null or missing repeated field is empty."""
+    return [] if value is None else value
 
 
 def _read_records(

@@ -257,3 +257,9 @@ def test_syslog_errors(text: str, pointer: str) -> None:
     with pytest.raises(IngestError) as info:
         syslog.parse_lines(text, now_ns=NOW)
     assert info.value.pointer == pointer
+
+
+def test_otlp_null_repeated_fields_are_empty() -> None:
+    doc = {"resourceLogs": [{"resource": None, "scopeLogs": [{"logRecords": None}]}]}
+    assert otlp.parse_otlp(doc, now_ns=NOW).records == []
+    assert otlp.parse_otlp({"resourceLogs": None}, now_ns=NOW).records == []

@@ -61,7 +61,7 @@ def ingest(
             sent = _send_log_lines(client, file)
         else:
             data = _read(file)
-            _post(client, ENDPOINTS[kind], data, params)
+            post(client, ENDPOINTS[kind], data, params)
             sent = 1
     typer.echo(f"sent {sent} batch(es) of {kind.value} to {url}")
 
@@ -100,13 +100,13 @@ def _send_log_lines(client: httpx.Client, file: Path) -> int:
     with Progress(*columns, disable=total < BIG_FILE_BYTES, transient=True) as progress:
         task = progress.add_task("send", total=total)
         for body, size in _batches(file):
-            _post(client, ENDPOINTS[Kind.logs], body, {}, content_type="application/x-ndjson")
+            post(client, ENDPOINTS[Kind.logs], body, {}, content_type="application/x-ndjson")
             progress.advance(task, size)
             sent += 1
     return sent
 
 
-def _post(
+def post(
     client: httpx.Client,
     path: str,
     body: bytes,

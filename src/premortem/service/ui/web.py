@@ -153,7 +153,12 @@ def render(
     page = environment.get_template(name).render(
         request=request, viewer=viewer, path=request.url.path, **context
     )
-    return HTMLResponse(page, status_code=status)
+    return HTMLResponse(page, status_code=status, headers=_PAGE_HEADERS)
+
+
+# Browsers send `Origin: null` on form posts from a no-referrer page; pages send their origin to
+# themselves (only), so the same-site check on posts can rely on it.
+_PAGE_HEADERS = {"Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
 
 def see_other(url: str) -> RedirectResponse:

@@ -1,0 +1,189 @@
+"""The web UI in a real browser: every page with seeded data, the path from the home page to an
+alert's evidence, feedback stored, hostile log lines shown as text, and the login."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from conftest import SCREENSHOTS, Server, Watched, serve
+from playwright.sync_api import Page, expect
+from ui_seed import FAILED_RUN, IMG_LINE, MODE_ID, POOL_LINE, SCRIPT_LINE
+
+from premortem.alerting.model import FeedbackKind
+from premortem.config import Settings
+from premortem.service.app import create_app
+
+pytestmark = pytest.mark.e2e
+
+PAGES = [
+    ("home", "/", "Database connection pool exhaustion"),
+    ("failure-modes", "/modes", "Work queue overflow"),
+    ("failure-mode-detail", f"/modes/{MODE_ID}", "Raise the pool size to 20"),
+    ("failure-mode-edit", f"/modes/{MODE_ID}/edit", "Manifestation"),
+    ("alerts", "/alerts", "Database connection pool exhaustion"),
+    ("alert-detail", "/alerts/{alert}", "connection pool exhausted"),
+    ("logs-patterns", "/logs", "pool warnings 6x usual rate"),
+    ("log-search", "/logs/search?q=pool", "connection pool exhausted"),
+    ("test-runs", "/test-runs", FAILED_RUN),
+    ("test-run-detail", f"/test-runs/{FAILED_RUN}", "network_latency"),
+    ("backtest", "/backtest", "Precision"),
+]
+
+
+def _open(watched: Watched, url: str) -> Page:
+    page = watched.page
+    page.goto(url)
+    if page.locator("[data-figure]").count():
+        page.wait_for_function(
+            "[...document.querySelectorAll('[data-figure]')].every(e => e.dataset.drawn)"
+        )
+    return page
+
+
+@pytest.mark.parametrize(("name", "path", "expected"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_loads_with_seeded_data(
+    server: Server, watched: Watched, name: str, path: str, expected: str
+) -> None:
+    page = _open(watched, server.url + path.format(alert=server.seeded.alert_id))
+    expect(page.locator("main")).to_contain_text(expected)
+    assert page.locator("h1").count() == 1
+    assert watched.errors == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_home_click_reaches_alert_evidence_and_its_log_lines(
+    server: Server, watched: Watched
+) -> None:
+    page = _open(watched, server.url + "/")
+    row = page.locator("#ranking-body tr", has_text="Database connection pool exhaustion")
+    row.get_by_role("link", name="alert evidence").click()
+    expect(page).to_have_url(re.compile(rf"/alerts/{server.seeded.alert_id}$"))
+    evidence = page.locator("#evidence")
+    expect(evidence).to_contain_text("connection pool exhausted <*>")
+    lines = page.locator("tr.log-row")
+    expect(lines.filter(has_text=POOL_LINE.split(":")[0]).first).to_be_visible()
+    assert lines.count() >= 3
+    assert watched.errors == []
+
+
+def test_home_page_refreshes_live(server: Server, watched: Watched) -> None:
+    page = _open(watched, server.url + "/")
+    before = page.locator("#updated").text_content()
+    with page.expect_response(lambda r: "/ui/data/home" in r.url, timeout=15_000):
+        pass
+    expect(page.locator("#updated")).not_to_have_text(before or "", timeout=5_000)
+    expect(page.locator("#ranking-body tr")).to_have_count(2)
+
+
+def test_feedback_submitted_in_the_browser_is_stored(server: Server, watched: Watched) -> None:
+    alert_id = server.seeded.alert_id
+    page = _open(watched, f"{server.url}/alerts/{alert_id}")
+    page.get_by_label("Comment (optional)").fill("pool really ran dry <b>twice</b>")
+    page.get_by_role("button", name="Confirmed").click()
+    expect(page.get_by_role("status")).to_contain_text("feedback is stored")
+    stored = server.app.state.runtime.alerting.store.list_feedback(alert_id)
+    assert [(f.kind, f.comment) for f in stored][-1] == (
+        FeedbackKind.CONFIRMED,
+        "pool really ran dry <b>twice</b>",
+    )
+    expect(page.locator("#feedback-list")).to_contain_text("<b>twice</b>")
+    page.get_by_role("button", name="Acknowledge").click()
+    expect(page.get_by_role("status")).to_contain_text("acknowledged")
+    assert server.app.state.runtime.alerting.store.get_alert(alert_id).acknowledged
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/alerts/{alert}", "/logs/search?q=login", "/logs", f"/modes/{MODE_ID}"],
+)
+def test_hostile_log_lines_are_shown_as_text_and_run_nothing(
+    server: Server, watched: Watched, path: str
+) -> None:
+    page = _open(watched, server.url + path.format(alert=server.seeded.alert_id))
+    main = page.locator("main")
+    if "modes" not in path:
+        expect(main).to_contain_text("<script>window.__pwned=1</script>")
+    expect(main).to_contain_text(
+        '<img src=x onerror="window.__pwned=1">'
+    ) if "logs" in path and path != "/logs" or "alerts" in path else None
+    page.wait_for_timeout(300)
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.locator("main script:not([type='application/json'])").count() == 0
+    assert page.locator("main img").count() == 0
+    assert watched.dialogs == []
+    assert watched.errors == []
+
+
+def test_hand_written_mode_is_created_and_edited(server: Server, watched: Watched) -> None:
+    page = _open(watched, server.url + "/modes/new")
+    page.get_by_label("Name").fill("Disk fills <up>")
+    page.get_by_label("Service it threatens").fill("checkout")
+    page.get_by_label("Severity").select_option("critical")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("status")).to_contain_text("created")
+    expect(page.locator("h1")).to_contain_text("Disk fills <up>")
+    page.get_by_role("link", name="Add a trigger").click()
+    page.get_by_label("Description").fill("disk usage above 90%")
+    page.get_by_label("Observed lead times").fill("600, 900")
+    page.get_by_role("button", name="Save trigger").click()
+    page.get_by_role("link", name="Add a mitigation").click()
+    page.get_by_label("Action").fill("Rotate and compress logs")
+    page.get_by_role("button", name="Save mitigation").click()
+    expect(page.locator("main")).to_contain_text("disk usage above 90%")
+    expect(page.locator("main")).to_contain_text("Rotate and compress logs")
+    mode_id = page.url.split("/modes/")[1].split("?")[0]
+    mode = server.app.state.runtime.modes.get_mode(mode_id)
+    assert mode.version == 3 and mode.triggers[0].lead_times_s == [600.0, 900.0]
+    assert watched.errors == []
+
+
+def test_keyboard_reaches_the_skip_link_and_navigation(server: Server, watched: Watched) -> None:
+    page = _open(watched, server.url + "/")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.closest('main') !== null")
+    assert focused
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    path = tmp_path_factory.mktemp("guarded") / "ui.db"
+    settings = Settings(database_url=f"sqlite:///{path}", tokens="r3ad=read,adm1n=admin")  # type: ignore[arg-type]
+    yield from serve(create_app(settings))
+
+
+def test_pages_need_a_token_and_editing_needs_admin(guarded: str, watched: Watched) -> None:
+    page = watched.page
+    page.goto(guarded + "/modes")
+    expect(page).to_have_url(re.compile(r"/login\?next=" + re.escape(quote("/modes", safe=""))))
+    page.get_by_label("Token").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not known")
+    page.get_by_label("Token").fill("r3ad")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/modes$"))
+    expect(page.get_by_role("link", name="New failure mode")).to_have_count(0)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "premortem_token")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.goto(guarded + "/modes/new").status == 403  # type: ignore[union-attr]
+    page.goto(guarded + "/")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Token").fill("adm1n")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(guarded + "/modes")
+    expect(page.get_by_role("link", name="New failure mode")).to_have_count(1)
+
+
+def test_cross_site_form_posts_are_refused(server: Server, watched: Watched) -> None:
+    response = watched.page.request.post(
+        f"{server.url}/alerts/{server.seeded.alert_id}/feedback",
+        form={"kind": "false_alarm"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status == 403

@@ -147,8 +147,7 @@ class ServiceModel:
         self._schedule_arrival()
 
     def _on_retry(self, event: simpy.Event) -> None:
-        attempt = cast(int, event.value)
-        self._arrive(attempt)
+        self._arrive(event.value)  # type: ignore[arg-type]  # the attempt number
 
     def _arrive(self, attempt: int) -> None:
         now = self.env.now

@@ -37,7 +37,13 @@ from premortem.learn.precursors import (
     log_candidates,
     simulation_candidates,
 )
-from premortem.learn.rows import IndicatorSet, choose_threshold, indicator_set, training_rows
+from premortem.learn.rows import (
+    IndicatorSet,
+    choose_threshold,
+    indicator_set,
+    merge_identical,
+    training_rows,
+)
 from premortem.learn.timeline import Miner, build_timeline
 from premortem.logs.miner import DrainMiner
 
@@ -127,6 +133,7 @@ def train(
         _learn_mode(mode, by_mode[mode.id], views, healthy, events, simulations)
     indicators = indicator_set(views, healthy, list(modes.values()))
     rows = training_rows(views, indicators, horizon_s=horizon_s)
+    indicators = merge_identical(indicators, rows)
     network = ModeNetwork(indicators.names, list(modes)).fit(rows)
     threshold = choose_threshold(views, indicators, network, horizon_s=horizon_s)
     factor = feedback_factors(modes, by_mode, feedback)

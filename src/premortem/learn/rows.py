@@ -37,20 +37,24 @@ class IndicatorSet:
     healthy: set[int]
     template_indicators: dict[int, str] = field(default_factory=dict)
     window_s: float = 300.0
+    # Indicators that fired exactly together in training are one variable: name -> representative.
+    aliases: dict[str, str] = field(default_factory=dict)
     _name_set: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        self._name_set = frozenset(self.names)
+        self._name_set = frozenset(self.names) | frozenset(self.aliases)
 
     def fired(self, template_id: int, service: str, severity: int) -> tuple[str, ...]:
         """The indicators one record fires (usually none)."""
         named = self.template_indicators.get(template_id)
         if severity < WARN_SEVERITY or template_id in self.healthy:
-            return (named,) if named else ()
+            return (self.aliases.get(named, named),) if named else ()
         level = "error" if severity >= ERROR_SEVERITY else "warn"
         key = f"novel:{service}:{level}"
         fired = [key] if key in self._name_set else []
-        return (*fired, named) if named else tuple(fired)
+        if named:
+            fired.append(named)
+        return tuple(dict.fromkeys(self.aliases.get(name, name) for name in fired))
 
     def firings(self, timeline: Timeline) -> dict[str, list[int]]:
         """Every indicator's firing times in one run (ascending)."""
@@ -68,6 +72,7 @@ class IndicatorSet:
             "healthy": sorted(self.healthy),
             "template_indicators": {str(k): v for k, v in self.template_indicators.items()},
             "window_s": self.window_s,
+            "aliases": self.aliases,
         }
 
     @classmethod
@@ -77,6 +82,7 @@ class IndicatorSet:
             set(state["healthy"]),
             {int(k): v for k, v in state["template_indicators"].items()},
             state["window_s"],
+            dict(state.get("aliases", {})),
         )
 
 
@@ -96,7 +102,7 @@ def indicator_set(
         for name, times in _novelty_firings(view.timeline, healthy).items():
             if any(view.watch_end_ns - MAX_HORIZON_NS <= t < view.watch_end_ns for t in times):
                 novel_hits[name] += 1
-    names = sorted(novel_hits, key=lambda n: -novel_hits[n])[: MAX_INDICATORS // 2]
+    names = sorted(novel_hits, key=lambda n: (-novel_hits[n], n))[: MAX_INDICATORS // 2]
     templates: dict[int, str] = {}
     for mode in modes:
         chosen = [
@@ -114,6 +120,31 @@ def indicator_set(
     del probe
     return IndicatorSet(
         names, healthy, {k: v for k, v in templates.items() if v in names}, window_s
+    )
+
+
+def merge_identical(indicators: IndicatorSet, rows: list[dict[str, Any]]) -> IndicatorSet:
+    """Indicators with identical training columns become one (the first name), in place in rows.
+
+    Identical columns carry the same information and would make the structure search break ties
+    by set order, which is not reproducible between processes.
+    """
+    groups: dict[tuple[int, ...], list[str]] = defaultdict(list)
+    for name in indicators.names:
+        groups[tuple(i for i, row in enumerate(rows) if row.get(name))].append(name)
+    aliases = {}
+    for names in groups.values():
+        keep, *rest = sorted(names)
+        aliases.update(dict.fromkeys(rest, keep))
+    for row in rows:
+        for name in aliases:
+            row.pop(name, None)
+    return IndicatorSet(
+        [n for n in indicators.names if n not in aliases],
+        indicators.healthy,
+        dict(indicators.template_indicators),
+        indicators.window_s,
+        aliases,
     )
 
 

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from premortem.scheduler import Schedule
+
 Scope = Literal["ingest", "read", "admin"]
 
 
@@ -51,6 +53,9 @@ class Settings(BaseSettings):
     window: WindowSettings = Field(default_factory=WindowSettings)
     notify: NotifierSettings = Field(default_factory=NotifierSettings)
     train_interval_s: float = Field(default=0, ge=0, description="0 disables scheduled training")
+    schedules: list[Schedule] = Field(
+        default_factory=list, description="simulations, test commands and training to run"
+    )
     horizon_s: float = Field(default=300, gt=0)
 
     @field_validator("database_url")

@@ -14,14 +14,17 @@ from premortem.alerting.sql import AlertStore
 from premortem.clock import Clock, StreamClock, SystemClock
 from premortem.config import Settings
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
+from premortem.jobs import command_job, simulation_job, train_job
 from premortem.logs.catalog import TemplateCatalog
 from premortem.pipeline import Pipeline, Stages
+from premortem.scheduler import Schedule, Scheduler
 from premortem.stages import AnalysisStage, PredictionStage
 from premortem.store.anomalies import SqlAnomalyRepository
 from premortem.store.engine import make_engine, migrate
 from premortem.store.inputs import SqlInputStore
 from premortem.store.models import SqlModelRepository
 from premortem.store.modes import SqlModeRepository, SqlPredictionRepository
+from premortem.store.schedules import SqlScheduleRepository
 from premortem.store.tables_windows import SqlWindowRepository
 from premortem.store.templates import SqlTemplateRepository
 from premortem.training import Trainer
@@ -43,15 +46,30 @@ class Runtime:
     models: SqlModelRepository
     prediction: PredictionStage
     trainer: Trainer
+    schedules: SqlScheduleRepository
+    scheduler: Scheduler
 
     def start(self) -> None:
+        for schedule in _configured_schedules(self.settings):
+            self.schedules.put_schedule(schedule)
         self.alerting.start()
         self.pipeline.start()
+        self.scheduler.start()
 
     def stop(self) -> None:
+        self.scheduler.stop()
         self.pipeline.stop()
         self.alerting.stop()
         self.engine.dispose()
+
+
+def _configured_schedules(settings: Settings) -> list[Schedule]:
+    configured = list(settings.schedules)
+    if settings.train_interval_s:
+        configured.append(
+            Schedule(name="train", kind="train", interval_s=settings.train_interval_s)
+        )
+    return configured
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -90,6 +108,12 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     trainer = Trainer(
         inputs=inputs, modes=modes, alerts=alert_store, models=models, horizon_s=settings.horizon_s
     )
+    schedules = SqlScheduleRepository(engine, clock=clock)
+    jobs = {
+        "simulation": simulation_job(pipeline, clock),
+        "command": command_job(pipeline, clock),
+        "train": train_job(trainer, prediction.reload),
+    }
     return Runtime(
         settings=settings,
         engine=engine,
@@ -105,4 +129,6 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         models=models,
         prediction=prediction,
         trainer=trainer,
+        schedules=schedules,
+        scheduler=Scheduler(schedules, jobs, clock=clock),
     )

@@ -16,10 +16,12 @@ from premortem.runtime import Runtime, build_runtime
 from premortem.service import (
     problems,
     routes_alerts,
+    routes_chaostoolkit,
     routes_compat,
     routes_inputs,
     routes_learn,
     routes_modes,
+    routes_schedules,
     routes_templates,
     ui,
 )
@@ -67,6 +69,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_modes.router)
     app.include_router(routes_alerts.router)
     app.include_router(routes_learn.router)
+    app.include_router(routes_chaostoolkit.router)
+    app.include_router(routes_schedules.router)
     app.include_router(ui.router)
     return app
 

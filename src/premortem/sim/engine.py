@@ -123,6 +123,7 @@ class ServiceModel:
         self._pool_size = config.pool_size
         self._queue_capacity = config.queue_capacity
         self._retries = config.retries
+        self._backoff_s = config.backoff_s
         self.trace.worker_capacity.append((0.0, config.workers))
         self._schedule_arrival()
         if math.isfinite(config.timeout_s) or (
@@ -175,8 +176,7 @@ class ServiceModel:
     def _retry_after(self, attempt: int, failed_at: float) -> None:
         if attempt >= self._retries:
             return
-        jitter = 0.5 + next(self._uniform)
-        due = failed_at + self.config.backoff_s * (2**attempt) * jitter
+        due = failed_at + self._backoff_s * (2**attempt) * (0.5 + next(self._uniform))
         event = Timeout(self.env, max(0.0, due - self.env.now), attempt + 1)
         event.callbacks.append(self._on_retry)
 
@@ -187,7 +187,7 @@ class ServiceModel:
         self.trace.busy_start.append(now)
         pool_size = self._pool_size
         if not pool_size:
-            hold = next(self._cpu) * self._cpu_factor
+            hold = next(self._cpu) * self._cpu_factor + self._added_latency
         elif self._in_use < pool_size:
             self._in_use += 1
             hold = next(self._cpu) * self._cpu_factor + self._query_time()

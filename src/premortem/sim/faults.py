@@ -2,7 +2,8 @@
 
 Each fault changes one knob of the service model while it is active and restores it afterwards:
 
-    latency          +value seconds on every database query (network or storage latency)
+    latency          +value seconds on every database query (network or storage latency), or on
+                     every request when the model has no database
     cpu_hog          CPU time per request multiplied by value (a noisy neighbour, a GC storm)
     process_kill     value workers lost (killed processes); in-flight requests still finish
     connection_leak  each returned connection is kept (leaked) with probability value; leaked

@@ -37,6 +37,8 @@ def run_model(
     """
     if not (math.isfinite(duration_s) and duration_s >= 1):
         raise ConfigError(f"duration_s must be a finite number of seconds >= 1, got {duration_s}")
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
     resolved = resolve_params(model, params)
     config = engine_config(model, resolved)
     env = simpy.Environment()

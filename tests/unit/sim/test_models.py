@@ -88,6 +88,11 @@ def test_bad_values_are_named(params: dict[str, object], match: str) -> None:
         run_model("service", params)  # type: ignore[arg-type]
 
 
+def test_a_negative_seed_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="seed"):
+        run_model("mmc", {}, seed=-1)
+
+
 def test_strings_are_coerced_and_inf_allowed_where_documented() -> None:
     resolved = resolve_params("service", {"workers": "8", "timeout_s": "inf"})
     assert resolved["workers"] == 8 and resolved["timeout_s"] == float("inf")

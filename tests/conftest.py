@@ -12,9 +12,7 @@ from sqlalchemy import create_engine, text
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL whose connections use a fresh schema of their own, dropped afterwards."""
+def _schema_url() -> Iterator[str]:
     base = os.environ.get("PREMORTEM_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
     schema = f"pm_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base)
@@ -30,3 +28,15 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a fresh schema of their own, dropped afterwards."""
+    yield from _schema_url()
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """Like `postgres_url`, but a new, empty schema for this one test."""
+    yield from _schema_url()

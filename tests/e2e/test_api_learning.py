@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,9 +33,25 @@ def post_seed(client: TestClient) -> None:
         assert response.status_code == 200, response.text
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'learn.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
 def test_seed_example_becomes_a_failure_mode_and_edits_survive_training(
-    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from premortem.config import Settings
+    from premortem.service.app import create_app
+
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        _learn_and_edit(client, database_url, monkeypatch)
+
+
+def _learn_and_edit(client: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     post_seed(client)
     trained = client.post("/api/v1/train")
     assert trained.status_code == 200, trained.text
@@ -64,7 +82,7 @@ def test_seed_example_becomes_a_failure_mode_and_edits_survive_training(
     )
     assert edited.status_code == 200, edited.text
 
-    monkeypatch.setenv("PREMORTEM_DATABASE_URL", f"sqlite:///{tmp_path / 'api.db'}")
+    monkeypatch.setenv("PREMORTEM_DATABASE_URL", database_url)
     from premortem.config import load_settings
 
     load_settings.cache_clear()
@@ -79,6 +97,33 @@ def test_seed_example_becomes_a_failure_mode_and_edits_survive_training(
     assert client.get("/api/v1/models").json()["total"] == 2
     total = client.get("/api/v1/failure-modes").json()["total"]
     assert total == len(modes), "retraining must not duplicate modes"
+
+
+def test_a_trained_mode_is_predicted_and_alerted_on_new_logs(
+    database_url: str,
+) -> None:
+    """The same conditions a day later: the online predictor warns, alerting fires."""
+    from premortem.config import Settings
+    from premortem.service.app import create_app
+
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        post_seed(client)
+        assert client.post("/api/v1/train").status_code == 200
+        lines = [json.loads(line) for line in seed_logs_bytes().splitlines()]
+        for line in lines:
+            when = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
+            line["timestamp"] = (when + timedelta(days=1)).isoformat()
+        for start in range(0, len(lines), 500):
+            assert client.post("/api/v1/logs", json=lines[start : start + 500]).status_code == 200
+        client.app.state.pipeline.drain()  # type: ignore[attr-defined]
+        predictions = client.get("/api/v1/predictions").json()
+        assert predictions["total"] > 0
+        first = predictions["items"][-1]
+        assert first["probability"] >= 0.5 and first["mode_id"]
+        onset = datetime(2023, 11, 16, 14, 34, 10, tzinfo=UTC).timestamp() * 1e9
+        assert first["time_ns"] < onset, "the prediction comes before the failure"
+        alerts = client.get("/api/v1/alerts").json()
+        assert alerts["total"] == 1 and alerts["items"][0]["mode_id"] == first["mode_id"]
 
 
 def test_train_needs_admin(client_factory: Callable[..., TestClient]) -> None:

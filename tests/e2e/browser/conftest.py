@@ -13,10 +13,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
+from ui_seed import Seeded, seed
 
 from premortem.config import Settings
 from premortem.service.app import create_app
-from ui_seed import Seeded, seed
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"

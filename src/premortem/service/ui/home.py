@@ -13,11 +13,10 @@ from fastapi.responses import HTMLResponse
 
 from premortem.alerting.model import Alert, AlertQuery
 from premortem.domain import FailureMode, Prediction, rfc3339_ns
-from premortem.errors import NotFound
 from premortem.ports import EventQuery, TestRunQuery
 from premortem.runtime import Runtime
 from premortem.service.ui.alerts_access import Alerts, alerts_of
-from premortem.service.ui.queries import is_failure_event, services
+from premortem.service.ui.queries import is_failure_event, probability_points, services
 from premortem.service.ui.web import (
     Reader,
     TimeRange,
@@ -46,13 +45,6 @@ def _iso(ns: int) -> str:
     return rfc3339_ns(ns)
 
 
-def _mode(runtime: Runtime, mode_id: str) -> FailureMode | None:
-    try:
-        return runtime.modes.get_mode(mode_id)
-    except NotFound:
-        return None
-
-
 def _lead_time(prediction: Prediction, mode: FailureMode | None) -> float | None:
     if prediction.lead_time_s is not None:
         return prediction.lead_time_s
@@ -63,11 +55,11 @@ def _lead_time(prediction: Prediction, mode: FailureMode | None) -> float | None
 def _row(
     prediction: Prediction,
     mode: FailureMode | None,
-    history: list[Prediction],
+    history: list[tuple[int, float]],
     alert: Alert | None,
 ) -> dict[str, Any]:
     severity = mode.severity if mode else "warning"
-    trend = [p.probability for p in reversed(history[:TREND_POINTS])] or [prediction.probability]
+    trend = [p for _, p in history[-TREND_POINTS:]] or [prediction.probability]
     mitigation = mode.mitigations[0].action if mode and mode.mitigations else "none recorded"
     if alert is not None:
         evidence_url, evidence_text = f"/alerts/{alert.id}", "alert evidence"
@@ -99,19 +91,17 @@ def predictive_analysis(
 ) -> dict[str, Any]:
     current = runtime.predictions.latest_per_mode(service=service)
     firing = alerts.firing_by_mode(service=service)
-    histories: dict[str, list[Prediction]] = {}
-    rows = []
-    for prediction in current:
-        mode = _mode(runtime, prediction.mode_id)
-        history = runtime.predictions.list_predictions(
-            mode_id=prediction.mode_id,
-            service=service,
-            since_ns=window.since_ns,
-            until_ns=window.until_ns,
-            limit=300,
-        ).items
-        histories[prediction.mode_id] = history
-        rows.append(_row(prediction, mode, history, firing.get(prediction.mode_id)))
+    modes = {m.id: m for m in runtime.modes.all_modes()}
+    histories = probability_points(
+        runtime.engine,
+        [p.mode_id for p in current],
+        since_ns=window.since_ns,
+        until_ns=window.until_ns,
+        service=service,
+    )
+    rows = [
+        _row(p, modes.get(p.mode_id), histories[p.mode_id], firing.get(p.mode_id)) for p in current
+    ]
     rows.sort(key=lambda r: (-r["risk"], -r["probability"], r["mode_name"]))
     timeline = _timeline(runtime, alerts, rows, histories, service=service, window=window)
     return {
@@ -126,21 +116,21 @@ def _timeline(
     runtime: Runtime,
     alerts: Alerts,
     rows: list[dict[str, Any]],
-    histories: dict[str, list[Prediction]],
+    histories: dict[str, list[tuple[int, float]]],
     *,
     service: str | None,
     window: TimeRange,
 ) -> dict[str, Any]:
     data: list[dict[str, Any]] = []
     for row in rows[:TIMELINE_MODES]:
-        points = list(reversed(histories[row["mode_id"]]))
+        points = histories[row["mode_id"]]
         data.append(
             {
                 "type": "scatter",
                 "mode": "lines+markers",
                 "name": label(row["mode_name"]),
-                "x": [_iso(p.time_ns) for p in points],
-                "y": [p.probability for p in points],
+                "x": [_iso(time_ns) for time_ns, _ in points],
+                "y": [probability for _, probability in points],
                 "marker": {"size": 4},
             }
         )

@@ -16,6 +16,7 @@ alert before them; lead time is onset minus the first right alert.
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,30 +98,44 @@ def episodes(alarms: Sequence[Alarm], horizon_ns: int) -> list[Alarm]:
     return first
 
 
+def _by_service(times: Sequence[tuple[int, str]]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {"": []}
+    for time_ns, service in times:
+        grouped.setdefault(service, []).append(time_ns)
+        if service:
+            grouped[""].append(time_ns)  # "" holds every time: alarms naming no service see all
+    return {k: sorted(v) for k, v in grouped.items()}
+
+
+def _first_in(times: list[int], low: int, high: int) -> int | None:
+    index = bisect_left(times, low)
+    return times[index] if index < len(times) and times[index] <= high else None
+
+
 def score(alarms: Sequence[Alarm], failures: Sequence[Failure], horizon_ns: int) -> Scores:
+    """Sorted lists and bisection: O((alarms + failures) log n), fast enough for a page."""
     scores = Scores(alerts=len(alarms), failures=len(failures))
+    failure_times = _by_service([(f.time_ns, f.service) for f in failures])
     for alarm in alarms:
-        hit = any(
-            alarm.time_ns <= f.time_ns <= alarm.time_ns + horizon_ns
-            and (not alarm.service or f.service == alarm.service)
-            for f in failures
-        )
-        if hit:
+        times = failure_times.get(alarm.service, [])
+        if _first_in(times, alarm.time_ns, alarm.time_ns + horizon_ns) is not None:
             scores.right += 1
-        else:
-            scores.false_alarms += 1
-            day = datetime.fromtimestamp(alarm.time_ns / NS, tz=UTC).strftime("%Y-%m-%d")
-            scores.false_alarms_by_day[day] = scores.false_alarms_by_day.get(day, 0) + 1
+            continue
+        scores.false_alarms += 1
+        day = datetime.fromtimestamp(alarm.time_ns / NS, tz=UTC).strftime("%Y-%m-%d")
+        scores.false_alarms_by_day[day] = scores.false_alarms_by_day.get(day, 0) + 1
+    alarm_times = _by_service([(a.time_ns, a.service) for a in alarms])
+    anywhere = sorted(a.time_ns for a in alarms if not a.service)
     for failure in failures:
-        before = [
-            a.time_ns
-            for a in alarms
-            if failure.time_ns - horizon_ns <= a.time_ns <= failure.time_ns
-            and (not a.service or a.service == failure.service)
+        low = failure.time_ns - horizon_ns
+        candidates = [
+            first
+            for times in (alarm_times.get(failure.service, []) if failure.service else [], anywhere)
+            if (first := _first_in(times, low, failure.time_ns)) is not None
         ]
-        if before:
+        if candidates:
             scores.warned += 1
-            scores.lead_times_s.append((failure.time_ns - min(before)) / NS)
+            scores.lead_times_s.append((failure.time_ns - min(candidates)) / NS)
     return scores
 
 

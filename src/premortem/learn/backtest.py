@@ -118,9 +118,8 @@ def _replay_one(
         best: dict[int, tuple[float, str]] = {}
         for prediction in predictor.observe(batch):
             if prediction.probability >= threshold:
-                top = best.get(prediction.time_ns)
-                if top is None or prediction.probability > top[0]:
-                    best[prediction.time_ns] = (prediction.probability, prediction.mode_id)
+                candidate = (prediction.probability, prediction.mode_id)  # ties: by mode id
+                best[prediction.time_ns] = max(best.get(prediction.time_ns, candidate), candidate)
         for when in sorted(best):
             outcome.model.times.append((when, kind_of_mode(best[when][1])))
 

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from premortem.domain import Template, rfc3339_ns, severity_number_from_text
 from premortem.ports import LogQuery
-from premortem.service.ui.queries import PageInfo, services, template_rates
+from premortem.service.ui.queries import PageInfo, busiest_templates, services, template_rates
 from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
 
 router = APIRouter(include_in_schema=False)
@@ -38,13 +38,9 @@ def patterns(
     runtime = runtime_of(request)
     window = time_range(request, range)
     offset = max(0, offset)
-    chosen: list[Template] = [
-        t
-        for t in runtime.pipeline.catalog.templates()
-        if (not service or t.service == service) and (not q or q in t.template)
-    ]
-    chosen.sort(key=lambda t: (-t.count, t.id))
-    shown = chosen[offset : offset + TEMPLATES_PER_PAGE]
+    shown, total = busiest_templates(
+        runtime.engine, service=service, text=q, limit=TEMPLATES_PER_PAGE, offset=offset
+    )
     rates = template_rates(
         runtime.engine,
         [t.id for t in shown],
@@ -67,7 +63,7 @@ def patterns(
         chart=chart,
         anomalies=anomalies.items,
         anomaly_total=anomalies.total,
-        page=PageInfo(len(chosen), offset, TEMPLATES_PER_PAGE, len(shown)),
+        page=PageInfo(total, offset, TEMPLATES_PER_PAGE, len(shown)),
         services=services(runtime.engine),
         service=service or "",
         q=q or "",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select, union
+from sqlalchemy import ColumnElement, Engine, func, select, union
 
-from premortem.domain import FailureMode
+from premortem.domain import FailureMode, Template
 from premortem.store import tables as t
 
 FAILURE_EVENT_WORDS = ("fail", "incident", "outage", "crash", "down", "error", "oom")
@@ -111,3 +111,38 @@ def probability_points(
         for mode_id, time_ns, probability in conn.execute(stmt):
             points[mode_id].append((int(time_ns), float(probability)))
     return {m: p[-per_mode:] for m, p in points.items()}
+
+
+def busiest_templates(
+    engine: Engine, *, service: str | None, text: str | None, limit: int, offset: int
+) -> tuple[list[Template], int]:
+    """Stored templates by count (the catalog flushes them every few seconds): a small table,
+    sorted and paged in SQL instead of copying every live template per request."""
+    c = t.templates.c
+    where: list[ColumnElement[bool]] = [c.evicted.is_(False)]
+    if service:
+        where.append(c.service == service)
+    if text:
+        where.append(c.template.contains(text, autoescape=True))
+    columns = (c.id, c.service, c.template, c.count, c.first_seen_ns, c.last_seen_ns)
+    with engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).where(*where)).scalar_one())
+        rows = conn.execute(
+            select(*columns)
+            .where(*where)
+            .order_by(c.count.desc(), c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        found = [
+            Template(
+                id=r.id,
+                service=r.service,
+                template=r.template,
+                count=r.count,
+                first_seen_ns=r.first_seen_ns,
+                last_seen_ns=r.last_seen_ns,
+            )
+            for r in rows
+        ]
+    return found, total

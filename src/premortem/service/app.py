@@ -23,6 +23,7 @@ from premortem.service import (
     routes_modes,
     routes_schedules,
     routes_templates,
+    routes_whatif,
     ui,
 )
 from premortem.service.deps import CanRead
@@ -71,6 +72,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_learn.router)
     app.include_router(routes_chaostoolkit.router)
     app.include_router(routes_schedules.router)
+    app.include_router(routes_whatif.router)
     app.include_router(ui.router)
     return app
 

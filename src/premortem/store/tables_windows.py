@@ -19,10 +19,10 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
-    or_,
     select,
 )
 
@@ -62,29 +62,22 @@ class SqlWindowRepository:
         """Store closed windows (replacing earlier copies of the same windows); returns how many."""
         if not windows:
             return 0
-        keys = or_(
-            *(
-                and_(log_windows.c.service == w.service, log_windows.c.start_ns == w.start_ns)
-                for w in windows
-            )
-        )
-        template_keys = or_(
-            *(
-                and_(
-                    template_windows.c.service == w.service,
-                    template_windows.c.start_ns == w.start_ns,
-                )
-                for w in windows
-            )
-        )
         template_rows = [
             {"service": w.service, "template_id": tid, "start_ns": w.start_ns, "count": n}
             for w in windows
             for tid, n in w.by_template.items()
         ]
         with self.engine.begin() as conn:
-            conn.execute(delete(template_windows).where(template_keys))
-            conn.execute(delete(log_windows).where(keys))
+            # One parameterised delete per window (executemany) rather than one OR clause over
+            # all of them: a long backlog of windows would exceed SQLite's expression depth.
+            keys = [{"s": w.service, "t": w.start_ns} for w in windows]
+            for table in (template_windows, log_windows):
+                conn.execute(
+                    delete(table).where(
+                        table.c.service == bindparam("s"), table.c.start_ns == bindparam("t")
+                    ),
+                    keys,
+                )
             conn.execute(insert(log_windows), [_window_row(w) for w in windows])
             if template_rows:
                 conn.execute(insert(template_windows), template_rows)

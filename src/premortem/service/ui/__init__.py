@@ -12,12 +12,14 @@ from premortem.service.ui import (
     logs,
     mode_forms,
     modes,
+    playback,
     testruns,
     web,
+    whatif,
 )
 
 router = APIRouter(include_in_schema=False)
-for _part in (web, home, mode_forms, modes, alerts, logs, testruns, backtest):
+for _part in (web, home, mode_forms, modes, alerts, logs, testruns, backtest, whatif, playback):
     router.include_router(_part.router)
 
 __all__ = ["router"]

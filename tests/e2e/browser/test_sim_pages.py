@@ -1,0 +1,119 @@
+"""The simulation pages in a real browser (same setup as the dashboard's tests: uvicorn on a free
+port, Debian's chromium): Playback plays a simulation beside replayed logs of the same service
+and the cursor moves; What-If runs from the sliders and draws its chart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import Page, expect
+from sim_seed import SERVICE, seed_simulation_pages
+
+from conftest import SCREENSHOTS, Watched, serve
+from premortem.config import Settings
+from premortem.service.app import create_app
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class SimServer:
+    url: str
+    simulation_id: str
+
+
+@pytest.fixture(scope="module")
+def sim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
+    path = tmp_path_factory.mktemp("sim-ui") / "ui.db"
+    app = create_app(Settings(database_url=f"sqlite:///{path}"))
+    simulation_id = seed_simulation_pages(app.state.runtime)
+    for url in serve(app):
+        yield SimServer(url, simulation_id)
+
+
+def _cursor_x(page: Page) -> float:
+    return float(page.evaluate("() => document.getElementById('panel-0').layout.shapes[0].x0"))
+
+
+def test_simulations_list_links_to_playback(sim_server: SimServer, watched: Watched) -> None:
+    page = watched.page
+    page.goto(sim_server.url + "/simulations")
+    expect(page.locator("main")).to_contain_text(sim_server.simulation_id)
+    expect(page.locator("main")).to_contain_text("pool_exhausted")
+    page.get_by_role("link", name="Playback").last.click()
+    expect(page.locator("h1")).to_have_text("Simulation Playback")
+    assert watched.errors == []
+
+
+def test_playback_plays_beside_replayed_logs_and_the_cursor_moves(
+    sim_server: SimServer, watched: Watched
+) -> None:
+    page = watched.page
+    page.goto(f"{sim_server.url}/simulations/{sim_server.simulation_id}/playback")
+    page.wait_for_selector("#playback[data-ready='1']")
+    assert page.locator("#panels .chart[data-drawn='1']").count() == 3
+    legend = page.locator("#panels").inner_text()
+    assert "simulated throughput" in legend and "observed log_rate" in legend
+    assert "observed error_ratio" in legend
+    expect(page.locator("#playback-aligned")).to_contain_text(
+        f"2024-06-03 10:00:00 UTC on {SERVICE}"
+    )
+    markers = page.locator("#markers-body")
+    for text in ("pool_exhausted", "fault_started", "rate_burst", "Connection pool exhaustion"):
+        expect(markers).to_contain_text(text)
+    expect(markers).to_contain_text("<script>window.__pwned=1</script>")  # shown as text
+    assert page.evaluate("() => window.__pwned") is None
+    label = page.locator("#cursor-time")
+    expect(label).to_have_text("t = 0.0 s · 2024-06-03 10:00:00 UTC")
+
+    page.locator("#speed").select_option("60")
+    page.locator("#play").click()
+    expect(page.locator("#play")).to_have_attribute("aria-pressed", "true")
+    page.wait_for_function("() => Number(document.getElementById('playback').dataset.t) > 5")
+    page.locator("#play").click()  # pause
+    expect(page.locator("#play")).to_have_text("Play")
+    played = float(page.locator("#playback").get_attribute("data-t") or 0)
+    assert played > 5 and _cursor_x(page) == pytest.approx(played)
+    assert label.inner_text() != "t = 0.0 s · 2024-06-03 10:00:00 UTC"
+
+    page.locator("#cursor").fill("135")
+    expect(label).to_have_text("t = 135.0 s · 2024-06-03 10:02:15 UTC")
+    assert _cursor_x(page) == pytest.approx(135)
+    passed = page.locator("#markers-body tr.passed")
+    expect(passed).to_have_count(8)  # every marker up to the anomalies at 130 s, not the alert
+    assert watched.errors == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "playback.png"), full_page=True)
+
+
+def test_what_if_from_the_sliders_draws_the_chart(sim_server: SimServer, watched: Watched) -> None:
+    page = watched.page
+    page.goto(sim_server.url + "/what-if")
+    expect(page.locator("#param-request_rate")).to_be_disabled()  # the varied one
+    page.locator("#param-pool_size").fill("4")
+    expect(page.locator("#param-pool_size-value")).to_have_text("4 connections")
+    page.locator("#whatif-to").fill("200")
+    page.locator("#whatif-fault").select_option("latency")
+    page.locator("#whatif-fault-value").fill("0.01")
+    page.locator("#whatif-run").click()
+    page.wait_for_selector("#whatif-chart[data-drawn='1']", timeout=30_000)
+    expect(page.locator("#whatif-status")).to_contain_text("10 points in")
+    expect(page.locator("#whatif-inference")).to_contain_text("simulation-only")
+    row = page.locator("#whatif-body tr[data-mode='pool_exhaustion']")
+    expect(row).to_contain_text("request_rate = ")
+    expect(row).to_contain_text("raise the pool size or shed load")
+    assert page.locator("#whatif-chart .scatterlayer .trace").count() == 3
+    assert watched.errors == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "whatif.png"), full_page=True)
+
+
+def test_what_if_shows_a_bad_parameter(sim_server: SimServer, watched: Watched) -> None:
+    page = watched.page
+    page.goto(sim_server.url + "/what-if")
+    page.locator("#whatif-from").fill("-10")
+    page.locator("#whatif-run").click()
+    expect(page.locator("#whatif-status")).to_contain_text("request_rate")
+    expect(page.locator("#whatif-status")).to_contain_text("Error")

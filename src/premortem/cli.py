@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "simulate",
     "train",
     "backtest",
+    "backtest_history",
     "replay",
     "demo",
 )

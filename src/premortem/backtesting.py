@@ -1,0 +1,109 @@
+"""Backtest over stored history: train on what came before a time range, replay the range.
+
+What `premortem backtest history` runs. The test runs in `[since, until)` are replayed in time order
+with a manual clock through a predictor trained only on the runs (and events, simulations) stored
+before `since`; the predictor sees only their logs. Each run is scored like the OpenStack
+backtest (learn/backtest.py), next to the naive "first ERROR line" rule, plus recall and false
+alarms per day over the range.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from premortem.domain import LogRecord, TestRun, datetime_to_ns, rfc3339_ns
+from premortem.errors import ConfigError
+from premortem.learn.backtest import ReplayRun, replay, score
+from premortem.learn.episodes import episode_from_run
+from premortem.learn.model import train
+from premortem.ports import EventQuery, InputStore, SimulationQuery, TestRunQuery
+from premortem.training import PAGE, RunLogs, pages
+
+DAY_NS = 86_400 * 1_000_000_000
+
+
+def _mode_of(run: TestRun) -> str | None:
+    episode = episode_from_run(run)
+    return episode.key.mode_id if episode else None
+
+
+def _records(logs: RunLogs, test_id: str) -> list[LogRecord]:
+    return list(logs[test_id])
+
+
+def backtest_history(
+    inputs: InputStore,
+    *,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+    horizon_s: float = 300.0,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, Any]:
+    runs = sorted(
+        (
+            s.run
+            for s in pages(
+                lambda o: inputs.list_test_runs(TestRunQuery(limit=PAGE, offset=o)).items
+            )
+        ),
+        key=lambda r: r.timestamp,
+    )
+    if len(runs) < 2:
+        raise ConfigError("a backtest needs at least two stored test runs")
+    times = [datetime_to_ns(r.timestamp) for r in runs]
+    since = since_ns if since_ns is not None else times[len(times) // 2]
+    until = until_ns if until_ns is not None else times[-1] + 1
+    history = [r for r, t in zip(runs, times, strict=True) if t < since]
+    replayed = [r for r, t in zip(runs, times, strict=True) if since <= t < until]
+    if not history:
+        raise ConfigError(f"no test runs stored before {rfc3339_ns(since)} to train on")
+    if not replayed:
+        raise ConfigError("no test runs stored in the chosen range")
+    events = [
+        e
+        for e in pages(
+            lambda o: inputs.list_events(EventQuery(until_ns=since, limit=PAGE, offset=o)).items
+        )
+    ]
+    simulations = list(
+        pages(lambda o: inputs.list_simulations(SimulationQuery(limit=PAGE, offset=o)).items)
+    )
+    logs = RunLogs(inputs, runs)
+    model = train(history, logs, events, simulations, horizon_s=horizon_s)
+    trained_modes = Counter(m for m in map(_mode_of, history) if m)
+    outcomes = replay(
+        model,
+        [ReplayRun(run, partial(_records, logs, run.test_id), _mode_of(run)) for run in replayed],
+        kind_of_mode=lambda mode_id: mode_id,
+        baseline_kind=trained_modes.most_common(1)[0][0] if trained_modes else "",
+        progress=progress,
+    )
+    days = max((until - since) / DAY_NS, 1 / 24)
+    report: dict[str, Any] = {
+        "since": rfc3339_ns(since),
+        "until": rfc3339_ns(until),
+        "trained_on_runs": len(history),
+        "modes": len(model.modes),
+    }
+    for name in ("model", "baseline"):
+        metrics = score(outcomes, name)
+        counts = metrics["counts"]
+        metrics["recall"] = (
+            round(counts["right_alerts"] / counts["failed_runs"], 4)
+            if counts["failed_runs"]
+            else None
+        )
+        metrics["false_alarms_per_day"] = round(counts["wrong_alerts"] / days, 3)
+        report[name] = metrics
+    report["lead_times_s"] = sorted(
+        (o.onset_ns - o.model.times[0][0]) / 1e9
+        for o in outcomes
+        if o.failed
+        and o.onset_ns is not None
+        and o.model.times
+        and o.model.times[0][0] < o.onset_ns
+    )
+    return report

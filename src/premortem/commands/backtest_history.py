@@ -1,0 +1,77 @@
+"""`premortem backtest history [--since] [--until]`: backtest over the configured database."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from premortem.commands.backtest import backtest_app
+from premortem.config import load_settings
+from premortem.domain import datetime_to_ns
+
+ROWS = (
+    ("precision", "alert precision (per run)"),
+    ("recall", "failed runs alerted before onset"),
+    ("warned_10s_share", "delayed failures warned ≥ 10 s ahead"),
+    ("median_lead_s", "median lead time (s)"),
+    ("false_alarms_per_day", "false alarms per day"),
+    ("fault_free_alerted_share", "fault-free runs alerted"),
+    ("mode_accuracy", "failure mode right (warned runs)"),
+    ("n_test_runs", "test runs replayed"),
+)
+
+
+def history(
+    since: Annotated[
+        datetime | None, typer.Option(help="Start of the replayed range (default: the median run)")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="End of the replayed range")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
+) -> None:
+    """Train on stored runs before --since, replay the range in time order, score it."""
+    from premortem.backtesting import backtest_history
+    from premortem.runtime import build_runtime
+
+    settings = load_settings()
+    runtime = build_runtime(settings)
+    console = Console(stderr=True)
+    try:
+        with warnings.catch_warnings(), console.status("backtest…") as status:
+            warnings.simplefilter("ignore")
+            report = backtest_history(
+                runtime.pipeline.store,
+                since_ns=datetime_to_ns(since) if since else None,
+                until_ns=datetime_to_ns(until) if until else None,
+                horizon_s=settings.horizon_s,
+                progress=lambda run_id, _n: status.update(f"replaying {run_id}"),
+            )
+    finally:
+        runtime.engine.dispose()
+    Console().print(_table(report))
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+
+
+def _table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"Backtest {report['since']} … {report['until']}")
+    table.add_column("metric")
+    table.add_column("premortem", justify="right")
+    table.add_column("first ERROR line", justify="right")
+    for key, label in ROWS:
+        table.add_row(label, _cell(report["model"].get(key)), _cell(report["baseline"].get(key)))
+    return table
+
+
+def _cell(value: object) -> str:
+    return "–" if value is None else str(value)
+
+
+def register(_app: typer.Typer) -> None:
+    backtest_app.command("history")(history)

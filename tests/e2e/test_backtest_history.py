@@ -1,0 +1,117 @@
+"""`premortem backtest history`: train on the runs before a range, replay the range, score it."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from premortem.cli import app as cli
+from premortem.config import Settings, load_settings
+from premortem.service.app import create_app
+
+pytestmark = pytest.mark.e2e
+START = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _stamp(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def post_history(client: TestClient, runs: int = 10) -> None:
+    rng = random.Random(5)
+    for n in range(runs):
+        begin = START + timedelta(hours=n)
+        failing = n % 2 == 0
+        failure = begin + timedelta(seconds=150)
+        doc = {
+            "test_id": f"run-{n}",
+            "timestamp": _stamp(begin),
+            "service": "orders",
+            "injected_faults": [
+                {"type": "connection_leak", "start": _stamp(begin + timedelta(seconds=30))}
+            ]
+            if failing
+            else [],
+            "expected_outcome": "orders succeed",
+            "actual_outcome": "orders fail with 503" if failing else "orders succeed",
+            "failure_details": "connection pool exhausted" if failing else None,
+            "failure_time": _stamp(failure) if failing else None,
+        }
+        assert (
+            client.post(
+                "/api/v1/test-runs", json={k: v for k, v in doc.items() if v is not None}
+            ).status_code
+            == 201
+        )
+        lines = []
+        for i in range(300):
+            t = begin + timedelta(seconds=i * 0.6)
+            lines.append(
+                {
+                    "timestamp": _stamp(t),
+                    "service": "orders",
+                    "severity_text": "INFO",
+                    "body": f"order {rng.randint(1, 10**6)} stored in {rng.randint(3, 30)}ms",
+                }
+            )
+            if failing and begin + timedelta(seconds=60) < t < failure and i % 5 == 0:
+                lines.append(
+                    {
+                        "timestamp": _stamp(t),
+                        "service": "orders",
+                        "severity_text": "WARN",
+                        "body": f"connection pool low: {rng.randint(0, 2)} idle of 10, waiters={rng.randint(3, 40)}",
+                    }
+                )
+            if failing and t >= failure:
+                lines.append(
+                    {
+                        "timestamp": _stamp(t),
+                        "service": "orders",
+                        "severity_text": "ERROR",
+                        "body": "connection pool exhausted: timed out after 5000ms",
+                    }
+                )
+        assert client.post("/api/v1/logs", json=lines).status_code == 200
+
+
+def test_backtest_over_stored_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        post_history(client)
+    monkeypatch.setenv("PREMORTEM_DATABASE_URL", url)
+    load_settings.cache_clear()
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli, ["backtest", "history", "--since", "2024-03-01T05:00:00Z", "--json", str(out)]
+    )
+    load_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["trained_on_runs"] == 5
+    model, baseline = report["model"], report["baseline"]
+    assert model["n_test_runs"] == 5
+    assert model["recall"] == 1.0 and model["precision"] == 1.0
+    assert model["median_lead_s"] >= 10
+    assert model["false_alarms_per_day"] == 0
+    assert baseline["recall"] is not None
+    assert "alert precision" in result.output
+
+
+def test_backtest_needs_history_before_the_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        post_history(client, runs=2)
+    monkeypatch.setenv("PREMORTEM_DATABASE_URL", url)
+    load_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["backtest", "history", "--since", "2020-01-01T00:00:00Z"])
+    load_settings.cache_clear()
+    assert result.exit_code != 0

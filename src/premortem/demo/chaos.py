@@ -20,7 +20,14 @@ from typing import Any
 
 from premortem.demo.servers import DemoError
 
-FULL = ("cpu-hog", "kill-worker", "db-latency", "load-spike", "connection-leak")
+FULL = (
+    "cpu-hog",
+    "connection-leak",
+    "kill-worker",
+    "db-latency",
+    "load-spike",
+    "connection-leak-slow",
+)
 QUICK = ("db-latency", "connection-leak")
 RUN_TIMEOUT_S = 90.0
 NOTIFIED_EVENTS = ("run-started", "run-completed", "run-failed", "run-deviated")

@@ -29,7 +29,10 @@ from premortem.demo.servers import DemoError, PremortemServer, WebhookReceiver, 
 from premortem.domain import rfc3339_ns
 
 SERVICE = "shop-api"
+WARN_SEVERITY = 13
 ERROR_SEVERITY = 17
+QUIET_S = 5.0  # no warning for this long: the previous fault's aftermath is over
+LATE_ALERT_WAIT_S = 8.0  # after the failure, how long a late alert is still waited for
 
 
 class UI(Protocol):
@@ -50,10 +53,11 @@ class DemoOptions:
     live_timeout_s: float = 75.0
     leak_interval_s: float = 4.0
     rps: float = 25.0
+    horizon_s: float = 60.0  # the lab's failures develop in seconds, not in hours
 
     def __post_init__(self) -> None:
         if self.quick:
-            self.baseline_s = min(self.baseline_s, 8.0)
+            self.baseline_s = min(self.baseline_s, 6.0)
             self.live_baseline_s = min(self.live_baseline_s, 3.0)
 
     @property
@@ -128,6 +132,7 @@ class Demo:
             database_url=f"sqlite:///{self.workdir / 'premortem.db'}",
             port=self.options.port,
             notify=NotifierSettings(webhook_urls=[self.webhook.url], backoff_s=0.2),
+            horizon_s=self.options.horizon_s,
         )
         self.premortem = PremortemServer(settings).start()
         self.result.dashboard_url = self.premortem.url + "/"
@@ -163,8 +168,9 @@ class Demo:
             self._recover()
 
     def learn(self) -> None:
-        self.ui.phase("Learning failure modes (POST /api/v1/train)", 2)
-        self._sleep(1.0)  # the last log batches are on their way
+        self.ui.phase("Learning failure modes (POST /api/v1/train)", 3)
+        self._wait_quiet()
+        self.ui.advance(note="the service is healthy and quiet again")
         trained = self._post("/api/v1/train", None, timeout_s=180)
         self.result.model = trained
         self.ui.advance(note=f"model v{trained.get('version')}: {trained.get('modes')} mode(s)")
@@ -185,7 +191,8 @@ class Demo:
         while time.monotonic() < deadline and (alert is None or failure is None):
             self._check_service()
             alert = alert or self._first_alert(injected_ns)
-            failure = failure or self._first_failure(injected_ns)
+            if failure is None and (failure := self._first_failure(injected_ns)) is not None:
+                deadline = min(deadline, time.monotonic() + LATE_ALERT_WAIT_S)
             self.ui.advance(0.5, note=self._live_note(alert, failure))
             time.sleep(0.5)
         self._admin("faults/clear", {})
@@ -337,6 +344,19 @@ class Demo:
                 return
             time.sleep(0.3)
         raise DemoError(f"no logs from {SERVICE} reached premortem within {timeout_s:.0f} s")
+
+    def _wait_quiet(self, timeout_s: float = 40.0) -> None:
+        """Until the service logged no warning for QUIET_S seconds: training and the live phase
+        start from a healthy service, not from the tail of the last experiment."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._check_service()
+            since = time.time_ns() - int(QUIET_S * 1e9)
+            params = {"service": SERVICE, "min_severity": WARN_SEVERITY, "limit": 1}
+            if not self._get("/api/v1/logs", {**params, "since": rfc3339_ns(since)}).get("total"):
+                return
+            time.sleep(0.5)
+        raise DemoError(f"{SERVICE} kept logging warnings for {timeout_s:.0f} s after the faults")
 
     def _wait_for_model(self, version: int, timeout_s: float = 20.0) -> None:
         assert self.premortem is not None

@@ -3,6 +3,7 @@ errors, and Simulation Playback aligned with replayed logs of the same service."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -204,3 +205,18 @@ def test_playback_of_an_unknown_simulation_or_service(client: TestClient) -> Non
     play = client.get(f"/api/v1/simulations/{sim_id}/playback").json()
     assert play["observed"] == {} and play["simulated"]
     assert any("no observed log windows" in note for note in play["notes"])
+
+
+def test_what_if_and_playback_need_the_read_scope(
+    client_factory: Callable[..., TestClient],
+) -> None:
+    body = {"change": "request_rate", "values": [10], "duration_s": 5}
+    with client_factory(tokens="ing=ingest,rd=read") as client:
+        assert client.post("/api/v1/what-if", json=body).status_code == 401
+        as_ingest = {"Authorization": "Bearer ing"}
+        assert client.post("/api/v1/what-if", json=body, headers=as_ingest).status_code == 403
+        as_reader = {"Authorization": "Bearer rd"}
+        assert client.post("/api/v1/what-if", json=body, headers=as_reader).status_code == 200
+        assert client.get("/api/v1/simulations/x/playback").status_code == 401
+        missing = client.get("/api/v1/simulations/x/playback", headers=as_reader)
+        assert missing.status_code == 404

@@ -4,10 +4,11 @@ An indicator is a binary signal that is active while it fired within the last `w
 - ``novel:<service>:<warn|error>`` — a warning/error template never seen in normal operation;
 - ``tpl:<id>`` — a specific template that preceded failures of a mode (a learned log trigger).
 
-Rows sample every run every `STEP_S` seconds up to its onset (or end): the active indicators at that
-moment, the injected fault type (once it started) and, per mode, whether the mode manifested within
-the horizon. Sampling at a fixed step makes the network's output a calibrated probability that a
-mode manifests within the horizon at a random moment with that evidence.
+Rows sample every run every `step_s` seconds (STEP_S, finer when runs are short) up to its onset
+(or end): the active indicators at that moment, the injected fault type (once it started) and, per
+mode, whether the mode manifested within the horizon. Sampling at a fixed step makes the network's
+output a calibrated probability that a mode manifests within the horizon at a random moment with
+that evidence.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from premortem.learn.precursors import MAX_HORIZON_NS, RunView
 from premortem.learn.timeline import Timeline
 
 STEP_S = 10.0
+MIN_STEP_S = 1.0
+SAMPLES_PER_RUN = 20  # short runs (a chaos suite of 30 s experiments) are sampled more finely
 MAX_INDICATORS = 48
 TEMPLATE_INDICATORS_PER_MODE = 3
 FAULT_FREE_ALERT_BUDGET = 0.01
@@ -39,6 +42,7 @@ class IndicatorSet:
     window_s: float = 300.0
     # Indicators that fired exactly together in training are one variable: name -> representative.
     aliases: dict[str, str] = field(default_factory=dict)
+    step_s: float = STEP_S  # how often training samples a run (see `sampling_step_s`)
     _name_set: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -73,6 +77,7 @@ class IndicatorSet:
             "template_indicators": {str(k): v for k, v in self.template_indicators.items()},
             "window_s": self.window_s,
             "aliases": self.aliases,
+            "step_s": self.step_s,
         }
 
     @classmethod
@@ -83,6 +88,7 @@ class IndicatorSet:
             {int(k): v for k, v in state["template_indicators"].items()},
             state["window_s"],
             dict(state.get("aliases", {})),
+            float(state.get("step_s", STEP_S)),
         )
 
 
@@ -119,8 +125,26 @@ def indicator_set(
     names += sorted(set(templates.values()))[: MAX_INDICATORS - len(names)]
     del probe
     return IndicatorSet(
-        names, healthy, {k: v for k, v in templates.items() if v in names}, window_s
+        names,
+        healthy,
+        {k: v for k, v in templates.items() if v in names},
+        window_s,
+        step_s=sampling_step_s(views),
     )
+
+
+def sampling_step_s(views: Sequence[RunView]) -> float:
+    """STEP_S, or finer when the typical run is short: every run is seen SAMPLES_PER_RUN times.
+
+    One step for all runs keeps rows uniform in time (the network's output stays a probability
+    at a random moment); at a fixed 10 s, a suite of 30 s experiments gave a handful of rows and
+    the network learned nothing but its prior.
+    """
+    lengths = sorted((v.watch_end_ns - v.timeline.start_ns) / 1e9 for v in views)
+    if not lengths:
+        return STEP_S
+    median = lengths[len(lengths) // 2]
+    return min(STEP_S, max(MIN_STEP_S, median / SAMPLES_PER_RUN))
 
 
 def merge_identical(indicators: IndicatorSet, rows: list[dict[str, Any]]) -> IndicatorSet:
@@ -145,6 +169,7 @@ def merge_identical(indicators: IndicatorSet, rows: list[dict[str, Any]]) -> Ind
         dict(indicators.template_indicators),
         indicators.window_s,
         aliases,
+        indicators.step_s,
     )
 
 
@@ -159,10 +184,10 @@ def _novelty_firings(timeline: Timeline, healthy: set[int]) -> dict[str, list[in
 
 
 def _states(view: RunView, indicators: IndicatorSet) -> list[tuple[int, frozenset[str]]]:
-    """(moment, active indicators) every STEP_S seconds before the run's onset or end."""
+    """(moment, active indicators) every `step_s` seconds before the run's onset or end."""
     fires = indicators.firings(view.timeline)
     window_ns = int(indicators.window_s * 1e9)
-    step_ns = int(STEP_S * 1e9)
+    step_ns = int(indicators.step_s * 1e9)
     states = []
     t = view.timeline.start_ns + step_ns
     while t < view.watch_end_ns:
@@ -207,17 +232,22 @@ def choose_threshold(
             best = max(best, max(posterior.values(), default=0.0))
         scored.append((best, view.episode is not None, bool(view.run.injected_faults)))
     candidates = [round(0.05 * k, 2) for k in range(2, 19)]
-    best_threshold, best_score = 0.5, -1.0
+    allowed: list[tuple[float, float]] = []
     for threshold in candidates:
         alerted = [(failed, faulty) for score, failed, faulty in scored if score >= threshold]
         fault_free = [s for s in scored if not s[1] and not s[2]]
         false_free = sum(1 for failed, faulty in alerted if not failed and not faulty)
         if fault_free and false_free / len(fault_free) > FAULT_FREE_ALERT_BUDGET:
             continue
-        score = _f_beta(alerted, sum(1 for s in scored if s[1]), beta=0.5)
-        if score >= best_score:
-            best_threshold, best_score = threshold, score
-    return best_threshold
+        allowed.append((threshold, _f_beta(alerted, sum(1 for s in scored if s[1]), beta=0.5)))
+    if not allowed:
+        return 0.5
+    # Equally good thresholds: the middle one keeps a margin on both sides. The highest would sit
+    # just under the failing runs' final scores (reached when the failure is already logged) and
+    # alert late; the lowest just over the passing runs' scores.
+    best_score = max(score for _, score in allowed)
+    tied = [threshold for threshold, score in allowed if score == best_score]
+    return tied[len(tied) // 2]
 
 
 def _f_beta(alerted: list[tuple[bool, bool]], positives: int, *, beta: float) -> float:

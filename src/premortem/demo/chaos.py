@@ -28,7 +28,7 @@ FULL = (
     "load-spike",
     "connection-leak-slow",
 )
-QUICK = ("db-latency", "connection-leak")
+QUICK = ("connection-leak-fast", "db-latency", "connection-leak")
 RUN_TIMEOUT_S = 90.0
 NOTIFIED_EVENTS = ("run-started", "run-completed", "run-failed", "run-deviated")
 

@@ -31,7 +31,7 @@ from premortem.domain import rfc3339_ns
 SERVICE = "shop-api"
 WARN_SEVERITY = 13
 ERROR_SEVERITY = 17
-QUIET_S = 5.0  # no warning for this long: the previous fault's aftermath is over
+QUIET_S = 3.0  # no warning for this long: the previous fault's aftermath is over
 LATE_ALERT_WAIT_S = 8.0  # after the failure, how long a late alert is still waited for
 
 
@@ -48,7 +48,7 @@ class DemoOptions:
     quick: bool = False
     port: int = 8080
     workdir: Path | None = None
-    baseline_s: float = 20.0
+    baseline_s: float = 15.0
     live_baseline_s: float = 5.0
     live_timeout_s: float = 75.0
     leak_interval_s: float = 4.0
@@ -57,8 +57,9 @@ class DemoOptions:
 
     def __post_init__(self) -> None:
         if self.quick:
-            self.baseline_s = min(self.baseline_s, 6.0)
-            self.live_baseline_s = min(self.live_baseline_s, 3.0)
+            self.baseline_s = min(self.baseline_s, 4.0)
+            self.live_baseline_s = min(self.live_baseline_s, 2.0)
+            self.leak_interval_s = min(self.leak_interval_s, 3.0)
 
     @property
     def experiments(self) -> tuple[str, ...]:
@@ -361,6 +362,7 @@ class Demo:
     def _wait_for_model(self, version: int, timeout_s: float = 20.0) -> None:
         assert self.premortem is not None
         stage = self.premortem.app.state.runtime.prediction
+        stage.reload()  # in-process: no need to wait for its periodic check
         deadline = time.monotonic() + timeout_s
         while stage.version < version:
             if time.monotonic() > deadline:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger("shop.pool")
+WAIT_WINDOW_S = 3.0  # pool wait percentiles cover the last few seconds
 qlog = logging.getLogger("shop.queue")
 
 
@@ -128,7 +129,7 @@ class ConnectionPool:
     def stats(self) -> dict[str, Any]:
         now = time.monotonic()
         with self._cond:
-            waits = sorted(w for when, w in self._waits if now - when <= 5.0)
+            waits = sorted(w for when, w in self._waits if now - when <= WAIT_WINDOW_S)
             return {
                 "size": self.size,
                 "active": len(self._leased),

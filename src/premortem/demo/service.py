@@ -268,7 +268,7 @@ def monitor(shop: Shop, stop: threading.Event, interval_s: float = 1.0) -> None:
             )  # fmt: skip
         if stats["wait_p95_ms"] > POOL_WAIT_HIGH_MS:
             monitor_log.warning(
-                "pool wait high: p95 %.0f ms over the last 5 s (threshold %.0f ms)",
+                "pool wait high: p95 %.0f ms over the last 3 s (threshold %.0f ms)",
                 stats["wait_p95_ms"], POOL_WAIT_HIGH_MS,
             )  # fmt: skip
         if depth > capacity // 2:

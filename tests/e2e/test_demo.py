@@ -1,0 +1,38 @@
+"""`premortem demo --quick --exit` end to end: the alert must come before the first failure line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from premortem.demo.servers import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PREMORTEM = str(Path(sys.executable).with_name("premortem"))
+MIN_LEAD_TIME_S = 5.0
+
+
+def test_quick_demo_alerts_before_the_failure(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [PREMORTEM, "demo", "--quick", "--exit", "--port", str(free_port())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    lines = completed.stdout.strip().splitlines()
+    assert lines, f"no output; stderr: {completed.stderr[-2000:]}"
+    result = json.loads(lines[-1])
+    report = "\n".join(lines[-25:]) + "\n" + completed.stderr[-1500:]
+    assert set(result) >= {"alert_before_failure", "lead_time_s", "failure_mode", "probability"}
+    assert result["alert_before_failure"] is True, report
+    assert result["lead_time_s"] >= MIN_LEAD_TIME_S, report
+    assert result["failure_mode"] and 0 < result["probability"] <= 1, report
+    assert completed.returncode == 0, report
+    assert result["duration_s"] <= 90, report

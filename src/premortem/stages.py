@@ -31,7 +31,13 @@ class WindowSink(Protocol):
 
 
 class AnalysisStage:
-    """Windows and online detectors over every record; anomalies and closed windows are stored."""
+    """Windows and online detectors over every record; anomalies and closed windows are stored.
+
+    Anomalies are stored as they are found. Closed windows wait in the analyzer's bounded buffer
+    until the next tick (at most one a second under load, see Pipeline) and are stored in one
+    transaction: storing them per batch made the analysis thread, and the predictions behind it,
+    wait on the database's write lock.
+    """
 
     def __init__(
         self,
@@ -47,8 +53,8 @@ class AnalysisStage:
         self.clock = clock
 
     def on_logs(self, records: Sequence[LogRecord]) -> None:
-        for record in records:
-            self.clock.observe(record.time_ns)
+        if records:
+            self.clock.observe(max(record.time_ns for record in records))
         self._store(self.analyzer.observe(records))
 
     def on_tick(self, _now_ns: int) -> None:
@@ -56,13 +62,13 @@ class AnalysisStage:
         now = self.clock.now_ns()
         if now:
             self._store(self.analyzer.tick(now))
+        closed = self.analyzer.closed_windows()
+        if closed:
+            self._windows.add(closed)
 
     def _store(self, anomalies: list[Anomaly]) -> None:
         if anomalies:
             self._anomalies.add_anomalies(anomalies)
-        closed = self.analyzer.closed_windows()
-        if closed:
-            self._windows.add(closed)
 
 
 class PredictionSink(Protocol):

@@ -270,7 +270,10 @@ class LogRecord:
 
     def __post_init__(self) -> None:
         if not self.id:
-            self.id = stable_id("log", self.service, self.time_ns, self.body, self.attributes)
+            # Time first: ids of a stream arrive almost in order, so the id index is appended to
+            # rather than written at random places (several times faster on SQLite).
+            digest = stable_id("log", self.service, self.time_ns, self.body, self.attributes)
+            self.id = f"{self.time_ns & 0xFFFF_FFFF_FFFF_FFFF:016x}{digest[:16]}"
         if not self.observed_ns:
             self.observed_ns = self.time_ns
 

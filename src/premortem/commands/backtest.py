@@ -44,13 +44,23 @@ def openstack_fi(
         Path | None, typer.Option("--train", help="Train on every experiment here instead")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
+    validate_only: Annotated[
+        bool,
+        typer.Option(
+            "--validate-only",
+            help="Score by rolling-origin folds inside the earlier half; never read the later half",
+        ),
+    ] = False,
+    folds: Annotated[int, typer.Option(help="Folds of --validate-only")] = 2,
 ) -> None:
     """Train on earlier experiments, replay later ones, compare with the first-ERROR baseline."""
-    from premortem.learn.openstack_backtest import backtest_openstack
+    from premortem.learn.openstack_backtest import backtest_openstack, validate_openstack
     from premortem.learn.openstack_fi import discover
 
     console = Console(stderr=True)
     total = len(discover(path)) * 2 + (len(discover(train_path)) * 2 if train_path else 0)
+    if validate_only:
+        total = len(discover(path)) * (folds + 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pgmpy's FutureWarnings are not the user's business
         with _progress(console) as progress:
@@ -59,8 +69,12 @@ def openstack_fi(
             def advance(message: str, _: int) -> None:
                 progress.update(task, advance=1, description=message[:60])
 
-            report = backtest_openstack(path, train_path=train_path, progress=advance)
-    Console().print(report_table(report))
+            if validate_only:
+                report = validate_openstack(path, folds=folds, progress=advance)
+            else:
+                report = backtest_openstack(path, train_path=train_path, progress=advance)
+    title = "validation inside the earlier half" if validate_only else "later half"
+    Console().print(report_table(report, title=title))
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
 
@@ -76,8 +90,8 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def report_table(report: dict[str, Any]) -> Table:
-    table = Table(title="OpenStack fault-injection backtest (later half)")
+def report_table(report: dict[str, Any], *, title: str = "later half") -> Table:
+    table = Table(title=f"OpenStack fault-injection backtest ({title})")
     table.add_column("metric")
     table.add_column("premortem", justify="right")
     table.add_column("baseline: first ERROR line", justify="right")

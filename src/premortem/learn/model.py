@@ -23,6 +23,7 @@ from premortem.domain import (
     datetime_to_ns,
 )
 from premortem.learn.catalogue import mitigations_for, rollback_mitigations
+from premortem.learn.context import run_contexts
 from premortem.learn.episodes import Episode, collect_episodes, mode_skeletons
 from premortem.learn.merge import merge_modes
 from premortem.learn.network import ModeNetwork
@@ -123,18 +124,9 @@ def train(
     miner = miner or DrainMiner(max_templates=20000)
     episodes = {e.source_id: e for e in collect_episodes(runs, events)}
     views = _views(runs, _by_run(logs), episodes, miner, progress)
-    healthy = healthy_templates(views)
-    modes = mode_skeletons(list(episodes.values()))
-    by_mode: dict[str, list[RunView]] = defaultdict(list)
-    for view in views:
-        if view.episode is not None:
-            by_mode[view.episode.key.mode_id].append(view)
-    for mode in modes.values():
-        _learn_mode(mode, by_mode[mode.id], views, healthy, events, simulations)
-    indicators = indicator_set(views, healthy, list(modes.values()))
-    rows = training_rows(views, indicators, horizon_s=horizon_s)
-    indicators = merge_identical(indicators, rows)
-    network = ModeNetwork(indicators.names, list(modes)).fit(rows)
+    fitted = _fit(views, events, simulations, horizon_s=horizon_s)
+    modes, by_mode, healthy = fitted.modes, fitted.by_mode, fitted.healthy
+    indicators, rows, network = fitted.indicators, fitted.rows, fitted.network
     threshold = choose_threshold(views, indicators, network, horizon_s=horizon_s)
     factor = feedback_factors(modes, by_mode, feedback)
     _apply_feedback(modes, factor)
@@ -147,6 +139,45 @@ def train(
         "edges": network.edges_,
     }
     return TrainedModel(merged, miner, indicators, network, horizon_s, threshold, factor, stats)
+
+
+@dataclass(slots=True)
+class _Fitted:
+    modes: dict[str, FailureMode]
+    by_mode: dict[str, list[RunView]]
+    healthy: set[int]
+    indicators: IndicatorSet
+    rows: list[dict[str, Any]]
+    network: ModeNetwork
+
+
+def _fit(
+    views: Sequence[RunView],
+    events: Sequence[Event],
+    simulations: Sequence[SimulationRun],
+    *,
+    horizon_s: float,
+) -> _Fitted:
+    """Modes, their triggers, the indicators and the network from the runs' timelines."""
+    healthy = healthy_templates(views)
+    # Modes in onset order: the network's column order steers the structure search's tie-breaks.
+    episodes = sorted((v.episode for v in views if v.episode is not None), key=lambda e: e.onset_ns)
+    modes = mode_skeletons(episodes)
+    by_mode: dict[str, list[RunView]] = defaultdict(list)
+    for view in views:
+        if view.episode is not None:
+            by_mode[view.episode.key.mode_id].append(view)
+    for mode in modes.values():
+        _learn_mode(mode, by_mode[mode.id], list(views), healthy, events, simulations)
+    indicators = indicator_set(views, healthy, list(modes.values()))
+    rows = training_rows(views, indicators, horizon_s=horizon_s)
+    indicators = merge_identical(indicators, rows)
+    contexts = run_contexts([v.run for v in views], list(modes.values()), simulations)
+    if contexts:
+        rows = training_rows(views, indicators, horizon_s=horizon_s, context=contexts)
+    context = sorted({name for held in contexts.values() for name in held})
+    network = ModeNetwork([*indicators.names, *context], list(modes)).fit(rows)
+    return _Fitted(modes, dict(by_mode), healthy, indicators, rows, network)
 
 
 def _by_run(logs: LogSource) -> Mapping[str, Sequence[LogRecord]]:

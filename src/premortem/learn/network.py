@@ -20,6 +20,11 @@ import pandas as pd
 
 FAULT = "fault"
 NO_FAULT = "none"
+# "Some failure manifests within the horizon": the alert decision, separate from which mode it is.
+ANY_FAILURE = "any_failure"
+# Context variables (run conditions, not log evidence): never observed by the online predictor
+# unless given, so inference sums them out; What-If gives them from a simulated run.
+CONTEXT_PREFIXES = ("sim:", "load:")
 EQUIVALENT_SAMPLE_SIZE = 10
 MAX_PARENTS = 4
 
@@ -32,14 +37,24 @@ class ModeNetwork:
         self.modes = list(modes)
         self.edges_: list[tuple[str, str]] = []
         self.cpds_: list[dict[str, Any]] = []
+        self.has_any_failure = False
         self._inference: Any = None
         self._cache: dict[frozenset[str], dict[str, float]] = {}
+        self._any_cache: dict[frozenset[str], float] = {}
 
     # ------------------------------------------------------------------ learning
 
-    def fit(self, rows: Sequence[dict[str, Any]]) -> ModeNetwork:
-        """Learn structure and parameters from rows {fault, indicator: 0/1, mode: 0/1}."""
-        columns = [FAULT, *self.indicators, *self.modes]
+    def fit(self, rows: Sequence[dict[str, Any]], *, any_failure: bool = False) -> ModeNetwork:
+        """Learn structure and parameters from rows {fault, indicator: 0/1, mode: 0/1}.
+
+        With `any_failure=True` an `any_failure` node (1 when any mode manifests within the
+        horizon) joins the search. It is off by default: in the structure search's tabu walk it
+        changed the modes' parents, and that validated worse (see docs/correlation.md)."""
+        self.has_any_failure = any_failure and bool(self.modes)
+        targets = [*self.modes, ANY_FAILURE] if self.has_any_failure else list(self.modes)
+        if self.has_any_failure:
+            rows = [_with_any(row, self.modes) for row in rows]
+        columns = [FAULT, *self.indicators, *targets]
         frame = pd.DataFrame(list(rows), columns=columns)
         frame[FAULT] = frame[FAULT].fillna(NO_FAULT).astype(str)
         for name in columns[1:]:
@@ -56,7 +71,7 @@ class ModeNetwork:
 
         present = set(frame.columns)
         indicators = [i for i in self.indicators if i in present]
-        modes = [m for m in self.modes if m in present]
+        modes = [m for m in (*self.modes, ANY_FAILURE) if m in present]
         space = [(i, m) for i in indicators for m in modes]
         if frame[FAULT].nunique() > 1:
             space += [(FAULT, x) for x in (*indicators, *modes)]
@@ -89,26 +104,53 @@ class ModeNetwork:
         self.cpds_ = [_cpd_state(cpd) for cpd in network.get_cpds()]
         self._inference = None
         self._cache.clear()
+        self._any_cache.clear()
 
     # ------------------------------------------------------------------ inference
 
     def posterior(self, active: frozenset[str]) -> dict[str, float]:
-        """P(mode = 1 | indicators) for every mode, given the set of active indicators."""
+        """P(mode = 1 | indicators) for every mode, given the set of active indicators.
+
+        Log indicators not in `active` are observed as 0; context variables (`sim:`, `load:`) are
+        observed as 1 when in `active` and otherwise summed out."""
         cached = self._cache.get(active)
         if cached is not None:
             return cached
-        inference = self._engine()
-        evidence = {i: int(i in active) for i in self.indicators}
-        result = {}
-        for mode in self.modes:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                factor = inference.query([mode], evidence=evidence, show_progress=False)
-            result[mode] = float(factor.get_value(**{mode: 1}))
+        evidence = self.evidence(active)
+        result = {mode: self._query(mode, evidence) for mode in self.modes}
         if len(self._cache) > 4096:
             self._cache.clear()
         self._cache[active] = result
         return result
+
+    def any_failure(self, active: frozenset[str]) -> float:
+        """P(some mode manifests within the horizon | indicators); the largest mode posterior
+        for a network fitted without the any-failure node."""
+        cached = self._any_cache.get(active)
+        if cached is not None:
+            return cached
+        if self.has_any_failure:
+            value = self._query(ANY_FAILURE, self.evidence(active))
+        else:
+            value = max(self.posterior(active).values(), default=0.0)
+        if len(self._any_cache) > 4096:
+            self._any_cache.clear()
+        self._any_cache[active] = value
+        return value
+
+    def evidence(self, active: frozenset[str]) -> dict[str, int]:
+        """The evidence a set of active indicators gives (context variables only when active)."""
+        return {
+            i: int(i in active)
+            for i in self.indicators
+            if i in active or not i.startswith(CONTEXT_PREFIXES)
+        }
+
+    def _query(self, node: str, evidence: dict[str, int]) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            factor = self._engine().query([node], evidence=evidence, show_progress=False)
+        return float(factor.get_value(**{node: 1}))
 
     def parents(self, node: str) -> list[str]:
         return [a for a, b in self.edges_ if b == node]
@@ -132,6 +174,7 @@ class ModeNetwork:
             "modes": self.modes,
             "edges": [list(e) for e in self.edges_],
             "cpds": self.cpds_,
+            "any_failure": self.has_any_failure,
         }
 
     @classmethod
@@ -139,7 +182,14 @@ class ModeNetwork:
         network = cls(state["indicators"], state["modes"])
         network.edges_ = [(a, b) for a, b in state["edges"]]
         network.cpds_ = state["cpds"]
+        network.has_any_failure = bool(state.get("any_failure", False))
         return network
+
+
+def _with_any(row: dict[str, Any], modes: Sequence[str]) -> dict[str, Any]:
+    if ANY_FAILURE in row:
+        return row
+    return {**row, ANY_FAILURE: int(any(row.get(m) for m in modes))}
 
 
 def _cpd_state(cpd: Any) -> dict[str, Any]:

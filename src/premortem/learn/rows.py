@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,15 +202,21 @@ def _states(view: RunView, indicators: IndicatorSet) -> list[tuple[int, frozense
 
 
 def training_rows(
-    views: Sequence[RunView], indicators: IndicatorSet, *, horizon_s: float
+    views: Sequence[RunView],
+    indicators: IndicatorSet,
+    *,
+    horizon_s: float,
+    context: Mapping[str, frozenset[str]] | None = None,
 ) -> list[dict[str, Any]]:
+    """One row per moment; `context` adds the run-level variables that hold (test id -> names)."""
     horizon_ns = int(horizon_s * 1e9)
     rows = []
     for view in views:
         mode_id = view.episode.key.mode_id if view.episode else None
         fault = view.run.fault_types[0] if view.run.fault_types else NO_FAULT
+        held = (context or {}).get(view.run.test_id, frozenset())
         for t, active in _states(view, indicators):
-            row: dict[str, Any] = dict.fromkeys(active, 1)
+            row: dict[str, Any] = dict.fromkeys(active | held, 1)
             row[FAULT] = fault if t >= view.normal_end_ns and fault != NO_FAULT else NO_FAULT
             if mode_id is not None and 0 < view.watch_end_ns - t <= horizon_ns:
                 row[mode_id] = 1

@@ -48,3 +48,16 @@ def test_command_prints_a_table_and_writes_json(tmp_path: Path) -> None:
     assert "delayed failures warned" in result.output
     report = orjson.loads(out.read_bytes())
     assert set(report) >= KEYS and set(report["baseline"]) >= KEYS
+
+
+def test_validation_folds_stay_inside_the_earlier_half() -> None:
+    from premortem.learn.openstack_backtest import split, validation_folds
+    from premortem.learn.openstack_fi import discover
+
+    training, evaluated = split(discover(FIXTURE))
+    folds = validation_folds(training, folds=2)
+    assert folds
+    later = {e.key for e in evaluated}
+    for fit, held in folds:
+        assert not ({e.key for e in fit} | {e.key for e in held}) & later
+        assert max(e.order_key for e in fit) <= min(e.order_key for e in held)

@@ -128,3 +128,38 @@ def test_merge_keeps_manual_entries_and_does_not_duplicate(model: TrainedModel) 
     assert "mi-manual" in {m.id for m in again.mitigations}
     assert len(again.triggers) == len(learned.triggers) + 1
     assert merge_modes(merged, model.modes)[0].triggers == again.triggers
+
+
+def test_simulated_conditions_become_network_variables(experiments: list[Experiment]) -> None:
+    from datetime import timedelta
+
+    from premortem.domain import SimEvent, SimulationRun
+
+    training = experiments[:4]
+    runs, simulations = [], []
+    for experiment in training:
+        for run in experiment.runs:
+            sim_id = f"sim-{run.test_id}"
+            runs.append(
+                run.model_copy(update={"parameters": {**run.parameters, "simulation_id": sim_id}})
+            )
+            events = [SimEvent(time=5.0, type="pool_exhausted")] if run.failed else []
+            simulations.append(
+                SimulationRun(
+                    simulation_id=sim_id,
+                    model="connection_pool",
+                    started_at=run.timestamp - timedelta(minutes=5),
+                    events=events,
+                )
+            )
+    model = train(runs, LazyLogs(training), simulations=simulations)
+    network = model.network
+    assert "sim:pool_exhausted" in network.indicators
+    (mode,) = model.modes
+    unknown = network.posterior(frozenset())[mode.id]
+    exhausted = network.posterior(frozenset({"sim:pool_exhausted"}))[mode.id]
+    assert exhausted > unknown  # the predictor leaves the condition unobserved
+    again = TrainedModel.loads(model.dumps()).network
+    assert again.posterior(frozenset({"sim:pool_exhausted"}))[mode.id] == pytest.approx(exhausted)
+    assert again.any_failure(frozenset()) == pytest.approx(network.any_failure(frozenset()))
+    assert network.any_failure(frozenset()) >= unknown

@@ -35,10 +35,12 @@ check: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-## Benchmarks: each prints a table and writes JSON under .bench/.
+## Benchmarks: each prints a table and writes JSON under .bench/ (data from ../shared/data).
+DATA ?= ../shared/data
 bench: $(STAMP)
 	mkdir -p .bench
 	for b in bench/*.py; do n=$$(basename $$b .py); $(PY) $$b --json .bench/$$n.json || exit 1; done
+	$(BIN)/premortem backtest openstack-fi $(DATA)/openstack-fi --json .bench/backtest_openstack.json
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache

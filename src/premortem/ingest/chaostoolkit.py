@@ -23,7 +23,13 @@ from typing import Any
 
 from premortem.domain import JSON, rfc3339_ns
 from premortem.errors import IngestError
-from premortem.ingest.fields import expect_array, expect_object, load_json, rfc3339_to_ns
+from premortem.ingest.fields import (
+    expect_array,
+    expect_object,
+    json_text,
+    load_json,
+    rfc3339_to_ns,
+)
 from premortem.ingest.native import ParsedTestRun, validate_test_run
 
 EXPECTED = "steady state met"
@@ -235,12 +241,21 @@ def _probe_runs(state: JSON) -> list[JSON]:
 
 def _failing_probes(state: JSON) -> str | None:
     failing = [
-        f"probe {_activity(p).get('name', '?')} failed its tolerance"
-        f" (output: {str(p.get('output'))[:200]})"
+        f"probe {_activity(p).get('name', '?')} failed its tolerance ({_probe_output(p)})"
         for p in _probe_runs(state)
         if p.get("tolerance_met") is False or p.get("status") == "failed"
     ]
     return "; ".join(failing) or None
+
+
+def _probe_output(probe: JSON) -> str:
+    """What a failing probe saw, briefly: an HTTP probe's status and body, not its headers."""
+    output = probe.get("output")
+    if isinstance(output, dict) and "status" in output:
+        body = output.get("body")
+        text = body if isinstance(body, str) else json_text(body) if body is not None else ""
+        return f"status {output['status']}: {' '.join(text.split())[:160]}".rstrip(": ")
+    return f"output: {' '.join(str(output).split())[:200]}"
 
 
 def _last_end(state: JSON) -> int | None:

@@ -316,3 +316,25 @@ def test_simulation_errors(change: Any, pointer: str) -> None:
     with pytest.raises(IngestError) as in_batch:
         simulation.parse(orjson.dumps([doc]))
     assert in_batch.value.pointer == "/0" + pointer
+
+
+def test_a_failing_http_probe_is_described_by_its_status_and_body_not_its_headers() -> None:
+    import json as _json
+
+    from premortem.ingest import chaostoolkit
+
+    journal = _json.loads(
+        (
+            Path(__file__).parents[2] / "fixtures" / "ingest" / "ctk-journal-deviated.json"
+        ).read_text()
+    )
+    probe = journal["steady_states"]["after"]["probes"][0]
+    probe["output"] = {
+        "status": 503,
+        "headers": {"Server": "BaseHTTP/0.6", "Date": "Sat, 28 Nov 2026 04:00:00 GMT"},
+        "body": '{"error": "connection pool exhausted"}',
+    }
+    details = chaostoolkit.parse(_json.dumps(journal).encode())[0].run.failure_details
+    assert isinstance(details, str)
+    assert "status 503" in details and "connection pool exhausted" in details
+    assert "BaseHTTP" not in details

@@ -99,8 +99,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     prediction = PredictionStage(
         models, predictions=predictions, alerting=alerting, clock=stream_clock
     )
+    # Prediction first: it is on the alert path; windows and detectors can wait a moment.
     stages = Stages(
-        on_logs=[analysis.on_logs, prediction.on_logs],
+        on_logs=[prediction.on_logs, analysis.on_logs],
         on_tick=[analysis.on_tick, prediction.on_tick],
     )
     inputs = SqlInputStore(engine, clock=clock)

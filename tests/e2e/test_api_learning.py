@@ -130,3 +130,24 @@ def test_train_needs_admin(client_factory: Callable[..., TestClient]) -> None:
     with client_factory(tokens="rd=read") as client:
         response = client.post("/api/v1/train", headers={"authorization": "Bearer rd"})
         assert response.status_code == 403
+
+
+def test_prediction_does_not_change_the_template_ids_of_live_records(database_url: str) -> None:
+    """The predictor mines with the model's own miner; stored and analysed records keep the
+    catalog's template ids."""
+    from premortem.config import Settings
+    from premortem.service.app import create_app
+
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        post_seed(client)
+        assert client.post("/api/v1/train").status_code == 200
+        line = {
+            "timestamp": "2023-11-16T14:00:00Z",
+            "service": "checkout",
+            "body": "connection pool wait 900ms active=20 idle=0",
+        }
+        client.post("/api/v1/logs", json=[line])
+        client.app.state.pipeline.drain()  # type: ignore[attr-defined]
+        stored = client.get("/api/v1/logs", params={"q": "900ms"}).json()["items"][0]
+        template = client.get(f"/api/v1/templates/{stored['template_id']}").json()
+        assert "connection pool wait" in template["template"]

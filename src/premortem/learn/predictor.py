@@ -65,7 +65,6 @@ class OnlinePredictor:
         fired_of = self._indicators.fired
         for record in records:
             match = add(record.body, service=record.service)
-            record.template_id = match.template_id
             names = fired_of(match.template_id, record.service, record.severity_number)
             now = record.time_ns
             changed = False

@@ -28,6 +28,7 @@ from premortem.domain import (
 )
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    MAX_NS,
     expect_object,
     json_text,
     load_documents,
@@ -73,6 +74,7 @@ def validate_test_run(doc: JSON, *, at: str = "") -> ParsedTestRun:
 
 _BODY_ALIASES = ("message", "log", "msg")
 _TIME_ALIASES = ("@timestamp", "time", "date")
+_MIN_EPOCH_NS = 10**17  # below this an epoch number is in a coarser unit (fields.epoch_to_ns)
 # Keys read by the parser; any other top-level key is kept as an attribute.
 _LOG_KEYS = frozenset(
     {
@@ -127,10 +129,13 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
     if type(body) is not str:
         body = _body(item, body)
     stamp = get("timestamp")
-    try:
-        time_ns = rfc3339_to_ns(stamp) if type(stamp) is str else _time(item, now_ns)
-    except ValueError:
-        time_ns = _time(item, now_ns)
+    if type(stamp) is int and _MIN_EPOCH_NS <= stamp <= MAX_NS:
+        time_ns = stamp  # epoch nanoseconds, the other common shape, taken as is
+    else:
+        try:
+            time_ns = rfc3339_to_ns(stamp) if type(stamp) is str else _time(item, now_ns)
+        except ValueError:
+            time_ns = _time(item, now_ns)
     text = get("severity_text")
     if type(text) is str and "severity_number" not in item:
         number = _SEVERITY_NUMBERS[text]

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from premortem.domain import Anomaly
 from premortem.ports import Page
 from premortem.store import tables as t
+from premortem.store.engine import write_lock
 
 
 class SqlAnomalyRepository:
@@ -26,7 +27,7 @@ class SqlAnomalyRepository:
         stmt = (
             self._dialect.insert(t.anomalies).on_conflict_do_nothing().returning(t.anomalies.c.id)
         )
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             return len(conn.execute(stmt, rows).all())
 
     def list_anomalies(

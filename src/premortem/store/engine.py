@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,26 @@ def make_engine(url: str) -> Engine:
         pool_size=5,
         max_overflow=10,
     )
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def write_lock(engine: Engine) -> AbstractContextManager[object]:
+    """Serialise this process's writes to a SQLite file.
+
+    SQLite has one writer at a time; a second writer otherwise waits in SQLite's busy handler,
+    which sleeps in steps of up to 100 ms. Waiting on a Python lock instead hands over the moment
+    the first commit is done. PostgreSQL needs no lock.
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _LOCKS_LOCK:
+        lock = _WRITE_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITE_LOCKS[engine] = threading.Lock()
+    return lock
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

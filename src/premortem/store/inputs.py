@@ -27,6 +27,7 @@ from premortem.ports import (
     TestRunQuery,
 )
 from premortem.store import tables as t
+from premortem.store.engine import write_lock
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,7 +74,7 @@ class SqlInputStore:
         """Insert the rows whose id is not stored yet; returns how many were new."""
         dialect = postgresql if self._postgres else sqlite
         stmt = dialect.insert(table).on_conflict_do_nothing().returning(table.c.id)
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             return len(conn.execute(stmt, rows).all())
 
     def add_logs(self, records: Sequence[LogRecord]) -> int:
@@ -82,7 +83,7 @@ class SqlInputStore:
         rows = [_log_tuple(r) for r in records]
         if self._postgres:
             return self._add_logs_postgres(rows)
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             before = raw.total_changes

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 from premortem.logs.windows import SeriesPoint, Window, make_window
+from premortem.store.engine import write_lock
 from premortem.store.tables import Json, metadata
 
 log_windows = Table(
@@ -67,7 +68,7 @@ class SqlWindowRepository:
             for w in windows
             for tid, n in w.by_template.items()
         ]
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             # One parameterised delete per window (executemany) rather than one OR clause over
             # all of them: a long backlog of windows would exceed SQLite's expression depth.
             keys = [{"s": w.service, "t": w.start_ns} for w in windows]

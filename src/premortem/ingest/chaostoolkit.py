@@ -111,8 +111,8 @@ def journal_doc(journal: JSON) -> JSON:
         "actual_outcome": actual,
         "failure_details": details,
         "failure_time": rfc3339_ns(failure_ns) if failure_ns else None,
-        "environment": _labelled(configuration, tags, ("environment", "env")),
-        "service": _labelled(configuration, tags, ("service",)),
+        "environment": labelled(configuration, tags, ("environment", "env")),
+        "service": labelled(configuration, tags, ("service",)),
         "source_format": "chaostoolkit",
         "title": title,
         "tags": tags,
@@ -140,7 +140,7 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, str | int | float | bool)
 
 
-def _labelled(configuration: JSON, tags: list[str], keys: tuple[str, ...]) -> str | None:
+def labelled(configuration: JSON, tags: list[str], keys: tuple[str, ...]) -> str | None:
     """A label from the configuration, or from a `key:value` / `key=value` tag."""
     for key in keys:
         if isinstance(configuration.get(key), str):

@@ -103,11 +103,12 @@ def _events(notification: JSON, name: str, *, now_ns: int) -> list[Event]:
             type=EVENT_TYPE_PREFIX + name,
             source=SOURCE,
             subject=title,
-            service=_label(configuration, tags, "service"),
+            service=chaostoolkit.labelled(configuration, tags, ("service",)) or "",
             attributes={
                 "phase": str(notification.get("phase") or ""),
                 "tags": tags,
-                "environment": _label(configuration, tags, "environment"),
+                "environment": chaostoolkit.labelled(configuration, tags, ("environment", "env"))
+                or "",
                 "methods": _method_names(experiment),
             },
         )
@@ -121,17 +122,6 @@ def _ts_ns(ts: Any, now_ns: int) -> int:
     if ts is not None:
         raise IngestError("must be a positive number of seconds since the epoch", pointer="/ts")
     return now_ns
-
-
-def _label(configuration: JSON, tags: list[str], key: str) -> str:
-    """`configuration[key]`, or a `key:value` / `key=value` tag (as the journal parser reads it)."""
-    if isinstance(configuration.get(key), str):
-        return str(configuration[key])
-    for tag in tags:
-        name, sep, value = tag.replace("=", ":").partition(":")
-        if sep and name.strip().lower() == key and value.strip():
-            return value.strip()
-    return ""
 
 
 def _method_names(experiment: JSON) -> list[str]:

@@ -22,7 +22,7 @@ def seed_logs_bytes() -> bytes:
 
 
 def load_seed_example() -> list[StoredTestRun]:
-    return [StoredTestRun(p.run, p.doc) for p in native.parse_test_runs(seed_example_bytes())]
+    return native.parse_test_runs(seed_example_bytes())
 
 
 def load_seed_logs() -> list[LogRecord]:

@@ -13,7 +13,6 @@ from premortem.clock import Clock
 from premortem.domain import ns_to_datetime
 from premortem.ingest import TEST_RUN_FORMATS, simulation
 from premortem.pipeline import Pipeline
-from premortem.ports import StoredTestRun
 from premortem.scheduler import RESULT_PLACEHOLDER, Job, JobFailed, Schedule
 from premortem.sim import run_model
 from premortem.sim.faults import FaultSpec
@@ -77,7 +76,7 @@ def _ingest_result(
         pipeline.ingest_simulations(sims)
         return {"simulation_ids": [s.simulation_id for s in sims], "exit_code": exit_code}
     parser = TEST_RUN_FORMATS[schedule.result_format]
-    runs = [StoredTestRun(p.run, p.doc) for p in parser(data, now_ns=now_ns)]
+    runs = parser(data, now_ns=now_ns)
     pipeline.ingest_test_runs(runs)
     return {"test_run_ids": [r.run.test_id for r in runs], "exit_code": exit_code}
 

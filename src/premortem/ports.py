@@ -7,8 +7,8 @@ store: the twin, SQLite and PostgreSQL).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from premortem.domain import Event, LogRecord, SimulationRun, TestRun
 
@@ -64,13 +64,11 @@ class SimulationQuery:
     offset: int = 0
 
 
-@dataclass(slots=True)
-class StoredTestRun:
-    """A test run with the document exactly as it was sent."""
+class StoredTestRun(NamedTuple):
+    """A test run with the document exactly as it was sent (what every test-run parser returns)."""
 
-    __test__ = False
     run: TestRun
-    doc: dict[str, Any] = field(default_factory=dict)
+    doc: dict[str, Any]
 
 
 class InputStore(Protocol):

@@ -14,7 +14,7 @@ checks types by hand instead of building a pydantic model per record.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -39,13 +39,10 @@ from premortem.ingest.fields import (
     type_name,
     validation_error,
 )
+from premortem.ports import StoredTestRun
 
-
-class ParsedTestRun(NamedTuple):
-    """A validated test run and its document in the native shape (stored and read back as is)."""
-
-    run: TestRun
-    doc: JSON
+# A validated test run and its document in the native shape (stored and read back as is).
+ParsedTestRun = StoredTestRun
 
 
 # --------------------------------------------------------------------------- test runs

@@ -29,7 +29,6 @@ from premortem.domain import JSON, Event
 from premortem.errors import IngestError
 from premortem.ingest import chaostoolkit
 from premortem.ingest.fields import expect_object
-from premortem.ports import StoredTestRun
 from premortem.service.deps import Body, CanIngest, MetricsDep, PipelineDep
 
 router = APIRouter(prefix="/api/v1/chaostoolkit", tags=["inputs"])
@@ -49,7 +48,7 @@ async def post_notification(
         events = _events(notification, name, now_ns=pipeline.clock.now_ns())
         journal = chaostoolkit.journal_from_notification(notification)
         runs = (
-            [StoredTestRun(p.run, p.doc) for p in chaostoolkit.parse(notification)]
+            chaostoolkit.parse(notification)
             if name.startswith("run-") and journal is not None
             else []
         )

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from premortem.domain import Event, LogRecord, datetime_to_ns
 from premortem.errors import IngestError
 from premortem.ingest import TEST_RUN_FORMATS, cloudevents, events, native, simulation
-from premortem.ports import EventQuery, LogQuery, SimulationQuery, StoredTestRun, TestRunQuery
+from premortem.ports import EventQuery, LogQuery, SimulationQuery, TestRunQuery
 from premortem.service.deps import Body, CanIngest, CanRead, MetricsDep, PipelineDep
 
 router = APIRouter(prefix="/api/v1", tags=["inputs"])
@@ -54,7 +54,7 @@ async def post_test_runs(
             pointer="?format",
         )
     try:
-        runs = [StoredTestRun(p.run, p.doc) for p in parser(body, now_ns=pipeline.clock.now_ns())]
+        runs = parser(body, now_ns=pipeline.clock.now_ns())
     except IngestError as exc:
         count_rejected(metrics, "test_run", exc)
     stored = await run_in_threadpool(pipeline.ingest_test_runs, runs)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -65,7 +66,7 @@ class RichUI:
             self.progress.update(self._task, advance=amount, **fields)
 
     def note(self, text: str) -> None:
-        self.progress.console.print(f"  {text}")
+        self.progress.console.print(f"  {escape(text)}")
 
     def finish(self) -> None:
         if self._task is not None:
@@ -100,7 +101,7 @@ def demo(
     except PremortemError as exc:
         result = demo_run.result
         result.error = str(exc)
-        console.print(f"[red]demo stopped:[/] {exc}")
+        console.print(f"[red]demo stopped:[/] {escape(str(exc))}")
     except KeyboardInterrupt:
         demo_run.close()
         console.print("interrupted: everything the demo started was stopped")
@@ -123,15 +124,16 @@ def _report(console: Console, result: Any, *, workdir: str) -> None:
         table.add_column("outcome")
         for run in result.experiments:
             style = "red" if run["outcome"] == "deviated" else "green"
-            table.add_row(run["title"], f"[{style}]{run['outcome']}[/]")
+            table.add_row(escape(run["title"]), f"[{style}]{escape(run['outcome'])}[/]")
         console.print(table)
     if result.failure_mode:
         mitigation = result.mitigations[0] if result.mitigations else "(none learned)"
+        # Mode names, mitigations and log lines come from outside: shown as text, never markup.
         lines = [
-            f"failure mode   {result.failure_mode}",
+            f"failure mode   {escape(result.failure_mode)}",
             f"probability    {result.probability:.0%}",
             f"alert at       {result.alert_at}",
-            f"mitigation     {mitigation}",
+            f"mitigation     {escape(mitigation)}",
         ]
         console.print(Panel("\n".join(lines), title="premortem alert", border_style="yellow"))
     if result.lead_time_s is not None:
@@ -139,10 +141,10 @@ def _report(console: Console, result: Any, *, workdir: str) -> None:
         console.print(
             f"The alert came {verdict} the first failure line ({result.first_failure_at}): "
             f"lead time [bold]{result.lead_time_s:.1f} s[/]\n  first failure line: "
-            f"{result.first_failure_line}"
+            f"{escape(result.first_failure_line or '')}"
         )
     if result.error:
-        console.print(f"[red]{result.error}[/]")
+        console.print(f"[red]{escape(result.error)}[/]")
     phases = ", ".join(f"{k} {v:.0f} s" for k, v in result.phases_s.items())
     console.print(f"phases: {phases} · files in {workdir}")
     if result.dashboard_url:

@@ -19,6 +19,7 @@ import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
@@ -184,7 +185,7 @@ def whatif(
             else f"does not reach {threshold:.0%}"
         )
         line = f"{appearance.name}: {where}; mitigation: {appearance.mitigation}"
-        console.print(line, soft_wrap=True)
+        console.print(escape(line), soft_wrap=True)
 
 
 def whatif_table(answer: WhatIfResult) -> Table:
@@ -192,7 +193,7 @@ def whatif_table(answer: WhatIfResult) -> Table:
     table = Table(title=f"What-If: {answer.change} on {answer.model} (seed {answer.seed})")
     table.add_column(answer.change, justify="right")
     for name in modes:
-        table.add_column(name, justify="right")
+        table.add_column(escape(name), justify="right")
     for point in answer.points:
         by_name = {m.name: m.probability for m in point.modes}
         cells = [_probability_cell(by_name.get(name, 0.0), answer.threshold) for name in modes]

@@ -24,6 +24,7 @@ class _Fired:
     template_id: int
     line: str
     service: str
+    template: str = ""
 
 
 class OnlinePredictor:
@@ -70,7 +71,12 @@ class OnlinePredictor:
             changed = False
             for name in names:
                 self._fired[name] = _Fired(
-                    now, record.id, match.template_id, record.body[:300], record.service
+                    now,
+                    record.id,
+                    match.template_id,
+                    record.body[:300],
+                    record.service,
+                    match.template,
                 )
                 changed = changed or name not in self._active
             if changed or (self._next_expiry and now >= self._next_expiry):
@@ -116,6 +122,23 @@ class OnlinePredictor:
                 "template_ids": sorted({f.template_id for _, f in fired}),
                 "record_ids": [f.record_id for _, f in fired][:20],
                 "samples": [{"service": f.service, "line": f.line} for _, f in fired][:5],
+                # The live lines that fired the indicators, in the shape alerting shows first.
+                "templates": _templates(fired),
                 "mode_name": mode.name if mode else mode_id,
             },
         )
+
+
+def _templates(fired: list[tuple[str, _Fired]]) -> list[dict[str, object]]:
+    by_template: dict[int, dict[str, object]] = {}
+    for _, f in fired:
+        entry = by_template.setdefault(
+            f.template_id,
+            {"template_id": None, "template": f.template or f.line, "samples": [], "count": 0},
+        )
+        samples = entry["samples"]
+        assert isinstance(samples, list)
+        if f.line not in samples:
+            samples.append(f.line)
+        entry["count"] = len(samples)
+    return list(by_template.values())[:5]

@@ -39,7 +39,7 @@ check: $(STAMP)
 DATA ?= ../shared/data
 bench: $(STAMP)
 	mkdir -p .bench
-	for b in bench/*.py; do n=$$(basename $$b .py); $(PY) $$b --json .bench/$$n.json || exit 1; done
+	for b in bench/[!_]*.py; do n=$$(basename $$b .py); $(PY) $$b --json .bench/$$n.json || exit 1; done
 	$(BIN)/premortem backtest openstack-fi $(DATA)/openstack-fi --json .bench/backtest_openstack.json
 
 clean:

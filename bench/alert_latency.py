@@ -29,12 +29,9 @@ Target: p99 < 1 s at 10,000 lines/s. The machine has 2 cores shared with other w
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -48,6 +45,8 @@ import httpx
 import orjson
 from rich.console import Console
 from rich.table import Table
+
+from _server import start_server  # bench/_server.py
 
 TARGET_P99_S = 1.0
 SECOND = 1_000_000_000
@@ -118,39 +117,15 @@ class Receiver:
 # --------------------------------------------------------------------------- the server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(workdir: Path, hook_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREMORTEM_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-        "PREMORTEM_PORT": str(port),
-        "PREMORTEM_HORIZON_S": str(HORIZON_S),
-        "PREMORTEM_NOTIFY__WEBHOOK_URLS": orjson.dumps([hook_url]).decode(),
-    }
-    with (workdir / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "premortem.cli", "serve"],
-            cwd=workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"the server did not become ready; see {workdir / 'server.log'}")
+def start_premortem(workdir: Path, hook_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    return start_server(
+        workdir,
+        {
+            "PREMORTEM_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+            "PREMORTEM_HORIZON_S": str(HORIZON_S),
+            "PREMORTEM_NOTIFY__WEBHOOK_URLS": orjson.dumps([hook_url]).decode(),
+        },
+    )
 
 
 # --------------------------------------------------------------------------- training phase
@@ -445,7 +420,7 @@ def main() -> None:
     receiver = Receiver()
     anchor_s = anchor(receiver)
     with tempfile.TemporaryDirectory() as tmp:
-        process, url = start_server(Path(tmp), receiver.url)
+        process, url = start_premortem(Path(tmp), receiver.url)
         try:
             with httpx.Client(base_url=url, timeout=60) as client:
                 console.print(f"training on {len(services)} services …")

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,6 +23,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
+
+from _server import start_server  # bench/_server.py
 
 TARGET = 50_000
 BATCH = 1000
@@ -71,34 +69,6 @@ def make_batches(lines: int, seed: int = 7) -> list[bytes]:
     return batches
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "PREMORTEM_DATABASE_URL": database_url, "PREMORTEM_PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "premortem.cli", "serve"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"server on {database_url} did not become ready")
-
-
 def send_all(url: str, batches: list[bytes], clients: int) -> float:
     queue = list(reversed(batches))
     lock = threading.Lock()
@@ -132,7 +102,7 @@ def send_all(url: str, batches: list[bytes], clients: int) -> float:
 
 def measure(name: str, database_url: str, batches: list[bytes], clients: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as workdir:
-        process, url = start_server(database_url, Path(workdir))
+        process, url = start_server(Path(workdir), {"PREMORTEM_DATABASE_URL": database_url})
         try:
             send_all(url, batches[:5], clients)  # warm-up: imports, first templates
             elapsed = send_all(url, batches[5:], clients)

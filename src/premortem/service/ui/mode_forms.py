@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from premortem.domain import FailureMode, Mitigation, Source, Trigger, TriggerKind, stable_id
 from premortem.errors import NotFound
 from premortem.modes.edit import apply_patch
+from premortem.runtime import Runtime
 from premortem.service.ui.modes import mode_or_404
 from premortem.service.ui.web import Editor, Viewer, render, runtime_of, see_other
 
@@ -29,6 +31,9 @@ Text = Annotated[str, Form(max_length=10_000)]
 
 class FormError(Exception):
     pass
+
+
+T = TypeVar("T")
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
@@ -279,17 +284,36 @@ def save_trigger(
             values=values,
             error=_message(exc),
         )
-    triggers = list(mode.triggers)
-    if index is None:
-        triggers.append(trigger)
-    else:
-        triggers[index] = trigger
     what = "added" if index is None else "edited"
+    triggers = _placed(mode.triggers, index, trigger)
+    return _save_items(runtime, mode, "triggers", triggers, change=f"trigger {what}")
+
+
+def _placed(items: Sequence[T], index: int | None, item: T) -> list[T]:
+    """`items` with `item` appended (index None) or put in place of the one at `index`."""
+    placed = list(items)
+    if index is None:
+        placed.append(item)
+    else:
+        placed[index] = item
+    return placed
+
+
+def _save_items(
+    runtime: Runtime,
+    mode: FailureMode,
+    field: str,
+    items: Sequence[BaseModel],
+    *,
+    change: str,
+    notice: str = "saved",
+) -> Response:
+    """Store the mode with its triggers or mitigations replaced; they become hand-written."""
     runtime.modes.save_mode(
-        apply_patch(mode, {"triggers": [t.model_dump() for t in triggers]}),
-        change=f"trigger {what} in the web UI",
+        apply_patch(mode, {field: [item.model_dump() for item in items]}),
+        change=f"{change} in the web UI",
     )
-    return see_other(f"/modes/{mode_id}?notice=saved")
+    return see_other(f"/modes/{mode.id}?notice={notice}")
 
 
 def _message(exc: Exception) -> str:
@@ -303,11 +327,10 @@ def delete_trigger(request: Request, mode_id: str, index: int, _viewer: Editor) 
     runtime = runtime_of(request)
     mode = mode_or_404(runtime, mode_id)
     _item(mode.triggers, index)
-    triggers = [t.model_dump() for i, t in enumerate(mode.triggers) if i != index]
-    runtime.modes.save_mode(
-        apply_patch(mode, {"triggers": triggers}), change="trigger removed in the web UI"
+    triggers = [t for i, t in enumerate(mode.triggers) if i != index]
+    return _save_items(
+        runtime, mode, "triggers", triggers, change="trigger removed", notice="deleted"
     )
-    return see_other(f"/modes/{mode_id}?notice=deleted")
 
 
 @router.get("/modes/{mode_id}/mitigations/new", response_class=HTMLResponse)
@@ -362,17 +385,9 @@ def save_mitigation(
         runbook_url=url or None,
         source=Source.MANUAL,
     )
-    items = list(mode.mitigations)
-    if index is None:
-        items.append(mitigation)
-    else:
-        items[index] = mitigation
     what = "added" if index is None else "edited"
-    runtime.modes.save_mode(
-        apply_patch(mode, {"mitigations": [m.model_dump() for m in items]}),
-        change=f"mitigation {what} in the web UI",
-    )
-    return see_other(f"/modes/{mode_id}?notice=saved")
+    items = _placed(mode.mitigations, index, mitigation)
+    return _save_items(runtime, mode, "mitigations", items, change=f"mitigation {what}")
 
 
 @router.post("/modes/{mode_id}/mitigations/{index}/delete")
@@ -380,8 +395,7 @@ def delete_mitigation(request: Request, mode_id: str, index: int, _viewer: Edito
     runtime = runtime_of(request)
     mode = mode_or_404(runtime, mode_id)
     _item(mode.mitigations, index)
-    items = [m.model_dump() for i, m in enumerate(mode.mitigations) if i != index]
-    runtime.modes.save_mode(
-        apply_patch(mode, {"mitigations": items}), change="mitigation removed in the web UI"
+    items = [m for i, m in enumerate(mode.mitigations) if i != index]
+    return _save_items(
+        runtime, mode, "mitigations", items, change="mitigation removed", notice="deleted"
     )
-    return see_other(f"/modes/{mode_id}?notice=deleted")

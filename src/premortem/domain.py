@@ -46,6 +46,11 @@ def datetime_to_ns(value: datetime) -> int:
     return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
 
 
+def optional_ns(value: datetime | None) -> int | None:
+    """`datetime_to_ns` for optional bounds (query parameters such as since/until)."""
+    return datetime_to_ns(value) if value is not None else None
+
+
 def rfc3339_ns(ns: int) -> str:
     """Nanosecond timestamp as RFC 3339 UTC with microseconds, e.g. 2024-05-01T12:00:00.123456Z."""
     return ns_to_datetime(ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from premortem.commands.backtest import backtest_app
 from premortem.config import load_settings
-from premortem.domain import datetime_to_ns
+from premortem.domain import optional_ns
 
 ROWS = (
     ("precision", "alert precision (per run)"),
@@ -47,8 +47,8 @@ def history(
             warnings.simplefilter("ignore")
             report = backtest_history(
                 runtime.pipeline.store,
-                since_ns=datetime_to_ns(since) if since else None,
-                until_ns=datetime_to_ns(until) if until else None,
+                since_ns=optional_ns(since),
+                until_ns=optional_ns(until),
                 horizon_s=settings.horizon_s,
                 progress=lambda run_id, _n: status.update(f"replaying {run_id}"),
             )

@@ -6,9 +6,16 @@ mitigations written here are marked `source == "manual"`; retraining (learn/merg
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from premortem.domain import FailureMode
+from premortem.domain import FailureMode, stable_id
+
+
+def manual_mode_id(name: str, service: str) -> str:
+    """The id of a hand-written mode: readable, and the same for the same name and service."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48] or "mode"
+    return f"manual-{slug}-{stable_id('mode', name, service)[:8]}"
 
 
 def apply_patch(mode: FailureMode, changes: dict[str, Any]) -> FailureMode:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from premortem.alerting import AlertingService, AlertQuery, AlertState, FeedbackKind, Matcher
-from premortem.domain import datetime_to_ns
+from premortem.domain import datetime_to_ns, optional_ns
 from premortem.errors import IngestError
 from premortem.service.deps import CanAdmin, CanRead
 
@@ -76,8 +76,8 @@ def list_alerts(
         state=AlertState(state) if state else None,
         mode_id=mode,
         service=service,
-        since_ns=datetime_to_ns(since) if since else None,
-        until_ns=datetime_to_ns(until) if until else None,
+        since_ns=optional_ns(since),
+        until_ns=optional_ns(until),
         limit=limit,
         offset=offset,
     )

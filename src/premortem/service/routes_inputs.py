@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from premortem.domain import Event, LogRecord, datetime_to_ns
+from premortem.domain import Event, LogRecord, optional_ns
 from premortem.errors import IngestError
 from premortem.ingest import TEST_RUN_FORMATS, cloudevents, events, native, simulation
 from premortem.ports import EventQuery, LogQuery, SimulationQuery, TestRunQuery
@@ -25,10 +25,6 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0)]
 Since = Annotated[datetime | None, Query(description="RFC 3339; inclusive")]
 Until = Annotated[datetime | None, Query(description="RFC 3339; exclusive")]
-
-
-def _ns(value: datetime | None) -> int | None:
-    return datetime_to_ns(value) if value is not None else None
 
 
 def count_rejected(metrics: Any, kind: str, exc: IngestError) -> None:
@@ -73,7 +69,9 @@ def list_test_runs(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    query = TestRunQuery(fault_type, outcome, service, _ns(since), _ns(until), limit, offset)
+    query = TestRunQuery(
+        fault_type, outcome, service, optional_ns(since), optional_ns(until), limit, offset
+    )
     page = pipeline.store.list_test_runs(query)
     return {"items": [s.doc for s in page.items], "total": page.total}
 
@@ -159,7 +157,14 @@ def list_logs(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     query = LogQuery(
-        service, _ns(since), _ns(until), q or None, template_id, min_severity, limit, offset
+        service,
+        optional_ns(since),
+        optional_ns(until),
+        q or None,
+        template_id,
+        min_severity,
+        limit,
+        offset,
     )
     page = pipeline.store.list_logs(query)
     return {"items": [r.to_json() for r in page.items], "total": page.total}
@@ -201,6 +206,6 @@ def list_events(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    query = EventQuery(service, type, _ns(since), _ns(until), limit, offset)
+    query = EventQuery(service, type, optional_ns(since), optional_ns(until), limit, offset)
     page = pipeline.store.list_events(query)
     return {"items": [e.to_json() for e in page.items], "total": page.total}

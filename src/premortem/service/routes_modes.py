@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,12 +14,11 @@ from premortem.domain import (
     Mitigation,
     Source,
     Trigger,
-    datetime_to_ns,
+    optional_ns,
     rfc3339_ns,
-    stable_id,
 )
 from premortem.errors import Conflict, NotFound
-from premortem.modes.edit import apply_patch
+from premortem.modes.edit import apply_patch, manual_mode_id
 from premortem.service.deps import CanAdmin, CanRead
 from premortem.store.modes import SqlModeRepository, SqlPredictionRepository
 
@@ -66,10 +64,6 @@ class FailureModePatch(BaseModel):
     mitigations: list[Mitigation] | None = None
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "mode"
-
-
 @router.get("/failure-modes", dependencies=[CanRead])
 def list_failure_modes(
     request: Request,
@@ -85,7 +79,7 @@ def list_failure_modes(
 @router.post("/failure-modes", status_code=201, dependencies=[CanAdmin])
 def create_failure_mode(request: Request, body: FailureModeIn) -> dict[str, Any]:
     repository = modes_of(request)
-    mode_id = f"manual-{_slug(body.name)}-{stable_id('mode', body.name, body.service)[:8]}"
+    mode_id = manual_mode_id(body.name, body.service)
     try:
         repository.get_mode(mode_id)
     except NotFound:
@@ -169,8 +163,8 @@ def list_predictions(
     page = repository.list_predictions(
         mode_id=mode_id,
         service=service,
-        since_ns=datetime_to_ns(since) if since else None,
-        until_ns=datetime_to_ns(until) if until else None,
+        since_ns=optional_ns(since),
+        until_ns=optional_ns(until),
         min_probability=min_probability,
         limit=limit,
         offset=offset,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from premortem.domain import Template, datetime_to_ns, rfc3339_ns
+from premortem.domain import Template, datetime_to_ns, optional_ns, rfc3339_ns
 from premortem.errors import NotFound
 from premortem.service.deps import CanRead, PipelineDep
 
@@ -96,8 +96,8 @@ def list_anomalies(
         service=service,
         detector=detector,
         template_id=template_id,
-        since_ns=datetime_to_ns(since) if since else None,
-        until_ns=datetime_to_ns(until) if until else None,
+        since_ns=optional_ns(since),
+        until_ns=optional_ns(until),
         limit=limit,
         offset=offset,
     )

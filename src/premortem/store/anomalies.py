@@ -6,29 +6,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from premortem.domain import Anomaly
 from premortem.ports import Page
 from premortem.store import tables as t
-from premortem.store.engine import write_lock
+from premortem.store.engine import insert_new
 
 
 class SqlAnomalyRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
 
     def add_anomalies(self, anomalies: Sequence[Anomaly]) -> int:
         """Store new anomalies; one already stored (same id) is left as it is."""
-        if not anomalies:
-            return 0
-        rows = [a.model_dump() for a in anomalies]
-        stmt = (
-            self._dialect.insert(t.anomalies).on_conflict_do_nothing().returning(t.anomalies.c.id)
-        )
-        with write_lock(self.engine), self.engine.begin() as conn:
-            return len(conn.execute(stmt, rows).all())
+        return insert_new(self.engine, t.anomalies, [a.model_dump() for a in anomalies])
 
     def list_anomalies(
         self,

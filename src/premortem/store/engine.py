@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -58,6 +60,18 @@ def write_lock(engine: Engine) -> AbstractContextManager[object]:
         if lock is None:
             lock = _WRITE_LOCKS[engine] = threading.Lock()
     return lock
+
+
+def insert_new(engine: Engine, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert the rows whose primary key is not stored yet, in one transaction; how many were new.
+
+    This is what makes re-sent batches idempotent on every record kind."""
+    if not rows:
+        return 0
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    with write_lock(engine), engine.begin() as conn:
+        return len(conn.execute(stmt, list(rows)).all())
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

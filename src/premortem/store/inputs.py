@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
-from sqlalchemy import Engine, Select, Table, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Select, delete, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from premortem.clock import Clock, SystemClock
@@ -27,7 +26,7 @@ from premortem.ports import (
     TestRunQuery,
 )
 from premortem.store import tables as t
-from premortem.store.engine import write_lock
+from premortem.store.engine import insert_new, write_lock
 
 if TYPE_CHECKING:
     import psycopg
@@ -69,13 +68,6 @@ class SqlInputStore:
         self._postgres = engine.dialect.name == "postgresql"
 
     # ------------------------------------------------------------------ writes
-
-    def _insert_new(self, table: Table, rows: list[dict[str, Any]]) -> int:
-        """Insert the rows whose id is not stored yet; returns how many were new."""
-        dialect = postgresql if self._postgres else sqlite
-        stmt = dialect.insert(table).on_conflict_do_nothing().returning(table.c.id)
-        with write_lock(self.engine), self.engine.begin() as conn:
-            return len(conn.execute(stmt, rows).all())
 
     def add_logs(self, records: Sequence[LogRecord]) -> int:
         if not records:
@@ -124,7 +116,7 @@ class SqlInputStore:
             }
             for e in events
         ]
-        return self._insert_new(t.events, rows)
+        return insert_new(self.engine, t.events, rows)
 
     def add_test_runs(self, runs: Sequence[StoredTestRun]) -> int:
         if not runs:

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from premortem.clock import Clock, SystemClock
 from premortem.domain import FailureMode, Prediction, ns_to_datetime
 from premortem.errors import NotFound
 from premortem.ports import Page
 from premortem.store import tables as t
+from premortem.store.engine import insert_new
 
 
 @dataclass(slots=True)
@@ -129,11 +129,8 @@ class SqlModeRepository:
 class SqlPredictionRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
 
     def add_predictions(self, predictions: Sequence[Prediction]) -> int:
-        if not predictions:
-            return 0
         rows = [
             {
                 "id": p.id,
@@ -147,10 +144,7 @@ class SqlPredictionRepository:
             }
             for p in predictions
         ]
-        dialect = postgresql if self._postgres else sqlite
-        stmt = dialect.insert(t.predictions).on_conflict_do_nothing().returning(t.predictions.c.id)
-        with self.engine.begin() as conn:
-            return len(conn.execute(stmt, rows).all())
+        return insert_new(self.engine, t.predictions, rows)
 
     def list_predictions(
         self,

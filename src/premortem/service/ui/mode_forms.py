@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from premortem.domain import FailureMode, Mitigation, Source, Trigger, TriggerKind, stable_id
 from premortem.errors import NotFound
-from premortem.modes.edit import apply_patch
+from premortem.modes.edit import apply_patch, manual_mode_id
 from premortem.runtime import Runtime
 from premortem.service.ui.modes import mode_or_404
 from premortem.service.ui.web import Editor, Viewer, render, runtime_of, see_other
@@ -110,8 +110,7 @@ def create_mode(
         return _form_page(
             request, viewer, "mode_form.html", status=400, mode=None, values=values, error=str(exc)
         )
-    slug = re.sub(r"[^a-z0-9]+", "-", fields["name"].lower()).strip("-")[:48] or "mode"
-    mode_id = f"manual-{slug}-{stable_id('mode', fields['name'], fields['service'])[:8]}"
+    mode_id = manual_mode_id(fields["name"], fields["service"])
     try:
         runtime.modes.get_mode(mode_id)
     except NotFound:

@@ -94,9 +94,24 @@ class TestRun(BaseModel):
     expected_outcome: Outcome = None
     actual_outcome: Outcome = None
     failure_details: Outcome = None
-    failure_time: UtcDatetime | None = None
+    failure_time: UtcDatetime | None = Field(
+        default=None, description="when the failure manifested; found in the run's logs if absent"
+    )
+    ended_at: UtcDatetime | None = Field(default=None, description="when the run ended")
+    duration_s: float | None = Field(
+        default=None, ge=0, description="how long the run lasted (when ended_at is absent)"
+    )
+    services: list[str] | None = Field(
+        default=None, description="the services whose logs belong to the run (default: all)"
+    )
     environment: str | None = None
     service: str | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> TestRun:
+        if self.ended_at is not None and self.ended_at < self.timestamp:
+            raise ValueError("ended_at must not be before timestamp")
+        return self
 
     @property
     def failed(self) -> bool:

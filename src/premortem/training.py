@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 from premortem.alerting.feedback import feedback_for_training
@@ -24,9 +23,7 @@ from premortem.store.models import SqlModelRepository
 from premortem.store.modes import SqlModeRepository
 
 SECOND = 1_000_000_000
-BEFORE_RUN_NS = 60 * SECOND  # logs just before a run started still describe its baseline
 AFTER_FAILURE_NS = 60 * SECOND
-AFTER_END_NS = 5 * SECOND  # rollbacks and queues settle for a few seconds after a run ends
 DEFAULT_RUN_NS = 15 * 60 * SECOND
 PAGE = 1000
 MODEL_KIND = "correlation-engine"
@@ -41,55 +38,66 @@ class TrainingResult:
     stats: dict[str, Any]
 
 
-def run_window_ns(run: TestRun) -> tuple[int, int]:
-    """The stretch of time whose logs belong to a test run (see `run_windows_ns` for a suite).
-
-    A passing run whose duration is known (`duration_s` in its parameters, or a tool's own
-    `duration_s`, e.g. a Chaos Toolkit journal's) ends a few seconds after it did, not 15 minutes
-    later: otherwise the failures of the runs that followed it would count as seen in a passing run.
-    """
-    start = datetime_to_ns(run.timestamp)
-    known_end = run_end_ns(run)
-    ends = [start + DEFAULT_RUN_NS if known_end is None else known_end + AFTER_END_NS]
-    if run.failure_time is not None:
-        ends = [datetime_to_ns(run.failure_time) + AFTER_FAILURE_NS]
-        if known_end is not None:
-            ends.append(known_end)
-    return start - BEFORE_RUN_NS, max(ends)
-
-
 def run_end_ns(run: TestRun) -> int | None:
-    """When the run ended, if its duration is known."""
-    for duration in (run.parameters.get("duration_s"), (run.model_extra or {}).get("duration_s")):
+    """When the run ended, if it says: `ended_at`, else `duration_s` (top level or, as tools
+    such as k6 write it, in its parameters)."""
+    if run.ended_at is not None:
+        return datetime_to_ns(run.ended_at)
+    for duration in (run.duration_s, run.parameters.get("duration_s")):
         if isinstance(duration, int | float) and not isinstance(duration, bool) and duration > 0:
             return datetime_to_ns(run.timestamp) + int(duration * SECOND)
     return None
 
 
+def run_window_ns(run: TestRun) -> tuple[int, int]:
+    """The stretch of time whose logs belong to one run, on its own (see `run_windows_ns`).
+
+    From its `timestamp` to its end (`ended_at` / `duration_s`); without an end, to a minute
+    after `failure_time`, else 15 minutes.
+    """
+    start = datetime_to_ns(run.timestamp)
+    end = run_end_ns(run)
+    if end is None:
+        end = (
+            datetime_to_ns(run.failure_time) + AFTER_FAILURE_NS
+            if run.failure_time is not None
+            else start + DEFAULT_RUN_NS
+        )
+    return start, max(end, start + 1)
+
+
 def run_windows_ns(runs: Sequence[TestRun]) -> dict[str, tuple[int, int]]:
-    """Every run's window, cut where the previous run of the same service ended and where the
-    next one began: in a suite run back to back (chaos experiments), the minute before a run
-    is the previous run's fault, not this run's baseline, and must not be learned as healthy."""
-    windows = {run.test_id: run_window_ns(run) for run in runs}
-    by_service: dict[str, list[TestRun]] = {}
-    for run in runs:
-        by_service.setdefault(run.service or "", []).append(run)
-    for group in by_service.values():
-        group.sort(key=lambda r: datetime_to_ns(r.timestamp))
-        for previous, current in pairwise(group):
-            start = datetime_to_ns(current.timestamp)
-            ended = run_end_ns(previous)
-            since, until = windows[current.test_id]
-            if ended is not None and since < ended:
-                windows[current.test_id] = (min(ended, start), until)
-            before, after = windows[previous.test_id]
-            if after > start > datetime_to_ns(previous.timestamp):
-                windows[previous.test_id] = (before, start)
+    """Every run's window, cut where the next run whose services overlap begins.
+
+    Runs never share a log line: in a suite run back to back (chaos experiments), what follows
+    a run's end is the next run's baseline, and what precedes its start belongs to the run
+    before. Two runs overlap unless both name disjoint `services`.
+    """
+    ordered = sorted(runs, key=lambda r: (datetime_to_ns(r.timestamp), r.test_id))
+    windows = {run.test_id: run_window_ns(run) for run in ordered}
+    for i, run in enumerate(ordered):
+        since, until = windows[run.test_id]
+        for later in ordered[i + 1 :]:
+            start = datetime_to_ns(later.timestamp)
+            if start >= until:
+                break
+            if start > since and _overlap(run, later):
+                until = start
+                break
+        windows[run.test_id] = (since, until)
     return windows
 
 
+def _overlap(a: TestRun, b: TestRun) -> bool:
+    return a.services is None or b.services is None or bool(set(a.services) & set(b.services))
+
+
 class RunLogs(Mapping[str, Sequence[LogRecord]]):
-    """Lazy run id → log records of its window (each run is read once by training)."""
+    """Lazy run id → log records of its window (each run is read once by training).
+
+    A run's records are those stamped inside its window, of every service unless the run names
+    its `services` (a system is often a database and an app: both speak of the same failure).
+    """
 
     def __init__(self, store: InputStore, runs: Sequence[TestRun]) -> None:
         self._store = store
@@ -99,10 +107,18 @@ class RunLogs(Mapping[str, Sequence[LogRecord]]):
     def __getitem__(self, test_id: str) -> Sequence[LogRecord]:
         run = self._runs[test_id]
         since, until = self._windows[test_id]
-        query = LogQuery(
-            service=run.service or None, since_ns=since, until_ns=until, newest_first=False
-        )
+        records: list[LogRecord] = []
+        for service in run.services if run.services is not None else [None]:
+            records += self._read(
+                LogQuery(service=service, since_ns=since, until_ns=until, newest_first=False)
+            )
+        return sorted(records, key=lambda r: r.time_ns) if run.services else records
+
+    def _read(self, query: LogQuery) -> list[LogRecord]:
         return list(pages(lambda offset: self._store.list_logs(_at(query, offset)).items))
+
+    def window_ns(self, test_id: str) -> tuple[int, int]:
+        return self._windows[test_id]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._runs)

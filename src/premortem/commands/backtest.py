@@ -2,7 +2,8 @@
 
 `premortem backtest openstack-fi PATH [--train PATH2] [--json OUT]` trains on the earlier half of
 each campaign of an OpenStack fault-injection directory (or on every experiment of PATH2) and
-replays the rest, next to the naive "first ERROR line" baseline.
+replays the rest, next to the naive "first ERROR line" baseline. `premortem backtest suite DIR`
+does the same on a recorded suite of native test runs and logs (learn/suite_backtest.py).
 """
 
 from __future__ import annotations
@@ -79,6 +80,25 @@ def openstack_fi(
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
 
 
+@backtest_app.command("suite")
+def suite(
+    path: Annotated[
+        Path, typer.Argument(help="Directory with runs.json, logs.jsonl and optional truth.json")
+    ],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
+) -> None:
+    """Train on a recorded suite's earlier runs, replay the later ones as one live stream."""
+    from premortem.learn.suite_backtest import backtest_suite, read_suite
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pgmpy's FutureWarnings are not the user's business
+        Console(stderr=True).print(f"reading {path}")
+        report = backtest_suite(read_suite(path))
+    Console().print(report_table(report, title=f"suite {path.name}, later half", name="Suite"))
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -90,8 +110,10 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def report_table(report: dict[str, Any], *, title: str = "later half") -> Table:
-    table = Table(title=f"OpenStack fault-injection backtest ({title})")
+def report_table(
+    report: dict[str, Any], *, title: str = "later half", name: str = "OpenStack fault-injection"
+) -> Table:
+    table = Table(title=f"{name} backtest ({title})")
     table.add_column("metric")
     table.add_column("premortem", justify="right")
     table.add_column("baseline: first ERROR line", justify="right")

@@ -24,9 +24,10 @@ from premortem.domain import (
 )
 from premortem.learn.catalogue import mitigations_for, rollback_mitigations
 from premortem.learn.context import run_contexts
-from premortem.learn.episodes import Episode, collect_episodes, mode_skeletons
+from premortem.learn.episodes import Episode, collect_episodes, fault_start_ns, mode_skeletons
 from premortem.learn.merge import merge_modes
 from premortem.learn.network import ModeNetwork
+from premortem.learn.onset import detect_onset_ns, manifest_templates
 from premortem.learn.precursors import (
     MAX_HORIZON_NS,
     RunView,
@@ -41,11 +42,12 @@ from premortem.learn.precursors import (
 from premortem.learn.rows import (
     IndicatorSet,
     choose_threshold,
+    evidence_window_s,
     indicator_set,
     merge_identical,
     training_rows,
 )
-from premortem.learn.timeline import Miner, build_timeline
+from premortem.learn.timeline import Miner, Timeline, build_timeline
 from premortem.logs.miner import DrainMiner
 
 Feedback = tuple[str, int, str]  # (mode_id, time_ns, "confirmed" | "prevented" | "false_alarm")
@@ -64,6 +66,8 @@ class TrainedModel:
     alert_threshold: float = 0.5
     mode_factor: dict[str, float] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    # Templates that are a failure itself (learn/onset.py): seen live, the incident is over.
+    manifest_templates: list[int] = field(default_factory=list)
 
     def mode(self, mode_id: str) -> FailureMode | None:
         return next((m for m in self.modes if m.id == mode_id), None)
@@ -80,6 +84,7 @@ class TrainedModel:
                 "alert_threshold": self.alert_threshold,
                 "mode_factor": self.mode_factor,
                 "stats": self.stats,
+                "manifest_templates": self.manifest_templates,
             }
         )
 
@@ -97,6 +102,7 @@ class TrainedModel:
             alert_threshold=state["alert_threshold"],
             mode_factor=state["mode_factor"],
             stats=state["stats"],
+            manifest_templates=list(state.get("manifest_templates", [])),
         )
 
 
@@ -138,7 +144,10 @@ def train(
         "rows": len(rows),
         "edges": network.edges_,
     }
-    return TrainedModel(merged, miner, indicators, network, horizon_s, threshold, factor, stats)
+    manifest = sorted({t for v in views if v.episode for t in v.episode.manifest} - fitted.healthy)
+    return TrainedModel(
+        merged, miner, indicators, network, horizon_s, threshold, factor, stats, manifest
+    )
 
 
 @dataclass(slots=True)
@@ -169,7 +178,9 @@ def _fit(
             by_mode[view.episode.key.mode_id].append(view)
     for mode in modes.values():
         _learn_mode(mode, by_mode[mode.id], list(views), healthy, events, simulations)
-    indicators = indicator_set(views, healthy, list(modes.values()))
+    indicators = indicator_set(
+        views, healthy, list(modes.values()), window_s=evidence_window_s(views)
+    )
     rows = training_rows(views, indicators, horizon_s=horizon_s)
     indicators = merge_identical(indicators, rows)
     contexts = run_contexts([v.run for v in views], list(modes.values()), simulations)
@@ -196,29 +207,62 @@ def _views(
     miner: Miner,
     progress: Callable[[str], None] | None,
 ) -> list[RunView]:
-    views = []
+    timelines = []
     for run in runs:
-        records = logs.get(run.test_id, ())
-        timeline = build_timeline(run.test_id, records, miner)
+        timeline = build_timeline(run.test_id, logs.get(run.test_id, ()), miner)
         if progress is not None:
             progress(run.test_id)
-        if not timeline.times:
-            continue
+        if timeline.times:
+            timelines.append((run, timeline))
+    # Normal operation known before any onset is placed: passing runs, and every run's part
+    # before its fault started. Onsets found in the logs are judged against it.
+    normal = [
+        RunView(run, timeline, _normal_end(run, timeline, None), timeline.end_ns + 1)
+        for run, timeline in timelines
+        if run.test_id not in episodes or fault_start_ns(run) is not None
+    ]
+    known_healthy = healthy_templates(normal)
+    views = []
+    for run, timeline in timelines:
         episode = episodes.get(run.test_id)
+        if episode is not None:
+            _place_onset(episode, run, timeline, known_healthy)
         watch_end = episode.onset_ns if episode else timeline.end_ns + 1
-        normal_end = episode.fault_start_ns if episode else None
-        if normal_end is None and run.injected_faults:
-            normal_end = _fault_start(run) or timeline.start_ns
-        if normal_end is None:
-            normal_end = watch_end - MAX_HORIZON_NS if episode else watch_end
-        views.append(RunView(run, timeline, min(normal_end, watch_end), watch_end, episode))
+        views.append(
+            RunView(
+                run,
+                timeline,
+                min(_normal_end(run, timeline, episode), watch_end),
+                watch_end,
+                episode,
+            )
+        )
     return views
 
 
-def _fault_start(run: TestRun) -> int | None:
-    from premortem.learn.episodes import fault_start_ns
+def _normal_end(run: TestRun, timeline: Timeline, episode: Episode | None) -> int:
+    """Where a run's normal operation ends: its fault's start; a failed run without a fault
+    is watched for precursors from the longest horizon before its onset."""
+    start = fault_start_ns(run)
+    if start is not None:
+        return start
+    if run.injected_faults:
+        return timeline.start_ns
+    if episode is not None:
+        return episode.onset_ns - MAX_HORIZON_NS
+    return timeline.end_ns + 1
 
-    return fault_start_ns(run)
+
+def _place_onset(episode: Episode, run: TestRun, timeline: Timeline, healthy: set[int]) -> None:
+    """The failure's own templates, and its onset when the run did not say (learn/onset.py)."""
+    since = episode.fault_start_ns if episode.fault_start_ns is not None else timeline.start_ns
+    manifest = manifest_templates(timeline, episode.details, since_ns=since)
+    episode.manifest = tuple(manifest)
+    episode.manifest_lines = tuple(timeline.samples[t].line for t in manifest[:5])
+    if run.failure_time is None:
+        episode.onset_ns = detect_onset_ns(
+            timeline, manifest=manifest, healthy=healthy, since_ns=since
+        )
 
 
 def _learn_mode(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from itertools import combinations, product
 from typing import Any
 
 import numpy as np
@@ -101,7 +102,11 @@ class ModeNetwork:
             state_names=states, prior_type="BDeu", equivalent_sample_size=EQUIVALENT_SAMPLE_SIZE
         )
         network.fit(frame, estimator=estimator)
-        self.cpds_ = [_cpd_state(cpd) for cpd in network.get_cpds()]
+        targets = {*self.modes, ANY_FAILURE}
+        self.cpds_ = [
+            _backed_off(_cpd_state(cpd), frame) if cpd.variable in targets else _cpd_state(cpd)
+            for cpd in network.get_cpds()
+        ]
         self._inference = None
         self._cache.clear()
         self._any_cache.clear()
@@ -184,6 +189,51 @@ class ModeNetwork:
         network.cpds_ = state["cpds"]
         network.has_any_failure = bool(state.get("any_failure", False))
         return network
+
+
+def _backed_off(state: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
+    """A mode's CPD whose parent combinations never seen in training back off to what was seen.
+
+    The BDeu prior alone gives an unseen combination (two precursors that never fired together
+    in training) exactly 0.5: an uninformed alert. Instead such a column takes the rows that
+    agree with it on the largest subset of its parents that training did see (pooled over
+    equally large subsets), shrunk towards the mode's base rate by one row.
+    """
+    parents: list[str] = state["evidence"]
+    if not parents:
+        return state
+    variable = state["variable"]
+    names = state["state_names"]
+    outcome = (frame[variable] == 1).to_numpy()
+    base = float(outcome.mean()) if len(outcome) else 0.0
+    equal = {
+        (parent, value): (frame[parent] == value).to_numpy()
+        for parent in parents
+        for value in names[parent]
+    }
+    values = np.asarray(state["values"], dtype=float)
+    one = names[variable].index(1) if 1 in names[variable] else values.shape[0] - 1
+    for column, combination in enumerate(product(*(names[p] for p in parents))):
+        agree = [equal[(p, v)] for p, v in zip(parents, combination, strict=True)]
+        if np.logical_and.reduce(agree).any():
+            continue
+        p1 = _backoff_estimate(agree, outcome, base)
+        values[:, column] = 0.0
+        values[one, column] = p1
+        values[1 - one, column] = 1.0 - p1
+    return {**state, "values": values.tolist()}
+
+
+def _backoff_estimate(agree: list[np.ndarray], outcome: np.ndarray, base: float) -> float:
+    for size in range(len(agree) - 1, 0, -1):
+        hits = rows = 0
+        for subset in combinations(agree, size):
+            mask = np.logical_and.reduce(subset)
+            rows += int(mask.sum())
+            hits += int(outcome[mask].sum())
+        if rows:
+            return (hits + base) / (rows + 1)
+    return base
 
 
 def _with_any(row: dict[str, Any], modes: Sequence[str]) -> dict[str, Any]:

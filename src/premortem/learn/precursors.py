@@ -105,10 +105,14 @@ def log_candidates(
     n = len(mode_episodes)
     hits: dict[Any, list[float]] = defaultdict(list)
     describe: dict[Any, tuple[str, dict[str, Any]]] = {}
+    # The failure's own lines are its manifestation, never its precursors (learn/onset.py).
+    manifest = {t for v in mode_episodes if v.episode for t in v.episode.manifest}
     for view in mode_episodes:
         onset = view.watch_end_ns
         firsts: dict[Any, int] = {}
         for template_id, when in _unhealthy_firsts(view, healthy, onset - MAX_HORIZON_NS):
+            if template_id in manifest:
+                continue
             firsts.setdefault(template_id, when)
             timeline = view.timeline
             if is_warning_or_worse(timeline.severity[template_id]):

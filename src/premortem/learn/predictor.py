@@ -16,6 +16,9 @@ from premortem.clock import Clock
 from premortem.domain import LogRecord, Prediction, stable_id
 from premortem.learn.model import TrainedModel
 
+# An active signal that fires again after this share of the evidence window is a new incident.
+REGAP_SHARE = 0.1
+
 
 @dataclass(slots=True)
 class _Fired:
@@ -30,9 +33,14 @@ class _Fired:
 class OnlinePredictor:
     """Feed records with `observe`; get predictions for modes at or above `min_probability`.
 
-    A prediction is returned when the evidence changes and the mode's probability is at least
-    `min_probability` (default: the model's alert threshold). `reset()` forgets the evidence
-    (windows), not the templates — used between independent runs in a replay.
+    A prediction is returned only on new evidence: an indicator that was not active fires, or an
+    active one fires again after a pause (`regap_s`: a new incident of a signal that never quite
+    went quiet). Evidence expires `window_s` after it fired, judged on the time of the source
+    that logged it (one late source never expires another's evidence). Expiry only ever lowers
+    risk, so it never returns a prediction: the alert built on the expired evidence resolves.
+    When a failure's own lines are seen (a mode's manifestation, learned in training), the
+    incident is over and its evidence is dropped, so it cannot warn about the next run.
+    `reset()` forgets the evidence, not the templates — used between independent runs.
     """
 
     def __init__(
@@ -50,26 +58,41 @@ class OnlinePredictor:
         self._miner = copy.deepcopy(model.miner)
         self._indicators = model.indicators
         self._window_ns = int(model.indicators.window_s * 1e9)
+        self._regap_ns = max(int(self._window_ns * REGAP_SHARE), int(model.indicators.step_s * 1e9))
+        self._manifest = frozenset(model.manifest_templates)
         self._fired: dict[str, _Fired] = {}
         self._active: frozenset[str] = frozenset()
-        self._next_expiry = 0
+        self._source_now: dict[str, int] = {}
         self._names = {m.id: m for m in model.modes}
 
     def reset(self) -> None:
         self._fired.clear()
         self._active = frozenset()
-        self._next_expiry = 0
+        self._source_now.clear()
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         predictions: list[Prediction] = []
         add = self._miner.add
         fired_of = self._indicators.fired
+        source_now = self._source_now
+        sources: set[str] = set()
         for record in records:
+            sources.add(record.service)
             match = add(record.body, service=record.service)
-            names = fired_of(match.template_id, record.service, record.severity_number)
             now = record.time_ns
-            changed = False
+            if now > source_now.get(record.service, 0):
+                source_now[record.service] = now
+            if match.template_id in self._manifest:
+                self._fired.clear()  # the failure is here: its precursors are spent
+                self._active = frozenset()
+                continue
+            names = fired_of(match.template_id, record.service, record.severity_number)
+            if not names:
+                continue
+            fresh = False
             for name in names:
+                previous = self._fired.get(name)
+                fresh = fresh or previous is None or now - previous.time_ns >= self._regap_ns
                 self._fired[name] = _Fired(
                     now,
                     record.id,
@@ -78,12 +101,9 @@ class OnlinePredictor:
                     record.service,
                     match.template,
                 )
-                changed = changed or name not in self._active
-            if changed or (self._next_expiry and now >= self._next_expiry):
+            if fresh:
                 predictions += self._evaluate(now)
-        now = self.clock.now_ns()
-        if self._next_expiry and now >= self._next_expiry:
-            predictions += self._evaluate(now)
+        self._expire(self.clock.now_ns(), frozenset(sources))
         return predictions
 
     def probabilities(self) -> dict[str, float]:
@@ -92,15 +112,31 @@ class OnlinePredictor:
         factor = self.model.mode_factor
         return {mode: p * factor.get(mode, 1.0) for mode, p in posterior.items()}
 
+    def _expire(self, clock_now: int = 0, sources: frozenset[str] = frozenset()) -> None:
+        """Drop evidence older than the window on its own source's time; never predicts.
+
+        `clock_now` (the stream clock, which moves on while a source is quiet) counts only for
+        the `sources` just observed."""
+        fired = self._fired
+        if not fired:
+            return
+        source_now = self._source_now
+        window = self._window_ns
+
+        def now_of(service: str) -> int:
+            now = source_now.get(service, 0)
+            return max(now, clock_now) if service in sources else now
+
+        kept = {name: f for name, f in fired.items() if now_of(f.service) - f.time_ns <= window}
+        if len(kept) != len(fired):
+            self._fired = kept
+            self._active = frozenset(kept)
+
     def _evaluate(self, now: int) -> list[Prediction]:
-        horizon = now - self._window_ns
-        self._fired = {k: v for k, v in self._fired.items() if v.time_ns > horizon}
+        self._expire()
         self._active = frozenset(self._fired)
-        self._next_expiry = (
-            min(v.time_ns for v in self._fired.values()) + self._window_ns if self._fired else 0
-        )
         out = []
-        for mode_id, probability in self.probabilities().items():
+        for mode_id, probability in sorted(self.probabilities().items()):
             if probability >= self.min_probability and self._active:
                 out.append(self._prediction(mode_id, probability, now))
         return out

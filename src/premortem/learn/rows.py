@@ -25,6 +25,8 @@ from premortem.learn.precursors import MAX_HORIZON_NS, RunView
 from premortem.learn.timeline import Timeline
 
 STEP_S = 10.0
+WINDOW_S = 300.0
+MIN_WINDOW_S = 10.0
 MIN_STEP_S = 1.0
 SAMPLES_PER_RUN = 20  # short runs (a chaos suite of 30 s experiments) are sampled more finely
 MAX_INDICATORS = 48
@@ -97,7 +99,7 @@ def indicator_set(
     healthy: set[int],
     modes: Sequence[FailureMode],
     *,
-    window_s: float = 300.0,
+    window_s: float = WINDOW_S,
 ) -> IndicatorSet:
     """Novelty per service where it preceded a failure, plus each mode's best log triggers."""
     probe = IndicatorSet([], healthy, {}, window_s)
@@ -131,6 +133,23 @@ def indicator_set(
         window_s,
         step_s=sampling_step_s(views),
     )
+
+
+def evidence_window_s(views: Sequence[RunView]) -> float:
+    """How long a precursor stays evidence: twice the typical time from a fault's start to its
+    failure, within [MIN_WINDOW_S, WINDOW_S].
+
+    A fixed five minutes suits long runs; in a suite of 30 s experiments run back to back it
+    would carry one run's warnings into the next run's baseline and alert there.
+    """
+    delays = sorted(
+        (v.watch_end_ns - v.normal_end_ns) / 1e9
+        for v in views
+        if v.episode is not None and v.episode.fault_start_ns is not None
+    )
+    if not delays:
+        return WINDOW_S
+    return min(WINDOW_S, max(MIN_WINDOW_S, 2 * delays[len(delays) // 2]))
 
 
 def sampling_step_s(views: Sequence[RunView]) -> float:

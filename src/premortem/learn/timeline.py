@@ -49,6 +49,7 @@ class Timeline:
     severity: dict[int, int] = field(default_factory=dict)
     service: dict[int, str] = field(default_factory=dict)
     samples: dict[int, Sample] = field(default_factory=dict)
+    templates: dict[int, str] = field(default_factory=dict)  # the template's text when first seen
 
     def first_in(self, template_id: int, since_ns: int, until_ns: int) -> int | None:
         """The first occurrence in [since, until), or None."""
@@ -89,6 +90,7 @@ def build_timeline(run_id: str, records: Iterable[LogRecord], miner: Miner) -> T
             severity[template_id] = record.severity_number
             timeline.service[template_id] = record.service
             timeline.samples[template_id] = Sample(record.id, record.body[:500], record.service)
+            timeline.templates[template_id] = match.template
         else:
             occurrences.append(when)
             if record.severity_number > severity[template_id]:

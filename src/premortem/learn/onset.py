@@ -1,0 +1,110 @@
+"""When did a failed run's failure manifest, and which of its log lines were the failure itself?
+
+A test run may say when its failure happened (`failure_time`). When it does not, the onset is
+found in the run's own logs, never taken as the run's start:
+
+1. the first line, after the fault started, whose template reads like the run's
+   `failure_details` (most of the template's words appear in the details), else
+2. the first new error after the fault started: an error template never seen in normal
+   operation, else
+3. the run's last line (the failure was seen by the test, not in the logs).
+
+The templates that read like the failure details are the failure's *manifestation*: they are
+the failure, not a warning of it, so they are never learned as its precursors.
+"""
+
+from __future__ import annotations
+
+import re
+
+from premortem.domain import ERROR_SEVERITY, WARN_SEVERITY
+from premortem.learn.timeline import Timeline
+
+_WORD = re.compile(r"[a-z][a-z_]{2,}")
+# Words that say nothing about what failed (masking placeholders, test-report boilerplate).
+_STOP = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "that",
+        "this",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "not",
+        "but",
+        "are",
+        "into",
+        "after",
+        "before",
+        "num",
+        "hex",
+        "uuid",
+        "ip",
+        "path",
+        "id",
+        "ids",
+        "url",
+    ]
+)
+MIN_SHARED_WORDS = 2
+MIN_COVERAGE = 0.6
+
+
+def words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def reads_like(template: str, details_words: set[str]) -> bool:
+    """Most of the template's words appear in the failure details (and at least two)."""
+    own = words(template)
+    shared = own & details_words
+    return len(shared) >= MIN_SHARED_WORDS and len(shared) >= MIN_COVERAGE * len(own)
+
+
+def manifest_templates(timeline: Timeline, details: str, *, since_ns: int) -> list[int]:
+    """Templates of the run (first seen at or after `since_ns`, at warning level or above, or
+    new) that read like the failure details, in order of first appearance."""
+    details_words = words(details)
+    if not details_words:
+        return []
+    found = []
+    for template_id, times in timeline.times.items():
+        text = timeline.templates.get(template_id) or timeline.samples[template_id].line
+        if times[-1] < since_ns or not reads_like(text, details_words):
+            continue
+        first = timeline.first_in(template_id, since_ns, timeline.end_ns + 1)
+        if first is not None:
+            found.append((first, template_id))
+    return [template_id for _, template_id in sorted(found)]
+
+
+def detect_onset_ns(
+    timeline: Timeline,
+    *,
+    manifest: list[int],
+    healthy: set[int],
+    since_ns: int,
+) -> int:
+    """The onset of a failed run without `failure_time` (see the module docstring)."""
+    until = timeline.end_ns + 1
+    firsts = [
+        when
+        for template_id in manifest
+        if timeline.severity[template_id] >= WARN_SEVERITY or template_id not in healthy
+        if (when := timeline.first_in(template_id, since_ns, until)) is not None
+    ]
+    if firsts:
+        return min(firsts)
+    errors = [
+        when
+        for template_id, severity in timeline.severity.items()
+        if severity >= ERROR_SEVERITY and template_id not in healthy
+        if (when := timeline.first_in(template_id, since_ns, until)) is not None
+    ]
+    return min(errors) if errors else timeline.end_ns

@@ -1,0 +1,214 @@
+"""Backtest on a recorded suite of native test runs, replayed as one live stream.
+
+A suite directory holds what a user sends premortem: `runs.json` (a JSON array of native test-run
+documents, run back to back), `logs.jsonl` (native log records, any order; more `*.jsonl[.gz]`
+files are read too) and, for scoring only, `truth.json` (`{test_id: {"failure_time": RFC 3339}}`:
+when each failed run really failed — never shown to training or the predictor).
+
+The runs are ordered by start; the earlier half trains exactly as `premortem train` does (logs tied
+to runs by `training.run_windows_ns`, onsets found in the logs when a run has no `failure_time`),
+and the later half's logs are replayed **as one stream**, the way the server receives them: no
+reset between runs, so evidence left over from one run can alert in the next, as it would live.
+Each alert is scored against the run whose window it falls in (learn/backtest.py `score`).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from premortem.clock import ManualClock
+from premortem.domain import (
+    ERROR_SEVERITY,
+    LogRecord,
+    TestRun,
+    datetime_to_ns,
+    outcome_text,
+)
+from premortem.errors import IngestError
+from premortem.ingest.fields import rfc3339_to_ns
+from premortem.ingest.native import log_record, validate_test_run
+from premortem.learn.backtest import Alerts, RunOutcome, score
+from premortem.learn.episodes import details_template, fault_start_ns
+from premortem.learn.model import TrainedModel, train
+from premortem.learn.predictor import OnlinePredictor
+from premortem.training import run_windows_ns
+
+BATCH = 256
+
+
+@dataclass(slots=True)
+class Suite:
+    runs: list[TestRun]
+    logs: list[LogRecord]  # time order
+    truth: dict[str, int]  # test id -> true failure time (ns)
+
+
+def read_suite(path: Path) -> Suite:
+    runs_file = path / "runs.json"
+    if not runs_file.is_file():
+        raise IngestError(f"{path} has no runs.json (a JSON array of native test runs)")
+    docs = orjson.loads(runs_file.read_bytes())
+    runs = [validate_test_run(doc, at=f"/{i}").run for i, doc in enumerate(docs)]
+    logs: list[LogRecord] = []
+    for file in sorted(path.glob("*.jsonl*")):
+        data = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
+        logs += [log_record(orjson.loads(line), 0) for line in data.splitlines() if line.strip()]
+    logs.sort(key=lambda r: r.time_ns)
+    truth: dict[str, int] = {}
+    truth_file = path / "truth.json"
+    if truth_file.is_file():
+        for test_id, item in orjson.loads(truth_file.read_bytes()).items():
+            if item.get("failure_time"):
+                truth[test_id] = rfc3339_to_ns(item["failure_time"])
+    return Suite(sorted(runs, key=lambda r: r.timestamp), logs, truth)
+
+
+def split_suite(suite: Suite, *, share: float = 0.5) -> tuple[list[TestRun], list[TestRun]]:
+    cut = int(len(suite.runs) * share)
+    return suite.runs[:cut], suite.runs[cut:]
+
+
+def backtest_suite(
+    suite: Suite,
+    *,
+    train_runs: Sequence[TestRun] | None = None,
+    replay_runs: Sequence[TestRun] | None = None,
+    on_trained: Callable[[TrainedModel], None] | None = None,
+) -> dict[str, Any]:
+    """Train on `train_runs` (default: the earlier half), replay `replay_runs` as one stream."""
+    if train_runs is None or replay_runs is None:
+        train_runs, replay_runs = split_suite(suite)
+    windows = run_windows_ns(suite.runs)
+    model = train(list(train_runs), _logs_by_run(suite.logs, train_runs, windows))
+    if on_trained is not None:
+        on_trained(model)
+    outcomes = replay_stream(model, suite, replay_runs, windows)
+    report = score(outcomes, "model")
+    report["baseline"] = score(outcomes, "baseline")
+    report["details"] = {
+        "train_runs": len(train_runs),
+        "replayed_runs": len(replay_runs),
+        "modes": [m.name for m in model.modes],
+        "alert_threshold": model.alert_threshold,
+        "evidence_window_s": model.indicators.window_s,
+        "runs": [
+            {
+                "run": o.run_id,
+                "failed": o.failed,
+                "faulty": o.faulty,
+                "lead_s": _lead(o),
+                "alerts": len(o.model.times),
+            }
+            for o in outcomes
+        ],
+    }
+    return report
+
+
+def _lead(outcome: RunOutcome) -> float | None:
+    if outcome.onset_ns is None or not outcome.model.times:
+        return None
+    return round((outcome.onset_ns - outcome.model.times[0][0]) / 1e9, 3)
+
+
+def _logs_by_run(
+    logs: Sequence[LogRecord], runs: Sequence[TestRun], windows: dict[str, tuple[int, int]]
+) -> dict[str, list[LogRecord]]:
+    out = {}
+    for run in runs:
+        since, until = windows[run.test_id]
+        services = set(run.services) if run.services is not None else None
+        out[run.test_id] = [
+            r
+            for r in logs
+            if since <= r.time_ns < until and (services is None or r.service in services)
+        ]
+    return out
+
+
+def replay_stream(
+    model: TrainedModel,
+    suite: Suite,
+    runs: Sequence[TestRun],
+    windows: dict[str, tuple[int, int]],
+) -> list[RunOutcome]:
+    """The replayed runs' logs as one stream; every alert lands in the run whose window holds it."""
+    since = min(windows[r.test_id][0] for r in runs)
+    until = max(windows[r.test_id][1] for r in runs)
+    records = [r for r in suite.logs if since <= r.time_ns < until]
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    kinds = mode_kinds(model, suite.runs)
+    alerts: list[tuple[int, str]] = []
+    for start in range(0, len(records), BATCH):
+        batch = records[start : start + BATCH]
+        clock.set(batch[-1].time_ns)
+        best: dict[int, tuple[float, str]] = {}
+        for p in predictor.observe(batch):
+            best[p.time_ns] = max(
+                best.get(p.time_ns, (p.probability, p.mode_id)), (p.probability, p.mode_id)
+            )
+        alerts += [(t, kinds.get(best[t][1], best[t][1])) for t in sorted(best)]
+    trained = [r for r in suite.runs if r.failed and r.test_id in _evidence_runs(model)]
+    common_kind = Counter(map(run_kind, trained)).most_common(1)[0][0] if trained else ""
+    outcomes = []
+    for run in runs:
+        begin, end = windows[run.test_id]
+        onset = suite.truth.get(run.test_id) or (
+            datetime_to_ns(run.failure_time) if run.failure_time else None
+        )
+        if run.failed and onset is None:
+            onset = end  # unknown: count alerts up to the run's end
+        cut = onset if run.failed and onset is not None else end
+        outcome = RunOutcome(
+            run.test_id,
+            run.failed,
+            bool(run.injected_faults),
+            run_kind(run) if run.failed else None,
+            onset if run.failed else None,
+            fault_start_ns(run),
+            Alerts([a for a in alerts if begin <= a[0] < cut]),
+            Alerts(),
+            sum(1 for r in records if begin <= r.time_ns < cut),
+        )
+        first_error = next(
+            (
+                r
+                for r in records
+                if begin <= r.time_ns < cut and r.severity_number >= ERROR_SEVERITY
+            ),
+            None,
+        )
+        if first_error is not None:
+            outcome.baseline.times.append((first_error.time_ns, common_kind))
+        outcomes.append(outcome)
+    return outcomes
+
+
+def run_kind(run: TestRun) -> str:
+    """What a failed run of a chaos suite is about: its injected fault types (else its details)."""
+    return ",".join(run.fault_types) or details_template(outcome_text(run.failure_details))
+
+
+def mode_kinds(model: TrainedModel, runs: Sequence[TestRun]) -> dict[str, str]:
+    """A mode's kind: the most common kind among the failed runs it was learned from."""
+    by_id = {r.test_id: r for r in runs}
+    kinds = {}
+    for mode in model.modes:
+        counted = Counter(
+            run_kind(by_id[t]) for t in mode.evidence.test_runs if t in by_id
+        ).most_common()
+        if counted:
+            kinds[mode.id] = min(counted, key=lambda kc: (-kc[1], kc[0]))[0]
+    return kinds
+
+
+def _evidence_runs(model: TrainedModel) -> set[str]:
+    return {t for mode in model.modes for t in mode.evidence.test_runs}

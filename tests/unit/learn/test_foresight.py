@@ -1,0 +1,152 @@
+"""Issue 11: runs back to back without failure_time, onsets from the logs, warnings on new
+evidence only, no uninformed 0.5."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+
+from premortem.clock import ManualClock
+from premortem.domain import LogRecord, TestRun, TriggerKind, datetime_to_ns
+from premortem.learn import OnlinePredictor, TrainedModel, train
+from premortem.learn.network import ModeNetwork
+from premortem.learn.suite_backtest import Suite, backtest_suite
+from premortem.training import run_windows_ns
+
+from .native_suite import FAULT_S, RUN_S, START, suite
+
+S = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def recorded() -> tuple[list[TestRun], list[LogRecord], dict[str, int]]:
+    return suite(12)
+
+
+@pytest.fixture(scope="module")
+def model(recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]) -> TrainedModel:
+    runs, records, _ = recorded
+    windows = run_windows_ns(runs)
+    logs = {
+        r.test_id: [
+            x for x in records if windows[r.test_id][0] <= x.time_ns < windows[r.test_id][1]
+        ]
+        for r in runs[:8]
+    }
+    return train(runs[:8], logs)
+
+
+def test_runs_back_to_back_never_share_a_line(
+    recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]],
+) -> None:
+    runs, _, _ = recorded
+    windows = run_windows_ns(runs)
+    for previous, current in itertools.pairwise(runs):
+        assert windows[previous.test_id][1] <= windows[current.test_id][0]
+        assert windows[current.test_id][0] == datetime_to_ns(current.timestamp)
+
+
+def test_a_run_without_an_end_stops_where_the_next_run_starts() -> None:
+    from premortem.ingest.native import validate_test_run
+
+    first, second = (
+        validate_test_run(
+            {"test_id": f"r{i}", "timestamp": (START + timedelta(seconds=30 * i)).isoformat()}
+        ).run
+        for i in range(2)
+    )
+    windows = run_windows_ns([second, first])
+    assert windows["r0"] == (datetime_to_ns(START), datetime_to_ns(START) + 30 * S)
+
+
+def test_onset_is_found_in_the_logs_and_its_lines_are_not_precursors(
+    model: TrainedModel,
+) -> None:
+    (mode,) = model.modes
+    assert model.manifest_templates, "the failure line is known as the failure"
+    triggers = [t for t in mode.triggers if t.kind == TriggerKind.LOG_PATTERN]
+    assert triggers, mode.triggers
+    for trigger in triggers:
+        assert "checkout failed" not in trigger.description
+        assert trigger.condition.get("template_id") not in model.manifest_templates
+    # Lead times are measured to the first failure line (25 s after the fault), not to the
+    # run's start (which would give none) nor to its end.
+    leads = [x for t in triggers for x in t.lead_times_s]
+    assert leads and max(leads) <= RUN_S - FAULT_S
+    assert min(leads) > 5
+
+
+def test_suite_replayed_as_one_stream_warns_before_every_failure(
+    recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]],
+) -> None:
+    runs, records, truth = recorded
+    report = backtest_suite(Suite(runs, records, truth), train_runs=runs[:8], replay_runs=runs[8:])
+    counts = report["counts"]
+    assert counts["failed_runs"] == 2
+    assert counts["right_alerts"] == 2, report["details"]
+    assert counts["fault_free_alerted"] == 0, report["details"]
+    assert report["precision"] == 1.0
+
+
+def test_expiry_never_alerts_and_a_new_incident_is_evaluated_again(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    runs, records, _ = recorded
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock, min_probability=0.0)
+    run = runs[9]
+    start = datetime_to_ns(run.timestamp)
+    precursor = next(
+        r for r in records if r.service == "db" and r.severity_number >= 13 and r.time_ns > start
+    )
+    clock.set(precursor.time_ns)
+    assert predictor.observe([precursor]), "a new precursor is evaluated"
+    # The evidence expires: nothing is predicted, however the probabilities move.
+    later = precursor.time_ns + int((model.indicators.window_s + 5) * S)
+    quiet = LogRecord(later, "checkpoint complete: wrote 12 buffers", "db", 9, "INFO")
+    clock.set(later)
+    assert predictor.observe([quiet]) == []
+    again = LogRecord(later + S, precursor.body, "db", precursor.severity_number, "WARN")
+    assert predictor.observe([again]), "the same signal in a new incident is evaluated again"
+
+
+def test_the_failure_line_ends_the_incident(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    runs, records, truth = recorded
+    run = runs[9]
+    start, onset = datetime_to_ns(run.timestamp), truth[run.test_id]
+    predictor = OnlinePredictor(model, ManualClock())
+    predictor.observe([r for r in records if start <= r.time_ns <= onset])
+    assert predictor.probabilities() == model.network.posterior(frozenset())
+
+
+def test_unseen_parent_combinations_back_off_instead_of_one_half() -> None:
+    rows = (
+        [{"fault": "none", "a": 0, "b": 0, "m": 0}] * 60
+        + [{"fault": "x", "a": 1, "b": 0, "m": 1}] * 12
+        + [{"fault": "x", "a": 1, "b": 0, "m": 0}] * 2
+        + [{"fault": "y", "a": 0, "b": 1, "m": 1}] * 12
+        + [{"fault": "y", "a": 0, "b": 1, "m": 0}] * 2
+    )
+    network = ModeNetwork(["a", "b"], ["m"]).fit(rows)
+    assert set(network.parents("m")) >= {"a", "b"} or "fault" in network.parents("m")
+    both = network.posterior(frozenset({"a", "b"}))["m"]
+    assert both != pytest.approx(0.5, abs=0.01)
+    assert both > network.posterior(frozenset())["m"]
+
+
+def test_same_inputs_same_model(
+    recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]], model: TrainedModel
+) -> None:
+    runs, records, _ = recorded
+    windows = run_windows_ns(runs)
+    logs = {
+        r.test_id: [
+            x for x in records if windows[r.test_id][0] <= x.time_ns < windows[r.test_id][1]
+        ]
+        for r in runs[:8]
+    }
+    assert train(runs[:8], logs).dumps() == model.dumps()

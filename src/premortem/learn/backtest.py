@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from premortem.clock import ManualClock
-from premortem.domain import ERROR_SEVERITY, LogRecord, TestRun, datetime_to_ns
+from premortem.domain import ERROR_SEVERITY, LogRecord, TestRun
 from premortem.learn.episodes import fault_start_ns
 from premortem.learn.model import TrainedModel
+from premortem.learn.onset import onset_in_records
 from premortem.learn.predictor import OnlinePredictor
 
 DELAYED_S = 30.0
@@ -80,7 +81,9 @@ def replay(
     for item in runs:
         predictor.reset()
         records = sorted(item.records(), key=lambda r: r.time_ns)
-        onset = datetime_to_ns(item.run.onset) if item.run.failed else None
+        onset = onset_in_records(
+            item.run, records, miner=model.miner, healthy=model.indicators.healthy
+        )
         if onset is not None:
             records = [r for r in records if r.time_ns < onset]
         outcome = RunOutcome(

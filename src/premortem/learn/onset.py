@@ -15,10 +15,20 @@ the failure, not a warning of it, so they are never learned as its precursors.
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Sequence
 
-from premortem.domain import ERROR_SEVERITY, WARN_SEVERITY
-from premortem.learn.timeline import Timeline
+from premortem.domain import (
+    ERROR_SEVERITY,
+    WARN_SEVERITY,
+    LogRecord,
+    TestRun,
+    datetime_to_ns,
+    outcome_text,
+)
+from premortem.learn.episodes import fault_start_ns
+from premortem.learn.timeline import Miner, Timeline, build_timeline
 
 _WORD = re.compile(r"[a-z][a-z_]{2,}")
 # Words that say nothing about what failed (masking placeholders, test-report boilerplate).
@@ -108,3 +118,24 @@ def detect_onset_ns(
         if (when := timeline.first_in(template_id, since_ns, until)) is not None
     ]
     return min(errors) if errors else timeline.end_ns
+
+
+def onset_in_records(
+    run: TestRun, records: Sequence[LogRecord], *, miner: Miner, healthy: set[int]
+) -> int | None:
+    """A failed run's onset as training would place it: `failure_time`, else found in
+    `records` (its logs) with a trained model's miner and healthy templates; None if it passed.
+
+    Backtests use it to score runs that never said when they failed, by the same rule."""
+    if not run.failed:
+        return None
+    if run.failure_time is not None:
+        return datetime_to_ns(run.failure_time)
+    timeline = build_timeline(run.test_id, records, copy.deepcopy(miner))
+    if not timeline.times:
+        return datetime_to_ns(run.timestamp)
+    start = fault_start_ns(run)
+    since = start if start is not None else timeline.start_ns
+    details = outcome_text(run.failure_details) or outcome_text(run.actual_outcome)
+    manifest = manifest_templates(timeline, details, since_ns=since)
+    return detect_onset_ns(timeline, manifest=manifest, healthy=healthy, since_ns=since)

@@ -1,9 +1,9 @@
 """The online predictor: log records in, failure-mode predictions out.
 
-Each record is matched to a template (the model's miner keeps learning), may fire precursor
-indicators, and whenever the set of active indicators changes — a new one fires or one expires —
-the network gives every mode's probability of manifesting within the horizon. Evaluating only on
-changes keeps the per-line cost at a template match and a dict lookup.
+Each record is matched to a template (the model's miner keeps learning) and may fire precursor
+indicators; when new evidence arrives the network gives every mode's probability of manifesting
+within the horizon. Evaluating only on new evidence keeps the per-line cost at a template match
+and a dict lookup.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from premortem.learn.model import TrainedModel
 
 # An active signal that fires again after this share of the evidence window is a new incident.
 REGAP_SHARE = 0.1
+# Why a prediction closes (its `evidence["closes"]`): the alert it raised resolves.
+RISK_LOWERED = "risk lowered"
+EVIDENCE_EXPIRED = "evidence expired"
+FAILURE_MANIFESTED = "failure manifested"
 
 
 @dataclass(slots=True)
@@ -33,13 +37,15 @@ class _Fired:
 class OnlinePredictor:
     """Feed records with `observe`; get predictions for modes at or above `min_probability`.
 
-    A prediction is returned only on new evidence: an indicator that was not active fires, or an
-    active one fires again after a pause (`regap_s`: a new incident of a signal that never quite
-    went quiet). Evidence expires `window_s` after it fired, judged on the time of the source
-    that logged it (one late source never expires another's evidence). Expiry only ever lowers
-    risk, so it never returns a prediction: the alert built on the expired evidence resolves.
-    When a failure's own lines are seen (a mode's manifestation, learned in training), the
-    incident is over and its evidence is dropped, so it cannot warn about the next run.
+    A prediction opens only on new evidence: an indicator that was not active fires, or an
+    active one fires again after a pause (REGAP_SHARE of the window: a new incident of a signal
+    that never quite went quiet). Evidence expires `window_s` after it fired, judged on the time
+    of the source that logged it (one late source never expires another's evidence). Expiry
+    only ever lowers risk: it never opens or raises a prediction, and an open one that falls
+    below the threshold is *closed* — returned once more with `evidence["closes"]` set, so that
+    its alert resolves. When a failure's own lines are seen (a mode's manifestation, learned in
+    training), the incident is over: open predictions close and the evidence is dropped, so it
+    cannot warn about the next run.
     `reset()` forgets the evidence, not the templates — used between independent runs.
     """
 
@@ -63,12 +69,14 @@ class OnlinePredictor:
         self._fired: dict[str, _Fired] = {}
         self._active: frozenset[str] = frozenset()
         self._source_now: dict[str, int] = {}
+        self._open: dict[str, float] = {}  # modes predicted at or above the threshold, and p
         self._names = {m.id: m for m in model.modes}
 
     def reset(self) -> None:
         self._fired.clear()
         self._active = frozenset()
         self._source_now.clear()
+        self._open.clear()
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         predictions: list[Prediction] = []
@@ -83,8 +91,9 @@ class OnlinePredictor:
             if now > source_now.get(record.service, 0):
                 source_now[record.service] = now
             if match.template_id in self._manifest:
-                self._fired.clear()  # the failure is here: its precursors are spent
-                self._active = frozenset()
+                # The failure is here: its precursors are spent and its predictions fulfilled.
+                if self._fired or self._open:
+                    predictions += self._close_all(now, FAILURE_MANIFESTED)
                 continue
             names = fired_of(match.template_id, record.service, record.severity_number)
             if not names:
@@ -103,7 +112,9 @@ class OnlinePredictor:
                 )
             if fresh:
                 predictions += self._evaluate(now)
-        self._expire(self.clock.now_ns(), frozenset(sources))
+        clock_now = self.clock.now_ns()
+        if self._expire(clock_now, frozenset(sources)):
+            predictions += self._lower(max(clock_now, *(source_now.get(s, 0) for s in sources)))
         return predictions
 
     def probabilities(self) -> dict[str, float]:
@@ -112,14 +123,14 @@ class OnlinePredictor:
         factor = self.model.mode_factor
         return {mode: p * factor.get(mode, 1.0) for mode, p in posterior.items()}
 
-    def _expire(self, clock_now: int = 0, sources: frozenset[str] = frozenset()) -> None:
-        """Drop evidence older than the window on its own source's time; never predicts.
+    def _expire(self, clock_now: int = 0, sources: frozenset[str] = frozenset()) -> bool:
+        """Drop evidence older than the window on its own source's time; True if any went.
 
         `clock_now` (the stream clock, which moves on while a source is quiet) counts only for
         the `sources` just observed."""
         fired = self._fired
         if not fired:
-            return
+            return False
         source_now = self._source_now
         window = self._window_ns
 
@@ -128,25 +139,56 @@ class OnlinePredictor:
             return max(now, clock_now) if service in sources else now
 
         kept = {name: f for name, f in fired.items() if now_of(f.service) - f.time_ns <= window}
-        if len(kept) != len(fired):
-            self._fired = kept
-            self._active = frozenset(kept)
+        if len(kept) == len(fired):
+            return False
+        self._fired = kept
+        self._active = frozenset(kept)
+        return True
 
     def _evaluate(self, now: int) -> list[Prediction]:
+        """New evidence: every mode at or above the threshold is predicted; an open prediction
+        the new evidence takes below it is closed."""
         self._expire()
         self._active = frozenset(self._fired)
         out = []
         for mode_id, probability in sorted(self.probabilities().items()):
             if probability >= self.min_probability and self._active:
+                self._open[mode_id] = probability
                 out.append(self._prediction(mode_id, probability, now))
+            elif mode_id in self._open:
+                del self._open[mode_id]
+                out.append(self._prediction(mode_id, probability, now, closes=RISK_LOWERED))
         return out
 
-    def _prediction(self, mode_id: str, probability: float, now: int) -> Prediction:
+    def _lower(self, now: int) -> list[Prediction]:
+        """Expired evidence: risk can only go down; open predictions that fall below the
+        threshold are closed (their alerts resolve), none is raised or opened."""
+        current = self.probabilities() if self._active else {}
+        out = []
+        for mode_id in sorted(self._open):
+            probability = min(current.get(mode_id, 0.0), self._open[mode_id])
+            if probability >= self.min_probability:
+                self._open[mode_id] = probability
+                continue
+            del self._open[mode_id]
+            out.append(self._prediction(mode_id, probability, now, closes=EVIDENCE_EXPIRED))
+        return out
+
+    def _close_all(self, now: int, reason: str) -> list[Prediction]:
+        out = [self._prediction(mode_id, 0.0, now, closes=reason) for mode_id in sorted(self._open)]
+        self._open.clear()
+        self._fired.clear()
+        self._active = frozenset()
+        return out
+
+    def _prediction(
+        self, mode_id: str, probability: float, now: int, *, closes: str | None = None
+    ) -> Prediction:
         mode = self._names.get(mode_id)
         fired = sorted(self._fired.items(), key=lambda item: item[1].time_ns)
         leads = [t for trig in (mode.triggers if mode else []) for t in trig.lead_times_s]
         return Prediction(
-            id="pr-" + stable_id(mode_id, now, sorted(self._active))[:16],
+            id="pr-" + stable_id(mode_id, now, sorted(self._active), closes)[:16],
             time_ns=now,
             mode_id=mode_id,
             service=mode.service if mode else "",
@@ -161,6 +203,7 @@ class OnlinePredictor:
                 # The live lines that fired the indicators, in the shape alerting shows first.
                 "templates": _templates(fired),
                 "mode_name": mode.name if mode else mode_id,
+                **({"closes": closes} if closes else {}),
             },
         )
 

@@ -152,6 +152,8 @@ def replay_stream(
         clock.set(batch[-1].time_ns)
         best: dict[int, tuple[float, str]] = {}
         for p in predictor.observe(batch):
+            if "closes" in p.evidence:
+                continue
             best[p.time_ns] = max(
                 best.get(p.time_ns, (p.probability, p.mode_id)), (p.probability, p.mode_id)
             )

@@ -150,3 +150,25 @@ def test_same_inputs_same_model(
         for r in runs[:8]
     }
     assert train(runs[:8], logs).dumps() == model.dumps()
+
+
+def test_expired_evidence_closes_the_open_prediction_once(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    runs, records, _ = recorded
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    start = datetime_to_ns(runs[9].timestamp)
+    precursors = [
+        r for r in records if r.service == "db" and r.severity_number >= 13 and r.time_ns > start
+    ][:3]
+    clock.set(precursors[-1].time_ns)
+    opened = predictor.observe(precursors)
+    assert opened and all("closes" not in p.evidence for p in opened)
+    later = precursors[-1].time_ns + int((model.indicators.window_s + 1) * S)
+    clock.set(later)
+    quiet = LogRecord(later, "checkpoint complete: wrote 12 buffers", "db", 9, "INFO")
+    closed = predictor.observe([quiet])
+    assert [p.evidence["closes"] for p in closed] == ["evidence expired"]
+    assert closed[0].probability < model.alert_threshold
+    assert predictor.observe([quiet]) == []

@@ -1,67 +1,161 @@
-"""Shipped mitigation catalogue, keyed by fault type and trigger kind.
+"""Shipped mitigation catalogue: what to do about what a mode's precursors and faults say.
 
-Keys are matched as lower-case substrings of the fault types and trigger descriptions of a mode,
-so `pool_exhaustion`, `db-pool-exhausted` and `OPENSTACK_MISSING_PARAMETERS-VOLUME` all find their
-entries without a per-dataset table.
+Each entry is a topic, a pattern and its actions. Patterns are matched on word boundaries in
+`normalised` text (lower case, CamelCase split, `_`/`-` as spaces), so `pool_exhaustion`,
+`db-pool-exhausted`, `ShareLock` and `OPENSTACK_MISSING_PARAMETERS-VOLUME` all find their entries
+without a per-dataset table, while PostgreSQL's "Wait queue: 812" is not a queue.
+
+Ranking follows trust in what was seen: the precursors (trigger texts, in the mode's order) first,
+then the injected fault types, then the mode's description, then advice per trigger kind. Within a
+text, entries come in table order (specific before general). The result is deterministic.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from premortem.domain import Mitigation, Source, TriggerKind, stable_id
+from premortem.learn.naming import normalised
 
-# (keyword, actions): the keyword is looked for in fault types and trigger texts.
-FAULT_ACTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+_TIMEOUTS = "Set client timeouts below the caller's deadline, per dependency."
+_BREAKER = "Put a circuit breaker in front of the slow dependency and fail fast while it is open."
+_BACKOFF = "Retry idempotent calls with exponential backoff and jitter."
+_RESTART = "Run the process under a supervisor with a restart policy."
+_REPLICAS = "Run more than one replica behind a health-checked load balancer."
+_ROLLBACK = "Roll back the last deployment of the failing component."
+
+# (topic, pattern, actions), specific topics first.
+CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
-        "pool",
+        "deadlock",
+        r"\bdeadlock",
+        (
+            "Take locks in one consistent order in every code path that updates the same rows.",
+            "Retry transactions that fail with a deadlock, with backoff.",
+        ),
+    ),
+    (
+        "lock",
+        r"\block(?:s|ed|ing)?\b|\bblocked by\b",
+        (
+            "Find the blocking session (pg_blocking_pids, pg_stat_activity) and end or fix it.",
+            "Shorten transactions: no user or network waits while holding row locks.",
+            "Take locks in one consistent order in every code path that updates the same rows.",
+            "Set lock_timeout (and statement_timeout) so waiters fail fast instead of piling up.",
+        ),
+    ),
+    (
+        "connection leak",
+        r"\bconnection leak|\bleak(?:ed|ing|s)? (?:\w+ )?connections?\b|\bleak detection",
+        (
+            "Find the code path that does not return its connection (leak detection stack traces).",
+            "Set a maximum connection lifetime so leaked connections are reclaimed.",
+        ),
+    ),
+    (
+        "connection pool",
+        r"\bpool\b|\btoo many (?:connections|clients)|\bconnection slots|\bmax connections",
         (
             "Raise the connection pool size or shed load before the pool saturates.",
-            "Add a queue timeout so callers fail fast instead of piling up.",
+            "Add a pool acquire timeout so callers fail fast instead of piling up.",
+            "Keep the sum of all pools below the database's max_connections.",
         ),
     ),
     (
-        "latency",
+        "memory",
+        r"\bmemory|\bmem\b|\bheap\b|\boom\b|\bgc\b|\bgarbage collect|\bbad alloc",
         (
-            "Set client timeouts below the caller's deadline.",
-            "Retry with exponential backoff and jitter.",
-            "Put a circuit breaker in front of the slow dependency.",
+            "Set memory limits and alert on growth before the limit.",
+            "Hunt the leak: compare heap dumps or allocation profiles taken minutes apart.",
+            "Cap caches and buffers by size; restart leaking workers before they reach the limit.",
         ),
     ),
     (
-        "delay",
+        "disk",
+        r"\bdisk|\bno space left|\benospc\b|\bfile ?system (?:is )?full|\binodes?\b",
         (
-            "Set client timeouts below the caller's deadline.",
-            "Put a circuit breaker in front of the slow dependency.",
+            "Free disk space: rotate and compress logs, delete old temporary files.",
+            "Alert on disk usage trends well before full; move writes to a healthy volume.",
         ),
     ),
     (
-        "kill",
+        "certificate",
+        r"\bcertificates?\b|\bx509\b|\bssl\b|\btls\b|\bhandshake",
         (
-            "Run the process under a supervisor with a restart policy.",
-            "Run more than one replica behind a health-checked load balancer.",
+            "Renew certificates automatically and alert 30 days before any expiry.",
+            "Check the served chain and the client trust store after every rotation.",
         ),
     ),
+    (
+        "dns",
+        r"\bdns\b|\bname resolution|\bcould not resolve|\bname or service not known"
+        r"|\bnxdomain\b|\bno such host",
+        (
+            "Configure more than one resolver and cache lookups within their TTL.",
+            "Check the resolver's health and the record's TTL before changing records.",
+        ),
+    ),
+    (
+        "retry storm",
+        r"\bretr(?:y|ies|ying|ied)\b|\bthundering herd",
+        (
+            _BACKOFF,
+            "Give each client a retry budget so retries cannot multiply the load.",
+        ),
+    ),
+    (
+        "slow dependency",
+        r"\btime ?outs?\b|\btimed out|\bupstream\b|\bslow\b|\blatency|\bdelay"
+        r"|\bdeadline exceeded|\bgateway time ?out",
+        (
+            _TIMEOUTS,
+            _BREAKER,
+            "Isolate the slow dependency in its own bulkhead (a bounded pool of its own).",
+            "Serve a fallback (cached or degraded answer) when the dependency is slow.",
+        ),
+    ),
+    (
+        "unavailable dependency",
+        r"\bconnection refused|\beconnrefused\b|\bunavailable\b|\bunreachable\b"
+        r"|\bno route to host|\bconnection reset|\bcould not connect|\bfailed to connect",
+        (
+            "Fail over to a healthy replica of the dependency.",
+            "Health-check the dependency and take failing instances out of rotation.",
+        ),
+    ),
+    (
+        "load",
+        r"\b(?:load|traffic) (?:spike|surge|burst)|\bspike\b|\btoo many requests|\brate limit",
+        (
+            "Rate-limit or shed load above what the service sustains.",
+            "Autoscale on request rate before saturation.",
+        ),
+    ),
+    ("cpu", r"\bcpu\b", ("Set CPU limits and requests; autoscale on CPU saturation.",)),
     (
         "crash",
-        (
-            "Run the process under a supervisor with a restart policy.",
-            "Run more than one replica behind a health-checked load balancer.",
-        ),
+        r"\bkill(?:ed|s)?\b|\bcrash\w*|\bsegmentation fault|\bpanic\b|\bsigkill\b"
+        r"|\bexited unexpectedly|\b(?:worker|process) died",
+        (_RESTART, _REPLICAS),
     ),
-    ("cpu", ("Set CPU limits and requests; autoscale on CPU saturation.",)),
-    ("memory", ("Set memory limits; alert on growth and restart leaking workers.",)),
-    ("disk", ("Alert on disk usage and I/O errors; move writes to a healthy volume.",)),
     (
         "network",
+        r"\bnetwork\b|\bpacket loss|\bpartition\b|\bdhcp\b",
         (
             "Check the network path (ports, DHCP, routers) and fail over to a healthy agent.",
             "Retry idempotent network operations with backoff.",
         ),
     ),
-    ("queue", ("Bound the queue and shed or reject load when it is full.",)),
+    (
+        # "Wait queue: 812" in a PostgreSQL lock DETAIL is a list of waiters, not a work queue.
+        "queue",
+        r"(?<!wait )(?<!lock )\bqueue\b|\bbacklog\b|\brejected execution",
+        ("Bound the queue and shed or reject load when it is full.",),
+    ),
     (
         "volume",
+        r"\bvolumes?\b",
         (
             "Check the storage backend (volume service, iSCSI sessions) before attaching.",
             "Retry the volume operation once the backend reports healthy.",
@@ -69,35 +163,35 @@ FAULT_ACTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "instance",
+        r"\binstances?\b|\bno valid host",
         (
             "Reschedule the instance on another compute host.",
             "Check the compute service and hypervisor health before booting.",
         ),
     ),
-    ("image", ("Verify the image service and the image's checksum before using it.",)),
+    (
+        "image",
+        r"\bimages?\b",
+        ("Verify the image service and the image's checksum before using it.",),
+    ),
     (
         "exception",
-        (
-            "Roll back the last deployment of the failing component.",
-            "Add error handling around the failing call and surface the error early.",
-        ),
+        r"\bexceptions?\b",
+        (_ROLLBACK, "Add error handling around the failing call and surface the error early."),
     ),
     (
         "parameters",
-        (
-            "Roll back the last deployment of the failing component.",
-            "Validate call arguments at the component boundary.",
-        ),
+        r"\bparameters?\b",
+        (_ROLLBACK, "Validate call arguments at the component boundary."),
     ),
     (
-        "return_value",
-        (
-            "Roll back the last deployment of the failing component.",
-            "Validate return values at the component boundary.",
-        ),
+        "return value",
+        r"\breturn values?\b",
+        (_ROLLBACK, "Validate return values at the component boundary."),
     ),
-    ("function_call", ("Roll back the last deployment of the failing component.",)),
+    ("function call", r"\bfunction calls?\b", (_ROLLBACK,)),
 )
+_COMPILED = tuple((re.compile(pattern), actions) for _, pattern, actions in CATALOGUE)
 
 KIND_ACTIONS: dict[TriggerKind, tuple[str, ...]] = {
     TriggerKind.LOG_PATTERN: ("Page the owner of the service that logs the precursor.",),
@@ -120,22 +214,26 @@ def mitigations_for(
     fault_types: Iterable[str],
     trigger_kinds: Iterable[TriggerKind],
     trigger_texts: Iterable[str] = (),
+    description: str = "",
 ) -> list[Mitigation]:
-    """Catalogue mitigations for a mode with these faults and triggers (no duplicates)."""
-    haystack = " ".join([*fault_types, *trigger_texts]).lower()
-    actions: list[str] = []
-    for keyword, entries in FAULT_ACTIONS:
-        if keyword in haystack:
-            actions += entries
-    for kind in trigger_kinds:
-        actions += KIND_ACTIONS.get(kind, ())
-    unique = list(dict.fromkeys(actions))
+    """Catalogue mitigations for a mode, precursors' advice first (see module doc; no
+    duplicates)."""
+    texts = [*trigger_texts, *fault_types, description]
+    actions = [action for text in texts for action in matching_actions(text)]
+    kinds = sorted(set(trigger_kinds), key=list(TriggerKind).index)
+    actions += [action for kind in kinds for action in KIND_ACTIONS.get(kind, ())]
     return [
         Mitigation(
             id="mi-" + stable_id(mode_id, action)[:16], action=action, source=Source.CATALOGUE
         )
-        for action in unique
+        for action in dict.fromkeys(actions)
     ]
+
+
+def matching_actions(text: str) -> list[str]:
+    """The actions of every catalogue entry whose pattern occurs in the text, in table order."""
+    plain = normalised(text)
+    return [a for pattern, actions in _COMPILED if pattern.search(plain) for a in actions]
 
 
 def rollback_mitigations(mode_id: str, steps: Iterable[str]) -> list[Mitigation]:

@@ -1,0 +1,213 @@
+"""Readable names for failure modes: what broke, not which check noticed it.
+
+A check's report ("probe api-health-ok failed its tolerance (status 503: ...)") says *that*
+something failed; the failure's own log lines, or the words inside the report, say *what*. The
+name is looked for in that order of trust:
+
+1. a recognised failure phrase (`FAILURE_PHRASES`: general SRE vocabulary, not per dataset) in
+   the lines logged at the failure's onset, then in the failure details;
+2. an assertion token in the details (`FAILURE_VOLUME_ATTACHED` → "volume attached check failed");
+3. a recognised failure phrase in the precursors (what led to the failure, so trusted less);
+4. the content words of the first onset line, else of the details, with variables masked and
+   probe/test boilerplate dropped.
+
+When the details name a failed command ("API ERROR: openstack server create ..."), the operation
+is added ("internal server error in server create"), or is the name ("server create failed").
+The service is the prefix. Everything is a pure function of its arguments, so retraining gives
+the same names.
+
+>>> mode_name("shop-api", "probe api-health-ok failed", ["pool exhausted: 10 of 10 in use"])
+'shop-api: connection pool exhaustion'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from premortem.logs.masking import mask
+
+# (pattern, name), most specific first: the first pattern found in a text names the failure, so
+# "pool exhausted: timed out after 2000 ms" is pool exhaustion, not a timeout. Patterns run on
+# `normalised` text: lower case, CamelCase split ("ShareLock" → "share lock"), `_`/`-` as spaces.
+FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
+    (r"\bdeadlock", "deadlock"),
+    (
+        r"\block (?:wait )?time ?out|\block request timed out|\block not available",
+        "lock wait timeout",
+    ),
+    (
+        r"\bwait(?:s|ing)? for \w*(?: \w+)? lock\b|\block wait|\block contention"
+        r"|\b(?:share|exclusive|advisory|row|table) lock\b|\bblocked by (?:process|transaction)",
+        "lock contention",
+    ),
+    (
+        r"\btoo many (?:connections|clients)|\bremaining connection slots|\bmax connections",
+        "connection limit reached",
+    ),
+    (
+        r"\bpool\b[^.;]{0,40}\b(?:exhaust\w*|depleted|empty|full|limit)"
+        r"|\bconnection is not available|\bwaiting for (?:a|an idle) (?:connection|object)"
+        r"|(?:\b\d+|<\*>) of (?:\d+|<\*>) connections in use"
+        r"|\bno (?:free|available|idle) connections?",
+        "connection pool exhaustion",
+    ),
+    (
+        r"\bout of memory|\boom\b|\boom killed|\bmemory error|\bheap space|\bgc overhead"
+        r"|\bcannot allocate memory|\bmemory (?:exhausted|limit exceeded)|\bbad alloc",
+        "memory exhaustion",
+    ),
+    (
+        r"\bno space left|\bdisk (?:is )?full|\bdisk quota|\benospc\b|\bfile ?system (?:is )?full",
+        "disk full",
+    ),
+    (
+        r"\bcertificate (?:has )?expired|\bcertificate verify failed|\bx509\b"
+        r"|\b(?:ssl|tls) handshake",
+        "TLS certificate failure",
+    ),
+    (
+        r"\bname or service not known|\btemporary failure in name resolution"
+        r"|\bcould not resolve host|\bnxdomain\b|\bno such host\b|\bdns\b",
+        "DNS resolution failure",
+    ),
+    (r"\btimed out in (?:the )?(?:work )?queue", "queue wait timeout"),
+    (
+        r"\bqueue (?:is )?(?:full|overflow\w*)|\bqueue capacity|\brejected execution"
+        r"|\bbacklog (?:is )?full",
+        "queue overflow",
+    ),
+    (r"\btoo many requests|\brate limit\w*|\bthrottl\w+", "rate limiting"),
+    (
+        r"\bstatement timeout|\bquery (?:timeout|timed out)|\bslow query",
+        "slow query timeout",
+    ),
+    (
+        r"\bupstream\b[^.;]{0,30}\btime\w* ?out|\bgateway time ?out|\bdeadline exceeded"
+        r"|\btimed out\b|\btime ?out\b",
+        "slow dependency timeout",
+    ),
+    (r"\bno valid host", "no valid host"),
+    (
+        r"\b(?:database|db|postgres\w*|mysql|redis|mongo\w*)\b[^.;]{0,30}"
+        r"\b(?:unavailable|down|refused|unreachable|shutting down|starting up|in recovery)"
+        r"|\bcould not connect to (?:the )?(?:server|database)",
+        "database unavailable",
+    ),
+    (
+        r"\bconnection refused|\beconnrefused\b|\bconnection reset|\beconnreset\b"
+        r"|\bno route to host|\b(?:host|network) (?:is )?unreachable|\bbroken pipe",
+        "dependency unavailable",
+    ),
+    (
+        r"\bsegmentation fault|\bsigsegv\b|\bsigkill\b|\bcore dumped|\bpanic\b|\bcrash ?loop"
+        r"|\b(?:worker|process|thread|pod|container)\b[^.;]{0,20}"
+        r"\b(?:died|crashed|killed|exited unexpectedly|terminated)",
+        "worker crash",
+    ),
+    (r"\bcpu (?:saturat\w*|throttl\w*|starv\w*|exhaust\w*)|\bhigh cpu", "CPU saturation"),
+    (r"\bconnection leak", "connection leak"),
+    # Words only, no status numbers: the masked template, which names a mode, has none.
+    (r"\bservice unavailable", "service unavailable"),
+    (r"\binternal server error", "internal server error"),
+    (r"\bunauthori[sz]ed|\bforbidden\b|\bpermission denied|\baccess denied", "permission denied"),
+    (r"\binvalid (?:input|argument|request)|\bbad request\b", "invalid request"),
+    (r"\bno \w+ found\b|\bnot found\b", "resource not found"),
+)
+_PHRASES = tuple((re.compile(pattern), name) for pattern, name in FAILURE_PHRASES)
+
+# Words that say a check failed rather than what failed (Chaos Toolkit, test runners, log levels).
+_BOILERPLATE_WORDS = """
+    probe probes steady state hypothesis deviated deviation tolerance tolerances met expected
+    got actual outcome http status code output body failed fails failure failures error errors
+    exception check checks test tests assertion assertions results result run runs experiment
+    info warning warn fatal critical debug log detail statement hint traceback true false null
+    none the and for with was were its this that from into has have had not but are an in on at
+    to of by as is
+"""
+BOILERPLATE = frozenset(_BOILERPLATE_WORDS.split())
+_ASSERTION = re.compile(r"\bFAILURE_([A-Z][A-Z0-9_]*)")
+_PROBE_NAME = re.compile(r"\bprobe\s+\S+", re.IGNORECASE)
+_COMMAND = re.compile(r"\b(?:api error|command failed|error running)\s*:?\s+(.*)", re.IGNORECASE)
+_COMMAND_WORD = re.compile(r"[a-z][a-z_]*")
+_CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_MAX_WORDS = 5
+
+
+def mode_name(
+    service: str,
+    details: str,
+    manifest_lines: Sequence[str] = (),
+    precursor_lines: Sequence[str] = (),
+) -> str:
+    """`service: what broke`, e.g. "shop-api: connection pool exhaustion" (see module doc)."""
+    phrase = (
+        recognised_phrase(manifest_lines)
+        or recognised_phrase([details])
+        or _assertion_name(details)
+        or recognised_phrase(precursor_lines)
+    )
+    operation = failed_operation(details)
+    if phrase and operation:
+        phrase = f"{phrase} in {operation}"
+    elif operation:
+        phrase = f"{operation} failed"
+    else:
+        phrase = phrase or content_words(manifest_lines[:1]) or content_words([details])
+    text = phrase or "failure"
+    return f"{service}: {text}" if service else text
+
+
+def normalised(text: str) -> str:
+    """Lower case, CamelCase split and `_`/`-` as spaces, so phrases match on word boundaries.
+
+    >>> normalised("ShareLock java.lang.OutOfMemoryError connection_leak")
+    'share lock java.lang.out of memory error connection leak'
+    """
+    return " ".join(_CAMEL.sub(" ", text).replace("_", " ").replace("-", " ").lower().split())
+
+
+def recognised_phrase(lines: Iterable[str]) -> str | None:
+    """The name of the most specific failure phrase found in any of the lines, or None."""
+    text = "\n".join(normalised(line) for line in lines)
+    if not text:
+        return None
+    return next((name for pattern, name in _PHRASES if pattern.search(text)), None)
+
+
+def failed_operation(details: str) -> str | None:
+    """The command a failure report names ("API ERROR: openstack server create ..."), briefly.
+
+    Words up to the first option, variable or separator; of three or more, the first is the
+    program ("openstack") and is dropped.
+    """
+    found = _COMMAND.search(details)
+    if not found:
+        return None
+    words: list[str] = []
+    for word in found.group(1).split():
+        if not _COMMAND_WORD.fullmatch(word.lower()) or len(words) == 4:
+            break
+        words.append(word.lower())
+    if len(words) > 2:
+        words = words[1:]
+    return " ".join(words) or None
+
+
+def _assertion_name(details: str) -> str | None:
+    found = _ASSERTION.search(details)
+    if not found:
+        return None
+    return f"{found.group(1).replace('_', ' ').lower()} check failed"
+
+
+def content_words(lines: Sequence[str]) -> str | None:
+    """The first few masked words of the lines that are not probe/test boilerplate, or None."""
+    text = _PROBE_NAME.sub(" ", mask(" ".join(lines)))
+    words = [
+        word
+        for word in (normalised(w) for w in _CONTENT_WORD.findall(text))
+        if len(word) > 1 and word not in BOILERPLATE
+    ]
+    return " ".join(words[:_MAX_WORDS]) or None

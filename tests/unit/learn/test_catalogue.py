@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import pytest
+
+from premortem.domain import Source, TriggerKind
+from premortem.learn.catalogue import CATALOGUE, matching_actions, mitigations_for
+
+# A PostgreSQL lock wait as its log says it: the DETAIL line lists the waiters as a "Wait queue".
+LOCK_WAIT = (
+    "db logs: LOG:  process 812 still waiting for ShareLock on transaction 1234 after 1000.072 ms"
+    "\nDETAIL:  Process holding the lock: 813. Wait queue: 812."
+)
+
+
+def _actions(
+    *,
+    texts: list[str] | None = None,
+    faults: list[str] | None = None,
+    kinds: set[TriggerKind] | None = None,
+    description: str = "",
+) -> list[str]:
+    mitigations = mitigations_for(
+        "fm-test",
+        fault_types=faults or [],
+        trigger_kinds=kinds or set(),
+        trigger_texts=texts or [],
+        description=description,
+    )
+    assert all(m.source is Source.CATALOGUE and m.id.startswith("mi-") for m in mitigations)
+    return [m.action for m in mitigations]
+
+
+def _topic_actions(topic: str) -> tuple[str, ...]:
+    return next(actions for name, _, actions in CATALOGUE if name == topic)
+
+
+def test_lock_wait_precursors_get_lock_advice_first_and_no_queue_advice() -> None:
+    actions = _actions(texts=[LOCK_WAIT], kinds={TriggerKind.LOG_PATTERN})
+    assert "blocking session" in actions[0]
+    assert any("lock_timeout" in a for a in actions[:4])
+    assert not any("queue" in a.lower() for a in actions)
+
+
+def test_precursor_advice_outranks_fault_types_and_the_description() -> None:
+    actions = _actions(
+        texts=[LOCK_WAIT],
+        faults=["queue_flood"],
+        description="Learned from failures like: upstream request timeout",
+        kinds={TriggerKind.LOG_PATTERN, TriggerKind.FAULT_CONDITION},
+    )
+    lock = actions.index(_topic_actions("lock")[0])
+    queue = actions.index(_topic_actions("queue")[0])
+    timeout = actions.index(_topic_actions("slow dependency")[0])
+    kind = actions.index("Page the owner of the service that logs the precursor.")
+    assert lock < queue < timeout < kind
+
+
+def test_precursors_keep_their_order() -> None:
+    memory = "app logs: GC overhead: heap 94% full after full collection"
+    actions = _actions(texts=[memory, LOCK_WAIT])
+    assert actions.index(_topic_actions("memory")[0]) < actions.index(_topic_actions("lock")[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("ERROR:  deadlock detected", "deadlock"),
+        ("Lock wait timeout exceeded; try restarting transaction", "lock"),
+        ("GET /checkout: timed out after 5000 ms calling inventory", "slow dependency"),
+        ("upstream request timeout", "slow dependency"),
+        ("java.lang.OutOfMemoryError: Java heap space", "memory"),
+        ("container OOMKilled", "memory"),
+        ("dial tcp 10.0.0.7:5432: connect: connection refused", "unavailable dependency"),
+        ("write failed: No space left on device", "disk"),
+        ("FATAL:  sorry, too many clients already", "connection pool"),
+        ("pool low: 0 of 5 connections idle, 3 requests waiting", "connection pool"),
+        ("retrying request (attempt 7 of 10)", "retry storm"),
+        ("x509: certificate has expired or is not yet valid", "certificate"),
+        ("lookup inventory.svc: no such host", "dns"),
+        ("queue depth high: 9/10 requests waiting for a worker", "queue"),
+        ("connection_leak", "connection leak"),
+        ("OPENSTACK_MISSING_PARAMETERS-VOLUME", "volume"),
+    ],
+)
+def test_general_entries_match_their_vocabulary(text: str, topic: str) -> None:
+    assert matching_actions(text)[: len(_topic_actions(topic))] == list(_topic_actions(topic))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DETAIL:  Process holding the lock: 813. Wait queue: 812.",  # lock advice, not queue
+        "clock skew detected",  # no lock
+        "a warning template never seen in normal operation appears in db",
+    ],
+)
+def test_words_inside_other_words_or_phrases_do_not_match(text: str) -> None:
+    assert not any("queue" in a.lower() for a in matching_actions(text))
+    if "lock:" not in text:
+        assert matching_actions(text) == []
+
+
+def test_fault_types_from_every_source_still_find_their_entries() -> None:
+    for fault, topic in [
+        ("db-pool-exhausted", "connection pool"),
+        ("network_latency", "slow dependency"),
+        ("process_kill", "crash"),
+        ("cpu_hog", "cpu"),
+        ("mem_hog", "memory"),
+        ("OPENSTACK_THROW_EXCEPTION-INSTANCE", "exception"),
+    ]:
+        assert set(_topic_actions(topic)) <= set(_actions(faults=[fault])), fault
+
+
+def test_trigger_kind_advice_comes_last_in_a_fixed_order() -> None:
+    kinds = [TriggerKind.LOAD_CONDITION, TriggerKind.LOG_PATTERN]
+    forward = _actions(texts=["pool low"], kinds=set(kinds))
+    backward = _actions(texts=["pool low"], kinds=set(reversed(kinds)))
+    assert forward == backward
+    assert forward[-3:] == [
+        "Page the owner of the service that logs the precursor.",
+        "Shed or rate-limit load above the learned threshold.",
+        "Scale out before the load reaches the threshold.",
+    ]
+
+
+def test_no_duplicates_and_stable_ids() -> None:
+    first = mitigations_for(
+        "fm-a",
+        fault_types=["connection_leak", "connection_leak"],
+        trigger_kinds=[TriggerKind.FAULT_CONDITION],
+        trigger_texts=["pool low", "pool wait high"],
+    )
+    again = mitigations_for(
+        "fm-a",
+        fault_types=["connection_leak"],
+        trigger_kinds=[TriggerKind.FAULT_CONDITION],
+        trigger_texts=["pool low", "pool wait high"],
+    )
+    assert [m.action for m in first] == list(dict.fromkeys(m.action for m in first))
+    assert [(m.id, m.action) for m in first] == [(m.id, m.action) for m in again]

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import doctest
+from typing import Any
+
+import pytest
+
+from premortem.ingest import chaostoolkit
+from premortem.learn import naming
+from premortem.learn.episodes import ModeKey, details_template
+from premortem.learn.episodes import mode_name as key_name
+from premortem.learn.naming import content_words, failed_operation, mode_name
+
+# The demo's failure, as `make demo` produces it. Every shipped experiment
+# (src/premortem/demo/experiments/*.json) has one steady-state probe, `api-health-ok`: an HTTP GET
+# of /health with tolerance 200. When the leaked connections exhaust the pool, `Shop.health`
+# (src/premortem/demo/service.py) answers 503 with {"status": "unavailable", "reason": ...}, the
+# reason being the text of `PoolExhausted` (src/premortem/demo/pool.py) before its first colon:
+# "connection pool exhausted". Chaos Toolkit's HTTP provider parses the JSON body; the journal
+# becomes failure details in src/premortem/ingest/chaostoolkit.py (`_failing_probes`).
+DEMO_HEALTH_BODY = {"status": "unavailable", "reason": "connection pool exhausted"}
+# The lines the demo's service logs at the failure's onset (service.py `_orders`, pool.py).
+DEMO_ONSET_LINES = (
+    "connection pool exhausted: timed out after 2000 ms waiting for a connection "
+    "(5 active, 0 idle, 3 other requests waiting)",
+    "GET /api/orders 503 in 2001.3 ms: connection pool exhausted",
+)
+DEMO_PRECURSORS = (
+    "connection leak suspected: connection #3 checked out by GET /api/orders for 12.0 s "
+    "without being returned (leak detection threshold 10.0 s)",
+    "pool low: 0 of 5 connections idle, 2 requests waiting",
+)
+
+
+def _demo_journal(body: Any) -> dict[str, Any]:
+    probe = {
+        "activity": {
+            "type": "probe",
+            "name": "api-health-ok",
+            "tolerance": 200,
+            "provider": {"type": "http", "url": "http://127.0.0.1:8081/health", "timeout": 2},
+        },
+        "output": {"status": 503, "headers": {"Content-Type": "application/json"}, "body": body},
+        "status": "succeeded",
+        "tolerance_met": False,
+        "start": "2026-05-01T12:00:40+00:00",
+        "end": "2026-05-01T12:00:41+00:00",
+    }
+    return {
+        "experiment": {
+            "title": "shop-api survives a connection leak",
+            "tags": ["service:shop-api"],
+        },
+        "start": "2026-05-01T12:00:00+00:00",
+        "end": "2026-05-01T12:00:42+00:00",
+        "status": "completed",
+        "deviated": True,
+        "steady_states": {"after": {"steady_state_met": False, "probes": [probe]}},
+        "run": [],
+        "rollbacks": [],
+    }
+
+
+def demo_failure_details(body: Any = DEMO_HEALTH_BODY) -> str:
+    details = chaostoolkit.journal_doc(_demo_journal(body))["failure_details"]
+    assert isinstance(details, str)
+    return details
+
+
+def test_the_demo_failure_details_are_the_health_probe_report() -> None:
+    details = demo_failure_details()
+    assert details.startswith("probe api-health-ok failed its tolerance (status 503:")
+    assert "connection pool exhausted" in details
+
+
+@pytest.mark.parametrize("body", [DEMO_HEALTH_BODY, '{"status": "unavailable", "reason": '
+                                  '"connection pool exhausted"}'])  # fmt: skip
+def test_the_demo_mode_is_named_after_what_broke_not_the_probe(body: Any) -> None:
+    details = demo_failure_details(body)
+    for text in (details, details_template(details)):
+        name = mode_name("shop-api", text)
+        assert name == "shop-api: connection pool exhaustion"
+        assert "probe" not in name and "health" not in name
+
+
+def test_the_demo_mode_keeps_its_name_with_onset_lines_and_precursors() -> None:
+    details = demo_failure_details()
+    assert mode_name("shop-api", details, DEMO_ONSET_LINES, DEMO_PRECURSORS) == (
+        "shop-api: connection pool exhaustion"
+    )
+
+
+def test_the_learning_stage_names_a_mode_key_the_same_way() -> None:
+    details = demo_failure_details()
+    key = ModeKey("shop-api", details_template(details))
+    assert key_name(key) == "shop-api: connection pool exhaustion"
+    assert key_name(key, details=details, manifest_lines=DEMO_ONSET_LINES) == key_name(key)
+
+
+@pytest.mark.parametrize(
+    ("details", "expected"),
+    [
+        ("ERROR:  deadlock detected", "deadlock"),
+        (
+            "ERROR:  deadlock detected\nDETAIL:  Process 812 waits for ShareLock on transaction "
+            "1234; blocked by process 813.",
+            "deadlock",
+        ),
+        ("ERROR:  canceling statement due to lock timeout", "lock wait timeout"),
+        ("Lock wait timeout exceeded; try restarting transaction", "lock wait timeout"),
+        (
+            "LOG:  process 812 still waiting for ShareLock on transaction 1234 after 1000.072 ms"
+            "\nDETAIL:  Process holding the lock: 813. Wait queue: 812.",
+            "lock contention",
+        ),
+        ("FATAL:  sorry, too many clients already", "connection limit reached"),
+        ('Exception in thread "main" java.lang.OutOfMemoryError: Java heap space', "memory"),
+        ("java.lang.OutOfMemoryError: GC overhead limit exceeded", "memory exhaustion"),
+        ("Traceback (most recent call last):\n  ...\nMemoryError", "memory exhaustion"),
+        ("MemoryError", "memory exhaustion"),
+        ("GET /checkout 504: timed out after 5000 ms calling inventory", "slow dependency"),
+        ("upstream request timeout", "slow dependency timeout"),
+        ("database is unavailable: connection refused", "database unavailable"),
+        ("dial tcp 10.0.0.7:6379: connect: connection refused", "dependency unavailable"),
+        ("write /var/lib/data/seg-7: no space left on device", "disk full"),
+        ("work queue full (32/32)", "queue overflow"),
+        ("x509: certificate has expired or is not yet valid", "TLS certificate failure"),
+        ("Temporary failure in name resolution", "DNS resolution failure"),
+        ("worker 3 died with SIGKILL", "worker crash"),
+    ],
+)
+def test_recognised_failure_phrases_become_noun_phrases(details: str, expected: str) -> None:
+    name = mode_name("svc", details)
+    assert name.startswith("svc: ") and expected in name
+    assert mode_name("svc", details_template(details)) == name  # masked templates too
+
+
+def test_the_failure_s_own_lines_outrank_the_details_and_the_precursors() -> None:
+    details = "probe checkout-ok failed its tolerance (status 500: {})"
+    onset = ["ERROR:  deadlock detected"]
+    precursors = ["LOG:  process 812 still waiting for ShareLock on transaction 1234"]
+    assert mode_name("db", details, onset, precursors) == "db: deadlock"
+    assert mode_name("db", "steady state deviated", (), precursors) == "db: lock contention"
+    assert mode_name("db", "upstream request timeout", (), precursors) == (
+        "db: slow dependency timeout"
+    )
+
+
+def test_openstack_assertion_failures_name_the_failed_check() -> None:
+    # learn/openstack_fi.py: failure_details = the first `.err` line of the workload, after the
+    # timestamp, level and "[sample_workload.sh]: " prefix.
+    details = "Assertion results: FAILURE_VOLUME_ATTACHED"
+    assert mode_name("nova", details) == "nova: volume attached check failed"
+    assert mode_name("nova", details, ["No valid host was found. There are not enough hosts"]) == (
+        "nova: no valid host"
+    )
+
+
+def test_openstack_cli_api_errors_name_the_failure_and_the_operation() -> None:
+    internal = (
+        "API ERROR:  openstack router add subnet tempest-router-1537174235 "
+        "tempest-private-subnet-1537174235 ; HttpException: Internal Server Error (HTTP 500) "
+        "(Request-ID: req-2e0656d9-103b-482b-8078-f1d4bacc9775), "
+    )
+    assert mode_name("neutron", internal) == "neutron: internal server error in router add subnet"
+    missing = (
+        "API ERROR:  openstack subnet create --subnet-range 11.60.1.0/24 --network "
+        "tempest-private-1536822631 ; ResourceNotFound: No Network found for tempest-private-1536822631"
+    )
+    assert mode_name("neutron", missing) == "neutron: resource not found in subnet create"
+    unknown = (
+        "API ERROR:  openstack server create --flavor m1.tiny --image tempest-cirros-0.4.0 "
+        "tempest-INSTANCE_SAMPLE-1530548437 ; Errore API non previsto. <type 'exceptions.TypeError'>"
+    )
+    assert mode_name("nova", unknown) == "nova: server create failed"
+    assert mode_name("nova", unknown + " (HTTP 500)") == "nova: server create failed"
+    no_host = "API ERROR:  cinder create 1 ; No valid host was found."
+    assert mode_name("cinder", no_host) == "cinder: no valid host in cinder create"
+
+
+def test_failed_operation_drops_the_program_name_and_stops_at_options() -> None:
+    assert failed_operation("API ERROR:  openstack server add volume vm-1 vol-1") == (
+        "server add volume"
+    )
+    assert failed_operation("API ERROR:  cinder list --all-tenant ; ERROR") == "cinder list"
+    assert failed_operation("no command here") is None
+
+
+def test_unrecognised_failures_fall_back_to_masked_content_words() -> None:
+    details = 'probe orders-ok failed its tolerance (status 500: {"error": "renderer blew up"})'
+    assert mode_name("shop", details) == "shop: renderer blew up"
+    assert mode_name("shop", details, ["template engine 7 returned garbage"]) == (
+        "shop: template engine returned garbage"
+    )
+    assert mode_name("", "steady state deviated") == "failure"
+    assert content_words(["expected 200 got 418 teapot brewing"]) == "teapot brewing"
+
+
+def test_names_are_deterministic_and_never_empty() -> None:
+    details = demo_failure_details()
+    assert len({mode_name("shop-api", details, DEMO_ONSET_LINES) for _ in range(3)}) == 1
+    assert mode_name("svc", "") == "svc: failure"
+
+
+def test_module_examples() -> None:
+    assert doctest.testmod(naming).failed == 0

@@ -8,7 +8,6 @@ failure mode, whose id is derived from that key (`stable_id`) so retraining find
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,11 +19,11 @@ from premortem.domain import (
     outcome_text,
     stable_id,
 )
+from premortem.learn import naming
 from premortem.logs.masking import mask
 
 # Event types that mark a failure that happened (rather than a change that might cause one).
 FAILURE_EVENT_TYPES = frozenset({"incident", "failure", "outage", "alert.failure"})
-_NAME_WORDS = re.compile(r"[A-Za-z][A-Za-z_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +54,9 @@ class Episode:
     fault_start_ns: int | None = None
     run: TestRun | None = None
     rollbacks: list[str] = field(default_factory=list)
+    # Templates of the run that are the failure itself (see learn/onset.py), and a line of each.
+    manifest: tuple[int, ...] = ()
+    manifest_lines: tuple[str, ...] = ()
 
 
 def details_template(details: str) -> str:
@@ -131,7 +133,9 @@ def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
         if mode is None:
             mode = modes[mode_id] = FailureMode(
                 id=mode_id,
-                name=mode_name(episode.key),
+                name=mode_name(
+                    episode.key, details=episode.details, manifest_lines=episode.manifest_lines
+                ),
                 description=f"Learned from failures like: {episode.details[:200]}",
                 severity="critical",
                 service=episode.key.service,
@@ -139,6 +143,8 @@ def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
                     "failure_details_template": episode.key.details_template,
                     "manifest_templates": list(episode.key.manifest_templates),
                     "example": episode.details[:500],
+                    # What the failure looked like in the logs (learn/onset.py).
+                    "failure_lines": [line[:300] for line in episode.manifest_lines],
                 },
             )
         if episode.run is not None:
@@ -146,8 +152,18 @@ def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
     return modes
 
 
-def mode_name(key: ModeKey) -> str:
-    """A short readable name: the service and the first meaningful words of the details."""
-    words = [w for w in _NAME_WORDS.findall(key.details_template) if len(w) > 2][:6]
-    text = " ".join(words) or "failure"
-    return f"{key.service}: {text}" if key.service else text
+def mode_name(
+    key: ModeKey,
+    *,
+    details: str | None = None,
+    manifest_lines: Sequence[str] | None = None,
+    precursor_lines: Sequence[str] = (),
+) -> str:
+    """A short readable name of what broke (`premortem.learn.naming`): the raw details and the
+    onset's own lines when known, else the key's masked templates."""
+    return naming.mode_name(
+        key.service,
+        key.details_template if details is None else details,
+        key.manifest_templates if manifest_lines is None else manifest_lines,
+        precursor_lines,
+    )

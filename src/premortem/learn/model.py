@@ -283,12 +283,12 @@ def _learn_mode(
     base_rate = len(episodes) / max(len(views), 1)
     mode.triggers = best_triggers(mode.id, candidates, base_rate=base_rate)
     faults = sorted({f for v in episodes for f in v.run.fault_types})
-    texts = [t.description for t in mode.triggers] + [mode.description]
     mode.mitigations = mitigations_for(
         mode.id,
         fault_types=faults,
         trigger_kinds={t.kind for t in mode.triggers},
-        trigger_texts=texts,
+        trigger_texts=[t.description for t in mode.triggers],
+        description=mode.description,
     ) + rollback_mitigations(
         mode.id, [s for v in episodes if v.episode for s in v.episode.rollbacks]
     )

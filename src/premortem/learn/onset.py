@@ -4,7 +4,8 @@ A test run may say when its failure happened (`failure_time`). When it does not,
 found in the run's own logs, never taken as the run's start:
 
 1. the first line, after the fault started, whose template reads like the run's
-   `failure_details` (most of the template's words appear in the details), else
+   `failure_details` (they share a phrase of three words, or most of the template's words
+   appear in the details), else
 2. the first new error after the fault started: an error template never seen in normal
    operation, else
 3. the run's last line (the failure was seen by the test, not in the logs).
@@ -64,24 +65,33 @@ _STOP = frozenset(
 )
 MIN_SHARED_WORDS = 2
 MIN_COVERAGE = 0.6
+PHRASE_WORDS = 3
 
 
-def words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+def words(text: str) -> list[str]:
+    """The content words of a text, in order."""
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
 
 
-def reads_like(template: str, details_words: set[str]) -> bool:
-    """Most of the template's words appear in the failure details (and at least two)."""
+def reads_like(template: str, details: Sequence[str]) -> bool:
+    """The template says what the failure details say: it shares a phrase of PHRASE_WORDS
+    consecutive words with them, or most of its words (MIN_COVERAGE, at least two) appear."""
     own = words(template)
-    shared = own & details_words
-    return len(shared) >= MIN_SHARED_WORDS and len(shared) >= MIN_COVERAGE * len(own)
+    if _phrases(own) & _phrases(details):
+        return True
+    shared = set(own) & set(details)
+    return len(shared) >= MIN_SHARED_WORDS and len(shared) >= MIN_COVERAGE * len(set(own))
+
+
+def _phrases(sequence: Sequence[str]) -> set[tuple[str, ...]]:
+    return {tuple(sequence[i : i + PHRASE_WORDS]) for i in range(len(sequence) - PHRASE_WORDS + 1)}
 
 
 def manifest_templates(timeline: Timeline, details: str, *, since_ns: int) -> list[int]:
     """Templates of the run (first seen at or after `since_ns`, at warning level or above, or
     new) that read like the failure details, in order of first appearance."""
     details_words = words(details)
-    if not details_words:
+    if len(details_words) < MIN_SHARED_WORDS:
         return []
     found = []
     for template_id, times in timeline.times.items():

@@ -47,7 +47,7 @@ def _replay(model: TrainedModel, run: TestRun, records: list[LogRecord]) -> list
 
 def test_learns_one_mode_with_triggers_and_mitigations(model: TrainedModel) -> None:
     (mode,) = model.modes
-    assert mode.name == "nova: Assertion results FAILURE_VOLUME_ATTACHED"
+    assert mode.name == "nova: volume attached check failed"
     assert mode.id.startswith("fm-") and mode.source == Source.LEARNED
     kinds = {t.kind for t in mode.triggers}
     assert {TriggerKind.LOG_PATTERN, TriggerKind.FAULT_CONDITION} <= kinds

@@ -3,7 +3,8 @@
 `{"streams": [{"stream": {labels}, "values": [["<unix ns>", "<line>", {metadata}], ...]}]}`.
 Labels become the record's resource, structured metadata its attributes. The service is the first
 of the labels `service_name`, `service`, `app`, `job`; the severity comes from a `level`,
-`severity` or `detected_level` label or metadata entry.
+`severity` or `detected_level` label or metadata entry, else from the line itself; continuation
+lines are folded into the entry they continue (`multiline`).
 
 Loki rejects a whole push when one entry is bad, and so does this parser.
 The protobuf (snappy-compressed `logproto.PushRequest`) body is not supported: `is_protobuf`
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from premortem.domain import LogRecord, severity_number_from_text
+from premortem.domain import LogRecord
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
     MAX_NS,
@@ -24,6 +25,8 @@ from premortem.ingest.fields import (
     string_map,
     type_name,
 )
+from premortem.ingest.multiline import assemble
+from premortem.ingest.severity import severity_number
 
 SERVICE_LABELS = ("service_name", "service", "app", "job")
 LEVEL_KEYS = ("level", "severity", "detected_level")
@@ -51,7 +54,7 @@ def parse_push(data: bytes | str | Any, *, now_ns: int = 0) -> list[LogRecord]:
         service = next((labels[k] for k in SERVICE_LABELS if labels.get(k)), "")
         for v, entry in enumerate(values):
             records.append(_entry(entry, labels, service, at=f"{at}/values/{v}"))
-    return records
+    return assemble(records)
 
 
 def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogRecord:
@@ -77,7 +80,7 @@ def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogR
         time_ns=time_ns,
         body=line,
         service=service,
-        severity_number=severity_number_from_text(level) if level else 0,
+        severity_number=severity_number(level) if level else 0,
         severity_text=level,
         attributes=metadata,
         resource=labels,  # shared by the stream's entries: records never mutate it

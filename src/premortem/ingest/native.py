@@ -23,7 +23,6 @@ from premortem.domain import (
     Event,
     LogRecord,
     TestRun,
-    severity_number_from_text,
     severity_text_from_number,
 )
 from premortem.errors import IngestError
@@ -39,6 +38,8 @@ from premortem.ingest.fields import (
     type_name,
     validation_error,
 )
+from premortem.ingest.multiline import assemble
+from premortem.ingest.severity import severity_number
 from premortem.ports import StoredTestRun
 
 # A validated test run and its document in the native shape (stored and read back as is).
@@ -101,6 +102,8 @@ def parse_logs(data: bytes | str | Any, *, now_ns: int) -> list[LogRecord]:
     `timestamp` is RFC 3339 or an epoch number (or digit string) and defaults to `now_ns`.
     Shipper spellings are understood when the native key is absent: `message`/`log`/`msg` for
     the body, `@timestamp`/`time`/`date` for the time, `level` for the severity text.
+    A record without a level gets the one its message starts with, and continuation lines are
+    folded into the record they continue (`premortem.ingest.multiline`).
     """
     items, batch = load_documents(data)
     records: list[LogRecord] = []
@@ -110,7 +113,7 @@ def parse_logs(data: bytes | str | Any, *, now_ns: int) -> list[LogRecord]:
             append(log_record(item, now_ns))
         except IngestError as exc:
             raise (exc.at(f"/{index}") if batch else exc) from None
-    return records
+    return assemble(records)
 
 
 def log_record(item: Any, now_ns: int) -> LogRecord:
@@ -170,7 +173,7 @@ class _SeverityNumbers(dict[str, int]):
     def __missing__(self, text: str) -> int:
         if len(self) > 256:
             self.clear()
-        number = self[text] = severity_number_from_text(text)
+        number = self[text] = severity_number(text)
         return number
 
 
@@ -226,7 +229,7 @@ def _severity(item: JSON) -> tuple[int, str]:
     if text is not None and type(text) is not str:
         raise _wrong_type(text_key, text, "a string")
     if number is None:
-        return (severity_number_from_text(text), text) if text else (0, "")
+        return (severity_number(text), text) if text else (0, "")
     if type(number) is not int or not 0 <= number <= 24:
         raise IngestError(
             f"must be an integer from 0 to 24, got {number!r}", pointer="/severity_number"

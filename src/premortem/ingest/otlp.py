@@ -7,6 +7,9 @@ a body that cannot be read as a request at all raises `IngestError`.
 JSON quirks handled here (see formats.md §1): hex trace/span ids (an invalid one means "no
 trace"), 64-bit integers as decimal strings, `AnyValue` wrappers, and the pre-1.0
 `instrumentationLibraryLogs` spelling of `scopeLogs`.
+
+A record with neither severity number nor text gets the level its message starts with, and
+continuation lines are folded into the record they continue (`multiline`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from premortem.domain import JSON, LogRecord, severity_number_from_text, severity_text_from_number
+from premortem.domain import JSON, LogRecord, severity_text_from_number
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
     MAX_NS,
@@ -29,6 +32,8 @@ from premortem.ingest.fields import (
     optional_object,
     type_name,
 )
+from premortem.ingest.multiline import assemble
+from premortem.ingest.severity import severity_number
 
 _MAX_ERRORS = 10
 
@@ -132,7 +137,7 @@ def _record_json(record: Any, resource: JSON, service: str, now_ns: int) -> LogR
         time_ns or observed_ns or now_ns,
         body or "",
         service,
-        number or severity_number_from_text(text),
+        number or severity_number(text),
         text or severity_text_from_number(number),
         observed_ns,
         attributes,
@@ -255,6 +260,7 @@ def _double(value: Any, at: str) -> float:
 
 
 def _summarise(result: OtlpResult) -> OtlpResult:
+    result.records = assemble(result.records)
     if result.rejected:
         first = result.errors[0]
         result.error_message = f"{result.rejected} log records rejected; first: {first}"
@@ -302,7 +308,7 @@ def _record_pb(record: Any, resource: JSON, service: str, now_ns: int) -> LogRec
         time_ns=record.time_unix_nano or record.observed_time_unix_nano or now_ns,
         body=_body_text(body),
         service=service,
-        severity_number=number or severity_number_from_text(text),
+        severity_number=number or severity_number(text),
         severity_text=text or severity_text_from_number(number),
         observed_ns=record.observed_time_unix_nano,
         attributes=attributes,

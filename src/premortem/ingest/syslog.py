@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from premortem.domain import JSON, LogRecord, severity_text_from_number
 from premortem.errors import IngestError
 from premortem.ingest.fields import rfc3339_to_ns
+from premortem.ingest.severity import severity_number
 
-# syslog severity code -> OpenTelemetry severity number (emerg, alert, crit, err, warning,
-# notice, info, debug)
-_SEVERITY_NUMBERS = (24, 23, 21, 17, 13, 10, 9, 5)
+# syslog severity code -> its name, whose OpenTelemetry number is in the `severity` table
 _SEVERITY_NAMES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+_SEVERITY_NUMBERS = tuple(severity_number(name) for name in _SEVERITY_NAMES)
 _NIL = "-"
 
 _PRI = re.compile(r"(?:\d+ )?<(\d{1,3})>")

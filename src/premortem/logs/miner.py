@@ -10,6 +10,9 @@ Speed comes from two caches in front of the search: one keyed by the message wit
 turned into ``0`` (one C-level ``bytes.translate``), one keyed by the masked text. Both are plain
 bounded dicts; the clustering itself runs only for a shape never seen before.
 
+A multi-line message (a PostgreSQL error with its DETAIL lines, a stack trace) is templated by its
+first line only: what varies below the headline names no other event.
+
 State (`dumps`/`loads`) holds the templates and the id counter; where it is kept is the caller's
 business. Template ids are global across services and never reused, evicted ids included.
 """
@@ -128,6 +131,14 @@ def _no_parameters(message: str) -> tuple[str, ...]:
     return ()
 
 
+def headline(message: str) -> str:
+    """The first line of a multi-line message, or the first non-blank one if it is blank."""
+    first, _, rest = message.partition("\n")
+    if first.strip() or not rest.strip():
+        return first.rstrip("\r")
+    return next(line for line in rest.split("\n") if line.strip()).rstrip("\r")
+
+
 class _Entry:
     """What a cache remembers about a message shape."""
 
@@ -209,7 +220,13 @@ class PrefixTreeMiner:
     # ------------------------------------------------------------------ matching
 
     def add(self, message: str, *, service: str = "") -> Match:
-        """Match `message` to a template of `service`, learning a new or wider one if needed."""
+        """Match `message` to a template of `service`, learning a new or wider one if needed.
+
+        Only a multi-line message's first line (its headline) is templated, so the same error with
+        another DETAIL line or stack trace is the same template; parameters are the headline's.
+        """
+        if "\n" in message:
+            message = headline(message)
         try:
             shape = message.encode().translate(DIGITS_TO_ZERO)
         except UnicodeEncodeError:  # lone surrogates
@@ -237,6 +254,8 @@ class PrefixTreeMiner:
 
     def match(self, message: str, *, service: str = "") -> Match | None:
         """The template `message` belongs to, without learning anything; None if there is none."""
+        if "\n" in message:
+            message = headline(message)
         entry = self._by_shape.get(service, {}).get(digit_shape(message))
         if entry is not None and entry.cluster.alive:
             return Match(entry.cluster.id, entry.cluster.text, entry.parameters(message), False)

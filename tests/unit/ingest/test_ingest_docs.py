@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import orjson
+
 from premortem.ingest import simulation
 from premortem.ingest.native import parse_logs
 
@@ -27,3 +29,19 @@ def test_ingest_doc_log_example_parses() -> None:
     assert blocks
     for block in blocks:
         assert parse_logs(block.encode(), now_ns=0)
+
+
+def test_ingest_doc_postgres_excerpt_gives_the_records_it_names() -> None:
+    text = (DOCS / "ingest.md").read_text()
+    [block] = re.findall(r"```text\n(.*?)```", text, flags=re.S)
+    batch = "\n".join(
+        orjson.dumps({"service": "db", "body": line}).decode() for line in block.splitlines()
+    )
+    records = parse_logs(batch, now_ns=0)
+    assert [(r.severity_text, r.body.count("\n") + 1) for r in records] == [
+        ("INFO", 3),
+        ("ERROR", 2),
+        ("INFO", 1),
+        ("FATAL", 1),
+    ]
+    assert "becomes four records: INFO (3 lines), ERROR (2 lines" in " ".join(text.split())

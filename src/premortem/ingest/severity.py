@@ -1,0 +1,187 @@
+"""Level names of real logs on OpenTelemetry's severity scale, and levels read from a message.
+
+`severity_number(text)` knows the level names of syslog, PostgreSQL, Java (log4j, logback, JUL),
+Python, Go (zap, logrus, glog/klog) and .NET/Serilog, case-insensitively and with surrounding
+brackets or colons ignored (`[WARN]`, `error:`). Unknown text is 0, like no level at all.
+
+`infer_severity(body)` reads a level from the *start* of a message that came without one: a
+leading level token (`ERROR: ...`, `[warn] ...`), one after a timestamp and a short header
+(`2024-05-01 10:00:00.123 UTC [812] LOG:  ...`), `level=error` in a logfmt line, a klog header
+(`E1202 10:00:00.000123 1 file.go:12] ...`), or the first line of a crash (`Traceback (most recent
+call last):`, `panic: ...`, `Exception in thread "main" ...`). A level word anywhere else in the
+message never counts: "retrying after error" stays whatever level it was sent with.
+
+>>> severity_number("LOG"), severity_number("[warning]"), severity_number("E"), severity_number("3")
+(9, 13, 17, 0)
+>>> infer_severity("2024-05-01 10:00:00.123 UTC [812] ERROR:  deadlock detected")
+(17, 'ERROR')
+>>> infer_severity("retrying after error")
+(0, '')
+"""
+
+from __future__ import annotations
+
+import re
+
+from premortem.domain import severity_text_from_number
+
+TRACE, DEBUG, INFO, WARN, ERROR, FATAL = 1, 5, 9, 13, 17, 21
+
+# PostgreSQL's lines that continue the previous message of the same backend.
+CONTINUATION_LEVELS = frozenset({"DETAIL", "HINT", "STATEMENT", "CONTEXT", "QUERY", "LOCATION"})
+
+# Names that are levels wherever they stand as the level field.
+LEVELS: dict[str, int] = {
+    # OpenTelemetry and most loggers
+    "TRACE": TRACE, "DEBUG": DEBUG, "INFO": INFO, "WARN": WARN, "ERROR": ERROR, "FATAL": FATAL,
+    # syslog (the numbers syslog.py gives the same codes)
+    "EMERG": 24, "EMERGENCY": 24, "ALERT": 23, "CRIT": FATAL, "CRITICAL": FATAL, "ERR": ERROR,
+    "WARNING": WARN, "NOTICE": 10, "INFORMATIONAL": INFO, "INFORMATION": INFO,
+    # PostgreSQL (DEBUG5 is the most verbose), continuation levels standing alone are INFO
+    "DEBUG1": 8, "DEBUG2": 7, "DEBUG3": 6, "DEBUG4": DEBUG, "DEBUG5": DEBUG, "LOG": INFO,
+    "PANIC": FATAL, **dict.fromkeys(CONTINUATION_LEVELS, INFO),
+    # Java util logging, log4j
+    "SEVERE": ERROR, "CONFIG": 8, "FINE": DEBUG, "FINER": 4, "FINEST": TRACE,
+    # Python (`logger.exception` logs at ERROR), Go zap (DPanic: a panic in development only)
+    "EXCEPTION": ERROR, "DPANIC": 20,
+    # .NET / Serilog, zerolog console and other three-letter spellings
+    "VERBOSE": TRACE, "VRB": TRACE, "TRC": TRACE, "DBG": DEBUG, "INF": INFO, "WRN": WARN,
+    "EROR": ERROR, "FTL": FATAL, "CRT": FATAL,
+    # glog / klog / logcat single letters
+    "V": TRACE, "D": DEBUG, "I": INFO, "W": WARN, "E": ERROR, "F": FATAL,
+}  # fmt: skip
+
+_DECORATION = " \t[]()<>{}:|"
+
+
+def severity_number(text: str) -> int:
+    """OpenTelemetry severity number (1..24) for a level name; 0 when unknown.
+
+    A bare number is 0: "3" is err on syslog's scale, ERROR3's neighbour on OpenTelemetry's and
+    below DEBUG on Python's and pino's, so no reading of it is safe. Syslog's numeric severities
+    are mapped where they are unambiguous, from the PRI of a syslog line (`syslog` module).
+    """
+    return LEVELS.get(text.strip(_DECORATION).upper(), 0)
+
+
+def severity_name(number: int) -> str:
+    """The OpenTelemetry short name of a severity number ("" for 0)."""
+    return _NAMES[number] if 0 <= number <= 24 else severity_text_from_number(number)
+
+
+_NAMES = tuple(severity_text_from_number(number) for number in range(25))
+
+
+# ---------------------------------------------------------------------------- inference
+
+# Names read bare (no colon or brackets) from the start of a message, when written in capitals.
+# The others (LOG, DETAIL, ALERT, CONFIG, ...) are also ordinary words, so they need `LOG:` or
+# `[LOG]`, or to follow a timestamp; lower-case names need decoration (`error:`, `[warn]`).
+_BARE_AT_START = frozenset(
+    {"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL", "SEVERE", "PANIC"}
+)
+_LETTER_LEVELS = frozenset("VDIWEF")
+
+TIMESTAMP = (
+    r"\[?(?:"
+    r"\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"  # ISO 8601, PostgreSQL %m, log4j
+    r"(?:Z|\s?[+-]\d\d(?::?\d\d)?|\s(?:UTC|GMT|(?!CRIT)[A-Z]{2,4}T)(?![A-Za-z]))?"
+    r"|[A-Z][a-z]{2}\s+\d{1,2}\s\d\d:\d\d:\d\d"  # BSD syslog
+    r"|\d\d:\d\d:\d\d(?:[.,]\d+)?"  # time of day (logback's default)
+    r")\]?"
+)
+# Between a timestamp and the level: [pid], [thread], a pid, separators, `- logger -`.
+_HEADER_PART = r"(?:\[[^\]\s]*\]|\(\S*\)|\d+|[-|]|[-|]\s+\S+\s+[-|])"
+# Spelt out in three cases: an alternation under (?i) is about twice as slow to match.
+_NAME = "|".join(
+    sorted(
+        {
+            spelling
+            for name in LEVELS
+            if len(name) > 1
+            for spelling in (name, name.lower(), name.title())
+        },
+        key=len,
+        reverse=True,
+    )
+)
+# `LEVEL:logger:message` is Python's default format, so a colon needs no space after it.
+_LEVEL_END = r"(?P<close>[\]>)])?(?:(?P<colon>:)|(?=\s|$))"
+_AFTER_TIMESTAMP = re.compile(
+    rf"\s*{TIMESTAMP}\s+(?:{_HEADER_PART}\s+){{0,3}}"
+    rf"(?P<open>[\[<(])?(?P<name>{_NAME}){_LEVEL_END}"
+)
+# At the start any word is tried (and looked up), which is several times faster than the names.
+_AT_START = re.compile(rf"\s*(?P<open>[\[<(])?(?P<name>[A-Za-z]+\d?){_LEVEL_END}")
+_LOGFMT = re.compile(r"[\w.@-]+=\S")
+_LOGFMT_LEVEL = re.compile(r"(?:^|\s)(?:level|lvl|severity)=\"?([A-Za-z]+\d?)\"?(?=\s|$)")
+_KLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]\s]+\] ")
+_CRASH = re.compile(
+    r"(?P<fatal>panic: |fatal error: )"
+    r"|Traceback \(most recent call last\):|Exception in thread \""
+    # an exception line: `java.lang.IllegalStateException: ...`, `ValueError: ...`
+    r"|(?:[a-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error)(?::\s|:?$)"
+)
+
+
+def infer_severity(body: str, *, leading_name: str | None = None) -> tuple[int, str]:
+    """`(severity_number, severity_text)` read from the start of `body`, or `(0, "")`.
+
+    `leading_name` is `leading_level_name(body)` when the caller has it already.
+    """
+    line = headline(body)[:200]
+    if leading_name is None:
+        leading_name = leading_level_name(line)
+    number = LEVELS[leading_name] if leading_name else 0
+    number = number or _logfmt_level(line) or _klog_level(line) or _crash_level(line)
+    return (number, severity_name(number)) if number else (0, "")
+
+
+def headline(body: str) -> str:
+    """The first line of a message."""
+    return body.split("\n", 1)[0] if "\n" in body else body
+
+
+def leading_level_name(line: str) -> str:
+    """The level token at the start of `line` (after a timestamp/header), upper-case, or ""."""
+    found = _AFTER_TIMESTAMP.match(line)
+    if found is not None and _accepted(found, after_timestamp=True):
+        return found.group("name").upper()
+    found = _AT_START.match(line)
+    if found is not None and _accepted(found, after_timestamp=False):
+        return found.group("name").upper()
+    return ""
+
+
+def _accepted(found: re.Match[str], *, after_timestamp: bool) -> bool:
+    """Whether the token is a level rather than a word that happens to be a level name."""
+    name = found.group("name")
+    upper = name.upper()
+    if upper not in LEVELS or upper in _LETTER_LEVELS:
+        return False
+    bracketed = found.group("open") is not None and found.group("close") is not None
+    if found.group("open") and not bracketed:
+        return False  # "(error" or "[warn": not a level token
+    decorated = bracketed or found.group("colon") is not None
+    if name != upper:  # "error:" or "[warn]", never a bare lower-case word
+        return decorated and upper in _BARE_AT_START | {"ERR", "CRIT", "NOTICE", "EMERG"}
+    return after_timestamp or decorated or upper in _BARE_AT_START
+
+
+def _crash_level(line: str) -> int:
+    found = _CRASH.match(line)
+    if found is None:
+        return 0
+    return FATAL if found.group("fatal") else ERROR
+
+
+def _logfmt_level(line: str) -> int:
+    if "=" not in line or _LOGFMT.match(line) is None:
+        return 0
+    found = _LOGFMT_LEVEL.search(line)
+    return severity_number(found.group(1)) if found else 0
+
+
+def _klog_level(line: str) -> int:
+    found = _KLOG.match(line) if line[:1] in _LETTER_LEVELS else None
+    return LEVELS[found.group(1)] if found else 0

@@ -1,0 +1,154 @@
+"""Level names of real logs, and levels read from messages sent without one."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from premortem.ingest import loki, otlp
+from premortem.ingest.native import parse_logs
+from premortem.ingest.severity import infer_severity, severity_number
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        # OpenTelemetry, case and decoration ignored
+        ("INFO", 9), ("info", 9), ("[WARN]", 13), ("error:", 17), (" <Fatal> ", 21),
+        # syslog
+        ("emerg", 24), ("emergency", 24), ("alert", 23), ("crit", 21), ("critical", 21),
+        ("err", 17), ("warning", 13), ("notice", 10), ("informational", 9), ("debug", 5),
+        # PostgreSQL, continuation levels standing alone
+        ("DEBUG1", 8), ("DEBUG5", 5), ("LOG", 9), ("PANIC", 21),
+        ("DETAIL", 9), ("HINT", 9), ("STATEMENT", 9), ("CONTEXT", 9), ("QUERY", 9),
+        ("LOCATION", 9),
+        # Java / JUL / log4j
+        ("SEVERE", 17), ("CONFIG", 8), ("FINE", 5), ("FINER", 4), ("FINEST", 1), ("TRACE", 1),
+        # Python, Go
+        ("EXCEPTION", 17), ("panic", 21), ("dpanic", 20), ("fatal", 21),
+        # glog / klog letters, .NET / Serilog
+        ("E", 17), ("W", 13), ("I", 9), ("D", 5), ("F", 21),
+        ("Information", 9), ("Verbose", 1), ("WRN", 13), ("FTL", 21),
+        # unknown, and bare numbers (ambiguous between scales)
+        ("", 0), ("chatty", 0), ("3", 0), ("17", 0),
+    ],
+)  # fmt: skip
+def test_level_names_map_to_opentelemetry(text: str, number: int) -> None:
+    assert severity_number(text) == number
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("ERROR: connection refused", (17, "ERROR")),
+        ("[WARN] pool nearly exhausted", (13, "WARN")),
+        ("[warn] pool nearly exhausted", (13, "WARN")),
+        ("Error: connection refused", (17, "ERROR")),
+        ("INFO:root:started", (9, "INFO")),
+        ("2024-05-01 10:00:00.123 UTC [812] LOG:  checkpoint starting: time", (9, "INFO")),
+        ("2024-05-01 10:00:00.123 UTC [813] ERROR:  deadlock detected", (17, "ERROR")),
+        ("2024-05-01 10:00:00.123 UTC [813] FATAL:  terminating connection", (21, "FATAL")),
+        ("2024-05-01 10:00:00,123 WARNING disk 91% full", (13, "WARN")),
+        ("2024-05-01 10:00:00,123 - app.db - ERROR - query failed", (17, "ERROR")),
+        ("10:00:00.123 [main] ERROR c.e.Checkout - payment failed", (17, "ERROR")),
+        ("2024-05-01T10:00:00Z INFO retrying after ERROR", (9, "INFO")),
+        ("2024/05/01 10:00:00 [error] 12#0: *3 upstream timed out", (17, "ERROR")),
+        ('time=2024-05-01T10:00:00Z level=warn msg="slow query" duration=1.2s', (13, "WARN")),
+        ('level=error msg="dial tcp: connection refused"', (17, "ERROR")),
+        ("E0501 10:00:00.000123       1 reflector.go:138] failed to list *v1.Pod", (17, "ERROR")),
+        ("W0501 10:00:00.000123 1 reflector.go:138] watch closed", (13, "WARN")),
+        ("I0501 10:00:00.000123 1 main.go:12] started", (9, "INFO")),
+        ("Traceback (most recent call last):", (17, "ERROR")),
+        ("panic: runtime error: index out of range [3] with length 3", (21, "FATAL")),
+        ('Exception in thread "main" java.lang.NullPointerException', (17, "ERROR")),
+        ("java.lang.IllegalStateException: pool exhausted", (17, "ERROR")),
+    ],
+)
+def test_level_inferred_from_the_start_of_the_message(body: str, expected: tuple[int, str]) -> None:
+    assert infer_severity(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "retrying after error",
+        "error connecting to db",  # a bare lower-case word is not a level token
+        "Alert sent to on-call",
+        "LOG rotated",  # LOG, DETAIL, CONFIG... need `LOG:` or a timestamp before them
+        "2024-05-01 10:00:00 retrying after ERROR",
+        "Errors: 3",
+        "GET /api/items/7 200 in 12ms",
+        "user=alice action=login",  # logfmt without a level key
+        "E is for error",
+        "",
+    ],
+)
+def test_no_level_from_words_elsewhere(body: str) -> None:
+    assert infer_severity(body) == (0, "")
+
+
+def test_explicit_level_is_never_second_guessed() -> None:
+    [record] = parse_logs(
+        b'{"body": "ERROR retrying after error", "severity_text": "INFO"}', now_ns=0
+    )
+    assert (record.severity_number, record.severity_text) == (9, "INFO")
+    [record] = parse_logs(b'{"body": "ERROR: x", "severity_number": 9}', now_ns=0)
+    assert (record.severity_number, record.severity_text) == (9, "INFO")
+
+
+def test_native_record_without_level_gets_the_message_level() -> None:
+    lines = [
+        {"body": "2024-05-01 10:00:00.123 UTC [812] LOG:  checkpoint starting: time"},
+        {"body": "level=warn msg=slow"},
+        {"body": "retrying after error"},
+        {"body": "x", "severity_text": "LOG"},
+        {"body": "x", "level": "warning"},
+    ]
+    records = parse_logs(b"\n".join(orjson.dumps(line) for line in lines), now_ns=0)
+    assert [(r.severity_number, r.severity_text) for r in records] == [
+        (9, "INFO"),
+        (13, "WARN"),
+        (0, ""),
+        (9, "LOG"),
+        (13, "warning"),
+    ]
+
+
+def test_loki_without_level_label_infers_from_line() -> None:
+    push = {
+        "streams": [
+            {
+                "stream": {"job": "postgres"},
+                "values": [
+                    ["1714557600000000000", "2024-05-01 10:00:00.123 UTC [813] ERROR:  boom"],
+                    ["1714557601000000000", "plain line", {"level": "notice"}],
+                ],
+            }
+        ]
+    }
+    first, second = loki.parse_push(orjson.dumps(push))
+    assert (first.severity_number, first.severity_text) == (17, "ERROR")
+    assert (second.severity_number, second.severity_text) == (10, "notice")
+
+
+def test_otlp_severity_zero_infers_from_body() -> None:
+    request = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": []},
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {"timeUnixNano": "1", "body": {"stringValue": "[WARN] slow"}},
+                            {"timeUnixNano": "2", "severityText": "LOG", "body": {}},
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    result = otlp.parse_otlp(orjson.dumps(request), content_type="application/json", now_ns=0)
+    assert [(r.severity_number, r.severity_text) for r in result.records] == [
+        (13, "WARN"),
+        (9, "LOG"),
+    ]

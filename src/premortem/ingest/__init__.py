@@ -9,6 +9,8 @@
     events        any of the three event shapes, mixed       -> Event
     chaostoolkit, litmus, k6, locust                         -> ParsedTestRun (run + native doc)
     simulation    SimulationRun JSON                         -> SimulationRun
+    severity      level names -> OpenTelemetry numbers; a level read from a message's start
+    multiline     a parsed log batch -> continuation lines folded in, missing levels filled
 
 Every error is an `IngestError` whose `pointer` names the offending field (`/3/timestamp`).
 Bodies arrive compressed or not; `decompress` undoes Content-Encoding without trusting the sender

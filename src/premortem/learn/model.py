@@ -41,6 +41,7 @@ from premortem.learn.precursors import (
 )
 from premortem.learn.rows import (
     IndicatorSet,
+    aftermath_templates,
     choose_threshold,
     evidence_window_s,
     indicator_set,
@@ -134,6 +135,7 @@ def train(
     modes, by_mode, healthy = fitted.modes, fitted.by_mode, fitted.healthy
     indicators, rows, network = fitted.indicators, fitted.rows, fitted.network
     threshold = choose_threshold(views, indicators, network, horizon_s=horizon_s)
+    indicators.aftermath = aftermath_templates(views)
     factor = feedback_factors(modes, by_mode, feedback)
     _apply_feedback(modes, factor)
     merged = merge_modes(list(manual_modes), list(modes.values()))

@@ -45,6 +45,8 @@ class IndicatorSet:
     # Indicators that fired exactly together in training are one variable: name -> representative.
     aliases: dict[str, str] = field(default_factory=dict)
     step_s: float = STEP_S  # how often training samples a run (see `sampling_step_s`)
+    # Templates training only ever saw after a failure's onset: its aftermath, known, not new.
+    aftermath: set[int] = field(default_factory=set)
     _name_set: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -53,7 +55,7 @@ class IndicatorSet:
     def fired(self, template_id: int, service: str, severity: int) -> tuple[str, ...]:
         """The indicators one record fires (usually none)."""
         named = self.template_indicators.get(template_id)
-        if severity < WARN_SEVERITY or template_id in self.healthy:
+        if severity < WARN_SEVERITY or template_id in self.healthy or template_id in self.aftermath:
             return (self.aliases.get(named, named),) if named else ()
         level = "error" if severity >= ERROR_SEVERITY else "warn"
         key = f"novel:{service}:{level}"
@@ -80,6 +82,7 @@ class IndicatorSet:
             "window_s": self.window_s,
             "aliases": self.aliases,
             "step_s": self.step_s,
+            "aftermath": sorted(self.aftermath),
         }
 
     @classmethod
@@ -91,6 +94,7 @@ class IndicatorSet:
             state["window_s"],
             dict(state.get("aliases", {})),
             float(state.get("step_s", STEP_S)),
+            set(state.get("aftermath", [])),
         )
 
 
@@ -133,6 +137,21 @@ def indicator_set(
         window_s,
         step_s=sampling_step_s(views),
     )
+
+
+def aftermath_templates(views: Sequence[RunView]) -> set[int]:
+    """Templates that appeared only after failures had manifested, never before an onset (or a
+    passing run's end): what a failure leaves behind. Live, they are not "new": after one run's
+    failure, its aftermath must not warn about the next run."""
+    after: set[int] = set()
+    before: set[int] = set()
+    for view in views:
+        for template_id, times in view.timeline.times.items():
+            if times[0] < view.watch_end_ns:
+                before.add(template_id)
+            elif view.episode is not None:
+                after.add(template_id)
+    return after - before
 
 
 def evidence_window_s(views: Sequence[RunView]) -> float:

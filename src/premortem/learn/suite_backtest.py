@@ -146,18 +146,13 @@ def replay_stream(
     clock = ManualClock()
     predictor = OnlinePredictor(model, clock)
     kinds = mode_kinds(model, suite.runs)
-    alerts: list[tuple[int, str]] = []
+    firing = AlertIntervals(int(predictor.horizon_s * 1e9))
     for start in range(0, len(records), BATCH):
         batch = records[start : start + BATCH]
         clock.set(batch[-1].time_ns)
-        best: dict[int, tuple[float, str]] = {}
         for p in predictor.observe(batch):
-            if "closes" in p.evidence:
-                continue
-            best[p.time_ns] = max(
-                best.get(p.time_ns, (p.probability, p.mode_id)), (p.probability, p.mode_id)
-            )
-        alerts += [(t, kinds.get(best[t][1], best[t][1])) for t in sorted(best)]
+            firing.add(p.time_ns, kinds.get(p.mode_id, p.mode_id), closes="closes" in p.evidence)
+    alerts = firing.starts()
     trained = [r for r in suite.runs if r.failed and r.test_id in _evidence_runs(model)]
     common_kind = Counter(map(run_kind, trained)).most_common(1)[0][0] if trained else ""
     outcomes = []
@@ -176,7 +171,12 @@ def replay_stream(
             run_kind(run) if run.failed else None,
             onset if run.failed else None,
             fault_start_ns(run),
-            Alerts([a for a in alerts if begin <= a[0] < cut]),
+            # An alert still firing from before the run counts at the run's start (live, the
+            # carried-over alert is what the on-call person sees during this run).
+            Alerts(
+                [(begin, k) for k in firing.open_at(begin)]
+                + [a for a in alerts if begin <= a[0] < cut]
+            ),
             Alerts(),
             sum(1 for r in records if begin <= r.time_ns < cut),
         )
@@ -192,6 +192,39 @@ def replay_stream(
             outcome.baseline.times.append((first_error.time_ns, common_kind))
         outcomes.append(outcome)
     return outcomes
+
+
+class AlertIntervals:
+    """Alerts as the server keeps them: one per mode kind, opened by a prediction, kept alive by
+    the next ones, resolved by a closing prediction or `horizon` after the last one."""
+
+    def __init__(self, horizon_ns: int) -> None:
+        self._horizon = horizon_ns
+        self._open: dict[str, tuple[int, int]] = {}  # kind -> (started, last seen)
+        self.intervals: list[tuple[int, int, str]] = []  # (started, resolved, kind)
+
+    def add(self, time_ns: int, kind: str, *, closes: bool) -> None:
+        current = self._open.get(kind)
+        if current is not None and time_ns - current[1] > self._horizon:
+            self._resolve(kind, current[1] + self._horizon)
+            current = None
+        if closes:
+            if current is not None:
+                self._resolve(kind, time_ns)
+            return
+        self._open[kind] = (current[0] if current else time_ns, time_ns)
+
+    def _resolve(self, kind: str, at_ns: int) -> None:
+        started, _ = self._open.pop(kind)
+        self.intervals.append((started, at_ns, kind))
+
+    def starts(self) -> list[tuple[int, str]]:
+        pending = [(s, last + self._horizon, k) for k, (s, last) in self._open.items()]
+        return sorted((s, k) for s, _, k in self.intervals + pending)
+
+    def open_at(self, time_ns: int) -> list[str]:
+        pending = [(s, last + self._horizon, k) for k, (s, last) in self._open.items()]
+        return sorted({k for s, e, k in self.intervals + pending if s < time_ns < e})
 
 
 def run_kind(run: TestRun) -> str:

@@ -19,6 +19,7 @@ START = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 RUN_S = 60
 FAULT_S = 20
 FAILURE_AFTER_S = 25
+FAILING_S = 5  # then the test rolls the fault back
 FAILURE_DETAILS = "checkout failed: HTTP 500 statement timeout on orders"
 
 
@@ -74,7 +75,17 @@ def _lines(
                     f"transaction {rng.randrange(1000, 9999)} after {second * 100}.5 ms",
                 }
             )
-        if faulty and second >= failure_at:
+        if faulty and second >= failure_at + FAILING_S and second % 2 == 0:
+            out.append(  # the aftermath: the test's rollback kills the blocking sessions
+                {
+                    "timestamp": now.isoformat(),
+                    "service": "db",
+                    "severity_text": "WARNING",
+                    "body": f"terminating connection {rng.randrange(100, 999)} due to "
+                    "administrator command",
+                }
+            )
+        if faulty and failure_at <= second < failure_at + FAILING_S:
             out.append(
                 {
                     "timestamp": (now + timedelta(milliseconds=50)).isoformat(),
@@ -92,16 +103,18 @@ def suite(
 ) -> tuple[list[TestRun], list[LogRecord], dict[str, int]]:
     """Test runs, their logs (time order) and each failed run's true failure time (ns)."""
     rng = random.Random(seed)
-    test_runs, docs, truth = [], [], {}
+    test_runs: list[TestRun] = []
+    records: list[LogRecord] = []
+    truth: dict[str, int] = {}
     for number in range(runs):
         begin = START + timedelta(seconds=number * RUN_S)
         faulty = number % 2 == 1
         run = validate_test_run(_doc(number, begin, faulty=faulty)).run
         test_runs.append(run)
-        lines = _lines(number, begin, faulty=faulty, rng=rng)
-        docs += lines
+        lines = [log_record(d, 0) for d in _lines(number, begin, faulty=faulty, rng=rng)]
+        records += lines
         if faulty:
-            first = min(d["timestamp"] for d in lines if d["severity_text"] == "ERROR")
-            truth[run.test_id] = int(datetime.fromisoformat(first).timestamp() * 1e9)
-    records = sorted((log_record(d, 0) for d in docs), key=lambda r: r.time_ns)
-    return test_runs, records, truth
+            truth[run.test_id] = min(
+                r.time_ns for r in lines if r.body.startswith("checkout failed")
+            )
+    return test_runs, sorted(records, key=lambda r: r.time_ns), truth

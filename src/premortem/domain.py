@@ -229,33 +229,6 @@ _SEVERITY_BASE = {
     Severity.ERROR: 17,
     Severity.FATAL: 21,
 }
-_SEVERITY_ALIASES = {
-    "WARNING": Severity.WARN,
-    "ERR": Severity.ERROR,
-    "CRITICAL": Severity.FATAL,
-    "CRIT": Severity.FATAL,
-    "EMERG": Severity.FATAL,
-    "EMERGENCY": Severity.FATAL,
-    "ALERT": Severity.FATAL,
-    "PANIC": Severity.FATAL,
-    "NOTICE": Severity.INFO,
-    "INFORMATION": Severity.INFO,
-    "FINE": Severity.DEBUG,
-    "FINER": Severity.TRACE,
-    "FINEST": Severity.TRACE,
-}
-
-
-def severity_number_from_text(text: str) -> int:
-    """OpenTelemetry severity number (1..24) for a level name; 0 when unknown."""
-    upper = text.strip().upper()
-    level = _SEVERITY_ALIASES.get(upper)
-    if level is None:
-        try:
-            level = Severity(upper)
-        except ValueError:
-            return 0
-    return _SEVERITY_BASE[level]
 
 
 def severity_text_from_number(number: int) -> str:

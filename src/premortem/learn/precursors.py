@@ -121,7 +121,13 @@ def log_candidates(
                 describe.setdefault(key, _novel_description(key))
             sample = timeline.samples[template_id]
             describe.setdefault(
-                template_id, _template_description(template_id, sample.service, sample.line)
+                template_id,
+                _template_description(
+                    template_id,
+                    sample.service,
+                    sample.line,
+                    timeline.templates.get(template_id) or sample.line,
+                ),
             )
         for key, when in firsts.items():
             hits[key].append((onset - when) / 1e9)
@@ -175,9 +181,17 @@ def _novel_description(key: str) -> tuple[str, dict[str, Any]]:
     return text, {"novel": True, "service": service, "min_severity": level.upper()}
 
 
-def _template_description(template_id: int, service: str, line: str) -> tuple[str, dict[str, Any]]:
-    text = f"{service} logs: {line[:160]}"
-    return text, {"template_id": template_id, "service": service, "sample": line[:300]}
+def _template_description(
+    template_id: int, service: str, line: str, template: str
+) -> tuple[str, dict[str, Any]]:
+    """A trigger reads as the template (variables masked), the sample line is kept beside it."""
+    text = f"{service} logs: {template.splitlines()[0][:160] if template else line[:160]}"
+    return text, {
+        "template_id": template_id,
+        "service": service,
+        "template": template[:300],
+        "sample": line[:300],
+    }
 
 
 # --------------------------------------------------------------------------- conditions

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from premortem.domain import Template, rfc3339_ns, severity_number_from_text
+from premortem.domain import Template, rfc3339_ns
+from premortem.ingest.severity import severity_number
 from premortem.ports import LogQuery
 from premortem.service.ui.queries import PageInfo, busiest_templates, services, template_rates
 from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
@@ -127,7 +128,7 @@ def search(
         until_ns=window.until_ns,
         text=q or None,
         template_id=template_id,
-        min_severity=severity_number_from_text(chosen_level) if chosen_level else None,
+        min_severity=severity_number(chosen_level) if chosen_level else None,
         limit=LOGS_PER_PAGE,
         offset=max(0, offset),
     )

@@ -1,7 +1,9 @@
-"""Time as a dependency: the system clock for live use, a manual clock for replays and tests."""
+"""Time as a dependency: the system clock for live use, a manual clock for replays and tests,
+and stream time (record time moved on by the wall clock while quiet), kept per source."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Protocol
 
@@ -60,3 +62,84 @@ class StreamClock:
 class _Monotonic:
     def now_ns(self) -> int:
         return time.monotonic_ns()
+
+
+class StreamClocks:
+    """Stream time per source: each source's clock is a `StreamClock` moved by its records only.
+
+    A source is a record's `service` ("" for records without one). Keeping one clock per source
+    means that a replay of older logs, or a source whose logs arrive late, is judged by its own
+    time and not by the newest record some other source sent.
+
+    >>> mono = ManualClock(0)
+    >>> clocks = StreamClocks(mono)
+    >>> clocks.observe("api", 1_000 * 10**9)
+    >>> clocks.observe("db", 10 * 10**9)
+    >>> mono.advance(2)
+    >>> clocks.now_ns("api") // 10**9, clocks.now_ns("db") // 10**9, clocks.now_ns("other")
+    (1002, 12, 0)
+    >>> sorted(clocks.sources())
+    ['api', 'db']
+
+    At most `max_sources` sources are kept; the one observed least recently is forgotten first.
+    """
+
+    def __init__(self, monotonic_ns: Clock | None = None, *, max_sources: int = 10_000) -> None:
+        self._mono = monotonic_ns or _Monotonic()
+        self.max_sources = max_sources
+        self._clocks: dict[str, StreamClock] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, source: str, time_ns: int) -> None:
+        with self._lock:
+            clock = self._clocks.pop(source, None)
+            if clock is None:
+                if len(self._clocks) >= self.max_sources:
+                    # dicts keep insertion order; re-inserting on use makes the first the stalest
+                    del self._clocks[next(iter(self._clocks))]
+                clock = StreamClock(self._mono)
+            self._clocks[source] = clock
+            clock.observe(time_ns)
+
+    def now_ns(self, source: str) -> int:
+        """The source's stream time; 0 for a source never observed."""
+        clock = self._clocks.get(source)
+        return clock.now_ns() if clock is not None else 0
+
+    def sources(self) -> list[str]:
+        with self._lock:
+            return list(self._clocks)
+
+    def newest_ns(self) -> int:
+        """The newest stream time of any source (what a single global stream clock would say)."""
+        with self._lock:
+            clocks = list(self._clocks.values())
+        return max((clock.now_ns() for clock in clocks), default=0)
+
+    def of(self, source: str = "") -> SourceClock:
+        """A `Clock` reading one source's time; its `source` may be changed later."""
+        return SourceClock(self, source)
+
+    def newest(self) -> NewestStreamClock:
+        """A `Clock` reading the newest time of any source (silences, notification batches)."""
+        return NewestStreamClock(self)
+
+
+class SourceClock:
+    """One source's stream time as a `Clock`. The owner points it at another source by setting
+    `source` (the prediction stage does so before each run of records from one source)."""
+
+    def __init__(self, clocks: StreamClocks, source: str = "") -> None:
+        self.clocks = clocks
+        self.source = source
+
+    def now_ns(self) -> int:
+        return self.clocks.now_ns(self.source)
+
+
+class NewestStreamClock:
+    def __init__(self, clocks: StreamClocks) -> None:
+        self.clocks = clocks
+
+    def now_ns(self) -> int:
+        return self.clocks.newest_ns()

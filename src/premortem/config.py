@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         default_factory=list, description="simulations, test commands and training to run"
     )
     horizon_s: float = Field(default=300, gt=0)
+    alert_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="probability at which predictions alert; unset = the one the model learned",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -11,14 +11,14 @@ from sqlalchemy import Engine
 
 from premortem.alerting import AlertingService
 from premortem.alerting.sql import AlertStore
-from premortem.clock import Clock, StreamClock, SystemClock
+from premortem.clock import Clock, StreamClocks, SystemClock
 from premortem.config import Settings
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
 from premortem.jobs import command_job, simulation_job, train_job
 from premortem.logs.catalog import TemplateCatalog
 from premortem.pipeline import Pipeline, Stages
 from premortem.scheduler import Schedule, Scheduler
-from premortem.stages import AnalysisStage, PredictionStage
+from premortem.stages import AlertThreshold, AnalysisStage, PredictionStage
 from premortem.store.anomalies import SqlAnomalyRepository
 from premortem.store.engine import make_engine, migrate
 from premortem.store.inputs import SqlInputStore
@@ -41,6 +41,7 @@ class Runtime:
     predictions: SqlPredictionRepository
     anomalies: SqlAnomalyRepository
     windows: SqlWindowRepository
+    stream_clocks: StreamClocks
     analysis: AnalysisStage
     alerting: AlertingService
     models: SqlModelRepository
@@ -48,6 +49,13 @@ class Runtime:
     trainer: Trainer
     schedules: SqlScheduleRepository
     scheduler: Scheduler
+
+    def alert_threshold(self) -> AlertThreshold:
+        """The probability at which predictions alert now, and where that number came from."""
+        in_use = self.prediction.threshold
+        if in_use is None:
+            return AlertThreshold(self.alerting.policy.default.threshold, "default: no model yet")
+        return in_use
 
     def start(self) -> None:
         for schedule in _configured_schedules(self.settings):
@@ -81,23 +89,31 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     anomalies = SqlAnomalyRepository(engine)
     windows = SqlWindowRepository(engine)
     modes = SqlModeRepository(engine, clock=clock)
-    # Analysis and alerting run on stream time, so that replayed history and live logs behave
-    # the same (see StreamClock).
-    stream_clock = StreamClock()
+    # Analysis, prediction and alert expiry run on stream time kept per source, so that replayed
+    # history, a late source and live logs behave the same (see StreamClocks).
+    stream_clocks = StreamClocks()
     analysis = AnalysisStage(
         Analyzer(AnalyzerConfig(window_s=settings.window.seconds)),
         anomalies=anomalies,
         windows=windows,
-        clock=stream_clock,
+        clocks=stream_clocks,
     )
     alert_store = AlertStore(engine)
     alerting = AlertingService.from_settings(
-        settings, alert_store, modes=modes.find_mode, clock=stream_clock
+        settings,
+        alert_store,
+        modes=modes.find_mode,
+        clock=stream_clocks.newest(),
+        stream_time=stream_clocks.now_ns,
     )
     models = SqlModelRepository(engine, clock=clock)
     predictions = SqlPredictionRepository(engine)
     prediction = PredictionStage(
-        models, predictions=predictions, alerting=alerting, clock=stream_clock
+        models,
+        predictions=predictions,
+        alerting=alerting,
+        clocks=stream_clocks,
+        alert_threshold=settings.alert_threshold,
     )
     # Prediction first: it is on the alert path; windows and detectors can wait a moment.
     stages = Stages(
@@ -125,6 +141,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         predictions=predictions,
         anomalies=anomalies,
         windows=windows,
+        stream_clocks=stream_clocks,
         analysis=analysis,
         alerting=alerting,
         models=models,

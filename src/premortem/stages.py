@@ -2,16 +2,22 @@
 
 Each is a small object with `on_logs(records)` and/or `on_tick(now_ns)`, wired by the runtime:
 analysis (windows and detectors → anomalies), then prediction and alerting.
+
+Both run on stream time kept per source (`StreamClocks`): a record's `service` is its source, and
+each stage moves the clocks with the records it is given (observing twice is harmless), so a
+replay of older logs, or a late source, is judged by its own time.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
 from typing import Protocol
 
-from premortem.clock import StreamClock
+from premortem.clock import Clock, StreamClocks
 from premortem.detect.analyzer import Analyzer
 from premortem.domain import Anomaly, LogRecord, Prediction
 from premortem.learn.model import TrainedModel
@@ -45,23 +51,21 @@ class AnalysisStage:
         *,
         anomalies: AnomalySink,
         windows: WindowSink,
-        clock: StreamClock,
+        clocks: StreamClocks,
     ) -> None:
         self.analyzer = analyzer
         self._anomalies = anomalies
         self._windows = windows
-        self.clock = clock
+        self.clocks = clocks
 
     def on_logs(self, records: Sequence[LogRecord]) -> None:
-        if records:
-            self.clock.observe(max(record.time_ns for record in records))
+        observe_stream_time(self.clocks, records)
         self._store(self.analyzer.observe(records))
 
     def on_tick(self, _now_ns: int) -> None:
-        # Windows close on stream time, not on the wall clock (see StreamClock).
-        now = self.clock.now_ns()
-        if now:
-            self._store(self.analyzer.tick(now))
+        # Each source's windows close on that source's stream time, never on the wall clock nor
+        # on another source's time (a source not yet observed reads 0 and closes nothing).
+        self._store(self.analyzer.tick(self.clocks.now_ns))
         closed = self.analyzer.closed_windows()
         if closed:
             self._windows.add(closed)
@@ -71,12 +75,24 @@ class AnalysisStage:
             self._anomalies.add_anomalies(anomalies)
 
 
+def observe_stream_time(clocks: StreamClocks, records: Sequence[LogRecord]) -> None:
+    """Move each source's stream time to its newest record in the batch."""
+    newest: dict[str, int] = {}
+    for record in records:
+        if record.time_ns > newest.get(record.service, 0):
+            newest[record.service] = record.time_ns
+    for source, time_ns in newest.items():
+        clocks.observe(source, time_ns)
+
+
 class PredictionSink(Protocol):
     def add_predictions(self, predictions: Sequence[Prediction]) -> int: ...
 
 
 class AlertSink(Protocol):
-    def submit(self, predictions: Sequence[Prediction]) -> object: ...
+    def submit(self, predictions: Sequence[Prediction], *, source: str | None = None) -> object: ...
+
+    def use_threshold(self, threshold: float) -> None: ...
 
 
 class ModelSource(Protocol):
@@ -85,11 +101,44 @@ class ModelSource(Protocol):
     def latest(self) -> StoredModel | None: ...
 
 
+class Predictor(Protocol):
+    """What the stage needs of a predictor (`OnlinePredictor`; a fake one in tests)."""
+
+    model: TrainedModel
+
+    def observe(self, records: Iterable[LogRecord]) -> list[Prediction]: ...
+
+
+class PredictorFactory(Protocol):
+    def __call__(
+        self, model: TrainedModel, clock: Clock, *, min_probability: float
+    ) -> Predictor: ...
+
+
+THRESHOLD_SETTING = "PREMORTEM_ALERT_THRESHOLD"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertThreshold:
+    """The probability at which a prediction alerts, and where that number came from."""
+
+    value: float
+    source: str  # "learned by model v3" or "set by PREMORTEM_ALERT_THRESHOLD"
+
+
 class PredictionStage:
     """The online predictor over every record; predictions are stored and handed to alerting.
 
     The model is whatever training stored last: the stage looks for a newer version every
     `reload_s` seconds (training may run in another process, e.g. `premortem train`).
+
+    One threshold: the predictor and alerting both use the model's learned `alert_threshold`,
+    unless `alert_threshold` (the PREMORTEM_ALERT_THRESHOLD setting) overrides it.
+
+    The predictor's clock is a `SourceClock` that the stage points at the source of each run of
+    consecutive records before handing that run over, so its `now_ns()` (used for expiry at the
+    end of `observe`) is the stream time of the source whose records it just saw, and the
+    predictions of a run are alerted on that source's time.
     """
 
     def __init__(
@@ -98,26 +147,49 @@ class PredictionStage:
         *,
         predictions: PredictionSink,
         alerting: AlertSink,
-        clock: StreamClock,
+        clocks: StreamClocks,
+        alert_threshold: float | None = None,
         reload_s: float = 5.0,
+        predictor: PredictorFactory = OnlinePredictor,
     ) -> None:
         self._models = models
         self._predictions = predictions
         self._alerting = alerting
-        self._clock = clock
+        self._clocks = clocks
+        self._clock = clocks.of("")
+        self._override = alert_threshold
+        self.make_predictor = predictor
         self._reload_ns = int(reload_s * 1e9)
         self._checked_ns = -self._reload_ns
         self.version = 0
-        self.predictor: OnlinePredictor | None = None
+        self.predictor: Predictor | None = None
+        self.threshold: AlertThreshold | None = None
+        if alert_threshold is not None:
+            self.threshold = AlertThreshold(alert_threshold, f"set by {THRESHOLD_SETTING}")
+            alerting.use_threshold(alert_threshold)
 
     def on_logs(self, records: Sequence[LogRecord]) -> None:
         self._reload_if_due()
-        if self.predictor is None:
+        predictor = self.predictor
+        if predictor is None:
+            observe_stream_time(self._clocks, records)
             return
-        predictions = self.predictor.observe(records)
-        if predictions:
-            self._predictions.add_predictions(predictions)
-            self._alerting.submit(predictions)
+        told: list[tuple[str, list[Prediction]]] = []
+        # Runs of consecutive records of one source, in arrival order (never reordered); the
+        # source's time moves with each run, so the predictor never reads a time its records
+        # have not reached yet. An empty batch still lets it expire evidence (last source).
+        runs = groupby(records, key=_source) if records else [(self._clock.source, iter(()))]
+        for source, grouped in runs:
+            run = list(grouped)
+            observe_stream_time(self._clocks, run)
+            self._clock.source = source
+            predictions = predictor.observe(run)
+            if predictions:
+                told.append((source, predictions))
+        if told:
+            self._predictions.add_predictions([p for _, batch in told for p in batch])
+            for source, predictions in told:
+                self._alerting.submit(predictions, source=source)
 
     def on_tick(self, _now_ns: int) -> None:
         self._reload_if_due()
@@ -127,9 +199,22 @@ class PredictionStage:
         if stored is None or stored.version == self.version:
             return
         model = TrainedModel.loads(stored.blob)
-        self.predictor = OnlinePredictor(model, self._clock)
+        threshold = self._threshold_for(model, stored.version)
+        self.predictor = self.make_predictor(model, self._clock, min_probability=threshold.value)
+        self._alerting.use_threshold(threshold.value)
+        self.threshold = threshold
         self.version = stored.version
-        log.info("prediction stage now uses model version %d", stored.version)
+        log.info(
+            "prediction stage now uses model version %d, alert threshold %.2f (%s)",
+            stored.version,
+            threshold.value,
+            threshold.source,
+        )
+
+    def _threshold_for(self, model: TrainedModel, version: int) -> AlertThreshold:
+        if self._override is not None:
+            return AlertThreshold(self._override, f"set by {THRESHOLD_SETTING}")
+        return AlertThreshold(model.alert_threshold, f"learned by model v{version}")
 
     def _reload_if_due(self) -> None:
         now = time.monotonic_ns()
@@ -138,3 +223,7 @@ class PredictionStage:
         self._checked_ns = now
         if self._models.latest_version() != self.version:
             self.reload()
+
+
+def _source(record: LogRecord) -> str:
+    return record.service

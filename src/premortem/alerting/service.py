@@ -6,12 +6,17 @@
     service.stop()                       # delivers what is queued (bounded), then stops
 
 `submit` never waits on a notifier: notifications are queued and delivered by the dispatcher.
+
+Time: `clock` dates silences, feedback and notification batches. An alert expires on the stream
+time of the source whose records made its predictions (`submit(..., source=)`, read through
+`stream_time(source)`), so one source's newer logs never resolve another source's alert.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from premortem.alerting.alertmanager import AlertmanagerNotifier
 from premortem.alerting.content import build_content
@@ -48,6 +53,7 @@ from premortem.errors import IngestError
 from premortem.ports import Page
 
 ModeLookup = Callable[[str], FailureMode | None]
+StreamTime = Callable[[str], int]  # a source's stream time; 0 when the source is unknown
 
 
 class AlertingService:
@@ -67,11 +73,15 @@ class AlertingService:
         backoff_s: float = 0.5,
         sleep: Callable[[float], None] | None = None,
         tick_interval_s: float = 1.0,
+        stream_time: StreamTime | None = None,
     ) -> None:
         self.store = store
         self.modes = modes
         self.clock = clock
+        self.stream_time = stream_time
         self.policy = policy or AlertPolicy()
+        self._inhibit_rules = tuple(inhibit_rules)
+        self._sources: dict[str, str] = {}  # fingerprint -> source of its latest prediction
         self.public_url = public_url.rstrip("/")
         self.environment = environment
         self.resend_ns = int(resend_interval_s * 1e9)
@@ -133,27 +143,58 @@ class AlertingService:
 
     # ----------------------------------------------------------------------- the flow
 
-    def submit(self, predictions: Sequence[Prediction]) -> list[Alert]:
-        """Runs predictions through the pipeline; returns the alerts that were told about."""
+    def submit(
+        self, predictions: Sequence[Prediction], *, source: str | None = None
+    ) -> list[Alert]:
+        """Runs predictions through the pipeline; returns the alerts that were told about.
+
+        `source` is the stream the predictions were made on (the records' service): the alerts
+        they keep alive expire on that source's stream time."""
         with self._lock:
-            return self.pipeline.exec([self._proposal(p) for p in predictions])
+            proposals = [self._proposal(p) for p in predictions]
+            if source is not None:
+                for proposal in proposals:
+                    self._sources[proposal.fingerprint] = source
+            return self.pipeline.exec(proposals)
+
+    def use_threshold(self, threshold: float) -> None:
+        """The default alert threshold from now on (the model's learned one, or the setting);
+        per-mode policies keep theirs, and a firing alert still resolves with hysteresis."""
+        with self._lock:
+            default = replace(self.policy.default, threshold=threshold)
+            self.policy = replace(self.policy, default=default)
+            self._assemble(self._inhibit_rules)
 
     def tick(self) -> list[Alert]:
         """Time-driven work: resolve alerts whose evidence cleared (no prediction for the mode
-        within its horizon), tell alerts whose mute lifted, re-send firing alerts."""
+        within its horizon, on its source's stream time), tell alerts whose mute lifted,
+        re-send firing alerts."""
         now = self.clock.now_ns()
         with self._lock:
-            firing = self.active.all()
-            stale = [
-                a.evolve(state=AlertState.RESOLVED, last_seen_ns=now)
-                for a in firing
-                if now - a.last_seen_ns > a.horizon_s * 1e9
-            ]
+            stale = []
+            for alert in self.active.all():
+                seen_now = self._now_for(alert, now)
+                if seen_now - alert.last_seen_ns > alert.horizon_s * 1e9:
+                    stale.append(alert.evolve(state=AlertState.RESOLVED, last_seen_ns=seen_now))
+            for alert in stale:
+                self._sources.pop(alert.fingerprint, None)
             told = self.expiry.exec(stale)
             due = [a for a in self.active.all() if self._due(a, now)]
             for alert in due:
                 alert.event = AlertEvent.FIRING if not alert.notified else AlertEvent.RESEND
             return told + self.reminders.exec(due)
+
+    def _now_for(self, alert: Alert, now: int) -> int:
+        """Stream time of the alert's source: the source of its latest prediction, else (after a
+        restart) its service label's; `now` when neither is known or no stream time is kept."""
+        if self.stream_time is None:
+            return now
+        for source in (self._sources.get(alert.fingerprint), alert.labels.get("service")):
+            if source is not None:
+                source_now = self.stream_time(source)
+                if source_now:
+                    return source_now
+        return now
 
     def _due(self, alert: Alert, now: int) -> bool:
         if not alert.notified:

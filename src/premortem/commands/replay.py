@@ -1,15 +1,26 @@
-"""`premortem replay openstack-fi EXPERIMENT_DIR`: replay a recorded experiment through the API.
+"""`premortem replay …`: send recorded logs to a running server through its API, in time order.
 
-Reads one experiment laid out like the OpenStack fault-injection dataset
-(`tests/<Subsystem>/Test_<n>/`), sends its service logs to a running server in time order as
+`replay logs FILE…` reads native log files (JSON lines or a JSON array, as `POST /api/v1/logs`
+accepts; gzip too), merges every file's records in record-time order (stable: equal times keep
+file, then line order) and posts them in batches, as fast as possible or paced by record time
+(`--speed 1` is real time, `--speed 10` ten times faster). The server keeps stream time per
+source, so replaying older logs after newer ones gives the same windows as live.
+
+`replay openstack-fi EXPERIMENT_DIR` reads one experiment laid out like the OpenStack
+fault-injection dataset (`tests/<Subsystem>/Test_<n>/`), sends its service logs in time order as
 native log records, then its test runs, exactly as a live system would. Afterwards the server
 shows its templates (`/api/v1/templates`), their series and the anomalies the detectors raised.
 """
 
 from __future__ import annotations
 
+import gzip
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import orjson
@@ -19,9 +30,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from premortem.commands.ingest import IngestFailed, post
 from premortem.domain import LogRecord, rfc3339_ns
+from premortem.errors import IngestError
+from premortem.ingest.fields import load_documents
+from premortem.ingest.native import log_record
 from premortem.learn.openstack_fi import Experiment, discover
 
 BATCH = 1000
+PACED_SPAN_S = 0.25  # when pacing, one batch holds the records due within this many seconds
+NO_TIME = -1
 
 replay_app = typer.Typer(help="Replay recorded experiments through a server's API.")
 
@@ -100,6 +116,172 @@ def replay_experiment(
     )
     what = f"{len(records)} log lines of {experiment.key} round {round_no}"
     return f"replayed {what} ({span}){activation}"
+
+
+# --------------------------------------------------------------------------- replay logs
+
+
+@dataclass(frozen=True, slots=True)
+class TimedDoc:
+    """One native log record as read from a file, and its record time (for order and pace)."""
+
+    time_ns: int
+    doc: Any
+
+
+@replay_app.command("logs")
+def replay_logs_command(
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE", help="native log files: JSON lines or array, .gz"),
+    ],
+    speed: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="pace by record time / X (1 = real time)"),
+    ] = None,
+    url: Annotated[str, typer.Option(envvar="PREMORTEM_URL")] = "http://127.0.0.1:8080",
+    token: Annotated[str | None, typer.Option(envvar="PREMORTEM_TOKEN")] = None,
+) -> None:
+    """Send native log files to a server in record-time order, optionally paced."""
+    records = read_log_files(files)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    console = Console(stderr=True)
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        sent = replay_logs(client, records, speed=speed, console=console)
+    typer.echo(f"replayed {sent} log record(s) from {len(files)} file(s) to {url}{_span(records)}")
+
+
+def read_log_files(files: Sequence[Path]) -> list[TimedDoc]:
+    """Every file's records, merged in record-time order (stable for equal times)."""
+    merged: list[TimedDoc] = []
+    for file in files:
+        merged.extend(read_log_file(file))
+    merged.sort(key=lambda record: record.time_ns)  # sort is stable: file, then line order
+    return merged
+
+
+def read_log_file(file: Path) -> list[TimedDoc]:
+    """One file's records, each validated as `POST /api/v1/logs` would, in file order.
+
+    A record without a time takes the time of the record before it (the file's first timed
+    record for leading ones) and is sent with that timestamp, so it stays where the file put it
+    instead of being stamped with the server's clock.
+    """
+    raw = _file_bytes(file)
+    try:
+        items, batch = load_documents(raw)
+    except IngestError as exc:
+        raise _not_native(file, exc) from exc
+    timed: list[TimedDoc] = []
+    for index, item in enumerate(items):
+        try:
+            time_ns = log_record(item, NO_TIME).time_ns
+        except IngestError as exc:
+            raise _not_native(file, exc.at(f"/{index}") if batch else exc) from exc
+        timed.append(TimedDoc(time_ns, item))
+    return list(_fill_missing_times(timed))
+
+
+def _not_native(file: Path, error: IngestError) -> IngestFailed:
+    where = f" at {error.pointer}" if error.pointer else ""
+    return IngestFailed(f"{file}: not native log records{where}: {error.message}")
+
+
+def _file_bytes(file: Path) -> bytes:
+    if not file.is_file():
+        raise IngestFailed(f"{file}: no such file")
+    data = file.read_bytes()
+    if data[:2] == b"\x1f\x8b":  # gzip, whatever the file is called
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise IngestFailed(f"{file}: not a readable gzip file: {exc}") from exc
+    return data
+
+
+def _fill_missing_times(records: list[TimedDoc]) -> Iterator[TimedDoc]:
+    known = [r.time_ns for r in records if r.time_ns != NO_TIME]
+    if not known:  # nothing to order by: file order, and the server stamps them
+        yield from (TimedDoc(0, r.doc) for r in records)
+        return
+    previous = known[0]
+    for record in records:
+        if record.time_ns == NO_TIME:
+            doc = {**record.doc, "timestamp": previous}
+            yield TimedDoc(previous, doc)
+        else:
+            previous = record.time_ns
+            yield record
+
+
+def replay_logs(
+    client: httpx.Client,
+    records: Sequence[TimedDoc],
+    *,
+    speed: float | None = None,
+    console: Console | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> int:
+    """Post the records (already in order) in batches; returns how many were sent.
+
+    With `speed`, a batch is sent when its first record is due: (record time − first record
+    time) / speed seconds after the start. `sleep` and `monotonic` are the test seam.
+    """
+    columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("records"))
+    sent = 0
+    started = monotonic()
+    quiet = console is None or not console.is_terminal
+    with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
+        task = progress.add_task("replay", total=len(records))
+        for due_s, batch in paced_batches(records, speed=speed):
+            delay = started + due_s - monotonic()
+            if delay > 0:
+                sleep(delay)
+            body = orjson.dumps([record.doc for record in batch])
+            try:
+                post(client, "/api/v1/logs", body, {})
+            except IngestFailed as exc:
+                raise IngestFailed(f"{exc} (after {sent} of {len(records)} records)") from exc
+            sent += len(batch)
+            progress.advance(task, len(batch))
+    return sent
+
+
+def paced_batches(
+    records: Sequence[TimedDoc], *, speed: float | None = None, size: int = BATCH
+) -> Iterator[tuple[float, Sequence[TimedDoc]]]:
+    """(seconds after the start at which to send, batch). Without `speed`, every batch is due
+    at once; with it, a batch holds at most the records due within `PACED_SPAN_S`."""
+    if not records:
+        return
+    first = records[0].time_ns
+    start = 0
+    while start < len(records):
+        due = _due_s(records[start].time_ns, first, speed)
+        end = start + 1
+        while end < len(records) and end - start < size:
+            if (
+                speed is not None
+                and _due_s(records[end].time_ns, first, speed) > due + PACED_SPAN_S
+            ):
+                break
+            end += 1
+        yield due, records[start:end]
+        start = end
+
+
+def _due_s(time_ns: int, first_ns: int, speed: float | None) -> float:
+    if speed is None:
+        return 0.0
+    return max(0, time_ns - first_ns) / 1e9 / speed
+
+
+def _span(records: Sequence[TimedDoc]) -> str:
+    times = [r.time_ns for r in records if r.time_ns > 0]
+    if not times:
+        return ""
+    return f" ({rfc3339_ns(times[0])} … {rfc3339_ns(times[-1])})"
 
 
 def register(app: typer.Typer) -> None:

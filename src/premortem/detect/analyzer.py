@@ -25,7 +25,7 @@ so re-processing the same records yields the same ids.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,8 +105,12 @@ class Analyzer:
                 anomalies.extend(self._on_record(record, record.template_id))
         return anomalies
 
-    def tick(self, now_ns: int) -> list[Anomaly]:
-        """Close the windows that `now_ns` has passed and run the window detectors on them."""
+    def tick(self, now_ns: int | Callable[[str], int]) -> list[Anomaly]:
+        """Close the windows that now has passed and run the window detectors on them.
+
+        `now_ns` is one time for all sources, or each source's own stream time (a function of
+        the source), so that a late or replayed source closes its windows on its own time.
+        """
         anomalies: list[Anomaly] = []
         for window in self.windows.tick(now_ns):
             anomalies.extend(self._on_window(window))

@@ -1,9 +1,9 @@
 """Per-source counts over tumbling windows: per template, per severity and in total.
 
 Time is *event time*: a window `[start, start + width)` closes when the watermark of its source
-passes `end + grace`. The watermark moves with record times (`add`) and with the injected clock
-(`tick`), never with the wall clock directly, so replaying old logs and streaming live logs give
-the same windows.
+passes `end + grace`. The watermark moves with the source's record times (`add`) and with the
+injected clock or the source's own stream time (`tick`), never with the wall clock directly, so
+replaying old logs and streaming live logs give the same windows.
 
 >>> from premortem.clock import ManualClock
 >>> from premortem.domain import LogRecord
@@ -21,7 +21,7 @@ sources are tracked (the least recently active is dropped); a quiet source produ
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -176,11 +176,17 @@ class WindowCounter:
             closed.extend(self.add(record))
         return closed
 
-    def tick(self, now_ns: int | None = None) -> list[Window]:
-        """Close every window whose end (plus grace) is at or before `now_ns` (default: clock)."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+    def tick(self, now_ns: int | Callable[[str], int] | None = None) -> list[Window]:
+        """Close every window whose end (plus grace) is at or before now (default: the clock).
+
+        `now_ns` is one time for every source, or a function giving each source's own time (a
+        stream clock per source), so that one source's newer records never close another's
+        windows.
+        """
+        fixed = 0 if callable(now_ns) else self.clock.now_ns() if now_ns is None else now_ns
         closed: list[Window] = []
         for service, source in self._sources.items():
+            now = now_ns(service) if callable(now_ns) else fixed
             closed.extend(self._advance(service, source, now))
         return closed
 

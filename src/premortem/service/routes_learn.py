@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from premortem.domain import rfc3339_ns
-from premortem.errors import Conflict
+from premortem.errors import Conflict, NotFound
 from premortem.runtime import Runtime
 from premortem.service.deps import CanAdmin, CanRead
 
@@ -50,4 +50,27 @@ def list_models(request: Request) -> dict[str, Any]:
         }
         for m in runtime.models.history()
     ]
-    return {"items": items, "total": len(items)}
+    return {"items": items, "total": len(items), **alert_threshold(runtime)}
+
+
+@router.get("/models/latest", dependencies=[CanRead])
+def latest_model(request: Request) -> dict[str, Any]:
+    """The model predictions are made with now, and the alert threshold in use."""
+    runtime: Runtime = request.app.state.runtime
+    stored = runtime.models.latest()
+    if stored is None:
+        raise NotFound("no model has been trained yet")
+    return {
+        "version": stored.version,
+        "created_at": rfc3339_ns(stored.created_ns),
+        "kind": stored.kind,
+        "summary": stored.summary,
+        "serving": stored.version == runtime.prediction.version,
+        **alert_threshold(runtime),
+    }
+
+
+def alert_threshold(runtime: Runtime) -> dict[str, Any]:
+    """The probability at which predictions alert, and where it came from."""
+    threshold = runtime.alert_threshold()
+    return {"alert_threshold": threshold.value, "alert_threshold_source": threshold.source}

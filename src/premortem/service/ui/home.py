@@ -104,8 +104,14 @@ def predictive_analysis(
     ]
     rows.sort(key=lambda r: (-r["risk"], -r["probability"], r["mode_name"]))
     timeline = _timeline(runtime, alerts, rows, histories, service=service, window=window)
+    threshold = runtime.alert_threshold()
     return {
         "ranking": rows,
+        "threshold": {
+            "value": threshold.value,
+            "text": f"{threshold.value * 100:.0f}%",
+            "source": threshold.source,
+        },
         "timeline": timeline,
         "firing": [a.to_json() for a in firing.values()],
         "updated": datetime.now(UTC).strftime("%H:%M:%S UTC"),

@@ -1,0 +1,263 @@
+"""The stages after the store: windows close per source on that source's time; one alert
+threshold (the model's, or PREMORTEM_ALERT_THRESHOLD) for the predictor and for alerting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
+
+import pytest
+
+from premortem.alerting import AlertingService, MemoryAlertStore
+from premortem.clock import Clock, ManualClock, SourceClock, StreamClocks
+from premortem.detect.analyzer import Analyzer, AnalyzerConfig
+from premortem.domain import Anomaly, FailureMode, LogRecord, Prediction
+from premortem.learn.model import TrainedModel
+from premortem.learn.network import ModeNetwork
+from premortem.learn.rows import IndicatorSet
+from premortem.logs.miner import DrainMiner
+from premortem.logs.windows import Window
+from premortem.stages import AnalysisStage, PredictionStage
+from premortem.store.models import StoredModel
+
+S = 1_000_000_000
+MODE = FailureMode(id="db_pool", name="DB pool exhaustion", severity="warning", service="db")
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.windows: list[Window] = []
+        self.anomalies: list[Anomaly] = []
+
+    def add(self, windows: Sequence[Window]) -> int:
+        self.windows.extend(windows)
+        return len(windows)
+
+    def add_anomalies(self, anomalies: Sequence[Anomaly]) -> int:
+        self.anomalies.extend(anomalies)
+        return len(anomalies)
+
+
+def records(service: str, start_s: int, end_s: int, *, step_s: int = 1) -> list[LogRecord]:
+    return [
+        LogRecord(time_ns=t * S, body=f"{service} ok", service=service, template_id=1)
+        for t in range(start_s, end_s, step_s)
+    ]
+
+
+def analysis() -> tuple[AnalysisStage, Sink, ManualClock]:
+    mono = ManualClock(0)
+    sink = Sink()
+    stage = AnalysisStage(
+        Analyzer(AnalyzerConfig(window_s=10)),
+        anomalies=sink,
+        windows=sink,
+        clocks=StreamClocks(mono),
+    )
+    return stage, sink, mono
+
+
+def feed(stage: AnalysisStage, mono: ManualClock, batch: list[LogRecord]) -> None:
+    stage.on_logs(batch)
+    mono.advance(0.1)
+    stage.on_tick(0)
+
+
+def spans(windows: Iterable[Window], service: str) -> list[tuple[int, int, int]]:
+    return [(w.start_ns // S, w.end_ns // S, w.total) for w in windows if w.service == service]
+
+
+def test_an_older_source_closes_its_windows_on_its_own_time() -> None:
+    stage, sink, mono = analysis()
+    feed(stage, mono, records("a", 1000, 1005))
+    feed(stage, mono, records("b", 10, 15))  # older than anything a said
+    feed(stage, mono, records("b", 15, 36))
+
+    assert spans(sink.windows, "b") == [(10, 20, 10), (20, 30, 10)]
+    assert stage.analyzer.windows.late == 0, "none of b's records was dropped as late"
+    assert spans(sink.windows, "a") == [], "b's records did not move a's time"
+
+    mono.advance(10)  # quiet: a's time moves on at wall-clock pace since its last record
+    stage.on_tick(0)
+    assert spans(sink.windows, "a") == [(1000, 1010, 5)]
+    assert spans(sink.windows, "b")[-1] == (30, 40, 6)  # b's quiet time closes its own too
+
+
+def test_a_replay_of_old_logs_after_newer_ones_gives_the_windows_of_an_in_order_replay() -> None:
+    old = records("replayed", 0, 300, step_s=2)
+    batches = [old[i : i + 20] for i in range(0, len(old), 20)]
+
+    alone, alone_sink, alone_mono = analysis()
+    for batch in batches:
+        feed(alone, alone_mono, batch)
+
+    after, after_sink, after_mono = analysis()
+    feed(after, after_mono, records("live", 50_000, 50_100))
+    for batch in batches:
+        feed(after, after_mono, batch)
+        feed(after, after_mono, records("live", 50_100, 50_102))  # live keeps going meanwhile
+
+    assert spans(after_sink.windows, "replayed") == spans(alone_sink.windows, "replayed")
+    assert len(spans(alone_sink.windows, "replayed")) == 29
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+class Models:
+    def __init__(self, threshold: float) -> None:
+        model = TrainedModel(
+            modes=[MODE],
+            miner=DrainMiner(),
+            indicators=IndicatorSet([], set()),
+            network=ModeNetwork([], []),
+            alert_threshold=threshold,
+        )
+        self.stored = StoredModel(1, 0, "test", model.dumps(), {})
+
+    def latest_version(self) -> int:
+        return self.stored.version
+
+    def latest(self) -> StoredModel | None:
+        return self.stored
+
+
+class FakePredictor:
+    """Says `probability` for db_pool on every "precursor" line, at the record's time; like the
+    real predictor, only when that is at least `min_probability` (unless told to ignore it)."""
+
+    made: ClassVar[list[FakePredictor]] = []
+
+    def __init__(
+        self,
+        model: TrainedModel,
+        clock: Clock,
+        *,
+        min_probability: float,
+        probability: float = 0.35,
+        filter: bool = True,
+    ) -> None:
+        self.model = model
+        self.clock = clock
+        self.min_probability = min_probability
+        self.probability = probability
+        self.filter = filter
+        self.seen_now: list[tuple[str, int]] = []
+        FakePredictor.made.append(self)
+
+    def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
+        out = []
+        for record in records:
+            if "precursor" in record.body and (
+                not self.filter or self.probability >= self.min_probability
+            ):
+                out.append(self._prediction(record))
+        assert isinstance(self.clock, SourceClock)
+        self.seen_now.append((self.clock.source, self.clock.now_ns()))
+        return out
+
+    def _prediction(self, record: LogRecord) -> Prediction:
+        return Prediction(
+            id=f"p-{record.time_ns}",
+            time_ns=record.time_ns,
+            mode_id=MODE.id,
+            service=MODE.service,
+            probability=self.probability,
+            horizon_s=60,
+        )
+
+
+class Predictions:
+    def __init__(self) -> None:
+        self.items: list[Prediction] = []
+
+    def add_predictions(self, predictions: Sequence[Prediction]) -> int:
+        self.items.extend(predictions)
+        return len(predictions)
+
+
+def prediction_stage(
+    *, model_threshold: float, override: float | None = None, filter: bool = True
+) -> tuple[PredictionStage, AlertingService, StreamClocks, ManualClock]:
+    mono = ManualClock(0)
+    clocks = StreamClocks(mono)
+    alerting = AlertingService(
+        MemoryAlertStore(),
+        routes=[],
+        modes={MODE.id: MODE}.get,
+        clock=clocks.newest(),
+        stream_time=clocks.now_ns,
+    )
+
+    def make(model: TrainedModel, clock: Clock, *, min_probability: float) -> FakePredictor:
+        return FakePredictor(model, clock, min_probability=min_probability, filter=filter)
+
+    stage = PredictionStage(
+        Models(model_threshold),
+        predictions=Predictions(),
+        alerting=alerting,
+        clocks=clocks,
+        alert_threshold=override,
+        predictor=make,
+    )
+    return stage, alerting, clocks, mono
+
+
+def line(service: str, time_s: int, body: str = "precursor: pool wait") -> LogRecord:
+    return LogRecord(time_ns=time_s * S, body=body, service=service, severity_number=13)
+
+
+def firing(alerting: AlertingService) -> list[str]:
+    return [a.mode_id for a in alerting.store.firing_alerts()]
+
+
+def test_the_learned_threshold_is_the_one_used_live() -> None:
+    stage, alerting, _, _ = prediction_stage(model_threshold=0.3)
+    stage.on_logs([line("db", 100)])
+    assert stage.threshold is not None
+    assert (stage.threshold.value, stage.threshold.source) == (0.3, "learned by model v1")
+    assert FakePredictor.made[-1].min_probability == 0.3
+    assert alerting.policy.default.threshold == 0.3
+    assert firing(alerting) == ["db_pool"], "0.35 is above the model's 0.3: it alerts"
+
+
+@pytest.mark.parametrize("filter", [True, False], ids=["predictor", "alert-policy"])
+def test_the_setting_overrides_the_learned_threshold(filter: bool) -> None:
+    # Both the predictor and the alert policy hold the setting: neither lets 0.35 through.
+    stage, alerting, _, _ = prediction_stage(model_threshold=0.3, override=0.4, filter=filter)
+    stage.on_logs([line("db", 100)])
+    assert stage.threshold is not None
+    assert stage.threshold.source == "set by PREMORTEM_ALERT_THRESHOLD"
+    assert FakePredictor.made[-1].min_probability == 0.4
+    assert alerting.policy.default.threshold == 0.4
+    assert firing(alerting) == []
+
+
+def test_the_predictor_reads_the_time_of_the_source_it_was_given() -> None:
+    stage, _, _, mono = prediction_stage(model_threshold=0.3)
+    stage.on_logs([line("a", 1000, "ok"), line("a", 1001, "ok"), line("b", 10, "ok")])
+    mono.advance(1)
+    stage.on_logs([line("b", 11, "ok")])
+    predictor = FakePredictor.made[-1]
+    assert predictor.seen_now == [("a", 1001 * S), ("b", 10 * S), ("b", 11 * S)]
+    mono.advance(2)
+    stage.on_logs([])
+    assert predictor.seen_now[-1] == ("b", 13 * S), "quiet: b's time, moved on by the wall clock"
+
+
+def test_an_alert_expires_on_the_time_of_its_own_source() -> None:
+    stage, alerting, clocks, mono = prediction_stage(model_threshold=0.3)
+    stage.on_logs([line("b", 10)])  # the alert's evidence: source b at 10 s
+    assert firing(alerting) == ["db_pool"]
+
+    stage.on_logs([line("a", 100_000, "ok")])  # a newer source says nothing about b
+    alerting.tick()
+    assert firing(alerting) == ["db_pool"]
+
+    stage.on_logs([line("b", 10 + 61, "ok")])  # b's own time passes the 60 s horizon
+    alerting.tick()
+    assert firing(alerting) == []
+    assert clocks.now_ns("b") == 71 * S and mono.now_ns() == 0

@@ -187,7 +187,10 @@ class PredictionStage:
             if predictions:
                 told.append((source, predictions))
         if told:
-            self._predictions.add_predictions([p for _, batch in told for p in batch])
+            # Closing predictions only tell alerting to resolve; they predict nothing.
+            opened = [p for _, batch in told for p in batch if "closes" not in p.evidence]
+            if opened:
+                self._predictions.add_predictions(opened)
             for source, predictions in told:
                 self._alerting.submit(predictions, source=source)
 

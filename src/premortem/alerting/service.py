@@ -149,9 +149,17 @@ class AlertingService:
         """Runs predictions through the pipeline; returns the alerts that were told about.
 
         `source` is the stream the predictions were made on (the records' service): the alerts
-        they keep alive expire on that source's stream time."""
+        they keep alive expire on that source's stream time. A prediction whose evidence says
+        `closes` (see learn/predictor.py) resolves its alert."""
         with self._lock:
-            proposals = [self._proposal(p) for p in predictions]
+            # A closing prediction (its evidence expired, or the failure it warned of came)
+            # resolves its alert, whatever the hysteresis would say.
+            proposals = [
+                self._proposal(p).evolve(state=AlertState.RESOLVED)
+                if p.evidence.get("closes")
+                else self._proposal(p)
+                for p in predictions
+            ]
             if source is not None:
                 for proposal in proposals:
                     self._sources[proposal.fingerprint] = source

@@ -44,8 +44,9 @@ class OnlinePredictor:
     only ever lowers risk: it never opens or raises a prediction, and an open one that falls
     below the threshold is *closed* — returned once more with `evidence["closes"]` set, so that
     its alert resolves. When a failure's own lines are seen (a mode's manifestation, learned in
-    training), the incident is over: open predictions close and the evidence is dropped, so it
-    cannot warn about the next run.
+    training), the incident is over: open predictions close, the evidence is dropped, and no new
+    evidence counts while the failure's lines keep coming (and for REGAP_SHARE of the window
+    after the last), so the failure cannot warn about itself or about the next run.
     `reset()` forgets the evidence, not the templates — used between independent runs.
     """
 
@@ -70,6 +71,7 @@ class OnlinePredictor:
         self._active: frozenset[str] = frozenset()
         self._source_now: dict[str, int] = {}
         self._open: dict[str, float] = {}  # modes predicted at or above the threshold, and p
+        self._failing_until = 0  # a failure is manifesting: no evidence until then
         self._names = {m.id: m for m in model.modes}
 
     def reset(self) -> None:
@@ -77,6 +79,7 @@ class OnlinePredictor:
         self._active = frozenset()
         self._source_now.clear()
         self._open.clear()
+        self._failing_until = 0
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         predictions: list[Prediction] = []
@@ -92,11 +95,13 @@ class OnlinePredictor:
                 source_now[record.service] = now
             if match.template_id in self._manifest:
                 # The failure is here: its precursors are spent and its predictions fulfilled.
+                # While it goes on (its lines keep coming) nothing new is evidence of it.
+                self._failing_until = now + self._regap_ns
                 if self._fired or self._open:
                     predictions += self._close_all(now, FAILURE_MANIFESTED)
                 continue
             names = fired_of(match.template_id, record.service, record.severity_number)
-            if not names:
+            if not names or now < self._failing_until:
                 continue
             fresh = False
             for name in names:

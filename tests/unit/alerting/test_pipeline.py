@@ -203,3 +203,18 @@ def test_restart_keeps_firing_alerts(rig: Rig) -> None:
     )
     assert again.submit([rig.predict(0.8)]) == []
     assert len(again.submit([rig.predict(0.1)])) == 1
+
+
+def test_a_closing_prediction_resolves_its_alert_inside_the_hysteresis(rig: Rig) -> None:
+    rig.submit(0.8)
+    rig.clock.advance(5)
+    # Expired evidence took the risk to 0.45: inside the hysteresis band, but the predictor
+    # says the prediction is closed, so the alert resolves now, not a horizon later.
+    rig.submit(0.45, evidence={"closes": "evidence expired"})
+    assert [e for e, _ in rig.webhook.events()] == ["firing", "resolved"]
+    assert rig.store.list_alerts(AlertQuery()).items[0].state is AlertState.RESOLVED
+
+
+def test_a_closing_prediction_never_opens_an_alert(rig: Rig) -> None:
+    rig.submit(0.0, evidence={"closes": "failure manifested"})
+    assert rig.store.list_alerts(AlertQuery()).total == 0

@@ -1,0 +1,55 @@
+"""`python -m premortem.labs record OUT_DIR --runs-per-fault N --fault-free M --seed S`
+`python -m premortem.labs run --premortem URL --runs-per-fault N --fault-free M --seed S`"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import httpx
+
+from premortem.labs.record import record_suite
+from premortem.labs.runner import Lab, RunResult, plan_suite, run_suite, scratch_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m premortem.labs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    record = commands.add_parser("record", help="record a suite to a directory")
+    record.add_argument("out_dir", type=Path)
+    live = commands.add_parser("run", help="run a suite live against a premortem server")
+    live.add_argument("--premortem", default="http://127.0.0.1:8080")
+    for sub in (record, live):
+        sub.add_argument("--runs-per-fault", type=int, default=6)
+        sub.add_argument("--fault-free", type=int, default=6)
+        sub.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    if args.command == "record":
+        summary = record_suite(
+            args.out_dir,
+            runs_per_fault=args.runs_per_fault,
+            fault_free=args.fault_free,
+            seed=args.seed,
+            say=say,
+        )
+        print(json.dumps(summary))
+        return 0
+    plans = plan_suite(
+        runs_per_fault=args.runs_per_fault, fault_free=args.fault_free, seed=args.seed
+    )
+    with httpx.Client(base_url=args.premortem, timeout=30) as http:
+
+        def send(result: RunResult) -> None:
+            http.post("/api/v1/test-runs", json=result.doc).raise_for_status()
+
+        with Lab(scratch_dir(), premortem_url=args.premortem, seed=args.seed) as lab:
+            results = run_suite(lab, plans, send, say=say)
+    print(json.dumps([r.truth() for r in results]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

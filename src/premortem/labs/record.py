@@ -1,0 +1,80 @@
+"""Record a suite to a directory, for offline evaluation:
+
+runs.json    the native test-run documents, in the order they ran (no `failure_time`)
+logs.jsonl   every native log record the lab's processes shipped, in time order
+truth.json   per run: when the fault started and when the probe saw the failure, and the
+             first ERROR line after the fault; never sent to premortem
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from premortem.ingest.fields import rfc3339_to_ns
+from premortem.labs.runner import Lab, RunResult, plan_suite, run_suite, scratch_dir
+
+ERROR_LEVELS = frozenset({"ERROR", "FATAL", "PANIC", "error", "fatal"})
+
+
+def record_suite(
+    out_dir: Path,
+    *,
+    runs_per_fault: int,
+    fault_free: int,
+    seed: int,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    started = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workdir = scratch_dir()
+    plans = plan_suite(runs_per_fault=runs_per_fault, fault_free=fault_free, seed=seed)
+    results: list[RunResult] = []
+    with Lab(workdir, seed=seed) as lab:
+        run_suite(lab, plans, results.append, say=say)
+        time.sleep(1.0)  # the shippers write their last batch
+    records = [
+        json.loads(line)
+        for path in sorted(workdir.glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+    records.sort(key=lambda r: rfc3339_to_ns(r["timestamp"]))
+    with (out_dir / "logs.jsonl").open("w") as out:
+        out.writelines(json.dumps(r) + "\n" for r in records)
+    (out_dir / "runs.json").write_text(json.dumps([r.doc for r in results], indent=1))
+    truth = [_truth(result, records) for result in results]
+    (out_dir / "truth.json").write_text(json.dumps(truth, indent=1))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "runs": len(results),
+        "failed_runs": sum(1 for r in results if r.failure_ns),
+        "log_records": len(records),
+        "seconds": round(time.monotonic() - started, 1),
+        "out_dir": str(out_dir),
+    }
+
+
+def _truth(result: RunResult, records: list[dict[str, Any]]) -> dict[str, Any]:
+    truth = result.truth()
+    first_error = None
+    if result.fault_ns is not None:
+        first_error = next(
+            (
+                r
+                for r in records
+                if r["severity_text"] in ERROR_LEVELS
+                and result.fault_ns <= rfc3339_to_ns(r["timestamp"]) <= result.ended_ns
+            ),
+            None,
+        )
+    truth["first_error_log"] = (
+        {k: first_error[k] for k in ("timestamp", "service", "severity_text", "body")}
+        if first_error
+        else None
+    )
+    return truth

@@ -78,7 +78,7 @@ class ModeNetwork:
             space += [(FAULT, x) for x in (*indicators, *modes)]
         if not space or not modes:
             return []
-        search = HillClimbSearch(
+        search = _stable_search(HillClimbSearch)(
             scoring_method="bdeu",
             expert_knowledge=ExpertKnowledge(search_space=space),
             max_indegree=MAX_PARENTS,
@@ -189,6 +189,22 @@ class ModeNetwork:
         network.cpds_ = state["cpds"]
         network.has_any_failure = bool(state.get("any_failure", False))
         return network
+
+
+def _stable_search(base: Any) -> Any:
+    """pgmpy's hill climbing, with candidate operations in a stable order.
+
+    pgmpy generates the edges it may add from a set, and `max` keeps the first of equally good
+    operations: which one depended on the process's string-hash seed, and so did the learned
+    structure. Sorted by operation, the same data always gives the same network."""
+
+    class StableHillClimbSearch(base):  # type: ignore[misc]
+        def _legal_operations_dag(self, *args: Any, **kwargs: Any) -> Any:
+            operations = list(super()._legal_operations_dag(*args, **kwargs))
+            operations.sort(key=lambda item: (item[0][0], str(item[0][1])))
+            return iter(operations)
+
+    return StableHillClimbSearch
 
 
 def _backed_off(state: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:

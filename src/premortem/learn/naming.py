@@ -84,7 +84,8 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     (
         r"\bupstream\b[^.;]{0,30}\btime\w* ?out|\bgateway time ?out|\bdeadline exceeded"
-        r"|\btimed out\b|\btime ?out\b",
+        r"|\btimed out\b|\btime ?out\b|\bdid not (?:answer|respond|reply)\b"
+        r"|\bno (?:answer|response|reply) (?:from|within)\b",
         "slow dependency timeout",
     ),
     (r"\bno valid host", "no valid host"),

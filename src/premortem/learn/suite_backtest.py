@@ -2,8 +2,9 @@
 
 A suite directory holds what a user sends premortem: `runs.json` (a JSON array of native test-run
 documents, run back to back), `logs.jsonl` (native log records, any order; more `*.jsonl[.gz]`
-files are read too) and, for scoring only, `truth.json` (`{test_id: {"failure_time": RFC 3339}}`:
-when each failed run really failed — never shown to training or the predictor).
+files are read too) and, for scoring only, `truth.json` (`{test_id: {"failure_time": RFC 3339}}`
+or a list of objects with `test_id` and `failure_time`: when each failed run really failed —
+never shown to training or the predictor).
 
 The runs are ordered by start; the earlier half trains exactly as `premortem train` does (logs tied
 to runs by `training.run_windows_ns`, onsets found in the logs when a run has no `failure_time`),
@@ -64,7 +65,9 @@ def read_suite(path: Path) -> Suite:
     truth: dict[str, int] = {}
     truth_file = path / "truth.json"
     if truth_file.is_file():
-        for test_id, item in orjson.loads(truth_file.read_bytes()).items():
+        loaded = orjson.loads(truth_file.read_bytes())
+        items = loaded.items() if isinstance(loaded, dict) else ((i["test_id"], i) for i in loaded)
+        for test_id, item in items:
             if item.get("failure_time"):
                 truth[test_id] = rfc3339_to_ns(item["failure_time"])
     return Suite(sorted(runs, key=lambda r: r.timestamp), logs, truth)

@@ -35,6 +35,9 @@ HORIZONS_S = (10, 30, 60, 120, 300, 600)
 MAX_HORIZON_NS = HORIZONS_S[-1] * 1_000_000_000
 MIN_PRECISION = 0.3
 TRIGGERS_PER_KIND = 5
+# Numeric parameters that describe the run, not the load on the system: a failed run lasts longer
+# because it failed, so its duration would "predict" the failure it contains.
+NOT_LOAD = frozenset({"duration_s", "seed", "round", "run", "attempt", "iteration"})
 
 
 @dataclass(slots=True)
@@ -226,7 +229,12 @@ def load_candidates(mode_episodes: Sequence[RunView], views: Sequence[RunView]) 
     """`parameter >= x` where x is the lowest value among the mode's episodes."""
     n = len(mode_episodes)
     candidates = []
-    names = {k for v in mode_episodes for k, x in v.run.parameters.items() if _is_number(x)}
+    names = {
+        k
+        for v in mode_episodes
+        for k, x in v.run.parameters.items()
+        if _is_number(x) and k not in NOT_LOAD
+    }
     for name in sorted(names):
         values = [
             float(v.run.parameters[name])

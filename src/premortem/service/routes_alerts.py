@@ -63,7 +63,7 @@ class AckIn(BaseModel):
 @router.get("/alerts", dependencies=[CanRead])
 def list_alerts(
     alerting: Alerting,
-    state: Annotated[Literal["firing", "resolved"] | None, Query()] = None,
+    state: Annotated[Literal["firing", "resolved", "all"] | None, Query()] = None,
     mode: str | None = None,
     service: str | None = None,
     since: datetime | None = None,
@@ -71,9 +71,10 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """Alerts, newest first; `since`/`until` select alerts active at some time in between."""
+    """Alerts, newest first (`state=all`, the default, lists both states); `since`/`until`
+    select alerts active at some time in between."""
     query = AlertQuery(
-        state=AlertState(state) if state else None,
+        state=AlertState(state) if state and state != "all" else None,
         mode_id=mode,
         service=service,
         since_ns=optional_ns(since),

@@ -53,6 +53,10 @@ def openstack_fi(
         ),
     ] = False,
     folds: Annotated[int, typer.Option(help="Folds of --validate-only")] = 2,
+    protocol: Annotated[
+        str,
+        typer.Option(help="--validate-only protocol: rolling (origin) or systems (leave one out)"),
+    ] = "rolling",
 ) -> None:
     """Train on earlier experiments, replay later ones, compare with the first-ERROR baseline."""
     from premortem.learn.openstack_backtest import backtest_openstack, validate_openstack
@@ -71,7 +75,9 @@ def openstack_fi(
                 progress.update(task, advance=1, description=message[:60])
 
             if validate_only:
-                report = validate_openstack(path, folds=folds, progress=advance)
+                if protocol not in ("rolling", "systems"):
+                    raise typer.BadParameter("--protocol must be rolling or systems")
+                report = validate_openstack(path, folds=folds, protocol=protocol, progress=advance)
             else:
                 report = backtest_openstack(path, train_path=train_path, progress=advance)
     title = "validation inside the earlier half" if validate_only else "later half"

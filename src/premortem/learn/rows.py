@@ -2,6 +2,8 @@
 
 An indicator is a binary signal that is active while it fired within the last `window_s`:
 - ``novel:<service>:<warn|error>`` — a warning/error template never seen in normal operation;
+- ``novel:*:<warn|error>`` — the same in any service (a service whose errors never preceded a
+  failure in training can still warn of one);
 - ``tpl:<id>`` — a specific template that preceded failures of a mode (a learned log trigger).
 
 Rows sample every run every `step_s` seconds (STEP_S, finer when runs are short) up to its onset
@@ -32,6 +34,7 @@ SAMPLES_PER_RUN = 20  # short runs (a chaos suite of 30 s experiments) are sampl
 MAX_INDICATORS = 48
 TEMPLATE_INDICATORS_PER_MODE = 3
 FAULT_FREE_ALERT_BUDGET = 0.01
+ANY_SERVICE = "*"
 
 
 @dataclass(slots=True)
@@ -58,8 +61,11 @@ class IndicatorSet:
         if severity < WARN_SEVERITY or template_id in self.healthy or template_id in self.aftermath:
             return (self.aliases.get(named, named),) if named else ()
         level = "error" if severity >= ERROR_SEVERITY else "warn"
-        key = f"novel:{service}:{level}"
-        fired = [key] if key in self._name_set else []
+        fired = [
+            key
+            for key in (f"novel:{service}:{level}", f"novel:{ANY_SERVICE}:{level}")
+            if key in self._name_set
+        ]
         if named:
             fired.append(named)
         return tuple(dict.fromkeys(self.aliases.get(name, name) for name in fired))
@@ -218,7 +224,8 @@ def _novelty_firings(timeline: Timeline, healthy: set[int]) -> dict[str, list[in
         if severity >= WARN_SEVERITY and template_id not in healthy:
             level = "error" if severity >= ERROR_SEVERITY else "warn"
             fires[f"novel:{timeline.service[template_id]}:{level}"].extend(times)
-    return fires
+            fires[f"novel:{ANY_SERVICE}:{level}"].extend(times)
+    return {name: sorted(times) for name, times in fires.items()}
 
 
 def _states(view: RunView, indicators: IndicatorSet) -> list[tuple[int, frozenset[str]]]:

@@ -144,9 +144,10 @@ class DedupStage:
                 return None
             return proposal.evolve(event=AlertEvent.FIRING, notified=False)
         if proposal.state is AlertState.RESOLVED:
+            # The alert keeps the probability it fired with: a resolve says the risk is gone,
+            # not that it was never there.
             return current.evolve(
                 state=AlertState.RESOLVED,
-                probability=proposal.probability,
                 resolved_ns=now,
                 updated_ns=now,
                 event=AlertEvent.RESOLVED,

@@ -35,6 +35,9 @@ HORIZONS_S = (10, 30, 60, 120, 300, 600)
 MAX_HORIZON_NS = HORIZONS_S[-1] * 1_000_000_000
 MIN_PRECISION = 0.3
 TRIGGERS_PER_KIND = 5
+# A log line that typically shows up less than this before the failure is part of the failure's
+# burst (the database cancels the statement, then the app answers 503), not a warning of it.
+MIN_LEAD_S = 1.0
 # Numeric parameters that describe the run, not the load on the system: a failed run lasts longer
 # because it failed, so its duration would "predict" the failure it contains.
 NOT_LOAD = frozenset({"duration_s", "seed", "round", "run", "attempt", "iteration"})
@@ -137,6 +140,8 @@ def log_candidates(
     seen = _seen_counts(views, healthy, set(hits))
     candidates = []
     for key, leads in hits.items():
+        if statistics.median(leads) < MIN_LEAD_S:
+            continue  # it comes with the failure (the same burst), not before it
         text, condition = describe[key]
         candidates.append(
             Candidate(

@@ -153,11 +153,17 @@ def _outcome(
     runs: list[RunResult], alerts: list[dict[str, Any]], mode_faults: dict[str, str | None]
 ) -> dict[str, Any]:
     """Per held-out run: the first alert raised between its fault and its failure, with its lead
-    time and mode; and every alert raised while a fault-free run was going on."""
+    time and mode; and every alert raised or still firing while a fault-free run was going on."""
     warned, unwarned, on_fault_free = [], [], []
     for run in runs:
         if run.plan.fault is None:
-            raised = [a for a in alerts if run.started_ns <= a["started_ns"] <= run.ended_ns]
+            # Raised during the run, or still firing from an earlier one: both page someone.
+            raised = [
+                a
+                for a in alerts
+                if a["started_ns"] <= run.ended_ns
+                and (a["resolved_ns"] or run.ended_ns + 1) > run.started_ns
+            ]
             on_fault_free += [_alert_note(run, a, mode_faults) for a in raised]
             continue
         assert run.fault_ns is not None

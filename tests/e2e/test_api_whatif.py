@@ -124,7 +124,7 @@ def test_with_a_trained_network_that_knows_the_injected_fault(client: TestClient
     assert answer["evidence_variables"] == ["fault"]
     assert answer["model_version"] >= 1
     learned = [m for m in answer["points"][0]["modes"] if m["mode"].startswith("fm-")]
-    assert learned and "pool exhausted" in learned[0]["name"].lower()
+    assert learned and "connection pool exhaustion" in learned[0]["name"].lower()
     assert learned[0]["first_time_s"] == 5.0  # the fault is the evidence; it starts at 5 s
     assert learned[0]["mitigation"]
 

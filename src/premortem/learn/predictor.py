@@ -119,7 +119,7 @@ class OnlinePredictor:
                 predictions += self._evaluate(now)
         clock_now = self.clock.now_ns()
         if self._expire(clock_now, frozenset(sources)):
-            predictions += self._lower(max(clock_now, *(source_now.get(s, 0) for s in sources)))
+            predictions += self._lower(max([clock_now, *(source_now.get(s, 0) for s in sources)]))
         return predictions
 
     def probabilities(self) -> dict[str, float]:

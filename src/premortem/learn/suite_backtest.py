@@ -155,9 +155,27 @@ def replay_stream(
         clock.set(batch[-1].time_ns)
         for p in predictor.observe(batch):
             firing.add(p.time_ns, kinds.get(p.mode_id, p.mode_id), closes="closes" in p.evidence)
-    alerts = firing.starts()
     trained = [r for r in suite.runs if r.failed and r.test_id in _evidence_runs(model)]
-    common_kind = Counter(map(run_kind, trained)).most_common(1)[0][0] if trained else ""
+    common = Counter(map(run_kind, trained)).most_common(1)[0][0] if trained else ""
+    return score_intervals(suite, runs, windows, firing.all(), baseline_kind=common)
+
+
+def score_intervals(
+    suite: Suite,
+    runs: Sequence[TestRun],
+    windows: dict[str, tuple[int, int]],
+    alerts: Sequence[tuple[int, int, str]],
+    *,
+    baseline_kind: str = "",
+) -> list[RunOutcome]:
+    """Each replayed run's outcome from alerts given as (started, resolved, mode kind), however
+    they were raised (replayed here, or read from a server's `GET /api/v1/alerts`).
+
+    An alert still firing when a run starts counts at the run's start: live, the carried-over
+    alert is what the person on call sees during that run."""
+    since = min(windows[r.test_id][0] for r in runs)
+    until = max(windows[r.test_id][1] for r in runs)
+    records = [r for r in suite.logs if since <= r.time_ns < until]
     outcomes = []
     for run in runs:
         begin, end = windows[run.test_id]
@@ -167,6 +185,8 @@ def replay_stream(
         if run.failed and onset is None:
             onset = end  # unknown: count alerts up to the run's end
         cut = onset if run.failed and onset is not None else end
+        carried = sorted({k for s, e, k in alerts if s < begin < e})
+        raised = sorted((s, k) for s, _, k in alerts if begin <= s < cut)
         outcome = RunOutcome(
             run.test_id,
             run.failed,
@@ -174,12 +194,7 @@ def replay_stream(
             run_kind(run) if run.failed else None,
             onset if run.failed else None,
             fault_start_ns(run),
-            # An alert still firing from before the run counts at the run's start (live, the
-            # carried-over alert is what the on-call person sees during this run).
-            Alerts(
-                [(begin, k) for k in firing.open_at(begin)]
-                + [a for a in alerts if begin <= a[0] < cut]
-            ),
+            Alerts([(begin, k) for k in carried] + raised),
             Alerts(),
             sum(1 for r in records if begin <= r.time_ns < cut),
         )
@@ -192,7 +207,7 @@ def replay_stream(
             None,
         )
         if first_error is not None:
-            outcome.baseline.times.append((first_error.time_ns, common_kind))
+            outcome.baseline.times.append((first_error.time_ns, baseline_kind))
         outcomes.append(outcome)
     return outcomes
 
@@ -221,13 +236,11 @@ class AlertIntervals:
         started, _ = self._open.pop(kind)
         self.intervals.append((started, at_ns, kind))
 
-    def starts(self) -> list[tuple[int, str]]:
+    def all(self) -> list[tuple[int, int, str]]:
+        """(started, resolved, kind) of every alert; one still open resolves a horizon after
+        its last prediction."""
         pending = [(s, last + self._horizon, k) for k, (s, last) in self._open.items()]
-        return sorted((s, k) for s, _, k in self.intervals + pending)
-
-    def open_at(self, time_ns: int) -> list[str]:
-        pending = [(s, last + self._horizon, k) for k, (s, last) in self._open.items()]
-        return sorted({k for s, e, k in self.intervals + pending if s < time_ns < e})
+        return sorted(self.intervals + pending)
 
 
 def run_kind(run: TestRun) -> str:

@@ -35,6 +35,7 @@ MAX_INDICATORS = 48
 TEMPLATE_INDICATORS_PER_MODE = 3
 FAULT_FREE_ALERT_BUDGET = 0.01
 ANY_SERVICE = "*"
+MIN_TRIGGER_EPISODES = 2  # a template becomes an indicator after preceding this many failures
 
 
 @dataclass(slots=True)
@@ -129,7 +130,7 @@ def indicator_set(
             if t.kind == TriggerKind.LOG_PATTERN
             and "template_id" in t.condition
             and t.precision >= 0.5
-            and round(t.support * len(mode.evidence.test_runs)) >= 2
+            and round(t.support * len(mode.evidence.test_runs)) >= MIN_TRIGGER_EPISODES
         ]
         for trigger in chosen[:TEMPLATE_INDICATORS_PER_MODE]:
             template_id = int(trigger.condition["template_id"])

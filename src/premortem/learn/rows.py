@@ -162,16 +162,17 @@ def aftermath_templates(views: Sequence[RunView]) -> set[int]:
 
 
 def evidence_window_s(views: Sequence[RunView]) -> float:
-    """How long a precursor stays evidence: twice the typical time from a fault's start to its
-    failure, within [MIN_WINDOW_S, WINDOW_S].
+    """How long a precursor stays evidence: twice the typical time from a fault's start (the
+    run's first line when the run does not say when its fault started) to its failure, within
+    [MIN_WINDOW_S, WINDOW_S].
 
     A fixed five minutes suits long runs; in a suite of 30 s experiments run back to back it
     would carry one run's warnings into the next run's baseline and alert there.
     """
     delays = sorted(
-        (v.watch_end_ns - v.normal_end_ns) / 1e9
+        (v.watch_end_ns - (v.episode.fault_start_ns or v.timeline.start_ns)) / 1e9
         for v in views
-        if v.episode is not None and v.episode.fault_start_ns is not None
+        if v.episode is not None
     )
     if not delays:
         return WINDOW_S

@@ -172,3 +172,26 @@ def test_expired_evidence_closes_the_open_prediction_once(
     assert [p.evidence["closes"] for p in closed] == ["evidence expired"]
     assert closed[0].probability < model.alert_threshold
     assert predictor.observe([quiet]) == []
+
+
+def test_runs_that_do_not_say_when_their_fault_started_still_warn(
+    recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]],
+) -> None:
+    runs, records, truth = recorded
+    # No fault start, no duration: the evidence window comes from run start to onset instead of
+    # falling back to five minutes (which carried one 60 s run's warnings into the next).
+    bare = [
+        r.model_copy(
+            update={
+                "injected_faults": [
+                    f.model_copy(update={"start": None}) for f in r.injected_faults
+                ],
+                "duration_s": None,
+            }
+        )
+        for r in runs
+    ]
+    report = backtest_suite(Suite(bare, records, truth), train_runs=bare[:8], replay_runs=bare[8:])
+    assert report["counts"]["right_alerts"] == 2, report["details"]
+    assert report["counts"]["fault_free_alerted"] == 0, report["details"]
+    assert report["details"]["evidence_window_s"] < 120

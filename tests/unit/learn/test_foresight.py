@@ -28,14 +28,18 @@ def recorded() -> tuple[list[TestRun], list[LogRecord], dict[str, int]]:
 @pytest.fixture(scope="module")
 def model(recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]) -> TrainedModel:
     runs, records, _ = recorded
+    return train(runs[:8], _training_logs(runs, records))
+
+
+def _training_logs(runs: list[TestRun], records: list[LogRecord]) -> dict[str, list[LogRecord]]:
+    """The first eight runs' logs, tied to them by the training window rule."""
     windows = run_windows_ns(runs)
-    logs = {
+    return {
         r.test_id: [
             x for x in records if windows[r.test_id][0] <= x.time_ns < windows[r.test_id][1]
         ]
         for r in runs[:8]
     }
-    return train(runs[:8], logs)
 
 
 def test_runs_back_to_back_never_share_a_line(
@@ -142,14 +146,7 @@ def test_same_inputs_same_model(
     recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]], model: TrainedModel
 ) -> None:
     runs, records, _ = recorded
-    windows = run_windows_ns(runs)
-    logs = {
-        r.test_id: [
-            x for x in records if windows[r.test_id][0] <= x.time_ns < windows[r.test_id][1]
-        ]
-        for r in runs[:8]
-    }
-    assert train(runs[:8], logs).dumps() == model.dumps()
+    assert train(runs[:8], _training_logs(runs, records)).dumps() == model.dumps()
 
 
 def test_expired_evidence_closes_the_open_prediction_once(

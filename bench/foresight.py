@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +33,9 @@ from premortem.learn.backtest import score
 from premortem.learn.suite_backtest import (
     Suite,
     backtest_suite,
+    common_kind,
+    mode_kinds,
     read_suite,
-    run_kind,
     score_intervals,
     split_suite,
 )
@@ -89,8 +89,9 @@ def through_the_api(path: Path, suite: Suite, console: Console) -> dict[str, Any
     windows = run_windows_ns(suite.runs)
     cut = min(windows[r.test_id][0] for r in replayed)
     docs = [orjson.loads(x) for x in (path / "logs.jsonl").read_bytes().splitlines() if x.strip()]
-    early = [d for d in docs if log_record(d, 0).time_ns < cut]
-    late = [d for d in docs if log_record(d, 0).time_ns >= cut]
+    is_early = [log_record(d, 0).time_ns < cut for d in docs]
+    early = [d for d, yes in zip(docs, is_early, strict=True) if yes]
+    late = [d for d, yes in zip(docs, is_early, strict=True) if not yes]
     runs = orjson.loads((path / "runs.json").read_bytes())
     trained_ids = {r.test_id for r in training}
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,31 +126,18 @@ def through_the_api(path: Path, suite: Suite, console: Console) -> dict[str, Any
         finally:
             process.terminate()
             process.wait(15)
-    kinds = _mode_kinds(modes, suite)
+    kinds = mode_kinds({m["id"]: m["evidence"]["test_runs"] for m in modes}, suite.runs)
     intervals = [
         (a["started_ns"], a["resolved_ns"] or FOREVER, kinds.get(a["mode_id"], a["mode_id"]))
         for a in alerts
     ]
-    common = Counter(run_kind(r) for r in training if r.failed).most_common(1)
     outcomes = score_intervals(
-        suite, replayed, windows, intervals, baseline_kind=common[0][0] if common else ""
+        suite, replayed, windows, intervals, baseline_kind=common_kind(training)
     )
     report = score(outcomes, "model")
     report["baseline"] = score(outcomes, "baseline")
     report["alerts"] = len(alerts)
     return report
-
-
-def _mode_kinds(modes: list[dict[str, Any]], suite: Suite) -> dict[str, str]:
-    by_id = {r.test_id: r for r in suite.runs}
-    kinds = {}
-    for mode in modes:
-        counted = Counter(
-            run_kind(by_id[t]) for t in mode["evidence"]["test_runs"] if t in by_id
-        ).most_common()
-        if counted:
-            kinds[mode["id"]] = min(counted, key=lambda kc: (-kc[1], kc[0]))[0]
-    return kinds
 
 
 def post(http: httpx.Client, path: str, body: Any) -> Any:

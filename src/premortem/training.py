@@ -8,6 +8,7 @@ version, which the server's prediction stage picks up.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,20 @@ def _overlap(a: TestRun, b: TestRun) -> bool:
     return a.services is None or b.services is None or bool(set(a.services) & set(b.services))
 
 
+def logs_by_run(
+    runs: Sequence[TestRun], records: Sequence[LogRecord], *, windows: dict[str, tuple[int, int]]
+) -> dict[str, list[LogRecord]]:
+    """`RunLogs` over records in memory (sorted by time): each run's records by the same rule."""
+    times = [record.time_ns for record in records]
+    out = {}
+    for run in runs:
+        since, until = windows[run.test_id]
+        inside = records[bisect_left(times, since) : bisect_left(times, until)]
+        services = set(run.services) if run.services is not None else None
+        out[run.test_id] = [r for r in inside if services is None or r.service in services]
+    return out
+
+
 class RunLogs(Mapping[str, Sequence[LogRecord]]):
     """Lazy run id → log records of its window (each run is read once by training).
 
@@ -116,9 +131,6 @@ class RunLogs(Mapping[str, Sequence[LogRecord]]):
 
     def _read(self, query: LogQuery) -> list[LogRecord]:
         return list(pages(lambda offset: self._store.list_logs(_at(query, offset)).items))
-
-    def window_ns(self, test_id: str) -> tuple[int, int]:
-        return self._windows[test_id]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._runs)

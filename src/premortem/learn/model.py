@@ -27,7 +27,7 @@ from premortem.learn.context import run_contexts
 from premortem.learn.episodes import Episode, collect_episodes, fault_start_ns, mode_skeletons
 from premortem.learn.merge import merge_modes
 from premortem.learn.network import ModeNetwork
-from premortem.learn.onset import detect_onset_ns, manifest_templates
+from premortem.learn.onset import place_onset
 from premortem.learn.precursors import (
     MAX_HORIZON_NS,
     RunView,
@@ -257,14 +257,13 @@ def _normal_end(run: TestRun, timeline: Timeline, episode: Episode | None) -> in
 
 def _place_onset(episode: Episode, run: TestRun, timeline: Timeline, healthy: set[int]) -> None:
     """The failure's own templates, and its onset when the run did not say (learn/onset.py)."""
-    since = episode.fault_start_ns if episode.fault_start_ns is not None else timeline.start_ns
-    manifest = manifest_templates(timeline, episode.details, since_ns=since)
+    manifest, onset = place_onset(
+        timeline, episode.details, fault_start_ns=episode.fault_start_ns, healthy=healthy
+    )
     episode.manifest = tuple(manifest)
     episode.manifest_lines = tuple(timeline.samples[t].line for t in manifest[:5])
     if run.failure_time is None:
-        episode.onset_ns = detect_onset_ns(
-            timeline, manifest=manifest, healthy=healthy, since_ns=since
-        )
+        episode.onset_ns = onset
 
 
 def _learn_mode(

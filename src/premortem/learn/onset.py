@@ -130,6 +130,20 @@ def detect_onset_ns(
     return min(errors) if errors else timeline.end_ns
 
 
+def place_onset(
+    timeline: Timeline,
+    details: str,
+    *,
+    fault_start_ns: int | None,
+    healthy: set[int],
+) -> tuple[list[int], int]:
+    """A failed run's manifestation templates and the onset found in its logs (the caller keeps
+    `failure_time` instead when the run gave one)."""
+    since = fault_start_ns if fault_start_ns is not None else timeline.start_ns
+    manifest = manifest_templates(timeline, details, since_ns=since)
+    return manifest, detect_onset_ns(timeline, manifest=manifest, healthy=healthy, since_ns=since)
+
+
 def onset_in_records(
     run: TestRun, records: Sequence[LogRecord], *, miner: Miner, healthy: set[int]
 ) -> int | None:
@@ -144,8 +158,6 @@ def onset_in_records(
     timeline = build_timeline(run.test_id, records, copy.deepcopy(miner))
     if not timeline.times:
         return datetime_to_ns(run.timestamp)
-    start = fault_start_ns(run)
-    since = start if start is not None else timeline.start_ns
     details = outcome_text(run.failure_details) or outcome_text(run.actual_outcome)
-    manifest = manifest_templates(timeline, details, since_ns=since)
-    return detect_onset_ns(timeline, manifest=manifest, healthy=healthy, since_ns=since)
+    _, onset = place_onset(timeline, details, fault_start_ns=fault_start_ns(run), healthy=healthy)
+    return onset

@@ -68,15 +68,18 @@ class OnlinePredictor:
         self._regap_ns = max(int(self._window_ns * REGAP_SHARE), int(model.indicators.step_s * 1e9))
         self._manifest = frozenset(model.manifest_templates)
         self._fired: dict[str, _Fired] = {}
-        self._active: frozenset[str] = frozenset()
         self._source_now: dict[str, int] = {}
         self._open: dict[str, float] = {}  # modes predicted at or above the threshold, and p
         self._failing_until = 0  # a failure is manifesting: no evidence until then
         self._names = {m.id: m for m in model.modes}
 
+    @property
+    def _active(self) -> frozenset[str]:
+        """The indicators whose evidence has not expired."""
+        return frozenset(self._fired)
+
     def reset(self) -> None:
         self._fired.clear()
-        self._active = frozenset()
         self._source_now.clear()
         self._open.clear()
         self._failing_until = 0
@@ -147,14 +150,12 @@ class OnlinePredictor:
         if len(kept) == len(fired):
             return False
         self._fired = kept
-        self._active = frozenset(kept)
         return True
 
     def _evaluate(self, now: int) -> list[Prediction]:
         """New evidence: every mode at or above the threshold is predicted; an open prediction
         the new evidence takes below it is closed."""
         self._expire()
-        self._active = frozenset(self._fired)
         out = []
         for mode_id, probability in sorted(self.probabilities().items()):
             if probability >= self.min_probability and self._active:
@@ -183,7 +184,6 @@ class OnlinePredictor:
         out = [self._prediction(mode_id, 0.0, now, closes=reason) for mode_id in sorted(self._open)]
         self._open.clear()
         self._fired.clear()
-        self._active = frozenset()
         return out
 
     def _prediction(

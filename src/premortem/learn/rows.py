@@ -61,12 +61,7 @@ class IndicatorSet:
         named = self.template_indicators.get(template_id)
         if severity < WARN_SEVERITY or template_id in self.healthy or template_id in self.aftermath:
             return (self.aliases.get(named, named),) if named else ()
-        level = "error" if severity >= ERROR_SEVERITY else "warn"
-        fired = [
-            key
-            for key in (f"novel:{service}:{level}", f"novel:{ANY_SERVICE}:{level}")
-            if key in self._name_set
-        ]
+        fired = [key for key in novelty_names(service, severity) if key in self._name_set]
         if named:
             fired.append(named)
         return tuple(dict.fromkeys(self.aliases.get(name, name) for name in fired))
@@ -219,14 +214,19 @@ def merge_identical(indicators: IndicatorSet, rows: list[dict[str, Any]]) -> Ind
     )
 
 
+def novelty_names(service: str, severity: int) -> tuple[str, str]:
+    """The novelty indicators a new warning/error template fires: its service's and any's."""
+    level = "error" if severity >= ERROR_SEVERITY else "warn"
+    return f"novel:{service}:{level}", f"novel:{ANY_SERVICE}:{level}"
+
+
 def _novelty_firings(timeline: Timeline, healthy: set[int]) -> dict[str, list[int]]:
     fires: dict[str, list[int]] = defaultdict(list)
     for template_id, times in timeline.times.items():
         severity = timeline.severity[template_id]
         if severity >= WARN_SEVERITY and template_id not in healthy:
-            level = "error" if severity >= ERROR_SEVERITY else "warn"
-            fires[f"novel:{timeline.service[template_id]}:{level}"].extend(times)
-            fires[f"novel:{ANY_SERVICE}:{level}"].extend(times)
+            for name in novelty_names(timeline.service[template_id], severity):
+                fires[name].extend(times)
     return {name: sorted(times) for name, times in fires.items()}
 
 

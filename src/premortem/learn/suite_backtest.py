@@ -16,8 +16,9 @@ Each alert is scored against the run whose window it falls in (learn/backtest.py
 from __future__ import annotations
 
 import gzip
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from premortem.learn.backtest import Alerts, RunOutcome, score
 from premortem.learn.episodes import details_template, fault_start_ns
 from premortem.learn.model import TrainedModel, train
 from premortem.learn.predictor import OnlinePredictor
-from premortem.training import run_windows_ns
+from premortem.training import logs_by_run, run_windows_ns
 
 BATCH = 256
 
@@ -89,7 +90,7 @@ def backtest_suite(
     if train_runs is None or replay_runs is None:
         train_runs, replay_runs = split_suite(suite)
     windows = run_windows_ns(suite.runs)
-    model = train(list(train_runs), _logs_by_run(suite.logs, train_runs, windows))
+    model = train(list(train_runs), logs_by_run(train_runs, suite.logs, windows=windows))
     if on_trained is not None:
         on_trained(model)
     outcomes = replay_stream(model, suite, replay_runs, windows)
@@ -121,21 +122,6 @@ def _lead(outcome: RunOutcome) -> float | None:
     return round((outcome.onset_ns - outcome.model.times[0][0]) / 1e9, 3)
 
 
-def _logs_by_run(
-    logs: Sequence[LogRecord], runs: Sequence[TestRun], windows: dict[str, tuple[int, int]]
-) -> dict[str, list[LogRecord]]:
-    out = {}
-    for run in runs:
-        since, until = windows[run.test_id]
-        services = set(run.services) if run.services is not None else None
-        out[run.test_id] = [
-            r
-            for r in logs
-            if since <= r.time_ns < until and (services is None or r.service in services)
-        ]
-    return out
-
-
 def replay_stream(
     model: TrainedModel,
     suite: Suite,
@@ -148,15 +134,16 @@ def replay_stream(
     records = [r for r in suite.logs if since <= r.time_ns < until]
     clock = ManualClock()
     predictor = OnlinePredictor(model, clock)
-    kinds = mode_kinds(model, suite.runs)
+    evidence = {mode.id: mode.evidence.test_runs for mode in model.modes}
+    kinds = mode_kinds(evidence, suite.runs)
     firing = AlertIntervals(int(predictor.horizon_s * 1e9))
     for start in range(0, len(records), BATCH):
         batch = records[start : start + BATCH]
         clock.set(batch[-1].time_ns)
         for p in predictor.observe(batch):
             firing.add(p.time_ns, kinds.get(p.mode_id, p.mode_id), closes="closes" in p.evidence)
-    trained = [r for r in suite.runs if r.failed and r.test_id in _evidence_runs(model)]
-    common = Counter(map(run_kind, trained)).most_common(1)[0][0] if trained else ""
+    learned_from = {t for tests in evidence.values() for t in tests}
+    common = common_kind(r for r in suite.runs if r.test_id in learned_from)
     return score_intervals(suite, runs, windows, firing.all(), baseline_kind=common)
 
 
@@ -173,9 +160,7 @@ def score_intervals(
 
     An alert still firing when a run starts counts at the run's start: live, the carried-over
     alert is what the person on call sees during that run."""
-    since = min(windows[r.test_id][0] for r in runs)
-    until = max(windows[r.test_id][1] for r in runs)
-    records = [r for r in suite.logs if since <= r.time_ns < until]
+    times = [record.time_ns for record in suite.logs]
     outcomes = []
     for run in runs:
         begin, end = windows[run.test_id]
@@ -187,6 +172,7 @@ def score_intervals(
         cut = onset if run.failed and onset is not None else end
         carried = sorted({k for s, e, k in alerts if s < begin < e})
         raised = sorted((s, k) for s, _, k in alerts if begin <= s < cut)
+        before_cut = suite.logs[bisect_left(times, begin) : bisect_left(times, cut)]
         outcome = RunOutcome(
             run.test_id,
             run.failed,
@@ -196,16 +182,9 @@ def score_intervals(
             fault_start_ns(run),
             Alerts([(begin, k) for k in carried] + raised),
             Alerts(),
-            sum(1 for r in records if begin <= r.time_ns < cut),
+            len(before_cut),
         )
-        first_error = next(
-            (
-                r
-                for r in records
-                if begin <= r.time_ns < cut and r.severity_number >= ERROR_SEVERITY
-            ),
-            None,
-        )
+        first_error = next((r for r in before_cut if r.severity_number >= ERROR_SEVERITY), None)
         if first_error is not None:
             outcome.baseline.times.append((first_error.time_ns, baseline_kind))
         outcomes.append(outcome)
@@ -248,18 +227,19 @@ def run_kind(run: TestRun) -> str:
     return ",".join(run.fault_types) or details_template(outcome_text(run.failure_details))
 
 
-def mode_kinds(model: TrainedModel, runs: Sequence[TestRun]) -> dict[str, str]:
-    """A mode's kind: the most common kind among the failed runs it was learned from."""
+def mode_kinds(evidence: Mapping[str, Sequence[str]], runs: Sequence[TestRun]) -> dict[str, str]:
+    """A mode's kind: the most common kind among the failed runs it was learned from
+    (`evidence`: mode id -> test ids, from a trained model or `GET /api/v1/failure-modes`)."""
     by_id = {r.test_id: r for r in runs}
     kinds = {}
-    for mode in model.modes:
-        counted = Counter(
-            run_kind(by_id[t]) for t in mode.evidence.test_runs if t in by_id
-        ).most_common()
-        if counted:
-            kinds[mode.id] = min(counted, key=lambda kc: (-kc[1], kc[0]))[0]
+    for mode_id, tests in evidence.items():
+        kind = common_kind(by_id[t] for t in tests if t in by_id)
+        if kind:
+            kinds[mode_id] = kind
     return kinds
 
 
-def _evidence_runs(model: TrainedModel) -> set[str]:
-    return {t for mode in model.modes for t in mode.evidence.test_runs}
+def common_kind(runs: Iterable[TestRun]) -> str:
+    """The most common kind of the failed runs among `runs` (ties: the first by name)."""
+    counted = Counter(run_kind(run) for run in runs if run.failed)
+    return min(counted.items(), key=lambda kc: (-kc[1], kc[0]))[0] if counted else ""

@@ -13,7 +13,7 @@ from premortem.domain import LogRecord, TestRun, TriggerKind, datetime_to_ns
 from premortem.learn import OnlinePredictor, TrainedModel, train
 from premortem.learn.network import ModeNetwork
 from premortem.learn.suite_backtest import Suite, backtest_suite
-from premortem.training import run_windows_ns
+from premortem.training import logs_by_run, run_windows_ns
 
 from .native_suite import FAULT_S, RUN_S, START, suite
 
@@ -33,13 +33,7 @@ def model(recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]) -> Tr
 
 def _training_logs(runs: list[TestRun], records: list[LogRecord]) -> dict[str, list[LogRecord]]:
     """The first eight runs' logs, tied to them by the training window rule."""
-    windows = run_windows_ns(runs)
-    return {
-        r.test_id: [
-            x for x in records if windows[r.test_id][0] <= x.time_ns < windows[r.test_id][1]
-        ]
-        for r in runs[:8]
-    }
+    return logs_by_run(runs[:8], records, windows=run_windows_ns(runs))
 
 
 def test_runs_back_to_back_never_share_a_line(

@@ -6,14 +6,30 @@ Nothing reads settings at import time: `load_settings()` builds them, callers pa
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from pathlib import PurePath
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from premortem.scheduler import Schedule
+from premortem.scheduler import CommandPolicy, Schedule
 
 Scope = Literal["ingest", "read", "admin"]
+
+# A comma-separated environment value ("a,b"), or a list when built in code.
+CommaList = Annotated[list[str], NoDecode]
+
+# Programs that run other programs from their arguments: allow-listing one would run anything.
+SHELLS = frozenset(
+    {"sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "ash", "busybox", "env"}
+    | {"cmd", "cmd.exe", "powershell", "powershell.exe", "pwsh", "sudo", "su", "doas", "xargs"}
+)
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 class MinerSettings(BaseModel):
@@ -48,7 +64,25 @@ class Settings(BaseSettings):
         default=None,
         description="Comma-separated TOKEN=scope1+scope2 pairs, e.g. 'abc=ingest,def=read+admin'",
     )
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    allowed_hosts: CommaList = Field(
+        default_factory=list,
+        description="Host names (comma-separated) answered besides 127.0.0.1, ::1, localhost, "
+        "the bind host and public_url's host; '*' answers any Host",
+    )
+    allow_command_schedules: CommaList = Field(
+        default_factory=list,
+        description="Executables (comma-separated names or paths, matched exactly against a "
+        "command's argv[0]) that command schedules may run; empty = none. Needs tokens.",
+    )
+    max_body_bytes: int = Field(
+        default=20 * 1024 * 1024, gt=0, description="ingest batches (logs, events, test runs)"
+    )
+    max_api_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="every other request body (models, forms)"
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="longest wait for the next part of a request body"
+    )
     miner: MinerSettings = Field(default_factory=MinerSettings)
     window: WindowSettings = Field(default_factory=WindowSettings)
     notify: NotifierSettings = Field(default_factory=NotifierSettings)
@@ -63,6 +97,22 @@ class Settings(BaseSettings):
         le=1,
         description="probability at which predictions alert; unset = the one the model learned",
     )
+
+    @field_validator("allowed_hosts", "allow_command_schedules", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("allow_command_schedules")
+    @classmethod
+    def _no_shells(cls, executables: list[str]) -> list[str]:
+        for executable in executables:
+            if PurePath(executable).name.lower() in SHELLS:
+                raise ValueError(
+                    f"{executable!r} runs other programs from its arguments; command schedules "
+                    "never run through a shell"
+                )
+        return executables
 
     @field_validator("database_url")
     @classmethod
@@ -88,6 +138,17 @@ class Settings(BaseSettings):
                 granted |= {"read", "ingest"}
             result[token] = granted
         return result
+
+    def command_policy(self) -> CommandPolicy:
+        """Command schedules run only allow-listed executables, and never on an open server."""
+        if not self.allow_command_schedules:
+            return CommandPolicy()
+        if not self.token_scopes():
+            return CommandPolicy(
+                reason="command schedules need API tokens (PREMORTEM_TOKENS): on an open server "
+                "anyone who reaches it could run them"
+            )
+        return CommandPolicy(frozenset(self.allow_command_schedules))
 
     @property
     def bind_host(self) -> str:

@@ -17,6 +17,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -72,6 +73,33 @@ class Schedule(BaseModel):
         if not self.id:
             self.id = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "schedule"
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class CommandPolicy:
+    """Which executables command schedules may run; the default runs none.
+
+    A command runs as an argv list, never through a shell, and only when its `argv[0]` is one of
+    `executables` exactly (a name is looked up on the server's PATH, a path is taken as given).
+    """
+
+    executables: frozenset[str] = frozenset()
+    reason: str = (
+        "command schedules are disabled: allow their executables with "
+        "PREMORTEM_ALLOW_COMMAND_SCHEDULES (API tokens required)"
+    )
+
+    def refusal(self, schedule: Schedule) -> str | None:
+        """Why this schedule may not run here, or None when it may."""
+        if schedule.kind != "command":
+            return None
+        if not self.executables:
+            return self.reason
+        program = schedule.command[0]
+        if program not in self.executables:
+            allowed = ", ".join(sorted(self.executables))
+            return f"{program!r} is not an allowed executable for command schedules ({allowed})"
+        return None
 
 
 class ScheduleRun(BaseModel):

@@ -33,7 +33,13 @@ from premortem.alerting.model import (
     fingerprint,
 )
 from premortem.alerting.mute import Inhibitor, InhibitRule, Silencer
-from premortem.alerting.notify import ALL_EVENTS, Dispatcher, Route
+from premortem.alerting.notify import (
+    ALL_EVENTS,
+    DEFAULT_MAX_AGE_S,
+    Dispatcher,
+    Route,
+    notify_max_age_s,
+)
 from premortem.alerting.repository import AlertRepository
 from premortem.alerting.stages import (
     ActiveAlerts,
@@ -69,8 +75,10 @@ class AlertingService:
         public_url: str = "http://127.0.0.1:8080",
         environment: str = "",
         resend_interval_s: float = 60.0,
-        max_attempts: int = 5,
+        max_attempts: int | None = None,
         backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
         sleep: Callable[[float], None] | None = None,
         tick_interval_s: float = 1.0,
         stream_time: StreamTime | None = None,
@@ -88,7 +96,14 @@ class AlertingService:
         self.tick_interval_s = tick_interval_s
         self.active = ActiveAlerts(store.firing_alerts())
         self.dispatcher = Dispatcher(
-            routes, store, clock, max_attempts=max_attempts, backoff_s=backoff_s, sleep=sleep
+            routes,
+            store,
+            clock,
+            max_attempts=max_attempts,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
+            max_age_s=max_age_s,
+            sleep=sleep,
         )
         self.silencer = Silencer(store, clock)
         self._assemble(inhibit_rules)
@@ -136,8 +151,11 @@ class AlertingService:
             clock=clock or SystemClock(),
             public_url=public_url,
             resend_interval_s=notify.resend_interval_s,
-            max_attempts=notify.max_attempts,
+            # Retries run until the alert resolves or the batch is too old; a number of
+            # attempts caps them only when it was configured explicitly.
+            max_attempts=notify.max_attempts if "max_attempts" in notify.model_fields_set else None,
             backoff_s=notify.backoff_s,
+            max_age_s=notify_max_age_s(),
             **options,  # type: ignore[arg-type]
         )
 

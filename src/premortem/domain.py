@@ -12,6 +12,7 @@ UTC (a naive datetime is read as UTC).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,8 +34,11 @@ UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 def stable_id(*parts: object) -> str:
     """A 32-hex-char id derived from content, so that a re-sent record is recognised."""
-    digest = hashlib.blake2b(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS), digest_size=16)
-    return digest.hexdigest()
+    try:
+        data = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # a lone surrogate, which orjson refuses: escape it instead
+        data = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def ns_to_datetime(ns: int) -> datetime:

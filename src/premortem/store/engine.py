@@ -15,31 +15,32 @@ from alembic.config import Config
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 
+from premortem.store import text
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
 def make_engine(url: str) -> Engine:
+    """An engine for `url`; on every database it binds text as `store.text` says (no NUL)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            json_serializer=_json_dumps,
+            json_serializer=text.json_dumps,
             json_deserializer=orjson.loads,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(
-        url,
-        json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=10,
-    )
+    else:
+        engine = create_engine(
+            url,
+            json_serializer=text.json_dumps,
+            json_deserializer=orjson.loads,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=10,
+        )
+    text.install(engine)
+    return engine
 
 
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()

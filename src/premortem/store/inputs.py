@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import orjson
 from sqlalchemy import Engine, Select, delete, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,6 +26,7 @@ from premortem.ports import (
 )
 from premortem.store import tables as t
 from premortem.store.engine import insert_new, write_lock
+from premortem.store.text import is_storable, json_dumps, storable_parameters
 
 if TYPE_CHECKING:
     import psycopg
@@ -44,8 +44,9 @@ _PG_STAGING = (
 
 
 def _log_tuple(r: LogRecord) -> tuple[Any, ...]:
-    dumps = orjson.dumps
-    return (
+    """One row for the driver, with text made storable here (the statement skips the hook)."""
+    dumps = json_dumps
+    row = (
         r.id,
         r.time_ns,
         r.observed_ns,
@@ -53,12 +54,23 @@ def _log_tuple(r: LogRecord) -> tuple[Any, ...]:
         r.severity_number,
         r.severity_text,
         r.body,
-        dumps(r.attributes).decode() if r.attributes else None,
-        dumps(r.resource).decode() if r.resource else None,
+        dumps(r.attributes) if r.attributes else None,
+        dumps(r.resource) if r.resource else None,
         r.trace_id,
         r.span_id,
         r.template_id,
     )
+    ok = is_storable
+    if (
+        ok(r.body)
+        and ok(r.service)
+        and ok(r.severity_text)
+        and ok(r.id)
+        and (r.trace_id is None or ok(r.trace_id))
+        and (r.span_id is None or ok(r.span_id))
+    ):
+        return row
+    return storable_parameters(row)  # type: ignore[no-any-return]
 
 
 class SqlInputStore:
@@ -79,7 +91,9 @@ class SqlInputStore:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             before = raw.total_changes
-            conn.exec_driver_sql(_SQLITE_INSERT_LOGS, rows)
+            conn.exec_driver_sql(
+                _SQLITE_INSERT_LOGS, rows, execution_options={"storable_text": True}
+            )
             return int(raw.total_changes - before)
 
     def _add_logs_postgres(self, rows: list[tuple[Any, ...]]) -> int:

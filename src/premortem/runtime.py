@@ -148,5 +148,5 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         prediction=prediction,
         trainer=trainer,
         schedules=schedules,
-        scheduler=Scheduler(schedules, jobs, clock=clock),
+        scheduler=Scheduler(schedules, jobs, clock=clock, commands=settings.command_policy()),
     )

@@ -152,9 +152,11 @@ class Scheduler:
         *,
         clock: Clock | None = None,
         poll_s: float = 1.0,
+        commands: CommandPolicy | None = None,
     ) -> None:
         self._repository = repository
         self._jobs = jobs
+        self.commands = commands or CommandPolicy()
         self._clock = clock or SystemClock()
         self._poll_s = poll_s
         self._stop = threading.Event()
@@ -181,7 +183,10 @@ class Scheduler:
             id=f"{schedule.id}-{started}", schedule_id=schedule.id, started_ns=started
         )
         self._repository.save_run(run)
+        refusal = self.commands.refusal(schedule)
         try:
+            if refusal is not None:  # stored before commands were disallowed: recorded, not run
+                raise JobFailed(refusal)
             outputs = self._jobs[schedule.kind](schedule)
         except Exception as exc:  # a failing job is recorded, never stops the scheduler
             log.warning("schedule %s failed: %s", schedule.id, exc)

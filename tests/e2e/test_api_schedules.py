@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,14 @@ RESULT = {
     "expected_outcome": "p99 < 500ms",
     "actual_outcome": "p99 < 500ms",
 }
+
+
+@pytest.fixture
+def client(client_factory: Callable[..., TestClient]) -> Iterator[TestClient]:
+    """Command schedules need tokens and their executable allowed (see docs/security.md)."""
+    with client_factory(tokens="adm1n=admin", allow_command_schedules=sys.executable) as client:
+        client.headers["authorization"] = "Bearer adm1n"
+        yield client
 
 
 def test_simulation_and_command_schedules_ingest_their_results(client: TestClient) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from premortem.domain import rfc3339_ns
@@ -28,10 +28,22 @@ def run_json(run: ScheduleRun) -> dict[str, Any]:
     }
 
 
+def _permitted(runtime: Runtime, schedule: Schedule) -> Schedule:
+    """A command schedule this server may not run is refused (403), never stored or started."""
+    refusal = runtime.scheduler.commands.refusal(schedule)
+    if refusal is not None:
+        raise HTTPException(403, refusal)
+    return schedule
+
+
 @router.post("/schedules", status_code=201, dependencies=[CanAdmin])
 def put_schedule(request: Request, schedule: Schedule) -> dict[str, Any]:
-    """Create (or replace, by name) a schedule; it runs from the scheduler's next pass."""
-    return _runtime(request).schedules.put_schedule(schedule).model_dump(mode="json")
+    """Create (or replace, by name) a schedule; it runs from the scheduler's next pass.
+
+    Command schedules need `PREMORTEM_ALLOW_COMMAND_SCHEDULES` (their executable on it) and API
+    tokens; otherwise 403."""
+    runtime = _runtime(request)
+    return runtime.schedules.put_schedule(_permitted(runtime, schedule)).model_dump(mode="json")
 
 
 @router.get("/schedules", dependencies=[CanRead])
@@ -58,7 +70,7 @@ def get_schedule(request: Request, schedule_id: str) -> dict[str, Any]:
 async def run_schedule_now(request: Request, schedule_id: str) -> dict[str, Any]:
     """Run the schedule once, now, and answer with the run's outcome."""
     runtime = _runtime(request)
-    schedule = runtime.schedules.get_schedule(schedule_id)
+    schedule = _permitted(runtime, runtime.schedules.get_schedule(schedule_id))
     return run_json(await run_in_threadpool(runtime.scheduler.run_now, schedule))
 
 

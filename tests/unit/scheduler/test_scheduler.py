@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from premortem.clock import ManualClock
-from premortem.scheduler import Schedule, Scheduler, ScheduleRun, next_due_ns
+from premortem.scheduler import CommandPolicy, Schedule, Scheduler, ScheduleRun, next_due_ns
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S  # 2023-11-14T22:13:20Z
@@ -76,7 +76,8 @@ def test_the_loop_runs_due_jobs_and_records_failures() -> None:
         Schedule(name="b", kind="command", command=["false"], interval_s=10),
         Schedule(name="c", kind="train", interval_s=10, enabled=False),
     )
-    scheduler = Scheduler(repo, {"train": ok, "command": broken}, clock=clock)
+    allow_false = CommandPolicy(frozenset({"false"}))
+    scheduler = Scheduler(repo, {"train": ok, "command": broken}, clock=clock, commands=allow_false)
     first = scheduler.run_due()
     assert [(r.schedule_id, r.status) for r in first] == [("a", "succeeded"), ("b", "failed")]
     assert first[1].detail == "no such experiment" and first[0].outputs == {"n": 1}
@@ -84,3 +85,25 @@ def test_the_loop_runs_due_jobs_and_records_failures() -> None:
     clock.advance(11)
     assert [r.schedule_id for r in scheduler.run_due()] == ["a", "b"]
     assert calls == ["a", "a"]
+
+
+def test_command_schedules_run_only_allow_listed_executables() -> None:
+    ran: list[str] = []
+
+    def job(schedule: Schedule) -> dict[str, Any]:
+        ran.append(schedule.id)
+        return {}
+
+    repo = MemorySchedules(
+        Schedule(name="chaos", kind="command", command=["chaos", "run", "x.json"], interval_s=10),
+        Schedule(name="other", kind="command", command=["/tmp/chaos", "run"], interval_s=10),
+    )
+    refused = Scheduler(repo, {"command": job}, clock=ManualClock(T0)).run_due()
+    assert [r.status for r in refused] == ["failed", "failed"]
+    assert "PREMORTEM_ALLOW_COMMAND_SCHEDULES" in refused[0].detail and ran == []
+
+    repo.saved.clear()
+    policy = CommandPolicy(frozenset({"chaos"}))
+    runs = Scheduler(repo, {"command": job}, clock=ManualClock(T0), commands=policy).run_due()
+    assert [(r.schedule_id, r.status) for r in runs] == [("chaos", "succeeded"), ("other", "failed")]
+    assert "'/tmp/chaos' is not an allowed executable" in runs[1].detail and ran == ["chaos"]

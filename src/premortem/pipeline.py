@@ -58,7 +58,6 @@ class Pipeline:
         self.stages = stages or Stages()
         self._tick_interval_s = tick_interval_s
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
-        self._mine_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._ticked_at = 0.0
         self.dropped_batches = 0
@@ -66,8 +65,9 @@ class Pipeline:
     # ------------------------------------------------------------------ ingestion
 
     def ingest_logs(self, records: Sequence[LogRecord]) -> int:
-        with self._mine_lock:
-            self.catalog.assign(records)
+        # The catalog saves the templates it creates before returning: a stored record's
+        # template id is never handed out again, even after a crash (see TemplateCatalog).
+        self.catalog.assign(records)
         stored = self.store.add_logs(records)
         self._enqueue(("logs", records))
         return stored
@@ -114,8 +114,7 @@ class Pipeline:
             thread.join(timeout=10)
         else:
             self._safely(self.tick)  # analysed in line: store what the stages still hold
-        with self._mine_lock:
-            self.catalog.flush()
+        self.catalog.flush()
 
     def drain(self, timeout_s: float = 10.0) -> None:
         """Wait until every queued batch has been analysed (tests and replays)."""
@@ -130,8 +129,7 @@ class Pipeline:
         now = self.clock.now_ns()
         for stage in self.stages.on_tick:
             stage(now)
-        with self._mine_lock:
-            self.catalog.flush_if_due(now)
+        self.catalog.flush_if_due(now)
 
     def _run(self) -> None:
         while True:

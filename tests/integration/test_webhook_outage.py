@@ -45,7 +45,7 @@ class Receiver:
         events = self.events
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 events.append(orjson.loads(body)["event"])
                 self.send_response(200)

@@ -11,6 +11,11 @@ windows per key; each (detector, source, template) reports at most once per wind
 session at most once. Anomaly ids are derived from content (the record id, or the window start),
 so re-processing the same records yields the same ids.
 
+Memory is bounded whatever the cardinality: at most `max_sources` sources are tracked (the one
+seen least recently is forgotten, with its samples and ongoing conditions; the window counter
+keeps the same number), each keeps samples of at most `max_templates_per_source` templates, and
+every detector bounds its own keys.
+
 >>> from premortem.domain import LogRecord
 >>> analyzer = Analyzer(AnalyzerConfig(warmup_records=10, warmup_s=0))
 >>> steady = [LogRecord(time_ns=i * 10**8, body="ok", service="api", template_id=1)
@@ -58,6 +63,8 @@ class AnalyzerConfig:
     error_threshold: float = 6.0
     max_sessions: int = 100_000
     max_windows_buffered: int = 10_000
+    max_sources: int = 1000
+    max_templates_per_source: int = 1000
     session_keys: SessionKeys = field(default_factory=SessionKeys)
 
 
@@ -71,16 +78,22 @@ class _SourceState:
     last_window: dict[int, int] = field(default_factory=dict)
     reported: set[tuple[str, int]] = field(default_factory=set)  # (detector, template) this window
     window_start: int = -1
+    # (detector, template) whose window condition holds; reported on entry only
+    ongoing: set[tuple[str, int | None]] = field(default_factory=set)
 
 
 class Analyzer:
     def __init__(self, config: AnalyzerConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config = config or AnalyzerConfig()
         self.windows = WindowCounter(
-            config.window_s, clock=clock, grace_s=config.grace_s, history=config.history
+            config.window_s,
+            clock=clock,
+            grace_s=config.grace_s,
+            history=config.history,
+            max_services=config.max_sources,
         )
         self.new_templates = NewTemplateDetector()
-        self.rare_templates = RareTemplateDetector()
+        self.rare_templates = RareTemplateDetector(max_services=config.max_sources)
         self.next_template = NextTemplateDetector(order=config.sequence_order)
         self.sessions = SessionTracker(
             order=config.sequence_order, max_sessions=config.max_sessions
@@ -91,8 +104,6 @@ class Analyzer:
         self._reported_sessions: dict[str, None] = {}
         self._transitions = 0
         self._closed: deque[Window] = deque(maxlen=config.max_windows_buffered)
-        # (detector, source, template) whose window condition holds; reported on entry only
-        self._ongoing: set[tuple[str, str, int | None]] = set()
 
     # ------------------------------------------------------------------ stage API
 
@@ -115,6 +126,19 @@ class Analyzer:
         for window in self.windows.tick(now_ns):
             anomalies.extend(self._on_window(window))
         return anomalies
+
+    def sizes(self) -> dict[str, int]:
+        """Entries held per bounded map (for /metrics)."""
+        return {
+            "sources": len(self._sources),
+            "samples": sum(len(s.samples) for s in self._sources.values()),
+            "window_sources": len(self.windows.services()),
+            "new_template_keys": len(self.new_templates.seen_ or ()),
+            "rare_template_services": len(self.rare_templates.counts_ or ()),
+            "sessions": len(self.sessions),
+            "sequence_contexts": len(self.next_template.counts_ or ()),
+            "rate_keys": len(self.rates.histories_.values) if self.rates.histories_ else 0,
+        }
 
     def closed_windows(self) -> list[Window]:
         """Windows closed since the last call (for the store); the buffer is bounded."""
@@ -177,14 +201,23 @@ class Analyzer:
         return found
 
     def _source(self, record: LogRecord) -> _SourceState:
-        source = self._sources.get(record.service)
+        return self._source_named(record.service, record.time_ns)
+
+    def _source_named(self, service: str, first_ns: int) -> _SourceState:
+        # dicts keep insertion order; re-inserting on use makes the first the stalest
+        source = self._sources.pop(service, None)
         if source is None:
-            source = self._sources[record.service] = _SourceState(first_ns=record.time_ns)
+            if len(self._sources) >= self.config.max_sources:
+                del self._sources[next(iter(self._sources))]
+            source = _SourceState(first_ns=first_ns)
+        self._sources[service] = source
         return source
 
     def _remember(self, source: _SourceState, record: LogRecord, template: int) -> None:
         sample = source.samples.get(template)
         if sample is None:
+            if len(source.samples) >= self.config.max_templates_per_source:
+                del source.samples[next(iter(source.samples))]
             source.samples[template] = (record, deque([record.id], maxlen=RECORD_IDS))
         else:
             sample[1].append(record.id)
@@ -224,9 +257,7 @@ class Analyzer:
 
     def _on_window(self, window: Window) -> list[Anomaly]:
         self._closed.append(window)
-        source = self._sources.get(window.service)
-        if source is None:  # records without template ids only
-            source = self._sources[window.service] = _SourceState(first_ns=window.start_ns)
+        source = self._source_named(window.service, window.start_ns)
         for template in window.by_template:
             source.last_window[template] = window.start_ns
         self._forget_quiet_templates(source, window)
@@ -245,7 +276,7 @@ class Analyzer:
             del source.last_window[template]
             source.samples.pop(template, None)
             for detector in ("rate_burst", "rate_drop"):
-                self._ongoing.discard((detector, window.service, template))
+                source.ongoing.discard((detector, template))
 
     def _rate(
         self, window: Window, source: _SourceState, template: int | None, count: int
@@ -266,8 +297,8 @@ class Analyzer:
                 else median >= self.config.min_drop_median
             )
         )
-        started_burst = self._enters("rate_burst", window.service, template, holds and burst)
-        started_drop = self._enters("rate_drop", window.service, template, holds and not burst)
+        started_burst = self._enters("rate_burst", source, template, holds and burst)
+        started_drop = self._enters("rate_drop", source, template, holds and not burst)
         if not (started_burst or started_drop):
             return []
         evidence = {"count": count, "baseline_median": median, "baseline_scale": scale}
@@ -279,20 +310,21 @@ class Analyzer:
         score = self.error_ratio.score_one(x)
         self.error_ratio.learn_one(x)
         holds = ratio is not None and score > self.config.error_threshold
-        if not self._enters("error_ratio", window.service, None, holds):
+        if not self._enters("error_ratio", source, None, holds):
             return []
         evidence = {"errors": window.errors, "total": window.total, "baseline_ratio": ratio}
         return [self._window_anomaly("error_ratio", score, window, source, None, evidence)]
 
-    def _enters(self, detector: str, service: str, template: int | None, holds: bool) -> bool:
+    @staticmethod
+    def _enters(detector: str, source: _SourceState, template: int | None, holds: bool) -> bool:
         """Whether a window condition starts holding now (a sustained one is reported once)."""
-        key = (detector, service, template)
+        key = (detector, template)
         if not holds:
-            self._ongoing.discard(key)
+            source.ongoing.discard(key)
             return False
-        if key in self._ongoing:
+        if key in source.ongoing:
             return False
-        self._ongoing.add(key)
+        source.ongoing.add(key)
         return True
 
     def _window_anomaly(

@@ -38,15 +38,20 @@ Context = tuple[int, ...]
 class NextTemplateDetector:
     """Interpolated n-gram model over template ids; `order` previous templates form the context.
 
-    Memory is bounded by `max_contexts` (the context first seen longest ago is dropped).
+    Memory is bounded by `max_contexts` (the context first seen longest ago is dropped) and by
+    `max_next` continuations per context (the one first seen longest ago is dropped): with a
+    million templates the empty context would otherwise count every one of them.
     """
 
     # context -> [times seen, {next template: count}]
     counts_: dict[Context, tuple[list[int], dict[int, int]]] | None = None
 
-    def __init__(self, *, order: int = 2, max_contexts: int = 200_000) -> None:
+    def __init__(
+        self, *, order: int = 2, max_contexts: int = 200_000, max_next: int = 10_000
+    ) -> None:
         self.order = order
         self.max_contexts = max_contexts
+        self.max_next = max_next
 
     def learn_one(self, x: Mapping[str, Any]) -> None:
         if self.counts_ is None:
@@ -61,7 +66,10 @@ class NextTemplateDetector:
                     del self.counts_[next(iter(self.counts_))]
                 entry = self.counts_[suffix] = ([0], {})
             entry[0][0] += 1
-            entry[1][template] = entry[1].get(template, 0) + 1
+            nexts = entry[1]
+            if template not in nexts and len(nexts) >= self.max_next:
+                del nexts[next(iter(nexts))]
+            nexts[template] = nexts.get(template, 0) + 1
 
     def score_one(self, x: Mapping[str, Any]) -> float:
         return -math.log2(self.probability(x))

@@ -54,19 +54,27 @@ class RareTemplateDetector:
 
     Counts are halved each time a service reaches `horizon` records, so "rare" means rare
     lately: a template that has become common stops being reported, and memory stays bounded.
+    At most `max_services` services are counted (the one first seen longest ago is forgotten).
     """
 
     counts_: dict[str, dict[int, float]] | None = None
     totals_: dict[str, float] | None = None
 
-    def __init__(self, *, horizon: int = 100_000) -> None:
+    def __init__(self, *, horizon: int = 100_000, max_services: int = 10_000) -> None:
         self.horizon = horizon
+        self.max_services = max_services
 
     def learn_one(self, x: Mapping[str, Any]) -> None:
         if self.counts_ is None or self.totals_ is None:
             self.counts_, self.totals_ = {}, {}
         service, template = _key(x)
-        per_service = self.counts_.setdefault(service, {})
+        per_service = self.counts_.get(service)
+        if per_service is None:
+            if len(self.counts_) >= self.max_services:
+                oldest = next(iter(self.counts_))
+                del self.counts_[oldest]
+                self.totals_.pop(oldest, None)
+            per_service = self.counts_[service] = {}
         per_service[template] = per_service.get(template, 0.0) + 1.0
         total = self.totals_[service] = self.totals_.get(service, 0.0) + 1.0
         if total >= self.horizon:

@@ -1,14 +1,26 @@
 """The template catalog: assigns template ids to records and keeps each template's statistics.
 
 It wraps a `TemplateMiner` (the algorithm) and a `TemplateRepository` (where state is kept), so
-the miner never knows about storage. State is flushed every few seconds and on shutdown; on start
-the miner is restored from its last saved state, so template ids stay stable across restarts.
+the miner never knows about storage.
+
+Three promises:
+
+- **Bounded.** Statistics exist only for the templates the miner holds (at most its
+  `max_templates`): when the miner evicts a template, its statistics go with it, and its row
+  leaves the repository at the next flush.
+- **Ids are never reused.** A new template is saved (its row and the id high-water mark) by
+  `assign`, before the caller stores a record that carries its id. The miner's full state is
+  still flushed only every few seconds; after a crash, `restore` takes back the templates saved
+  since and never hands out an id below the high-water mark, so an id that was acknowledged
+  names the same template before and after.
+- **Safe to read from any thread.** Every read takes a snapshot under the catalog's lock.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +35,20 @@ class TemplateRepository(Protocol):
 
     def load_templates(self) -> list[Template]: ...
 
-    def save(self, *, miner_state: bytes, templates: Sequence[Template]) -> None: ...
+    def load_next_id(self) -> int:
+        """The id high-water mark saved by `save_new` (1 when nothing was saved)."""
+        ...
+
+    def save_new(self, *, templates: Sequence[Template], next_id: int) -> None:
+        """Insert (or replace) new templates and raise the id high-water mark, in one
+        transaction."""
+        ...
+
+    def save(
+        self, *, miner_state: bytes, templates: Sequence[Template], evicted: Iterable[int] = ()
+    ) -> None:
+        """Replace the miner state and the changed templates, delete the evicted ones."""
+        ...
 
 
 @dataclass(slots=True)
@@ -48,6 +73,31 @@ class _Stats:
             parameters=[list(p) for p in self.parameters],
         )
 
+    def copy(self) -> _Stats:
+        # samples and parameters only ever grow by append, up to SAMPLES_PER_TEMPLATE, so a
+        # shallow copy of the lists is a consistent snapshot.
+        return _Stats(
+            self.service,
+            self.template,
+            self.count,
+            self.first_seen_ns,
+            self.last_seen_ns,
+            list(self.samples),
+            list(self.parameters),
+        )
+
+    @classmethod
+    def of(cls, template: Template) -> _Stats:
+        return cls(
+            service=template.service,
+            template=template.template,
+            count=template.count,
+            first_seen_ns=template.first_seen_ns,
+            last_seen_ns=template.last_seen_ns,
+            samples=list(template.samples),
+            parameters=[list(p) for p in template.parameters],
+        )
+
 
 class TemplateCatalog:
     def __init__(
@@ -62,7 +112,13 @@ class TemplateCatalog:
         self._flush_interval_ns = int(flush_interval_s * 1e9)
         self._stats: dict[int, _Stats] = {}
         self._dirty: set[int] = set()
+        self._unsaved: dict[int, None] = {}  # new since the last save_new, in id order
+        self._evicted: set[int] = set()  # rows to delete at the next flush
+        self._saved_next_id = miner.next_id
         self._last_flush_ns = 0
+        self._lock = threading.RLock()
+        self._flushing = threading.Lock()
+        miner.on_evict = self._forget
 
     @classmethod
     def restore(
@@ -70,21 +126,33 @@ class TemplateCatalog:
     ) -> TemplateCatalog:
         state = repository.load_miner_state()
         miner = DrainMiner.loads(state) if state else DrainMiner(max_templates=max_templates)
+        saved = sorted(repository.load_templates(), key=lambda tpl: tpl.id)
         catalog = cls(miner, repository, flush_interval_s=flush_interval_s)
-        for template in repository.load_templates():
-            catalog._stats[template.id] = _Stats(
-                service=template.service,
-                template=template.template,
-                count=template.count,
-                first_seen_ns=template.first_seen_ns,
-                last_seen_ns=template.last_seen_ns,
-                samples=list(template.samples),
-                parameters=[list(p) for p in template.parameters],
-            )
+        since_state = miner.next_id
+        for template in saved:
+            if template.id >= since_state:  # saved by `assign` after the state was flushed
+                miner.adopt(template)
+        miner.reserve(repository.load_next_id())
+        catalog._saved_next_id = miner.next_id
+        live = {tpl.id for tpl in miner.templates()}
+        for template in saved:
+            if template.id in live:
+                catalog._stats[template.id] = _Stats.of(template)
+            else:  # evicted before the crash, or by adopting: its row goes at the next flush
+                catalog._evicted.add(template.id)
         return catalog
 
     def assign(self, records: Sequence[LogRecord]) -> None:
-        """Give every record its template id, and count it."""
+        """Give every record its template id, and count it.
+
+        The templates this creates are saved before it returns, so the caller may store the
+        records: none of their ids can be handed out again, even after a crash.
+        """
+        with self._lock:
+            self._assign(records)
+            self._save_new()
+
+    def _assign(self, records: Sequence[LogRecord]) -> None:
         add = self.miner.add
         stats = self._stats
         dirty = self._dirty
@@ -97,6 +165,8 @@ class TemplateCatalog:
                 entry = stats[template_id] = _Stats(
                     service=record.service, template=match.template, first_seen_ns=record.time_ns
                 )
+                if match.is_new:
+                    self._unsaved[template_id] = None
             entry.template = match.template
             entry.count += 1
             entry.first_seen_ns = min(entry.first_seen_ns or record.time_ns, record.time_ns)
@@ -106,27 +176,89 @@ class TemplateCatalog:
                 entry.parameters.append(list(match.parameters))
             dirty.add(template_id)
 
+    def _save_new(self) -> None:
+        next_id = self.miner.next_id
+        if self._repository is None:
+            self._unsaved.clear()
+            return
+        # Ids of templates created and evicted within the batch are on records too: the mark
+        # moves even when there is no new template left to save.
+        if not self._unsaved and next_id <= self._saved_next_id:
+            return
+        new = [self._stats[tid].to_template(tid) for tid in self._unsaved if tid in self._stats]
+        # Raises on a database error: the caller must then not store the records either, and
+        # the templates stay unsaved until the next batch tries again.
+        self._repository.save_new(templates=new, next_id=next_id)
+        self._unsaved.clear()
+        self._saved_next_id = next_id
+
+    def _forget(self, template_ids: list[int]) -> None:
+        """The miner evicted these templates: drop their statistics now, their rows later."""
+        for template_id in template_ids:
+            self._stats.pop(template_id, None)
+            self._dirty.discard(template_id)
+            self._unsaved.pop(template_id, None)
+            self._evicted.add(template_id)
+
+    # ------------------------------------------------------------------ reads (any thread)
+
     def get(self, template_id: int) -> Template | None:
-        entry = self._stats.get(template_id)
-        return entry.to_template(template_id) if entry else None
+        with self._lock:
+            entry = self._stats.get(template_id)
+            snapshot = entry.copy() if entry is not None else None
+        return snapshot.to_template(template_id) if snapshot is not None else None
 
     def templates(self) -> list[Template]:
-        return [entry.to_template(tid) for tid, entry in self._stats.items()]
+        with self._lock:
+            snapshot = [(tid, entry.copy()) for tid, entry in self._stats.items()]
+        return [entry.to_template(tid) for tid, entry in snapshot]
+
+    def sizes(self) -> dict[str, int]:
+        """What the catalog holds now, for /metrics: every count is bounded by the template cap
+        (the miner's caches by their own limit)."""
+        with self._lock:
+            miner = self.miner.sizes()
+            return {
+                "templates": miner["templates"],
+                "statistics": len(self._stats),
+                "pending_deletes": len(self._evicted),
+                "miner_groups": miner["groups"],
+                "miner_cached": miner["cached"],
+                "miner_services": miner["services"],
+            }
 
     @property
     def evictions(self) -> int:
         return self.miner.evictions
 
+    # ------------------------------------------------------------------ persistence
+
     def flush(self) -> None:
         if self._repository is None:
             return
-        changed = [self._stats[tid].to_template(tid) for tid in self._dirty if tid in self._stats]
-        self._repository.save(miner_state=self.miner.dumps(), templates=changed)
-        self._dirty.clear()
-        self._last_flush_ns = time.monotonic_ns()
+        # Snapshot under the lock, write outside it: ingestion waits for the copy, not the disk.
+        # Flushes are serialised, so an older snapshot never lands after a newer one.
+        with self._flushing:
+            with self._lock:
+                changed = [
+                    self._stats[tid].to_template(tid) for tid in self._dirty if tid in self._stats
+                ]
+                evicted = sorted(self._evicted)
+                state = self.miner.dumps()
+                self._dirty.clear()
+                self._evicted.clear()
+            try:
+                self._repository.save(miner_state=state, templates=changed, evicted=evicted)
+            except BaseException:
+                with self._lock:  # try again at the next flush
+                    self._dirty.update(t.id for t in changed if t.id in self._stats)
+                    self._evicted.update(evicted)
+                raise
+            self._last_flush_ns = time.monotonic_ns()
 
     def flush_if_due(self, _now_ns: int) -> None:
         # Flushing is about durability of live state, so it follows the machine's own monotonic
         # time, not the (possibly replayed) record clock.
-        if self._dirty and time.monotonic_ns() - self._last_flush_ns >= self._flush_interval_ns:
+        due = time.monotonic_ns() - self._last_flush_ns >= self._flush_interval_ns
+        if due and (self._dirty or self._evicted):
             self.flush()

@@ -15,6 +15,10 @@ first line only: what varies below the headline names no other event.
 
 State (`dumps`/`loads`) holds the templates and the id counter; where it is kept is the caller's
 business. Template ids are global across services and never reused, evicted ids included.
+
+Memory is bounded whatever the cardinality: at most `max_templates` templates (the rarest are
+evicted, and `on_evict` is told their ids so whoever keeps statistics can drop them too), and the
+two caches hold at most `cache_limit` entries each over all services together.
 """
 
 from __future__ import annotations
@@ -202,20 +206,25 @@ class PrefixTreeMiner:
     `similarity` is the share of a template's constant words a message must repeat to join it.
     """
 
-    def __init__(self, *, max_templates: int = 5000, similarity: float = 0.5) -> None:
+    def __init__(
+        self, *, max_templates: int = 5000, similarity: float = 0.5, cache_limit: int = _CACHE_LIMIT
+    ) -> None:
         if max_templates < 1:
             raise ValueError("max_templates must be at least 1")
         if not 0 < similarity <= 1:
             raise ValueError("similarity must be in (0, 1]")
         self.max_templates = max_templates
         self.similarity = similarity
+        self.cache_limit = cache_limit
         self.evictions = 0
+        self.on_evict: Callable[[list[int]], None] | None = None
         self._next_id = 1
         self._clusters: dict[int, _Cluster] = {}
         self._groups: dict[tuple[str, int], list[_Cluster]] = {}
         self._by_shape: dict[str, dict[bytes, _Entry]] = {}
         self._by_masked: dict[str, dict[str, _Cluster]] = {}
         self._cached = 0
+        self._masked_cached = 0
 
     # ------------------------------------------------------------------ matching
 
@@ -245,7 +254,7 @@ class PrefixTreeMiner:
 
     def _remember(self, message: str, shape: bytes, service: str) -> tuple[_Entry, bool]:
         entry, is_new = self._learn(message, service)
-        if self._cached >= _CACHE_LIMIT:  # a crude bound: start again rather than track age
+        if self._cached >= self.cache_limit:  # a crude bound: start again rather than track age
             self._by_shape.clear()
             self._cached = 0
         self._by_shape.setdefault(service, {})[shape] = entry
@@ -285,10 +294,18 @@ class PrefixTreeMiner:
                 is_new = True
             else:
                 cluster.absorb(tokens)
-            if len(by_masked) >= _CACHE_LIMIT:
-                by_masked.clear()
+            if masked not in by_masked:
+                by_masked = self._make_room_for_masked(service)
+                self._masked_cached += 1
             by_masked[masked] = cluster
         return _Entry(cluster, aligned=aligned), is_new
+
+    def _make_room_for_masked(self, service: str) -> dict[str, _Cluster]:
+        """The service's masked-text cache, all of them cleared first when they are full."""
+        if self._masked_cached >= self.cache_limit:
+            self._by_masked.clear()
+            self._masked_cached = 0
+        return self._by_masked.setdefault(service, {})
 
     def _best(self, tokens: list[str], service: str) -> _Cluster | None:
         best: _Cluster | None = None
@@ -352,19 +369,62 @@ class PrefixTreeMiner:
             (c for c in self._clusters.values() if c.id != newest),
             key=lambda c: (c.count, c.id),
         )
-        for cluster in candidates[: min(batch, len(candidates))]:
+        evicted = candidates[: min(batch, len(candidates))]
+        for cluster in evicted:
             cluster.alive = False
             del self._clusters[cluster.id]
-            self._groups[(cluster.service, len(cluster.tokens))].remove(cluster)
+            key = (cluster.service, len(cluster.tokens))
+            group = self._groups[key]
+            group.remove(cluster)
+            if not group:  # one service per template must not leave a key per service behind
+                del self._groups[key]
             self.evictions += 1
+        if self.on_evict is not None:
+            self.on_evict([cluster.id for cluster in evicted])
+
+    # ------------------------------------------------------------------ ids
+
+    @property
+    def next_id(self) -> int:
+        """The id the next new template will get."""
+        return self._next_id
+
+    def reserve(self, next_id: int) -> None:
+        """Never hand out an id below `next_id` (ids recorded elsewhere before a crash)."""
+        self._next_id = max(self._next_id, next_id)
+
+    def adopt(self, template: Template) -> None:
+        """Take back a template that was saved outside the miner's state (see `TemplateCatalog`).
+
+        It joins as if it had just been learned, with its id; an id already held is left alone.
+        """
+        if template.id in self._clusters:
+            return
+        tokens = template.template.split()
+        cluster = _Cluster(template.id, template.service, tokens, template.count)
+        self._clusters[cluster.id] = cluster
+        self._groups.setdefault((cluster.service, len(tokens)), []).append(cluster)
+        self._next_id = max(self._next_id, cluster.id + 1)
+        if len(self._clusters) > self.max_templates:
+            self._evict()
 
     # ------------------------------------------------------------------ inspection and state
 
     def templates(self) -> list[Template]:
+        clusters = list(self._clusters.values())  # one C-level copy: safe beside another thread
         return [
             Template(id=c.id, service=c.service, template=c.text, count=c.count)
-            for c in sorted(self._clusters.values(), key=lambda c: c.id)
+            for c in sorted(clusters, key=lambda c: c.id)
         ]
+
+    def sizes(self) -> dict[str, int]:
+        """How much the miner holds: templates, template groups, cache entries, cached services."""
+        return {
+            "templates": len(self._clusters),
+            "groups": len(self._groups),
+            "cached": self._cached + self._masked_cached,
+            "services": len(self._by_shape.keys() | self._by_masked.keys()),
+        }
 
     def dumps(self) -> bytes:
         clusters = [[c.id, c.service, c.tokens, c.count] for c in self._clusters.values()]

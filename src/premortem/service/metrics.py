@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Catalog(Protocol):
+    """What the metrics read of the template catalog (`premortem.logs.catalog`)."""
+
+    @property
+    def evictions(self) -> int: ...
+
+    def sizes(self) -> dict[str, int]: ...
 
 
 class ServiceMetrics:
@@ -35,3 +46,18 @@ class ServiceMetrics:
             "Templates evicted by the miner's cap (rarest first).",
             registry=self.registry,
         )
+        self.catalog_entries = Gauge(
+            "premortem_catalog_entries",
+            "Entries held per bounded map of the template catalog (templates, statistics, "
+            "miner groups, cache entries, cached services, rows waiting to be deleted).",
+            ["map"],
+            registry=self.registry,
+        )
+
+    def observe_catalog(self, catalog: Catalog) -> None:
+        """Set the template gauges from the catalog (call before rendering /metrics)."""
+        sizes = catalog.sizes()
+        self.templates.set(sizes["templates"])
+        self.template_evictions.set(catalog.evictions)
+        for name, size in sizes.items():
+            self.catalog_entries.labels(name).set(size)

@@ -1,11 +1,17 @@
-"""SQL repository for log templates and the miner's saved state."""
+"""SQL repository for log templates and the miner's saved state.
+
+Three kinds of rows: the miner's state (saved every few seconds), one row per template the
+miner holds (a template it evicts is deleted, so the table is as bounded as the miner), and the
+id high-water mark (`next_template_id`), raised in the same transaction that saves a new
+template, before any record carrying its id is stored.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from premortem.clock import Clock, SystemClock
 from premortem.domain import Template
@@ -14,7 +20,9 @@ from premortem.ports import Page
 from premortem.store import tables as t
 
 MINER_STATE = "miner"
+NEXT_ID = "next_template_id"
 STATE_VERSION = 1
+_CHUNK = 500
 
 
 class SqlTemplateRepository:
@@ -34,38 +42,51 @@ class SqlTemplateRepository:
             rows = conn.execute(select(t.templates).where(t.templates.c.evicted.is_(False)))
             return [_template(row) for row in rows.mappings()]
 
-    def save(self, *, miner_state: bytes, templates: Sequence[Template]) -> None:
-        """Replace the saved miner state and the changed templates in one transaction."""
-        ids = [tpl.id for tpl in templates]
-        rows = [
-            {
-                "id": tpl.id,
-                "service": tpl.service,
-                "template": tpl.template,
-                "count": tpl.count,
-                "first_seen_ns": tpl.first_seen_ns,
-                "last_seen_ns": tpl.last_seen_ns,
-                "samples": tpl.samples,
-                "parameters": tpl.parameters,
-                "evicted": False,
-            }
-            for tpl in templates
-        ]
-        state_row = {
-            "name": MINER_STATE,
+    def load_next_id(self) -> int:
+        with self.engine.connect() as conn:
+            mark = conn.execute(
+                select(t.miner_state.c.state).where(t.miner_state.c.name == NEXT_ID)
+            ).scalar()
+        return int(bytes(mark).decode()) if mark is not None else 1
+
+    def save_new(self, *, templates: Sequence[Template], next_id: int) -> None:
+        """Insert (or replace) new templates and raise the id high-water mark, in one
+        transaction."""
+        with self.engine.begin() as conn:
+            self._replace_state(conn, NEXT_ID, str(next_id).encode())
+            self._replace_templates(conn, templates)
+
+    def save(
+        self, *, miner_state: bytes, templates: Sequence[Template], evicted: Iterable[int] = ()
+    ) -> None:
+        """Replace the saved miner state and the changed templates and delete the evicted ones,
+        in one transaction."""
+        gone = list(evicted)
+        with self.engine.begin() as conn:
+            self._replace_state(conn, MINER_STATE, miner_state)
+            self._replace_templates(conn, templates)
+            for start in range(0, len(gone), _CHUNK):
+                chunk = gone[start : start + _CHUNK]
+                conn.execute(delete(t.templates).where(t.templates.c.id.in_(chunk)))
+
+    def _replace_state(self, conn: Connection, name: str, state: bytes) -> None:
+        row = {
+            "name": name,
             "version": STATE_VERSION,
-            "state": miner_state,
+            "state": state,
             "saved_ns": self._clock.now_ns(),
         }
-        with self.engine.begin() as conn:
-            conn.execute(delete(t.miner_state).where(t.miner_state.c.name == MINER_STATE))
-            conn.execute(insert(t.miner_state), [state_row])
-            for start in range(0, len(ids), 500):
-                conn.execute(
-                    delete(t.templates).where(t.templates.c.id.in_(ids[start : start + 500]))
-                )
-            if rows:
-                conn.execute(insert(t.templates), rows)
+        conn.execute(delete(t.miner_state).where(t.miner_state.c.name == name))
+        conn.execute(insert(t.miner_state), [row])
+
+    @staticmethod
+    def _replace_templates(conn: Connection, templates: Sequence[Template]) -> None:
+        ids = [tpl.id for tpl in templates]
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            conn.execute(delete(t.templates).where(t.templates.c.id.in_(chunk)))
+        if templates:
+            conn.execute(insert(t.templates), [_row(tpl) for tpl in templates])
 
     def list_templates(
         self, *, service: str | None = None, limit: int = 100, offset: int = 0
@@ -89,6 +110,20 @@ class SqlTemplateRepository:
         if row is None:
             raise NotFound(f"no template with id {template_id}")
         return _template(row._mapping)
+
+
+def _row(tpl: Template) -> dict[str, Any]:
+    return {
+        "id": tpl.id,
+        "service": tpl.service,
+        "template": tpl.template,
+        "count": tpl.count,
+        "first_seen_ns": tpl.first_seen_ns,
+        "last_seen_ns": tpl.last_seen_ns,
+        "samples": tpl.samples,
+        "parameters": tpl.parameters,
+        "evicted": False,
+    }
 
 
 def _template(row: Any) -> Template:

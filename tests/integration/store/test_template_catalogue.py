@@ -1,0 +1,105 @@
+"""The template catalogue on SQLite and PostgreSQL: the table is bounded with the miner, and a
+crash (kill -9) between two periodic flushes never lets an id name another template (issue 13)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from premortem.config import Settings
+from premortem.domain import LogRecord
+from premortem.logs.catalog import TemplateCatalog
+from premortem.runtime import build_runtime
+from premortem.store import tables as t
+from premortem.store.engine import make_engine, migrate
+from premortem.store.templates import SqlTemplateRepository
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'templates.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
+def records(words: list[str], *, at: int) -> list[LogRecord]:
+    return [
+        LogRecord(time_ns=at + i, body=f"{w} started on node {i}", service="api")
+        for i, w in enumerate(words)
+    ]
+
+
+def test_the_templates_table_is_evicted_with_the_miner(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    repository = SqlTemplateRepository(engine)
+    catalog = TemplateCatalog.restore(repository, max_templates=20)
+    for batch in range(20):
+        words = [f"w{chr(97 + batch)}{chr(97 + i)}" for i in range(20)]
+        catalog.assign(records(words, at=batch * 1000))
+        catalog.flush()
+    with engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(t.templates)).scalar_one()
+    engine.dispose()
+    assert rows <= 20, f"{rows} template rows kept for a catalogue capped at 20"
+
+
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    import orjson
+    from premortem.config import Settings
+    from premortem.domain import LogRecord
+    from premortem.runtime import build_runtime
+
+    def records(words, at):
+        return [LogRecord(time_ns=at + i, body=f"{w} started on node {i}", service="api")
+                for i, w in enumerate(words)]
+
+    runtime = build_runtime(Settings(database_url=sys.argv[1]))
+    pipeline = runtime.pipeline
+    pipeline.ingest_logs(records(["alpha", "beta"], at=1_000))
+    pipeline.catalog.flush()  # the periodic save; the next batch comes before the next one
+    batch = records(["gamma", "delta", "epsilon"], at=2_000)
+    pipeline.ingest_logs(batch)  # acknowledged: stored with its template ids
+    print(orjson.dumps({r.body: r.template_id for r in batch}).decode(), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_template_ids_survive_kill_9_between_flushes(database_url: str) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, database_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    before: dict[str, int] = orjson.loads(child.stdout.strip().splitlines()[-1])
+
+    runtime = build_runtime(Settings(database_url=database_url))
+    try:
+        pipeline = runtime.pipeline
+        [unrelated] = records(["zeta"], at=3_000)
+        pipeline.ingest_logs([unrelated])
+        assert unrelated.template_id not in before.values(), "an acknowledged id was reused"
+        again = records(["gamma", "delta", "epsilon"], at=4_000)
+        pipeline.ingest_logs(again)
+        assert {r.body: r.template_id for r in again} == before
+        for body, template_id in before.items():
+            template = pipeline.catalog.get(template_id)
+            assert template is not None and body.split()[0] in template.template
+    finally:
+        runtime.engine.dispose()

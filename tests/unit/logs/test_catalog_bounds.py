@@ -1,0 +1,84 @@
+"""The catalog under high cardinality: statistics evicted with the miner's templates, every
+per-service map bounded, and reads that are safe while another thread assigns (issue 13)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from premortem.domain import LogRecord
+from premortem.logs.catalog import TemplateCatalog
+from premortem.logs.miner import DrainMiner
+
+
+def word(n: int) -> str:
+    """A plain word per number ("ba", "bb", …): plain words name events, so each is a template."""
+    letters = ""
+    while True:
+        n, digit = divmod(n, 26)
+        letters = chr(ord("a") + digit) + letters
+        if n == 0:
+            return "b" + letters
+
+
+def distinct(start: int, count: int, *, services: int = 1) -> list[LogRecord]:
+    return [
+        LogRecord(
+            time_ns=(start + i) * 1_000_000,
+            body=f"{word(start + i)} started on node {i}",
+            service=f"svc-{(start + i) % services}",
+        )
+        for i in range(count)
+    ]
+
+
+def test_statistics_are_evicted_with_the_miners_templates() -> None:
+    catalog = TemplateCatalog(DrainMiner(max_templates=50))
+    for start in range(0, 3000, 100):
+        catalog.assign(distinct(start, 100))
+    held = catalog.templates()
+    assert len(held) <= 50, f"{len(held)} statistics kept for a miner capped at 50"
+    live = {t.id for t in catalog.miner.templates()}
+    assert {t.id for t in held} <= live
+    assert catalog.evictions >= 2950
+
+
+def test_per_service_maps_are_bounded_by_the_template_cap() -> None:
+    catalog = TemplateCatalog(DrainMiner(max_templates=50, cache_limit=1000))
+    for start in range(0, 6000, 200):
+        catalog.assign(distinct(start, 200, services=6000))
+    sizes = catalog.sizes()
+    assert sizes["templates"] <= 50 and sizes["statistics"] <= 50
+    # the miner's two lookup caches are bounded over all services together, not per service
+    assert sizes["miner_cached"] <= 2 * 1000
+    assert sizes["miner_services"] <= 2 * 1000, "a cache per service ever seen"
+    assert sizes["miner_groups"] <= 50, "an empty template group per service ever seen"
+
+
+def test_reading_while_another_thread_assigns_never_fails() -> None:
+    catalog = TemplateCatalog(DrainMiner(max_templates=2000))
+    catalog.assign(distinct(0, 1000))
+    stop = threading.Event()
+
+    def ingest() -> None:
+        start = 1000
+        while not stop.is_set():
+            catalog.assign(distinct(start, 50, services=7))
+            start += 50
+
+    writer = threading.Thread(target=ingest)
+    writer.start()
+    errors: list[BaseException] = []
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            try:
+                templates = catalog.templates()
+                catalog.get(templates[-1].id)
+            except RuntimeError as exc:  # "dictionary changed size during iteration"
+                errors.append(exc)
+                break
+    finally:
+        stop.set()
+        writer.join()
+    assert errors == []

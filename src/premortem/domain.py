@@ -29,7 +29,19 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+MIN_NS = -(2**63)
+MAX_NS = 2**63 - 1  # times are stored as signed 64-bit nanoseconds since the epoch
+
+
+def in_ns_range(value: datetime) -> datetime:
+    """`as_utc`, refusing a time outside 64-bit nanoseconds (1677-09-21 .. 2262-04-11)."""
+    value = as_utc(value)
+    if not MIN_NS <= datetime_to_ns(value) <= MAX_NS:
+        raise ValueError("must be between 1677-09-21 and 2262-04-11 (64-bit ns since 1970)")
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(in_ns_range)]
 
 
 def stable_id(*parts: object) -> str:
@@ -45,9 +57,13 @@ def ns_to_datetime(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def datetime_to_ns(value: datetime) -> int:
-    value = as_utc(value)
-    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+    # Exact integer arithmetic (a float timestamp rounds, and truncates the wrong way before 1970).
+    delta = as_utc(value) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 def optional_ns(value: datetime | None) -> int | None:

@@ -18,6 +18,7 @@ import orjson
 from premortem.domain import JSON, Event, stable_id
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    check_depth,
     expect_object,
     load_documents,
     optional_str,
@@ -45,6 +46,7 @@ def parse_structured(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
 
 def event_from_json(item: Any, *, now_ns: int) -> Event:
     doc = expect_object(item, "")
+    check_depth(doc, "")
     specversion = required_str(doc, "specversion", "")
     if not specversion.startswith("1."):
         raise IngestError(f"unsupported specversion {specversion!r}", pointer="/specversion")
@@ -123,6 +125,7 @@ def parse_binary(headers: Mapping[str, str], body: bytes, *, now_ns: int) -> Eve
         if not context.get("specversion", "").startswith("1."):
             raise IngestError("is required and must be 1.x", pointer="/specversion")
         data = _decode_body(body, content_type, at="/body")
+        check_depth(data, "/body")
         extensions: JSON = {k: v for k, v in context.items() if k not in _CONTEXT}
         if content_type:
             extensions["datacontenttype"] = content_type

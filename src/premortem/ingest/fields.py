@@ -77,6 +77,49 @@ def _json_lines_one_by_one(raw: bytes) -> list[Any]:
     return items
 
 
+MAX_DEPTH = 64
+"""How deep a stored JSON value (attributes, data, a document) may nest. Databases and encoders
+have their own limits (orjson writes at most 254 levels), and no honest input comes close."""
+
+
+def too_deep(value: Any, *, limit: int = MAX_DEPTH) -> str | None:
+    """The pointer (relative to `value`) of a container nested deeper than `limit`, else None.
+
+    `value` itself is level 1 when it is an object or array.
+
+    >>> too_deep({"a": [[1]]}, limit=2)
+    '/a/0'
+    """
+    if type(value) is not dict and type(value) is not list:
+        return None
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        node, at, depth = stack.pop()
+        if depth > limit:
+            return at
+        children = node.items() if type(node) is dict else enumerate(node)
+        for key, child in children:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, at + pointer(key), depth + 1))
+    return None
+
+
+def check_depth(value: Any, at: str, *, limit: int = MAX_DEPTH) -> None:
+    """Raise `IngestError` at the first container of `value` nested deeper than `limit`."""
+    where = too_deep(value, limit=limit)
+    if where is not None:
+        raise IngestError(f"nested deeper than {limit} levels", pointer=at + where)
+
+
+def check_values_depth(mapping: JSON, at: str) -> None:
+    """`check_depth` for a map whose values are nearly always scalars (attributes): the common
+    case costs one pass over the values."""
+    for value in mapping.values():
+        if type(value) is dict or type(value) is list:
+            check_depth(mapping, at)
+            return
+
+
 def type_name(value: Any) -> str:
     """The JSON name of a decoded value's type, for error messages."""
     if value is None:

@@ -18,6 +18,7 @@ from typing import Any
 from premortem.domain import JSON, Event, stable_id
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    check_depth,
     expect_array,
     expect_object,
     load_documents,
@@ -49,6 +50,7 @@ def parse_events(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
     for index, item in enumerate(items):
         at = f"/{index}" if batch else ""
         try:
+            check_depth(item, "")
             events.extend(_events_in(item, now_ns=now_ns))
         except IngestError as exc:
             raise exc.at(at) from None

@@ -28,6 +28,8 @@ from premortem.domain import (
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
     MAX_NS,
+    check_depth,
+    check_values_depth,
     expect_object,
     json_text,
     load_documents,
@@ -62,6 +64,7 @@ def parse_test_runs(data: bytes | str | Any, *, now_ns: int = 0) -> list[ParsedT
 
 def validate_test_run(doc: JSON, *, at: str = "") -> ParsedTestRun:
     """Validate one native test-run document (also used by the other test-run formats)."""
+    check_depth(doc, at)
     try:
         return ParsedTestRun(TestRun.model_validate(doc), doc)
     except ValidationError as exc:
@@ -146,6 +149,8 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
         attributes = _attributes(item, attributes)
     if not _LOG_KEYS.issuperset(item):
         attributes = {k: v for k, v in item.items() if k not in _LOG_KEYS} | attributes
+    if attributes:
+        check_values_depth(attributes, "/attributes")
     service = get("service")
     observed = get("observed_timestamp")
     resource = get("resource")
@@ -160,7 +165,7 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
         text,
         0 if observed is None else timestamp_ns(observed, "/observed_timestamp"),
         attributes,
-        resource if type(resource) is dict else _resource(item),
+        _resource(item) if resource is not None else {},
         None if trace_id is None else _hex_id(item, "trace_id"),
         None if span_id is None else _hex_id(item, "span_id"),
         record_id if type(record_id) is str else _optional_text(item, "id") or "",
@@ -250,6 +255,7 @@ def _resource(item: JSON) -> JSON:
         return {}
     if type(value) is not dict:
         raise _wrong_type("resource", value, "an object")
+    check_values_depth(value, "/resource")
     return value
 
 
@@ -280,6 +286,7 @@ def parse_events(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
 
 def native_event(item: Any, *, now_ns: int) -> Event:
     doc = expect_object(item, "")
+    check_depth(doc, "")
     time_key = "time" if "time" in doc else "timestamp"
     raw_time = doc.get(time_key)
     attributes = doc.get("attributes")

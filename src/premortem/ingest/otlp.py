@@ -25,6 +25,7 @@ from premortem.domain import JSON, LogRecord, severity_text_from_number
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
     MAX_NS,
+    check_values_depth,
     expect_array,
     expect_object,
     json_text,
@@ -75,6 +76,7 @@ def parse_otlp_json(data: bytes | str | JSON, *, now_ns: int) -> OtlpResult:
             [] if resource_attributes is None else resource_attributes,
             f"{at}/resource/attributes",
         )
+        check_values_depth(resource, f"{at}/resource/attributes")
         key = "scopeLogs" if "scopeLogs" in resource_logs else "instrumentationLibraryLogs"
         for s, scope_logs in enumerate(
             expect_array(_repeated(resource_logs.get(key)), f"{at}/{key}")
@@ -127,6 +129,7 @@ def _record_json(record: Any, resource: JSON, service: str, now_ns: int) -> LogR
         raise IngestError(f"must be a string, got {type_name(text)}", pointer="/severityText")
     attributes = get("attributes")
     attributes = {} if attributes is None else _located(_attributes_json, attributes, "/attributes")
+    check_values_depth(attributes, "/attributes")
     event_name = get("eventName")
     if event_name and type(event_name) is str:
         attributes["event.name"] = event_name
@@ -292,7 +295,13 @@ def parse_otlp_protobuf(body: bytes, *, now_ns: int) -> OtlpResult:
                         )
                     )
                     continue
-                result.records.append(_record_pb(record, resource, service, now_ns))
+                try:
+                    result.records.append(_record_pb(record, resource, service, now_ns))
+                except IngestError as exc:
+                    result.rejected += 1
+                    result.errors.append(
+                        exc.at(f"/resourceLogs/{r}/scopeLogs/{s}/logRecords/{index}")
+                    )
     del result.errors[_MAX_ERRORS:]
     return _summarise(result)
 
@@ -301,6 +310,7 @@ def _record_pb(record: Any, resource: JSON, service: str, now_ns: int) -> LogRec
     number = int(record.severity_number)
     text = record.severity_text
     attributes = _attributes_pb(record.attributes)
+    check_values_depth(attributes, "/attributes")
     if record.event_name:
         attributes["event.name"] = record.event_name
     body = _any_value_pb(record.body) if record.HasField("body") else ""

@@ -12,7 +12,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from premortem.domain import SimulationRun
-from premortem.ingest.fields import expect_object, load_documents, validation_error
+from premortem.ingest.fields import (
+    check_depth,
+    expect_object,
+    load_documents,
+    validation_error,
+)
 
 
 def parse(data: bytes | str | Any, *, now_ns: int = 0) -> list[SimulationRun]:
@@ -21,6 +26,7 @@ def parse(data: bytes | str | Any, *, now_ns: int = 0) -> list[SimulationRun]:
     runs = []
     for index, item in enumerate(items):
         at = f"/{index}" if batch else ""
+        check_depth(item, at)
         try:
             runs.append(SimulationRun.model_validate(expect_object(item, at)))
         except ValidationError as exc:

@@ -5,16 +5,16 @@ Reading needs the `read` scope; acknowledging, silencing and feedback need `admi
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from premortem.alerting import AlertingService, AlertQuery, AlertState, FeedbackKind, Matcher
-from premortem.domain import datetime_to_ns, optional_ns
+from premortem.domain import UtcDatetime, datetime_to_ns, optional_ns
 from premortem.errors import IngestError
 from premortem.service.deps import CanAdmin, CanRead
+from premortem.service.params import Limit, Offset, Since, Until
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -41,8 +41,8 @@ class SilenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     matchers: list[MatcherIn] = Field(min_length=1, max_length=32)
-    starts_at: datetime | None = Field(default=None, alias="startsAt")
-    ends_at: datetime = Field(alias="endsAt")
+    starts_at: UtcDatetime | None = Field(default=None, alias="startsAt")
+    ends_at: UtcDatetime = Field(alias="endsAt")
     created_by: str = Field(default="", alias="createdBy", max_length=256)
     comment: str = Field(default="", max_length=4096)
 
@@ -66,10 +66,10 @@ def list_alerts(
     state: Annotated[Literal["firing", "resolved", "all"] | None, Query()] = None,
     mode: str | None = None,
     service: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Alerts, newest first (`state=all`, the default, lists both states); `since`/`until`
     select alerts active at some time in between."""

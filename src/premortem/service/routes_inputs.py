@@ -7,7 +7,6 @@ stores them in one transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -18,13 +17,9 @@ from premortem.errors import IngestError
 from premortem.ingest import TEST_RUN_FORMATS, cloudevents, events, native, simulation
 from premortem.ports import EventQuery, LogQuery, SimulationQuery, TestRunQuery
 from premortem.service.deps import Body, CanIngest, CanRead, MetricsDep, PipelineDep
+from premortem.service.params import Limit, Offset, Since, TemplateId, Until
 
 router = APIRouter(prefix="/api/v1", tags=["inputs"])
-
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
-Since = Annotated[datetime | None, Query(description="RFC 3339; inclusive")]
-Until = Annotated[datetime | None, Query(description="RFC 3339; exclusive")]
 
 
 def count_rejected(metrics: Any, kind: str, exc: IngestError) -> None:
@@ -151,7 +146,7 @@ def list_logs(
     since: Since = None,
     until: Until = None,
     q: Annotated[str | None, Query(description="text the body contains")] = None,
-    template_id: int | None = None,
+    template_id: TemplateId = None,
     min_severity: Annotated[int | None, Query(ge=0, le=24)] = None,
     limit: Limit = 100,
     offset: Offset = 0,

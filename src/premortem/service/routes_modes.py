@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from premortem.domain import (
     Evidence,
@@ -18,9 +17,12 @@ from premortem.domain import (
     rfc3339_ns,
 )
 from premortem.errors import Conflict, NotFound
+from premortem.ingest.fields import check_depth
 from premortem.modes.edit import apply_patch, manual_mode_id
 from premortem.service.deps import CanAdmin, CanRead
+from premortem.service.params import Limit, Offset, Since, Until
 from premortem.store.modes import SqlModeRepository, SqlPredictionRepository
+from premortem.store.text import storable_json
 
 router = APIRouter(prefix="/api/v1", tags=["failure modes"])
 
@@ -35,7 +37,19 @@ def predictions_of(request: Request) -> SqlPredictionRepository:
     return repository
 
 
-class FailureModeIn(BaseModel):
+class _Shallow(BaseModel):
+    """A body whose free-form JSON (manifestation, conditions) nests at most `MAX_DEPTH` levels:
+    deeper is a 400 naming the place, not a document the database or the encoder refuses. Its
+    text is made storable (`store.text`) before validation, so the answer shows what is kept."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        check_depth(data, "")  # an IngestError, answered as 400 problem+json
+        return storable_json(data)  # NUL and lone surrogates as the store keeps them
+
+
+class FailureModeIn(_Shallow):
     """A hand-written failure mode."""
 
     model_config = ConfigDict(extra="forbid")
@@ -50,7 +64,7 @@ class FailureModeIn(BaseModel):
     evidence: Evidence = Field(default_factory=Evidence)
 
 
-class FailureModePatch(BaseModel):
+class FailureModePatch(_Shallow):
     """Fields to change; a field sent here is kept as written when the engine retrains."""
 
     model_config = ConfigDict(extra="forbid")
@@ -69,8 +83,8 @@ def list_failure_modes(
     request: Request,
     service: str | None = None,
     source: Annotated[str | None, Query(pattern="^(learned|manual)$")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     page = modes_of(request).list_modes(service=service, source=source, limit=limit, offset=offset)
     return {"items": [m.model_dump(mode="json") for m in page.items], "total": page.total}
@@ -149,12 +163,12 @@ def list_predictions(
     request: Request,
     mode_id: str | None = None,
     service: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Since = None,
+    until: Until = None,
     min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
     current: Annotated[bool, Query(description="only the newest prediction per mode")] = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     repository = predictions_of(request)
     if current:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
 from premortem.alerting.model import AlertQuery
-from premortem.domain import SimulationRun, datetime_to_ns, rfc3339_ns
+from premortem.domain import SimulationRun, UtcDatetime, datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
 from premortem.learn import TrainedModel
 from premortem.runtime import Runtime
@@ -308,7 +308,7 @@ def _panels(simulated: dict[str, Any], observed: dict[str, Any]) -> list[dict[st
 
 
 Start = Annotated[
-    datetime | None,
+    UtcDatetime | None,
     Query(description="RFC 3339: the observed time the simulation's t=0 is aligned to"),
 ]
 

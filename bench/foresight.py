@@ -128,7 +128,12 @@ def through_the_api(path: Path, suite: Suite, console: Console) -> dict[str, Any
             process.wait(15)
     kinds = mode_kinds({m["id"]: m["evidence"]["test_runs"] for m in modes}, suite.runs)
     intervals = [
-        (a["started_ns"], a["resolved_ns"] or FOREVER, kinds.get(a["mode_id"], a["mode_id"]))
+        (
+            a["started_ns"],
+            a["resolved_ns"] or FOREVER,
+            kinds.get(a["mode_id"], a["mode_id"]),
+            float(a["probability"]),
+        )
         for a in alerts
     ]
     outcomes = score_intervals(

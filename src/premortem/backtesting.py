@@ -3,8 +3,8 @@
 What `premortem backtest history` runs. The test runs in `[since, until)` are replayed in time order
 with a manual clock through a predictor trained only on the runs (and events, simulations) stored
 before `since`; the predictor sees only their logs. Each run is scored like the OpenStack
-backtest (learn/backtest.py), next to the naive "first ERROR line" rule, plus recall and false
-alarms per day over the range.
+backtest (learn/backtest.py; false alarms per day of replayed logs, calibration), next to the
+naive "first ERROR line" rule, plus recall.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from premortem.learn.episodes import episode_from_run
 from premortem.learn.model import train
 from premortem.ports import EventQuery, InputStore, SimulationQuery, TestRunQuery
 from premortem.training import PAGE, RunLogs, pages
-
-DAY_NS = 86_400 * 1_000_000_000
 
 
 def _mode_of(run: TestRun) -> str | None:
@@ -81,7 +79,6 @@ def backtest_history(
         baseline_kind=trained_modes.most_common(1)[0][0] if trained_modes else "",
         progress=progress,
     )
-    days = max((until - since) / DAY_NS, 1 / 24)
     report: dict[str, Any] = {
         "since": rfc3339_ns(since),
         "until": rfc3339_ns(until),
@@ -96,7 +93,6 @@ def backtest_history(
             if counts["failed_runs"]
             else None
         )
-        metrics["false_alarms_per_day"] = round(counts["wrong_alerts"] / days, 3)
         report[name] = metrics
     report["lead_times_s"] = sorted(
         (o.onset_ns - o.model.times[0][0]) / 1e9

@@ -29,6 +29,9 @@ METRICS = (
     ("harmless_alerted_share", "harmless faulty runs alerted", "lower"),
     ("median_lead_s", "median lead time (s)", "higher"),
     ("mode_accuracy", "failure mode right (warned runs)", "higher"),
+    ("false_alarms_per_day", "false alarms per day of logs", "lower"),
+    ("brier", "Brier score of alert probabilities", "lower"),
+    ("ece", "calibration error (ECE, 10 bins)", "lower"),
     ("n_test_runs", "test runs replayed", ""),
 )
 

@@ -24,6 +24,7 @@ ROWS = (
     ("false_alarms_per_day", "false alarms per day"),
     ("fault_free_alerted_share", "fault-free runs alerted"),
     ("mode_accuracy", "failure mode right (warned runs)"),
+    ("ece", "calibration error (ECE, 10 bins)"),
     ("n_test_runs", "test runs replayed"),
 )
 

@@ -11,7 +11,11 @@ Per run, an *alert* is a prediction at or above the model's alert threshold. Met
 - ``fault_free_alerted_share`` / ``harmless_alerted_share``: passing runs without / with an
   injected fault that got an alert;
 - ``median_lead_s``: onset minus first right alert, over right alerts;
-- ``mode_accuracy``: among right alerts, the mode alerted last before onset has the run's kind.
+- ``mode_accuracy``: among right alerts, the mode alerted last before onset has the run's kind;
+- ``false_alarms_per_day``: wrong alerts per day of replayed logs;
+- ``brier``, ``ece``, ``reliability``: how well the alerts' probabilities are calibrated
+  (`premortem.evaluation.calibration`: each alerting prediction is a forecast that its mode
+  manifests within the horizon).
 
 The naive baseline "alert on the first ERROR line" is scored the same way, its mode being the most
 common failure kind of the training runs.
@@ -26,6 +30,7 @@ from typing import Any
 
 from premortem.clock import ManualClock
 from premortem.domain import ERROR_SEVERITY, LogRecord, TestRun
+from premortem.evaluation import Forecast, calibration_report, false_alarms_per_day
 from premortem.learn.episodes import fault_start_ns
 from premortem.learn.model import TrainedModel
 from premortem.learn.onset import onset_in_records
@@ -48,9 +53,11 @@ class ReplayRun:
 
 @dataclass(slots=True)
 class Alerts:
-    """The alerts one detector raised in one run: (time, mode kind) in time order."""
+    """The alerts one detector raised in one run: (time, mode kind) in time order, and every
+    alerting prediction's (time, mode kind, probability) — the baseline's probability is 1."""
 
     times: list[tuple[int, str]] = field(default_factory=list)
+    forecasts: list[tuple[int, str, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -64,6 +71,8 @@ class RunOutcome:
     model: Alerts
     baseline: Alerts
     lines: int = 0
+    watched_ns: int = 0  # first to last replayed record
+    horizon_ns: int = 300 * 1_000_000_000  # a forecast says "within this long"
 
 
 def replay(
@@ -96,11 +105,14 @@ def replay(
             Alerts(),
             Alerts(),
             len(records),
+            records[-1].time_ns - records[0].time_ns if records else 0,
+            int(predictor.horizon_s * 1e9),
         )
         _replay_one(predictor, clock, records, outcome, kind_of_mode, model.alert_threshold)
         first_error = next((r for r in records if r.severity_number >= ERROR_SEVERITY), None)
         if first_error is not None:
             outcome.baseline.times.append((first_error.time_ns, baseline_kind))
+            outcome.baseline.forecasts.append((first_error.time_ns, baseline_kind, 1.0))
         outcomes.append(outcome)
         if progress is not None:
             progress(item.run.test_id, len(records))
@@ -125,6 +137,7 @@ def _replay_one(
                 best[prediction.time_ns] = max(best.get(prediction.time_ns, candidate), candidate)
         for when in sorted(best):
             outcome.model.times.append((when, kind_of_mode(best[when][1])))
+            outcome.model.forecasts.append((when, kind_of_mode(best[when][1]), best[when][0]))
 
 
 def score(outcomes: Sequence[RunOutcome], which: str) -> dict[str, Any]:
@@ -133,8 +146,12 @@ def score(outcomes: Sequence[RunOutcome], which: str) -> dict[str, Any]:
     fault_free = fault_free_alerted = harmless = harmless_alerted = 0
     leads: list[float] = []
     modes_right = 0
+    forecasts: list[Forecast] = []
     for outcome in outcomes:
         alerts: Alerts = getattr(outcome, which)
+        forecasts += [
+            Forecast(p, _came_true(outcome, when, kind)) for when, kind, p in alerts.forecasts
+        ]
         if not outcome.failed:
             alerted = bool(alerts.times)
             wrong += alerted
@@ -166,6 +183,8 @@ def score(outcomes: Sequence[RunOutcome], which: str) -> dict[str, Any]:
         "harmless_alerted_share": _share(harmless_alerted, harmless),
         "median_lead_s": round(statistics.median(leads), 3) if leads else None,
         "mode_accuracy": _share(modes_right, right),
+        "false_alarms_per_day": false_alarms_per_day(wrong, sum(o.watched_ns for o in outcomes)),
+        **calibration_report(forecasts),
         "n_test_runs": len(outcomes),
         "counts": {
             "delayed_failures": delayed,
@@ -180,6 +199,13 @@ def score(outcomes: Sequence[RunOutcome], which: str) -> dict[str, Any]:
             "mode_right": modes_right,
         },
     }
+
+
+def _came_true(outcome: RunOutcome, when: int, kind: str) -> bool:
+    """A forecast at `when` of a mode of `kind` came true: the run failed so within the horizon."""
+    if not outcome.failed or outcome.onset_ns is None or kind != outcome.kind:
+        return False
+    return when < outcome.onset_ns <= when + outcome.horizon_ns
 
 
 def _share(numerator: int, denominator: int) -> float | None:

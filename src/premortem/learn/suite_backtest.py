@@ -141,22 +141,31 @@ def replay_stream(
         batch = records[start : start + BATCH]
         clock.set(batch[-1].time_ns)
         for p in predictor.observe(batch):
-            firing.add(p.time_ns, kinds.get(p.mode_id, p.mode_id), closes="closes" in p.evidence)
+            firing.add(
+                p.time_ns,
+                kinds.get(p.mode_id, p.mode_id),
+                closes="closes" in p.evidence,
+                probability=p.probability,
+            )
     learned_from = {t for tests in evidence.values() for t in tests}
     common = common_kind(r for r in suite.runs if r.test_id in learned_from)
-    return score_intervals(suite, runs, windows, firing.all(), baseline_kind=common)
+    return score_intervals(
+        suite, runs, windows, firing.all(), baseline_kind=common, horizon_s=predictor.horizon_s
+    )
 
 
 def score_intervals(
     suite: Suite,
     runs: Sequence[TestRun],
     windows: dict[str, tuple[int, int]],
-    alerts: Sequence[tuple[int, int, str]],
+    alerts: Sequence[tuple[int, int, str, float]],
     *,
     baseline_kind: str = "",
+    horizon_s: float = 300.0,
 ) -> list[RunOutcome]:
-    """Each replayed run's outcome from alerts given as (started, resolved, mode kind), however
-    they were raised (replayed here, or read from a server's `GET /api/v1/alerts`).
+    """Each replayed run's outcome from alerts given as (started, resolved, mode kind,
+    probability), however they were raised (replayed here, or read from a server's
+    `GET /api/v1/alerts`); an alert is a forecast made when it started.
 
     An alert still firing when a run starts counts at the run's start: live, the carried-over
     alert is what the person on call sees during that run."""
@@ -170,8 +179,8 @@ def score_intervals(
         if run.failed and onset is None:
             onset = end  # unknown: count alerts up to the run's end
         cut = onset if run.failed and onset is not None else end
-        carried = sorted({k for s, e, k in alerts if s < begin < e})
-        raised = sorted((s, k) for s, _, k in alerts if begin <= s < cut)
+        carried = sorted({k for s, e, k, _ in alerts if s < begin < e})
+        raised = sorted((s, k, p) for s, _, k, p in alerts if begin <= s < cut)
         before_cut = suite.logs[bisect_left(times, begin) : bisect_left(times, cut)]
         outcome = RunOutcome(
             run.test_id,
@@ -180,13 +189,16 @@ def score_intervals(
             run_kind(run) if run.failed else None,
             onset if run.failed else None,
             fault_start_ns(run),
-            Alerts([(begin, k) for k in carried] + raised),
+            Alerts([(begin, k) for k in carried] + [(s, k) for s, k, _ in raised], raised),
             Alerts(),
             len(before_cut),
+            before_cut[-1].time_ns - before_cut[0].time_ns if before_cut else 0,
+            int(horizon_s * 1e9),
         )
         first_error = next((r for r in before_cut if r.severity_number >= ERROR_SEVERITY), None)
         if first_error is not None:
             outcome.baseline.times.append((first_error.time_ns, baseline_kind))
+            outcome.baseline.forecasts.append((first_error.time_ns, baseline_kind, 1.0))
         outcomes.append(outcome)
     return outcomes
 
@@ -197,10 +209,11 @@ class AlertIntervals:
 
     def __init__(self, horizon_ns: int) -> None:
         self._horizon = horizon_ns
-        self._open: dict[str, tuple[int, int]] = {}  # kind -> (started, last seen)
-        self.intervals: list[tuple[int, int, str]] = []  # (started, resolved, kind)
+        # kind -> (started, last seen, highest probability)
+        self._open: dict[str, tuple[int, int, float]] = {}
+        self.intervals: list[tuple[int, int, str, float]] = []  # (started, resolved, kind, p)
 
-    def add(self, time_ns: int, kind: str, *, closes: bool) -> None:
+    def add(self, time_ns: int, kind: str, *, closes: bool, probability: float = 1.0) -> None:
         current = self._open.get(kind)
         if current is not None and time_ns - current[1] > self._horizon:
             self._resolve(kind, current[1] + self._horizon)
@@ -209,16 +222,19 @@ class AlertIntervals:
             if current is not None:
                 self._resolve(kind, time_ns)
             return
-        self._open[kind] = (current[0] if current else time_ns, time_ns)
+        if current is None:
+            self._open[kind] = (time_ns, time_ns, probability)
+        else:
+            self._open[kind] = (current[0], time_ns, max(current[2], probability))
 
     def _resolve(self, kind: str, at_ns: int) -> None:
-        started, _ = self._open.pop(kind)
-        self.intervals.append((started, at_ns, kind))
+        started, _, probability = self._open.pop(kind)
+        self.intervals.append((started, at_ns, kind, probability))
 
-    def all(self) -> list[tuple[int, int, str]]:
-        """(started, resolved, kind) of every alert; one still open resolves a horizon after
-        its last prediction."""
-        pending = [(s, last + self._horizon, k) for k, (s, last) in self._open.items()]
+    def all(self) -> list[tuple[int, int, str, float]]:
+        """(started, resolved, kind, probability) of every alert; one still open resolves a
+        horizon after its last prediction."""
+        pending = [(s, last + self._horizon, k, p) for k, (s, last, p) in self._open.items()]
         return sorted(self.intervals + pending)
 
 

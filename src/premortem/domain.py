@@ -266,7 +266,7 @@ WARN_SEVERITY = 13
 
 @dataclass(slots=True)
 class LogRecord:
-    """One log line. `id` is derived from content unless the sender gave one."""
+    """One log line. `id` is derived from content unless the sender gave one (docs/ingest.md)."""
 
     time_ns: int
     body: str
@@ -283,12 +283,34 @@ class LogRecord:
 
     def __post_init__(self) -> None:
         if not self.id:
-            # Time first: ids of a stream arrive almost in order, so the id index is appended to
-            # rather than written at random places (several times faster on SQLite).
-            digest = stable_id("log", self.service, self.time_ns, self.body, self.attributes)
-            self.id = f"{self.time_ns & 0xFFFF_FFFF_FFFF_FFFF:016x}{digest[:16]}"
+            self.id = self.content_id()
         if not self.observed_ns:
             self.observed_ns = self.time_ns
+
+    def content_id(self) -> str:
+        """The id derived from every field the sender gave (all but `id` and `template_id`), so
+        records that differ in anything are never merged and a re-sent one is recognised."""
+        # Time first: ids of a stream arrive almost in order, so the id index is appended to
+        # rather than written at random places (several times faster on SQLite).
+        return f"{self.time_ns & 0xFFFF_FFFF_FFFF_FFFF:016x}{self.timeless_digest(self.time_ns)}"
+
+    def timeless_digest(self, time_ns: int | None = None) -> str:
+        """16 hex digits of the content, with the time only if `time_ns` is given."""
+        observed = self.observed_ns if self.observed_ns != self.time_ns else 0  # 0: not given
+        digest = stable_id(
+            "log",
+            self.service,
+            time_ns,
+            observed,
+            self.severity_number,
+            self.severity_text,
+            self.body,
+            self.attributes,
+            self.resource,
+            self.trace_id,
+            self.span_id,
+        )
+        return digest[:16]
 
     @property
     def is_error(self) -> bool:
@@ -326,7 +348,24 @@ class Event:
 
     def __post_init__(self) -> None:
         if not self.id:
-            self.id = stable_id("event", self.source, self.type, self.time_ns, self.subject)
+            self.id = self.content_id()
+
+    def content_id(self) -> str:
+        """The id derived from every field, so events that differ in anything are never merged."""
+        return self.timeless_digest(self.time_ns)
+
+    def timeless_digest(self, time_ns: int | None = None) -> str:
+        """The content digest, with the time only if `time_ns` is given."""
+        return stable_id(
+            "event",
+            self.source,
+            self.type,
+            time_ns,
+            self.subject,
+            self.service,
+            self.attributes,
+            self.data,
+        )
 
     def to_json(self) -> JSON:
         return {

@@ -13,17 +13,27 @@ from premortem.domain import Event
 from premortem.errors import IngestError
 from premortem.ingest import cloudevents, k8s, native
 from premortem.ingest.fields import load_documents
+from premortem.ingest.identity import identify_untimed
 
 
 def parse_events(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
     items, batch = load_documents(data)
     events: list[Event] = []
+    untimed: list[int] = []
     for index, item in enumerate(items):
         try:
-            events.extend(_parse_one(item, now_ns=now_ns))
+            parsed = _parse_one(item, now_ns=now_ns)
         except IngestError as exc:
             raise (exc.at(f"/{index}") if batch else exc) from None
+        if len(parsed) == 1 and _native_untimed(item):
+            untimed.append(len(events))
+        events.extend(parsed)
+    identify_untimed(events, untimed)
     return events
+
+
+def _native_untimed(item: dict[str, Any]) -> bool:
+    return "specversion" not in item and not _is_kubernetes(item) and native.is_untimed_event(item)
 
 
 def _parse_one(item: Any, *, now_ns: int) -> list[Event]:

@@ -87,7 +87,8 @@ def event_from_object(item: Any, *, now_ns: int) -> Event:
     reason = doc.get("reason")
     if not isinstance(reason, str) or not reason:
         raise IngestError("is required and must be a non-empty string", pointer="/reason")
-    time_ns = _event_time(doc, now_ns)
+    stamped = _event_time(doc)
+    time_ns = now_ns if stamped is None else stamped
     namespace = involved.get("namespace") or metadata.get("namespace") or ""
     subject = "/".join(str(p) for p in (involved.get("kind"), namespace, involved.get("name")) if p)
     count = doc.get("count") or doc.get("deprecatedCount") or (doc.get("series") or {}).get("count")
@@ -106,7 +107,7 @@ def event_from_object(item: Any, *, now_ns: int) -> Event:
     if involved.get("fieldPath"):
         attributes["k8s.object.field_path"] = involved["fieldPath"]
     uid = metadata.get("uid") or metadata.get("name") or ""
-    return Event(
+    event = Event(
         time_ns=time_ns,
         type=f"k8s.{reason}",
         source=f"k8s/{component}" if component else "k8s",
@@ -114,18 +115,23 @@ def event_from_object(item: Any, *, now_ns: int) -> Event:
         service=_service(metadata, involved),
         attributes=attributes,
         data={"message": doc.get("message") or doc.get("note") or ""},
-        id=stable_id("k8s-event", uid, attributes["k8s.event.count"], time_ns) if uid else "",
+        # An object's uid and count name one occurrence; the time only when the object has one
+        # (now_ns would make a re-sent event new).
+        id=stable_id("k8s-event", uid, attributes["k8s.event.count"], stamped) if uid else "",
     )
+    if not uid and stamped is None:
+        event.id = event.timeless_digest()
+    return event
 
 
-def _event_time(doc: JSON, now_ns: int) -> int:
+def _event_time(doc: JSON) -> int | None:
     for path in _TIME_FIELDS:
         value: Any = doc
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         if value:
             return timestamp_ns(value, "/" + "/".join(path))
-    return now_ns
+    return None
 
 
 def _service(metadata: JSON, involved: JSON) -> str:

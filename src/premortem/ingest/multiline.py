@@ -191,7 +191,10 @@ def _levelless_target(batch: _Batch, record: LogRecord) -> int | None:
         target = _pid_target(batch, record)
         if target is not None:
             return target
+    derived = record.id == record.content_id()
     record.severity_number, record.severity_text = infer_severity(line, leading_name=name)
+    if derived and (record.severity_number or record.severity_text):
+        record.id = record.content_id()  # the level is part of the id
     return None
 
 
@@ -233,5 +236,5 @@ def _pid(record: LogRecord) -> str:
 
 def _rebuilt(record: LogRecord, body: str) -> LogRecord:
     """`record` with the joined body; an id derived from the old body is derived again."""
-    derived = dataclasses.replace(record, id="").id == record.id
+    derived = record.content_id() == record.id
     return dataclasses.replace(record, body=body, id="" if derived else record.id)

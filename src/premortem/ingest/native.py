@@ -40,6 +40,7 @@ from premortem.ingest.fields import (
     type_name,
     validation_error,
 )
+from premortem.ingest.identity import identify_untimed
 from premortem.ingest.multiline import assemble
 from premortem.ingest.severity import severity_number
 from premortem.ports import StoredTestRun
@@ -111,12 +112,25 @@ def parse_logs(data: bytes | str | Any, *, now_ns: int) -> list[LogRecord]:
     items, batch = load_documents(data)
     records: list[LogRecord] = []
     append = records.append
+    untimed: list[int] = []
     for index, item in enumerate(items):
         try:
-            append(log_record(item, now_ns))
+            record = log_record(item, now_ns)
         except IngestError as exc:
             raise (exc.at(f"/{index}") if batch else exc) from None
+        if record.time_ns == now_ns and _untimed(item, _LOG_TIME_KEYS):
+            untimed.append(index)
+        append(record)
+    identify_untimed(records, untimed)
     return assemble(records)
+
+
+_LOG_TIME_KEYS = ("timestamp", *_TIME_ALIASES, "id")
+
+
+def _untimed(item: JSON, keys: tuple[str, ...]) -> bool:
+    """Whether `item` has none of `keys` (a time or an id of its own)."""
+    return all(item.get(key) is None for key in keys)
 
 
 def log_record(item: Any, now_ns: int) -> LogRecord:
@@ -276,12 +290,21 @@ def parse_events(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
     "id"}`; only `type` is required, `time` (or `timestamp`) defaults to `now_ns`."""
     items, batch = load_documents(data)
     events = []
+    untimed: list[int] = []
     for index, item in enumerate(items):
         try:
             events.append(native_event(item, now_ns=now_ns))
         except IngestError as exc:
             raise (exc.at(f"/{index}") if batch else exc) from None
+        if is_untimed_event(item):
+            untimed.append(index)
+    identify_untimed(events, untimed)
     return events
+
+
+def is_untimed_event(item: JSON) -> bool:
+    """A native event with neither a time nor an id of its own."""
+    return _untimed(item, ("time", "timestamp", "id"))
 
 
 def native_event(item: Any, *, now_ns: int) -> Event:

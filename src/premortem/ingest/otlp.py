@@ -33,6 +33,7 @@ from premortem.ingest.fields import (
     optional_object,
     type_name,
 )
+from premortem.ingest.identity import identify_untimed
 from premortem.ingest.multiline import assemble
 from premortem.ingest.severity import severity_number
 
@@ -90,7 +91,7 @@ def parse_otlp_json(data: bytes | str | JSON, *, now_ns: int) -> OtlpResult:
                 at=f"{scope_at}/logRecords",
                 now_ns=now_ns,
             )
-    return _summarise(result)
+    return _summarise(result, now_ns)
 
 
 def _repeated(value: Any) -> Any:
@@ -262,8 +263,11 @@ def _double(value: Any, at: str) -> float:
     raise IngestError(f"must be a number, got {type_name(value)}", pointer=at)
 
 
-def _summarise(result: OtlpResult) -> OtlpResult:
-    result.records = assemble(result.records)
+def _summarise(result: OtlpResult, now_ns: int) -> OtlpResult:
+    # A record with neither time was stamped now_ns: its id must not depend on it.
+    records = result.records
+    identify_untimed(records, [i for i, r in enumerate(records) if r.time_ns == now_ns])
+    result.records = assemble(records)
     if result.rejected:
         first = result.errors[0]
         result.error_message = f"{result.rejected} log records rejected; first: {first}"
@@ -303,7 +307,7 @@ def parse_otlp_protobuf(body: bytes, *, now_ns: int) -> OtlpResult:
                         exc.at(f"/resourceLogs/{r}/scopeLogs/{s}/logRecords/{index}")
                     )
     del result.errors[_MAX_ERRORS:]
-    return _summarise(result)
+    return _summarise(result, now_ns)
 
 
 def _record_pb(record: Any, resource: JSON, service: str, now_ns: int) -> LogRecord:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from premortem.domain import JSON, LogRecord, severity_text_from_number
 from premortem.errors import IngestError
 from premortem.ingest.fields import rfc3339_to_ns
+from premortem.ingest.identity import identify_untimed
 from premortem.ingest.severity import severity_number
 
 # syslog severity code -> its name, whose OpenTelemetry number is in the `severity` table
@@ -41,6 +42,8 @@ def parse_lines(data: bytes | str, *, now_ns: int) -> list[LogRecord]:
             records.append(parse_line(line, now_ns=now_ns))
         except IngestError as exc:
             raise exc.at(f"/{index}") from None
+    # A line without TIMESTAMP was stamped now_ns: its id must not depend on it.
+    identify_untimed(records, [i for i, r in enumerate(records) if r.time_ns == now_ns])
     return records
 
 

@@ -184,7 +184,11 @@ def test_ids_are_stable_and_derived_from_the_joined_body() -> None:
     assert [r.id for r in first] == [r.id for r in again]
     headline_only = parse_logs(_lines(JAVA.splitlines()[0], "checkout"), now_ns=0)[0]
     assert first[0].id != headline_only.id
-    assert first[0].id == LogRecord(first[0].time_ns, first[0].body, service="checkout").id
+    head = first[0]
+    rebuilt = LogRecord(
+        head.time_ns, head.body, "checkout", head.severity_number, head.severity_text
+    )
+    assert head.id == rebuilt.id  # the id of the joined record, level included
 
 
 def test_sender_id_is_kept() -> None:

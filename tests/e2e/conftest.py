@@ -10,6 +10,13 @@ from premortem.config import Settings
 from premortem.service.app import create_app
 
 
+@pytest.fixture(autouse=True)
+def _test_client_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TestClient sends `Host: testserver`: allowed here the way an operator would, by configuration
+    (the server answers only the hosts it knows, see docs/security.md)."""
+    monkeypatch.setenv("PREMORTEM_ALLOWED_HOSTS", "testserver")
+
+
 def make_client(tmp_path: Path, **overrides: object) -> TestClient:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", **overrides)  # type: ignore[arg-type]
     return TestClient(create_app(settings))

@@ -29,6 +29,7 @@ from premortem.service import (
     ui,
 )
 from premortem.service.deps import CanRead
+from premortem.service.guard import EdgeGuard
 from premortem.service.metrics import ServiceMetrics
 
 # Pages load scripts and styles only from premortem itself: no inline script can run, so log
@@ -80,6 +81,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
 
 def _install_middleware(app: FastAPI) -> None:
+    # The guard sits inside ObserveMiddleware, so its refusals are timed and carry the headers.
+    app.add_middleware(
+        EdgeGuard,
+        settings=app.state.settings,
+        tokens=app.state.token_scopes,
+        routes=app.router.routes,
+    )
     app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
 
 

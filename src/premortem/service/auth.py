@@ -1,17 +1,22 @@
 """Bearer-token scopes. With no tokens configured every route is open (and the server binds to
-127.0.0.1 only); with tokens, every route but health needs a token of the right scope."""
+127.0.0.1 only); with tokens, every route but health needs a token of the right scope.
+
+`refusal` is the one rule; `Require` applies it as a route dependency, and the edge guard
+(premortem.service.guard) applies the same rule to the same route before its body is read.
+"""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
 from premortem.config import Scope
 
 AUTH_COOKIE = "premortem_token"
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="premortem"'}
 
 
 def token_from(request: Request) -> str | None:
@@ -22,9 +27,8 @@ def token_from(request: Request) -> str | None:
     return request.cookies.get(AUTH_COOKIE)
 
 
-def scopes_of(request: Request, token: str | None) -> set[str] | None:
+def granted(known: Mapping[str, set[str]], token: str | None) -> set[str] | None:
     """The scopes a token grants; None when tokens are not configured (everything allowed)."""
-    known: dict[str, set[str]] = request.app.state.token_scopes
     if not known:
         return None
     if token is None:
@@ -35,19 +39,37 @@ def scopes_of(request: Request, token: str | None) -> set[str] | None:
     return set()
 
 
-def require(scope: Scope) -> Callable[[Request], Coroutine[Any, Any, None]]:
-    async def check(request: Request) -> None:
-        token = token_from(request)
-        scopes = scopes_of(request, token)
-        if scopes is None:
-            return
-        if token is None or not scopes:
-            raise HTTPException(
-                401,
-                "a bearer token is required" if token is None else "unknown token",
-                headers={"WWW-Authenticate": 'Bearer realm="premortem"'},
-            )
-        if scope not in scopes:
-            raise HTTPException(403, f"this token lacks the {scope!r} scope")
+def scopes_of(request: Request, token: str | None) -> set[str] | None:
+    """The scopes a token grants; None when tokens are not configured (everything allowed)."""
+    return granted(request.app.state.token_scopes, token)
 
-    return check
+
+def refusal(known: Mapping[str, set[str]], token: str | None, scope: str) -> tuple[int, str] | None:
+    """Why `token` may not use a route that needs `scope`, as (status, reason); None if it may."""
+    scopes = granted(known, token)
+    if scopes is None:
+        return None
+    if token is None:
+        return 401, "a bearer token is required"
+    if not scopes:
+        return 401, "unknown token"
+    if scope not in scopes:
+        return 403, f"this token lacks the {scope!r} scope"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Require:
+    """Route dependency: the request's token grants `scope`."""
+
+    scope: Scope
+
+    async def __call__(self, request: Request) -> None:
+        refused = refusal(request.app.state.token_scopes, token_from(request), self.scope)
+        if refused is not None:
+            status, reason = refused
+            raise HTTPException(status, reason, headers=CHALLENGE if status == 401 else None)
+
+
+def require(scope: Scope) -> Require:
+    return Require(scope)

@@ -105,5 +105,8 @@ def test_command_schedules_run_only_allow_listed_executables() -> None:
     repo.saved.clear()
     policy = CommandPolicy(frozenset({"chaos"}))
     runs = Scheduler(repo, {"command": job}, clock=ManualClock(T0), commands=policy).run_due()
-    assert [(r.schedule_id, r.status) for r in runs] == [("chaos", "succeeded"), ("other", "failed")]
+    assert [(r.schedule_id, r.status) for r in runs] == [
+        ("chaos", "succeeded"),
+        ("other", "failed"),
+    ]
     assert "'/tmp/chaos' is not an allowed executable" in runs[1].detail and ran == ["chaos"]

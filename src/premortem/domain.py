@@ -335,7 +335,11 @@ class LogRecord:
 
 @dataclass(slots=True)
 class Event:
-    """An operational event: a deploy, a config change, a Kubernetes event, an incident."""
+    """An operational event: a deploy, a config change, a Kubernetes event, an incident.
+
+    `external_id` is the producer's own identifier, kept as sent: a CloudEvent's `id` (unique
+    within its `source`), a Kubernetes Event's `metadata.uid`; "" when the producer gave none.
+    """
 
     time_ns: int
     type: str
@@ -345,6 +349,7 @@ class Event:
     attributes: JSON = field(default_factory=dict)
     data: Any = None
     id: str = ""
+    external_id: str = ""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -375,6 +380,7 @@ class Event:
             "source": self.source,
             "subject": self.subject,
             "service": self.service,
+            "external_id": self.external_id,
             "attributes": self.attributes,
             "data": self.data,
         }

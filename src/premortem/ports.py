@@ -54,6 +54,8 @@ class EventQuery:
     until_ns: int | None = None
     limit: int = 100
     offset: int = 0
+    source: str | None = None
+    external_id: str | None = None  # the producer's id (CloudEvents `id`), with or without source
 
 
 @dataclass(slots=True)

@@ -125,6 +125,8 @@ class MemoryInputStore:
             return (
                 (not query.service or e.service == query.service)
                 and (not query.type or e.type == query.type)
+                and (not query.source or e.source == query.source)
+                and (not query.external_id or e.external_id == query.external_id)
                 and _in_range(e.time_ns, query.since_ns, query.until_ns)
             )
 

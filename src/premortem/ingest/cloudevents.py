@@ -1,8 +1,10 @@
 """CloudEvents 1.0: structured (one event), batch (an array) and binary mode (formats.md §9).
 
 The record id derives from `source` + `id`, the spec's deduplication key, so a re-delivered event
-is stored once. The service is taken from `data.service`, else a `service` extension attribute,
-else `subject`. Extension attributes become the event's attributes.
+is stored once (the first delivery is kept); the producer's `id` itself is kept as the event's
+`external_id`, so `GET /api/v1/events?source=...&external_id=...` finds it again. The service
+is taken from `data.service`, else a `service` extension attribute, else `subject`. Extension
+attributes become the event's attributes.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ _CONTEXT = frozenset(
     {"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema"}
 )
 _DATA = frozenset({"data", "data_base64"})
+MAX_ID_LENGTH = 512  # what the store indexes; the spec sets no limit, producers use UUIDs or URIs
 
 
 def parse_structured(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
@@ -66,6 +69,9 @@ def event_from_json(item: Any, *, now_ns: int) -> Event:
 def _event(context: Mapping[str, Any], data: Any, extensions: JSON, *, now_ns: int) -> Event:
     source = required_str(context, "source", "")
     event_id = required_str(context, "id", "")
+    for key, value in (("source", source), ("id", event_id)):
+        if len(value) > MAX_ID_LENGTH:
+            raise IngestError(f"must be at most {MAX_ID_LENGTH} characters", pointer=f"/{key}")
     subject = optional_str(context, "subject", "") or ""
     raw_time = context.get("time")
     service = data.get("service") if isinstance(data, dict) else None
@@ -81,6 +87,7 @@ def _event(context: Mapping[str, Any], data: Any, extensions: JSON, *, now_ns: i
         attributes=extensions,
         data=data,
         id=stable_id("cloudevent", source, event_id),
+        external_id=event_id,
     )
 
 

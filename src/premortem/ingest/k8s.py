@@ -121,6 +121,8 @@ def event_from_object(item: Any, *, now_ns: int) -> Event:
     )
     if not uid and stamped is None:
         event.id = event.timeless_digest()
+    uid_given = metadata.get("uid")
+    event.external_id = uid_given if isinstance(uid_given, str) else ""
     return event
 
 

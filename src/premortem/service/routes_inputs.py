@@ -200,7 +200,21 @@ def list_events(
     until: Until = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    source: Annotated[str | None, Query(description="the producer's source")] = None,
+    external_id: Annotated[
+        str | None, Query(description="the producer's own id (CloudEvents `id`)")
+    ] = None,
 ) -> dict[str, Any]:
-    query = EventQuery(service, type, optional_ns(since), optional_ns(until), limit, offset)
+    """Events, newest first; a CloudEvent is found again by `source` and `external_id`."""
+    query = EventQuery(
+        service,
+        type,
+        optional_ns(since),
+        optional_ns(until),
+        limit,
+        offset,
+        source=source,
+        external_id=external_id,
+    )
     page = pipeline.store.list_events(query)
     return {"items": [e.to_json() for e in page.items], "total": page.total}

@@ -20,13 +20,19 @@ from premortem.store import text
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def _json_loads(value: str | bytes | float) -> Any:
+    # SQLite gives a JSON column numeric affinity: a document that is a bare number (a CloudEvent's
+    # `"data": 1`) comes back as that number, not as JSON text.
+    return value if isinstance(value, int | float) else orjson.loads(value)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; on every database it binds text as `store.text` says (no NUL)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             json_serializer=text.json_dumps,
-            json_deserializer=orjson.loads,
+            json_deserializer=_json_loads,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -34,7 +40,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             json_serializer=text.json_dumps,
-            json_deserializer=orjson.loads,
+            json_deserializer=_json_loads,
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=10,

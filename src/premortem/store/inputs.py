@@ -127,6 +127,7 @@ class SqlInputStore:
                 "service": e.service,
                 "attributes": e.attributes or None,
                 "data": e.data,
+                "external_id": e.external_id,
             }
             for e in events
         ]
@@ -246,6 +247,10 @@ class SqlInputStore:
             conditions.append(c.service == query.service)
         if query.type:
             conditions.append(c.type == query.type)
+        if query.source:
+            conditions.append(c.source == query.source)
+        if query.external_id:
+            conditions.append(c.external_id == query.external_id)
         conditions += _time_range(c.time_ns, query.since_ns, query.until_ns)
         stmt = select(t.events).where(*conditions).order_by(c.time_ns.desc(), c.id)
         rows, total = self._page(stmt, query.limit, query.offset, scalar=False)
@@ -327,4 +332,5 @@ def _event_from_row(row: Any) -> Event:
         service=row["service"],
         attributes=row["attributes"] or {},
         data=row["data"],
+        external_id=row["external_id"],
     )

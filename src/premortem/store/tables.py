@@ -98,9 +98,12 @@ events = Table(
     Column("service", String(256), nullable=False, default=""),
     Column("attributes", Json),
     Column("data", Json),
+    # The producer's own id (CloudEvents `id`, Kubernetes uid); with `source`, how it finds one.
+    Column("external_id", String(512), nullable=False, server_default=""),
     Index("ix_events_service_time", "service", "time_ns"),
     Index("ix_events_time", "time_ns"),
     Index("ix_events_type_time", "type", "time_ns"),
+    Index("ix_events_source_external_id", "source", "external_id"),
 )
 
 templates = Table(

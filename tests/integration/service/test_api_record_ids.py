@@ -36,3 +36,26 @@ def test_records_differing_only_in_severity_are_both_kept(client: TestClient) ->
     assert send(client, "/api/v1/logs", body)["stored"] == 2
     levels = {i["severity_text"] for i in client.get("/api/v1/logs").json()["items"]}
     assert levels == {"INFO", "ERROR"}
+
+
+def test_a_cloudevent_keeps_its_id_and_is_deduplicated_by_source_and_id(
+    client: TestClient,
+) -> None:
+    first = b'{"specversion": "1.0", "id": "A-1", "source": "/ci", "type": "deploy", "data": 1}'
+    redelivered = first.replace(b'"data": 1', b'"data": 2')
+    other_source = first.replace(b'"/ci"', b'"/cd"')
+    assert send(client, "/api/v1/events", first)["stored"] == 1
+    assert send(client, "/api/v1/events", redelivered)["stored"] == 0  # same source + id
+    assert send(client, "/api/v1/events", other_source)["stored"] == 1
+    binary = client.post(
+        "/api/v1/events",
+        content=b"{}",
+        headers=JSON_TYPE
+        | {"ce-specversion": "1.0", "ce-id": "B-2", "ce-source": "/ci", "ce-type": "t"},
+    )
+    assert binary.json()["stored"] == 1
+    found = client.get("/api/v1/events", params={"source": "/ci", "external_id": "A-1"}).json()
+    assert found["total"] == 1
+    assert (found["items"][0]["external_id"], found["items"][0]["data"]) == ("A-1", 1)
+    by_id = client.get("/api/v1/events", params={"external_id": "A-1"}).json()
+    assert sorted(i["source"] for i in by_id["items"]) == ["/cd", "/ci"]

@@ -233,7 +233,9 @@ def main() -> None:
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            database_url=f"sqlite:///{tmp}/bench.db", miner=MinerSettings(max_templates=5000)
+            database_url=f"sqlite:///{tmp}/bench.db",
+            miner=MinerSettings(max_templates=5000),
+            allowed_hosts=["testserver"],  # TestClient's Host, answered only when configured
         )
         app = create_app(settings)
         runtime: Runtime = app.state.runtime

@@ -61,7 +61,9 @@ def time_api_answers(repetitions: int, duration_s: float) -> tuple[list[float], 
     """Wall-clock and CPU seconds of each `POST /api/v1/what-if` answer, served in-process."""
     wall, cpu = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Settings(database_url=f"sqlite:///{tmp}/bench.db"))
+        # TestClient sends Host: testserver, which the server answers only when told to.
+        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", allowed_hosts=["testserver"])
+        app = create_app(settings)
         with TestClient(app) as client:
             for seed in range(repetitions):
                 body = {"params": BASE, "change": "request_rate", "values": GRID, "seed": seed}

@@ -49,7 +49,7 @@ RECORD_IDS = 5
 class AnalyzerConfig:
     window_s: float = 10.0
     grace_s: float = 0.0
-    history: int = 180  # windows kept per source and per rate baseline (30 min at 10 s)
+    history: int = 180  # windows in each rate baseline (30 min at 10 s)
     warmup_records: int = 1000
     warmup_s: float = 60.0
     rare_bits: float = 14.0  # report a known template whose share is below 2**-14
@@ -65,6 +65,8 @@ class AnalyzerConfig:
     max_windows_buffered: int = 10_000
     max_sources: int = 1000
     max_templates_per_source: int = 1000
+    max_rate_keys: int = 10_000  # (source, template) baselines of the rate detector
+    windows_kept: int = 6  # closed windows a source keeps in memory (the store keeps them all)
     session_keys: SessionKeys = field(default_factory=SessionKeys)
 
 
@@ -89,7 +91,7 @@ class Analyzer:
             config.window_s,
             clock=clock,
             grace_s=config.grace_s,
-            history=config.history,
+            history=config.windows_kept,
             max_services=config.max_sources,
         )
         self.new_templates = NewTemplateDetector()
@@ -98,8 +100,12 @@ class Analyzer:
         self.sessions = SessionTracker(
             order=config.sequence_order, max_sessions=config.max_sessions
         )
-        self.rates = RateDetector(history=config.history, warmup=config.rate_warmup)
-        self.error_ratio = ErrorRatioDetector(history=config.history, warmup=config.rate_warmup)
+        self.rates = RateDetector(
+            history=config.history, warmup=config.rate_warmup, max_keys=config.max_rate_keys
+        )
+        self.error_ratio = ErrorRatioDetector(
+            history=config.history, warmup=config.rate_warmup, max_keys=config.max_sources
+        )
         self._sources: dict[str, _SourceState] = {}
         self._reported_sessions: dict[str, None] = {}
         self._transitions = 0
@@ -138,6 +144,9 @@ class Analyzer:
             "sessions": len(self.sessions),
             "sequence_contexts": len(self.next_template.counts_ or ()),
             "rate_keys": len(self.rates.histories_.values) if self.rates.histories_ else 0,
+            "error_ratio_keys": (
+                len(self.error_ratio.histories_.values) if self.error_ratio.histories_ else 0
+            ),
         }
 
     def closed_windows(self) -> list[Window]:

@@ -18,16 +18,19 @@ Three promises:
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Protocol
 
 from premortem.domain import LogRecord, Template
 from premortem.logs.miner import DrainMiner
 
 SAMPLES_PER_TEMPLATE = 5
+_ORDER = itemgetter(0, 1)  # (-count, id): entries themselves are not comparable
 
 
 class TemplateRepository(Protocol):
@@ -212,6 +215,31 @@ class TemplateCatalog:
         with self._lock:
             snapshot = [(tid, entry.copy()) for tid, entry in self._stats.items()]
         return [entry.to_template(tid) for tid, entry in snapshot]
+
+    def page(
+        self,
+        *,
+        service: str | None = None,
+        contains: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Template], int]:
+        """Templates by count (most first, then id), one page of them and how many match.
+
+        Only the page is copied out in full: a list request must not hold up ingestion while
+        thousands of templates are converted.
+        """
+        with self._lock:
+            matching = [
+                (-entry.count, tid, entry)
+                for tid, entry in self._stats.items()
+                if (not service or entry.service == service)
+                and (not contains or contains in entry.template)
+            ]
+        chosen = heapq.nsmallest(offset + limit, matching, key=_ORDER)[offset:]
+        with self._lock:
+            snapshot = [(tid, entry.copy()) for _, tid, entry in chosen]
+        return [entry.to_template(tid) for tid, entry in snapshot], len(matching)
 
     def sizes(self) -> dict[str, int]:
         """What the catalog holds now, for /metrics: every count is bounded by the template cap

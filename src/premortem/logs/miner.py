@@ -23,10 +23,11 @@ two caches hold at most `cache_limit` entries each over all services together.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
 import orjson
@@ -40,6 +41,7 @@ _CACHE_LIMIT = 1 << 16
 _MIN_SHARED_FOR_MISMATCH = 3
 
 ParamGetter = Callable[[str], tuple[str, ...]]
+_RARITY = attrgetter("count", "id")  # eviction order: the rarest, then the oldest
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,11 +367,8 @@ class PrefixTreeMiner:
         excess = len(self._clusters) - self.max_templates
         batch = max(excess, self.max_templates // 100, 1)
         newest = self._next_id - 1  # never evict the template just created
-        candidates = sorted(
-            (c for c in self._clusters.values() if c.id != newest),
-            key=lambda c: (c.count, c.id),
-        )
-        evicted = candidates[: min(batch, len(candidates))]
+        rarest = heapq.nsmallest(batch + 1, self._clusters.values(), key=_RARITY)
+        evicted = [c for c in rarest if c.id != newest][:batch]
         for cluster in evicted:
             cluster.alive = False
             del self._clusters[cluster.id]

@@ -37,14 +37,9 @@ def list_templates(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    templates = [
-        t
-        for t in pipeline.catalog.templates()
-        if (not service or t.service == service) and (not q or q in t.template)
-    ]
-    templates.sort(key=lambda t: (-t.count, t.id))
-    items = [template_json(t) for t in templates[offset : offset + limit]]
-    return {"items": items, "total": len(templates)}
+    # A snapshot taken under the catalog's lock: ingestion may add or evict templates meanwhile.
+    page, total = pipeline.catalog.page(service=service, contains=q, limit=limit, offset=offset)
+    return {"items": [template_json(t) for t in page], "total": total}
 
 
 @router.get("/templates/{template_id}", dependencies=[CanRead])

@@ -75,6 +75,8 @@ def test_reading_while_another_thread_assigns_never_fails() -> None:
             try:
                 templates = catalog.templates()
                 catalog.get(templates[-1].id)
+                page, total = catalog.page(limit=10, offset=5)  # what GET /api/v1/templates uses
+                assert len(page) == 10 and total >= len(templates) - 100
             except RuntimeError as exc:  # "dictionary changed size during iteration"
                 errors.append(exc)
                 break
@@ -82,3 +84,14 @@ def test_reading_while_another_thread_assigns_never_fails() -> None:
         stop.set()
         writer.join()
     assert errors == []
+
+
+def test_a_page_is_ordered_by_count_then_id_and_filtered() -> None:
+    catalog = TemplateCatalog(DrainMiner())
+    records = distinct(0, 30, services=3)
+    catalog.assign(records + records[:5] + records[:2])
+    page, total = catalog.page(limit=4)
+    assert total == 30
+    assert [(t.count, t.id) for t in page] == [(3, 1), (3, 2), (2, 3), (2, 4)]
+    page, total = catalog.page(service="svc-1", contains="started", limit=100, offset=1)
+    assert total == 10 and len(page) == 9 and all(t.service == "svc-1" for t in page)

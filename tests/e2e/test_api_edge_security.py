@@ -4,7 +4,10 @@ uvicorn server and a raw socket, because only a real server can be sent a body t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import socket
 import sys
 import threading
@@ -335,3 +338,18 @@ def test_a_body_shorter_than_its_content_length_times_out(tokened_server: int) -
         status, headers = status_of(tokened_server, head, b'{"matchers"')
         assert status == 408 and PROBLEM in headers
         assert time.monotonic() - started < 4
+
+
+# ------------------------------------------------------------------ the page
+
+
+def test_the_security_page_example_prints_what_it_says() -> None:
+    doc = Path(__file__).parents[2] / "docs" / "security.md"
+    example = doc.read_text().split("## Example", 1)[1]
+    code = re.search(r"```python\n(.*?)```", example, re.S)
+    expected = re.search(r"```text\n(.*?)```", example, re.S)
+    assert code and expected
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code.group(1), str(doc), "exec"), {})
+    assert out.getvalue() == expected.group(1)

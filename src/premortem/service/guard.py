@@ -142,7 +142,7 @@ class EdgeGuard:
                 refused.title,
                 refused.detail,
                 kind=refused.kind,
-                instance=request.url.path,
+                instance=scope["path"],
                 headers=refused.headers,
             )
             await response(scope, receive, send)
@@ -151,7 +151,7 @@ class EdgeGuard:
 
     async def _admit(self, request: Request, receive: Receive) -> Receive:
         """The checks in order; the receive channel the route should read its body from."""
-        if request.url.path in UNGUARDED_PATHS:
+        if request.scope["path"] in UNGUARDED_PATHS:
             return receive
         self.check_host(request)
         length = _content_length(request)

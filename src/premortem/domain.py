@@ -84,7 +84,9 @@ class InjectedFault(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(min_length=1, description="e.g. network_latency, cpu_hog, process_kill")
+    type: str = Field(
+        min_length=1, max_length=256, description="e.g. network_latency, cpu_hog, process_kill"
+    )
     target: str | None = None
     process: str | None = None
     value: int | float | str | None = None
@@ -124,8 +126,8 @@ class TestRun(BaseModel):
     services: list[str] | None = Field(
         default=None, description="the services whose logs belong to the run (default: all)"
     )
-    environment: str | None = None
-    service: str | None = None
+    environment: str | None = Field(default=None, max_length=256)
+    service: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> TestRun:
@@ -214,14 +216,16 @@ class SimulationRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     simulation_id: str = Field(min_length=1, max_length=256)
-    model: str = Field(min_length=1, description="e.g. connection_pool, service")
+    model: str = Field(min_length=1, max_length=256, description="e.g. connection_pool, service")
     parameters: dict[str, Any] = Field(default_factory=dict)
     started_at: UtcDatetime
     duration_s: float | None = Field(default=None, ge=0)
     seed: int | None = None
-    service: str | None = None
-    environment: str | None = None
-    source: str = Field(default="external", description="external, or builtin for premortem.sim")
+    service: str | None = Field(default=None, max_length=256)
+    environment: str | None = Field(default=None, max_length=256)
+    source: str = Field(
+        default="external", max_length=32, description="external, or builtin for premortem.sim"
+    )
     events: list[SimEvent] = Field(default_factory=list)
     series: list[Series] = Field(default_factory=list)
 

@@ -20,7 +20,9 @@ import orjson
 from premortem.domain import JSON, Event, stable_id
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    EVENT_LIMITS,
     check_depth,
+    check_lengths,
     expect_object,
     load_documents,
     optional_str,
@@ -78,7 +80,7 @@ def _event(context: Mapping[str, Any], data: Any, extensions: JSON, *, now_ns: i
     if not isinstance(service, str) or not service:
         extension = extensions.get("service")
         service = extension if isinstance(extension, str) and extension else subject
-    return Event(
+    event = Event(
         time_ns=now_ns if raw_time is None else timestamp_ns(raw_time, "/time"),
         type=required_str(context, "type", ""),
         source=source,
@@ -89,6 +91,8 @@ def _event(context: Mapping[str, Any], data: Any, extensions: JSON, *, now_ns: i
         id=stable_id("cloudevent", source, event_id),
         external_id=event_id,
     )
+    check_lengths(event, EVENT_LIMITS, {"service": "/data/service"})
+    return event
 
 
 def _decode_base64(value: Any, content_type: str | None) -> Any:

@@ -120,6 +120,39 @@ def check_values_depth(mapping: JSON, at: str) -> None:
             return
 
 
+# The longest text each indexed field may hold (the store's column sizes).
+LOG_LIMITS = (
+    ("id", 64),
+    ("service", 256),
+    ("severity_text", 32),
+    ("trace_id", 32),
+    ("span_id", 16),
+)
+EVENT_LIMITS = (("id", 64), ("type", 256), ("source", 512), ("subject", 512), ("service", 256))
+
+
+def check_lengths(record: Any, limits: tuple[tuple[str, int], ...], names: Any = None) -> None:
+    """Raise `IngestError` at the first field of `record` longer than its limit; `names` maps a
+    field to the pointer of the input it came from (default `/field`)."""
+    for field, limit in limits:
+        value = getattr(record, field)
+        if value is not None and len(value) > limit:
+            at = (names or {}).get(field, "/" + field)
+            raise IngestError(f"must be at most {limit} characters, got {len(value)}", pointer=at)
+
+
+def check_log_lengths(record: Any, names: Any = None) -> None:
+    """`check_lengths` for a log record, at the cost of a few comparisons when all is well."""
+    if (
+        len(record.service) > 256
+        or len(record.severity_text) > 32
+        or len(record.id) > 64
+        or (record.trace_id is not None and len(record.trace_id) > 32)
+        or (record.span_id is not None and len(record.span_id) > 16)
+    ):
+        check_lengths(record, LOG_LIMITS, names)
+
+
 def type_name(value: Any) -> str:
     """The JSON name of a decoded value's type, for error messages."""
     if value is None:

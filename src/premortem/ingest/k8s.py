@@ -18,7 +18,9 @@ from typing import Any
 from premortem.domain import JSON, Event, stable_id
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    EVENT_LIMITS,
     check_depth,
+    check_lengths,
     expect_array,
     expect_object,
     load_documents,
@@ -123,6 +125,8 @@ def event_from_object(item: Any, *, now_ns: int) -> Event:
         event.id = event.timeless_digest()
     uid_given = metadata.get("uid")
     event.external_id = uid_given if isinstance(uid_given, str) else ""
+    names = {"type": "/reason", "source": "/reportingComponent", "subject": "/involvedObject"}
+    check_lengths(event, EVENT_LIMITS, names | {"service": "/metadata/labels"})
     return event
 
 

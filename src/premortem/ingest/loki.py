@@ -19,6 +19,7 @@ from premortem.domain import LogRecord
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
     MAX_NS,
+    check_log_lengths,
     expect_array,
     expect_object,
     load_json,
@@ -76,7 +77,7 @@ def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogR
         raise IngestError(f"must be a string, got {type_name(line)}", pointer=f"{at}/1")
     metadata = string_map(entry[2], f"{at}/2") if len(entry) == 3 else {}
     level = next((m[k] for m in (metadata, labels) for k in LEVEL_KEYS if m.get(k)), "")
-    return LogRecord(
+    record = LogRecord(
         time_ns=time_ns,
         body=line,
         service=service,
@@ -87,3 +88,7 @@ def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogR
         trace_id=metadata.get("trace_id") or None,
         span_id=metadata.get("span_id") or None,
     )
+    stream = at.rsplit("/values/", 1)[0] + "/stream"
+    names = {"service": stream, "severity_text": f"{at}/2", "trace_id": f"{at}/2"}
+    check_log_lengths(record, names | {"span_id": f"{at}/2"})
+    return record

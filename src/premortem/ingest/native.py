@@ -27,8 +27,11 @@ from premortem.domain import (
 )
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    EVENT_LIMITS,
     MAX_NS,
     check_depth,
+    check_lengths,
+    check_log_lengths,
     check_values_depth,
     expect_object,
     json_text,
@@ -171,7 +174,7 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
     trace_id = get("trace_id")
     span_id = get("span_id")
     record_id = get("id")
-    return LogRecord(
+    record = LogRecord(
         time_ns,
         body,
         service if type(service) is str else _optional_text(item, "service") or "",
@@ -184,6 +187,8 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
         None if span_id is None else _hex_id(item, "span_id"),
         record_id if type(record_id) is str else _optional_text(item, "id") or "",
     )
+    check_log_lengths(record)
+    return record
 
 
 class _SeverityNumbers(dict[str, int]):
@@ -316,7 +321,7 @@ def native_event(item: Any, *, now_ns: int) -> Event:
     if attributes is not None and not isinstance(attributes, dict):
         raise _wrong_type("attributes", attributes, "an object")
     service = optional_str(doc, "service", "") or ""
-    return Event(
+    event = Event(
         time_ns=now_ns if raw_time is None else timestamp_ns(raw_time, f"/{time_key}"),
         type=required_str(doc, "type", ""),
         source=optional_str(doc, "source", "") or service or "native",
@@ -326,3 +331,5 @@ def native_event(item: Any, *, now_ns: int) -> Event:
         data=doc.get("data"),
         id=optional_str(doc, "id", "") or "",
     )
+    check_lengths(event, EVENT_LIMITS)
+    return event

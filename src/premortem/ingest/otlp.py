@@ -25,6 +25,7 @@ from premortem.domain import JSON, LogRecord, severity_text_from_number
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
     MAX_NS,
+    check_log_lengths,
     check_values_depth,
     expect_array,
     expect_object,
@@ -38,6 +39,7 @@ from premortem.ingest.multiline import assemble
 from premortem.ingest.severity import severity_number
 
 _MAX_ERRORS = 10
+_OTLP_NAMES = {"service": "/resource/attributes/service.name", "severity_text": "/severityText"}
 
 
 @dataclass(slots=True)
@@ -106,7 +108,9 @@ def _read_records(
     service = service if isinstance(service, str) else ""
     for index, record in enumerate(records):
         try:
-            result.records.append(_record_json(record, resource, service, now_ns))
+            parsed = _record_json(record, resource, service, now_ns)
+            check_log_lengths(parsed, _OTLP_NAMES)
+            result.records.append(parsed)
         except IngestError as exc:
             result.rejected += 1
             if len(result.errors) < _MAX_ERRORS:
@@ -300,7 +304,9 @@ def parse_otlp_protobuf(body: bytes, *, now_ns: int) -> OtlpResult:
                     )
                     continue
                 try:
-                    result.records.append(_record_pb(record, resource, service, now_ns))
+                    parsed = _record_pb(record, resource, service, now_ns)
+                    check_log_lengths(parsed, _OTLP_NAMES)
+                    result.records.append(parsed)
                 except IngestError as exc:
                     result.rejected += 1
                     result.errors.append(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from premortem.domain import JSON, LogRecord, severity_text_from_number
 from premortem.errors import IngestError
-from premortem.ingest.fields import rfc3339_to_ns
+from premortem.ingest.fields import check_log_lengths, rfc3339_to_ns
 from premortem.ingest.identity import identify_untimed
 from premortem.ingest.severity import severity_number
 
@@ -39,7 +39,9 @@ def parse_lines(data: bytes | str, *, now_ns: int) -> list[LogRecord]:
     records = []
     for index, line in enumerate(line for line in text.splitlines() if line.strip()):
         try:
-            records.append(parse_line(line, now_ns=now_ns))
+            record = parse_line(line, now_ns=now_ns)
+            check_log_lengths(record, {"service": "/app-name"})
+            records.append(record)
         except IngestError as exc:
             raise exc.at(f"/{index}") from None
     # A line without TIMESTAMP was stamped now_ns: its id must not depend on it.

@@ -57,7 +57,7 @@ class FailureModeIn(_Shallow):
     name: str = Field(min_length=1, max_length=512)
     description: str = ""
     severity: str = Field(default="warning", pattern="^(info|warning|critical)$")
-    service: str = ""
+    service: str = Field(default="", max_length=256)
     manifestation: dict[str, Any] = Field(default_factory=dict)
     triggers: list[Trigger] = Field(default_factory=list)
     mitigations: list[Mitigation] = Field(default_factory=list)
@@ -72,7 +72,7 @@ class FailureModePatch(_Shallow):
     name: str | None = Field(default=None, min_length=1, max_length=512)
     description: str | None = None
     severity: str | None = Field(default=None, pattern="^(info|warning|critical)$")
-    service: str | None = None
+    service: str | None = Field(default=None, max_length=256)
     manifestation: dict[str, Any] | None = None
     triggers: list[Trigger] | None = None
     mitigations: list[Mitigation] | None = None

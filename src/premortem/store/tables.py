@@ -28,12 +28,13 @@ metadata = MetaData()
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 Id = String(64)
+RunId = String(256)  # a test run's or simulation's own id (`test_id` may be 256 characters)
 Ns = BigInteger()
 
 test_runs = Table(
     "test_runs",
     metadata,
-    Column("id", Id, primary_key=True),
+    Column("id", RunId, primary_key=True),
     Column("time_ns", Ns, nullable=False),
     Column("service", String(256), nullable=False, default=""),
     Column("environment", String(256), nullable=False, default=""),
@@ -48,7 +49,7 @@ test_runs = Table(
 test_run_faults = Table(
     "test_run_faults",
     metadata,
-    Column("run_id", Id, primary_key=True),
+    Column("run_id", RunId, primary_key=True),
     Column("position", Integer, primary_key=True),
     Column("fault_type", String(256), nullable=False),
     Index("ix_test_run_faults_type", "fault_type", "run_id"),
@@ -57,7 +58,7 @@ test_run_faults = Table(
 simulations = Table(
     "simulations",
     metadata,
-    Column("id", Id, primary_key=True),
+    Column("id", RunId, primary_key=True),
     Column("model", String(256), nullable=False),
     Column("service", String(256), nullable=False, default=""),
     Column("source", String(32), nullable=False),
@@ -70,7 +71,7 @@ simulations = Table(
 logs = Table(
     "logs",
     metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", String(64), primary_key=True),  # derived ids are 32; a sender's up to 64
     Column("time_ns", Ns, nullable=False),
     Column("observed_ns", Ns, nullable=False),
     Column("service", String(256), nullable=False),

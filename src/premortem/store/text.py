@@ -5,14 +5,15 @@ and in JSON (`\\u0000` in JSONB), and lone UTF-16 surrogates (U+D800-U+DFFF), wh
 characters at all and cannot be encoded as UTF-8 (SQLite's driver refuses them too). Rather than
 fail a whole batch, both are replaced by U+FFFD REPLACEMENT CHARACTER, the character Unicode
 reserves for exactly this, on SQLite and PostgreSQL alike: in every bound parameter (so a query for
-`a\\x00b` finds what was stored as `a\\ufffdb`) and in every JSON document, keys included.
+`a\\x00b` finds what was stored as `a\\ufffdb`) and in every JSON document, keys included. In JSON
+documents an integer past 64 bits (which orjson cannot write) becomes a float, as orjson reads it.
 
 Record ids are derived before this happens, so two records that differed only there stay two.
 
 >>> storable("a\\x00b")
 'a\\ufffdb'
->>> storable_json({"k\\x00": ["\\ud800", 1]})
-{'k\\ufffd': ['\\ufffd', 1]}
+>>> storable_json({"k\\x00": ["\\ud800", 1, 2**70]})
+{'k\\ufffd': ['\\ufffd', 1, 1.1805916207174113e+21]}
 """
 
 from __future__ import annotations
@@ -48,14 +49,28 @@ def storable_json(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [storable_json(v) for v in value]
+    if type(value) is int and not _INT_MIN <= value <= _UINT_MAX:
+        return _wide_int(value)
     return value
+
+
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
+
+
+def _wide_int(value: int) -> float | str:
+    """An integer no JSON column keeps exactly: a float, as orjson reads such a number back."""
+    try:
+        return float(value)
+    except OverflowError:
+        return str(value)
 
 
 def json_dumps(value: Any) -> str:
     """JSON text for a JSON column: orjson, with unstorable text replaced (see module doc)."""
     try:
         text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except orjson.JSONEncodeError:  # a lone surrogate (or a nesting orjson refuses: re-raised)
+    except orjson.JSONEncodeError:  # a lone surrogate, an integer past 64 bits (a nesting
+        # deeper than orjson writes is re-raised: the API refuses those, see ingest.fields)
         return orjson.dumps(storable_json(value), option=orjson.OPT_NON_STR_KEYS).decode()
     if "\\u0000" in text:  # may also be an escaped backslash before "u0000": then nothing changes
         return orjson.dumps(storable_json(value), option=orjson.OPT_NON_STR_KEYS).decode()

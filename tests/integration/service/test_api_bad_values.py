@@ -197,6 +197,31 @@ def nested(template: str, levels: int) -> str:
             ),
             "/resourceLogs/0/scopeLogs/0/logRecords/0/attributes/k",
         ),
+        ("/api/v1/logs", '{"body": "x", "service": "%s"}' % ("s" * 300), "/service"),
+        ("/api/v1/logs", '[{"body": "x", "severity_text": "%s"}]' % ("e" * 40), "/0/severity_text"),
+        ("/api/v1/logs", '{"body": "x", "id": "%s"}' % ("i" * 65), "/id"),
+        ("/api/v1/events", '{"type": "%s"}' % ("t" * 300), "/type"),
+        (
+            "/api/v1/events",
+            '{"specversion": "1.0", "id": "%s", "source": "s", "type": "t"}' % ("i" * 600),
+            "/id",
+        ),
+        (
+            "/loki/api/v1/push",
+            '{"streams": [{"stream": {"app": "%s"}, "values": [["1", "x"]]}]}' % ("a" * 300),
+            "/streams/0/stream",
+        ),
+        (
+            "/api/v1/test-runs",
+            '{"test_id": "f", "timestamp": "2024-05-01T00:00:00Z", "service": "%s"}' % ("s" * 300),
+            "/service",
+        ),
+        (
+            "/api/v1/test-runs",
+            '{"test_id": "f", "timestamp": "2024-05-01T00:00:00Z", "injected_faults": [{"type": "%s"}]}'
+            % ("f" * 300),
+            "/injected_faults/0/type",
+        ),
     ],
 )
 def test_bad_body_values_are_4xx_naming_the_field(
@@ -208,3 +233,16 @@ def test_bad_body_values_are_4xx_naming_the_field(
     problem = response.json()
     pointers = [e["pointer"] for e in problem.get("errors", [])] or [problem["detail"]]
     assert any(field in p for p in pointers), problem
+
+
+def test_long_ids_and_wide_numbers_are_stored(client: TestClient) -> None:
+    run = {"test_id": "t" * 256, "timestamp": "2024-05-01T00:00:00Z", "big": 2**70}
+    assert post(client, "/api/v1/test-runs", json.dumps(run)) == 201
+    assert client.get("/api/v1/test-runs/" + "t" * 256).json()["test_id"] == "t" * 256
+    simulation = {"simulation_id": "s" * 256, "model": "m", "started_at": "2024-05-01T00:00:00Z"}
+    assert post(client, "/api/v1/simulations", json.dumps(simulation)) == 201
+    uuid = "123e4567-e89b-12d3-a456-426614174000"
+    assert post(client, "/api/v1/logs", json.dumps({"id": uuid, "body": "x"})) == 200
+    assert client.get("/api/v1/logs").json()["items"][0]["id"] == uuid
+    mode = {"name": "wide", "manifestation": {"n": 10**30}}
+    assert post(client, "/api/v1/failure-modes", json.dumps(mode)) == 201

@@ -116,6 +116,10 @@ class Pipeline:
             self._safely(self.tick)  # analysed in line: store what the stages still hold
         self.catalog.flush()
 
+    def queued(self) -> int:
+        """Batches stored and waiting for analysis (at most `queue_size`)."""
+        return self._queue.qsize()
+
     def drain(self, timeout_s: float = 10.0) -> None:
         """Wait until every queued batch has been analysed (tests and replays)."""
         done = threading.Event()

@@ -57,6 +57,15 @@ class Runtime:
             return AlertThreshold(self.alerting.policy.default.threshold, "default: no model yet")
         return in_use
 
+    def sizes(self) -> dict[str, int]:
+        """Entries held by each bounded in-memory map, for /metrics: the template catalogue,
+        the analysis, the queue in front of it and the per-source stream clocks."""
+        sizes = {f"catalog_{k}": v for k, v in self.pipeline.catalog.sizes().items()}
+        sizes.update({f"analysis_{k}": v for k, v in self.analysis.analyzer.sizes().items()})
+        sizes["analysis_queue_batches"] = self.pipeline.queued()
+        sizes["stream_clock_sources"] = len(self.stream_clocks.sources())
+        return sizes
+
     def start(self) -> None:
         for schedule in _configured_schedules(self.settings):
             self.schedules.put_schedule(schedule)

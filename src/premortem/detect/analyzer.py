@@ -135,9 +135,10 @@ class Analyzer:
 
     def sizes(self) -> dict[str, int]:
         """Entries held per bounded map (for /metrics)."""
+        sources = list(self._sources.values())  # one C-level copy: callable from any thread
         return {
-            "sources": len(self._sources),
-            "samples": sum(len(s.samples) for s in self._sources.values()),
+            "sources": len(sources),
+            "samples": sum(len(s.samples) for s in sources),
             "window_sources": len(self.windows.services()),
             "new_template_keys": len(self.new_templates.seen_ or ()),
             "rare_template_services": len(self.rare_templates.counts_ or ()),

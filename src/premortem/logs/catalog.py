@@ -121,6 +121,9 @@ class TemplateCatalog:
         self._last_flush_ns = 0
         self._lock = threading.RLock()
         self._flushing = threading.Lock()
+        self._turn = threading.Condition()  # saves of new templates, in assignment order
+        self._tickets = 0
+        self._served = 0
         miner.on_evict = self._forget
 
     @classmethod
@@ -149,11 +152,19 @@ class TemplateCatalog:
         """Give every record its template id, and count it.
 
         The templates this creates are saved before it returns, so the caller may store the
-        records: none of their ids can be handed out again, even after a crash.
+        records: none of their ids can be handed out again, even after a crash. Saves happen in
+        the order of the assignments (a later batch may carry an earlier batch's new ids), and
+        outside the catalog's lock, so readers never wait on the database.
         """
         with self._lock:
             self._assign(records)
-            self._save_new()
+            if self._repository is None:
+                self._unsaved.clear()
+                return
+            unsaved = self._take_unsaved()
+            ticket = self._tickets
+            self._tickets += 1
+        self._save_in_turn(ticket, unsaved)
 
     def _assign(self, records: Sequence[LogRecord]) -> None:
         add = self.miner.add
@@ -179,21 +190,35 @@ class TemplateCatalog:
                 entry.parameters.append(list(match.parameters))
             dirty.add(template_id)
 
-    def _save_new(self) -> None:
+    def _take_unsaved(self) -> tuple[list[Template], int] | None:
+        """The new templates and the id mark to save, or None when nothing moved."""
         next_id = self.miner.next_id
-        if self._repository is None:
-            self._unsaved.clear()
-            return
         # Ids of templates created and evicted within the batch are on records too: the mark
         # moves even when there is no new template left to save.
         if not self._unsaved and next_id <= self._saved_next_id:
-            return
+            return None
         new = [self._stats[tid].to_template(tid) for tid in self._unsaved if tid in self._stats]
-        # Raises on a database error: the caller must then not store the records either, and
-        # the templates stay unsaved until the next batch tries again.
-        self._repository.save_new(templates=new, next_id=next_id)
         self._unsaved.clear()
         self._saved_next_id = next_id
+        return new, next_id
+
+    def _save_in_turn(self, ticket: int, unsaved: tuple[list[Template], int] | None) -> None:
+        assert self._repository is not None
+        with self._turn:
+            self._turn.wait_for(lambda: self._served == ticket)
+            try:
+                if unsaved is not None:
+                    self._repository.save_new(templates=unsaved[0], next_id=unsaved[1])
+            except BaseException:
+                # The caller must not store its records now; the next batch saves these.
+                with self._lock:
+                    if unsaved is not None:
+                        self._unsaved.update(dict.fromkeys(t.id for t in unsaved[0]))
+                    self._saved_next_id = 0
+                raise
+            finally:
+                self._served += 1
+                self._turn.notify_all()
 
     def _forget(self, template_ids: list[int]) -> None:
         """The miner evicted these templates: drop their statistics now, their rows later."""

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-
-class Catalog(Protocol):
-    """What the metrics read of the template catalog (`premortem.logs.catalog`)."""
-
-    @property
-    def evictions(self) -> int: ...
-
-    def sizes(self) -> dict[str, int]: ...
 
 
 class ServiceMetrics:
@@ -46,18 +37,17 @@ class ServiceMetrics:
             "Templates evicted by the miner's cap (rarest first).",
             registry=self.registry,
         )
-        self.catalog_entries = Gauge(
-            "premortem_catalog_entries",
-            "Entries held per bounded map of the template catalog (templates, statistics, "
-            "miner groups, cache entries, cached services, rows waiting to be deleted).",
+        self.bounded_entries = Gauge(
+            "premortem_bounded_entries",
+            "Entries held now by each bounded in-memory map (`Runtime.sizes()`): the template "
+            "catalogue, the analysis, the queue in front of it.",
             ["map"],
             registry=self.registry,
         )
 
-    def observe_catalog(self, catalog: Catalog) -> None:
-        """Set the template gauges from the catalog (call before rendering /metrics)."""
-        sizes = catalog.sizes()
-        self.templates.set(sizes["templates"])
-        self.template_evictions.set(catalog.evictions)
+    def observe_sizes(self, sizes: Mapping[str, int], *, evictions: int) -> None:
+        """Set the template and bounded-map gauges (call before rendering /metrics)."""
+        self.templates.set(sizes.get("catalog_templates", 0))
+        self.template_evictions.set(evictions)
         for name, size in sizes.items():
-            self.catalog_entries.labels(name).set(size)
+            self.bounded_entries.labels(name).set(size)

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import func, select
 
 from premortem.config import Settings
 from premortem.domain import LogRecord
 from premortem.logs.catalog import TemplateCatalog
 from premortem.runtime import build_runtime
+from premortem.service.metrics import ServiceMetrics
 from premortem.store import tables as t
 from premortem.store.engine import make_engine, migrate
 from premortem.store.templates import SqlTemplateRepository
@@ -103,3 +105,19 @@ def test_template_ids_survive_kill_9_between_flushes(database_url: str) -> None:
             assert template is not None and body.split()[0] in template.template
     finally:
         runtime.engine.dispose()
+
+
+def test_every_bounded_map_is_counted_for_metrics(tmp_path: Path) -> None:
+    runtime = build_runtime(Settings(database_url=f"sqlite:///{tmp_path / 'metrics.db'}"))
+    try:
+        runtime.pipeline.ingest_logs(records(["alpha", "beta"], at=1_000))
+        sizes = runtime.sizes()
+    finally:
+        runtime.engine.dispose()
+    assert sizes["catalog_templates"] == sizes["catalog_statistics"] == 2
+    assert sizes["analysis_sources"] == 1 and sizes["analysis_queue_batches"] == 0
+    metrics = ServiceMetrics()
+    metrics.observe_sizes(sizes, evictions=0)
+    text = generate_latest(metrics.registry).decode()
+    assert 'premortem_bounded_entries{map="catalog_statistics"} 2.0' in text
+    assert "premortem_templates 2.0" in text

@@ -27,7 +27,7 @@ import heapq
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, cast
 
 import orjson
@@ -41,7 +41,6 @@ _CACHE_LIMIT = 1 << 16
 _MIN_SHARED_FOR_MISMATCH = 3
 
 ParamGetter = Callable[[str], tuple[str, ...]]
-_RARITY = attrgetter("count", "id")  # eviction order: the rarest, then the oldest
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +221,9 @@ class PrefixTreeMiner:
         self.on_evict: Callable[[list[int]], None] | None = None
         self._next_id = 1
         self._clusters: dict[int, _Cluster] = {}
+        # Eviction order, kept lazily: (count when pushed, id, cluster). Counts only grow, so a
+        # stale entry sorts too early and is pushed again with its count when it surfaces.
+        self._rarity: list[tuple[int, int, _Cluster]] = []
         self._groups: dict[tuple[str, int], list[_Cluster]] = {}
         self._by_shape: dict[str, dict[bytes, _Entry]] = {}
         self._by_masked: dict[str, dict[str, _Cluster]] = {}
@@ -354,11 +356,15 @@ class PrefixTreeMiner:
     def _create(self, tokens: list[str], service: str) -> _Cluster:
         cluster = _Cluster(self._next_id, service, tokens)
         self._next_id += 1
-        self._clusters[cluster.id] = cluster
-        self._groups.setdefault((service, len(tokens)), []).append(cluster)
+        self._hold(cluster)
         if len(self._clusters) > self.max_templates:
             self._evict()
         return cluster
+
+    def _hold(self, cluster: _Cluster) -> None:
+        self._clusters[cluster.id] = cluster
+        self._groups.setdefault((cluster.service, len(cluster.tokens)), []).append(cluster)
+        heapq.heappush(self._rarity, (cluster.count, cluster.id, cluster))
 
     # ------------------------------------------------------------------ memory bound
 
@@ -367,8 +373,20 @@ class PrefixTreeMiner:
         excess = len(self._clusters) - self.max_templates
         batch = max(excess, self.max_templates // 100, 1)
         newest = self._next_id - 1  # never evict the template just created
-        rarest = heapq.nsmallest(batch + 1, self._clusters.values(), key=_RARITY)
-        evicted = [c for c in rarest if c.id != newest][:batch]
+        evicted: list[_Cluster] = []
+        kept: list[tuple[int, int, _Cluster]] = []
+        rarity = self._rarity
+        while len(evicted) < batch and rarity:
+            entry = heapq.heappop(rarity)
+            count, cluster_id, cluster = entry
+            if count != cluster.count:
+                heapq.heappush(rarity, (cluster.count, cluster_id, cluster))
+            elif cluster_id == newest:
+                kept.append(entry)
+            else:
+                evicted.append(cluster)
+        for entry in kept:
+            heapq.heappush(rarity, entry)
         for cluster in evicted:
             cluster.alive = False
             del self._clusters[cluster.id]
@@ -400,10 +418,8 @@ class PrefixTreeMiner:
         if template.id in self._clusters:
             return
         tokens = template.template.split()
-        cluster = _Cluster(template.id, template.service, tokens, template.count)
-        self._clusters[cluster.id] = cluster
-        self._groups.setdefault((cluster.service, len(tokens)), []).append(cluster)
-        self._next_id = max(self._next_id, cluster.id + 1)
+        self._hold(_Cluster(template.id, template.service, tokens, template.count))
+        self._next_id = max(self._next_id, template.id + 1)
         if len(self._clusters) > self.max_templates:
             self._evict()
 
@@ -447,9 +463,7 @@ class PrefixTreeMiner:
         miner._next_id = state["next_id"]
         miner.evictions = state["evictions"]
         for cluster_id, service, tokens, count in state["clusters"]:
-            cluster = _Cluster(cluster_id, service, list(tokens), count)
-            miner._clusters[cluster_id] = cluster
-            miner._groups.setdefault((service, len(tokens)), []).append(cluster)
+            miner._hold(_Cluster(cluster_id, service, list(tokens), count))
         return miner
 
 

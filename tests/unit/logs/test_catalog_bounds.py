@@ -3,6 +3,7 @@ per-service map bounded, and reads that are safe while another thread assigns (i
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 
@@ -95,3 +96,42 @@ def test_a_page_is_ordered_by_count_then_id_and_filtered() -> None:
     assert [(t.count, t.id) for t in page] == [(3, 1), (3, 2), (2, 3), (2, 4)]
     page, total = catalog.page(service="svc-1", contains="started", limit=100, offset=1)
     assert total == 10 and len(page) == 9 and all(t.service == "svc-1" for t in page)
+
+
+class SortingMiner(DrainMiner):
+    """The eviction as it was first written (sort everything, drop the rarest): the reference."""
+
+    def _evict(self) -> None:
+        excess = len(self._clusters) - self.max_templates
+        batch = max(excess, self.max_templates // 100, 1)
+        newest = self._next_id - 1
+        candidates = sorted(
+            (c for c in self._clusters.values() if c.id != newest), key=lambda c: (c.count, c.id)
+        )
+        for cluster in candidates[: min(batch, len(candidates))]:
+            cluster.alive = False
+            del self._clusters[cluster.id]
+            key = (cluster.service, len(cluster.tokens))
+            self._groups[key].remove(cluster)
+            if not self._groups[key]:
+                del self._groups[key]
+            self.evictions += 1
+
+
+def test_eviction_picks_the_same_templates_as_a_full_sort() -> None:
+    rng = random.Random(13)
+    lines = [
+        (f"{word(rng.randrange(400))} done in {rng.randrange(99)} ms", f"svc-{rng.randrange(3)}")
+        for _ in range(20_000)
+    ]
+    fast, reference = DrainMiner(max_templates=120), SortingMiner(max_templates=120)
+    assigned = [fast.add(line, service=service).template_id for line, service in lines]
+    expected = [reference.add(line, service=service).template_id for line, service in lines]
+    assert assigned == expected
+    assert fast.templates() == reference.templates()
+    assert fast.evictions == reference.evictions > 1000
+    restored = DrainMiner.loads(fast.dumps())
+    reference = SortingMiner.loads(fast.dumps())
+    assert [restored.add(x, service=s).template_id for x, s in lines[:5000]] == [
+        reference.add(x, service=s).template_id for x, s in lines[:5000]
+    ]

@@ -69,6 +69,8 @@ class TrainedModel:
     stats: dict[str, Any] = field(default_factory=dict)
     # Templates that are a failure itself (learn/onset.py): seen live, the incident is over.
     manifest_templates: list[int] = field(default_factory=list)
+    # Which modes each of those templates is the failure of (a live failure is stored as one).
+    manifest_modes: dict[int, list[str]] = field(default_factory=dict)
 
     def mode(self, mode_id: str) -> FailureMode | None:
         return next((m for m in self.modes if m.id == mode_id), None)
@@ -86,6 +88,7 @@ class TrainedModel:
                 "mode_factor": self.mode_factor,
                 "stats": self.stats,
                 "manifest_templates": self.manifest_templates,
+                "manifest_modes": {str(k): v for k, v in self.manifest_modes.items()},
             }
         )
 
@@ -104,6 +107,7 @@ class TrainedModel:
             mode_factor=state["mode_factor"],
             stats=state["stats"],
             manifest_templates=list(state.get("manifest_templates", [])),
+            manifest_modes={int(k): v for k, v in state.get("manifest_modes", {}).items()},
         )
 
 
@@ -146,9 +150,22 @@ def train(
         "rows": len(rows),
         "edges": network.edges_,
     }
-    manifest = sorted({t for v in views if v.episode for t in v.episode.manifest} - fitted.healthy)
+    manifest_modes: dict[int, set[str]] = defaultdict(set)
+    for view in views:
+        if view.episode is not None:
+            for template_id in set(view.episode.manifest) - fitted.healthy:
+                manifest_modes[template_id].add(view.episode.key.mode_id)
     return TrainedModel(
-        merged, miner, indicators, network, horizon_s, threshold, factor, stats, manifest
+        merged,
+        miner,
+        indicators,
+        network,
+        horizon_s,
+        threshold,
+        factor,
+        stats,
+        sorted(manifest_modes),
+        {t: sorted(modes) for t, modes in sorted(manifest_modes.items())},
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from premortem.clock import Clock
 from premortem.domain import LogRecord, Prediction, stable_id
 from premortem.learn.model import TrainedModel
+from premortem.logs.miner import Match
 
 # An active signal that fires again after this share of the evidence window is a new incident.
 REGAP_SHARE = 0.1
@@ -22,6 +23,19 @@ REGAP_SHARE = 0.1
 RISK_LOWERED = "risk lowered"
 EVIDENCE_EXPIRED = "evidence expired"
 FAILURE_MANIFESTED = "failure manifested"
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedFailure:
+    """A failure seen live: the first line of a learned mode's manifestation in an incident."""
+
+    time_ns: int
+    service: str
+    mode_id: str  # "" when the model does not say whose failure the template is
+    record_id: str
+    line: str
+    template: str
+    mode_ids: tuple[str, ...] = ()  # every mode that template is the failure of
 
 
 @dataclass(slots=True)
@@ -72,6 +86,7 @@ class OnlinePredictor:
         self._open: dict[str, float] = {}  # modes predicted at or above the threshold, and p
         self._failing_until = 0  # a failure is manifesting: no evidence until then
         self._names = {m.id: m for m in model.modes}
+        self._observed: list[ObservedFailure] = []
 
     @property
     def _active(self) -> frozenset[str]:
@@ -79,6 +94,7 @@ class OnlinePredictor:
         return frozenset(self._fired)
 
     def reset(self) -> None:
+        self._observed.clear()
         self._fired.clear()
         self._source_now.clear()
         self._open.clear()
@@ -99,6 +115,8 @@ class OnlinePredictor:
             if match.template_id in self._manifest:
                 # The failure is here: its precursors are spent and its predictions fulfilled.
                 # While it goes on (its lines keep coming) nothing new is evidence of it.
+                if now >= self._failing_until:
+                    self._observed.append(self._observed_failure(record, match))
                 self._failing_until = now + self._regap_ns
                 if self._fired or self._open:
                     predictions += self._close_all(now, FAILURE_MANIFESTED)
@@ -124,6 +142,24 @@ class OnlinePredictor:
         if self._expire(clock_now, frozenset(sources)):
             predictions += self._lower(max([clock_now, *(source_now.get(s, 0) for s in sources)]))
         return predictions
+
+    def observed_failures(self) -> list[ObservedFailure]:
+        """The failures seen since the last call (one per incident: its first manifestation
+        line after a quiet REGAP_SHARE of the window), oldest first."""
+        observed, self._observed = self._observed, []
+        return observed
+
+    def _observed_failure(self, record: LogRecord, match: Match) -> ObservedFailure:
+        modes = tuple(self.model.manifest_modes.get(match.template_id, ()))
+        return ObservedFailure(
+            record.time_ns,
+            record.service,
+            modes[0] if modes else "",
+            record.id,
+            record.body[:300],
+            match.template,
+            modes,
+        )
 
     def probabilities(self) -> dict[str, float]:
         """P(mode within the horizon) for the current evidence, per mode id."""

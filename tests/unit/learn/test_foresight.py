@@ -121,6 +121,23 @@ def test_the_failure_line_ends_the_incident(
     assert predictor.probabilities() == model.network.posterior(frozenset())
 
 
+def test_a_failure_seen_live_is_reported_once_per_incident_with_its_mode(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    runs, records, truth = recorded
+    (mode,) = model.modes
+    predictor = OnlinePredictor(model, ManualClock())
+    for run in (runs[9], runs[11]):  # two later failures, back to back
+        start = datetime_to_ns(run.timestamp)
+        end = start + RUN_S * S
+        predictor.observe([r for r in records if start <= r.time_ns < end])
+        (seen,) = predictor.observed_failures()
+        assert seen.mode_id == mode.id and seen.mode_ids == (mode.id,)
+        assert seen.time_ns == truth[run.test_id], "the first line of the failure"
+        assert seen.service == "app" and "checkout failed" in seen.line
+        assert predictor.observed_failures() == []
+
+
 def test_unseen_parent_combinations_back_off_instead_of_one_half() -> None:
     rows = (
         [{"fault": "none", "a": 0, "b": 0, "m": 0}] * 60

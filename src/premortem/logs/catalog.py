@@ -33,6 +33,27 @@ SAMPLES_PER_TEMPLATE = 5
 _ORDER = itemgetter(0, 1)  # (-count, id): entries themselves are not comparable
 
 
+class TemplateFields(Protocol):
+    """What a repository stores of a template: `Template`, or the catalog's own statistics."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def first_seen_ns(self) -> int: ...
+    @property
+    def last_seen_ns(self) -> int: ...
+    @property
+    def samples(self) -> list[str]: ...
+    @property
+    def parameters(self) -> list[list[str]]: ...
+
+
 class TemplateRepository(Protocol):
     def load_miner_state(self) -> bytes | None: ...
 
@@ -42,13 +63,17 @@ class TemplateRepository(Protocol):
         """The id high-water mark saved by `save_new` (1 when nothing was saved)."""
         ...
 
-    def save_new(self, *, templates: Sequence[Template], next_id: int) -> None:
+    def save_new(self, *, templates: Sequence[TemplateFields], next_id: int) -> None:
         """Insert (or replace) new templates and raise the id high-water mark, in one
         transaction."""
         ...
 
     def save(
-        self, *, miner_state: bytes, templates: Sequence[Template], evicted: Iterable[int] = ()
+        self,
+        *,
+        miner_state: bytes,
+        templates: Sequence[TemplateFields],
+        evicted: Iterable[int] = (),
     ) -> None:
         """Replace the miner state and the changed templates, delete the evicted ones."""
         ...
@@ -56,6 +81,7 @@ class TemplateRepository(Protocol):
 
 @dataclass(slots=True)
 class _Stats:
+    id: int
     service: str
     template: str
     count: int = 0
@@ -64,11 +90,9 @@ class _Stats:
     samples: list[str] = field(default_factory=list)
     parameters: list[list[str]] = field(default_factory=list)
 
-    def to_template(self, template_id: int) -> Template:
-        # Built from values that are already valid: validating them again cost as much as
-        # mining the line.
-        return Template.model_construct(
-            id=template_id,
+    def to_template(self) -> Template:
+        return Template(
+            id=self.id,
             service=self.service,
             template=self.template,
             count=self.count,
@@ -82,6 +106,7 @@ class _Stats:
         # samples and parameters only ever grow by append, up to SAMPLES_PER_TEMPLATE, so a
         # shallow copy of the lists is a consistent snapshot.
         return _Stats(
+            self.id,
             self.service,
             self.template,
             self.count,
@@ -94,6 +119,7 @@ class _Stats:
     @classmethod
     def of(cls, template: Template) -> _Stats:
         return cls(
+            id=template.id,
             service=template.service,
             template=template.template,
             count=template.count,
@@ -179,7 +205,10 @@ class TemplateCatalog:
             entry = stats.get(template_id)
             if entry is None:
                 entry = stats[template_id] = _Stats(
-                    service=record.service, template=match.template, first_seen_ns=record.time_ns
+                    template_id,
+                    service=record.service,
+                    template=match.template,
+                    first_seen_ns=record.time_ns,
                 )
                 if match.is_new:
                     self._unsaved[template_id] = None
@@ -192,19 +221,19 @@ class TemplateCatalog:
                 entry.parameters.append(list(match.parameters))
             dirty.add(template_id)
 
-    def _take_unsaved(self) -> tuple[list[Template], int] | None:
+    def _take_unsaved(self) -> tuple[list[_Stats], int] | None:
         """The new templates and the id mark to save, or None when nothing moved."""
         next_id = self.miner.next_id
         # Ids of templates created and evicted within the batch are on records too: the mark
         # moves even when there is no new template left to save.
         if not self._unsaved and next_id <= self._saved_next_id:
             return None
-        new = [self._stats[tid].to_template(tid) for tid in self._unsaved if tid in self._stats]
+        new = [self._stats[tid].copy() for tid in self._unsaved if tid in self._stats]
         self._unsaved.clear()
         self._saved_next_id = next_id
         return new, next_id
 
-    def _save_in_turn(self, ticket: int, unsaved: tuple[list[Template], int] | None) -> None:
+    def _save_in_turn(self, ticket: int, unsaved: tuple[list[_Stats], int] | None) -> None:
         assert self._repository is not None
         with self._turn:
             self._turn.wait_for(lambda: self._served == ticket)
@@ -236,12 +265,12 @@ class TemplateCatalog:
         with self._lock:
             entry = self._stats.get(template_id)
             snapshot = entry.copy() if entry is not None else None
-        return snapshot.to_template(template_id) if snapshot is not None else None
+        return snapshot.to_template() if snapshot is not None else None
 
     def templates(self) -> list[Template]:
         with self._lock:
-            snapshot = [(tid, entry.copy()) for tid, entry in self._stats.items()]
-        return [entry.to_template(tid) for tid, entry in snapshot]
+            snapshot = [entry.copy() for entry in self._stats.values()]
+        return [entry.to_template() for entry in snapshot]
 
     def page(
         self,
@@ -265,8 +294,8 @@ class TemplateCatalog:
             ]
         chosen = heapq.nsmallest(offset + limit, matching, key=_ORDER)[offset:]
         with self._lock:
-            snapshot = [(tid, entry.copy()) for _, tid, entry in chosen]
-        return [entry.to_template(tid) for tid, entry in snapshot], len(matching)
+            snapshot = [entry.copy() for _, _, entry in chosen]
+        return [entry.to_template() for entry in snapshot], len(matching)
 
     def sizes(self) -> dict[str, int]:
         """What the catalog holds now, for /metrics: every count is bounded by the template cap
@@ -295,9 +324,7 @@ class TemplateCatalog:
         # Flushes are serialised, so an older snapshot never lands after a newer one.
         with self._flushing:
             with self._lock:
-                changed = [
-                    self._stats[tid].to_template(tid) for tid in self._dirty if tid in self._stats
-                ]
+                changed = [self._stats[tid].copy() for tid in self._dirty if tid in self._stats]
                 evicted = sorted(self._evicted)
                 state = self.miner.dumps()
                 self._dirty.clear()

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 from premortem.clock import Clock, SystemClock
 from premortem.domain import Template
 from premortem.errors import NotFound
+from premortem.logs.catalog import TemplateFields
 from premortem.ports import Page
 from premortem.store import tables as t
 
@@ -49,7 +50,7 @@ class SqlTemplateRepository:
             ).scalar()
         return int(bytes(mark).decode()) if mark is not None else 1
 
-    def save_new(self, *, templates: Sequence[Template], next_id: int) -> None:
+    def save_new(self, *, templates: Sequence[TemplateFields], next_id: int) -> None:
         """Insert (or replace) new templates and raise the id high-water mark, in one
         transaction."""
         with self.engine.begin() as conn:
@@ -57,7 +58,11 @@ class SqlTemplateRepository:
             self._replace_templates(conn, templates)
 
     def save(
-        self, *, miner_state: bytes, templates: Sequence[Template], evicted: Iterable[int] = ()
+        self,
+        *,
+        miner_state: bytes,
+        templates: Sequence[TemplateFields],
+        evicted: Iterable[int] = (),
     ) -> None:
         """Replace the saved miner state and the changed templates and delete the evicted ones,
         in one transaction."""
@@ -80,7 +85,7 @@ class SqlTemplateRepository:
         conn.execute(insert(t.miner_state), [row])
 
     @staticmethod
-    def _replace_templates(conn: Connection, templates: Sequence[Template]) -> None:
+    def _replace_templates(conn: Connection, templates: Sequence[TemplateFields]) -> None:
         ids = [tpl.id for tpl in templates]
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
@@ -112,7 +117,7 @@ class SqlTemplateRepository:
         return _template(row._mapping)
 
 
-def _row(tpl: Template) -> dict[str, Any]:
+def _row(tpl: TemplateFields) -> dict[str, Any]:
     return {
         "id": tpl.id,
         "service": tpl.service,

@@ -30,6 +30,7 @@ from premortem.domain import LogRecord, Template
 from premortem.logs.miner import DrainMiner
 
 SAMPLES_PER_TEMPLATE = 5
+_SLICE = 64  # records assigned per hold of the lock
 _ORDER = itemgetter(0, 1)  # (-count, id): entries themselves are not comparable
 
 
@@ -184,8 +185,11 @@ class TemplateCatalog:
         the order of the assignments (a later batch may carry an earlier batch's new ids), and
         outside the catalog's lock, so readers never wait on the database.
         """
+        # In slices, so that a reader waits for a few dozen lines, never for a whole batch.
+        for start in range(0, len(records), _SLICE):
+            with self._lock:
+                self._assign(records[start : start + _SLICE])
         with self._lock:
-            self._assign(records)
             if self._repository is None:
                 self._unsaved.clear()
                 return

@@ -117,19 +117,20 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
     models = SqlModelRepository(engine, clock=clock)
     predictions = SqlPredictionRepository(engine)
+    inputs = SqlInputStore(engine, clock=clock)
     prediction = PredictionStage(
         models,
         predictions=predictions,
         alerting=alerting,
         clocks=stream_clocks,
         alert_threshold=settings.alert_threshold,
+        failures=inputs,
     )
     # Prediction first: it is on the alert path; windows and detectors can wait a moment.
     stages = Stages(
         on_logs=[prediction.on_logs, analysis.on_logs],
         on_tick=[analysis.on_tick, prediction.on_tick],
     )
-    inputs = SqlInputStore(engine, clock=clock)
     pipeline = Pipeline(store=inputs, catalog=catalog, clock=clock, stages=stages)
     trainer = Trainer(
         inputs=inputs, modes=modes, alerts=alert_store, models=models, horizon_s=settings.horizon_s

@@ -19,9 +19,10 @@ from typing import Protocol
 
 from premortem.clock import Clock, StreamClocks
 from premortem.detect.analyzer import Analyzer
-from premortem.domain import Anomaly, LogRecord, Prediction
+from premortem.domain import Anomaly, Event, LogRecord, Prediction
+from premortem.failures import failure_event
 from premortem.learn.model import TrainedModel
-from premortem.learn.predictor import OnlinePredictor
+from premortem.learn.predictor import ObservedFailure, OnlinePredictor
 from premortem.logs.windows import Window
 from premortem.store.models import StoredModel
 
@@ -108,6 +109,14 @@ class Predictor(Protocol):
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]: ...
 
+    def observed_failures(self) -> list[ObservedFailure]: ...
+
+
+class FailureSink(Protocol):
+    """Where failures seen live are stored (the input store's events)."""
+
+    def add_events(self, events: Sequence[Event]) -> int: ...
+
 
 class PredictorFactory(Protocol):
     def __call__(
@@ -151,9 +160,11 @@ class PredictionStage:
         alert_threshold: float | None = None,
         reload_s: float = 5.0,
         predictor: PredictorFactory = OnlinePredictor,
+        failures: FailureSink | None = None,
     ) -> None:
         self._models = models
         self._predictions = predictions
+        self._failures = failures
         self._alerting = alerting
         self._clocks = clocks
         self._clock = clocks.of("")
@@ -186,6 +197,7 @@ class PredictionStage:
             predictions = predictor.observe(run)
             if predictions:
                 told.append((source, predictions))
+        self._store_failures(predictor)
         if told:
             # Closing predictions only tell alerting to resolve; they predict nothing.
             opened = [p for _, batch in told for p in batch if "closes" not in p.evidence]
@@ -196,6 +208,14 @@ class PredictionStage:
 
     def on_tick(self, _now_ns: int) -> None:
         self._reload_if_due()
+
+    def _store_failures(self, predictor: Predictor) -> None:
+        """A mode's manifestation seen live is a failure: stored as one (premortem.failures)."""
+        observed = predictor.observed_failures()
+        if not observed or self._failures is None:
+            return
+        names = {m.id: m.name for m in predictor.model.modes}
+        self._failures.add_events([failure_event(o, names.get(o.mode_id, "")) for o in observed])
 
     def reload(self) -> None:
         stored = self._models.latest()

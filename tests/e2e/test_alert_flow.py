@@ -248,3 +248,36 @@ def test_nothing_fires_without_a_precursor(client: TestClient, receiver: Receive
     client.app.state.runtime.pipeline.drain()  # type: ignore[attr-defined]
     time.sleep(0.5)
     assert receiver.payloads == []
+
+
+def test_a_failure_seen_live_is_stored_once_and_scores_the_early_alert(
+    client: TestClient, receiver: Receiver
+) -> None:
+    """Issue 12: the mode's own failure line, logged live, is a failure: listed by
+    GET /api/v1/failures, and the alert before it counts as a hit on the Backtest page."""
+    from premortem.service.ui.scoring import StoredHistoryBacktest
+
+    modes = train(client)
+    warned_at, _ = fire(client, receiver, "checkout")
+    failed_at = warned_at + 30 * SECOND
+    failure = [line(failed_at, "checkout", "request failed: pool exhausted after 3000ms", "ERROR")]
+    post_logs(client, failure)
+    post_logs(client, failure)  # re-sent: stored once
+    post_logs(client, [line(failed_at + SECOND, "checkout", failure[0]["body"], "ERROR")])
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime.pipeline.drain()
+
+    listed = client.get("/api/v1/failures").json()
+    assert listed["total"] == 1, listed  # one incident, however many of its lines
+    (seen,) = listed["items"]
+    assert seen["time_ns"] == failed_at and seen["service"] == "checkout"
+    assert seen["mode_id"] == modes["checkout"]["id"]
+    assert seen["mode_name"] == modes["checkout"]["name"]
+    assert "pool exhausted" in seen["evidence"]["line"]
+    assert client.get("/api/v1/failures", params={"service": "payments"}).json()["total"] == 0
+
+    report = StoredHistoryBacktest(runtime).report(
+        since_ns=warned_at - 60 * SECOND, until_ns=failed_at + 60 * SECOND, service=None
+    )
+    assert report.model.warned == 1 and report.model.false_alarms == 0
+    assert report.model.lead_times_s == [30.0]

@@ -22,6 +22,7 @@ from premortem.commands.replay import read_log_files, replay_logs
 from premortem.domain import FailureMode, LogRecord, Prediction
 from premortem.learn.model import TrainedModel
 from premortem.learn.network import ModeNetwork
+from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
 from premortem.logs.miner import DrainMiner
 from premortem.runtime import Runtime
@@ -178,6 +179,9 @@ class FixedPredictor:
     def __init__(self, model: TrainedModel, clock: Clock, *, min_probability: float) -> None:
         self.model = model
         self.min_probability = min_probability
+
+    def observed_failures(self) -> list[ObservedFailure]:
+        return []  # this fake never sees a failure's own lines
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         return [

@@ -14,6 +14,7 @@ from premortem.detect.analyzer import Analyzer, AnalyzerConfig
 from premortem.domain import Anomaly, FailureMode, LogRecord, Prediction
 from premortem.learn.model import TrainedModel
 from premortem.learn.network import ModeNetwork
+from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
 from premortem.logs.miner import DrainMiner
 from premortem.logs.windows import Window
@@ -147,6 +148,9 @@ class FakePredictor:
         self.filter = filter
         self.seen_now: list[tuple[str, int]] = []
         FakePredictor.made.append(self)
+
+    def observed_failures(self) -> list[ObservedFailure]:
+        return []  # this fake never sees a failure's own lines
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         out = []

@@ -27,7 +27,7 @@ from premortem.learn.context import run_contexts
 from premortem.learn.episodes import Episode, collect_episodes, fault_start_ns, mode_skeletons
 from premortem.learn.merge import merge_modes
 from premortem.learn.network import ModeNetwork
-from premortem.learn.onset import place_onset
+from premortem.learn.onset import logged_at_failure, place_onset
 from premortem.learn.precursors import (
     MAX_HORIZON_NS,
     RunView,
@@ -277,6 +277,9 @@ def _place_onset(episode: Episode, run: TestRun, timeline: Timeline, healthy: se
     manifest, onset = place_onset(
         timeline, episode.details, fault_start_ns=episode.fault_start_ns, healthy=healthy
     )
+    if run.failure_time is not None:
+        at = logged_at_failure(timeline, datetime_to_ns(run.failure_time), healthy=healthy)
+        manifest += [t for t in at if t not in manifest]
     episode.manifest = tuple(manifest)
     episode.manifest_lines = tuple(timeline.samples[t].line for t in manifest[:5])
     if run.failure_time is None:

@@ -11,7 +11,9 @@ found in the run's own logs, never taken as the run's start:
 3. the run's last line (the failure was seen by the test, not in the logs).
 
 The templates that read like the failure details are the failure's *manifestation*: they are
-the failure, not a warning of it, so they are never learned as its precursors.
+the failure, not a warning of it, so they are never learned as its precursors. When the run gave
+`failure_time`, so are the new error templates whose first line is logged at that time (within a
+second): the failure logging itself, whatever words it uses.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ _STOP = frozenset(
 MIN_SHARED_WORDS = 2
 MIN_COVERAGE = 0.6
 PHRASE_WORDS = 3
+AT_FAILURE_NS = 1_000_000_000  # a line this close to a given failure_time is the failure's
 
 
 def words(text: str) -> list[str]:
@@ -101,6 +104,20 @@ def manifest_templates(timeline: Timeline, details: str, *, since_ns: int) -> li
         first = timeline.first_in(template_id, since_ns, timeline.end_ns + 1)
         if first is not None:
             found.append((first, template_id))
+    return [template_id for _, template_id in sorted(found)]
+
+
+def logged_at_failure(
+    timeline: Timeline, failure_ns: int, *, healthy: set[int], tolerance_ns: int = AT_FAILURE_NS
+) -> list[int]:
+    """New error templates whose first line in the run is at the failure time the run gave
+    (within `tolerance_ns`): the failure logging itself, whatever words it uses."""
+    found = []
+    for template_id, times in timeline.times.items():
+        if timeline.severity[template_id] < ERROR_SEVERITY or template_id in healthy:
+            continue
+        if abs(times[0] - failure_ns) <= tolerance_ns:
+            found.append((times[0], template_id))
     return [template_id for _, template_id in sorted(found)]
 
 

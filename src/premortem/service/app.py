@@ -20,6 +20,7 @@ from premortem.service import (
     routes_alerts,
     routes_chaostoolkit,
     routes_compat,
+    routes_failures,
     routes_inputs,
     routes_learn,
     routes_modes,
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_modes.router)
     app.include_router(routes_alerts.router)
     app.include_router(routes_learn.router)
+    app.include_router(routes_failures.router)
     app.include_router(routes_chaostoolkit.router)
     app.include_router(routes_schedules.router)
     app.include_router(routes_whatif.router)

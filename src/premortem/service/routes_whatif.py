@@ -58,8 +58,8 @@ class WhatIfRequest(BaseModel):
     params: dict[str, float | int | str] = Field(default_factory=dict)
     change: str = Field(min_length=1)
     values: list[float | int | str] | None = Field(default=None, min_length=1)
-    start: float | None = Field(default=None, alias="from")
-    stop: float | None = Field(default=None, alias="to")
+    start: float | None = Field(default=None, alias="from", allow_inf_nan=False)
+    stop: float | None = Field(default=None, alias="to", allow_inf_nan=False)
     steps: int | None = Field(default=None, ge=2, le=MAX_POINTS)
     faults: list[FaultSpec] = Field(default_factory=list, max_length=20)
     seed: int = Field(default=0, ge=0)
@@ -75,6 +75,9 @@ class WhatIfRequest(BaseModel):
             raise ValueError("give values or from/to/steps, not both")
         if self.values is not None and len(self.values) > MAX_POINTS:
             raise ValueError(f"at most {MAX_POINTS} values")
+        wide = self.start is not None and self.stop is not None
+        if wide and not math.isfinite((self.stop or 0.0) - (self.start or 0.0)):
+            raise ValueError("from and to must be less than 1e308 apart")
         return self
 
     def grid(self) -> list[ParamValue]:

@@ -246,3 +246,14 @@ def test_long_ids_and_wide_numbers_are_stored(client: TestClient) -> None:
     assert client.get("/api/v1/logs").json()["items"][0]["id"] == uuid
     mode = {"name": "wide", "manifestation": {"n": 10**30}}
     assert post(client, "/api/v1/failure-modes", json.dumps(mode)) == 201
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [{"from": -1e308, "to": 1e308, "steps": 3}, {"from": 0, "to": "Infinity", "steps": 3}],
+)
+def test_a_what_if_grid_beyond_floats_is_4xx(client: TestClient, grid: dict[str, object]) -> None:
+    body = json.dumps({"change": "pool_size", "duration_s": 5} | grid).replace(
+        '"Infinity"', "1e999"
+    )
+    assert 400 <= post(client, "/api/v1/what-if", body) < 500

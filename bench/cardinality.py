@@ -128,6 +128,17 @@ def watch(pid: int, url: str, stop: threading.Event, rss: list[float], reads: li
                 reads[-1] = float("inf")  # a failed read counts as infinitely slow
 
 
+def server_latency(metrics: str, route: str) -> dict[str, float]:
+    """The server's own latency histogram of one route: cumulative count per bucket bound."""
+    prefix = "premortem_request_duration_seconds_bucket{"
+    found: dict[str, float] = {}
+    for line in metrics.splitlines():
+        if line.startswith(prefix) and f'route="{route}"' in line and 'method="GET"' in line:
+            bound = line.split('le="')[1].split('"')[0]
+            found[bound] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 def p95(values: list[float]) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
@@ -189,8 +200,9 @@ def run(minutes: float, rate: float) -> dict[str, object]:
         "metrics": {
             line.split()[0]: float(line.split()[1])
             for line in metrics.splitlines()
-            if line.startswith(("premortem_templates", "premortem_catalog_entries"))
+            if line.startswith(("premortem_templates", "premortem_bounded_entries"))
         },
+        "server_templates_latency": server_latency(metrics, "/api/v1/templates"),
     }
 
 

@@ -59,6 +59,7 @@ class Pipeline:
         self._tick_interval_s = tick_interval_s
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
+        self._inline = threading.Lock()
         self._ticked_at = 0.0
         self.dropped_batches = 0
 
@@ -89,7 +90,10 @@ class Pipeline:
 
     def _enqueue(self, item: tuple[str, Sequence[object]]) -> None:
         if self._thread is None:
-            self._dispatch(item)  # no background stage running: analyse in line (CLI, tests)
+            # No background stage running: analyse in line (CLI, tests), one batch at a time,
+            # since the stages are not thread-safe and several threads may be ingesting.
+            with self._inline:
+                self._dispatch(item)
             return
         try:
             self._queue.put(item, timeout=5)

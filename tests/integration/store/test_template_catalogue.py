@@ -121,3 +121,64 @@ def test_every_bounded_map_is_counted_for_metrics(tmp_path: Path) -> None:
     text = generate_latest(metrics.registry).decode()
     assert 'premortem_bounded_entries{map="catalog_statistics"} 2.0' in text
     assert "premortem_templates 2.0" in text
+
+
+LOOP_CHILD = textwrap.dedent(
+    """
+    import random, sys, threading
+    import orjson
+    from premortem.config import Settings
+    from premortem.domain import LogRecord
+    from premortem.runtime import build_runtime
+
+    url, seed = sys.argv[1], int(sys.argv[2])
+    pipeline = build_runtime(Settings(database_url=url)).pipeline
+    pipeline.start()  # analysis on its own thread, as in the server
+    out = threading.Lock()
+
+    def word(n):  # letters only: a word with digits would be masked as a variable
+        return "".join(chr(97 + int(d)) for d in str(n))
+
+    def client(k):
+        rng = random.Random(seed * 10 + k)
+        while True:
+            words = [word(rng.randrange(400)) + "xy"[k % 2] for _ in range(10)]
+            batch = [LogRecord(time_ns=rng.randrange(1 << 60), body=f"{w} started on node {i}",
+                               service="api") for i, w in enumerate(words)]
+            pipeline.ingest_logs(batch)  # acknowledged from here on
+            line = orjson.dumps([[r.body.split()[0], r.template_id] for r in batch]).decode()
+            with out:
+                print(line, flush=True)
+
+    for k in range(4):
+        threading.Thread(target=client, args=(k,), daemon=True).start()
+    threading.Event().wait()
+    """
+)
+
+
+def test_kill_9_in_a_loop_during_ingestion_from_4_clients(database_url: str) -> None:
+    """Every acknowledged (word, id) pair holds across three crashes: one id per word and one
+    word per id, and the restored catalogue names each id's template as before."""
+    seen: dict[str, int] = {}
+    for round_ in range(3):
+        child = subprocess.Popen(
+            [sys.executable, "-c", LOOP_CHILD, database_url, str(round_)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        acked = [child.stdout.readline() for _ in range(40 + 30 * round_)]
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        for line in acked:
+            for word, template_id in orjson.loads(line):
+                assert seen.setdefault(word, template_id) == template_id, f"{word} changed id"
+    assert len(set(seen.values())) == len(seen), "one id named two templates"
+    runtime = build_runtime(Settings(database_url=database_url))
+    try:
+        for word, template_id in seen.items():
+            template = runtime.pipeline.catalog.get(template_id)
+            assert template is not None and template.template.startswith(f"{word} "), word
+    finally:
+        runtime.engine.dispose()

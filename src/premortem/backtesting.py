@@ -58,17 +58,20 @@ def backtest_history(
     replayed = [r for r, t in zip(runs, times, strict=True) if since <= t < until]
     if not history:
         raise ConfigError(f"no test runs stored before {rfc3339_ns(since)} to train on")
-    if not replayed:
-        raise ConfigError("no test runs stored in the chosen range")
     events = [
         e
         for e in pages(
             lambda o: inputs.list_events(EventQuery(until_ns=since, limit=PAGE, offset=o)).items
         )
     ]
-    simulations = list(
-        pages(lambda o: inputs.list_simulations(SimulationQuery(limit=PAGE, offset=o)).items)
-    )
+    # Nothing from the replayed range or after it is trained on: events and simulations too.
+    simulations = [
+        s
+        for s in pages(
+            lambda o: inputs.list_simulations(SimulationQuery(limit=PAGE, offset=o)).items
+        )
+        if datetime_to_ns(s.started_at) < since
+    ]
     logs = RunLogs(inputs, runs)
     model = train(history, logs, events, simulations, horizon_s=horizon_s)
     trained_modes = Counter(m for m in map(_mode_of, history) if m)

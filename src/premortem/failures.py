@@ -17,6 +17,14 @@ from premortem.learn.predictor import ObservedFailure
 
 OBSERVED_FAILURE = "premortem.failure.observed"
 SOURCE = "premortem"
+# An event whose type says one of these is a failure when failures are counted (the Backtest
+# page, the dashboard's timeline); training learns modes only from FAILURE_EVENT_TYPES.
+FAILURE_EVENT_WORDS = ("fail", "incident", "outage", "crash", "down", "error", "oom")
+
+
+def is_failure_event(event_type: str) -> bool:
+    lowered = event_type.lower()
+    return any(word in lowered for word in FAILURE_EVENT_WORDS)
 
 
 def failure_event(observed: ObservedFailure, mode_name: str) -> Event:

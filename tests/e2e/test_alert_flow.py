@@ -15,8 +15,10 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
-from premortem.config import NotifierSettings, Settings
+from premortem.cli import app as cli
+from premortem.config import NotifierSettings, Settings, load_settings
 from premortem.service.app import create_app
 
 pytestmark = pytest.mark.e2e
@@ -251,11 +253,11 @@ def test_nothing_fires_without_a_precursor(client: TestClient, receiver: Receive
 
 
 def test_a_failure_seen_live_is_stored_once_and_scores_the_early_alert(
-    client: TestClient, receiver: Receiver
+    client: TestClient, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 12: the mode's own failure line, logged live, is a failure: listed by
     GET /api/v1/failures, and the alert before it counts as a hit on the Backtest page."""
-    from premortem.service.ui.scoring import StoredHistoryBacktest
+    from premortem.evaluation.history import StoredHistoryBacktest
 
     modes = train(client)
     warned_at, _ = fire(client, receiver, "checkout")
@@ -276,8 +278,22 @@ def test_a_failure_seen_live_is_stored_once_and_scores_the_early_alert(
     assert "pool exhausted" in seen["evidence"]["line"]
     assert client.get("/api/v1/failures", params={"service": "payments"}).json()["total"] == 0
 
-    report = StoredHistoryBacktest(runtime).report(
-        since_ns=warned_at - 60 * SECOND, until_ns=failed_at + 60 * SECOND, service=None
+    since, until = warned_at - 60 * SECOND, failed_at + 60 * SECOND
+    page = StoredHistoryBacktest(runtime).report(since_ns=since, until_ns=until, service=None)
+    assert page.model.warned == 1 and page.model.false_alarms == 0
+    assert page.model.lead_times_s == [30.0]
+
+    # `premortem backtest history` over the same store says the same of the same range.
+    monkeypatch.setenv("PREMORTEM_DATABASE_URL", runtime.settings.database_url)
+    load_settings.cache_clear()
+    out = tmp_path / "history.json"
+    result = CliRunner().invoke(
+        cli,
+        ["backtest", "history", "--since", iso(since), "--until", iso(until), "--json", str(out)],
     )
-    assert report.model.warned == 1 and report.model.false_alarms == 0
-    assert report.model.lead_times_s == [30.0]
+    load_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    live = orjson.loads(out.read_bytes())["live"]
+    assert live["model"] == page.model.to_json()
+    assert live["baseline"] == page.baseline.to_json()
+    assert live["model"]["recall"] == 1.0 and live["model"]["lead_times_s"] == [30.0]

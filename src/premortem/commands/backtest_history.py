@@ -36,8 +36,11 @@ def history(
     until: Annotated[datetime | None, typer.Option(help="End of the replayed range")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
 ) -> None:
-    """Train on stored runs before --since, replay the range in time order, score it."""
+    """Train on stored runs before --since, replay the range in time order, score it; and score
+    what premortem said live in the range against what failed (the Backtest page's numbers)."""
     from premortem.backtesting import backtest_history
+    from premortem.evaluation.history import StoredHistoryBacktest
+    from premortem.ingest.fields import rfc3339_to_ns
     from premortem.runtime import build_runtime
 
     settings = load_settings()
@@ -53,9 +56,16 @@ def history(
                 horizon_s=settings.horizon_s,
                 progress=lambda run_id, _n: status.update(f"replaying {run_id}"),
             )
+            live = StoredHistoryBacktest(runtime).report(
+                since_ns=rfc3339_to_ns(report["since"]),
+                until_ns=rfc3339_to_ns(report["until"]),
+                service=None,
+            )
+            report["live"] = {"model": live.model.to_json(), "baseline": live.baseline.to_json()}
     finally:
         runtime.engine.dispose()
     Console().print(_table(report))
+    Console().print(_live_table(report["live"]))
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
 
@@ -67,6 +77,25 @@ def _table(report: dict[str, Any]) -> Table:
     table.add_column("first ERROR line", justify="right")
     for key, label in ROWS:
         table.add_row(label, _cell(report["model"].get(key)), _cell(report["baseline"].get(key)))
+    return table
+
+
+LIVE_ROWS = (
+    ("alerts", "alert episodes stored"),
+    ("right_alerts", "followed by a failure within the horizon"),
+    ("failures", "failures stored (runs, events, seen live)"),
+    ("warned", "failures warned before"),
+    ("median_lead_s", "median lead time (s)"),
+)
+
+
+def _live_table(live: dict[str, Any]) -> Table:
+    table = Table(title="Live in the same range (as the Backtest page scores it)")
+    table.add_column("metric")
+    table.add_column("premortem", justify="right")
+    table.add_column("first ERROR line", justify="right")
+    for key, label in LIVE_ROWS:
+        table.add_row(label, _cell(live["model"].get(key)), _cell(live["baseline"].get(key)))
     return table
 
 

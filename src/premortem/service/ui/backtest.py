@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from premortem.evaluation.history import BacktestReport, BacktestSource, StoredHistoryBacktest
 from premortem.service.ui.queries import services
-from premortem.service.ui.scoring import BacktestReport, BacktestSource, StoredHistoryBacktest
 from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
 
 router = APIRouter(include_in_schema=False)

@@ -13,10 +13,11 @@ from fastapi.responses import HTMLResponse
 
 from premortem.alerting.model import Alert, AlertQuery
 from premortem.domain import FailureMode, Prediction, rfc3339_ns
+from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, TestRunQuery
 from premortem.runtime import Runtime
 from premortem.service.ui.alerts_access import Alerts, alerts_of
-from premortem.service.ui.queries import is_failure_event, probability_points, services
+from premortem.service.ui.queries import probability_points, services
 from premortem.service.ui.web import (
     Reader,
     TimeRange,

@@ -10,8 +10,6 @@ from sqlalchemy import ColumnElement, Engine, func, select, union
 from premortem.domain import FailureMode, Template
 from premortem.store import tables as t
 
-FAILURE_EVENT_WORDS = ("fail", "incident", "outage", "crash", "down", "error", "oom")
-
 
 @dataclass(frozen=True, slots=True)
 class PageInfo:
@@ -47,11 +45,6 @@ def services(engine: Engine) -> list[str]:
     )
     with engine.connect() as conn:
         return sorted({name for (name,) in conn.execute(names) if name})
-
-
-def is_failure_event(event_type: str) -> bool:
-    lowered = event_type.lower()
-    return any(word in lowered for word in FAILURE_EVENT_WORDS)
 
 
 def template_rates(

@@ -1,16 +1,19 @@
-"""What the Backtest page shows, behind a small interface: `BacktestSource.report(range)`.
+"""Scoring what premortem said live against what failed live: stored predictions and failures.
 
-`premortem.learn.backtest` replays test runs through a trained model (minutes of work), which is
-not something a page can wait for. Until the learning side exposes a range report, the page uses
-`StoredHistoryBacktest`: it scores the predictions premortem *stored* in the range against the
-failures stored in it (failed test runs and failure events), next to the naive baseline "alert on
-the first ERROR line of a service" scored the same way. An app can plug in another source as
-`app.state.backtest`.
+The Backtest page and `premortem backtest history` (its `live` section) both use
+`StoredHistoryBacktest.report(range)`: it scores the predictions premortem *stored* in the range
+(each was an alert: at or above the threshold in force when it was made) against the failures
+stored in it — failed test runs, incident/failure events, and the failures premortem saw itself
+(`premortem.failures`) — next to the naive baseline "alert on the first ERROR line of a service"
+scored the same way. An app can plug in another source as `app.state.backtest`.
 
 Scoring, for both detectors: an alert episode is the first alert of a (mode, service) after a
 quiet horizon; it is right when a failure of its service (any service, when it names none) has its
 onset within the horizon after it, else a false alarm. Recall is the share of failures with a right
 alert before them; lead time is onset minus the first right alert.
+
+Replayed backtests (`premortem.learn.backtest`) score per test run instead; both report false
+alarms per day with `premortem.evaluation.false_alarms_per_day`'s definition where they can.
 """
 
 from __future__ import annotations
@@ -20,14 +23,14 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
 from premortem.domain import ERROR_SEVERITY, datetime_to_ns
+from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, TestRunQuery
 from premortem.runtime import Runtime
-from premortem.service.ui.queries import is_failure_event
 from premortem.store import tables as t
 
 NS = 1_000_000_000
@@ -68,6 +71,24 @@ class Scores:
     @property
     def median_lead_s(self) -> float | None:
         return statistics.median(self.lead_times_s) if self.lead_times_s else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "alerts": self.alerts,
+            "right_alerts": self.right,
+            "false_alarms": self.false_alarms,
+            "failures": self.failures,
+            "warned": self.warned,
+            "precision": _rounded(self.precision),
+            "recall": _rounded(self.recall),
+            "median_lead_s": _rounded(self.median_lead_s),
+            "lead_times_s": [round(x, 3) for x in sorted(self.lead_times_s)],
+            "false_alarms_by_day": dict(sorted(self.false_alarms_by_day.items())),
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 @dataclass(slots=True)
@@ -140,8 +161,9 @@ def score(alarms: Sequence[Alarm], failures: Sequence[Failure], horizon_ns: int)
 
 
 class StoredHistoryBacktest:
-    def __init__(self, runtime: Runtime, *, threshold: float = 0.5) -> None:
+    def __init__(self, runtime: Runtime, *, threshold: float = 0.0) -> None:
         self.runtime = runtime
+        # Stored predictions were alerts when made; a higher bar shows what it would have cut.
         self.threshold = threshold
 
     def report(self, *, since_ns: int, until_ns: int, service: str | None) -> BacktestReport:
@@ -157,7 +179,8 @@ class StoredHistoryBacktest:
             model=score(model, failures, horizon_ns),
             baseline=score(baseline, failures, horizon_ns),
             notes=[
-                f"An alert is a stored prediction with probability ≥ {self.threshold:.2f}; "
+                "An alert is a stored prediction (each was at or above the threshold in force "
+                f"when made, and ≥ {self.threshold:.2f}); "
                 f"the horizon is {horizon_s:.0f} s."
             ],
         )

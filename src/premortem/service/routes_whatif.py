@@ -30,7 +30,7 @@ from premortem.runtime import Runtime
 from premortem.service.deps import CanRead
 from premortem.sim import FaultSpec, what_if
 from premortem.sim.inference import NetworkEstimator, describe_modes
-from premortem.sim.params import ParamValue, model_spec
+from premortem.sim.params import ParamValue, model_spec, resolve_params
 from premortem.store.tables_windows import log_windows
 
 router = APIRouter(prefix="/api/v1", tags=["simulation"])
@@ -41,6 +41,10 @@ NS = 1_000_000_000
 DEFAULT_DURATION_S = 30.0
 MAX_POINTS = 50
 MAX_SIMULATED_S = 3000.0  # points x duration_s per request: bounds the CPU one request can take
+# Simulated requests per What-If request (request_rate x duration_s, summed over the grid): the
+# simulation's cost grows with them (~1.3 s per 100k on one core), and an unbounded rate would hold
+# a core for days. 2.5M is what MAX_SIMULATED_S costs at the default 700 req/s.
+MAX_ARRIVALS = 2_500_000
 MAX_PLAYBACK_POINTS = 2000
 MAX_MARKERS = 500
 
@@ -121,6 +125,7 @@ def answer_what_if(runtime: Runtime, body: WhatIfRequest) -> dict[str, Any]:
             f"duration_s x grid points must be at most {MAX_SIMULATED_S:g} simulated seconds, "
             f"got {body.duration_s:g} x {len(values)}"
         )
+    _check_arrivals(body, values)
     model, version = trained_model(runtime)
     estimator = NetworkEstimator(
         model.network if model else None,
@@ -150,6 +155,18 @@ def answer_what_if(runtime: Runtime, body: WhatIfRequest) -> dict[str, Any]:
         "model_version": version or None,
         "elapsed_s": round(time.perf_counter() - started, 4),
     }
+
+
+def _check_arrivals(body: WhatIfRequest, values: list[ParamValue]) -> None:
+    arrivals = 0.0
+    for value in values:
+        resolved = resolve_params(body.model, {**body.params, body.change: value})
+        arrivals += resolved.get("request_rate", 0.0) * body.duration_s
+    if arrivals > MAX_ARRIVALS:
+        raise ConfigError(
+            f"request_rate x duration_s over the grid must be at most {MAX_ARRIVALS:g} simulated "
+            f"requests, got {arrivals:.3g}"
+        )
 
 
 @router.post("/what-if", dependencies=[CanRead])

@@ -257,3 +257,10 @@ def test_a_what_if_grid_beyond_floats_is_4xx(client: TestClient, grid: dict[str,
         '"Infinity"', "1e999"
     )
     assert 400 <= post(client, "/api/v1/what-if", body) < 500
+
+
+def test_a_what_if_that_would_simulate_without_end_is_refused(client: TestClient) -> None:
+    body = {"change": "request_rate", "values": [1e12], "duration_s": 1}
+    response = client.post("/api/v1/what-if", content=json.dumps(body), headers=JSON_TYPE)
+    assert response.status_code == 400, response.text
+    assert "request_rate" in response.json()["detail"]

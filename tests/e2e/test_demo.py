@@ -46,6 +46,69 @@ def test_quick_demo_alerts_before_the_failure(tmp_path: Path) -> None:
     # Named after what broke, not after the health probe that saw it (issue 11).
     assert "connection pool" in result["failure_mode"], report
     _no_failure_line_is_a_trigger(tmp_path)
+    _the_live_failure_is_a_failure_and_the_alert_a_hit(tmp_path, result)
+
+
+def _the_live_failure_is_a_failure_and_the_alert_a_hit(
+    tmp_path: Path, result: dict[str, object]
+) -> None:
+    """Issue 12: the demo's live failure is stored as one, the Backtest page scores the early
+    alert as a hit with its lead time, and `backtest history` says the same of the range."""
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from premortem.cli import app as cli
+    from premortem.config import Settings, load_settings
+    from premortem.evaluation.history import StoredHistoryBacktest
+    from premortem.ingest.fields import rfc3339_to_ns
+    from premortem.service.app import create_app
+
+    (database,) = tmp_path.glob("premortem-demo-*/premortem.db")
+    url = f"sqlite:///{database}"
+    failed_ns = rfc3339_to_ns(str(result["first_failure_at"]))
+    settings = Settings(database_url=url, allowed_hosts=["testserver"])
+    with TestClient(create_app(settings)) as client:
+        # The live phase: after the last chaos run started (they are what history trains on).
+        runs = client.get("/api/v1/test-runs", params={"limit": 100}).json()["items"]
+        since = max(rfc3339_to_ns(r["timestamp"]) for r in runs) + 10**9
+        until = failed_ns + 60 * 10**9
+        failures = client.get("/api/v1/failures").json()["items"]
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        page = StoredHistoryBacktest(runtime).report(since_ns=since, until_ns=until, service=None)
+    assert [f["mode_name"] for f in failures] == [result["failure_mode"]], failures
+    assert abs(failures[0]["time_ns"] - failed_ns) < 2 * 10**9, failures
+    assert page.model.warned == 1 and page.model.false_alarms == 0, page
+    assert page.model.lead_times_s[0] >= MIN_LEAD_TIME_S, page
+
+    os.environ["PREMORTEM_DATABASE_URL"] = url
+    load_settings.cache_clear()
+    out = tmp_path / "history.json"
+    try:
+        ran = CliRunner().invoke(
+            cli,
+            [
+                "backtest",
+                "history",
+                "--since",
+                _iso(since),
+                "--until",
+                _iso(until),
+                "--json",
+                str(out),
+            ],
+        )
+    finally:
+        del os.environ["PREMORTEM_DATABASE_URL"]
+        load_settings.cache_clear()
+    assert ran.exit_code == 0, ran.output
+    live = json.loads(out.read_text())["live"]
+    assert live["model"] == page.model.to_json()
+
+
+def _iso(time_ns: int) -> str:
+    from premortem.domain import rfc3339_ns
+
+    return rfc3339_ns(time_ns)
 
 
 def _no_failure_line_is_a_trigger(tmp_path: Path) -> None:

@@ -193,7 +193,7 @@ class Dispatcher:
         if batch.event is not AlertEvent.RESOLVED:
             if self._deliver(lane, batch, enqueued_s):
                 lane.unannounced.difference_update(a.id for a in batch.alerts)
-            else:
+            elif batch.event is AlertEvent.FIRING:  # a lost escalation leaves it announced
                 lane.unannounced.update(a.id for a in batch.alerts)
             return
         lane.taken(batch)

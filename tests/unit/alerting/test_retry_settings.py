@@ -7,7 +7,9 @@ import pytest
 
 from premortem.alerting import AlertingService, MemoryAlertStore, Route
 from premortem.alerting.memory import RecordingNotifier
-from premortem.alerting.notify import DEFAULT_MAX_AGE_S, notify_max_age_s
+from premortem.alerting.model import AlertEvent
+from premortem.alerting.notify import DEFAULT_MAX_AGE_S, NotifyError, notify_max_age_s
+from premortem.alerting.stages import Batch
 from premortem.clock import ManualClock
 from premortem.config import Settings
 from premortem.domain import FailureMode, Prediction
@@ -56,3 +58,37 @@ def test_backoff_doubles_up_to_its_cap_until_the_max_age() -> None:
     assert sum(sleeps) == pytest.approx(60.0)
     [letter] = service.store.dead_letters()
     assert "older than 60 s" in letter.error
+
+
+def test_a_lost_escalation_does_not_hold_back_the_resolve() -> None:
+    """The receiver saw the alert fire; only the escalation was refused, so it hears the end."""
+
+    class RefuseEscalations(RecordingNotifier):
+        def notify(self, batch: Batch) -> None:
+            if batch.event is AlertEvent.ESCALATED:
+                raise NotifyError("no", retryable=False)
+            super().notify(batch)
+
+    notifier = RefuseEscalations()
+    service = AlertingService(
+        MemoryAlertStore(),
+        routes=[Route("hook", notifier)],
+        modes={"db_pool": POOL}.get,
+        clock=ManualClock(0),
+        sleep=lambda _s: None,
+    )
+    for n, probability in enumerate([0.55, 0.95, 0.1]):  # fire, escalate a band, resolve
+        service.submit(
+            [
+                Prediction(
+                    id=f"p{n}",
+                    time_ns=n,
+                    mode_id="db_pool",
+                    service="api",
+                    probability=probability,
+                    horizon_s=600,
+                )
+            ]
+        )
+        service.drain()
+    assert [event for event, _ in notifier.events()] == ["firing", "resolved"]

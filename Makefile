@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test test-unit check bench install clean
+.PHONY: demo serve test test-unit check bench install clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ serve: $(STAMP)
 ## Every test: unit, integration (PostgreSQL, NATS, Alertmanager) and e2e (API, browser).
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+## Refresh docs/screenshots/ from the browser tests (they write to a temporary folder otherwise).
+screenshots: $(STAMP)
+	PREMORTEM_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/e2e/browser
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,12 @@ from premortem.config import Settings
 from premortem.service.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+# Tests write their screenshots to a temporary folder, so `make test` leaves the tree clean;
+# `make screenshots` points this at docs/screenshots to refresh the committed ones.
+SCREENSHOTS = Path(
+    os.environ.get("PREMORTEM_SCREENSHOTS") or Path(tempfile.gettempdir()) / "premortem-screenshots"
+)
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @dataclass

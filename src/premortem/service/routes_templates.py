@@ -30,16 +30,15 @@ def template_json(template: Template, *, detail: bool = False) -> dict[str, Any]
 
 
 @router.get("/templates", dependencies=[CanRead])
-async def list_templates(
+def list_templates(
     pipeline: PipelineDep,
     service: str | None = None,
     q: Annotated[str | None, Query(description="text the template contains")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    # A snapshot taken under the catalog's lock (held by ingestion for 64 lines at a time):
-    # a few milliseconds on the event loop, where a thread-pool round trip waits on busy
-    # ingestion threads for the interpreter lock several times.
+    # A snapshot taken under the catalog's lock (held by ingestion for 64 lines at a time), in
+    # the thread pool: waiting for that lock on the event loop would hold up every request.
     page, total = pipeline.catalog.page(service=service, contains=q, limit=limit, offset=offset)
     return {"items": [template_json(t) for t in page], "total": total}
 

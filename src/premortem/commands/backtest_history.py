@@ -13,8 +13,6 @@ from rich.console import Console
 from rich.table import Table
 
 from premortem.commands.backtest import backtest_app
-from premortem.config import load_settings
-from premortem.domain import optional_ns
 
 ROWS = (
     ("precision", "alert precision (per run)"),
@@ -39,6 +37,8 @@ def history(
     """Train on stored runs before --since, replay the range in time order, score it; and score
     what premortem said live in the range against what failed (the Backtest page's numbers)."""
     from premortem.backtesting import backtest_history
+    from premortem.config import load_settings
+    from premortem.domain import optional_ns
     from premortem.evaluation.history import StoredHistoryBacktest
     from premortem.ingest.fields import rfc3339_to_ns
     from premortem.runtime import build_runtime

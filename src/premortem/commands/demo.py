@@ -14,29 +14,27 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from premortem.errors import PremortemError
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 class RichUI:
     """One progress bar per phase; notes print above the bars."""
 
     def __init__(self, console: Console) -> None:
+        # Imported here: `premortem --help` does not pay for rich's progress machinery.
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self.console = console
         self.progress = Progress(
             SpinnerColumn(),

@@ -10,14 +10,17 @@ import os
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import orjson
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
 
 from premortem.errors import PremortemError
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx and rich.progress are imported where they are used: `premortem --help` stays fast.
 
 BATCH_LINES = 1000
 BIG_FILE_BYTES = 1 << 20
@@ -54,6 +57,8 @@ def ingest(
     """Send test runs, simulations, logs or events to a premortem server."""
     if str(file) != "-" and not file.is_file():
         raise IngestFailed(f"{file}: no such file")
+    import httpx
+
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     params = {"format": format} if kind is Kind.test_run else {}
     with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
@@ -94,6 +99,8 @@ def _batches(file: Path) -> Iterator[tuple[bytes, int]]:
 
 
 def _send_log_lines(client: httpx.Client, file: Path) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+
     total = os.path.getsize(file)
     columns = (TextColumn("logs"), BarColumn(), TransferSpeedColumn())
     sent = 0
@@ -114,6 +121,8 @@ def post(
     *,
     content_type: str = "application/json",
 ) -> None:
+    import httpx
+
     try:
         response = client.post(
             path, content=body, params=params, headers={"Content-Type": content_type}

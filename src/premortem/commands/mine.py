@@ -7,11 +7,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from premortem.logs.miner import DrainMiner
+if TYPE_CHECKING:
+    from premortem.logs.miner import DrainMiner
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,8 @@ def mine(
     service: Annotated[str, typer.Option(help="Service the messages come from")] = "",
 ) -> None:
     """Mine templates from log messages and write each line's template as CSV."""
+    from premortem.logs.miner import DrainMiner
+
     try:
         with _opened(input, "r") as source, _opened(output, "w") as sink:
             mine_stream(source, sink, miner=DrainMiner(), service=service)

@@ -20,20 +20,23 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from premortem.commands.ingest import IngestFailed, post
-from premortem.domain import LogRecord, rfc3339_ns
 from premortem.errors import IngestError
-from premortem.ingest.fields import load_documents
-from premortem.ingest.native import log_record
-from premortem.learn.openstack_fi import Experiment, discover
+
+if TYPE_CHECKING:
+    import httpx
+
+    from premortem.domain import LogRecord
+    from premortem.learn.openstack_fi import Experiment
+
+# httpx, rich.progress, the record model and the learning side are imported where they are
+# used: `premortem --help` stays fast.
 
 BATCH = 1000
 PACED_SPAN_S = 0.25  # when pacing, one batch holds the records due within this many seconds
@@ -43,6 +46,8 @@ replay_app = typer.Typer(help="Replay recorded experiments through a server's AP
 
 
 def _experiment(path: Path) -> Experiment:
+    from premortem.learn.openstack_fi import discover  # the learning side is heavy: only here
+
     path = path.resolve()
     if not (path / "logs").is_dir():
         raise IngestFailed(f"{path}: not an experiment directory (no logs/)")
@@ -75,6 +80,8 @@ def replay_openstack_fi(
     token: Annotated[str | None, typer.Option(envvar="PREMORTEM_TOKEN")] = None,
 ) -> None:
     """Send one OpenStack fault-injection experiment's logs (and test runs) to a server."""
+    import httpx
+
     experiment = _experiment(experiment_dir)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     console = Console(stderr=True)
@@ -94,6 +101,10 @@ def replay_experiment(
     console: Console | None = None,
 ) -> str:
     """Post one round's logs in time order (then the test runs); returns a one-line summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from premortem.domain import rfc3339_ns
+
     runs = [r for r in experiment.runs if r.parameters.get("round_dir") == f"round_{round_no}"]
     if not runs:
         raise IngestFailed(f"{experiment.key}: no round_{round_no}")
@@ -143,6 +154,8 @@ def replay_logs_command(
     token: Annotated[str | None, typer.Option(envvar="PREMORTEM_TOKEN")] = None,
 ) -> None:
     """Send native log files to a server in record-time order, optionally paced."""
+    import httpx
+
     records = read_log_files(files)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     console = Console(stderr=True)
@@ -167,6 +180,9 @@ def read_log_file(file: Path) -> list[TimedDoc]:
     record for leading ones) and is sent with that timestamp, so it stays where the file put it
     instead of being stamped with the server's clock.
     """
+    from premortem.ingest.fields import load_documents
+    from premortem.ingest.native import log_record
+
     raw = _file_bytes(file)
     try:
         items, batch = load_documents(raw)
@@ -228,6 +244,8 @@ def replay_logs(
     With `speed`, a batch is sent when its first record is due: (record time − first record
     time) / speed seconds after the start. `sleep` and `monotonic` are the test seam.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("records"))
     sent = 0
     started = monotonic()
@@ -278,6 +296,8 @@ def _due_s(time_ns: int, first_ns: int, speed: float | None) -> float:
 
 
 def _span(records: Sequence[TimedDoc]) -> str:
+    from premortem.domain import rfc3339_ns
+
     times = [r.time_ns for r in records if r.time_ns > 0]
     if not times:
         return ""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from premortem.config import Settings, load_settings
+if TYPE_CHECKING:
+    from premortem.config import Settings
 
 
 def serve(
@@ -20,6 +21,7 @@ def serve(
     """Run the premortem server."""
     import uvicorn
 
+    from premortem.config import load_settings
     from premortem.service.app import create_app
 
     base = load_settings()

@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
-import numpy as np
 import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from premortem.domain import SimulationRun
 from premortem.errors import ConfigError, PremortemError
-from premortem.sim import MODELS, FaultSpec, WhatIfResult, run_model, what_if
-from premortem.sim.params import ParamValue
-from premortem.sim.whatif import WHATIF_DURATION_S
+
+if TYPE_CHECKING:
+    import httpx
+
+    from premortem.domain import SimulationRun
+    from premortem.sim import FaultSpec, WhatIfResult
+    from premortem.sim.params import ParamValue
+
+# The built-in models, named here so that `premortem --help` need not import the simulator
+# (numpy, simpy); tests/unit/sim keeps this equal to premortem.sim.MODELS.
+MODEL_NAMES = ("service", "mmc", "mmck")
 
 _FAULT = re.compile(
     r"^(?P<type>\w+)@(?P<start_s>[\d.]+)(?:\+(?P<duration_s>[\d.]+))?(?:=(?P<value>.+))?$"
@@ -57,6 +61,8 @@ def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
 
 
 def parse_faults(specs: list[str] | None) -> list[FaultSpec]:
+    from premortem.sim import FaultSpec
+
     faults = []
     for spec in specs or []:
         match = _FAULT.match(spec.strip())
@@ -89,7 +95,7 @@ def _number(text: ParamValue) -> ParamValue:
 
 
 def simulate(
-    model: Annotated[str, typer.Argument(help=f"one of: {', '.join(MODELS)}")],
+    model: Annotated[str, typer.Argument(help=f"one of: {', '.join(MODEL_NAMES)}")],
     param: ParamOption = None,
     fault: FaultOption = None,
     seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same run")] = 0,
@@ -101,6 +107,10 @@ def simulate(
     output: Annotated[Path | None, typer.Option(help="write the run as JSON to this file")] = None,
 ) -> None:
     """Run a built-in simulation model and print a summary."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    from premortem.sim import run_model
+
     params, faults = parse_params(param), parse_faults(fault)
     console = Console()
     columns = (TextColumn(f"simulating {model}"), BarColumn(), TaskProgressColumn())
@@ -120,6 +130,8 @@ def simulate(
 
 
 def summary_table(run: SimulationRun) -> Table:
+    import numpy as np
+
     table = Table(title=f"{run.model} · seed {run.seed} · {run.duration_s:g} s simulated")
     for column in ("series", "mean", "p95", "max"):
         table.add_column(column, justify="left" if column == "series" else "right")
@@ -144,6 +156,8 @@ def post_run(
     transport: httpx.BaseTransport | None = None,
 ) -> None:
     """POST the run to `{url}/api/v1/simulations`; `transport` is the test seam."""
+    import httpx
+
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -162,18 +176,22 @@ def whatif(
     vary: Annotated[str, typer.Option(help="NAME=v1,v2,… the parameter to change and its grid")],
     param: ParamOption = None,
     fault: FaultOption = None,
-    model: Annotated[str, typer.Option(help=f"one of: {', '.join(MODELS)}")] = "service",
+    model: Annotated[str, typer.Option(help=f"one of: {', '.join(MODEL_NAMES)}")] = "service",
     seed: Annotated[int, typer.Option(help="random seed shared by every grid point")] = 0,
     duration: Annotated[
-        float, typer.Option(help="simulated seconds per point")
-    ] = WHATIF_DURATION_S,
+        float | None, typer.Option(help="simulated seconds per point [default: 60]")
+    ] = None,
     threshold: Annotated[float, typer.Option(help="probability at which a mode 'appears'")] = 0.5,
 ) -> None:
     """Predict failure modes over a grid of one parameter, and where each first appears."""
+    from premortem.sim import what_if
+    from premortem.sim.whatif import WHATIF_DURATION_S
+
     change, values = parse_vary(vary)
     answer = what_if(
         parse_params(param), change, values,
-        model=model, seed=seed, duration_s=duration, faults=parse_faults(fault),
+        model=model, seed=seed, duration_s=duration or WHATIF_DURATION_S,
+        faults=parse_faults(fault),
         threshold=threshold,
     )  # fmt: skip
     console = Console()

@@ -6,11 +6,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from premortem.config import load_settings
-
 
 def train() -> None:
     """Learn failure modes from stored test runs, logs, events, simulations and alert feedback."""
+    from premortem.config import load_settings
     from premortem.runtime import build_runtime
 
     console = Console(stderr=True)

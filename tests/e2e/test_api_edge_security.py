@@ -133,6 +133,23 @@ def test_only_the_bound_address_localhost_and_configured_hosts_are_answered(
         assert client.get("/api/v1/logs", headers={"host": "anything.example"}).status_code == 200
 
 
+def test_a_client_with_its_own_token_is_answered_by_any_name(
+    client_factory: Callable[..., TestClient],
+) -> None:
+    """Rebinding borrows a browser's ambient access; Prometheus scraping the pod IP or a shipper
+    using the server's address presents a token of its own (review of issue 13)."""
+    with client_factory(tokens=TOKENS, allowed_hosts=[]) as client:
+        by_ip = {"host": "10.1.2.3:8080"}
+        assert client.get("/api/v1/logs", headers={**by_ip, **ADMIN}).status_code == 200
+        assert client.get("/metrics", headers={**by_ip, **ADMIN}).status_code == 200
+        assert is_problem(client.get("/api/v1/logs", headers=by_ip), 400)  # no token: no
+        wrong = {"authorization": "Bearer nope"}
+        assert is_problem(client.get("/api/v1/logs", headers={**by_ip, **wrong}), 401)
+    with client_factory(allowed_hosts=[]) as client:  # an open server: every request is ambient
+        bearer = {"host": "10.1.2.3:8080", "authorization": "Bearer x"}
+        assert is_problem(client.get("/api/v1/logs", headers=bearer), 400)
+
+
 # ------------------------------------------------------------------ 3. Origin check
 
 
@@ -165,6 +182,24 @@ def test_cookie_writes_need_the_same_origin_bearer_writes_do_not(
         client.cookies.clear()
         response = client.post("/api/v1/schedules", json=TRAIN, headers={**evil, **ADMIN})
         assert response.status_code == 201, response.text
+
+
+def test_dashboard_forms_behind_a_proxy_count_the_public_url_as_this_site(
+    client_factory: Callable[..., TestClient],
+) -> None:
+    """The dashboard's form posts follow the guard's rule: the public URL's origin is this site,
+    whatever Host the proxy sends (review of issue 13)."""
+    public = {"origin": "https://pm.example.com"}
+    with client_factory(tokens=TOKENS, public_url="https://pm.example.com") as client:
+        client.cookies.set("premortem_token", "adm1n")
+        sent = client.post("/alerts/missing/ack", headers=public, follow_redirects=False)
+        assert sent.status_code != 403, sent.text
+        evil = client.post(
+            "/alerts/missing/ack",
+            headers={"origin": "https://evil.example"},
+            follow_redirects=False,
+        )
+        assert evil.status_code == 403
 
 
 # ------------------------------------------------------------------ 4. safelisted content types

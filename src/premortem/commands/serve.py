@@ -35,8 +35,15 @@ def serve(
 
 
 def _announce(console: Console, settings: Settings) -> None:
-    url = f"http://{settings.bind_host}:{settings.port}"
+    # A wildcard bind is no address to browse to; this machine's own name is one Host it answers.
+    shown = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::", "") else settings.bind_host
+    url = f"http://{shown}:{settings.port}"
     console.print(f"premortem serving on [bold]{url}[/] (database {settings.database_url})")
+    if shown != settings.bind_host:
+        console.print(
+            f"listening on every address ({settings.bind_host}); other names and addresses "
+            "answer with a token, or once listed in PREMORTEM_ALLOWED_HOSTS / PREMORTEM_PUBLIC_URL"
+        )
     if not settings.tokens:
         console.print(
             "no PREMORTEM_TOKENS configured: listening on 127.0.0.1 only, every route is open"

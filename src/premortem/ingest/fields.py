@@ -128,7 +128,14 @@ LOG_LIMITS = (
     ("trace_id", 32),
     ("span_id", 16),
 )
-EVENT_LIMITS = (("id", 64), ("type", 256), ("source", 512), ("subject", 512), ("service", 256))
+EVENT_LIMITS = (
+    ("id", 64),
+    ("type", 256),
+    ("source", 512),
+    ("subject", 512),
+    ("service", 256),
+    ("external_id", 512),  # a CloudEvent's `id`, a Kubernetes event's `metadata.uid`
+)
 
 
 def check_lengths(record: Any, limits: tuple[tuple[str, int], ...], names: Any = None) -> None:

@@ -125,7 +125,12 @@ def event_from_object(item: Any, *, now_ns: int) -> Event:
         event.id = event.timeless_digest()
     uid_given = metadata.get("uid")
     event.external_id = uid_given if isinstance(uid_given, str) else ""
-    names = {"type": "/reason", "source": "/reportingComponent", "subject": "/involvedObject"}
+    names = {
+        "type": "/reason",
+        "source": "/reportingComponent",
+        "subject": "/involvedObject",
+        "external_id": "/metadata/uid",
+    }
     check_lengths(event, EVENT_LIMITS, names | {"service": "/metadata/labels"})
     return event
 

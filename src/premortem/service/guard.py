@@ -98,6 +98,26 @@ def _calls(dependant: Dependant) -> Iterator[object]:
         yield from _calls(sub)
 
 
+def same_site(origin: str, host: str, *, public_origin: str | None) -> bool:
+    """An Origin (or Referer) is this site's: the public URL's origin, or the request's Host."""
+    origin = origin.strip().lower().rstrip("/")
+    if public_origin is not None and (
+        origin == public_origin or origin.startswith(public_origin + "/")
+    ):
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == host.strip().lower()
+
+
+def public_origin(settings: Settings) -> str | None:
+    public = urlsplit(settings.public_url) if settings.public_url else None
+    return f"{public.scheme}://{public.netloc}".lower() if public else None
+
+
+def _bearer(request: Request) -> bool:
+    return request.headers.get("authorization", "").lower().startswith("bearer ")
+
+
 class Refused(Exception):
     """A request the guard answers itself, with a problem+json response."""
 
@@ -126,8 +146,7 @@ class EdgeGuard:
         self.routes = routes  # the app's own list: complete by the first request
         self._table: list[tuple[Any, RouteNeeds]] | None = None
         self.hosts = allowed_hosts(settings)
-        public = urlsplit(settings.public_url) if settings.public_url else None
-        self.public_origin = f"{public.scheme}://{public.netloc}".lower() if public else None
+        self.public_origin = public_origin(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,6 +196,11 @@ class EdgeGuard:
     def check_host(self, request: Request) -> None:
         if "*" in self.hosts:
             return
+        if self.tokens and _bearer(request):
+            # DNS rebinding borrows a browser's ambient access (an open server, a login cookie);
+            # a request that presents a token of its own (Prometheus by pod IP, a shipper by the
+            # server's address) is not one. The token is checked next, like any other.
+            return
         header = request.headers.get("host", "")
         if host_name(header) not in self.hosts:
             raise Refused(
@@ -189,8 +213,7 @@ class EdgeGuard:
 
     def check_same_origin(self, request: Request, *, open_server: bool) -> None:
         """A browser's cross-site write carries no bearer token: only its cookie, or nothing."""
-        bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
-        if bearer and not open_server:
+        if _bearer(request) and not open_server:
             return
         origin = request.headers.get("origin")
         cross = request.headers.get("sec-fetch-site", "").lower() == "cross-site"
@@ -206,11 +229,7 @@ class EdgeGuard:
             )
 
     def _own(self, origin: str, host: str) -> bool:
-        origin = origin.strip().lower().rstrip("/")
-        if origin == self.public_origin:
-            return True
-        parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and parts.netloc == host.strip().lower()
+        return same_site(origin, host, public_origin=self.public_origin)
 
     def check_token(self, request: Request, scope: str) -> None:
         refused = refusal(self.tokens, token_from(request), scope)

@@ -55,6 +55,8 @@ def test_cloudevents_empty_batch_and_redelivery() -> None:
         ([CE | {"data": 1, "data_base64": "AA=="}], "/0/data_base64"),
         ([CE | {"data_base64": "%%%"}], "/0/data_base64"),
         (CE | {"subject": 3}, "/subject"),
+        (CE | {"id": "i" * 513}, "/id"),
+        (CE | {"source": "s" * 513}, "/source"),
     ],
 )
 def test_cloudevents_errors(doc: Any, pointer: str) -> None:
@@ -174,6 +176,8 @@ def test_k8s_events_api_v1_spelling() -> None:
         ({"type": "ADDED", "object": _event(eventTime=5.5e20)}, "/object/eventTime"),
         ({"type": "ADDED", "object": _event(metadata=[])}, "/object/metadata"),
         ({"kind": "EventList", "items": {}}, "/items"),
+        # Longer than the store's column: a 400 naming it, never a 500 from PostgreSQL.
+        (_event(metadata={"name": "e", "uid": "u" * 513}), "/metadata/uid"),
     ],
 )
 def test_k8s_errors(doc: Any, pointer: str) -> None:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import plotly
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -138,12 +138,17 @@ Poster = Annotated[Viewer, Depends(_poster)]
 
 
 def check_same_site(request: Request) -> None:
-    """A form post must come from a page of this site (the cookie is SameSite=Strict as well)."""
+    """A form post must come from a page of this site (the cookie is SameSite=Strict as well):
+    the guard's rule (premortem.service.guard.same_site), so a proxy's public URL counts too."""
+    from premortem.service.guard import public_origin, same_site
+
     origin = request.headers.get("origin") or request.headers.get("referer")
     if origin is None:
         return  # not a browser: no ambient cookie to abuse
+    runtime: Runtime = request.app.state.runtime
     host = request.headers.get("host", "")
-    if origin == "null" or urlsplit(origin).netloc != host:
+    own = same_site(origin, host, public_origin=public_origin(runtime.settings))
+    if origin == "null" or not own:
         raise HTTPException(403, "cross-site form posts are refused")
 
 

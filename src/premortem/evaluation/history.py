@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 
 from premortem.domain import ERROR_SEVERITY, datetime_to_ns
+from premortem.evaluation.calibration import Forecast, calibration_report
 from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, TestRunQuery
 from premortem.runtime import Runtime
@@ -41,6 +42,7 @@ class Alarm:
     time_ns: int
     service: str
     key: str
+    probability: float = 1.0  # what it said; the baseline asserts its failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class Scores:
     warned: int = 0
     lead_times_s: list[float] = field(default_factory=list)
     false_alarms_by_day: dict[str, int] = field(default_factory=dict)
+    forecasts: list[Forecast] = field(default_factory=list)  # each alert: p, and whether right
 
     @property
     def precision(self) -> float | None:
@@ -84,6 +87,7 @@ class Scores:
             "median_lead_s": _rounded(self.median_lead_s),
             "lead_times_s": [round(x, 3) for x in sorted(self.lead_times_s)],
             "false_alarms_by_day": dict(sorted(self.false_alarms_by_day.items())),
+            **calibration_report(self.forecasts),
         }
 
 
@@ -141,8 +145,10 @@ def score(alarms: Sequence[Alarm], failures: Sequence[Failure], horizon_ns: int)
         times = failure_times.get(alarm.service, [])
         if _first_in(times, alarm.time_ns, alarm.time_ns + horizon_ns) is not None:
             scores.right += 1
+            scores.forecasts.append(Forecast(alarm.probability, True))
             continue
         scores.false_alarms += 1
+        scores.forecasts.append(Forecast(alarm.probability, False))
         day = datetime.fromtimestamp(alarm.time_ns / NS, tz=UTC).strftime("%Y-%m-%d")
         scores.false_alarms_by_day[day] = scores.false_alarms_by_day.get(day, 0) + 1
     alarm_times = _by_service([(a.time_ns, a.service) for a in alarms])
@@ -193,7 +199,10 @@ class StoredHistoryBacktest:
             min_probability=self.threshold,
             limit=20_000,
         )
-        return [Alarm(p.time_ns, p.service, f"{p.mode_id}|{p.service}") for p in page.items]
+        return [
+            Alarm(p.time_ns, p.service, f"{p.mode_id}|{p.service}", p.probability)
+            for p in page.items
+        ]
 
     def _failures(self, since_ns: int, until_ns: int, service: str | None) -> list[Failure]:
         store = self.runtime.pipeline.store

@@ -188,3 +188,15 @@ def test_cross_site_form_posts_are_refused(server: Server, watched: Watched) -> 
         headers={"Origin": "https://evil.example"},
     )
     assert response.status == 403
+
+
+def test_backtest_page_draws_the_reliability_diagram(server: Server, watched: Watched) -> None:
+    """Issue 12: the page shows how calibrated the stored alerts were, next to false alarms."""
+    page = _open(watched, server.url + "/backtest")
+    figure = page.locator("#bt-reliability")
+    expect(figure).to_have_attribute("data-drawn", re.compile(".+"))
+    expect(figure.locator("svg").first).to_be_visible()
+    expect(figure).to_contain_text("probability the alert said (%)")
+    ece = page.locator(".metric", has_text="Calibration error (ECE)").locator(".value")
+    expect(ece).to_have_text(re.compile(r"^\d\.\d\d$"))
+    assert watched.errors == []

@@ -1,5 +1,6 @@
 """Backtest report: precision, recall, lead-time histogram and false alarms per day for a range,
-with the naive baseline beside it (see `scoring.py` for where the numbers come from)."""
+with the naive baseline beside it, and how calibrated the alerts were (the numbers come from
+`premortem.evaluation.history`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from premortem.evaluation.calibration import calibration_report
 from premortem.evaluation.history import BacktestReport, BacktestSource, StoredHistoryBacktest
 from premortem.service.ui.queries import services
 from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
@@ -37,6 +39,35 @@ def lead_histogram(report: BacktestReport) -> dict[str, Any]:
         "barmode": "overlay",
         "xaxis": {"title": {"text": "lead time (minutes before onset)"}},
         "yaxis": {"title": {"text": "failures"}},
+    }
+    return {"data": data, "layout": layout}
+
+
+def reliability_chart(report: BacktestReport) -> dict[str, Any]:
+    """Said vs came true, per bin of the alerts' probability (premortem.evaluation.calibration)."""
+    table = calibration_report(report.model.forecasts)["reliability"]
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "perfectly calibrated",
+            "x": [0, 100],
+            "y": [0, 100],
+            "line": {"dash": "dot", "color": "#888"},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": label(report.model_name),
+            "x": [round(100 * row["mean_p"], 1) for row in table],
+            "y": [round(100 * row["observed"], 1) for row in table],
+            "text": [f"{row['n']} alert(s)" for row in table],
+            "marker": {"size": [8 + 2 * min(row["n"], 10) for row in table]},
+        },
+    ]
+    layout = {
+        "xaxis": {"title": {"text": "probability the alert said (%)"}, "range": [0, 100]},
+        "yaxis": {"title": {"text": "alerts followed by the failure (%)"}, "range": [0, 100]},
     }
     return {"data": data, "layout": layout}
 
@@ -80,6 +111,8 @@ def backtest(
         days=days,
         histogram=lead_histogram(report),
         false_alarms=false_alarm_chart(report),
+        reliability=reliability_chart(report),
+        calibration=calibration_report(report.model.forecasts),
         services=services(runtime_of(request).engine),
         service=service or "",
         window=window,

@@ -41,7 +41,29 @@ def in_ns_range(value: datetime) -> datetime:
     return value
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(in_ns_range)]
+# The documented form of that range: RFC 3339 with a year from 1678 to 2261 (JSON Schema has no
+# minimum for dates; the partial years at both ends are accepted but not promised).
+NS_RANGE_YEARS = r"^(16(7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-"
+_MAX_S = MAX_NS // 10**9
+_MAX_MS = MAX_NS // 10**6
+_MS_FROM = 2e10  # pydantic reads an epoch number above this as milliseconds, below as seconds
+
+
+def _ns_range_schema(schema: dict[str, Any]) -> None:
+    """What `in_ns_range` accepts: an RFC 3339 string, or epoch seconds or milliseconds."""
+    string = {**schema, "pattern": NS_RANGE_YEARS}
+    schema.clear()
+    schema["anyOf"] = [
+        string,
+        {"type": "number", "minimum": -_MAX_S, "maximum": _MAX_S},
+        {"type": "number", "exclusiveMinimum": _MS_FROM, "maximum": _MAX_MS},
+        {"type": "number", "minimum": -_MAX_MS, "exclusiveMaximum": -_MS_FROM},
+    ]
+
+
+UtcDatetime = Annotated[
+    datetime, AfterValidator(in_ns_range), Field(json_schema_extra=_ns_range_schema)
+]
 
 
 def stable_id(*parts: object) -> str:

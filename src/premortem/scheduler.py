@@ -31,17 +31,51 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["simulation", "command", "train"]
 RESULT_PLACEHOLDER = "{result}"
+# Past this, last-finished + interval overflows 64-bit nanoseconds (and the scheduler loop with it).
+MAX_INTERVAL_S = 100 * 365 * 86_400
+
+
+# `_complete` as JSON Schema, so clients and fuzzers see the rule: one of cron or interval_s,
+# a model for a simulation, a command (argv) for a command.
+_SCHEDULE_RULES: dict[str, Any] = {
+    "anyOf": [
+        {
+            "required": ["cron"],
+            "properties": {"cron": {"type": "string"}, "interval_s": {"type": "null"}},
+        },
+        {
+            "required": ["interval_s"],
+            "properties": {"interval_s": {"type": "number"}, "cron": {"type": "null"}},
+        },
+    ],
+    "allOf": [
+        {
+            "if": {"properties": {"kind": {"const": "simulation"}}},
+            "then": {
+                "required": ["model"],
+                "properties": {"model": {"type": "string", "minLength": 1}},
+            },
+        },
+        {
+            "if": {"properties": {"kind": {"const": "command"}}},
+            "then": {"required": ["command"], "properties": {"command": {"minItems": 1}}},
+        },
+    ],
+}
 
 
 class Schedule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_SCHEDULE_RULES)
 
     id: str = ""
     name: str = Field(min_length=1, max_length=128)
     kind: Kind
     cron: str | None = Field(default=None, description="5-field cron expression, UTC")
     interval_s: float | None = Field(
-        default=None, ge=0, description="run again this long after the previous run finished"
+        default=None,
+        ge=0,
+        le=MAX_INTERVAL_S,
+        description="run again this long after the previous run finished (at most 100 years)",
     )
     enabled: bool = True
     service: str | None = None

@@ -16,6 +16,7 @@ from premortem import __version__
 from premortem.config import Settings
 from premortem.runtime import Runtime, build_runtime
 from premortem.service import (
+    openapi,
     problems,
     routes_alerts,
     routes_chaostoolkit,
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_schedules.router)
     app.include_router(routes_whatif.router)
     app.include_router(ui.router)
+    openapi.complete(app)
     return app
 
 
@@ -155,7 +157,13 @@ def _install_health(app: FastAPI) -> None:
             return {"status": "unavailable", "detail": str(exc.__class__.__name__)}
         return {"status": "ready"}
 
-    @app.get("/metrics", tags=["health"], dependencies=[CanRead])
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        dependencies=[CanRead],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+    )
     def prometheus_metrics() -> Response:
         catalog = runtime.pipeline.catalog
         metrics.templates.set(len(catalog.miner.templates()))

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from premortem.errors import (
     ConfigError,
@@ -88,6 +89,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path only (POST for
+            # /api/v1/logs, whose GET is another route); RFC 9110 wants all of them.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return problem(
             exc.status_code,
             _reason(exc.status_code),
@@ -95,6 +100,18 @@ def install(app: FastAPI) -> None:
             instance=request.url.path,
             headers=headers,
         )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route on the request's path answers."""
+    from fastapi.routing import iter_route_contexts
+
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.router.routes):
+        match, _ = context.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(context.original_route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _reason(status: int) -> str:

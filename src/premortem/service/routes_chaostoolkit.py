@@ -29,6 +29,7 @@ from premortem.domain import JSON, Event
 from premortem.errors import IngestError
 from premortem.ingest import chaostoolkit
 from premortem.ingest.fields import expect_object
+from premortem.service import openapi
 from premortem.service.deps import Body, CanIngest, MetricsDep, PipelineDep
 
 router = APIRouter(prefix="/api/v1/chaostoolkit", tags=["inputs"])
@@ -37,7 +38,7 @@ EVENT_TYPE_PREFIX = "chaostoolkit."
 SOURCE = "chaostoolkit"
 
 
-@router.post("/events", dependencies=[CanIngest])
+@router.post("/events", dependencies=[CanIngest], openapi_extra=openapi.CHAOSTOOLKIT_NOTIFICATION)
 async def post_notification(
     body: Body, pipeline: PipelineDep, metrics: MetricsDep
 ) -> dict[str, Any]:

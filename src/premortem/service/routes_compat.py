@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from premortem.errors import IngestError
 from premortem.ingest import loki, otlp
+from premortem.service import openapi
 from premortem.service.deps import Body, CanIngest, MetricsDep, PipelineDep
 from premortem.service.problems import PROBLEM
 from premortem.service.routes_inputs import store_logs
@@ -21,7 +22,7 @@ router = APIRouter(tags=["compatible"])
 PROTOBUF = "application/x-protobuf"
 
 
-@router.post("/v1/logs", dependencies=[CanIngest])
+@router.post("/v1/logs", dependencies=[CanIngest], openapi_extra=openapi.OTLP_LOGS)
 async def otlp_logs(
     request: Request, body: Body, pipeline: PipelineDep, metrics: MetricsDep
 ) -> Response:
@@ -58,7 +59,12 @@ async def otlp_logs(
     return JSONResponse({})
 
 
-@router.post("/loki/api/v1/push", status_code=204, dependencies=[CanIngest])
+@router.post(
+    "/loki/api/v1/push",
+    status_code=204,
+    dependencies=[CanIngest],
+    openapi_extra=openapi.LOKI_PUSH,
+)
 async def loki_push(
     request: Request, body: Body, pipeline: PipelineDep, metrics: MetricsDep
 ) -> Response:

@@ -16,6 +16,7 @@ from premortem.domain import Event, LogRecord, optional_ns
 from premortem.errors import IngestError
 from premortem.ingest import TEST_RUN_FORMATS, cloudevents, events, native, simulation
 from premortem.ports import EventQuery, LogQuery, SimulationQuery, TestRunQuery
+from premortem.service import openapi
 from premortem.service.deps import Body, CanIngest, CanRead, MetricsDep, PipelineDep
 from premortem.service.params import Limit, Offset, Since, TemplateId, Until
 
@@ -30,7 +31,9 @@ def count_rejected(metrics: Any, kind: str, exc: IngestError) -> None:
 # ---------------------------------------------------------------------------- test runs
 
 
-@router.post("/test-runs", status_code=201, dependencies=[CanIngest])
+@router.post(
+    "/test-runs", status_code=201, dependencies=[CanIngest], openapi_extra=openapi.TEST_RUNS
+)
 async def post_test_runs(
     body: Body,
     pipeline: PipelineDep,
@@ -80,7 +83,9 @@ def get_test_run(test_id: str, pipeline: PipelineDep) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- simulations
 
 
-@router.post("/simulations", status_code=201, dependencies=[CanIngest])
+@router.post(
+    "/simulations", status_code=201, dependencies=[CanIngest], openapi_extra=openapi.SIMULATIONS
+)
 async def post_simulations(
     body: Body, pipeline: PipelineDep, metrics: MetricsDep
 ) -> dict[str, Any]:
@@ -126,7 +131,7 @@ async def store_logs(
     return stored
 
 
-@router.post("/logs", dependencies=[CanIngest])
+@router.post("/logs", dependencies=[CanIngest], openapi_extra=openapi.LOGS)
 async def post_logs(
     request: Request, body: Body, pipeline: PipelineDep, metrics: MetricsDep
 ) -> dict[str, Any]:
@@ -168,7 +173,7 @@ def list_logs(
 # ---------------------------------------------------------------------------- events
 
 
-@router.post("/events", dependencies=[CanIngest])
+@router.post("/events", dependencies=[CanIngest], openapi_extra=openapi.EVENTS)
 async def post_events(
     request: Request, body: Body, pipeline: PipelineDep, metrics: MetricsDep
 ) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from premortem.domain import rfc3339_ns
 from premortem.errors import Conflict, NotFound
 from premortem.runtime import Runtime
 from premortem.service.deps import CanAdmin, CanRead
+from premortem.service.openapi import problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["learning"])
 _training = threading.Lock()
 
 
-@router.post("/train", dependencies=[CanAdmin])
+@router.post("/train", dependencies=[CanAdmin], responses=problem_responses(409))
 async def train_now(request: Request) -> dict[str, Any]:
     """Retrain on everything stored; the server switches to the new model right away."""
     runtime: Runtime = request.app.state.runtime
@@ -53,7 +54,7 @@ def list_models(request: Request) -> dict[str, Any]:
     return {"items": items, "total": len(items), **alert_threshold(runtime)}
 
 
-@router.get("/models/latest", dependencies=[CanRead])
+@router.get("/models/latest", dependencies=[CanRead], responses=problem_responses(404))
 def latest_model(request: Request) -> dict[str, Any]:
     """The model predictions are made with now, and the alert threshold in use."""
     runtime: Runtime = request.app.state.runtime

@@ -20,6 +20,7 @@ from premortem.errors import Conflict, NotFound
 from premortem.ingest.fields import check_depth
 from premortem.modes.edit import apply_patch, manual_mode_id
 from premortem.service.deps import CanAdmin, CanRead
+from premortem.service.openapi import problem_responses
 from premortem.service.params import Limit, Offset, Since, Until
 from premortem.store.modes import SqlModeRepository, SqlPredictionRepository
 from premortem.store.text import storable_json
@@ -69,7 +70,8 @@ class FailureModePatch(_Shallow):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=512)
+    # Absent when unchanged (the default is never validated), but never null: a mode has a name.
+    name: str = Field(default=None, min_length=1, max_length=512)  # type: ignore[assignment]
     description: str | None = None
     severity: str | None = Field(default=None, pattern="^(info|warning|critical)$")
     service: str | None = Field(default=None, max_length=256)
@@ -90,7 +92,12 @@ def list_failure_modes(
     return {"items": [m.model_dump(mode="json") for m in page.items], "total": page.total}
 
 
-@router.post("/failure-modes", status_code=201, dependencies=[CanAdmin])
+@router.post(
+    "/failure-modes",
+    status_code=201,
+    dependencies=[CanAdmin],
+    responses=problem_responses(409),
+)
 def create_failure_mode(request: Request, body: FailureModeIn) -> dict[str, Any]:
     repository = modes_of(request)
     mode_id = manual_mode_id(body.name, body.service)
@@ -127,8 +134,11 @@ def get_failure_mode(request: Request, mode_id: str) -> dict[str, Any]:
 def patch_failure_mode(request: Request, mode_id: str, body: FailureModePatch) -> dict[str, Any]:
     repository = modes_of(request)
     changes = body.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        if value is None:  # null resets a field to its default (no triggers, no description)
+            changes[key] = FailureMode.model_fields[key].get_default(call_default_factory=True)
     for key in ("triggers", "mitigations"):
-        if key in changes:
+        if changes.get(key):
             changes[key] = [_manual(item) for item in getattr(body, key)]
     mode = apply_patch(repository.get_mode(mode_id), changes)
     edited = ", ".join(sorted(changes)) or "nothing"

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
 from premortem.alerting.model import AlertQuery
-from premortem.domain import SimulationRun, UtcDatetime, datetime_to_ns, rfc3339_ns
+from premortem.domain import MAX_NS, SimulationRun, UtcDatetime, datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
 from premortem.learn import TrainedModel
 from premortem.runtime import Runtime
@@ -288,7 +288,7 @@ def playback(
         notes.append(f"no observed log windows for service {chosen!r}")
     if start_ns is None:
         start_ns = datetime_to_ns(run.started_at)
-    end_ns = start_ns + int(max(length_s, 1.0) * NS)
+    end_ns = min(start_ns + int(max(length_s, 1.0) * NS), MAX_NS)  # the store holds int64 ns
     observed, anomalies, alerts = ({}, [], []) if not chosen else observed_side(
         runtime, chosen, start_ns, end_ns
     )  # fmt: skip

@@ -267,3 +267,23 @@ def test_health_metrics_and_openapi(client: TestClient) -> None:
     assert "premortem_template_evictions_total" in metrics
     assert client.get("/docs").status_code == 200
     assert "/api/v1/test-runs" in client.get("/openapi.json").json()["paths"]
+
+
+def test_chaos_mesh_objects_are_test_runs(client: TestClient) -> None:
+    fixture = Path(__file__).parents[1] / "fixtures" / "ingest" / "chaosmesh" / "list.json"
+    sent = client.post(
+        "/api/v1/test-runs",
+        params={"format": "chaosmesh"},
+        content=fixture.read_bytes(),
+        headers={"content-type": "application/json"},
+    )
+    assert sent.status_code == 201, sent.text
+    runs = client.get("/api/v1/test-runs").json()["items"]
+    kinds = sorted(f["type"] for r in runs for f in r["injected_faults"])
+    assert kinds == ["cpu_hog", "io_latency"]
+    again = client.post(
+        "/api/v1/test-runs?format=chaosmesh",
+        content=fixture.read_bytes(),
+        headers={"content-type": "application/json"},
+    )
+    assert again.status_code in (200, 201) and client.get("/api/v1/test-runs").json()["total"] == 2

@@ -49,7 +49,8 @@ def ingest(
     file: Annotated[Path, typer.Argument(help="File to send; - for standard input")],
     kind: Annotated[Kind, typer.Option(help="What the file holds")],
     format: Annotated[
-        str, typer.Option(help="Test-run format: native, chaostoolkit, litmus, k6, locust")
+        str,
+        typer.Option(help="Test-run format: native, chaostoolkit, litmus, chaosmesh, k6, locust"),
     ] = "native",
     url: Annotated[str, typer.Option(envvar="PREMORTEM_URL")] = "http://127.0.0.1:8080",
     token: Annotated[str | None, typer.Option(envvar="PREMORTEM_TOKEN")] = None,

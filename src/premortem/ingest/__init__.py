@@ -7,7 +7,7 @@
     cloudevents   CloudEvents structured, batch, binary      -> Event
     k8s           Kubernetes Event, EventList, watch stream  -> Event
     events        any of the three event shapes, mixed       -> Event
-    chaostoolkit, litmus, k6, locust                         -> ParsedTestRun (run + native doc)
+    chaostoolkit, litmus, chaosmesh, k6, locust              -> ParsedTestRun (run + native doc)
     simulation    SimulationRun JSON                         -> SimulationRun
     severity      level names -> OpenTelemetry numbers; a level read from a message's start
     multiline     a parsed log batch -> continuation lines folded in, missing levels filled
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from premortem.errors import IngestError, PayloadTooLarge
-from premortem.ingest import chaostoolkit, k6, litmus, locust, native
+from premortem.ingest import chaosmesh, chaostoolkit, k6, litmus, locust, native
 from premortem.ingest.native import ParsedTestRun
 
 DEFAULT_LIMIT = 10 * 1024 * 1024
@@ -36,6 +36,7 @@ TEST_RUN_FORMATS: dict[str, TestRunParser] = {
     "native": native.parse_test_runs,
     "chaostoolkit": chaostoolkit.parse,
     "litmus": litmus.parse,
+    "chaosmesh": chaosmesh.parse,
     "k6": k6.parse,
     "locust": locust.parse,
 }

@@ -13,7 +13,10 @@ Three promises:
   still flushed only every few seconds; after a crash, `restore` takes back the templates saved
   since and never hands out an id below the high-water mark, so an id that was acknowledged
   names the same template before and after.
-- **Safe to read from any thread.** Every read takes a snapshot under the catalog's lock.
+- **Safe to read from any thread, without waiting.** Each assignment publishes a new dict of
+  the statistics (copy on write: a dict, once published, is never changed again), and readers
+  iterate the last one published. A lock that readers shared with ingestion was not enough:
+  under load the ingesting threads took it again before a waiting reader woke up.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Protocol
@@ -30,7 +33,6 @@ from premortem.domain import LogRecord, Template
 from premortem.logs.miner import DrainMiner
 
 SAMPLES_PER_TEMPLATE = 5
-_SLICE = 64  # records assigned per hold of the lock
 _ORDER = itemgetter(0, 1)  # (-count, id): entries themselves are not comparable
 
 
@@ -105,7 +107,10 @@ class _Stats:
 
     def copy(self) -> _Stats:
         # samples and parameters only ever grow by append, up to SAMPLES_PER_TEMPLATE, so a
-        # shallow copy of the lists is a consistent snapshot.
+        # shallow copy of the lists is a snapshot; a reader between the two appends sees one
+        # sample more than parameters, which the cut evens out.
+        samples, parameters = list(self.samples), list(self.parameters)
+        kept = min(len(samples), len(parameters))
         return _Stats(
             self.id,
             self.service,
@@ -113,8 +118,8 @@ class _Stats:
             self.count,
             self.first_seen_ns,
             self.last_seen_ns,
-            list(self.samples),
-            list(self.parameters),
+            samples[:kept],
+            parameters[:kept],
         )
 
     @classmethod
@@ -149,6 +154,7 @@ class TemplateCatalog:
         self._saved_next_id = miner.next_id
         self._last_flush_ns = 0
         self._lock = threading.RLock()
+        self._view: Mapping[int, _Stats] = {}  # published by assign, never changed afterwards
         self._flushing = threading.Lock()
         self._turn = threading.Condition()  # saves of new templates, in assignment order
         self._tickets = 0
@@ -175,6 +181,7 @@ class TemplateCatalog:
                 catalog._stats[template.id] = _Stats.of(template)
             else:  # evicted before the crash, or by adopting: its row goes at the next flush
                 catalog._evicted.add(template.id)
+        catalog._view = dict(catalog._stats)
         return catalog
 
     def assign(self, records: Sequence[LogRecord]) -> None:
@@ -185,11 +192,9 @@ class TemplateCatalog:
         the order of the assignments (a later batch may carry an earlier batch's new ids), and
         outside the catalog's lock, so readers never wait on the database.
         """
-        # In slices, so that a reader waits for a few dozen lines, never for a whole batch.
-        for start in range(0, len(records), _SLICE):
-            with self._lock:
-                self._assign(records[start : start + _SLICE])
         with self._lock:
+            self._assign(records)
+            self._view = dict(self._stats)  # ~5,000 entries: a few dozen microseconds
             if self._repository is None:
                 self._unsaved.clear()
                 return
@@ -266,15 +271,11 @@ class TemplateCatalog:
     # ------------------------------------------------------------------ reads (any thread)
 
     def get(self, template_id: int) -> Template | None:
-        with self._lock:
-            entry = self._stats.get(template_id)
-            snapshot = entry.copy() if entry is not None else None
-        return snapshot.to_template() if snapshot is not None else None
+        entry = self._view.get(template_id)
+        return entry.copy().to_template() if entry is not None else None
 
     def templates(self) -> list[Template]:
-        with self._lock:
-            snapshot = [entry.copy() for entry in self._stats.values()]
-        return [entry.to_template() for entry in snapshot]
+        return [entry.copy().to_template() for entry in self._view.values()]
 
     def page(
         self,
@@ -286,20 +287,17 @@ class TemplateCatalog:
     ) -> tuple[list[Template], int]:
         """Templates by count (most first, then id), one page of them and how many match.
 
-        Only the page is copied out in full: a list request must not hold up ingestion while
-        thousands of templates are converted.
+        Only the page is converted in full, from the last published view (see the module
+        docstring): a list request never waits for ingestion, nor ingestion for it.
         """
-        with self._lock:
-            matching = [
-                (-entry.count, tid, entry)
-                for tid, entry in self._stats.items()
-                if (not service or entry.service == service)
-                and (not contains or contains in entry.template)
-            ]
+        matching = [
+            (-entry.count, tid, entry)
+            for tid, entry in self._view.items()
+            if (not service or entry.service == service)
+            and (not contains or contains in entry.template)
+        ]
         chosen = heapq.nsmallest(offset + limit, matching, key=_ORDER)[offset:]
-        with self._lock:
-            snapshot = [entry.copy() for _, _, entry in chosen]
-        return [entry.to_template() for entry in snapshot], len(matching)
+        return [entry.copy().to_template() for _, _, entry in chosen], len(matching)
 
     def sizes(self) -> dict[str, int]:
         """What the catalog holds now, for /metrics: every count is bounded by the template cap

@@ -37,8 +37,8 @@ def list_templates(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    # A snapshot taken under the catalog's lock (held by ingestion for 64 lines at a time), in
-    # the thread pool: waiting for that lock on the event loop would hold up every request.
+    # From the catalog's last published view (copy on write): ingestion may add or evict
+    # templates meanwhile, and neither waits for the other.
     page, total = pipeline.catalog.page(service=service, contains=q, limit=limit, offset=offset)
     return {"items": [template_json(t) for t in page], "total": total}
 

@@ -140,3 +140,31 @@ def test_playback_started_at_the_end_of_time_is_not_a_500(client: TestClient) ->
     start = datetime(2262, 4, 11, 23, 47, tzinfo=UTC).isoformat()
     response = client.get("/api/v1/simulations/late/playback", params={"start": start})
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("timestamps", "metadata"), [([0, 1e308], {}), ([1e308], {"window_s": 1e308})]
+)
+def test_playback_of_a_simulation_reaching_1e308_s_is_not_a_500(
+    client: TestClient, timestamps: list[float], metadata: dict[str, float]
+) -> None:
+    """Its span overflowed to inf, or past int64 nanoseconds (found on PostgreSQL)."""
+    run = {
+        "simulation_id": "long",
+        "model": "service",
+        "started_at": "2024-01-01T00:00:00Z",
+        "service": "cart",
+        "series": [
+            {
+                "name": "latency",
+                "timestamps": timestamps,
+                "values": [1] * len(timestamps),
+                "metadata": metadata,
+            }
+        ],
+    }
+    assert client.post("/api/v1/simulations", json=run).status_code == 201
+    for start in ("323894780694.2", "2262-04-11T23:47:00Z", None):
+        params = {"start": start} if start else {}
+        response = client.get("/api/v1/simulations/long/playback", params=params)
+        assert response.status_code == 200, (start, response.text)

@@ -273,6 +273,9 @@ def _alert_name(doc: dict[str, Any], mode_id: str) -> str:
     return str(mode.get("name") or mode_id) if isinstance(mode, dict) else mode_id
 
 
+MAX_SPAN_S = 1e10  # ~317 years: longer than any time the store holds
+
+
 def playback(
     runtime: Runtime, simulation_id: str, service: str | None, start: datetime | None
 ) -> dict[str, Any]:
@@ -288,7 +291,10 @@ def playback(
         notes.append(f"no observed log windows for service {chosen!r}")
     if start_ns is None:
         start_ns = datetime_to_ns(run.started_at)
-    end_ns = min(start_ns + int(max(length_s, 1.0) * NS), MAX_NS)  # the store holds int64 ns
+    # A run's own times may reach 1e308 s (or overflow to inf): the span is capped at
+    # MAX_SPAN_S and ends, at the latest, where int64 nanoseconds do.
+    length_s = min(max(length_s, 1.0), MAX_SPAN_S)
+    end_ns = min(start_ns + int(length_s * NS), MAX_NS)
     observed, anomalies, alerts = ({}, [], []) if not chosen else observed_side(
         runtime, chosen, start_ns, end_ns
     )  # fmt: skip

@@ -7,9 +7,11 @@ template ids in the 32-bit column that holds them.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Query
+from pydantic import BeforeValidator
 
 from premortem.domain import UtcDatetime
 
@@ -18,6 +20,18 @@ MAX_INT32 = 2**31 - 1
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=MAX_INT64)]
-Since = Annotated[UtcDatetime | None, Query(description="RFC 3339; inclusive")]
-Until = Annotated[UtcDatetime | None, Query(description="RFC 3339; exclusive")]
+_EXPONENT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?[eE][+-]?[0-9]+")
+
+
+def _exponent_as_number(value: object) -> object:
+    """An epoch number written with an exponent (`1.7e9`), read as the number it is: the
+    document says "number", and pydantic reads only plain decimals from a query string."""
+    if isinstance(value, str) and _EXPONENT.fullmatch(value):
+        return float(value)
+    return value
+
+
+QueryTime = Annotated[UtcDatetime | None, BeforeValidator(_exponent_as_number)]
+Since = Annotated[QueryTime, Query(description="RFC 3339 or epoch s/ms; inclusive")]
+Until = Annotated[QueryTime, Query(description="RFC 3339 or epoch s/ms; exclusive")]
 TemplateId = Annotated[int | None, Query(ge=0, le=MAX_INT32)]

@@ -23,11 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
 from premortem.alerting.model import AlertQuery
-from premortem.domain import MAX_NS, SimulationRun, UtcDatetime, datetime_to_ns, rfc3339_ns
+from premortem.domain import MAX_NS, SimulationRun, datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
 from premortem.learn import TrainedModel
 from premortem.runtime import Runtime
 from premortem.service.deps import CanRead
+from premortem.service.params import QueryTime
 from premortem.sim import FaultSpec, what_if
 from premortem.sim.inference import NetworkEstimator, describe_modes
 from premortem.sim.params import ParamValue, model_spec, resolve_params
@@ -334,8 +335,10 @@ def _panels(simulated: dict[str, Any], observed: dict[str, Any]) -> list[dict[st
 
 
 Start = Annotated[
-    UtcDatetime | None,
-    Query(description="RFC 3339: the observed time the simulation's t=0 is aligned to"),
+    QueryTime,
+    Query(
+        description="RFC 3339 or epoch s/ms: the observed time the simulation's t=0 is aligned to"
+    ),
 ]
 
 

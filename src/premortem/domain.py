@@ -44,8 +44,9 @@ def in_ns_range(value: datetime) -> datetime:
 # The documented form of that range: RFC 3339 with a year from 1678 to 2261 (JSON Schema has no
 # minimum for dates; the partial years at both ends are accepted but not promised).
 NS_RANGE_YEARS = r"^(16(7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-"
-_MAX_S = MAX_NS // 10**9
-_MAX_MS = MAX_NS // 10**6
+# The last microsecond inside the range (pydantic keeps microseconds), in epoch s and ms.
+_MAX_S = 9_223_372_036.854775
+_MAX_MS = 9_223_372_036_854.775
 _MS_FROM = 2e10  # pydantic reads an epoch number above this as milliseconds, below as seconds
 
 

@@ -22,7 +22,14 @@ def _journal() -> dict[str, Any]:
 
 
 def test_registry_names() -> None:
-    assert set(TEST_RUN_FORMATS) == {"native", "chaostoolkit", "litmus", "k6", "locust"}
+    assert set(TEST_RUN_FORMATS) == {
+        "native",
+        "chaostoolkit",
+        "litmus",
+        "chaosmesh",
+        "k6",
+        "locust",
+    }
 
 
 # --------------------------------------------------------------------------- Chaos Toolkit

@@ -45,7 +45,8 @@ class NotifierSettings(BaseModel):
     alertmanager_url: str | None = None
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: SecretStr | None = None
-    max_attempts: int = Field(default=5, ge=1)
+    # None: retried until delivered, resolved or PREMORTEM_NOTIFY_MAX_AGE_S old (docs/alerting.md)
+    max_attempts: int | None = Field(default=None, ge=1)
     backoff_s: float = Field(default=0.5, ge=0)
     resend_interval_s: float = Field(default=60.0, gt=0)
 

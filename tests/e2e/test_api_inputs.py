@@ -287,3 +287,12 @@ def test_chaos_mesh_objects_are_test_runs(client: TestClient) -> None:
         headers={"content-type": "application/json"},
     )
     assert again.status_code in (200, 201) and client.get("/api/v1/test-runs").json()["total"] == 2
+
+
+def test_metrics_count_every_bounded_map(client: TestClient) -> None:
+    line = {"body": "disk full on /dev/sda1", "service": "db", "severity_text": "ERROR"}
+    assert client.post("/api/v1/logs", json=[line]).status_code == 200
+    client.app.state.runtime.pipeline.drain()  # type: ignore[attr-defined]
+    text = client.get("/metrics").text
+    assert 'premortem_bounded_entries{map="catalog_statistics"} 1.0' in text
+    assert "premortem_templates 1.0" in text

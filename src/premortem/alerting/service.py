@@ -153,7 +153,7 @@ class AlertingService:
             resend_interval_s=notify.resend_interval_s,
             # Retries run until the alert resolves or the batch is too old; a number of
             # attempts caps them only when it was configured explicitly.
-            max_attempts=notify.max_attempts if "max_attempts" in notify.model_fields_set else None,
+            max_attempts=notify.max_attempts,
             backoff_s=notify.backoff_s,
             max_age_s=notify_max_age_s(),
             **options,  # type: ignore[arg-type]

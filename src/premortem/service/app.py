@@ -165,7 +165,5 @@ def _install_health(app: FastAPI) -> None:
         responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
     )
     def prometheus_metrics() -> Response:
-        catalog = runtime.pipeline.catalog
-        metrics.templates.set(len(catalog.miner.templates()))
-        metrics.template_evictions.set(catalog.evictions)
+        metrics.observe_sizes(runtime.sizes(), evictions=runtime.pipeline.catalog.evictions)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -249,6 +249,10 @@ class TemplateCatalog:
             try:
                 if unsaved is not None:
                     self._repository.save_new(templates=unsaved[0], next_id=unsaved[1])
+                    with self._lock:
+                        # Evicted while being saved (another batch, or a flush that had no row
+                        # to delete yet): its row goes at the next flush, not never.
+                        self._evicted.update(t.id for t in unsaved[0] if t.id not in self._stats)
             except BaseException:
                 # The caller must not store its records now; the next batch saves these.
                 with self._lock:

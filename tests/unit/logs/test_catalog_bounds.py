@@ -135,3 +135,53 @@ def test_eviction_picks_the_same_templates_as_a_full_sort() -> None:
     assert [restored.add(x, service=s).template_id for x, s in lines[:5000]] == [
         reference.add(x, service=s).template_id for x, s in lines[:5000]
     ]
+
+
+class _SlowRows:
+    """An in-memory template table whose first `save_new` waits until released."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, str] = {}
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def load_miner_state(self) -> bytes | None:
+        return None
+
+    def load_templates(self) -> list:
+        return []
+
+    def load_next_id(self) -> int:
+        return 1
+
+    def save_new(self, *, templates: list, next_id: int) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(10)
+        self.rows.update({t.id: t.template for t in templates})
+
+    def save(self, *, miner_state: bytes, templates: list, evicted: object = ()) -> None:
+        self.rows.update({t.id: t.template for t in templates})
+        for template_id in evicted:  # type: ignore[attr-defined]
+            self.rows.pop(template_id, None)
+
+
+def test_a_template_evicted_while_its_row_is_being_saved_leaves_no_row_behind() -> None:
+    """Review of issue 13: a flush that ran before the row existed must not forget it."""
+    rows = _SlowRows()
+    catalog = TemplateCatalog(DrainMiner(max_templates=2), rows)
+    first = threading.Thread(target=catalog.assign, args=(distinct(0, 1),))
+    first.start()
+    assert rows.entered.wait(10)  # its new template is being saved
+    busy = [
+        LogRecord(time_ns=10, body=f"{w} started on node 7", service="svc-0") for w in ("xa", "xb")
+    ]
+    second = threading.Thread(target=catalog.assign, args=(busy * 3,))
+    second.start()  # evicts the first template (count 1) and waits for its turn to save
+    time.sleep(0.2)
+    catalog.flush()  # deletes what was evicted: no row yet
+    rows.release.set()
+    first.join(10)
+    second.join(10)
+    catalog.flush()
+    assert set(rows.rows) == {t.id for t in catalog.miner.templates()}

@@ -174,3 +174,24 @@ def test_playback_of_a_simulation_reaching_1e308_s_is_not_a_500(
         params = {"start": start} if start else {}
         response = client.get("/api/v1/simulations/long/playback", params=params)
         assert response.status_code == 200, (start, response.text)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "pointer"),
+    [
+        ("/api/v1/anomalies", {"since": "0138-02-08T22:19:14Z"}, "/since"),
+        ("/api/v1/anomalies", {"until": "4872-01-14T06:21:58Z"}, "/until"),
+        ("/api/v1/anomalies", {"template_id": str(2**63)}, "/template_id"),
+        ("/api/v1/anomalies", {"offset": str(2**63)}, "/offset"),
+        ("/api/v1/templates/1/series", {"since": "2779-03-17T19:32:08-20:56"}, "/since"),
+        (f"/api/v1/templates/{2**63}/series", {}, "/template_id"),
+        ("/api/v1/templates", {"offset": str(2**63)}, "/offset"),
+    ],
+)
+def test_template_routes_take_the_shared_bounded_parameters(
+    client: TestClient, path: str, params: dict[str, str], pointer: str
+) -> None:
+    """Out-of-range times and ids reached the database: 500 (schemathesis, both databases)."""
+    response = client.get(path, params=params)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == pointer

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from premortem.domain import Template, datetime_to_ns, optional_ns, rfc3339_ns
 from premortem.errors import NotFound
 from premortem.service.deps import CanRead, PipelineDep
+from premortem.service.params import MAX_INT32, Limit, Offset, Since, TemplateId, Until
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -34,8 +34,8 @@ def list_templates(
     pipeline: PipelineDep,
     service: str | None = None,
     q: Annotated[str | None, Query(description="text the template contains")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     # From the catalog's last published view (copy on write): ingestion may add or evict
     # templates meanwhile, and neither waits for the other.
@@ -54,10 +54,10 @@ def get_template(template_id: int, pipeline: PipelineDep) -> dict[str, Any]:
 @router.get("/templates/{template_id}/series", dependencies=[CanRead])
 def template_series(
     request: Request,
-    template_id: int,
+    template_id: Annotated[int, Path(ge=0, le=MAX_INT32)],
     pipeline: PipelineDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Since = None,
+    until: Until = None,
     service: str | None = None,
 ) -> dict[str, Any]:
     """Count of the template per closed window (windows where it did not appear count 0)."""
@@ -81,11 +81,11 @@ def list_anomalies(
     request: Request,
     service: str | None = None,
     detector: str | None = None,
-    template_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    template_id: TemplateId = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Signals of the online detectors, newest first, each with its evidence."""
     page = request.app.state.runtime.anomalies.list_anomalies(

@@ -23,7 +23,13 @@ from typing import Any
 
 from premortem.domain import JSON, rfc3339_ns
 from premortem.errors import IngestError
-from premortem.ingest.fields import expect_object, load_json, optional_object, timestamp_ns
+from premortem.ingest.fields import (
+    expect_object,
+    kubernetes_objects,
+    load_json,
+    optional_object,
+    timestamp_ns,
+)
 from premortem.ingest.native import ParsedTestRun, validate_test_run
 
 ANNOTATION = "premortem.dev/"
@@ -58,13 +64,7 @@ _APP_LABELS = ("app.kubernetes.io/name", "app", "app.kubernetes.io/component", "
 
 def parse(data: bytes | str | Any, *, now_ns: int) -> list[ParsedTestRun]:
     """One Chaos Mesh object, a JSON array of them, or a `kind: List` / `*List` with `items`."""
-    doc = load_json(data)
-    if isinstance(doc, dict) and isinstance(doc.get("items"), list):
-        items, prefix = doc["items"], "/items"
-    elif isinstance(doc, list):
-        items, prefix = doc, ""
-    else:
-        items, prefix = [doc], None
+    items, prefix = kubernetes_objects(load_json(data))
     parsed = []
     for index, item in enumerate(items):
         at = "" if prefix is None else f"{prefix}/{index}"

@@ -338,3 +338,14 @@ def validation_error(exc: ValidationError, *, at: str = "") -> IngestError:
     first = errors[0]
     more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
     return IngestError(f"{first['msg']}{more}", pointer=at + pointer(*first["loc"]))
+
+
+def kubernetes_objects(doc: Any) -> tuple[list[Any], str | None]:
+    """The objects of a Kubernetes-style document and the pointer prefix of each: a `List` (or
+    any object with `items`, as `kubectl get -o json` prints), a JSON array, or one object
+    (prefix None: its errors point into it directly)."""
+    if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+        return doc["items"], "/items"
+    if isinstance(doc, list):
+        return doc, ""
+    return [doc], None

@@ -16,6 +16,7 @@ from premortem.errors import IngestError
 from premortem.ingest.fields import (
     expect_array,
     expect_object,
+    kubernetes_objects,
     load_json,
     optional_object,
     timestamp_ns,
@@ -46,13 +47,7 @@ _ENV_VALUES = (
 
 def parse(data: bytes | str | Any, *, now_ns: int) -> list[ParsedTestRun]:
     """A ChaosResult, a ChaosEngine, or a list (JSON array or `kind: List`) of them."""
-    doc = load_json(data)
-    if isinstance(doc, dict) and isinstance(doc.get("items"), list):
-        items, prefix = doc["items"], "/items"
-    elif isinstance(doc, list):
-        items, prefix = doc, ""
-    else:
-        items, prefix = [doc], None
+    items, prefix = kubernetes_objects(load_json(data))
     parsed: list[ParsedTestRun] = []
     for index, item in enumerate(items):
         at = "" if prefix is None else f"{prefix}/{index}"

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 Kind = Literal["simulation", "command", "train"]
 RESULT_PLACEHOLDER = "{result}"
 # Past this, last-finished + interval overflows 64-bit nanoseconds (and the scheduler loop with it).
+# 0 would run a schedule back to back forever (a retraining loop holds a core and the store).
+MIN_INTERVAL_S = 1.0
 MAX_INTERVAL_S = 100 * 365 * 86_400
 
 
@@ -73,9 +75,9 @@ class Schedule(BaseModel):
     cron: str | None = Field(default=None, description="5-field cron expression, UTC")
     interval_s: float | None = Field(
         default=None,
-        ge=0,
+        ge=MIN_INTERVAL_S,
         le=MAX_INTERVAL_S,
-        description="run again this long after the previous run finished (at most 100 years)",
+        description="run again this long after the previous run finished (1 s to 100 years)",
     )
     enabled: bool = True
     service: str | None = None

@@ -110,3 +110,11 @@ def test_command_schedules_run_only_allow_listed_executables() -> None:
         ("other", "failed"),
     ]
     assert "'/tmp/chaos' is not an allowed executable" in runs[1].detail and ran == ["chaos"]
+
+
+def test_an_interval_of_zero_is_refused() -> None:
+    """It would run the schedule back to back forever (found by schemathesis: a train schedule
+    with interval_s 0 retrained continuously and starved the server)."""
+    with pytest.raises(ValidationError, match="interval_s"):
+        Schedule(name="x", kind="train", interval_s=0)
+    assert Schedule(name="x", kind="train", interval_s=1).interval_s == 1

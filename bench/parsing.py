@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import resource
 import subprocess
 import sys
@@ -28,140 +27,38 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
-# Per-system settings of the logparser Drain benchmark: header format, masking regexes, depth, st.
-LOGPARSER_DRAIN: dict[str, dict[str, Any]] = {
-    "HDFS": dict(
-        fmt="<Date> <Time> <Pid> <Level> <Component>: <Content>",
-        regex=[r"blk_-?\d+", r"(\d+\.){3}\d+(:\d+)?"],
-        st=0.5,
-        depth=4,
-    ),
-    "Hadoop": dict(
-        fmt=r"<Date> <Time> <Level> \[<Process>\] <Component>: <Content>",
-        regex=[r"(\d+\.){3}\d+"],
-        st=0.5,
-        depth=4,
-    ),
-    "Spark": dict(
-        fmt="<Date> <Time> <Level> <Component>: <Content>",
-        regex=[r"(\d+\.){3}\d+", r"\b[KGTM]?B\b", r"([\w-]+\.){2,}[\w-]+"],
-        st=0.5,
-        depth=4,
-    ),
-    "Zookeeper": dict(
-        fmt=r"<Date> <Time> - <Level>  \[<Node>:<Component>@<Id>\] - <Content>",
-        regex=[r"(/|)(\d+\.){3}\d+(:\d+)?"],
-        st=0.5,
-        depth=4,
-    ),
-    "BGL": dict(
-        fmt="<Label> <Timestamp> <Date> <Node> <Time> <NodeRepeat> <Type> <Component> <Level> "
-        "<Content>",
-        regex=[r"core\.\d+"],
-        st=0.5,
-        depth=4,
-    ),
-    "HPC": dict(
-        fmt="<LogId> <Node> <Component> <State> <Time> <Flag> <Content>",
-        regex=[r"=\d+"],
-        st=0.5,
-        depth=4,
-    ),
-    "Thunderbird": dict(
-        fmt=r"<Label> <Timestamp> <Date> <User> <Month> <Day> <Time> <Location> "
-        r"<Component>(\[<PID>\])?: <Content>",
-        regex=[r"(\d+\.){3}\d+"],
-        st=0.5,
-        depth=4,
-    ),
-    "Windows": dict(
-        fmt="<Date> <Time>, <Level>                  <Component>    <Content>",
-        regex=[r"0x.*?\s"],
-        st=0.7,
-        depth=5,
-    ),
-    "Linux": dict(
-        fmt=r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>",
-        regex=[r"(\d+\.){3}\d+", r"\d{2}:\d{2}:\d{2}"],
-        st=0.39,
-        depth=6,
-    ),
-    "Android": dict(
-        fmt="<Date> <Time>  <Pid>  <Tid> <Level> <Component>: <Content>",
-        regex=[
-            r"(/[\w-]+)+",
-            r"([\w-]+\.){2,}[\w-]+",
-            r"\b(\-?\+?\d+)\b|\b0[Xx][a-fA-F\d]+\b|\b[a-fA-F\d]{4,}\b",
-        ],
-        st=0.2,
-        depth=6,
-    ),
-    "HealthApp": dict(fmt=r"<Time>\|<Component>\|<Pid>\|<Content>", regex=[], st=0.2, depth=4),
-    "Apache": dict(
-        fmt=r"\[<Time>\] \[<Level>\] <Content>", regex=[r"(\d+\.){3}\d+"], st=0.5, depth=4
-    ),
-    "Proxifier": dict(
-        fmt=r"\[<Time>\] <Program> - <Content>",
-        regex=[r"<\d+\ssec", r"([\w-]+\.)+[\w-]+(:\d+)?", r"\d{2}:\d{2}(:\d{2})*", r"[KGTM]B"],
-        st=0.6,
-        depth=3,
-    ),
-    "OpenSSH": dict(
-        fmt=r"<Date> <Day> <Time> <Component> sshd\[<Pid>\]: <Content>",
-        regex=[r"(\d+\.){3}\d+", r"([\w-]+\.){2,}[\w-]+"],
-        st=0.6,
-        depth=5,
-    ),
-    "OpenStack": dict(
-        fmt=r"<Logrecord> <Date> <Time> <Pid> <Level> <Component> \[<ADDR>\] <Content>",
-        regex=[r"((\d+\.){3}\d+,?)+", r"/.+?\s", r"\d+"],
-        st=0.5,
-        depth=5,
-    ),
-    "Mac": dict(
-        fmt=r"<Month>  <Date> <Time> <User> <Component>\[<PID>\]( \(<Address>\))?: <Content>",
-        regex=[r"([\w-]+\.){2,}[\w-]+"],
-        st=0.7,
-        depth=6,
-    ),
-}
+from _logs import SYSTEMS, drain3_miner, workload  # noqa: E402
+
+if TYPE_CHECKING:
+    from premortem.logs.heuristics import Heuristics
+    from premortem.logs.miner import PrefixTreeMiner
+
 PARSERS = ("premortem", "drain3")
-THROUGHPUT_SYSTEMS = ("HDFS", "BGL")
 
-Parse = Callable[[str], int]
+Parse = Callable[[str, str], int]
 
 
-def premortem_parser(system: str) -> Parse:
+def premortem_miner(heuristics: Heuristics | None = None) -> PrefixTreeMiner:
+    # imported here: the drain3 worker must not carry premortem in its peak RSS
+    from premortem.logs.heuristics import Heuristics
     from premortem.logs.miner import DrainMiner
 
-    add = DrainMiner().add
-    return lambda message: add(message).template_id
+    return DrainMiner(heuristics=heuristics or Heuristics())
 
 
-def drain3_parser(system: str) -> Parse:
-    from drain3 import TemplateMiner
-    from drain3.masking import MaskingInstruction
-    from drain3.template_miner_config import TemplateMinerConfig
-
-    setting = LOGPARSER_DRAIN[system]
-    config = TemplateMinerConfig()
-    config.profiling_enabled = False
-    config.drain_depth = setting["depth"]
-    config.drain_sim_th = setting["st"]
-    config.masking_instructions = [MaskingInstruction(rx, "*") for rx in setting["regex"]]
-    add = TemplateMiner(config=config).add_log_message
-    return lambda message: int(add(message)["cluster_id"])
-
-
-FACTORIES: dict[str, Callable[[str], Parse]] = {
-    "premortem": premortem_parser,
-    "drain3": drain3_parser,
-}
+def parser(name: str, system: str, heuristics: Heuristics | None = None) -> Parse:
+    """One parser's call on one message, returning the message's group."""
+    if name == "premortem":
+        add = premortem_miner(heuristics).add
+        return lambda service, message: add(message, service=service).template_id
+    d3 = drain3_miner(system).add_log_message
+    return lambda service, message: int(d3(message)["cluster_id"])
 
 
 # ---------------------------------------------------------------------------- grouping accuracy
@@ -191,108 +88,121 @@ def structured(data: Path, system: str) -> tuple[list[str], list[str]]:
 
 def accuracy_table(data: Path) -> dict[str, dict[str, float]]:
     scores: dict[str, dict[str, float]] = {}
-    for system in LOGPARSER_DRAIN:
+    for system in SYSTEMS:
         messages, truth = structured(data, system)
         scores[system] = {}
         for name in PARSERS:
-            parse = FACTORIES[name](system)
-            scores[system][name] = grouping_accuracy(truth, [parse(m) for m in messages])
+            parse = parser(name, system)
+            scores[system][name] = grouping_accuracy(truth, [parse("", m) for m in messages])
     return scores
+
+
+def heuristics_table(data: Path) -> dict[str, dict[str, Any]]:
+    """Loghub-2k grouping accuracy of premortem with and without each heuristic (others at their
+    defaults): per system and on average."""
+    from premortem.logs.heuristics import Heuristics
+
+    corpus = {system: structured(data, system) for system in SYSTEMS}
+    defaults = Heuristics()
+
+    def scores(heuristics: Heuristics) -> dict[str, float]:
+        result = {}
+        for system, (messages, truth) in corpus.items():
+            parse = parser("premortem", system, heuristics)
+            result[system] = grouping_accuracy(truth, [parse("", m) for m in messages])
+        return result
+
+    table: dict[str, dict[str, Any]] = {}
+    for name in Heuristics.names():
+        on, off = (
+            scores(defaults.switched(name, on=True)),
+            scores(defaults.switched(name, on=False)),
+        )
+        table[name] = {
+            "default": getattr(defaults, name),
+            "with": _mean(list(on.values())),
+            "without": _mean(list(off.values())),
+            "with_by_system": on,
+            "without_by_system": off,
+        }
+    return table
 
 
 # ---------------------------------------------------------------------------- throughput
 
 
-def header_regex(fmt: str) -> re.Pattern[str]:
-    """The logparser header format as a regex whose `Content` group is the message."""
-    pieces = re.split(r"(<[^<>]+>)", fmt)
-    pattern = ""
-    for piece in pieces:
-        if piece.startswith("<") and piece.endswith(">"):
-            pattern += f"(?P<{piece[1:-1]}>.*?)"
-        else:
-            pattern += re.sub(" +", r"\\s+", piece)
-    return re.compile(f"^{pattern}$")
-
-
-def workload(data: Path, system: str, *, copies: int, varied: bool, seed: int) -> list[str]:
-    """Messages of `copies` copies of `<S>_2k.log`; digits re-drawn in copies 1.. if `varied`."""
-    import numpy as np
-
-    raw = (data / "loghub-2k" / system / f"{system}_2k.log").read_bytes()
-    rng = np.random.default_rng(seed)
-    header = header_regex(LOGPARSER_DRAIN[system]["fmt"])
-    messages: list[str] = []
-    for copy in range(copies):
-        text = raw
-        if varied and copy > 0:
-            buffer = np.frombuffer(raw, dtype=np.uint8).copy()
-            digits = (buffer >= ord("0")) & (buffer <= ord("9"))
-            buffer[digits] = rng.integers(ord("0"), ord("9") + 1, int(digits.sum()))
-            text = buffer.tobytes()
-        for line in text.decode("utf-8", "replace").splitlines():
-            found = header.match(line.strip())
-            messages.append(found.group("Content") if found else line)
-    return messages
+def workload_names(*, quick: bool) -> list[str]:
+    """Real logs first; the recipe beside them, never alone."""
+    recipe = 50 if quick else 500
+    names = ["openstack-100000"] + ([] if quick else ["openstack-1000000"])
+    names += [f"{system}-varlen-50" for system in SYSTEMS]
+    for system in ("HDFS", "BGL"):
+        names += [f"{system}-recipe-{recipe}", f"{system}-verbatim-{recipe}"]
+    return names
 
 
 def worker(args: argparse.Namespace) -> None:
     """Subprocess body: time one parser on one workload and report its peak RSS."""
-    messages = workload(args.data, args.system, copies=args.copies, varied=args.varied, seed=7)
-    parse = FACTORIES[args.worker](args.system)
-    baseline_kb = _current_rss_kb()
+    messages = workload(args.data, args.workload)
+    system = "OpenStack" if args.workload.startswith("openstack") else args.workload.split("-")[0]
+    counters: dict[str, int] = {}
+    if args.worker == "premortem":
+        miner = premortem_miner()
+        add = miner.add
+        parse: Parse = lambda service, message: add(message, service=service).template_id  # noqa: E731
+    else:
+        parse = parser("drain3", system)
     start = time.perf_counter()
-    ids = {parse(message) for message in messages}
+    ids = {parse(service, message) for service, message in messages}
     elapsed = time.perf_counter() - start
+    if args.worker == "premortem":
+        counters = {"shape_misses": miner.shape_misses, "key_misses": miner.key_misses}
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps(
-            {
-                "lines": len(messages),
-                "seconds": elapsed,
-                "lines_per_s": len(messages) / elapsed,
-                "templates": len(ids),
-                "peak_rss_mb": peak_kb / 1024,
-                "parser_rss_mb": (peak_kb - baseline_kb) / 1024,
-            }
-        )
-    )
+    result = {
+        "lines": len(messages),
+        "lines_per_s": len(messages) / elapsed,
+        "templates": len(ids),
+        "peak_rss_mb": peak_kb / 1024,
+        **counters,
+    }
+    print(json.dumps(result))
 
 
-def _current_rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def measure(data: Path, name: str, system: str, *, copies: int, varied: bool) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", name, "--system", system]
-    command += ["--data", str(data), "--copies", str(copies)]
-    command += ["--varied"] if varied else []
+def measure(data: Path, name: str, load: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--worker", name, "--workload", load, "--data", str(data)]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def throughput_table(data: Path, *, copies: int) -> dict[str, dict[str, Any]]:
+def throughput_table(data: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
-    for system in THROUGHPUT_SYSTEMS:
-        for varied in (True, False):
-            key = f"{system}-{'varied' if varied else 'verbatim'}"
-            results[key] = {
-                name: measure(data, name, system, copies=copies, varied=varied) for name in PARSERS
-            }
-            ours, theirs = results[key]["premortem"], results[key]["drain3"]
-            results[key]["speedup"] = ours["lines_per_s"] / theirs["lines_per_s"]
-            results[key]["rss_delta_mb"] = ours["peak_rss_mb"] - theirs["peak_rss_mb"]
+    for load in names:
+        ours, theirs = (measure(data, name, load) for name in PARSERS)
+        results[load] = {
+            "lines": ours["lines"],
+            "pm_lines_s": round(ours["lines_per_s"]),
+            "d3_lines_s": round(theirs["lines_per_s"]),
+            "ratio": round(ours["lines_per_s"] / theirs["lines_per_s"], 2),
+            "pm_rss_mb": round(ours["peak_rss_mb"], 1),
+            "d3_rss_mb": round(theirs["peak_rss_mb"], 1),
+            "cache_miss_rate": round(ours["key_misses"] / ours["lines"], 5),
+            "shape_miss_rate": round(ours["shape_misses"] / ours["lines"], 5),
+            "pm_templates": ours["templates"],
+            "d3_templates": theirs["templates"],
+        }
+        print(load, json.dumps(results[load]), file=sys.stderr, flush=True)
     return results
 
 
 # ---------------------------------------------------------------------------- report
 
 
-def report(accuracy: dict[str, dict[str, float]], speed: dict[str, dict[str, Any]]) -> None:
+def report(
+    accuracy: dict[str, dict[str, float]],
+    heuristics: dict[str, dict[str, Any]],
+    speed: dict[str, dict[str, Any]],
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -313,29 +223,43 @@ def report(accuracy: dict[str, dict[str, float]], speed: dict[str, dict[str, Any
     averages = {name: _mean([s[name] for s in accuracy.values()]) for name in PARSERS}
     table.add_row("average", *(f"{averages[n]:.3f}" for n in PARSERS), "", style="bold")
     console.print(table)
+    if heuristics:
+        table = Table(title="premortem heuristics: average Loghub-2k GA with and without each")
+        for column in ("heuristic", "default", "with", "without", "systems moved ≥0.02"):
+            table.add_column(column, justify="left" if column == "heuristic" else "right")
+        for name, row in heuristics.items():
+            moved = [
+                f"{system} {row['with_by_system'][system] - off:+.2f}"
+                for system, off in row["without_by_system"].items()
+                if abs(row["with_by_system"][system] - off) >= 0.02
+            ]
+            table.add_row(
+                name,
+                str(row["default"]),
+                f"{row['with']:.3f}",
+                f"{row['without']:.3f}",
+                ", ".join(moved) or "-",
+            )
+        console.print(table)
     if not speed:
         return
-    table = Table(title="Throughput (1 process each, shared 2-core machine: noisy)")
-    for column in (
-        "workload",
-        "premortem lines/s",
-        "drain3 lines/s",
-        "speed-up",
-        "premortem peak RSS MB",
-        "drain3 peak RSS MB",
-        "templates p/d",
-    ):
-        table.add_column(column, justify="right")
-    for key, row in speed.items():
-        ours, theirs = row["premortem"], row["drain3"]
+    table = Table(title="Throughput, each parser in its own process (shared 2-core machine: noisy)")
+    columns = ("workload", "lines", "premortem l/s", "drain3 l/s", "ratio", "pm RSS MB")
+    columns += ("d3 RSS MB", "miss rate", "shape miss", "templates p/d")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "workload" else "right")
+    for load, row in speed.items():
         table.add_row(
-            f"{ours['lines']:,} {key}",
-            f"{ours['lines_per_s']:,.0f}",
-            f"{theirs['lines_per_s']:,.0f}",
-            f"{row['speedup']:.1f}×",
-            f"{ours['peak_rss_mb']:.0f}",
-            f"{theirs['peak_rss_mb']:.0f}",
-            f"{ours['templates']}/{theirs['templates']}",
+            load,
+            f"{row['lines']:,}",
+            f"{row['pm_lines_s']:,}",
+            f"{row['d3_lines_s']:,}",
+            f"{row['ratio']:.1f}×",
+            f"{row['pm_rss_mb']:.0f}",
+            f"{row['d3_rss_mb']:.0f}",
+            f"{row['cache_miss_rate']:.2%}",
+            f"{row['shape_miss_rate']:.1%}",
+            f"{row['pm_templates']}/{row['d3_templates']}",
         )
     console.print(table)
 
@@ -345,26 +269,31 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--quick", action="store_true", help="100k lines instead of 1M")
-    parser.add_argument("--no-throughput", action="store_true", help="grouping accuracy only")
-    parser.add_argument("--worker", choices=PARSERS, help=argparse.SUPPRESS)
-    parser.add_argument("--system", help=argparse.SUPPRESS)
-    parser.add_argument("--copies", type=int, default=500, help=argparse.SUPPRESS)
-    parser.add_argument("--varied", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser_ = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser_.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser_.add_argument("--json", type=Path, help="write the results here")
+    parser_.add_argument("--quick", action="store_true", help="100k-line workloads only")
+    parser_.add_argument("--no-throughput", action="store_true", help="grouping accuracy only")
+    parser_.add_argument("--only", help="throughput: only workloads whose name contains this")
+    parser_.add_argument("--worker", choices=PARSERS, help=argparse.SUPPRESS)
+    parser_.add_argument("--workload", help=argparse.SUPPRESS)
+    args = parser_.parse_args()
     if args.worker:
         worker(args)
         return
     accuracy = accuracy_table(args.data)
-    copies = 50 if args.quick else 500
-    speed = {} if args.no_throughput else throughput_table(args.data, copies=copies)
-    report(accuracy, speed)
+    heuristics = heuristics_table(args.data)
+    names = [n for n in workload_names(quick=args.quick) if not args.only or args.only in n]
+    speed = {} if args.no_throughput else throughput_table(args.data, names)
+    report(accuracy, heuristics, speed)
     if args.json:
         averages = {name: _mean([s[name] for s in accuracy.values()]) for name in PARSERS}
-        result = {"grouping_accuracy": accuracy, "average": averages, "throughput": speed}
+        result = {
+            "grouping_accuracy": accuracy,
+            "average": averages,
+            "heuristics": heuristics,
+            "workloads": speed,
+        }
         args.json.write_text(json.dumps(result, indent=2))
 
 

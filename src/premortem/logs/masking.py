@@ -22,14 +22,18 @@ miner cache its decision under a cheap key: the message with every digit turned 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from premortem.logs.heuristics import Heuristics
 
 WILDCARD = "<*>"
+DEFAULTS = Heuristics()
 
-_DELIM = r"\s=,:;()\[\]{}<>\"'|"
-_WORD_CHAR = rf"[^{_DELIM}]"
-_START = rf"(?<![^{_DELIM}])"
-_END = rf"(?![^{_DELIM}])"
-_UNITS = (
+DELIMITERS = r"\s=,:;()\[\]{}<>\"'|"
+_WORD_CHAR = rf"[^{DELIMITERS}]"
+_START = rf"(?<![^{DELIMITERS}])"
+_END = rf"(?![^{DELIMITERS}])"
+UNITS = (
     r"(?:[kKmMgGtTpP]i?[bB](?:ytes?)?|[bB](?:ytes?)?|bits?|%|ns|us|µs|ms|s|sec(?:onds?|s)?"
     r"|min(?:utes?|s)?|h|hours?|days?)"
 )
@@ -38,35 +42,45 @@ _DATE_WORDS = (
     "|Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
     "|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?"
 )
-_NUMBER = r"[-+]?\d+(?:[.,]\d+)*"
+NUMBER = r"[-+]?\d+(?:[.,]\d+)*"
 
-_ALTERNATIVES = "|".join(
-    (
-        # a parenthesised quantity, spaces included: "(1.21 KB)", "(12 %)"
-        rf"\(\s*{_NUMBER}\s*{_UNITS}?\s*\)",
-        # a number followed by a unit as a separate token: "10 ms", "64 KB"
-        rf"{_NUMBER}\s+{_UNITS}{_END}",
-        # any word holding a digit
-        rf"{_WORD_CHAR}*\d{_WORD_CHAR}*",
-        # paths and URLs
-        rf"(?:[A-Za-z][\w+.-]*://|~?\.{{0,2}}/|[A-Za-z]:\\){_WORD_CHAR}*",
-        # dotted names with three or more parts (hosts, packages)
-        rf"[\w-]+(?:\.[\w-]+){{2,}}\.?{_END}",
-        # names of days and months, which only occur in dates
-        rf"(?:{_DATE_WORDS}){_END}",
-        # hex without digits is rare but exists: 0x literals and long runs
-        rf"(?:\d[xX][0-9a-fA-F]+|[0-9a-fA-F]{{8,}}){_END}",
-    )
+_QUANTITIES = (
+    # a parenthesised quantity, spaces included: "(1.21 KB)", "(12 %)"
+    rf"\(\s*{NUMBER}\s*{UNITS}?\s*\)",
+    # a number followed by a unit as a separate token: "10 ms", "64 KB"
+    rf"{NUMBER}\s+{UNITS}{_END}",
 )
-# Every variable starts a word: testing that once up front lets the other positions fail fast.
-MASK_PATTERN = re.compile(rf"{_START}(?:{_ALTERNATIVES})")
+# any word holding a digit: the one rule that is not a switch (the caches rely on it)
+_DIGIT_WORD = rf"{_WORD_CHAR}*\d{_WORD_CHAR}*"
+_SWITCHED = (
+    # paths and URLs
+    ("paths", rf"(?:[A-Za-z][\w+.-]*://|~?\.{{0,2}}/|[A-Za-z]:\\){_WORD_CHAR}*"),
+    # dotted names with three or more parts (hosts, packages)
+    ("dotted_names", rf"[\w-]+(?:\.[\w-]+){{2,}}\.?{_END}"),
+    # names of days and months, which only occur in dates
+    ("date_words", rf"(?:{_DATE_WORDS}){_END}"),
+    # hex without digits is rare but exists: 0x literals and long runs
+    ("hex_words", rf"(?:\d[xX][0-9a-fA-F]+|[0-9a-fA-F]{{8,}}){_END}"),
+)
+
+
+@lru_cache(maxsize=64)
+def mask_pattern(heuristics: Heuristics = DEFAULTS) -> re.Pattern[str]:
+    """The masking regex with the rules `heuristics` switch on (compiled once per combination)."""
+    alternatives = [*(_QUANTITIES if heuristics.quantities else ()), _DIGIT_WORD]
+    alternatives += [rule for name, rule in _SWITCHED if getattr(heuristics, name)]
+    # Every variable starts a word: testing that once up front lets the other positions fail fast.
+    return re.compile(rf"{_START}(?:{'|'.join(alternatives)})")
+
+
+MASK_PATTERN = mask_pattern()
 
 DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 
 
-def mask(message: str) -> str:
+def mask(message: str, heuristics: Heuristics = DEFAULTS) -> str:
     """The message with every variable part replaced by ``<*>``."""
-    return MASK_PATTERN.sub(WILDCARD, message)
+    return mask_pattern(heuristics).sub(WILDCARD, message)
 
 
 def digit_shape(message: str) -> bytes:

@@ -24,23 +24,21 @@ two caches hold at most `cache_limit` entries each over all services together.
 from __future__ import annotations
 
 import heapq
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import chain
 from typing import Any, cast
 
 import orjson
 
 from premortem.domain import Template
-from premortem.logs.masking import DIGITS_TO_ZERO, WILDCARD, digit_shape, mask
+from premortem.logs.clusters import Cluster, Entry, lead, similarity, tokens_of
+from premortem.logs.heuristics import Heuristics
+from premortem.logs.masking import DEFAULTS, DIGITS_TO_ZERO, WILDCARD, digit_shape, mask
+from premortem.logs.shapes import TokenShapes
 
 _STATE_VERSION = 1
 _CACHE_LIMIT = 1 << 16
-# A mismatch is only tolerated between templates that share at least this many constant words.
-_MIN_SHARED_FOR_MISMATCH = 3
-
-ParamGetter = Callable[[str], tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,73 +67,6 @@ def _new_match(template_id: int, template: str, parameters: tuple[str, ...], is_
     return match
 
 
-class _Cluster:
-    __slots__ = ("_getters", "_positions", "alive", "count", "id", "service", "text", "tokens")
-
-    def __init__(self, cluster_id: int, service: str, tokens: list[str], count: int = 0) -> None:
-        self.id = cluster_id
-        self.service = service
-        self.tokens = tokens
-        self.count = count
-        self.alive = True
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self.text = " ".join(self.tokens)
-        self._positions = tuple(i for i, token in enumerate(self.tokens) if WILDCARD in token)
-        self._getters: dict[bool, ParamGetter] = {}
-
-    def getter(self, *, aligned: bool) -> ParamGetter:
-        """The parameter getter for messages (not) aligned with the template, built once."""
-        found = self._getters.get(aligned)
-        if found is None:
-            found = self.aligned_getter() if aligned else self.regex_getter()
-            self._getters[aligned] = found
-        return found
-
-    def absorb(self, tokens: list[str]) -> None:
-        """Generalise: every position where the message differs becomes a variable."""
-        changed = False
-        for i, (mine, theirs) in enumerate(zip(self.tokens, tokens, strict=True)):
-            if mine != theirs and mine != WILDCARD:
-                self.tokens[i] = WILDCARD
-                changed = True
-        if changed:
-            self._refresh()
-
-    def aligned_getter(self) -> ParamGetter:
-        """Parameters of a message whose whitespace tokens line up with this template."""
-        positions = self._positions
-        if not positions:
-            return _no_parameters
-        if len(positions) == 1:
-            only = positions[0]
-            return lambda message: (message.split()[only],)
-        pick = itemgetter(*positions)
-        return lambda message: pick(message.split())
-
-    def regex_getter(self) -> ParamGetter:
-        """Parameters of any message of this template, by matching a regex built from it."""
-        parts = []
-        for token in self.tokens:
-            if WILDCARD in token:
-                inner = ".*?".join(re.escape(piece) for piece in token.split(WILDCARD))
-                parts.append(f"({inner})")
-            else:
-                parts.append(re.escape(token))
-        pattern = re.compile(r"\s*" + r"\s+".join(parts) + r"\s*", re.DOTALL)
-
-        def extract(message: str) -> tuple[str, ...]:
-            found = pattern.fullmatch(message)
-            return tuple(found.groups()) if found else ()
-
-        return extract
-
-
-def _no_parameters(message: str) -> tuple[str, ...]:
-    return ()
-
-
 def headline(message: str) -> str:
     """The first line of a multi-line message, or the first non-blank one if it is blank."""
     first, _, rest = message.partition("\n")
@@ -144,71 +75,20 @@ def headline(message: str) -> str:
     return next(line for line in rest.split("\n") if line.strip()).rstrip("\r")
 
 
-class _Entry:
-    """What a cache remembers about a message shape."""
-
-    __slots__ = ("aligned", "cluster", "getter", "version")
-
-    def __init__(self, cluster: _Cluster, *, aligned: bool) -> None:
-        self.cluster = cluster
-        self.aligned = aligned
-        self.version = ""
-        self.getter: ParamGetter = _no_parameters
-
-    def refresh(self) -> None:
-        """Rebuild the parameter getter: new entry, or the template generalised since."""
-        cluster = self.cluster
-        self.version = cluster.text
-        self.getter = cluster.getter(aligned=self.aligned)
-
-    def parameters(self, message: str) -> tuple[str, ...]:
-        if self.version is not self.cluster.text:
-            self.refresh()
-        return self.getter(message)
-
-
-_WORD = re.compile(r"[\W_]*[A-Za-z]+(?:[=:_/-]+[A-Za-z]+)*[\W_]*")
-
-
-def _is_word(token: str) -> bool:
-    """A plain word, which names an event rather than carrying a value."""
-    return WILDCARD not in token and _WORD.fullmatch(token) is not None
-
-
-# Words after which a plain word is a name (a user, a host), not the name of an event.
-_NAME_CUES = frozenset({"user", "for"})
-
-
-def _names_something(before: str, token: str) -> bool:
-    """Whether a word here is a name: after a cue word ("for root") or a cue key ("user=root")."""
-    key, sep, _ = token.partition("=")
-    return before.lower() in _NAME_CUES or (bool(sep) and key.lower() in _NAME_CUES)
-
-
-_VARIABLE_RUN = re.compile(r"(?<!\S)<\*>(?:\s+<\*>)+(?!\S)")
-_BARE_VARIABLE = re.compile(r"[^\w<>]*<\*>[^\w<>]*")
-
-
-def _any_value(mine: str, theirs: str) -> bool:
-    """Whether one of two variable tokens is a bare variable, which stands for any value."""
-    return (
-        _BARE_VARIABLE.fullmatch(mine) is not None or _BARE_VARIABLE.fullmatch(theirs) is not None
-    )
-
-
-def _tokens(masked: str) -> list[str]:
-    """Whitespace tokens of a masked message, each run of variables collapsed into one."""
-    return _VARIABLE_RUN.sub(WILDCARD, masked).split()
-
-
 class PrefixTreeMiner:
     """Drain-style streaming template miner (see the module docstring).
 
-    `similarity` is the share of a template's constant words a message must repeat to join it.
+    `similarity` is the share of a template's constant words a message must repeat to join it;
+    `heuristics` switches the generic masking and grouping rules (`Heuristics`).
     """
 
     def __init__(
-        self, *, max_templates: int = 5000, similarity: float = 0.5, cache_limit: int = _CACHE_LIMIT
+        self,
+        *,
+        max_templates: int = 5000,
+        similarity: float = 0.5,
+        cache_limit: int = _CACHE_LIMIT,
+        heuristics: Heuristics = DEFAULTS,
     ) -> None:
         if max_templates < 1:
             raise ValueError("max_templates must be at least 1")
@@ -217,18 +97,24 @@ class PrefixTreeMiner:
         self.max_templates = max_templates
         self.similarity = similarity
         self.cache_limit = cache_limit
+        self.heuristics = heuristics
         self.evictions = 0
         self.on_evict: Callable[[list[int]], None] | None = None
         self._next_id = 1
-        self._clusters: dict[int, _Cluster] = {}
+        self._clusters: dict[int, Cluster] = {}
         # Eviction order, kept lazily: (count when pushed, id, cluster). Counts only grow, so a
         # stale entry sorts too early and is pushed again with its count when it surfaces.
-        self._rarity: list[tuple[int, int, _Cluster]] = []
-        self._groups: dict[tuple[str, int], list[_Cluster]] = {}
-        self._by_shape: dict[str, dict[bytes, _Entry]] = {}
-        self._by_masked: dict[str, dict[str, _Cluster]] = {}
+        self._rarity: list[tuple[int, int, Cluster]] = []
+        # Templates by service and token count, then by their first word (`lead`).
+        self._groups: dict[tuple[str, int], dict[str, list[Cluster]]] = {}
+        self._by_shape: dict[str, dict[bytes, Entry]] = {}
+        self._by_key: dict[str, dict[bytes, Entry]] = {}
+        self._token_shapes = TokenShapes(cache_limit)
         self._cached = 0
-        self._masked_cached = 0
+        self._keyed = 0
+        self._stale = 0
+        self.shape_misses = 0
+        self.key_misses = 0
 
     # ------------------------------------------------------------------ matching
 
@@ -256,9 +142,22 @@ class PrefixTreeMiner:
             entry.refresh()
         return _new_match(cluster.id, cluster.text, entry.getter(message), is_new)
 
-    def _remember(self, message: str, shape: bytes, service: str) -> tuple[_Entry, bool]:
-        entry, is_new = self._learn(message, service)
-        if self._cached >= self.cache_limit:  # a crude bound: start again rather than track age
+    def _remember(self, message: str, shape: bytes, service: str) -> tuple[Entry, bool]:
+        """The entry of a message whose digit shape is not cached: by its token key, or learned."""
+        self.shape_misses += 1
+        key = self._token_shapes.key(shape)
+        keys = self._by_key.get(service)
+        entry = keys.get(key) if keys is not None else None
+        is_new = False
+        if entry is None or not entry.cluster.alive:
+            self.key_misses += 1
+            entry, is_new = self._learn(message, service)
+            if self._keyed >= self.cache_limit:  # a crude bound: start again rather than track age
+                self._by_key.clear()
+                self._keyed = 0
+            self._by_key.setdefault(service, {})[key] = entry
+            self._keyed += 1
+        if self._cached >= self.cache_limit:
             self._by_shape.clear()
             self._cached = 0
         self._by_shape.setdefault(service, {})[shape] = entry
@@ -269,101 +168,62 @@ class PrefixTreeMiner:
         """The template `message` belongs to, without learning anything; None if there is none."""
         if "\n" in message:
             message = headline(message)
-        entry = self._by_shape.get(service, {}).get(digit_shape(message))
+        shape = digit_shape(message)
+        entry = self._by_shape.get(service, {}).get(shape)
+        if entry is None or not entry.cluster.alive:
+            entry = self._by_key.get(service, {}).get(self._token_shapes.key(shape))
         if entry is not None and entry.cluster.alive:
             return Match(entry.cluster.id, entry.cluster.text, entry.parameters(message), False)
-        tokens = _tokens(mask(message))
+        tokens = tokens_of(mask(message, self.heuristics), self.heuristics)
         cluster = self._best(tokens, service)
         if cluster is None or any(
             mine != theirs and mine != WILDCARD
             for mine, theirs in zip(cluster.tokens, tokens, strict=True)
         ):
             return None
-        probe = _Entry(cluster, aligned=len(tokens) == len(message.split()))
+        probe = Entry(cluster, aligned=len(tokens) == len(message.split()))
         return Match(cluster.id, cluster.text, probe.parameters(message), False)
 
-    def _learn(self, message: str, service: str) -> tuple[_Entry, bool]:
-        masked = mask(message)
-        by_masked = self._by_masked.get(service)
-        if by_masked is None:
-            by_masked = self._by_masked[service] = {}
-        tokens = _tokens(masked)
+    def _learn(self, message: str, service: str) -> tuple[Entry, bool]:
+        tokens = tokens_of(mask(message, self.heuristics), self.heuristics)
         aligned = len(tokens) == len(message.split())
-        cluster = by_masked.get(masked)
-        is_new = False
-        if cluster is None or not cluster.alive:
-            cluster = self._best(tokens, service)
-            if cluster is None:
-                cluster = self._create(tokens, service)
-                is_new = True
-            else:
-                cluster.absorb(tokens)
-            if masked not in by_masked:
-                by_masked = self._make_room_for_masked(service)
-                self._masked_cached += 1
-            by_masked[masked] = cluster
-        return _Entry(cluster, aligned=aligned), is_new
+        cluster = self._best(tokens, service)
+        if cluster is None:
+            return Entry(self._create(tokens, service), aligned=aligned), True
+        cluster.absorb(tokens)
+        return Entry(cluster, aligned=aligned), False
 
-    def _make_room_for_masked(self, service: str) -> dict[str, _Cluster]:
-        """The service's masked-text cache, all of them cleared first when they are full."""
-        if self._masked_cached >= self.cache_limit:
-            self._by_masked.clear()
-            self._masked_cached = 0
-        return self._by_masked.setdefault(service, {})
-
-    def _best(self, tokens: list[str], service: str) -> _Cluster | None:
-        best: _Cluster | None = None
-        best_score = (-1.0, -1, -1)
-        for cluster in self._groups.get((service, len(tokens)), ()):
-            similarity = self._similarity(cluster.tokens, tokens)
-            if similarity is None:
+    def _best(self, tokens: list[str], service: str) -> Cluster | None:
+        group = self._groups.get((service, len(tokens)))
+        if group is None:
+            return None
+        first = lead(tokens, self.heuristics)
+        candidates = chain(group.get(first, ()), group.get("", ())) if first else group.get("", ())
+        best: Cluster | None = None
+        best_score = (-1.0, -1, -1, 0)
+        threshold, heuristics = self.similarity, self.heuristics
+        for cluster in candidates:
+            share = similarity(cluster.tokens, tokens, threshold=threshold, heuristics=heuristics)
+            if share is None:
                 continue
-            score = (similarity, -cluster.tokens.count(WILDCARD), cluster.count)
+            # the oldest wins a tie, whatever order the candidates come in
+            score = (share, -cluster.tokens.count(WILDCARD), cluster.count, -cluster.id)
             if score > best_score:
                 best, best_score = cluster, score
         return best
 
-    def _similarity(self, template: list[str], tokens: list[str]) -> float | None:
-        """Share of the constant words the message repeats; None if the match is not acceptable.
-
-        Variables never count against a match; a differing plain word always vetoes it, since
-        such words name events ("VM Started" vs "VM Paused"); other differing constants are
-        tolerated when enough words are shared.
-        """
-        constants = shared = own_constants = 0
-        previous = ""
-        for mine, theirs in zip(template, tokens, strict=True):
-            before, previous = previous, mine
-            variable = WILDCARD in theirs
-            if not variable:
-                own_constants += 1
-            if mine == theirs:
-                if not variable:
-                    constants += 1
-                    shared += 1
-                continue
-            if mine == WILDCARD or (variable and WILDCARD in mine and _any_value(mine, theirs)):
-                continue
-            if (_is_word(mine) or _is_word(theirs)) and not _names_something(before, mine):
-                return None
-            constants += 1
-        if shared == constants:
-            return 1.0 if shared or not own_constants else None
-        if shared < _MIN_SHARED_FOR_MISMATCH or shared / constants < self.similarity:
-            return None
-        return shared / constants
-
-    def _create(self, tokens: list[str], service: str) -> _Cluster:
-        cluster = _Cluster(self._next_id, service, tokens)
+    def _create(self, tokens: list[str], service: str) -> Cluster:
+        cluster = Cluster(self._next_id, service, tokens)
         self._next_id += 1
         self._hold(cluster)
         if len(self._clusters) > self.max_templates:
-            self._evict()
+            self._make_room()
         return cluster
 
-    def _hold(self, cluster: _Cluster) -> None:
+    def _hold(self, cluster: Cluster) -> None:
         self._clusters[cluster.id] = cluster
-        self._groups.setdefault((cluster.service, len(cluster.tokens)), []).append(cluster)
+        group = self._groups.setdefault((cluster.service, len(cluster.tokens)), {})
+        group.setdefault(lead(cluster.tokens, self.heuristics), []).append(cluster)
         heapq.heappush(self._rarity, (cluster.count, cluster.id, cluster))
 
     # ------------------------------------------------------------------ memory bound
@@ -373,8 +233,8 @@ class PrefixTreeMiner:
         excess = len(self._clusters) - self.max_templates
         batch = max(excess, self.max_templates // 100, 1)
         newest = self._next_id - 1  # never evict the template just created
-        evicted: list[_Cluster] = []
-        kept: list[tuple[int, int, _Cluster]] = []
+        evicted: list[Cluster] = []
+        kept: list[tuple[int, int, Cluster]] = []
         rarity = self._rarity
         while len(evicted) < batch and rarity:
             entry = heapq.heappop(rarity)
@@ -388,16 +248,49 @@ class PrefixTreeMiner:
         for entry in kept:
             heapq.heappush(rarity, entry)
         for cluster in evicted:
-            cluster.alive = False
-            del self._clusters[cluster.id]
-            key = (cluster.service, len(cluster.tokens))
-            group = self._groups[key]
-            group.remove(cluster)
-            if not group:  # one service per template must not leave a key per service behind
-                del self._groups[key]
-            self.evictions += 1
+            self._drop(cluster)
         if self.on_evict is not None:
             self.on_evict([cluster.id for cluster in evicted])
+
+    def _drop(self, cluster: Cluster) -> None:
+        """Let go of an evicted template (the caches notice it is no longer alive)."""
+        cluster.alive = False
+        del self._clusters[cluster.id]
+        key = (cluster.service, len(cluster.tokens))
+        group = self._groups[key]
+        first = lead(cluster.tokens, self.heuristics)
+        bucket = group[first]
+        bucket.remove(cluster)
+        if not bucket:  # one service per template must not leave a key per service behind
+            del group[first]
+            if not group:
+                del self._groups[key]
+        self.evictions += 1
+
+    def _make_room(self) -> None:
+        evictions = self.evictions
+        self._evict()
+        self._stale += self.evictions - evictions
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop cache entries of evicted templates, so that the templates leave memory.
+
+        A pass over the caches runs once the templates evicted since the last pass reach an
+        eighth of the cached entries: each pass then pays for itself however fast templates churn.
+        """
+        if self._stale * 8 < self._cached + self._keyed:
+            return
+        self._stale = 0
+        for level in (self._by_shape, self._by_key):
+            for service, entries in list(level.items()):
+                held = {key: entry for key, entry in entries.items() if entry.cluster.alive}
+                if held:
+                    level[service] = held
+                else:
+                    del level[service]
+        self._cached = sum(map(len, self._by_shape.values()))
+        self._keyed = sum(map(len, self._by_key.values()))
 
     # ------------------------------------------------------------------ ids
 
@@ -418,10 +311,10 @@ class PrefixTreeMiner:
         if template.id in self._clusters:
             return
         tokens = template.template.split()
-        self._hold(_Cluster(template.id, template.service, tokens, template.count))
+        self._hold(Cluster(template.id, template.service, tokens, template.count))
         self._next_id = max(self._next_id, template.id + 1)
         if len(self._clusters) > self.max_templates:
-            self._evict()
+            self._make_room()
 
     # ------------------------------------------------------------------ inspection and state
 
@@ -433,12 +326,14 @@ class PrefixTreeMiner:
         ]
 
     def sizes(self) -> dict[str, int]:
-        """How much the miner holds: templates, template groups, cache entries, cached services."""
+        """How much the miner holds: templates, template groups, cache entries (messages and
+        memoised tokens), cached services."""
         return {
             "templates": len(self._clusters),
             "groups": len(self._groups),
-            "cached": self._cached + self._masked_cached,
-            "services": len(self._by_shape.keys() | self._by_masked.keys()),
+            "cached": self._cached + self._keyed,
+            "tokens": len(self._token_shapes),
+            "services": len(self._by_shape.keys() | self._by_key.keys()),
         }
 
     def dumps(self) -> bytes:
@@ -455,15 +350,20 @@ class PrefixTreeMiner:
         )
 
     @classmethod
-    def loads(cls, data: bytes) -> PrefixTreeMiner:
+    def loads(cls, data: bytes, *, heuristics: Heuristics = DEFAULTS) -> PrefixTreeMiner:
+        """A miner from `dumps` output; heuristics are settings, not state, so they are given."""
         state = orjson.loads(data)
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"unknown miner state version {state.get('version')!r}")
-        miner = cls(max_templates=state["max_templates"], similarity=state["similarity"])
+        miner = cls(
+            max_templates=state["max_templates"],
+            similarity=state["similarity"],
+            heuristics=heuristics,
+        )
         miner._next_id = state["next_id"]
         miner.evictions = state["evictions"]
         for cluster_id, service, tokens, count in state["clusters"]:
-            miner._hold(_Cluster(cluster_id, service, list(tokens), count))
+            miner._hold(Cluster(cluster_id, service, list(tokens), count))
         return miner
 
 

@@ -109,13 +109,7 @@ class SortingMiner(DrainMiner):
             (c for c in self._clusters.values() if c.id != newest), key=lambda c: (c.count, c.id)
         )
         for cluster in candidates[: min(batch, len(candidates))]:
-            cluster.alive = False
-            del self._clusters[cluster.id]
-            key = (cluster.service, len(cluster.tokens))
-            self._groups[key].remove(cluster)
-            if not self._groups[key]:
-                del self._groups[key]
-            self.evictions += 1
+            self._drop(cluster)
 
 
 def test_eviction_picks_the_same_templates_as_a_full_sort() -> None:

@@ -1,0 +1,202 @@
+"""A mined template (`Cluster`), what the caches remember about a message (`Entry`), and the rule
+by which a message may join a template (`similarity`).
+
+Which grouping rules apply is set by `Heuristics` (``docs/detectors.md`` gives the reasons).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from operator import itemgetter
+
+from premortem.logs.heuristics import Heuristics
+from premortem.logs.masking import WILDCARD
+
+ParamGetter = Callable[[str], tuple[str, ...]]
+
+
+class Cluster:
+    """One template: its tokens (``<*>`` for variables), how often it matched, whether held."""
+
+    __slots__ = (
+        "__weakref__",
+        "_getters",
+        "_positions",
+        "alive",
+        "count",
+        "id",
+        "service",
+        "text",
+        "tokens",
+    )
+
+    def __init__(self, cluster_id: int, service: str, tokens: list[str], count: int = 0) -> None:
+        self.id = cluster_id
+        self.service = service
+        self.tokens = tokens
+        self.count = count
+        self.alive = True
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.text = " ".join(self.tokens)
+        self._positions = tuple(i for i, token in enumerate(self.tokens) if WILDCARD in token)
+        self._getters: dict[bool, ParamGetter] = {}
+
+    def getter(self, *, aligned: bool) -> ParamGetter:
+        """The parameter getter for messages (not) aligned with the template, built once."""
+        found = self._getters.get(aligned)
+        if found is None:
+            found = self.aligned_getter() if aligned else self.regex_getter()
+            self._getters[aligned] = found
+        return found
+
+    def absorb(self, tokens: list[str]) -> None:
+        """Generalise: every position where the message differs becomes a variable."""
+        changed = False
+        for i, (mine, theirs) in enumerate(zip(self.tokens, tokens, strict=True)):
+            if mine != theirs and mine != WILDCARD:
+                self.tokens[i] = WILDCARD
+                changed = True
+        if changed:
+            self._refresh()
+
+    def aligned_getter(self) -> ParamGetter:
+        """Parameters of a message whose whitespace tokens line up with this template."""
+        positions = self._positions
+        if not positions:
+            return no_parameters
+        if len(positions) == 1:
+            only = positions[0]
+            return lambda message: (message.split()[only],)
+        pick = itemgetter(*positions)
+        return lambda message: pick(message.split())
+
+    def regex_getter(self) -> ParamGetter:
+        """Parameters of any message of this template, by matching a regex built from it."""
+        parts = []
+        for token in self.tokens:
+            if WILDCARD in token:
+                inner = ".*?".join(re.escape(piece) for piece in token.split(WILDCARD))
+                parts.append(f"({inner})")
+            else:
+                parts.append(re.escape(token))
+        pattern = re.compile(r"\s*" + r"\s+".join(parts) + r"\s*", re.DOTALL)
+
+        def extract(message: str) -> tuple[str, ...]:
+            found = pattern.fullmatch(message)
+            return tuple(found.groups()) if found else ()
+
+        return extract
+
+
+def no_parameters(message: str) -> tuple[str, ...]:
+    return ()
+
+
+class Entry:
+    """What a cache remembers about a message shape: its template and how to read parameters."""
+
+    __slots__ = ("aligned", "cluster", "getter", "version")
+
+    def __init__(self, cluster: Cluster, *, aligned: bool) -> None:
+        self.cluster = cluster
+        self.aligned = aligned
+        self.version = ""
+        self.getter: ParamGetter = no_parameters
+
+    def refresh(self) -> None:
+        """Rebuild the parameter getter: new entry, or the template generalised since."""
+        cluster = self.cluster
+        self.version = cluster.text
+        self.getter = cluster.getter(aligned=self.aligned)
+
+    def parameters(self, message: str) -> tuple[str, ...]:
+        if self.version is not self.cluster.text:
+            self.refresh()
+        return self.getter(message)
+
+
+_WORD = re.compile(r"[\W_]*[A-Za-z]+(?:[=:_/-]+[A-Za-z]+)*[\W_]*")
+_VARIABLE_RUN = re.compile(r"(?<!\S)<\*>(?:\s+<\*>)+(?!\S)")
+_BARE_VARIABLE = re.compile(r"[^\w<>]*<\*>[^\w<>]*")
+# Words after which a plain word is a name (a user, a host), not the name of an event.
+_NAME_CUES = frozenset({"user", "for"})
+
+
+def tokens_of(masked: str, heuristics: Heuristics) -> list[str]:
+    """Whitespace tokens of a masked message, each run of variables collapsed if switched on."""
+    if heuristics.variable_runs:
+        masked = _VARIABLE_RUN.sub(WILDCARD, masked)
+    return masked.split()
+
+
+def _is_word(token: str) -> bool:
+    """A plain word, which names an event rather than carrying a value."""
+    return WILDCARD not in token and _WORD.fullmatch(token) is not None
+
+
+def _names_something(before: str, token: str) -> bool:
+    """Whether a word here is a name: after a cue word ("for root") or a cue key ("user=root")."""
+    key, sep, _ = token.partition("=")
+    return before.lower() in _NAME_CUES or (bool(sep) and key.lower() in _NAME_CUES)
+
+
+def lead(tokens: list[str], heuristics: Heuristics) -> str:
+    """The first token if it is a plain word that vetoes any other there, else ``""``.
+
+    With ``word_veto`` on, a message can only join a template with the same lead or none, so the
+    miner searches those two buckets only (and a template's lead never changes).
+    """
+    if not tokens or not heuristics.word_veto or not _is_word(tokens[0]):
+        return ""
+    if heuristics.name_cues and _names_something("", tokens[0]):
+        return ""
+    return tokens[0]
+
+
+def _any_value(mine: str, theirs: str) -> bool:
+    """Whether one of two variable tokens is a bare variable, which stands for any value."""
+    return (
+        _BARE_VARIABLE.fullmatch(mine) is not None or _BARE_VARIABLE.fullmatch(theirs) is not None
+    )
+
+
+def similarity(
+    template: list[str], tokens: list[str], *, threshold: float, heuristics: Heuristics
+) -> float | None:
+    """Share of the template's constant words the message repeats; None if it may not join.
+
+    Variables never count against a match; a differing plain word vetoes it (``word_veto``),
+    since such words name events ("VM Started" vs "VM Paused"); other differing constants are
+    tolerated when at least ``min_shared_words`` words are shared.
+    """
+    constants = shared = own_constants = 0
+    previous = ""
+    veto = heuristics.word_veto
+    cues = heuristics.name_cues
+    bare = heuristics.bare_variables
+    for mine, theirs in zip(template, tokens, strict=True):
+        before, previous = previous, mine
+        variable = WILDCARD in theirs
+        if not variable:
+            own_constants += 1
+        if mine == theirs:
+            if not variable:
+                constants += 1
+                shared += 1
+            continue
+        if mine == WILDCARD or (
+            bare and variable and WILDCARD in mine and _any_value(mine, theirs)
+        ):
+            continue
+        vetoed = veto and (_is_word(mine) or _is_word(theirs))
+        if vetoed and not (cues and _names_something(before, mine)):
+            return None
+        constants += 1
+    if shared == constants:
+        return 1.0 if shared or not own_constants else None
+    if shared < heuristics.min_shared_words or shared / constants < threshold:
+        return None
+    return shared / constants

@@ -60,8 +60,15 @@ def _keep_manual(items: Sequence[Trigger] | Sequence[Mitigation]) -> list:  # ty
 def _fresh(
     new: Sequence[Trigger] | Sequence[Mitigation], old: Sequence[Trigger] | Sequence[Mitigation]
 ) -> list:  # type: ignore[type-arg]
+    """The learned items of `new`. Its manual items are the ones already in `old` (a trained model
+    carries the manual modes it was given), so taking them again would double them on every
+    retraining when they have no id."""
     manual_ids = {item.id for item in old if item.source == Source.MANUAL and item.id}
-    return [item.model_copy() for item in new if item.id not in manual_ids]
+    return [
+        item.model_copy()
+        for item in new
+        if item.source != Source.MANUAL and item.id not in manual_ids
+    ]
 
 
 def _learned_state(items: Sequence[Trigger] | Sequence[Mitigation]) -> list[str]:

@@ -163,3 +163,24 @@ def test_simulated_conditions_become_network_variables(experiments: list[Experim
     assert again.posterior(frozenset({"sim:pool_exhausted"}))[mode.id] == pytest.approx(exhausted)
     assert again.any_failure(frozenset()) == pytest.approx(network.any_failure(frozenset()))
     assert network.any_failure(frozenset()) >= unknown
+
+
+def test_retraining_never_multiplies_manual_items_without_ids() -> None:
+    """A manual mode created through the API may carry triggers and mitigations without ids: the
+    trained model carries them back, and each retraining used to double them (schemathesis grew
+    one mode to 524k triggers and a 180 MB row, and training to minutes)."""
+    nameless = Trigger(kind=TriggerKind.LOG_PATTERN, description="x", id="", source=Source.MANUAL)
+    mitigation = Mitigation(id="", action="Call Bob", source=Source.MANUAL)
+    stored = [
+        FailureMode(
+            id="fm-manual",
+            name="disk full",
+            source=Source.MANUAL,
+            triggers=[nameless, nameless],
+            mitigations=[mitigation],
+        )
+    ]
+    for _ in range(3):
+        learned = merge_modes([], stored)  # what a trained model carries for a manual mode
+        stored = merge_modes(stored, learned)
+    assert len(stored[0].triggers) == 2 and len(stored[0].mitigations) == 1

@@ -35,7 +35,7 @@ from premortem.domain import Template
 from premortem.logs.clusters import Cluster, Entry, lead, similarity, tokens_of
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import DEFAULTS, DIGITS_TO_ZERO, WILDCARD, digit_shape, mask
-from premortem.logs.shapes import TokenShapes
+from premortem.logs.shapes import TokenMasks, TokenShapes, collapse_runs
 
 _STATE_VERSION = 1
 _CACHE_LIMIT = 1 << 16
@@ -110,6 +110,7 @@ class PrefixTreeMiner:
         self._by_shape: dict[str, dict[bytes, Entry]] = {}
         self._by_key: dict[str, dict[bytes, Entry]] = {}
         self._token_shapes = TokenShapes(cache_limit)
+        self._token_masks = TokenMasks(cache_limit, heuristics)
         self._cached = 0
         self._keyed = 0
         self._stale = 0
@@ -143,26 +144,41 @@ class PrefixTreeMiner:
         return _new_match(cluster.id, cluster.text, entry.getter(message), is_new)
 
     def _remember(self, message: str, shape: bytes, service: str) -> tuple[Entry, bool]:
-        """The entry of a message whose digit shape is not cached: by its token key, or learned."""
+        """The entry of a message whose digit shape is not cached: by the shape with each run of
+        digits as one (same cache: a shape without runs is its own), by its token key, or learned.
+        """
         self.shape_misses += 1
-        key = self._token_shapes.key(shape)
-        keys = self._by_key.get(service)
-        entry = keys.get(key) if keys is not None else None
+        runs = collapse_runs(shape)
+        shapes = self._by_shape.get(service)
+        entry = shapes.get(runs) if shapes is not None and runs != shape else None
         is_new = False
         if entry is None or not entry.cluster.alive:
-            self.key_misses += 1
-            entry, is_new = self._learn(message, service)
-            if self._keyed >= self.cache_limit:  # a crude bound: start again rather than track age
-                self._by_key.clear()
-                self._keyed = 0
-            self._by_key.setdefault(service, {})[key] = entry
-            self._keyed += 1
-        if self._cached >= self.cache_limit:
+            key, tokens = self._token_shapes.key(runs)
+            keys = self._by_key.get(service)
+            entry = keys.get(key) if keys is not None else None
+            if entry is None or not entry.cluster.alive:
+                self.key_misses += 1
+                masked = self._token_masks.masked(tokens)
+                entry, is_new = self._learn(message, service, masked)
+                self._cache_key(service, key, entry)
+            self._cache_shape(service, runs, entry)
+        if runs != shape:
+            self._cache_shape(service, shape, entry)
+        return entry, is_new
+
+    def _cache_shape(self, service: str, shape: bytes, entry: Entry) -> None:
+        if self._cached >= self.cache_limit:  # a crude bound: start again rather than track age
             self._by_shape.clear()
             self._cached = 0
         self._by_shape.setdefault(service, {})[shape] = entry
         self._cached += 1
-        return entry, is_new
+
+    def _cache_key(self, service: str, key: bytes, entry: Entry) -> None:
+        if self._keyed >= self.cache_limit:
+            self._by_key.clear()
+            self._keyed = 0
+        self._by_key.setdefault(service, {})[key] = entry
+        self._keyed += 1
 
     def match(self, message: str, *, service: str = "") -> Match | None:
         """The template `message` belongs to, without learning anything; None if there is none."""
@@ -171,7 +187,8 @@ class PrefixTreeMiner:
         shape = digit_shape(message)
         entry = self._by_shape.get(service, {}).get(shape)
         if entry is None or not entry.cluster.alive:
-            entry = self._by_key.get(service, {}).get(self._token_shapes.key(shape))
+            key, _ = self._token_shapes.key(collapse_runs(shape))
+            entry = self._by_key.get(service, {}).get(key)
         if entry is not None and entry.cluster.alive:
             return Match(entry.cluster.id, entry.cluster.text, entry.parameters(message), False)
         tokens = tokens_of(mask(message, self.heuristics), self.heuristics)
@@ -184,8 +201,10 @@ class PrefixTreeMiner:
         probe = Entry(cluster, aligned=len(tokens) == len(message.split()))
         return Match(cluster.id, cluster.text, probe.parameters(message), False)
 
-    def _learn(self, message: str, service: str) -> tuple[Entry, bool]:
-        tokens = tokens_of(mask(message, self.heuristics), self.heuristics)
+    def _learn(self, message: str, service: str, masked: str | None) -> tuple[Entry, bool]:
+        if masked is None:
+            masked = mask(message, self.heuristics)
+        tokens = tokens_of(masked, self.heuristics)
         aligned = len(tokens) == len(message.split())
         cluster = self._best(tokens, service)
         if cluster is None:
@@ -332,7 +351,7 @@ class PrefixTreeMiner:
             "templates": len(self._clusters),
             "groups": len(self._groups),
             "cached": self._cached + self._keyed,
-            "tokens": len(self._token_shapes),
+            "tokens": len(self._token_shapes) + len(self._token_masks),
             "services": len(self._by_shape.keys() | self._by_key.keys()),
         }
 

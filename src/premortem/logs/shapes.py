@@ -7,8 +7,9 @@ per whitespace token: a token without a digit stands for itself; in a token with
 holding a digit (words as `premortem.logs.masking` splits them) becomes a class marker:
 
 - ``0`` for a plain number (``12``, ``-3.5``), which the quantity rules may join with a unit;
-- ``0u`` for a number glued to a unit (``12KB``, ``5ms``), which may be a ``(12KB)`` quantity;
-- ``0x`` for any other word with a digit, which is always masked whole.
+- ``0s`` for a number glued to a unit (``12KB``, ``5ms``), which may be a ``(12KB)`` quantity;
+- ``0x`` for any other word with a digit, which is always masked whole (after the slashes it
+  starts with, which make ``http://10.0.0.1`` or ``C:\\dir1`` one path).
 
 Two messages with the same key mask to the same tokens under every combination of heuristics (the
 markers keep exactly what the rules look at; a marker holds a digit, so it never equals a word that
@@ -19,15 +20,33 @@ a key costs a split, one dict look-up per token and a join.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
-from premortem.logs.masking import DELIMITERS, NUMBER, UNITS
+from premortem.logs.heuristics import Heuristics
+from premortem.logs.masking import DELIMITERS, NUMBER, UNITS, WILDCARD, mask_pattern
 
 _ZERO = ord("0")
-_WORDS = re.compile(rf"([{DELIMITERS}]+)")
-_HAS_DIGIT = re.compile(r"\d")
-_PLAIN_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)*")
-_NUMBER_WITH_UNIT = re.compile(rf"{NUMBER}{UNITS}")
-assert NUMBER.startswith(r"[-+]?\d+")  # the plain-number class must follow the masking rule
+# a word holding a digit: starts after a delimiter, no backtracking (possessive), so O(length)
+_DIGIT_WORD = re.compile(rf"(?<![^{DELIMITERS}])[^{DELIMITERS}\d]*+\d[^{DELIMITERS}]*+")
+# the masking rules' number (within one word: "," is a delimiter), maybe glued to a unit
+_QUANTITY = re.compile(rf"[-+]?\d+(?:\.\d+)*({UNITS})?")
+assert NUMBER.startswith(r"[-+]?\d+")  # the classes must follow the masking rule's number
+
+
+def _marker(word: re.Match[str]) -> str:
+    text = word.group()
+    found = _QUANTITY.fullmatch(text)
+    if found is None:  # a path after "scheme:" or "C:" starts with slashes the path rule needs
+        return text[: len(text) - len(text.lstrip("/\\"))] + "0x"
+    return "0" if found.group(1) is None else "0s"
+
+
+_RUNS = re.compile(rb"00+")
+
+
+def collapse_runs(shape: bytes) -> bytes:
+    """A digit shape with each run of digits as one ``0``: no masking rule counts digits."""
+    return _RUNS.sub(b"0", shape)
 
 
 class TokenShapes(dict[bytes, bytes]):
@@ -37,9 +56,10 @@ class TokenShapes(dict[bytes, bytes]):
         super().__init__()
         self.limit = limit
 
-    def key(self, shape: bytes) -> bytes:
-        """The cache key of a message, from its digit shape."""
-        return b" ".join(map(self.__getitem__, shape.split()))
+    def key(self, shape: bytes) -> tuple[bytes, list[bytes]]:
+        """The cache key of a message, from its digit shape, and the token shapes it joins."""
+        shapes = list(map(self.__getitem__, shape.split()))
+        return b" ".join(shapes), shapes
 
     def __missing__(self, token: bytes) -> bytes:
         found = token_shape(token) if _ZERO in token or not token.isascii() else token
@@ -49,16 +69,64 @@ class TokenShapes(dict[bytes, bytes]):
         return found
 
 
+# The same classes on an ASCII token whose digits are all "0" already, without decoding.
+_ASCII_WORDS = re.compile(rb"([%b]+)" % DELIMITERS.encode())
+_ASCII_QUANTITY = re.compile(rb"[-+]?0+(?:\.0+)*(%b)?" % UNITS.encode())
+
+
+def _ascii_marker(word: bytes) -> bytes:
+    found = _ASCII_QUANTITY.fullmatch(word)
+    if found is None:
+        return word[: len(word) - len(word.lstrip(b"/\\"))] + b"0x"
+    return b"0" if found.group(1) is None else b"0s"
+
+
 def token_shape(token: bytes) -> bytes:
     """`token` with each word holding a digit replaced by its class marker."""
-    words = _WORDS.split(token.decode("utf-8", "surrogatepass"))
-    for i in range(0, len(words), 2):
-        word = words[i]
-        if word and _HAS_DIGIT.search(word):
-            if _PLAIN_NUMBER.fullmatch(word):
-                words[i] = "0"
-            elif _NUMBER_WITH_UNIT.fullmatch(word):
-                words[i] = "0u"
-            else:
-                words[i] = "0x"
-    return "".join(words).encode("utf-8", "surrogatepass")
+    if token.isascii() and b"1" not in token:  # a digit shape: every ASCII digit is "0"
+        words = _ASCII_WORDS.split(token)
+        for i in range(0, len(words), 2):
+            if b"0" in words[i]:
+                words[i] = _ascii_marker(words[i])
+        return b"".join(words)
+    text = token.decode("utf-8", "surrogatepass")
+    return _DIGIT_WORD.sub(_marker, text).encode("utf-8", "surrogatepass")
+
+
+# A quantity rule may join a token with the next: "(12 KB)", "( 12 )", "12 ms". Its tokens end in
+# "(", or in a number ("0", "0s") that a unit or a ")" follows.
+_OPENS_QUANTITY = (b"(", b"0", b"0s")
+_CLOSES_QUANTITY = re.compile(
+    rb"\)|(?:" + UNITS.encode() + rb")(?:[" + DELIMITERS.encode() + rb"]|\Z)"
+)
+
+
+class TokenMasks(dict[bytes, str]):
+    """Masked token shapes (a token shape masks like every token it stands for), memoised.
+
+    Masking token by token gives the masking regex's result whenever no quantity rule spans two
+    tokens; `masked` says None when one might, and the caller masks the whole message.
+    """
+
+    def __init__(self, limit: int, heuristics: Heuristics) -> None:
+        super().__init__()
+        self.limit = limit
+        self.heuristics = heuristics
+        self._pattern = mask_pattern(heuristics)
+
+    def masked(self, shapes: list[bytes]) -> str | None:
+        """The masked message, from its token shapes; None if a rule might span tokens."""
+        if self.heuristics.quantities:
+            for token, after in pairwise(shapes):
+                if token.endswith(_OPENS_QUANTITY) and (
+                    token.endswith(b"(") or _CLOSES_QUANTITY.match(after)
+                ):
+                    return None
+        return " ".join(map(self.__getitem__, shapes))
+
+    def __missing__(self, token: bytes) -> str:
+        found = self._pattern.sub(WILDCARD, token.decode("utf-8", "surrogatepass"))
+        if len(self) >= self.limit:
+            self.clear()
+        self[token] = found
+        return found

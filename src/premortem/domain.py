@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 JSON = dict[str, Any]
 
@@ -31,6 +31,7 @@ def as_utc(value: datetime) -> datetime:
 
 MIN_NS = -(2**63)
 MAX_NS = 2**63 - 1  # times are stored as signed 64-bit nanoseconds since the epoch
+MAX_EPOCH_S = MAX_NS // 1_000_000_000  # the last whole second of that range (2262-04-11)
 
 
 def in_ns_range(value: datetime) -> datetime:
@@ -99,6 +100,18 @@ def rfc3339_ns(ns: int) -> str:
     return ns_to_datetime(ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """JSON's true and false are not numbers; pydantic's lax mode would read them as 1 and 0, so a
+    client sending one would get 2xx where the published schema promises a 4xx."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
+
+
 # --------------------------------------------------------------------------- test runs
 
 
@@ -143,7 +156,7 @@ class TestRun(BaseModel):
         default=None, description="when the failure manifested; found in the run's logs if absent"
     )
     ended_at: UtcDatetime | None = Field(default=None, description="when the run ended")
-    duration_s: float | None = Field(
+    duration_s: Number | None = Field(
         default=None, ge=0, description="how long the run lasted (when ended_at is absent)"
     )
     services: list[str] | None = Field(
@@ -206,7 +219,7 @@ class SimEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    time: float = Field(ge=0)
+    time: Number = Field(ge=0)
     type: str = Field(min_length=1, description="e.g. pool_exhausted, queue_overflow")
     attributes: dict[str, Any] = Field(default_factory=dict)
 
@@ -218,8 +231,8 @@ class Series(BaseModel):
 
     name: str = Field(min_length=1, description="e.g. pool_utilisation, queue_length, latency_p99")
     unit: str = ""
-    timestamps: list[float]
-    values: list[float | None]
+    timestamps: list[Number]
+    values: list[Number | None]
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -242,8 +255,8 @@ class SimulationRun(BaseModel):
     model: str = Field(min_length=1, max_length=256, description="e.g. connection_pool, service")
     parameters: dict[str, Any] = Field(default_factory=dict)
     started_at: UtcDatetime
-    duration_s: float | None = Field(default=None, ge=0)
-    seed: int | None = None
+    duration_s: Number | None = Field(default=None, ge=0)
+    seed: Integer | None = None
     service: str | None = Field(default=None, max_length=256)
     environment: str | None = Field(default=None, max_length=256)
     source: str = Field(
@@ -462,9 +475,9 @@ class Trigger(BaseModel):
     kind: TriggerKind
     description: str
     condition: dict[str, Any] = Field(default_factory=dict)
-    support: float = 0.0
-    precision: float = 0.0
-    lead_times_s: list[float] = Field(default_factory=list)
+    support: Number = 0.0
+    precision: Number = 0.0
+    lead_times_s: list[Number] = Field(default_factory=list)
     source: Source = Source.LEARNED
 
 

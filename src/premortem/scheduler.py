@@ -25,7 +25,7 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from premortem.clock import Clock, SystemClock
-from premortem.domain import ns_to_datetime
+from premortem.domain import Number, ns_to_datetime
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Schedule(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     kind: Kind
     cron: str | None = Field(default=None, description="5-field cron expression, UTC")
-    interval_s: float | None = Field(
+    interval_s: Number | None = Field(
         default=None,
         ge=MIN_INTERVAL_S,
         le=MAX_INTERVAL_S,
@@ -84,12 +84,12 @@ class Schedule(BaseModel):
     # kind == "simulation"
     model: str | None = None
     params: dict[str, float | int | str] = Field(default_factory=dict)
-    duration_s: float = Field(default=300, ge=1, le=86_400)
+    duration_s: Number = Field(default=300, ge=1, le=86_400)
     faults: list[dict[str, Any]] = Field(default_factory=list)
     # kind == "command"
     command: list[str] = Field(default_factory=list)
     result_format: str = "chaostoolkit"
-    timeout_s: float = Field(default=900, gt=0)
+    timeout_s: Number = Field(default=900, gt=0)
 
     @field_validator("cron")
     @classmethod

@@ -36,9 +36,17 @@ _CONTEXT = frozenset(
 _DATA = frozenset({"data", "data_base64"})
 
 
-def parse_structured(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
-    """One structured event or a batch (JSON array); a batch with one bad event raises."""
+def parse_structured(
+    data: bytes | str | Any, *, now_ns: int, batch_mode: bool | None = None
+) -> list[Event]:
+    """One structured event or a batch (JSON array); a batch with one bad event raises.
+
+    `batch_mode` is what the media type promised (`application/cloudevents-batch+json`: True,
+    `application/cloudevents+json`: False); None takes either."""
     items, batch = load_documents(data)
+    if batch_mode is not None and batch != batch_mode:
+        shape = "a JSON array of events (batch mode)" if batch_mode else "one JSON object"
+        raise IngestError(f"must be {shape}, as the content type says", pointer="")
     events = []
     for index, item in enumerate(items):
         try:

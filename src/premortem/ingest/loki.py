@@ -18,7 +18,6 @@ from typing import Any
 from premortem.domain import LogRecord
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
-    MAX_NS,
     check_log_lengths,
     expect_array,
     expect_object,
@@ -29,6 +28,9 @@ from premortem.ingest.fields import (
 from premortem.ingest.multiline import assemble
 from premortem.ingest.severity import severity_number
 
+# 2255-03-14: a round bound below 2**63 that a JSON number states exactly (clients and schema
+# tools read large integers as doubles), the same for strings and numbers.
+MAX_ENTRY_NS = 9 * 10**18
 SERVICE_LABELS = ("service_name", "service", "app", "job")
 LEVEL_KEYS = ("level", "severity", "detected_level")
 
@@ -65,13 +67,19 @@ def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogR
             pointer=at,
         )
     stamp, line = entry[0], entry[1]
-    if type(stamp) is str and stamp.isascii() and stamp.isdigit() and int(stamp) <= MAX_NS:
+    if type(stamp) is str and stamp.isascii() and stamp.isdigit() and len(stamp) <= 19:
         time_ns = int(stamp)
-    elif type(stamp) is int and 0 <= stamp <= MAX_NS:
+    elif type(stamp) is int and stamp >= 0:
         time_ns = stamp
+    elif type(stamp) is float and stamp.is_integer() and stamp >= 0:
+        time_ns = int(stamp)  # JSON does not tell 42.0 from 42
     else:
+        time_ns = MAX_ENTRY_NS + 1
+    if time_ns > MAX_ENTRY_NS:
         raise IngestError(
-            f"must be Unix nanoseconds as a string of digits, got {stamp!r:.64}", pointer=f"{at}/0"
+            f"must be Unix nanoseconds as a string of digits (at most {MAX_ENTRY_NS}), "
+            f"got {stamp!r:.64}",
+            pointer=f"{at}/0",
         )
     if type(line) is not str:
         raise IngestError(f"must be a string, got {type_name(line)}", pointer=f"{at}/1")

@@ -254,6 +254,8 @@ def _severity(item: JSON) -> tuple[int, str]:
         raise _wrong_type(text_key, text, "a string")
     if number is None:
         return (severity_number(text), text) if text else (0, "")
+    if type(number) is float and number.is_integer():
+        number = int(number)  # JSON does not tell 13.0 from 13 (JSON Schema: both integers)
     if type(number) is not int or not 0 <= number <= 24:
         raise IngestError(
             f"must be an integer from 0 to 24, got {number!r}", pointer="/severity_number"

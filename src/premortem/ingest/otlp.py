@@ -125,6 +125,8 @@ def _record_json(record: Any, resource: JSON, service: str, now_ns: int) -> LogR
     time_ns = _uint64(get("timeUnixNano"), "/timeUnixNano")
     observed_ns = _uint64(get("observedTimeUnixNano"), "/observedTimeUnixNano")
     number = get("severityNumber", 0)
+    if type(number) is float and number.is_integer():
+        number = int(number)  # JSON does not tell 13.0 from 13 (JSON Schema: both integers)
     if type(number) is not int or not 0 <= number <= 24:
         raise IngestError(
             f"must be an integer from 0 to 24, got {number!r}", pointer="/severityNumber"

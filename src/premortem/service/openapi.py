@@ -21,7 +21,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from premortem.domain import SimulationRun
+from premortem.domain import MAX_EPOCH_S, SimulationRun
+from premortem.ingest.loki import MAX_ENTRY_NS
 from premortem.service.guard import UNGUARDED_PATHS, WRITES
 from premortem.service.problems import PROBLEM
 
@@ -131,7 +132,10 @@ def _add_problems(path: str, method: str, operation: dict[str, Any]) -> None:
 # can say (times within 64-bit nanoseconds, a tool's format chosen by `?format`, nesting depth):
 # a body of the right shape can still get 400 naming the field.
 
-_TIME = {"type": ["string", "number"], "description": "RFC 3339, or epoch s/ms/us/ns"}
+# Optional keys take `null` for "absent", as the parsers do.
+_TIME = {"type": ["string", "number", "null"], "description": "RFC 3339, or epoch s/ms/us/ns"}
+_TEXT = {"type": ["string", "null"]}
+_NAME = {"type": "string", "minLength": 1}
 _STRINGS = {"type": "object", "additionalProperties": {"type": "string"}}
 LOG_RECORD: dict[str, Any] = {
     "type": "object",
@@ -139,19 +143,51 @@ LOG_RECORD: dict[str, Any] = {
     "properties": {
         "body": {"type": "string"},
         "timestamp": _TIME,
-        "service": {"type": "string"},
-        "severity_text": {"type": "string"},
-        "severity_number": {"type": "integer", "minimum": 0, "maximum": 24},
-        "attributes": {"type": "object"},
-        "trace_id": {"type": "string"},
-        "span_id": {"type": "string"},
+        "service": _TEXT,
+        "severity_text": _TEXT,
+        "severity_number": {"type": ["integer", "null"], "minimum": 0, "maximum": 24},
+        "attributes": {"type": ["object", "null"]},
+        "resource": {"type": ["object", "null"]},
+        "trace_id": _TEXT,
+        "span_id": _TEXT,
     },
     "description": "only `body` is required; other keys are kept as attributes",
 }
-EVENT: dict[str, Any] = {
+CLOUDEVENT: dict[str, Any] = {
     "type": "object",
-    "description": "a CloudEvent (`specversion`), a Kubernetes Event, or a native event "
-    "(`type`, `time`, `service`, `attributes`)",
+    "required": ["specversion", "id", "source", "type"],
+    "properties": {
+        "specversion": {"type": "string", "pattern": "^1\\.[0-9]+$"},
+        "id": _NAME,
+        "source": _NAME,
+        "type": _NAME,
+        "time": _TIME,
+        "subject": _TEXT,
+        "datacontenttype": _TEXT,
+        "data": {},
+    },
+    "description": "a CloudEvent 1.x in structured mode; extension attributes are kept",
+}
+NATIVE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["type"],
+    "not": {"anyOf": [{"required": ["specversion"]}, {"required": ["involvedObject"]}]},
+    "properties": {
+        "type": _NAME,
+        "time": _TIME,
+        "source": _TEXT,
+        "subject": _TEXT,
+        "service": _TEXT,
+        "id": _TEXT,
+        "attributes": {"type": ["object", "null"]},
+        "data": {},
+    },
+    "description": "a native event: only `type` is required, `time` defaults to the receive time",
+}
+EVENT: dict[str, Any] = {
+    "anyOf": [CLOUDEVENT, NATIVE_EVENT, {"type": "object", "required": ["involvedObject"]}],
+    "description": "a CloudEvent (`specversion`), a Kubernetes Event (`involvedObject`), or a "
+    "native event (`type`, `time`, `service`, `attributes`)",
 }
 NDJSON = {"type": "string", "description": "JSON lines"}
 
@@ -162,15 +198,15 @@ LOGS = ingest_body(
 EVENTS = ingest_body(
     {
         "application/json": one_or_many(EVENT),
-        "application/cloudevents+json": EVENT,
-        "application/cloudevents-batch+json": {"type": "array", "items": EVENT},
+        "application/cloudevents+json": CLOUDEVENT,
+        "application/cloudevents-batch+json": {"type": "array", "items": CLOUDEVENT},
         "application/x-ndjson": NDJSON,
     },
     description="CloudEvents (structured, batch, or binary mode with `ce-` headers), "
     "Kubernetes Events, or native events",
 )
 TEST_RUNS = ingest_body(
-    {"application/json": {"type": ["object", "array"]}},
+    {"application/json": one_or_many({"type": "object"})},
     description="`?format=native`: a TestRun or an array of them (the TestRun schema); "
     "`?format=chaostoolkit|litmus|k6|locust`: the tool's own report",
 )
@@ -182,12 +218,30 @@ OTLP_LOGS = ingest_body(
     {
         "application/json": {
             "type": "object",
-            "properties": {"resourceLogs": {"type": "array", "items": {"type": "object"}}},
+            "properties": {
+                "resourceLogs": {"type": ["array", "null"], "items": {"type": "object"}}
+            },
         },
         "application/x-protobuf": {"type": "string", "format": "binary"},
     },
     description="OTLP ExportLogsServiceRequest, JSON or protobuf (optionally gzip)",
 )
+_LOKI_VALUE = {
+    "type": "array",
+    "prefixItems": [
+        {
+            "anyOf": [
+                {"type": "string", "pattern": "^([0-9]{1,18}|[0-8][0-9]{18}|9000000000000000000)$"},
+                {"type": "integer", "minimum": 0, "maximum": MAX_ENTRY_NS},
+            ],
+            "description": "Unix nanoseconds, as a string of digits (or a number)",
+        },
+        {"type": "string", "description": "the line"},
+        {"type": "object", "additionalProperties": {"type": "string"}},
+    ],
+    "minItems": 2,
+    "maxItems": 3,
+}
 LOKI_PUSH = ingest_body(
     {
         "application/json": {
@@ -198,9 +252,10 @@ LOKI_PUSH = ingest_body(
                     "type": "array",
                     "items": {
                         "type": "object",
+                        "required": ["stream", "values"],
                         "properties": {
                             "stream": _STRINGS,
-                            "values": {"type": "array", "items": {"type": "array"}},
+                            "values": {"type": "array", "items": _LOKI_VALUE},
                         },
                     },
                 }
@@ -217,8 +272,13 @@ CHAOSTOOLKIT_NOTIFICATION = ingest_body(
             "properties": {
                 "name": {"type": "string", "minLength": 1},
                 "payload": {},
-                "phase": {"type": "string"},
-                "ts": {"type": "number", "exclusiveMinimum": 0},
+                "phase": _TEXT,
+                "ts": {
+                    "type": ["number", "null"],
+                    "exclusiveMinimum": 0,
+                    "maximum": MAX_EPOCH_S,
+                    "description": "epoch seconds; the arrival time when absent",
+                },
             },
         }
     },

@@ -18,14 +18,13 @@ GET, which is acknowledged too.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from premortem.domain import JSON, Event
+from premortem.domain import JSON, MAX_EPOCH_S, Event
 from premortem.errors import IngestError
 from premortem.ingest import chaostoolkit
 from premortem.ingest.fields import expect_object
@@ -84,6 +83,10 @@ def _notification(body: bytes) -> JSON:
     notification = expect_object(doc, "")
     if not isinstance(notification.get("name"), str) or not notification["name"]:
         raise IngestError("is required (the Chaos Toolkit event name)", pointer="/name")
+    phase = notification.get("phase")
+    if phase is not None and not isinstance(phase, str):
+        raise IngestError("must be a string", pointer="/phase")
+    _ts_ns(notification.get("ts"), 0)  # checked on every notification, used or not
     return notification
 
 
@@ -117,10 +120,13 @@ def _events(notification: JSON, name: str, *, now_ns: int) -> list[Event]:
 
 def _ts_ns(ts: Any, now_ns: int) -> int:
     """Chaos Toolkit's `ts` is epoch seconds (float, UTC); without one, the time it arrived."""
-    if isinstance(ts, int | float) and not isinstance(ts, bool) and math.isfinite(ts) and ts > 0:
+    if isinstance(ts, int | float) and not isinstance(ts, bool) and 0 < ts <= MAX_EPOCH_S:
         return int(ts * 1e9)
     if ts is not None:
-        raise IngestError("must be a positive number of seconds since the epoch", pointer="/ts")
+        raise IngestError(
+            f"must be a positive number of seconds since the epoch, at most {MAX_EPOCH_S}",
+            pointer="/ts",
+        )
     return now_ns
 
 

@@ -184,12 +184,22 @@ async def post_events(
     return {"accepted": len(events), "stored": stored}
 
 
+_CLOUDEVENTS_MODES = {
+    "application/cloudevents+json": False,
+    "application/cloudevents-batch+json": True,
+}
+
+
 def _parse_events(request: Request, body: bytes, now_ns: int) -> list[Event]:
     metrics = request.app.state.metrics
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         if "ce-specversion" in headers:
             return [cloudevents.parse_binary(headers, body, now_ns=now_ns)]
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media in _CLOUDEVENTS_MODES:  # structured mode: CloudEvents only, never guessed
+            batch = _CLOUDEVENTS_MODES[media]
+            return cloudevents.parse_structured(body, now_ns=now_ns, batch_mode=batch)
         return events.parse_events(body, now_ns=now_ns)
     except IngestError as exc:
         metrics.rejected.labels("event").inc()

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
 from premortem.alerting.model import AlertQuery
-from premortem.domain import MAX_NS, SimulationRun, datetime_to_ns, rfc3339_ns
+from premortem.domain import MAX_NS, Integer, Number, SimulationRun, datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
 from premortem.learn import TrainedModel
 from premortem.runtime import Runtime
@@ -63,13 +63,13 @@ class WhatIfRequest(BaseModel):
     params: dict[str, float | int | str] = Field(default_factory=dict)
     change: str = Field(min_length=1)
     values: list[float | int | str] | None = Field(default=None, min_length=1)
-    start: float | None = Field(default=None, alias="from", allow_inf_nan=False)
-    stop: float | None = Field(default=None, alias="to", allow_inf_nan=False)
-    steps: int | None = Field(default=None, ge=2, le=MAX_POINTS)
+    start: Number | None = Field(default=None, alias="from", allow_inf_nan=False)
+    stop: Number | None = Field(default=None, alias="to", allow_inf_nan=False)
+    steps: Integer | None = Field(default=None, ge=2, le=MAX_POINTS)
     faults: list[FaultSpec] = Field(default_factory=list, max_length=20)
-    seed: int = Field(default=0, ge=0)
-    duration_s: float = Field(default=DEFAULT_DURATION_S, ge=1, le=3600)
-    threshold: float = Field(default=0.5, gt=0, le=1)
+    seed: Integer = Field(default=0, ge=0)
+    duration_s: Number = Field(default=DEFAULT_DURATION_S, ge=1, le=3600)
+    threshold: Number = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
     def _one_grid(self) -> WhatIfRequest:

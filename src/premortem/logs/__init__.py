@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from premortem.domain import Template
 from premortem.logs.miner import DrainMiner, Match, PrefixTreeMiner
+
+if TYPE_CHECKING:  # pydantic stays out of a process that only mines
+    from premortem.domain import Template
 
 
 class TemplateMiner(Protocol):

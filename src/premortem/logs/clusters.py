@@ -67,11 +67,12 @@ class Cluster:
         positions = self._positions
         if not positions:
             return no_parameters
+        # split no further than the last parameter: the rest of a long line stays one string
+        last = positions[-1]
         if len(positions) == 1:
-            only = positions[0]
-            return lambda message: (message.split()[only],)
+            return lambda message: (message.split(None, last + 1)[last],)
         pick = itemgetter(*positions)
-        return lambda message: pick(message.split())
+        return lambda message: pick(message.split(None, last + 1))
 
     def regex_getter(self) -> ParamGetter:
         """Parameters of any message of this template, by matching a regex built from it."""

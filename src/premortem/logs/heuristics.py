@@ -26,7 +26,7 @@ class Heuristics:
     """``(1.21 KB)``, ``(12 %)`` and ``10 ms`` are one variable, not a number and a word."""
     paths: bool = True
     """A word starting with ``/``, ``./``, ``~/``, ``C:\\`` or ``scheme://`` is a variable."""
-    dotted_names: bool = True
+    dotted_names: bool = False
     """A dotted name of three or more parts (host, package, class) is a variable."""
     date_words: bool = True
     """Names of days and months are variables: they only occur in dates."""
@@ -39,7 +39,7 @@ class Heuristics:
     """Two messages differing in a plain word (``Started``/``Paused``) are different events."""
     name_cues: bool = True
     """A plain word after ``user``/``for`` (or in ``user=``) is a name and does not veto."""
-    bare_variables: bool = True
+    bare_variables: bool = False
     """A bare ``<*>`` matches any variable token (``<*>`` vs ``id=<*>``) instead of vetoing."""
     min_shared_words: int = 3
     """A mismatch is tolerated only between templates sharing this many constant words."""

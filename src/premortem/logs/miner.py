@@ -27,15 +27,17 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from premortem.domain import Template
 from premortem.logs.clusters import Cluster, Entry, lead, similarity, tokens_of
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import DEFAULTS, DIGITS_TO_ZERO, WILDCARD, digit_shape, mask
 from premortem.logs.shapes import TokenMasks, TokenShapes, collapse_runs
+
+if TYPE_CHECKING:  # the domain model pulls in pydantic; mining alone does not need it
+    from premortem.domain import Template
 
 _STATE_VERSION = 1
 _CACHE_LIMIT = 1 << 16
@@ -58,8 +60,11 @@ _SET_PARAMETERS = _MATCH_SLOTS.parameters.__set__
 _SET_IS_NEW = _MATCH_SLOTS.is_new.__set__
 
 
+_NEW = object.__new__
+
+
 def _new_match(template_id: int, template: str, parameters: tuple[str, ...], is_new: bool) -> Match:
-    match = object.__new__(Match)
+    match = _NEW(Match)
     _SET_ID(match, template_id)
     _SET_TEMPLATE(match, template)
     _SET_PARAMETERS(match, parameters)
@@ -141,7 +146,12 @@ class PrefixTreeMiner:
         cluster.count += 1
         if entry.version is not cluster.text:
             entry.refresh()
-        return _new_match(cluster.id, cluster.text, entry.getter(message), is_new)
+        match = _NEW(Match)  # _new_match, inlined: this is the hot path
+        _SET_ID(match, cluster.id)
+        _SET_TEMPLATE(match, cluster.text)
+        _SET_PARAMETERS(match, entry.getter(message))
+        _SET_IS_NEW(match, is_new)
+        return match
 
     def _remember(self, message: str, shape: bytes, service: str) -> tuple[Entry, bool]:
         """The entry of a message whose digit shape is not cached: by the shape with each run of
@@ -338,6 +348,8 @@ class PrefixTreeMiner:
     # ------------------------------------------------------------------ inspection and state
 
     def templates(self) -> list[Template]:
+        from premortem.domain import Template
+
         clusters = list(self._clusters.values())  # one C-level copy: safe beside another thread
         return [
             Template(id=c.id, service=c.service, template=c.text, count=c.count)

@@ -10,6 +10,7 @@ import pytest
 
 from premortem.domain import Template
 from premortem.logs import DrainMiner, Match, TemplateMiner
+from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import mask
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "logs"
@@ -87,8 +88,15 @@ def test_templates_generalise_and_keep_their_id() -> None:
     first = miner.add("ssl.gstatic.com:443 open through proxy proxy.example.org:5070 HTTPS")
     second = miner.add("tcp.tencent.com:80 open through proxy proxy.example.org:5070 HTTPS")
     assert second.template_id == first.template_id
-    assert second.template == "<*>:<*> open through proxy <*>:<*> HTTPS"
+    # host names without a digit are constants unless dotted_names is on (docs/detectors.md)
+    assert second.template == "<*> open through proxy proxy.example.org:<*> HTTPS"
     assert second.parameters == ("tcp.tencent.com:80", "proxy.example.org:5070")
+    dotted = DrainMiner(heuristics=Heuristics(dotted_names=True))
+    dotted.add("ssl.gstatic.com:443 open through proxy proxy.example.org:5070 HTTPS")
+    assert (
+        dotted.add("tcp.tencent.com:80 open through proxy proxy.example.org:5070 HTTPS").template
+        == "<*>:<*> open through proxy <*>:<*> HTTPS"
+    )
 
 
 def test_services_have_their_own_templates_and_global_ids() -> None:
@@ -159,7 +167,12 @@ def test_masking_defaults() -> None:
         "id=3f2a9c1e-1b2c-4d5e-8f90-0123456789ab at 10.0.0.1:8080 took 15ms "
         "file /var/log/app.log host db.internal.example.com on Tue Jul 12 mask=ffffffff"
     )
-    assert mask(line) == ("id=<*> at <*>:<*> took <*> file <*> host <*> on <*> <*> <*> mask=<*>")
+    assert mask(line) == (
+        "id=<*> at <*>:<*> took <*> file <*> host db.internal.example.com on <*> <*> <*> mask=<*>"
+    )
+    assert mask(line, Heuristics(dotted_names=True)) == (
+        "id=<*> at <*>:<*> took <*> file <*> host <*> on <*> <*> <*> mask=<*>"
+    )
 
 
 @pytest.mark.parametrize(("system", "floor"), [("HDFS", 0.99), ("BGL", 0.95)])

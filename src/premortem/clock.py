@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from typing import Protocol
 
 
@@ -87,7 +88,7 @@ class StreamClocks:
     def __init__(self, monotonic_ns: Clock | None = None, *, max_sources: int = 10_000) -> None:
         self._mono = monotonic_ns or _Monotonic()
         self.max_sources = max_sources
-        self._clocks: dict[str, StreamClock] = {}
+        self._clocks: OrderedDict[str, StreamClock] = OrderedDict()
         self._lock = threading.Lock()
 
     def observe(self, source: str, time_ns: int) -> None:
@@ -96,7 +97,7 @@ class StreamClocks:
             if clock is None:
                 if len(self._clocks) >= self.max_sources:
                     # dicts keep insertion order; re-inserting on use makes the first the stalest
-                    del self._clocks[next(iter(self._clocks))]
+                    self._clocks.popitem(last=False)
                 clock = StreamClock(self._mono)
             self._clocks[source] = clock
             clock.observe(time_ns)

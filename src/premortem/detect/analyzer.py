@@ -29,7 +29,7 @@ every detector bounds its own keys.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +75,7 @@ class _SourceState:
     first_ns: int
     records: int = 0
     # template id -> (last record, recent record ids)
-    samples: dict[int, tuple[LogRecord, deque[str]]] = field(default_factory=dict)
+    samples: OrderedDict[int, tuple[LogRecord, deque[str]]] = field(default_factory=OrderedDict)
     # template id -> start of the last window it appeared in
     last_window: dict[int, int] = field(default_factory=dict)
     reported: set[tuple[str, int]] = field(default_factory=set)  # (detector, template) this window
@@ -106,8 +106,8 @@ class Analyzer:
         self.error_ratio = ErrorRatioDetector(
             history=config.history, warmup=config.rate_warmup, max_keys=config.max_sources
         )
-        self._sources: dict[str, _SourceState] = {}
-        self._reported_sessions: dict[str, None] = {}
+        self._sources: OrderedDict[str, _SourceState] = OrderedDict()
+        self._reported_sessions: OrderedDict[str, None] = OrderedDict()
         self._transitions = 0
         self._closed: deque[Window] = deque(maxlen=config.max_windows_buffered)
 
@@ -200,7 +200,7 @@ class Analyzer:
             bits = self.next_template.score_one(x)
             if bits > self.config.sequence_bits:
                 if len(self._reported_sessions) >= self.config.max_sessions:
-                    del self._reported_sessions[next(iter(self._reported_sessions))]
+                    self._reported_sessions.popitem(last=False)
                 self._reported_sessions[session] = None
                 extra = {"session": key, "context": list(context)}
                 found.append(
@@ -218,7 +218,7 @@ class Analyzer:
         source = self._sources.pop(service, None)
         if source is None:
             if len(self._sources) >= self.config.max_sources:
-                del self._sources[next(iter(self._sources))]
+                self._sources.popitem(last=False)
             source = _SourceState(first_ns=first_ns)
         self._sources[service] = source
         return source
@@ -227,7 +227,7 @@ class Analyzer:
         sample = source.samples.get(template)
         if sample is None:
             if len(source.samples) >= self.config.max_templates_per_source:
-                del source.samples[next(iter(source.samples))]
+                source.samples.popitem(last=False)
             source.samples[template] = (record, deque([record.id], maxlen=RECORD_IDS))
         else:
             sample[1].append(record.id)

@@ -16,7 +16,7 @@ burst from hiding the next one.
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,13 +45,13 @@ class _Histories:
 
     history: int
     max_keys: int
-    values: dict[Hashable, deque[Any]] = field(default_factory=dict)
+    values: OrderedDict[Hashable, deque[Any]] = field(default_factory=OrderedDict)
 
     def append(self, key: Hashable, value: Any) -> None:
         values = self.values.get(key)
         if values is None:
             if len(self.values) >= self.max_keys:
-                del self.values[next(iter(self.values))]
+                self.values.popitem(last=False)
             values = self.values[key] = deque(maxlen=self.history)
         values.append(value)
 

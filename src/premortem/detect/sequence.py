@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,7 +45,7 @@ class NextTemplateDetector:
     """
 
     # context -> [times seen, {next template: count}]
-    counts_: dict[Context, tuple[list[int], dict[int, int]]] | None = None
+    counts_: OrderedDict[Context, tuple[list[int], dict[int, int]]] | None = None
 
     def __init__(
         self, *, order: int = 2, max_contexts: int = 200_000, max_next: int = 10_000
@@ -55,7 +56,7 @@ class NextTemplateDetector:
 
     def learn_one(self, x: Mapping[str, Any]) -> None:
         if self.counts_ is None:
-            self.counts_ = {}
+            self.counts_ = OrderedDict()
         context: Context = tuple(x["context"])[-self.order :] if self.order else ()
         template = int(x["template"])
         for k in range(len(context) + 1):
@@ -63,7 +64,7 @@ class NextTemplateDetector:
             entry = self.counts_.get(suffix)
             if entry is None:
                 if len(self.counts_) >= self.max_contexts:
-                    del self.counts_[next(iter(self.counts_))]
+                    self.counts_.popitem(last=False)
                 entry = self.counts_[suffix] = ([0], {})
             entry[0][0] += 1
             nexts = entry[1]
@@ -77,7 +78,7 @@ class NextTemplateDetector:
     def probability(self, x: Mapping[str, Any]) -> float:
         """P(template | context), interpolated from the empty context up to the full one."""
         template = int(x["template"])
-        counts = self.counts_ or {}
+        counts: Mapping[Context, tuple[list[int], dict[int, int]]] = self.counts_ or {}
         unigram = counts.get(())
         if unigram is None:
             return 1.0  # nothing learned: nothing can be unexpected yet
@@ -97,23 +98,23 @@ class NextTemplateDetector:
 class SessionTracker:
     """The last `order` templates of each live session (at most `max_sessions`, LRU)."""
 
-    sessions_: dict[str, Context] | None = None
+    sessions_: OrderedDict[str, Context] | None = None
 
     def __init__(self, *, order: int = 2, max_sessions: int = 100_000) -> None:
         self.order = order
         self.max_sessions = max_sessions
 
     def context(self, key: str) -> Context:
-        sessions = self.sessions_ or {}
+        sessions: Mapping[str, Context] = self.sessions_ or {}
         return sessions.get(key, (START,))
 
     def push(self, key: str, template: int) -> Context:
         """Append a template to a session; returns the context it was seen in."""
         if self.sessions_ is None:
-            self.sessions_ = {}
+            self.sessions_ = OrderedDict()
         context = self.sessions_.pop(key, (START,))
         if len(self.sessions_) >= self.max_sessions:
-            del self.sessions_[next(iter(self.sessions_))]
+            self.sessions_.popitem(last=False)
         self.sessions_[key] = (*context, template)[-self.order :] if self.order else ()
         return context
 

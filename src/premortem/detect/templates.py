@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,19 +31,19 @@ class NewTemplateDetector:
     template miner caps its templates too, so this is only a guard).
     """
 
-    seen_: dict[tuple[str, int], None] | None = None
+    seen_: OrderedDict[tuple[str, int], None] | None = None
 
     def __init__(self, *, max_templates: int = 100_000) -> None:
         self.max_templates = max_templates
 
     def learn_one(self, x: Mapping[str, Any]) -> None:
         if self.seen_ is None:
-            self.seen_ = {}
+            self.seen_ = OrderedDict()
         key = _key(x)
         if key in self.seen_:
             return
         if len(self.seen_) >= self.max_templates:
-            del self.seen_[next(iter(self.seen_))]
+            self.seen_.popitem(last=False)
         self.seen_[key] = None
 
     def score_one(self, x: Mapping[str, Any]) -> float:
@@ -57,7 +58,7 @@ class RareTemplateDetector:
     At most `max_services` services are counted (the one first seen longest ago is forgotten).
     """
 
-    counts_: dict[str, dict[int, float]] | None = None
+    counts_: OrderedDict[str, dict[int, float]] | None = None
     totals_: dict[str, float] | None = None
 
     def __init__(self, *, horizon: int = 100_000, max_services: int = 10_000) -> None:
@@ -66,13 +67,12 @@ class RareTemplateDetector:
 
     def learn_one(self, x: Mapping[str, Any]) -> None:
         if self.counts_ is None or self.totals_ is None:
-            self.counts_, self.totals_ = {}, {}
+            self.counts_, self.totals_ = OrderedDict(), {}
         service, template = _key(x)
         per_service = self.counts_.get(service)
         if per_service is None:
             if len(self.counts_) >= self.max_services:
-                oldest = next(iter(self.counts_))
-                del self.counts_[oldest]
+                oldest, _ = self.counts_.popitem(last=False)
                 self.totals_.pop(oldest, None)
             per_service = self.counts_[service] = {}
         per_service[template] = per_service.get(template, 0.0) + 1.0

@@ -20,7 +20,7 @@ sources are tracked (the least recently active is dropped); a quiet source produ
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -150,7 +150,7 @@ class WindowCounter:
         self.max_empty = max_empty
         self.clock: Clock = clock or SystemClock()
         self.late = 0
-        self._sources: dict[str, _Source] = {}
+        self._sources: OrderedDict[str, _Source] = OrderedDict()
 
     # ------------------------------------------------------------------ input
 
@@ -232,7 +232,7 @@ class WindowCounter:
         if source is None:
             if len(self._sources) >= self.max_services:
                 # dicts keep insertion order; re-inserting on use makes the first the stalest
-                del self._sources[next(iter(self._sources))]
+                self._sources.popitem(last=False)
             source = _Source(next_start=time_ns - time_ns % self.width_ns)
         self._sources[service] = source
         return source

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import httpx
@@ -117,11 +120,17 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def watch(
-    pid: int, url: str, stop: threading.Event, rss: list[float], reads: dict[str, list[float]]
-) -> None:
+READS = ("/api/v1/templates", "/healthz")
+
+
+def watch(pid: int, url: str, stop: Event, results: Connection) -> None:
     """Every second: the server's RSS, one timed `GET /api/v1/templates` and, as the anchor,
-    one timed `GET /healthz` (what any request waits for on a server this busy)."""
+    one timed `GET /healthz` (what any request waits for on a server this busy).
+
+    Runs in its own process: in the load generator's process the reader would wait for the GIL
+    behind the senders building their batches, and the timings would be the generator's."""
+    rss: list[float] = []
+    reads: dict[str, list[float]] = {path: [] for path in READS}
     with httpx.Client(base_url=url, timeout=60) as client:
         while not stop.wait(1.0):
             rss.append(rss_mb(pid))
@@ -131,6 +140,7 @@ def watch(
                 times.append(time.perf_counter() - started)
                 if response.status_code != 200:
                     times[-1] = float("inf")  # a failed read counts as infinitely slow
+    results.send((rss, reads))
 
 
 def server_latency(metrics: str, route: str) -> dict[str, float]:
@@ -160,19 +170,20 @@ def run(minutes: float, rate: float) -> dict[str, object]:
         try:
             start_rss = rss_mb(process.pid)
             load = Load(url, seconds, rate)
-            rss: list[float] = []
-            reads: dict[str, list[float]] = {"/api/v1/templates": [], "/healthz": []}
-            stop = threading.Event()
-            watcher = threading.Thread(target=watch, args=(process.pid, url, stop, rss, reads))
+            context = multiprocessing.get_context("spawn")
+            stop = context.Event()
+            received, sent = context.Pipe(duplex=False)
+            watcher = context.Process(target=watch, args=(process.pid, url, stop, sent))
             senders = [threading.Thread(target=load.send) for _ in range(CLIENTS)]
-            load.started = time.perf_counter()
             watcher.start()
+            load.started = time.perf_counter()
             for sender in senders:
                 sender.start()
             for sender in senders:
                 sender.join()
             elapsed = time.perf_counter() - load.started
             stop.set()
+            rss, reads = received.recv()
             watcher.join()
             rss.append(rss_mb(process.pid))
             metrics = httpx.get(f"{url}/metrics", timeout=60).text

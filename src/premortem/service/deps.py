@@ -13,17 +13,22 @@ from premortem.service.auth import require
 from premortem.service.metrics import ServiceMetrics
 
 
-def _pipeline(request: Request) -> Pipeline:
+# The accessors are `async` on purpose: FastAPI runs a plain `def` dependency in its thread pool,
+# and on a busy server each hop to a worker thread and back waits for the GIL (tens to hundreds
+# of milliseconds under load, bench/cardinality.py) for what is an attribute lookup.
+
+
+async def _pipeline(request: Request) -> Pipeline:
     pipeline: Pipeline = request.app.state.pipeline
     return pipeline
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _metrics(request: Request) -> ServiceMetrics:
+async def _metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
 

@@ -19,7 +19,7 @@ from premortem.service.params import Limit, Offset, Since, Until
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 
-def get_alerting(request: Request) -> AlertingService:
+async def get_alerting(request: Request) -> AlertingService:
     alerting: AlertingService = request.app.state.alerting
     return alerting
 

@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from premortem.clock import Clock, SystemClock
 from premortem.domain import FailureMode, Prediction, ns_to_datetime
 from premortem.errors import NotFound
 from premortem.ports import Page
 from premortem.store import tables as t
-from premortem.store.engine import insert_new
+from premortem.store.engine import insert_new, write_lock
+
+_SAVE_ATTEMPTS = 3  # a lost race to create a mode is retried as an update
 
 
 @dataclass(slots=True)
@@ -71,11 +74,26 @@ class SqlModeRepository:
             return None
 
     def save_mode(self, mode: FailureMode, *, change: str) -> FailureMode:
-        """Store a new version of the mode (version = previous + 1) and return it."""
+        """Store a new version of the mode (version = previous + 1) and return it.
+
+        Safe when two writers save the same mode at once (two trainings, a training and an
+        edit): the mode's row is locked while its next version is numbered, and a writer that
+        loses the race to create a new mode saves its version on top of the winner's."""
+        for attempt in range(_SAVE_ATTEMPTS):
+            try:
+                return self._save_version(mode, change=change)
+            except IntegrityError:
+                if attempt == _SAVE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _save_version(self, mode: FailureMode, *, change: str) -> FailureMode:
         now = self._clock.now_ns()
         c = t.failure_modes.c
-        with self.engine.begin() as conn:
-            previous = conn.execute(select(c.version).where(c.id == mode.id)).scalar()
+        with write_lock(self.engine), self.engine.begin() as conn:
+            previous = conn.execute(
+                select(c.version).where(c.id == mode.id).with_for_update()
+            ).scalar()
             saved = mode.model_copy(
                 update={"version": (previous or 0) + 1, "updated_at": ns_to_datetime(now)}
             )

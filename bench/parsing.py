@@ -1,16 +1,24 @@
 """Log parsing benchmark: premortem's template miner next to drain3, in the same run.
 
-    python bench/parsing.py [--data ../shared/data] [--json OUT] [--quick]
+    python bench/parsing.py [--data ../shared/data] [--json OUT] [--quick] [--only NAME]
+                            [--no-throughput]
 
 1. Grouping Accuracy (Zhu et al., ICSE-SEIP 2019) on the 16 Loghub-2k systems, parsing the Content
    field of `<S>_2k.log_structured.csv`. premortem runs with its *default* settings; drain3 0.9.11
    gets, per system, the masking regexes, depth and similarity threshold of logpai/logparser's
-   `logparser/Drain/benchmark.py` (written out below).
-2. Throughput and peak RSS on 1M HDFS-like and 1M BGL-like lines: `<S>_2k.log` repeated 500 times,
-   copy 0 verbatim, in copies 1-499 every digit replaced by a seeded random digit (and, quoted
-   beside it, 500 verbatim copies). Each parser runs in its own subprocess so that its peak RSS is
-   its own. The header of each line is split off before the clock starts (the same regex for both
-   parsers); what is timed is the parser's own call, once per message.
+   `logparser/Drain/benchmark.py` (written out in `bench/_logs.py`). Then premortem's accuracy with
+   and without each heuristic (`premortem.logs.heuristics`), the others at their defaults.
+2. Throughput, peak RSS, cache miss rate and templates per workload (`bench/_logs.py` describes
+   them): real OpenStack service-log messages (100k and 1M lines), the 16 Loghub-2k systems with
+   numbers re-drawn at varied lengths (100k lines each), and beside them the older recipe (HDFS and
+   BGL, every digit re-drawn at the same length) and verbatim repeats (1M lines; 100k with
+   --quick, which also leaves out the 1M OpenStack run). Each parser runs in its own subprocess
+   so that its peak RSS is its own (both hold the same workload in memory). The header of each
+   line is split off before the clock starts; what is timed is the parser's own call, once per
+   message. premortem gets each OpenStack line's service (its log file), as the pipeline gives it;
+   drain3 has no services and gets the logparser settings of Loghub's OpenStack.
+   `cache_miss_rate` is the share of lines premortem had to mask and search (no cache knew their
+   key), `shape_miss_rate` the share its first, cheapest key missed.
 
 The machine is shared: absolute numbers are noisy, ratios measured in the same run less so.
 """

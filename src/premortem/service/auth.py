@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from fastapi import HTTPException, Request
 
@@ -73,3 +74,15 @@ class Require:
 
 def require(scope: Scope) -> Require:
     return Require(scope)
+
+
+@dataclass(frozen=True, slots=True)
+class PageScope:
+    """Marks a dashboard dependency with the scope its page needs, so that the edge guard checks
+    a form post's cookie before it reads the form (premortem.service.ui.web.SignedIn)."""
+
+    scope: Scope
+
+
+def login_url(next_url: str) -> str:
+    return "/login?next=" + quote(next_url, safe="")

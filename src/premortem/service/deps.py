@@ -12,7 +12,6 @@ from premortem.pipeline import Pipeline
 from premortem.service.auth import require
 from premortem.service.metrics import ServiceMetrics
 
-
 # The accessors are `async` on purpose: FastAPI runs a plain `def` dependency in its thread pool,
 # and on a busy server each hop to a worker thread and back waits for the GIL (tens to hundreds
 # of milliseconds under load, bench/cardinality.py) for what is an attribute lookup.

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from premortem.config import Settings
 from premortem.service import problems
-from premortem.service.auth import CHALLENGE, Require, refusal, token_from
+from premortem.service.auth import CHALLENGE, PageScope, Require, login_url, refusal, token_from
 from premortem.service.deps import read_body
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -70,8 +70,9 @@ def allowed_hosts(settings: Settings) -> frozenset[str]:
 class RouteNeeds:
     """What the guard must know of the route a request goes to."""
 
-    scope: str | None = None  # the token scope it requires; None: not an API route
+    scope: str | None = None  # the token scope it requires; None: open to all
     ingest: bool = False  # reads a raw batch: the ingest body limit applies
+    page: bool = False  # a dashboard page: forms are its content type, sign-in its refusal
 
 
 def needs_of(route: BaseRoute) -> RouteNeeds:
@@ -80,6 +81,9 @@ def needs_of(route: BaseRoute) -> RouteNeeds:
         return RouteNeeds()
     calls = list(_calls(route.dependant))
     scope = next((call.scope for call in calls if isinstance(call, Require)), None)
+    page = next((call.scope for call in calls if isinstance(call, PageScope)), None)
+    if scope is None and page is not None:
+        return RouteNeeds(scope=page, page=True)
     return RouteNeeds(scope=scope, ingest=read_body in calls)
 
 
@@ -122,11 +126,18 @@ class Refused(Exception):
     """A request the guard answers itself, with a problem+json response."""
 
     def __init__(
-        self, status: int, title: str, detail: str, *, kind: str = "", challenge: bool = False
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        kind: str = "",
+        challenge: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail, self.kind = status, title, detail, kind
-        self.headers = CHALLENGE if challenge else None
+        self.headers = CHALLENGE if challenge else headers
 
 
 class EdgeGuard:
@@ -181,10 +192,10 @@ class EdgeGuard:
         open_server = not self.tokens
         if writes:
             self.check_same_origin(request, open_server=open_server)
-        if writes and open_server and needs.scope is not None:
+        if writes and open_server and needs.scope is not None and not needs.page:
             check_content_type(request)
         if needs.scope is not None:
-            self.check_token(request, needs.scope)
+            self.check_token(request, needs.scope, page=needs.page)
         if length == 0:
             return receive
         limit = self.settings.max_body_bytes if needs.ingest else self.settings.max_api_body_bytes
@@ -231,12 +242,16 @@ class EdgeGuard:
     def _own(self, origin: str, host: str) -> bool:
         return same_site(origin, host, public_origin=self.public_origin)
 
-    def check_token(self, request: Request, scope: str) -> None:
+    def check_token(self, request: Request, scope: str, *, page: bool = False) -> None:
         refused = refusal(self.tokens, token_from(request), scope)
-        if refused is not None:
-            status, reason = refused
-            title = "Unauthorized" if status == 401 else "Forbidden"
-            raise Refused(status, title, reason, challenge=status == 401)
+        if refused is None:
+            return
+        status, reason = refused
+        if page and status == 401:  # a signed-out browser: to the sign-in page, as the page would
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise Refused(303, "See Other", reason, headers={"Location": login_url(path)})
+        title = "Unauthorized" if status == 401 else "Forbidden"
+        raise Refused(status, title, reason, challenge=status == 401)
 
     def needs(self, scope: Scope) -> RouteNeeds:
         """What the route this request goes to needs (nothing, if it goes to none)."""

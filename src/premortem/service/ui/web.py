@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import plotly
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -21,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from premortem.domain import rfc3339_ns
 from premortem.runtime import Runtime
-from premortem.service.auth import AUTH_COOKIE, scopes_of, token_from
+from premortem.service.auth import AUTH_COOKIE, PageScope, login_url, scopes_of, token_from
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -117,24 +116,23 @@ def _viewer(request: Request, scope: str) -> Viewer:
     return Viewer(can_edit="admin" in scopes, signed_in=True)
 
 
-async def _reader(request: Request) -> Viewer:
-    return _viewer(request, "read")
+@dataclass(frozen=True, slots=True)
+class SignedIn(PageScope):
+    """Who is looking, with `scope` required once tokens are set; a `form` post must also come
+    from this site. The guard checks the same scope before it reads a form (PageScope)."""
+
+    form: bool = False
+
+    async def __call__(self, request: Request) -> Viewer:
+        if self.form:
+            check_same_site(request)
+        return _viewer(request, self.scope)
 
 
-async def _editor(request: Request) -> Viewer:
-    check_same_site(request)
-    return _viewer(request, "admin")
-
-
-async def _poster(request: Request) -> Viewer:
-    """Form posts that change state but not the mode database (ack, feedback): `read` scope."""
-    check_same_site(request)
-    return _viewer(request, "read")
-
-
-Reader = Annotated[Viewer, Depends(_reader)]
-Editor = Annotated[Viewer, Depends(_editor)]
-Poster = Annotated[Viewer, Depends(_poster)]
+Reader = Annotated[Viewer, Depends(SignedIn("read"))]
+Editor = Annotated[Viewer, Depends(SignedIn("admin", form=True))]
+# Form posts that change state but not the mode database (ack, feedback): `read` scope.
+Poster = Annotated[Viewer, Depends(SignedIn("read", form=True))]
 
 
 def check_same_site(request: Request) -> None:
@@ -258,7 +256,3 @@ def logout(request: Request) -> RedirectResponse:
     response = see_other("/login")
     response.delete_cookie(AUTH_COOKIE, path="/", httponly=True, samesite="strict")
     return response
-
-
-def login_url(next_url: str) -> str:
-    return "/login?next=" + quote(next_url, safe="")

@@ -314,6 +314,7 @@ class TemplateCatalog:
                 "pending_deletes": len(self._evicted),
                 "miner_groups": miner["groups"],
                 "miner_cached": miner["cached"],
+                "miner_tokens": miner["tokens"],
                 "miner_services": miner["services"],
             }
 

@@ -52,6 +52,7 @@ def test_per_service_maps_are_bounded_by_the_template_cap() -> None:
     assert sizes["templates"] <= 50 and sizes["statistics"] <= 50
     # the miner's two lookup caches are bounded over all services together, not per service
     assert sizes["miner_cached"] <= 2 * 1000
+    assert 0 < sizes["miner_tokens"] <= 2 * 1000, "token memos are bounded and in /metrics"
     assert sizes["miner_services"] <= 2 * 1000, "a cache per service ever seen"
     assert sizes["miner_groups"] <= 50, "an empty template group per service ever seen"
 

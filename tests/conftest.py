@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from premortem_serving import PremortemProcess
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -40,3 +43,18 @@ def postgres_url() -> Iterator[str]:
 def fresh_postgres_url() -> Iterator[str]:
     """Like `postgres_url`, but a new, empty schema for this one test."""
     yield from _schema_url()
+
+
+@pytest.fixture
+def premortem_process(tmp_path: Path) -> Iterator[Callable[..., PremortemProcess]]:
+    """`premortem_process(database_url, **env)`: a server not yet started; stopped at the end."""
+    made: list[PremortemProcess] = []
+
+    def make(database_url: str, **env: str) -> PremortemProcess:
+        server = PremortemProcess(tmp_path, {"PREMORTEM_DATABASE_URL": database_url, **env})
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()

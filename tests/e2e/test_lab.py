@@ -11,61 +11,31 @@ probe saw the checkout fail), with no alert raised during a fault-free run.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from premortem.demo.servers import free_port
 from premortem.labs.runner import FAULTS, Lab, RunResult, plan_suite, run_suite
+from premortem_serving import PremortemProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PREMORTEM = str(Path(sys.executable).with_name("premortem"))
 SECOND = 1_000_000_000
 
 
 @pytest.fixture
-def premortem_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREMORTEM_DATABASE_URL": f"sqlite:///{tmp_path / 'premortem.db'}",
-        "PREMORTEM_HORIZON_S": "60",  # the lab's failures develop in seconds, as in the demo
-    }
-    env.pop("PREMORTEM_TOKENS", None)
-    log = (tmp_path / "premortem.log").open("wb")
-    server = subprocess.Popen(
-        [PREMORTEM, "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=tmp_path
+def premortem_url(tmp_path: Path, premortem_process: Callable[..., PremortemProcess]) -> str:
+    server = premortem_process(
+        f"sqlite:///{tmp_path / 'premortem.db'}",
+        PREMORTEM_HORIZON_S="60",  # the lab's failures develop in seconds, as in the demo
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, (tmp_path / "premortem.log").read_text()[-2000:]
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "premortem did not start within 30 s"
-            time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
-        log.close()
+    server.start(timeout_s=30)
+    return server.url
 
 
 def test_lab_failures_are_warned_before_they_happen_and_fault_free_runs_stay_quiet(

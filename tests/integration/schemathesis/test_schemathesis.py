@@ -8,17 +8,16 @@ What a schema cannot say is listed, with the reason, in schemathesis.toml beside
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
+
+from premortem_serving import PremortemProcess
 
 pytestmark = pytest.mark.integration
 
@@ -28,55 +27,19 @@ SEED = 20261202
 EXAMPLES = 50  # per operation and phase: about 5,000 requests, a few minutes per database
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def server_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    premortem_process: Callable[..., PremortemProcess],
+) -> str:
     if request.param == "sqlite":
         database = f"sqlite:///{tmp_path / 'premortem.db'}"
     else:
         database = request.getfixturevalue("fresh_postgres_url")
-    port = free_port()
-    env = {**os.environ, "PREMORTEM_DATABASE_URL": database}
-    for name in (
-        "PREMORTEM_TOKENS",
-        "PREMORTEM_ALLOWED_HOSTS",
-        "PREMORTEM_ALLOW_COMMAND_SCHEDULES",
-    ):
-        env.pop(name, None)
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [str(BIN / "premortem"), "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=log,
-            cwd=tmp_path,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert server.poll() is None, log_path.read_text()[-2000:]
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "premortem did not start within 60 s"
-                time.sleep(0.2)
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(10)
+    server = premortem_process(database)
+    server.start()
+    return server.url
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(

@@ -10,33 +10,23 @@ the server showed before a crash names the same template after it.
 from __future__ import annotations
 
 import itertools
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from premortem_serving import PremortemProcess
+
 pytestmark = pytest.mark.integration
 
-PREMORTEM = str(Path(sys.executable).with_name("premortem"))
 CLIENTS = 4
 BATCH = 20
 CRASHES = 5
 WORDS = ["".join(w) for w in itertools.product("bdfk", "aeiou", "lmr")][:48]  # no digits
 BASE_NS = 1_780_000_000 * 10**9
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -48,62 +38,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 class Server:
-    """`premortem serve` on one port and one database, started again after each kill -9."""
+    """The server the clients talk to, and whether it is up (clients wait while it is not)."""
 
-    def __init__(self, database_url: str, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PREMORTEM_DATABASE_URL": database_url}
-        for name in ("PREMORTEM_TOKENS", "PREMORTEM_ALLOWED_HOSTS"):
-            self.env.pop(name, None)
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
+    def __init__(self, process: PremortemProcess) -> None:
+        self.process, self.url = process, process.url
         self.up = threading.Event()
 
     def start(self) -> None:
-        log = (self.workdir / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [PREMORTEM, "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            cwd=self.workdir,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.process.poll() is None, (self.workdir / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "premortem did not start within 60 s"
-            time.sleep(0.1)
+        self.process.start()
         self.up.set()
 
     def kill_9(self) -> None:
-        assert self.process is not None
         self.up.clear()
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        self.process.kill_9()
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    running = Server(database_url, tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(database_url: str, premortem_process: Callable[..., PremortemProcess]) -> Server:
+    return Server(premortem_process(database_url))
 
 
 class Client(threading.Thread):

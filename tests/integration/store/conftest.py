@@ -12,13 +12,18 @@ from premortem.store.engine import make_engine, migrate
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A migrated, empty database of each kind."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind: a SQLite file, a fresh PostgreSQL schema."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
-    engine = make_engine(url)
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
+@pytest.fixture
+def sql_engine(database_url: str) -> Iterator[Engine]:
+    """A migrated, empty database of each kind."""
+    engine = make_engine(database_url)
     migrate(engine)
     yield engine
     engine.dispose()

@@ -13,7 +13,6 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -27,14 +26,6 @@ BATCH = 20
 CRASHES = 5
 WORDS = ["".join(w) for w in itertools.product("bdfk", "aeiou", "lmr")][:48]  # no digits
 BASE_NS = 1_780_000_000 * 10**9
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'crash.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
 
 
 class Server:

@@ -26,14 +26,6 @@ from premortem.store.templates import SqlTemplateRepository
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'templates.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
-
-
 def records(words: list[str], *, at: int) -> list[LogRecord]:
     return [
         LogRecord(time_ns=at + i, body=f"{w} started on node {i}", service="api")

@@ -356,10 +356,16 @@ def _p95(run: SimulationRun, name: str) -> float:
 def best_triggers(
     mode_id: str, candidates: Sequence[Candidate], *, base_rate: float
 ) -> list[Trigger]:
-    """The best few candidates of each kind that beat the mode's base rate."""
+    """The best few candidates of each kind that beat the mode's base rate.
+
+    Beating it means a lift above one: a candidate seen in failing and passing runs alike (an
+    access-log line, present in every run) is as likely before a pass as before a failure and
+    predicts nothing. Only when every run failed is a perfect candidate taken at the base rate:
+    there is nothing to contrast it with."""
     by_kind: dict[TriggerKind, list[Candidate]] = defaultdict(list)
     for candidate in candidates:
-        if candidate.precision >= max(MIN_PRECISION, base_rate) and candidate.hits:
+        lifts = candidate.precision > base_rate or candidate.precision == 1.0
+        if lifts and candidate.precision >= MIN_PRECISION and candidate.hits:
             by_kind[candidate.kind].append(candidate)
     triggers = []
     for kind_candidates in by_kind.values():

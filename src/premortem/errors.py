@@ -20,19 +20,39 @@ class PremortemError(Exception):
 
 
 class IngestError(PremortemError):
-    """Input could not be read. `pointer` is a JSON pointer to the offending field."""
+    """Input could not be read. `pointer` is a JSON pointer to the offending field; `more` holds
+    the input's other errors (every record of a batch is checked), listed after this one."""
 
-    def __init__(self, message: str, *, pointer: str = "") -> None:
+    def __init__(
+        self, message: str, *, pointer: str = "", more: tuple[IngestError, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.pointer = pointer
+        self.more = more
+
+    @property
+    def errors(self) -> list[IngestError]:
+        """This error and the others found in the same input, in input order."""
+        return [IngestError(self.message, pointer=self.pointer), *self.more]
 
     def at(self, prefix: str) -> IngestError:
         """The same error, located under `prefix` (used when a record sits inside a batch)."""
-        return IngestError(self.message, pointer=f"{prefix}{self.pointer}")
+        return IngestError(
+            self.message,
+            pointer=f"{prefix}{self.pointer}",
+            more=tuple(e.at(prefix) for e in self.more),
+        )
+
+    @classmethod
+    def combine(cls, errors: list[IngestError]) -> IngestError:
+        """One error standing for several: the first leads, the rest are its `more`."""
+        flat = [one for error in errors for one in error.errors]
+        return cls(flat[0].message, pointer=flat[0].pointer, more=tuple(flat[1:]))
 
     def __str__(self) -> str:
-        return f"{self.pointer}: {self.message}" if self.pointer else self.message
+        text = f"{self.pointer}: {self.message}" if self.pointer else self.message
+        return f"{text} (and {len(self.more)} more errors)" if self.more else text
 
 
 class PayloadTooLarge(IngestError):

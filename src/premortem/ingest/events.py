@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from premortem.domain import Event
-from premortem.errors import IngestError
 from premortem.ingest import cloudevents, k8s, native
-from premortem.ingest.fields import load_documents
+from premortem.ingest.fields import each_record, load_documents
 from premortem.ingest.identity import identify_untimed
 
 
@@ -20,12 +19,10 @@ def parse_events(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
     items, batch = load_documents(data)
     events: list[Event] = []
     untimed: list[int] = []
-    for index, item in enumerate(items):
-        try:
-            parsed = _parse_one(item, now_ns=now_ns)
-        except IngestError as exc:
-            raise (exc.at(f"/{index}") if batch else exc) from None
-        if len(parsed) == 1 and _native_untimed(item):
+    for index, parsed in each_record(
+        items, lambda item: _parse_one(item, now_ns=now_ns), batch=batch
+    ):
+        if len(parsed) == 1 and _native_untimed(items[index]):
             untimed.append(len(events))
         events.extend(parsed)
     identify_untimed(events, untimed)

@@ -7,8 +7,8 @@ pointers look the same whatever the format. Times come out as integer nanosecond
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -17,6 +17,8 @@ from premortem.domain import JSON
 from premortem.errors import IngestError
 
 _NS = 1_000_000_000
+MAX_LISTED_ERRORS = 100  # a batch's bad records named in one answer (each_record)
+T = TypeVar("T")
 
 
 def pointer(*parts: str | int) -> str:
@@ -332,12 +334,57 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def validation_error(exc: ValidationError, *, at: str = "") -> IngestError:
-    """The first pydantic error as an IngestError pointing at its field."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
-    return IngestError(f"{first['msg']}{more}", pointer=at + pointer(*first["loc"]))
+def validation_error(exc: ValidationError, *, at: str = "", doc: Any = None) -> IngestError:
+    """Every pydantic error as one IngestError (the first leads), each pointing at its field.
+
+    With the validated `doc`, a location is cut where it leaves the document: pydantic names the
+    member of a union it tried (`/expected_outcome/str`), which is no field a client sent; the
+    several members' errors at one field are then listed once."""
+    errors: dict[str, IngestError] = {}
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        if doc is not None:
+            loc = _within(doc, loc, missing=error["type"] == "missing")
+        where = at + pointer(*loc)
+        errors.setdefault(where, IngestError(str(error["msg"]), pointer=where))
+    return IngestError.combine(list(errors.values()))
+
+
+def _within(doc: Any, loc: tuple[str | int, ...], *, missing: bool) -> tuple[str | int, ...]:
+    """The longest prefix of `loc` that is a path in `doc`; for a `missing` error, with the
+    required key that is not there."""
+    node = doc
+    for depth, step in enumerate(loc):
+        if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+            continue
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+            continue
+        required = missing and isinstance(node, dict) and depth == len(loc) - 1
+        return loc[: depth + 1] if required else loc[:depth]
+    return loc
+
+
+def each_record(
+    items: list[Any], parse: Callable[[Any], T], *, batch: bool
+) -> Iterator[tuple[int, T]]:
+    """`(index, parse(item))` for every item that parses; every item is tried, and the errors of
+    those that do not (up to `MAX_LISTED_ERRORS`, each under its `/index`) are raised together
+    at the end, so a client learns of all its bad records at once and nothing is stored."""
+    errors: list[IngestError] = []
+    for index, item in enumerate(items):
+        try:
+            parsed = parse(item)
+        except IngestError as exc:
+            errors.append(exc.at(f"/{index}") if batch else exc)
+            if len(errors) >= MAX_LISTED_ERRORS:
+                break
+            continue
+        if not errors:
+            yield index, parsed
+    if errors:
+        raise IngestError.combine(errors)
 
 
 def kubernetes_objects(doc: Any) -> tuple[list[Any], str | None]:

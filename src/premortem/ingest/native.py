@@ -33,6 +33,7 @@ from premortem.ingest.fields import (
     check_lengths,
     check_log_lengths,
     check_values_depth,
+    each_record,
     expect_object,
     json_text,
     load_documents,
@@ -59,11 +60,12 @@ def parse_test_runs(data: bytes | str | Any, *, now_ns: int = 0) -> list[ParsedT
     """Native test runs (one object or a list); each document is kept exactly as sent."""
     del now_ns  # the native format carries its own timestamp; the argument keeps parsers uniform
     items, batch = load_documents(data)
-    parsed = []
-    for index, item in enumerate(items):
-        at = f"/{index}" if batch else ""
-        parsed.append(validate_test_run(expect_object(item, at or ""), at=at))
-    return parsed
+    return [
+        run
+        for _, run in each_record(
+            items, lambda item: validate_test_run(expect_object(item, "")), batch=batch
+        )
+    ]
 
 
 def validate_test_run(doc: JSON, *, at: str = "") -> ParsedTestRun:
@@ -72,7 +74,7 @@ def validate_test_run(doc: JSON, *, at: str = "") -> ParsedTestRun:
     try:
         return ParsedTestRun(TestRun.model_validate(doc), doc)
     except ValidationError as exc:
-        raise validation_error(exc, at=at) from exc
+        raise validation_error(exc, at=at, doc=doc) from exc
 
 
 # --------------------------------------------------------------------------- logs
@@ -116,11 +118,8 @@ def parse_logs(data: bytes | str | Any, *, now_ns: int) -> list[LogRecord]:
     records: list[LogRecord] = []
     append = records.append
     untimed: list[int] = []
-    for index, item in enumerate(items):
-        try:
-            record = log_record(item, now_ns)
-        except IngestError as exc:
-            raise (exc.at(f"/{index}") if batch else exc) from None
+    for index, record in each_record(items, lambda item: log_record(item, now_ns), batch=batch):
+        item = items[index]
         if record.time_ns == now_ns and _untimed(item, _LOG_TIME_KEYS):
             untimed.append(index)
         append(record)
@@ -298,12 +297,11 @@ def parse_events(data: bytes | str | Any, *, now_ns: int) -> list[Event]:
     items, batch = load_documents(data)
     events = []
     untimed: list[int] = []
-    for index, item in enumerate(items):
-        try:
-            events.append(native_event(item, now_ns=now_ns))
-        except IngestError as exc:
-            raise (exc.at(f"/{index}") if batch else exc) from None
-        if is_untimed_event(item):
+    for index, event in each_record(
+        items, lambda item: native_event(item, now_ns=now_ns), batch=batch
+    ):
+        events.append(event)
+        if is_untimed_event(items[index]):
             untimed.append(index)
     identify_untimed(events, untimed)
     return events

@@ -16,6 +16,7 @@ from premortem import __version__
 from premortem.config import Settings
 from premortem.runtime import Runtime, build_runtime
 from premortem.service import (
+    apidocs,
     openapi,
     problems,
     routes_alerts,
@@ -32,15 +33,8 @@ from premortem.service import (
 )
 from premortem.service.deps import CanRead
 from premortem.service.guard import EdgeGuard
+from premortem.service.headers import SECURITY_HEADERS
 from premortem.service.metrics import ServiceMetrics
-
-# Pages load scripts and styles only from premortem itself: no inline script can run, so log
-# content that slipped through escaping still could not execute.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-    "form-action 'self'"
-)
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -59,6 +53,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         version=__version__,
         description="Predict failure modes before they show up in the logs.",
         lifespan=lifespan,
+        # Served by apidocs.py from local files: FastAPI's pages load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.runtime = runtime
@@ -80,6 +77,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_schedules.router)
     app.include_router(routes_whatif.router)
     app.include_router(ui.router)
+    app.include_router(apidocs.router)
     openapi.complete(app)
     return app
 
@@ -93,13 +91,6 @@ def _install_middleware(app: FastAPI) -> None:
         routes=app.router.routes,
     )
     app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
-
-
-_SECURITY_HEADERS = (
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-)
 
 
 class ObserveMiddleware:
@@ -122,7 +113,7 @@ class ObserveMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in _SECURITY_HEADERS:
+                for name, value in SECURITY_HEADERS:
                     if name.decode() not in headers:
                         headers.append(name.decode(), value.decode())
             await send(message)

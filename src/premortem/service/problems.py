@@ -58,7 +58,7 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, PayloadTooLarge):
             return problem(413, "Payload too large", str(exc), kind="too-large", instance=path)
         if isinstance(exc, IngestError):
-            errors = [{"pointer": exc.pointer, "detail": exc.message}]
+            errors = [{"pointer": e.pointer, "detail": e.message} for e in exc.errors]
             return problem(
                 400, "Invalid input", str(exc), kind="invalid-input", instance=path, errors=errors
             )

@@ -44,7 +44,7 @@ async def otlp_logs(
                 "status": 400,
                 "detail": str(exc),
                 "instance": request.url.path,
-                "errors": [{"pointer": exc.pointer, "detail": exc.message}],
+                "errors": [{"pointer": e.pointer, "detail": e.message} for e in exc.errors],
                 "code": 3,  # google.rpc.Code INVALID_ARGUMENT
                 "message": str(exc),
             },

@@ -74,9 +74,10 @@ def list_test_runs(
     return {"items": [s.doc for s in page.items], "total": page.total}
 
 
-@router.get("/test-runs/{test_id}", dependencies=[CanRead])
+@router.get("/test-runs/{test_id:path}", dependencies=[CanRead])
 def get_test_run(test_id: str, pipeline: PipelineDep) -> dict[str, Any]:
-    """The test run exactly as it was sent."""
+    """The test run exactly as it was sent. Its id may hold `/` (`Nova/Test_1/round_1`, as
+    `premortem replay` names OpenStack runs), written plain or as `%2F`."""
     return pipeline.store.get_test_run(test_id).doc
 
 

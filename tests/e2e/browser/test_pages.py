@@ -200,3 +200,22 @@ def test_backtest_page_draws_the_reliability_diagram(server: Server, watched: Wa
     ece = page.locator(".metric", has_text="Calibration error (ECE)").locator(".value")
     expect(ece).to_have_text(re.compile(r"^\d\.\d\d$"))
     assert watched.errors == []
+
+
+def test_mode_detail_lead_time_range_is_numpys_p10_p90(server: Server, watched: Watched) -> None:
+    """Issue 15: the trigger table's "median (p10–p90)" are numpy's percentiles of the trigger's
+    lead times (it showed the wrong ranks), and the histogram counts seconds, as the table."""
+    import numpy as np
+
+    from premortem.service.ui.web import duration
+
+    page = _open(watched, server.url + f"/modes/{MODE_ID}")
+    mode = server.app.state.runtime.modes.get_mode(MODE_ID)
+    for trigger in mode.triggers:
+        leads = trigger.lead_times_s
+        p10, median, p90 = (float(np.percentile(leads, q)) for q in (10, 50, 90))
+        row = page.locator("tr", has_text=trigger.description)
+        expected = f"{duration(median)} ({duration(p10)}–{duration(p90)}, n={len(leads)})"
+        expect(row).to_contain_text(expected)
+    expect(page.locator("main")).to_contain_text("lead time before onset (s)")
+    assert watched.errors == []

@@ -23,12 +23,13 @@ def source_of(request: Request) -> BacktestSource:
 
 
 def lead_histogram(report: BacktestReport) -> dict[str, Any]:
+    """Lead times in seconds, as the tables give them; premortem and the baseline side by side."""
     data = [
         {
             "type": "histogram",
             "name": label(name),
-            "x": [s / 60 for s in scores.lead_times_s],
-            "opacity": 0.7,
+            "x": list(scores.lead_times_s),
+            "hovertemplate": "%{x} s: %{y} failure(s)<extra>%{fullData.name}</extra>",
         }
         for name, scores in (
             (report.model_name, report.model),
@@ -36,9 +37,15 @@ def lead_histogram(report: BacktestReport) -> dict[str, Any]:
         )
     ]
     layout = {
-        "barmode": "overlay",
-        "xaxis": {"title": {"text": "lead time (minutes before onset)"}},
-        "yaxis": {"title": {"text": "failures"}},
+        "barmode": "group",
+        "bargap": 0.15,
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        "xaxis": {
+            "title": {"text": "lead time before onset (s)", "standoff": 8},
+            "ticksuffix": " s",
+            "automargin": True,
+        },
+        "yaxis": {"title": {"text": "failures", "standoff": 8}, "automargin": True},
     }
     return {"data": data, "layout": layout}
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from premortem.domain import FailureMode
 from premortem.errors import NotFound
+from premortem.evaluation import percentile
 from premortem.runtime import Runtime
 from premortem.service.ui.queries import PageInfo, services
 from premortem.service.ui.web import Reader, label, render, runtime_of
@@ -70,28 +71,41 @@ def trigger_stats(mode: FailureMode) -> list[dict[str, Any]]:
                 "trigger": trigger,
                 "observations": len(leads),
                 "median": statistics.median(leads) if leads else None,
-                "p10": leads[int(0.1 * (len(leads) - 1))] if leads else None,
-                "p90": leads[int(0.9 * (len(leads) - 1))] if leads else None,
+                "p10": percentile(leads, 10),
+                "p90": percentile(leads, 90),
             }
         )
     return rows
 
 
 def lead_time_histogram(mode: FailureMode) -> dict[str, Any]:
+    """Lead times in seconds (as the tables give them), one bar group per trigger side by side;
+    the legend above the plot, where it cannot cover an axis title."""
     data = [
         {
             "type": "histogram",
             "name": label(trigger.description[:60] or trigger.kind.value),
-            "x": [s / 60 for s in trigger.lead_times_s],
-            "opacity": 0.75,
+            "x": list(trigger.lead_times_s),
+            "hovertemplate": "%{x} s: %{y} observation(s)<extra>%{fullData.name}</extra>",
         }
         for trigger in mode.triggers
         if trigger.lead_times_s
     ]
     layout = {
-        "barmode": "overlay",
-        "xaxis": {"title": {"text": "lead time (minutes before onset)"}},
-        "yaxis": {"title": {"text": "observations"}},
+        "barmode": "group",
+        "bargap": 0.15,
+        "margin": {"t": 30, "l": 64, "b": 56},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        "xaxis": {
+            "title": {"text": "lead time before onset (s)", "standoff": 8},
+            "ticksuffix": " s",
+            "automargin": True,
+        },
+        "yaxis": {
+            "title": {"text": "observations (failures)", "standoff": 8},
+            "automargin": True,
+            "rangemode": "tozero",
+        },
     }
     return {"data": data, "layout": layout}
 

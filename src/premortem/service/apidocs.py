@@ -1,0 +1,74 @@
+"""The API's own documentation pages, served from this machine under the app's CSP.
+
+FastAPI's built-in `/docs` and `/redoc` load Swagger UI and ReDoc from a CDN and start them with
+an inline script: the Content-Security-Policy (`script-src 'self'`) blocks both, and a server
+without internet could not fetch them anyway. Here the files come from the `fastapi-offline`
+package (Swagger UI and ReDoc builds, MIT/Apache-2.0) and each page starts its viewer from a
+script file of ours (`ui/static/apidocs.js`), which reads the OpenAPI URL from the page.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse
+
+from premortem.service.headers import CSP
+
+VENDOR = Path(fastapi_offline.__file__).parent / "static"
+FILES = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "redoc.standalone.js": "text/javascript",
+}
+OPENAPI_URL = "/openapi.json"
+REDOC_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page(title: str, viewer: str, head: str, body: str) -> HTMLResponse:
+    return HTMLResponse(
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n"
+        '<link rel="icon" href="/ui/static/favicon.svg" type="image/svg+xml">\n'
+        f"{head}</head>\n"
+        f'<body data-viewer="{viewer}" data-openapi-url="{OPENAPI_URL}">\n{body}'
+        '<script src="/ui/static/apidocs.js"></script>\n</body>\n</html>\n'
+    )
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def swagger_ui() -> HTMLResponse:
+    return _page(
+        "premortem API — Swagger UI",
+        "swagger",
+        '<link rel="stylesheet" href="/api-docs/swagger-ui.css">\n',
+        '<div id="swagger-ui"></div>\n<script src="/api-docs/swagger-ui-bundle.js"></script>\n',
+    )
+
+
+@router.get("/redoc", response_class=HTMLResponse)
+def redoc() -> HTMLResponse:
+    page = _page(
+        "premortem API — ReDoc",
+        "redoc",
+        "",
+        '<div id="redoc"></div>\n<script src="/api-docs/redoc.standalone.js"></script>\n',
+    )
+    page.headers["Content-Security-Policy"] = REDOC_CSP
+    return page
+
+
+@router.get("/api-docs/{name}")
+def vendored(name: str) -> FileResponse:
+    media = FILES.get(name)
+    if media is None:
+        raise HTTPException(404, "no such file")
+    return FileResponse(
+        VENDOR / name, media_type=media, headers={"Cache-Control": "public, max-age=86400"}
+    )

@@ -1,0 +1,54 @@
+"""Issue 15 (API): ids holding `/` are addressable, and a bad batch names every bad record."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+RUN = {
+    "test_id": "Nova/Test_1/round_1",  # as `premortem replay openstack-fi` names runs
+    "timestamp": "2024-01-01T00:00:00Z",
+    "service": "nova",
+    "expected_outcome": "pass",
+    "actual_outcome": "fail",
+}
+
+
+def test_a_test_run_id_with_slashes_is_found_plain_and_encoded(client: TestClient) -> None:
+    assert client.post("/api/v1/test-runs", json=RUN).status_code == 201
+    for path in ("Nova/Test_1/round_1", "Nova%2FTest_1%2Fround_1"):
+        answer = client.get(f"/api/v1/test-runs/{path}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["test_id"] == RUN["test_id"]
+    assert client.get("/api/v1/test-runs/Nova/Test_1").status_code == 404
+
+
+def test_every_bad_record_of_a_log_batch_is_listed_and_none_is_stored(client: TestClient) -> None:
+    batch = [
+        {"body": "fine"},
+        {"body": 1},
+        {"body": "fine too"},
+        {"severity_number": 9},
+        {"body": "late", "timestamp": "yesterday"},
+    ]
+    answer = client.post("/api/v1/logs", json=batch)
+    assert answer.status_code == 400
+    problem = answer.json()
+    assert [e["pointer"] for e in problem["errors"]] == ["/1/body", "/3/body", "/4/timestamp"]
+    assert problem["detail"].endswith("(and 2 more errors)")
+    assert client.get("/api/v1/logs").json()["total"] == 0
+
+
+def test_every_invalid_field_of_a_test_run_is_listed(client: TestClient) -> None:
+    bad = {**RUN, "timestamp": "not a time", "expected_outcome": 3, "service": 7}
+    answer = client.post("/api/v1/test-runs", json=[RUN, bad, {"timestamp": 5}])
+    assert answer.status_code == 400
+    pointers = [e["pointer"] for e in answer.json()["errors"]]
+    assert pointers[:3] == ["/1/timestamp", "/1/expected_outcome", "/1/service"]
+    assert any(p.startswith("/2/") for p in pointers)
+    assert client.get("/api/v1/test-runs").json()["total"] == 0
+
+
+def test_every_bad_event_of_a_batch_is_listed(client: TestClient) -> None:
+    answer = client.post("/api/v1/events", json=[{"type": 1}, {"type": "deploy"}, {}])
+    assert answer.status_code == 400
+    assert [e["pointer"][:3] for e in answer.json()["errors"]] == ["/0/", "/2/"]

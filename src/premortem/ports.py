@@ -44,6 +44,7 @@ class LogQuery:
     limit: int = 100
     offset: int = 0
     newest_first: bool = True
+    ids: tuple[str, ...] | None = None  # only these records (an alert's evidence)
 
 
 @dataclass(slots=True)

@@ -102,6 +102,7 @@ class MemoryInputStore:
             return (
                 (not query.service or r.service == query.service)
                 and (query.template_id is None or r.template_id == query.template_id)
+                and (query.ids is None or r.id in query.ids)
                 and (query.min_severity is None or r.severity_number >= query.min_severity)
                 and (not query.text or query.text in r.body)
                 and _in_range(r.time_ns, query.since_ns, query.until_ns)

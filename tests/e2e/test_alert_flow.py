@@ -184,7 +184,11 @@ def test_a_precursor_fires_once_and_the_alert_resolves_once(
     assert alert["mitigations"] and alert["mitigations"][0]["action"]
     assert alert["annotations"]["mitigation"] not in ("", "none")
     assert PRECURSOR.format(n=17) in cited_lines(alert), "JSON carries lines as they were logged"
-    assert any(PRECURSOR.format(n=40) in t["samples"] for t in alert["evidence"]["templates"])
+    # Lines of the training runs are their own section, not live evidence (issue 15).
+    excerpts = alert["evidence"]["training_excerpts"]
+    assert any(x["line"] == PRECURSOR.format(n=40) for x in excerpts)
+    assert {x["test_run"] for x in excerpts} <= {"checkout-run0", "checkout-run1"}
+    assert PRECURSOR.format(n=40) not in cited_lines(alert)
     assert "\x1b" not in alert["text"] and "\n[RESOLVED] all fine" not in alert["text"]
     assert "\\x1b[31m" in alert["text"], "the text rendering shows control characters escaped"
     assert set(alert["evidence"]["test_runs"]) == {"checkout-run0", "checkout-run1"}

@@ -5,7 +5,8 @@ Content is built raw (log lines exactly as they were written) and escaped only w
 Log lines are attacker-controlled text; never put them into a text or HTML channel unescaped.
 
 Prediction evidence keys understood here (all optional; see docs/alerting.md):
-``templates`` [{template_id, template, samples: [str], count}], ``events`` [{time_ns|time, type,
+``templates`` [{template_id, template, samples: [str], count}], ``record_ids`` [str] (the live
+lines that fired, kept under ``other``), ``events`` [{time_ns|time, type,
 subject, service}], ``test_runs`` [id | {id, ...}], ``simulations`` [id | {id, ...}],
 ``environment`` str. Anything else is kept under ``other``.
 """
@@ -71,17 +72,18 @@ def build_content(
 
 
 def evidence_bundle(evidence: Mapping[str, Any], mode: FailureMode | None) -> JSON:
+    """`templates` are this incident's live precursors; `training_excerpts` the lines of the
+    chaos runs the mode was learned from, kept apart (their template ids are the training
+    miner's, and their lines are from other days)."""
     templates = [_template(t) for t in _as_list(evidence.get("templates"))[:MAX_TEMPLATES]]
-    if mode is not None:
-        templates += [
-            _excerpt(x) for x in mode.evidence.log_excerpts[: MAX_TEMPLATES - len(templates)]
-        ]
+    excerpts = [_excerpt(x) for x in (mode.evidence.log_excerpts if mode else [])[:MAX_TEMPLATES]]
     test_runs = _ids(evidence.get("test_runs")) + (mode.evidence.test_runs if mode else [])
     simulations = _ids(evidence.get("simulations")) + (
         mode.evidence.simulation_runs if mode else []
     )
     return {
         "templates": templates,
+        "training_excerpts": excerpts,
         "events": [e for e in _as_list(evidence.get("events")) if isinstance(e, dict)][:MAX_ITEMS],
         "test_runs": list(dict.fromkeys(test_runs))[:MAX_ITEMS],
         "simulations": list(dict.fromkeys(simulations))[:MAX_ITEMS],
@@ -108,12 +110,11 @@ def _template(raw: Any) -> JSON:
 
 
 def _excerpt(raw: Mapping[str, Any]) -> JSON:
-    line = raw.get("body") or raw.get("line") or raw.get("template") or ""
+    line = raw.get("line") or raw.get("body") or raw.get("template") or ""
     return {
-        "template_id": raw.get("template_id"),
-        "template": str(raw.get("template", line))[:MAX_LINE_CHARS],
-        "samples": [str(line)[:MAX_LINE_CHARS]] if line else [],
-        "count": None,
+        "test_run": str(raw.get("test_run") or ""),
+        "service": str(raw.get("service") or ""),
+        "line": str(line)[:MAX_LINE_CHARS],
     }
 
 

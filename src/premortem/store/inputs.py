@@ -230,6 +230,8 @@ class SqlInputStore:
             conditions.append(c.service == query.service)
         if query.template_id is not None:
             conditions.append(c.template_id == query.template_id)
+        if query.ids is not None:
+            conditions.append(c.id.in_(query.ids))
         if query.min_severity is not None:
             conditions.append(c.severity_number >= query.min_severity)
         if query.text:

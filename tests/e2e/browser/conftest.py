@@ -93,10 +93,9 @@ def watched(chromium_browser: Browser) -> Iterator[Watched]:
 
     def on_console(message: object) -> None:
         text = getattr(message, "text", "")
-        # plotly tries to inject its own style rules (we serve them as a file instead).
-        if "addRelatedStyleRule" in text or "Applying inline style violates" in text:
-            return
-        if getattr(message, "type", "") == "error":
+        # Every console error and warning counts (issue 15): plotly's "Cannot addRelatedStyleRule"
+        # and CSP refusals included; base.html marks plotly's stylesheet so it adds none.
+        if getattr(message, "type", "") in ("error", "warning") and "[Deprecation]" not in text:
             watched.errors.append(text)
 
     page.on("console", on_console)

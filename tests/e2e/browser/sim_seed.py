@@ -6,13 +6,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from premortem.domain import Anomaly, FailureMode, LogRecord, Prediction, datetime_to_ns
+from premortem.domain import (
+    Anomaly,
+    Event,
+    FailureMode,
+    LogRecord,
+    Prediction,
+    TestRun,
+    datetime_to_ns,
+)
+from premortem.ports import StoredTestRun
 from premortem.runtime import Runtime
 from premortem.sim import FaultSpec, run_model
 
 NS = 1_000_000_000
 SERVICE = "checkout"
 OBSERVED_START = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
+LATER_RUN_S = 600  # a failed test run of the service, ten minutes after the replayed logs began
+INCIDENT_S = 900
 OBSERVED_S = 300
 HOSTILE = "pool <script>window.__pwned=1</script> burst"
 
@@ -56,6 +67,20 @@ def seed_simulation_pages(runtime: Runtime) -> str:
     runtime.alerting.submit(
         [Prediction(id="sim-p1", time_ns=at + 10 * NS, mode_id="pool-exhaustion",
                     service=SERVICE, probability=0.93, horizon_s=300, lead_time_s=60)]
+    )  # fmt: skip
+    # Live windows the Playback page offers to align with (after the replayed logs' 240 s).
+    started = OBSERVED_START + timedelta(seconds=LATER_RUN_S)
+    test_run = TestRun(
+        test_id="leak-rerun-7",
+        timestamp=started,
+        service=SERVICE,
+        expected_outcome="pass",
+        actual_outcome="fail",
+    )
+    runtime.pipeline.ingest_test_runs([StoredTestRun(test_run, test_run.model_dump(mode="json"))])
+    runtime.pipeline.ingest_events(
+        [Event(time_ns=datetime_to_ns(OBSERVED_START + timedelta(seconds=INCIDENT_S)),
+               type="incident.opened", source="pager", subject="checkout 503s", service=SERVICE)]
     )  # fmt: skip
     run = run_model(
         "service",

@@ -25,7 +25,7 @@ PAGES = [
     ("failure-mode-edit", f"/modes/{MODE_ID}/edit", "Manifestation"),
     ("alerts", "/alerts", "Database connection pool exhaustion"),
     ("alert-detail", "/alerts/{alert}", "connection pool exhausted"),
-    ("logs-patterns", "/logs", "pool warnings 6x usual rate"),
+    ("logs-patterns", "/logs", "Rate burst of “"),
     ("log-search", "/logs/search?q=pool", "connection pool exhausted"),
     ("test-runs", "/test-runs", FAILED_RUN),
     ("test-run-detail", f"/test-runs/{FAILED_RUN}", "network_latency"),
@@ -64,9 +64,22 @@ def test_home_click_reaches_alert_evidence_and_its_log_lines(
     expect(page).to_have_url(re.compile(rf"/alerts/{server.seeded.alert_id}$"))
     evidence = page.locator("#evidence")
     expect(evidence).to_contain_text("connection pool exhausted <*>")
-    lines = page.locator("tr.log-row")
-    expect(lines.filter(has_text=POOL_LINE.split(":")[0]).first).to_be_visible()
-    assert lines.count() >= 3
+    # Issue 15: one compact timeline of this incident, in time order, the alert in its place,
+    # raw lines folded under their template, training excerpts in their own section.
+    rows = page.locator("tr.timeline-row")
+    expect(rows.filter(has_text="alert raised")).to_have_count(1)
+    kinds = [rows.nth(i).get_attribute("data-kind") for i in range(rows.count())]
+    times = [rows.nth(i).locator("td").first.text_content() for i in range(rows.count())]
+    assert times == sorted(times)
+    assert kinds.index("alert") > 0 and kinds[: kinds.index("alert")] == [
+        "precursor"
+    ] * kinds.index("alert")
+    first = rows.filter(has_text="connection pool exhausted <*>").first
+    raw = first.locator("pre.sample")
+    expect(raw).to_be_hidden()
+    first.locator("summary").click()
+    expect(raw).to_contain_text(POOL_LINE.split(":")[0])
+    expect(evidence).to_contain_text("From training: where this mode was learned")
     assert watched.errors == []
 
 
@@ -218,4 +231,25 @@ def test_mode_detail_lead_time_range_is_numpys_p10_p90(server: Server, watched: 
         expected = f"{duration(median)} ({duration(p10)}–{duration(p90)}, n={len(leads)})"
         expect(row).to_contain_text(expected)
     expect(page.locator("main")).to_contain_text("lead time before onset (s)")
+    assert watched.errors == []
+
+
+def test_logs_page_draws_the_rate_chart_and_names_templates_by_text(
+    server: Server, watched: Watched
+) -> None:
+    """Issue 15: the rate chart is drawn (a macro of the same name hid it: "No templates yet."
+    above a table of templates), and an anomaly names its template by text, not number."""
+    page = _open(watched, server.url + "/logs?range=7d")
+    figure = page.locator("#rates")
+    expect(figure).to_have_attribute("data-drawn", re.compile(".+"))
+    expect(figure.locator("svg").first).to_be_visible()
+    expect(figure).to_contain_text("lines per minute")
+    expect(page.locator("main")).not_to_contain_text("No templates yet.")
+    pool = server.seeded.pool_template_id
+    text = next(
+        t.template for t in server.app.state.runtime.pipeline.catalog.templates() if t.id == pool
+    )
+    row = page.locator("tr", has_text="Rate burst of")
+    expect(row).to_contain_text(f"Rate burst of “{text}” in checkout")
+    expect(row).not_to_contain_text(f"template {pool} ")
     assert watched.errors == []

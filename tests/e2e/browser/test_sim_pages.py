@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import Page, expect
-from sim_seed import SERVICE, seed_simulation_pages
+from sim_seed import INCIDENT_S, SERVICE, seed_simulation_pages
 
 from conftest import SCREENSHOTS, Watched, serve
 from premortem.config import Settings
@@ -117,3 +117,26 @@ def test_what_if_shows_a_bad_parameter(sim_server: SimServer, watched: Watched) 
     page.locator("#whatif-run").click()
     expect(page.locator("#whatif-status")).to_contain_text("request_rate")
     expect(page.locator("#whatif-status")).to_contain_text("Error")
+
+
+def test_playback_aligns_with_a_test_run_or_incident_picked_from_a_list(
+    sim_server: SimServer, watched: Watched
+) -> None:
+    """Issue 15: no RFC 3339 typing: pick the live window; the simulation's start follows (its
+    first fault, at 100 s, lands on an incident's time)."""
+    page = watched.page
+    page.goto(f"{sim_server.url}/simulations/{sim_server.simulation_id}/playback")
+    menu = page.locator("select[name=start]")
+    expect(menu.locator("option", has_text="test run leak-rerun-7 (fail)")).to_have_count(1)
+    page.locator("input[name=at]").fill("2030-01-01T00:00:00Z")  # cleared by the menu choice
+    menu.select_option(label=menu.locator("option", has_text="leak-rerun-7").inner_text())
+    page.wait_for_selector("#playback[data-ready='1']")
+    expect(page.locator("#playback-aligned")).to_contain_text("2024-06-03 10:10:00 UTC")
+    menu = page.locator("select[name=start]")
+    incident = menu.locator("option", has_text="incident.opened").inner_text()
+    menu.select_option(label=incident)
+    page.wait_for_selector("#playback[data-ready='1']")
+    # the incident (INCIDENT_S = 900 s: 10:15:00) minus the simulated fault's 100 s offset
+    assert INCIDENT_S == 900
+    expect(page.locator("#playback-aligned")).to_contain_text("2024-06-03 10:13:20 UTC")
+    assert watched.errors == []

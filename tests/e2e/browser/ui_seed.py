@@ -270,7 +270,8 @@ def seed(runtime: Runtime) -> Seeded:
                 detector="rate_burst",
                 score=4.2,
                 template_id=pool_template,
-                summary="pool warnings 6x usual rate",
+                # as the analyzer words it (detect/analyzer.py); the page names the template
+                summary=f"Rate burst of template {pool_template} in checkout",
             ),
             Anomaly(
                 id="a2",

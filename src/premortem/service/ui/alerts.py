@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from premortem.alerting.model import Alert, AlertQuery, AlertState, FeedbackKind, Matcher
 from premortem.errors import NotFound
-from premortem.ports import LogQuery
+from premortem.failures import is_failure_event
+from premortem.ports import EventQuery, LogQuery
 from premortem.runtime import Runtime
 from premortem.service.ui.alerts_access import alerts_of
 from premortem.service.ui.queries import PageInfo, services
@@ -20,6 +21,10 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 LOG_LINES_PER_TEMPLATE = 10
+MAX_TIMELINE_LINES = 40
+MAX_ITEMS = 20
+NS = 1_000_000_000
+DEFAULT_HORIZON_NS = 300 * NS
 NOTICES = {
     "ack": "Alert acknowledged.",
     "unack": "Acknowledgement removed.",
@@ -86,25 +91,84 @@ def _alert_or_404(request: Request, alert_id: str) -> Alert:
         raise HTTPException(404, f"no alert with id {alert_id!r}") from exc
 
 
-def log_lines(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
-    """Stored log lines of the templates the alert cites, up to when it was last updated."""
-    templates = alert.doc.get("evidence", {}).get("templates", [])
-    found: list[dict[str, Any]] = []
-    seen: set[int] = set()
-    for template in templates:
-        template_id = template.get("template_id")
-        if not isinstance(template_id, int) or template_id in seen:
-            continue
-        seen.add(template_id)
-        page = runtime.pipeline.store.list_logs(
-            LogQuery(
-                template_id=template_id,
-                until_ns=alert.updated_ns + 1,
-                limit=LOG_LINES_PER_TEMPLATE,
-            )
+def incident_timeline(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
+    """This incident in time order: the live lines that fired the alert's indicators, the alert
+    (raised, resolved) and the failures seen on its service within a horizon after it.
+
+    The lines are the prediction's `record_ids`; an alert without them (sent by another
+    predictor) gets the stored lines of the templates it cites, on its service, from one horizon
+    before it was raised until it was last updated — never lines of other days or runs."""
+    evidence = alert.doc.get("evidence", {})
+    horizon_ns = int(alert.horizon_s * NS) if alert.horizon_s else DEFAULT_HORIZON_NS
+    ids = [str(i) for i in evidence.get("other", {}).get("record_ids", [])][:MAX_TIMELINE_LINES]
+    texts = {
+        t["template_id"]: t["template"]
+        for t in evidence.get("templates", [])
+        if isinstance(t.get("template_id"), int)
+    }
+    store = runtime.pipeline.store
+    if ids:
+        records = store.list_logs(LogQuery(ids=tuple(ids), limit=MAX_TIMELINE_LINES)).items
+    else:
+        records = []
+        for template_id in sorted(texts):
+            records += store.list_logs(
+                LogQuery(
+                    service=alert.service or None,
+                    template_id=template_id,
+                    since_ns=alert.started_ns - horizon_ns,
+                    until_ns=alert.updated_ns + 1,
+                    limit=LOG_LINES_PER_TEMPLATE,
+                )
+            ).items
+    entries: list[dict[str, Any]] = [
+        {
+            "time_ns": r.time_ns,
+            "kind": "precursor" if r.time_ns <= alert.started_ns else "after",
+            "service": r.service,
+            "level": r.severity_text,
+            "what": texts.get(r.template_id, "") if r.template_id is not None else "",
+            "line": r.body,
+        }
+        for r in records
+    ]
+    entries.append(_marker(alert.started_ns, "alert", alert, "alert raised"))
+    if alert.resolved_ns:
+        entries.append(_marker(alert.resolved_ns, "resolved", alert, "alert resolved"))
+    failures = store.list_events(
+        EventQuery(
+            service=alert.service or None,
+            since_ns=alert.started_ns,
+            until_ns=alert.started_ns + horizon_ns,
+            limit=MAX_ITEMS,
         )
-        found += [{"template_id": template_id, "record": r} for r in page.items]
-    return found
+    ).items
+    entries += [
+        {
+            "time_ns": e.time_ns,
+            "kind": "failure",
+            "service": e.service,
+            "level": "",
+            "what": f"{e.type}: {e.subject}",
+            "line": "",
+        }
+        for e in failures
+        if is_failure_event(e.type)
+    ]
+    order = {"precursor": 0, "alert": 1, "after": 2, "failure": 3, "resolved": 4}
+    return sorted(entries, key=lambda e: (e["time_ns"], order[e["kind"]], e["line"]))
+
+
+def _marker(time_ns: int, kind: str, alert: Alert, what: str) -> dict[str, Any]:
+    probability = f"{alert.probability * 100:.0f}%"
+    return {
+        "time_ns": time_ns,
+        "kind": kind,
+        "service": alert.service,
+        "level": "",
+        "what": f"{what} ({probability})" if kind == "alert" else what,
+        "line": "",
+    }
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
@@ -119,7 +183,7 @@ def alert_detail(
         viewer=viewer,
         alert=alert,
         doc=alert.to_json(),
-        lines=log_lines(runtime_of(request), alert),
+        timeline=incident_timeline(runtime_of(request), alert),
         feedback=access.feedback_of(alert_id),
         feedback_labels={k.value: v for k, v in FEEDBACK_LABELS.items()},
         notice=NOTICES.get(notice or ""),

@@ -105,7 +105,7 @@ def false_alarm_chart(report: BacktestReport) -> dict[str, Any]:
 def backtest(
     request: Request, viewer: Reader, service: str | None = None, range: str | None = None
 ) -> HTMLResponse:
-    window = time_range(request, range or "7d")
+    window = time_range(request, range, default="7d")
     report = source_of(request).report(
         since_ns=window.since_ns, until_ns=window.until_ns, service=service or None
     )

@@ -18,9 +18,9 @@ from premortem.ports import EventQuery, TestRunQuery
 from premortem.runtime import Runtime
 from premortem.service.ui.alerts_access import Alerts, alerts_of
 from premortem.service.ui.queries import probability_points, services
+from premortem.service.ui.timerange import TimeRange
 from premortem.service.ui.web import (
     Reader,
-    TimeRange,
     duration,
     label,
     render,

@@ -10,7 +10,13 @@ from fastapi.responses import HTMLResponse
 from premortem.domain import Template, rfc3339_ns
 from premortem.ingest.severity import severity_number
 from premortem.ports import LogQuery
-from premortem.service.ui.queries import PageInfo, busiest_templates, services, template_rates
+from premortem.service.ui.queries import (
+    PageInfo,
+    busiest_templates,
+    services,
+    template_rates,
+    template_texts,
+)
 from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
 
 router = APIRouter(include_in_schema=False)
@@ -52,8 +58,11 @@ def patterns(
     anomalies = runtime.anomalies.list_anomalies(
         service=service or None, since_ns=window.since_ns, until_ns=window.until_ns, limit=50
     )
-    chart = _rate_chart(shown[:CHARTED_TEMPLATES], rates, window.since_ns, window.until_ns)
-    _mark_anomalies(chart, anomalies.items)
+    rates_chart = _rate_chart(shown[:CHARTED_TEMPLATES], rates, window.since_ns, window.until_ns)
+    _mark_anomalies(rates_chart, anomalies.items)
+    texts = template_texts(
+        runtime.engine, [a.template_id for a in anomalies.items if a.template_id is not None]
+    )
     return render(
         request,
         "logs.html",
@@ -61,8 +70,9 @@ def patterns(
         templates=shown,
         rates={tid: _rate_points(c) for tid, c in rates.items()},
         in_range={tid: sum(c) for tid, c in rates.items()},
-        chart=chart,
-        anomalies=anomalies.items,
+        rates_chart=rates_chart,  # not `chart`: the template imports a macro of that name
+        anomalies=[(a, readable_summary(a.summary, a.template_id, texts)) for a in anomalies.items],
+        template_texts=texts,
         anomaly_total=anomalies.total,
         page=PageInfo(total, offset, TEMPLATES_PER_PAGE, len(shown)),
         services=services(runtime.engine),
@@ -70,6 +80,16 @@ def patterns(
         q=q or "",
         window=window,
     )
+
+
+def readable_summary(summary: str, template_id: int | None, texts: dict[int, str]) -> str:
+    """An anomaly's summary naming its template by text ("Rate burst of “pool low: <*> idle” in
+    shop-api"), not by number; the number stays when the text is unknown."""
+    text = texts.get(template_id) if template_id is not None else None
+    if text is None:
+        return summary
+    shown = text if len(text) <= 100 else text[:99] + "…"
+    return summary.replace(f"template {template_id}", f"“{shown}”", 1)
 
 
 def _rate_chart(
@@ -88,7 +108,11 @@ def _rate_chart(
         }
         for t in shown
     ]
-    layout = {"yaxis": {"title": {"text": "lines per minute"}}, "xaxis": {"type": "date"}}
+    layout = {
+        "yaxis": {"title": {"text": "lines per minute"}, "rangemode": "tozero"},
+        "xaxis": {"type": "date", "title": {"text": "time (UTC)"}},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0},
+    }
     return {"data": data, "layout": layout}
 
 
@@ -120,7 +144,7 @@ def search(
     offset: int = 0,
 ) -> HTMLResponse:
     runtime = runtime_of(request)
-    window = time_range(request, range or ("30d" if template_id is not None else None))
+    window = time_range(request, range, default="30d" if template_id is not None else "24h")
     chosen_level = level if level in LEVELS else ""
     query = LogQuery(
         service=service or None,

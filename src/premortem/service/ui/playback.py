@@ -11,15 +11,19 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from premortem.domain import SimulationRun
+from premortem.domain import SimulationRun, datetime_to_ns, rfc3339_ns
 from premortem.errors import NotFound
-from premortem.ports import SimulationQuery
+from premortem.failures import is_failure_event
+from premortem.ports import EventQuery, SimulationQuery, TestRunQuery
+from premortem.runtime import Runtime
 from premortem.service.ui.queries import PageInfo, services
 from premortem.service.ui.web import Reader, render, runtime_of
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+MAX_ALIGNMENTS = 50
+NS = 1_000_000_000
 
 
 def summary(run: SimulationRun) -> dict[str, Any]:
@@ -73,15 +77,18 @@ def playback_page(
     viewer: Reader,
     service: str | None = None,
     start: str | None = None,
+    at: str | None = None,
 ) -> HTMLResponse:
     runtime = runtime_of(request)
     try:
         run = runtime.pipeline.store.get_simulation(simulation_id)
     except NotFound as exc:
         raise HTTPException(404, f"no simulation with id {simulation_id!r}") from exc
-    chosen_start = _checked_start(start)
+    chosen_start = _checked_start(at) or _checked_start(start)
     query = {k: v for k, v in (("service", service), ("start", chosen_start)) if v}
     source = f"/api/v1/simulations/{simulation_id}/playback"
+    choices = alignments(runtime, run, service or run.service or None)
+    typed = chosen_start if chosen_start not in {c["value"] for c in choices} else ""
     return render(
         request,
         "playback.html",
@@ -91,7 +98,55 @@ def playback_page(
         services=services(runtime.engine),
         service=service or run.service or "",
         start=chosen_start or "",
+        alignments=choices,
+        typed=typed or "",
     )
+
+
+def alignments(runtime: Runtime, run: SimulationRun, service: str | None) -> list[dict[str, str]]:
+    """Live windows to play the simulation beside, newest first: the service's test runs (the
+    simulated start at the run's start) and failures (the simulated first fault, else start, at
+    the failure's time, so the simulated cause lines up with the observed effect)."""
+    store = runtime.pipeline.store
+    runs = store.list_test_runs(TestRunQuery(service=service, limit=MAX_ALIGNMENTS)).items
+    choices = [
+        {
+            "time_ns": str(datetime_to_ns(s.run.timestamp)),
+            "value": _rfc3339(datetime_to_ns(s.run.timestamp)),
+            "label": f"test run {s.run.test_id} ({s.run.actual_outcome or 'no outcome'}), "
+            f"started {_shown(datetime_to_ns(s.run.timestamp))}",
+        }
+        for s in runs
+    ]
+    offset_ns = int(_first_fault_s(run) * NS)
+    events = store.list_events(EventQuery(service=service, limit=4 * MAX_ALIGNMENTS)).items
+    choices += [
+        {
+            "time_ns": str(e.time_ns),
+            "value": _rfc3339(e.time_ns - offset_ns),
+            "label": f"failure {e.type}: {e.subject[:80]} at {_shown(e.time_ns)}",
+        }
+        for e in events
+        if is_failure_event(e.type)
+    ][:MAX_ALIGNMENTS]
+    return sorted(choices, key=lambda c: (-int(c["time_ns"]), c["label"]))
+
+
+def _first_fault_s(run: SimulationRun) -> float:
+    starts = [
+        float(f.get("start_s") or 0)
+        for f in run.parameters.get("faults") or []
+        if isinstance(f, dict) and isinstance(f.get("start_s", 0), int | float)
+    ]
+    return min(starts, default=0.0)
+
+
+def _rfc3339(ns: int) -> str:
+    return rfc3339_ns(ns)
+
+
+def _shown(ns: int) -> str:
+    return rfc3339_ns(ns)[:19].replace("T", " ") + " UTC"
 
 
 def _checked_start(start: str | None) -> str | None:

@@ -106,6 +106,18 @@ def probability_points(
     return {m: p[-per_mode:] for m, p in points.items()}
 
 
+def template_texts(engine: Engine, ids: Sequence[int]) -> dict[int, str]:
+    """The stored text of each template id (evicted ones included: an old anomaly still names
+    its template)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    c = t.templates.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(c.id, c.template).where(c.id.in_(wanted)))
+        return {int(r.id): str(r.template) for r in rows}
+
+
 def busiest_templates(
     engine: Engine, *, service: str | None, text: str | None, limit: int, offset: int
 ) -> tuple[list[Template], int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,13 +22,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from premortem.domain import rfc3339_ns
 from premortem.runtime import Runtime
 from premortem.service.auth import AUTH_COOKIE, PageScope, login_url, scopes_of, token_from
+from premortem.service.ui import timerange
+from premortem.service.ui.timerange import DEFAULT_RANGE, RANGES, TimeRange
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 PLOTLY_JS = Path(os.path.dirname(plotly.__file__)) / "package_data" / "plotly.min.js"
 NS = 1_000_000_000
-RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 86400, "30d": 30 * 86400}
-DEFAULT_RANGE = "24h"
 
 environment = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -83,7 +84,21 @@ def sparkline_points(values: list[float], *, width: int = 120, height: int = 28)
     )
 
 
-environment.globals.update(sparkline_points=sparkline_points, ranges=list(RANGES))
+def plotly_style_ids() -> list[str]:
+    """Ids of the `<style>` elements plotly.js writes when it loads unless an element with that
+    id exists (its bundled map library's CSS): base.html puts one in the head, so plotly writes
+    none and the CSP (`style-src 'self'`) has nothing to refuse. Read from the bundle, since the
+    id changes with plotly's version."""
+    text = PLOTLY_JS.read_text(encoding="utf-8", errors="replace")
+    return sorted(set(_PLOTLY_STYLE_ID.findall(text)))
+
+
+_PLOTLY_STYLE_ID = re.compile(
+    r'getElementById\("([0-9a-f]{64})"\)\)\{var [\w$]+=document\.createElement\("style"\)'
+)
+environment.globals.update(
+    sparkline_points=sparkline_points, ranges=list(RANGES), plotly_style_ids=plotly_style_ids()
+)
 
 
 # --------------------------------------------------------------------------- request helpers
@@ -168,21 +183,13 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-@dataclass(frozen=True, slots=True)
-class TimeRange:
-    name: str
-    since_ns: int
-    until_ns: int
-
-    @property
-    def seconds(self) -> int:
-        return (self.until_ns - self.since_ns) // NS
-
-
-def time_range(request: Request, name: str | None) -> TimeRange:
-    chosen = name if name in RANGES else DEFAULT_RANGE
-    now = runtime_of(request).clock.now_ns()
-    return TimeRange(chosen, now - RANGES[chosen] * NS, now + 60 * NS)
+def time_range(request: Request, name: str | None, *, default: str = DEFAULT_RANGE) -> TimeRange:
+    """The page's window from `range` and the request's `from`/`to` (ui/timerange.py)."""
+    params = request.query_params
+    runtime = runtime_of(request)
+    now = runtime.clock.now_ns()
+    since, until = params.get("from"), params.get("to")
+    return timerange.choose(runtime.engine, now, name, since, until, default=default)
 
 
 def safe_next(url: str | None) -> str:

@@ -54,6 +54,20 @@
     });
   }
 
+  function unitsTitle(units) {
+    const distinct = units.filter(function (u, i) { return u && units.indexOf(u) === i; });
+    return escapeLabel(distinct.join(", ") || "value");
+  }
+
+  // Each reference line says what it is: the marker's source at the top of the plot.
+  function markerLabels(markers) {
+    return markers.map(function (m) {
+      return { x: m.t, xref: "x", y: 1, yref: "paper", yanchor: "bottom", showarrow: false,
+               text: escapeLabel(m.source), textangle: -90, font: { size: 9,
+               color: MARKER_COLOURS[m.source] || "#888" } };
+    });
+  }
+
   function cursorShape(t) {
     return { type: "line", xref: "x", yref: "paper", x0: t, x1: t, y0: 0, y1: 1,
              line: { color: "#1d2330", width: 2 } };
@@ -83,14 +97,24 @@
       traces.push(line("observed " + n + " (" + unit + ")", data.observed[n], OBSERVED[i % OBSERVED.length], left ? "y" : "y2", true));
     });
     const rightUsed = panel.simulated_right.length > 0 || (!left && panel.observed.length > 0);
+    // Each axis says what it measures, in the series' own units.
+    const leftUnits = panel.simulated.map(function (n) { return data.simulated[n].unit; })
+      .concat(left ? panel.observed.map(function (n) { return data.observed[n].unit; }) : []);
+    const rightUnits = panel.simulated_right.map(function (n) { return data.simulated[n].unit; })
+      .concat(left ? [] : panel.observed.map(function (n) { return data.observed[n].unit; }));
     const layout = {
-      margin: { l: 55, r: rightUsed ? 55 : 20, t: 30, b: 45 }, paper_bgcolor: "rgba(0,0,0,0)",
+      margin: { l: 60, r: rightUsed ? 60 : 20, t: 30, b: 45 }, paper_bgcolor: "rgba(0,0,0,0)",
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, showlegend: true,
-      xaxis: { title: { text: "seconds after the aligned start", standoff: 4 }, range: [0, state.end] },
-      yaxis: { rangemode: "tozero" },
+      xaxis: { title: { text: "time after the aligned start (s)", standoff: 4 }, range: [0, state.end],
+               ticksuffix: " s" },
+      yaxis: { rangemode: "tozero", automargin: true, title: { text: unitsTitle(leftUnits) } },
       shapes: [cursorShape(state.t)].concat(markerShapes(data.markers)),
+      annotations: markerLabels(data.markers),
     };
-    if (rightUsed) layout.yaxis2 = { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false };
+    if (rightUsed) {
+      layout.yaxis2 = { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false,
+                        automargin: true, title: { text: unitsTitle(rightUnits) + " (right)" } };
+    }
     window.Plotly.newPlot(element, traces, layout, PLOT_CONFIG);
     element.dataset.drawn = "1";
     state.charts.push(element);

@@ -105,7 +105,19 @@
       window.setInterval(function () { refreshHome(home); }, every);
     }
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
-      select.addEventListener("change", function () { select.form.submit(); });
+      select.addEventListener("change", function () {
+        // A menu choice replaces what was typed beside it (data-clears names that field).
+        const typed = select.dataset.clears && select.form.elements[select.dataset.clears];
+        if (typed) typed.value = "";
+        select.form.submit();
+      });
+    });
+    // Typing a from/to time means an absolute range: the range menu follows.
+    document.querySelectorAll("input[name=from], input[name=to]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        const menu = input.form && input.form.querySelector("select[name=range]");
+        if (menu) menu.value = "custom";
+      });
     });
   });
 })();

@@ -89,9 +89,13 @@
       margin: { l: 60, r: 20, t: 10, b: 50 }, legend: { orientation: "h", y: -0.25 },
       paper_bgcolor: "rgba(0,0,0,0)",
       xaxis: { title: { text: escapeLabel(answer.change) } },
-      yaxis: { title: { text: "probability" }, range: [0, 1.05] },
+      // Probabilities in %, as on every other page; the threshold line says what it is.
+      yaxis: { title: { text: "probability (%)" }, range: [0, 1.05], tickformat: ".0%" },
       shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: answer.threshold,
                  y1: answer.threshold, line: { dash: "dot", color: "#888", width: 1 } }],
+      annotations: [{ xref: "paper", x: 1, xanchor: "right", y: answer.threshold, yanchor: "bottom",
+                      showarrow: false, font: { size: 10, color: "#555" },
+                      text: "alert threshold " + Math.round(answer.threshold * 100) + "%" }],
     };
     window.Plotly.react(element, data, layout, PLOT_CONFIG);
     element.dataset.drawn = "1";

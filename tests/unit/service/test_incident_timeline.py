@@ -1,0 +1,60 @@
+"""Issue 15: an alert's evidence is this incident in time order — the lines that fired it (by
+record id), the alert, the failure after it — never lines of other runs or days."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from premortem.alerting.model import Alert, AlertState
+from premortem.config import Settings
+from premortem.domain import Event, LogRecord
+from premortem.runtime import build_runtime
+from premortem.service.ui.alerts import incident_timeline
+
+NS = 1_000_000_000
+T0 = 1_700_000_000 * NS
+
+
+def _line(seconds: int, body: str, service: str = "shop") -> LogRecord:
+    return LogRecord(time_ns=T0 + seconds * NS, service=service, body=body, severity_text="WARN")
+
+
+def test_timeline_is_the_fired_lines_the_alert_and_the_failure_in_time_order(
+    tmp_path: Path,
+) -> None:
+    runtime = build_runtime(Settings(database_url=f"sqlite:///{tmp_path / 't.db'}"))
+    fired = [_line(10, "pool low: 1 of 5 idle"), _line(4, "leak suspected: #1 for 3.4 s")]
+    unrelated = [_line(-86_400, "leak suspected: #2 for 3.1 s"), _line(8, "GET / 200")]
+    runtime.pipeline.store.add_logs(fired + unrelated)
+    runtime.pipeline.store.add_events(
+        [
+            Event(
+                time_ns=T0 + 30 * NS,
+                type="incident.opened",
+                source="pager",
+                subject="pool",
+                service="shop",
+            )
+        ]
+    )
+    alert = Alert(
+        id="al-1",
+        fingerprint="fp",
+        labels={"mode_id": "fm-1", "service": "shop"},
+        state=AlertState.FIRING,
+        probability=0.9,
+        started_ns=T0 + 12 * NS,
+        updated_ns=T0 + 12 * NS,
+        last_seen_ns=T0 + 12 * NS,
+        horizon_s=300,
+        doc={"evidence": {"templates": [], "other": {"record_ids": [r.id for r in fired]}}},
+    )
+    timeline = incident_timeline(runtime, alert)
+    assert [(e["kind"], (e["time_ns"] - T0) // NS) for e in timeline] == [
+        ("precursor", 4),
+        ("precursor", 10),
+        ("alert", 12),
+        ("failure", 30),
+    ]
+    assert timeline[0]["line"] == "leak suspected: #1 for 3.4 s"
+    assert "incident.opened" in timeline[-1]["what"]

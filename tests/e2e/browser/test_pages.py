@@ -74,10 +74,12 @@ def test_home_click_reaches_alert_evidence_and_its_log_lines(
     assert kinds.index("alert") > 0 and kinds[: kinds.index("alert")] == [
         "precursor"
     ] * kinds.index("alert")
-    first = rows.filter(has_text="connection pool exhausted <*>").first
-    raw = first.locator("pre.sample")
+    pool = rows.filter(has_text="connection pool exhausted <*>")
+    expect(pool).to_have_count(1)  # consecutive lines of one template are one row
+    expect(pool).to_contain_text("×")
+    raw = pool.locator("pre.sample").first
     expect(raw).to_be_hidden()
-    first.locator("summary").click()
+    pool.locator("summary").click()
     expect(raw).to_contain_text(POOL_LINE.split(":")[0])
     expect(evidence).to_contain_text("From training: where this mode was learned")
     assert watched.errors == []

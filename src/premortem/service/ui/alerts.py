@@ -156,7 +156,30 @@ def incident_timeline(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
         if is_failure_event(e.type)
     ]
     order = {"precursor": 0, "alert": 1, "after": 2, "failure": 3, "resolved": 4}
-    return sorted(entries, key=lambda e: (e["time_ns"], order[e["kind"]], e["line"]))
+    return _grouped(sorted(entries, key=lambda e: (e["time_ns"], order[e["kind"]], e["line"])))
+
+
+def _grouped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive lines of one template become one row (first time, last time, count), its
+    lines folded under it: a timeline of what happened, not a log dump."""
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        last = rows[-1] if rows else None
+        same = (
+            last is not None
+            and entry["line"]
+            and last["lines"]
+            and (last["kind"], last["what"], last["service"])
+            == (entry["kind"], entry["what"], entry["service"])
+            and entry["what"]
+        )
+        if same and last is not None:
+            last["until_ns"] = entry["time_ns"]
+            last["lines"].append((entry["time_ns"], entry["line"]))
+            continue
+        lines = [(entry["time_ns"], entry["line"])] if entry["line"] else []
+        rows.append({**entry, "until_ns": entry["time_ns"], "lines": lines})
+    return rows
 
 
 def _marker(time_ns: int, kind: str, alert: Alert, what: str) -> dict[str, Any]:

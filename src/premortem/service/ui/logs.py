@@ -111,7 +111,8 @@ def _rate_chart(
     layout = {
         "yaxis": {"title": {"text": "lines per minute"}, "rangemode": "tozero"},
         "xaxis": {"type": "date", "title": {"text": "time (UTC)"}},
-        "legend": {"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        "margin": {"t": 60, "b": 50},
     }
     return {"data": data, "layout": layout}
 

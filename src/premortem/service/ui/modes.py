@@ -102,7 +102,7 @@ def lead_time_histogram(mode: FailureMode) -> dict[str, Any]:
             "automargin": True,
         },
         "yaxis": {
-            "title": {"text": "observations (failures)", "standoff": 8},
+            "title": {"text": "failures", "standoff": 4},
             "automargin": True,
             "rangemode": "tozero",
         },

@@ -233,6 +233,9 @@ def test_mode_detail_lead_time_range_is_numpys_p10_p90(server: Server, watched: 
         expected = f"{duration(median)} ({duration(p10)}–{duration(p90)}, n={len(leads)})"
         expect(row).to_contain_text(expected)
     expect(page.locator("main")).to_contain_text("lead time before onset (s)")
+    # training excerpts say when and in which test run they were logged
+    excerpt = page.locator(".card", has_text="login failed for user <*>")
+    expect(excerpt).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · test run"))
     assert watched.errors == []
 
 

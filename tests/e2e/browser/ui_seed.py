@@ -133,7 +133,7 @@ def _runs(now: int) -> list[StoredTestRun]:
     ]
 
 
-def _modes(pool_template: int) -> list[FailureMode]:
+def _modes(pool_template: int, excerpt: LogRecord) -> list[FailureMode]:
     pool = FailureMode(
         id=MODE_ID,
         name="Database connection pool exhaustion",
@@ -172,7 +172,15 @@ def _modes(pool_template: int) -> list[FailureMode]:
         evidence=Evidence(
             test_runs=[FAILED_RUN],
             simulation_runs=["sim-pool-1"],
-            log_excerpts=[{"template": "login failed for user <*>", "body": IMG_LINE}],
+            log_excerpts=[
+                {
+                    "template": "login failed for user <*>",
+                    "body": IMG_LINE,
+                    "record_id": excerpt.id,  # as training writes them (learn/model.py)
+                    "test_run": FAILED_RUN,
+                    "service": excerpt.service,
+                }
+            ],
         ),
         source=Source.LEARNED,
     )
@@ -259,7 +267,8 @@ def seed(runtime: Runtime) -> Seeded:
             ),
         ]
     )
-    for mode in _modes(pool_template):
+    excerpt = next(r for r in records if r.body == IMG_LINE)
+    for mode in _modes(pool_template, excerpt):
         runtime.modes.save_mode(mode, change="seeded")
     runtime.anomalies.add_anomalies(
         [

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from premortem.domain import FailureMode
 from premortem.errors import NotFound
 from premortem.evaluation import percentile
+from premortem.ports import LogQuery
 from premortem.runtime import Runtime
 from premortem.service.ui.queries import PageInfo, services
 from premortem.service.ui.web import Reader, label, render, runtime_of
@@ -20,6 +21,7 @@ from premortem.service.ui.web import Reader, label, render, runtime_of
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+MAX_EXCERPTS = 50
 NOTICES = {
     "created": "Failure mode created.",
     "saved": "Changes saved as a new version.",
@@ -152,6 +154,17 @@ def evidence_runs(runtime: Runtime, mode: FailureMode) -> list[dict[str, Any]]:
     return runs
 
 
+def excerpt_times(runtime: Runtime, mode: FailureMode) -> dict[str, int]:
+    """When each training excerpt was logged (the stored record it names), by record id."""
+    ids = tuple(str(x["record_id"]) for x in mode.evidence.log_excerpts if x.get("record_id"))[
+        :MAX_EXCERPTS
+    ]
+    if not ids:
+        return {}
+    found = runtime.pipeline.store.list_logs(LogQuery(ids=ids, limit=MAX_EXCERPTS)).items
+    return {r.id: r.time_ns for r in found}
+
+
 @router.get("/modes/{mode_id}", response_class=HTMLResponse)
 def mode_detail(
     request: Request, mode_id: str, viewer: Reader, notice: str | None = None
@@ -167,6 +180,7 @@ def mode_detail(
         histogram=lead_time_histogram(mode),
         history=probability_history(runtime, mode),
         runs=evidence_runs(runtime, mode),
+        excerpt_times=excerpt_times(runtime, mode),
         versions=runtime.modes.versions(mode_id)[:30],
         notice=NOTICES.get(notice or ""),
     )

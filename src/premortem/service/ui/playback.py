@@ -17,7 +17,7 @@ from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, SimulationQuery, TestRunQuery
 from premortem.runtime import Runtime
 from premortem.service.ui.queries import PageInfo, services
-from premortem.service.ui.web import Reader, render, runtime_of
+from premortem.service.ui.web import Reader, render, runtime_of, when
 
 router = APIRouter(include_in_schema=False)
 
@@ -109,27 +109,20 @@ def alignments(runtime: Runtime, run: SimulationRun, service: str | None) -> lis
     the failure's time, so the simulated cause lines up with the observed effect)."""
     store = runtime.pipeline.store
     runs = store.list_test_runs(TestRunQuery(service=service, limit=MAX_ALIGNMENTS)).items
-    choices = [
-        {
-            "time_ns": str(datetime_to_ns(s.run.timestamp)),
-            "value": _rfc3339(datetime_to_ns(s.run.timestamp)),
-            "label": f"test run {s.run.test_id} ({s.run.actual_outcome or 'no outcome'}), "
-            f"started {_shown(datetime_to_ns(s.run.timestamp))}",
-        }
-        for s in runs
-    ]
+    found: list[tuple[int, str, str]] = []  # (live time, aligned start, label)
+    for stored in runs:
+        started = datetime_to_ns(stored.run.timestamp)
+        outcome = stored.run.actual_outcome or "no outcome"
+        label = f"test run {stored.run.test_id} ({outcome}), started {when(started)} UTC"
+        found.append((started, rfc3339_ns(started), label))
     offset_ns = int(_first_fault_s(run) * NS)
     events = store.list_events(EventQuery(service=service, limit=4 * MAX_ALIGNMENTS)).items
-    choices += [
-        {
-            "time_ns": str(e.time_ns),
-            "value": _rfc3339(e.time_ns - offset_ns),
-            "label": f"failure {e.type}: {e.subject[:80]} at {_shown(e.time_ns)}",
-        }
-        for e in events
-        if is_failure_event(e.type)
-    ][:MAX_ALIGNMENTS]
-    return sorted(choices, key=lambda c: (-int(c["time_ns"]), c["label"]))
+    failures = [e for e in events if is_failure_event(e.type)][:MAX_ALIGNMENTS]
+    for e in failures:
+        label = f"failure {e.type}: {e.subject[:80]} at {when(e.time_ns)} UTC"
+        found.append((e.time_ns, rfc3339_ns(e.time_ns - offset_ns), label))
+    found.sort(key=lambda item: (-item[0], item[2]))
+    return [{"value": value, "label": label} for _, value, label in found]
 
 
 def _first_fault_s(run: SimulationRun) -> float:
@@ -139,14 +132,6 @@ def _first_fault_s(run: SimulationRun) -> float:
         if isinstance(f, dict) and isinstance(f.get("start_s", 0), int | float)
     ]
     return min(starts, default=0.0)
-
-
-def _rfc3339(ns: int) -> str:
-    return rfc3339_ns(ns)
-
-
-def _shown(ns: int) -> str:
-    return rfc3339_ns(ns)[:19].replace("T", " ") + " UTC"
 
 
 def _checked_start(start: str | None) -> str | None:

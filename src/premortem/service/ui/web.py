@@ -7,6 +7,7 @@ chart labels are HTML-escaped before plotly sees them (plotly reads a few tags i
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -84,20 +85,21 @@ def sparkline_points(values: list[float], *, width: int = 120, height: int = 28)
     )
 
 
-def plotly_style_ids() -> list[str]:
+@functools.cache
+def plotly_style_ids() -> tuple[str, ...]:
     """Ids of the `<style>` elements plotly.js writes when it loads unless an element with that
     id exists (its bundled map library's CSS): base.html puts one in the head, so plotly writes
     none and the CSP (`style-src 'self'`) has nothing to refuse. Read from the bundle, since the
     id changes with plotly's version."""
-    text = PLOTLY_JS.read_text(encoding="utf-8", errors="replace")
-    return sorted(set(_PLOTLY_STYLE_ID.findall(text)))
+    text = PLOTLY_JS.read_text(encoding="utf-8", errors="replace")  # once, at the first page
+    return tuple(sorted(set(_PLOTLY_STYLE_ID.findall(text))))
 
 
 _PLOTLY_STYLE_ID = re.compile(
     r'getElementById\("([0-9a-f]{64})"\)\)\{var [\w$]+=document\.createElement\("style"\)'
 )
 environment.globals.update(
-    sparkline_points=sparkline_points, ranges=list(RANGES), plotly_style_ids=plotly_style_ids()
+    sparkline_points=sparkline_points, ranges=list(RANGES), plotly_style_ids=plotly_style_ids
 )
 
 

@@ -78,6 +78,35 @@ def test_loki_push_is_stored_and_listed(client: TestClient) -> None:
     assert listed["items"][0]["body"] == "retrying payment 42"
 
 
+def test_loki_protobuf_push_is_stored_and_listed(client: TestClient) -> None:
+    """Promtail's and Alloy's default body: snappy-compressed logproto.PushRequest."""
+    from loki_push import push_body
+
+    body = push_body(
+        [
+            {
+                "labels": '{service_name="ledger", level="error"}',
+                "entries": [(1570818238000000000, "ledger write timed out", {"trace_id": "ab12"})],
+            }
+        ]
+    )
+    response = client.post(
+        "/loki/api/v1/push", content=body, headers={"Content-Type": "application/x-protobuf"}
+    )
+    assert response.status_code == 204, response.text
+    listed = client.get("/api/v1/logs", params={"service": "ledger"}).json()
+    assert [(i["body"], i["severity_number"], i["trace_id"]) for i in listed["items"]] == [
+        ("ledger write timed out", 17, "ab12")
+    ]
+    garbage = client.post(
+        "/loki/api/v1/push",
+        content=b"\x00garbage",
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert garbage.status_code == 400
+    assert garbage.headers["content-type"].startswith("application/problem+json")
+
+
 def test_cloudevents_batch_is_stored_and_listed(client: TestClient) -> None:
     batch = [
         {

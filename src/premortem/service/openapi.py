@@ -260,9 +260,10 @@ LOKI_PUSH = ingest_body(
                     },
                 }
             },
-        }
+        },
+        "application/x-protobuf": {"type": "string", "format": "binary"},
     },
-    description="Loki's JSON push body",
+    description="Loki's push body: JSON, or a snappy-compressed logproto.PushRequest",
 )
 CHAOSTOOLKIT_NOTIFICATION = ingest_body(
     {

@@ -68,9 +68,14 @@ async def otlp_logs(
 async def loki_push(
     request: Request, body: Body, pipeline: PipelineDep, metrics: MetricsDep
 ) -> Response:
-    """Loki's JSON push format; answers 204 like Loki."""
+    """Loki's push format, JSON or snappy-compressed protobuf (any other content type, as Loki
+    reads it); answers 204 like Loki."""
     try:
-        records = loki.parse_push(body, now_ns=pipeline.clock.now_ns())
+        if loki.is_protobuf(request.headers.get("content-type")):
+            limit = request.app.state.settings.max_body_bytes
+            records = loki.parse_push_protobuf(body, limit=limit)
+        else:
+            records = loki.parse_push(body, now_ns=pipeline.clock.now_ns())
     except IngestError:
         metrics.rejected.labels("loki").inc()
         raise

@@ -521,3 +521,17 @@ class Prediction(BaseModel):
     horizon_s: float
     lead_time_s: float | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class MetricSeries:
+    """A metric's samples under one label set (Prometheus remote-write), `(time_ns, value)`."""
+
+    metric: str
+    labels: dict[str, str]
+    points: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        """One id per metric and label set, whatever the order the labels came in."""
+        return "ms-" + stable_id(self.metric, sorted(self.labels.items()))[:24]

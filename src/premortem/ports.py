@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from premortem.domain import Event, LogRecord, SimulationRun, TestRun
+from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun, TestRun
 
 T = TypeVar("T")
 
@@ -65,6 +65,23 @@ class SimulationQuery:
     model: str | None = None
     limit: int = 100
     offset: int = 0
+
+
+@dataclass(slots=True)
+class SeriesQuery:
+    metric: str
+    since_ns: int | None = None
+    until_ns: int | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+class SeriesStore(Protocol):
+    """Metric series (Prometheus remote-write): idempotent by series and time."""
+
+    def add_series(self, series: Sequence[MetricSeries]) -> int: ...
+
+    def list_series(self, query: SeriesQuery) -> Page[MetricSeries]: ...
 
 
 class StoredTestRun(NamedTuple):

@@ -107,6 +107,37 @@ def test_loki_protobuf_push_is_stored_and_listed(client: TestClient) -> None:
     assert garbage.headers["content-type"].startswith("application/problem+json")
 
 
+def test_remote_write_is_stored_and_listed_as_series(client: TestClient) -> None:
+    from prom_write import write_body
+
+    body = write_body(
+        [({"__name__": "queue_depth", "service": "checkout"}, [(1570818238000, 4.0)])]
+    )
+    headers = {
+        "Content-Type": "application/x-protobuf",
+        "Content-Encoding": "snappy",
+        "X-Prometheus-Remote-Write-Version": "0.1.0",
+    }
+    for _ in range(2):  # a sender's retry stores nothing twice
+        response = client.post("/api/v1/write", content=body, headers=headers)
+        assert response.status_code == 204, response.text
+    listed = client.get("/api/v1/series", params={"metric": "queue_depth"}).json()
+    assert listed == {
+        "items": [
+            {
+                "metric": "queue_depth",
+                "labels": {"service": "checkout"},
+                "points": [[1570818238000000000, 4.0]],
+            }
+        ],
+        "total": 1,
+    }
+    bad = client.post("/api/v1/write", content=b"\x00garbage", headers=headers)
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/api/v1/series").status_code == 422  # metric is required
+
+
 def test_cloudevents_batch_is_stored_and_listed(client: TestClient) -> None:
     batch = [
         {

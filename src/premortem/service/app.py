@@ -27,6 +27,7 @@ from premortem.service import (
     routes_learn,
     routes_modes,
     routes_schedules,
+    routes_series,
     routes_templates,
     routes_whatif,
     ui,
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_alerts.router)
     app.include_router(routes_learn.router)
     app.include_router(routes_failures.router)
+    app.include_router(routes_series.router)
     app.include_router(routes_chaostoolkit.router)
     app.include_router(routes_schedules.router)
     app.include_router(routes_whatif.router)

@@ -1,0 +1,68 @@
+"""Live metrics: Prometheus remote-write in, stored series out.
+
+- `POST /api/v1/write` takes remote-write 1.0 (snappy-compressed `prometheus.WriteRequest`, as
+  Prometheus' `remote_write` sends it) and stores every float sample; 204 like Prometheus' own
+  receiver, 400 for a body it cannot read (Prometheus does not retry 4xx).
+- `GET /api/v1/series?metric=NAME[&since&until&limit&offset]` lists that metric's series
+  (one per label set) with their points `[t_ns, value]` in the range, oldest first.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from premortem.domain import optional_ns
+from premortem.ingest.remote_write import parse_write_request
+from premortem.ports import SeriesQuery, SeriesStore
+from premortem.service import openapi
+from premortem.service.deps import Body, CanIngest, CanRead
+from premortem.service.params import Limit, Offset, Since, Until
+from premortem.store.tables_series import SqlSeriesStore
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+REMOTE_WRITE = openapi.ingest_body(
+    {"application/x-protobuf": {"type": "string", "format": "binary"}},
+    description="Prometheus remote-write 1.0: a snappy-compressed prometheus.WriteRequest",
+)
+
+
+def series_store(request: Request) -> SeriesStore:
+    """The app's series store, made at first use (an app may set `app.state.series_store`)."""
+    store: SeriesStore | None = getattr(request.app.state, "series_store", None)
+    if store is None:
+        store = request.app.state.series_store = SqlSeriesStore(request.app.state.runtime.engine)
+    return store
+
+
+@router.post("/write", status_code=204, dependencies=[CanIngest], openapi_extra=REMOTE_WRITE)
+def remote_write(request: Request, body: Body) -> Response:
+    """Store the samples of a Prometheus remote-write request."""
+    limit: int = request.app.state.settings.max_body_bytes
+    series = parse_write_request(body, limit=limit)
+    series_store(request).add_series(series)
+    return Response(status_code=204)
+
+
+@router.get("/series", dependencies=[CanRead], tags=["learning"])
+def list_series(
+    request: Request,
+    metric: Annotated[str, Query(min_length=1, max_length=256)],
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """One metric's stored series, each with its label set and points in the range."""
+    page = series_store(request).list_series(
+        SeriesQuery(metric, optional_ns(since), optional_ns(until), limit, offset)
+    )
+    return {
+        "items": [
+            {"metric": s.metric, "labels": s.labels, "points": [[t, v] for t, v in s.points]}
+            for s in page.items
+        ],
+        "total": page.total,
+    }

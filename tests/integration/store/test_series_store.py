@@ -1,0 +1,40 @@
+"""Metric series on SQLite and PostgreSQL: idempotent writes, one metric's series with their
+points in a range."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from premortem.domain import MetricSeries
+from premortem.ports import SeriesQuery
+from premortem.store.tables_series import SqlSeriesStore
+
+pytestmark = pytest.mark.integration
+S = 1_000_000_000
+
+
+def test_series_are_stored_once_and_listed_by_metric_and_range(sql_engine: Engine) -> None:
+    store = SqlSeriesStore(sql_engine)
+    pool = MetricSeries("db_pool_in_use", {"instance": "db:9187"}, [(10 * S, 3.0), (20 * S, 9.5)])
+    other = MetricSeries("db_pool_in_use", {"instance": "db2:9187"}, [(10 * S, 1.0)])
+    up = MetricSeries("up", {"job": "app"}, [(10 * S, 1.0)])
+    assert store.add_series([pool, other, up]) == 4
+    # A re-sent batch (remote-write retries) and a later point of the same series.
+    again = MetricSeries("db_pool_in_use", {"instance": "db:9187"}, [(20 * S, 9.5), (30 * S, 11.0)])
+    assert store.add_series([again]) == 1
+
+    page = store.list_series(SeriesQuery("db_pool_in_use"))
+    assert page.total == 2
+    by_instance = {s.labels["instance"]: s.points for s in page.items}
+    assert by_instance == {
+        "db:9187": [(10 * S, 3.0), (20 * S, 9.5), (30 * S, 11.0)],
+        "db2:9187": [(10 * S, 1.0)],
+    }
+    ranged = store.list_series(SeriesQuery("db_pool_in_use", since_ns=15 * S, until_ns=30 * S))
+    assert {s.labels["instance"]: s.points for s in ranged.items} == {
+        "db:9187": [(20 * S, 9.5)],
+        "db2:9187": [],
+    }
+    assert store.list_series(SeriesQuery("db_pool_in_use", limit=1, offset=1)).total == 2
+    assert store.list_series(SeriesQuery("missing")).items == []

@@ -38,3 +38,10 @@ def test_series_are_stored_once_and_listed_by_metric_and_range(sql_engine: Engin
     }
     assert store.list_series(SeriesQuery("db_pool_in_use", limit=1, offset=1)).total == 2
     assert store.list_series(SeriesQuery("missing")).items == []
+
+
+def test_unstorable_text_in_labels_is_replaced_not_a_failure(sql_engine: Engine) -> None:
+    store = SqlSeriesStore(sql_engine)
+    assert store.add_series([MetricSeries("m\x00", {"k\x00": "a\x00b"}, [(S, 1.0)])]) == 1
+    (series,) = store.list_series(SeriesQuery("m\x00")).items
+    assert series.labels == {"k\ufffd": "a\ufffdb"}

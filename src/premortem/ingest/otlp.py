@@ -10,6 +10,11 @@ trace"), 64-bit integers as decimal strings, `AnyValue` wrappers, and the pre-1.
 
 A record with neither severity number nor text gets the level its message starts with, and
 continuation lines are folded into the record they continue (`multiline`).
+
+premortem's records have no instrumentation scope, so its name and version become the attributes
+`otel.scope.name` and `otel.scope.version`, as the spec requires of non-OTLP formats ("Mapping to
+non-OTLP"): the Python SDK's logging bridge names the scope after the logger, which is otherwise
+lost. An attribute of the record's own with either key wins.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ def parse_otlp_json(data: bytes | str | JSON, *, now_ns: int) -> OtlpResult:
                 expect_array(records, f"{scope_at}/logRecords"),
                 resource,
                 result,
+                scope=_scope_json(scope_logs),
                 at=f"{scope_at}/logRecords",
                 now_ns=now_ns,
             )
@@ -101,14 +107,31 @@ def _repeated(value: Any) -> Any:
     return [] if value is None else value
 
 
+def _scope_json(scope_logs: JSON) -> JSON:
+    """The scope's attributes for its records; a malformed scope is ignored, as it always was."""
+    scope = scope_logs.get("scope", scope_logs.get("instrumentationLibrary"))
+    if type(scope) is not dict:
+        return {}
+    return _scope_attributes(scope.get("name"), scope.get("version"))
+
+
+def _scope_attributes(name: Any, version: Any) -> JSON:
+    attributes: JSON = {}
+    if name and type(name) is str:
+        attributes["otel.scope.name"] = name
+    if version and type(version) is str:
+        attributes["otel.scope.version"] = version
+    return attributes
+
+
 def _read_records(
-    records: list[Any], resource: JSON, result: OtlpResult, *, at: str, now_ns: int
+    records: list[Any], resource: JSON, result: OtlpResult, *, scope: JSON, at: str, now_ns: int
 ) -> None:
     service = resource.get("service.name")
     service = service if isinstance(service, str) else ""
     for index, record in enumerate(records):
         try:
-            parsed = _record_json(record, resource, service, now_ns)
+            parsed = _record_json(record, resource, service, now_ns, scope=scope)
             check_log_lengths(parsed, _OTLP_NAMES)
             result.records.append(parsed)
         except IngestError as exc:
@@ -117,7 +140,9 @@ def _read_records(
                 result.errors.append(exc.at(f"{at}/{index}"))
 
 
-def _record_json(record: Any, resource: JSON, service: str, now_ns: int) -> LogRecord:
+def _record_json(
+    record: Any, resource: JSON, service: str, now_ns: int, *, scope: JSON
+) -> LogRecord:
     """One JSON log record. Pointers are built only when something is wrong (hot path)."""
     if type(record) is not dict:
         raise IngestError(f"a log record must be an object, got {type_name(record)}")
@@ -137,6 +162,8 @@ def _record_json(record: Any, resource: JSON, service: str, now_ns: int) -> LogR
     attributes = get("attributes")
     attributes = {} if attributes is None else _located(_attributes_json, attributes, "/attributes")
     check_values_depth(attributes, "/attributes")
+    for key, value in scope.items():
+        attributes.setdefault(key, value)
     event_name = get("eventName")
     if event_name and type(event_name) is str:
         attributes["event.name"] = event_name
@@ -294,6 +321,7 @@ def parse_otlp_protobuf(body: bytes, *, now_ns: int) -> OtlpResult:
         service = resource.get("service.name")
         service = service if isinstance(service, str) else ""
         for s, scope_logs in enumerate(resource_logs.scope_logs):
+            scope = _scope_attributes(scope_logs.scope.name, scope_logs.scope.version)
             for index, record in enumerate(scope_logs.log_records):
                 if max(record.time_unix_nano, record.observed_time_unix_nano) > MAX_NS:
                     result.rejected += 1  # the only field protobuf decoding does not check for us
@@ -306,7 +334,7 @@ def parse_otlp_protobuf(body: bytes, *, now_ns: int) -> OtlpResult:
                     )
                     continue
                 try:
-                    parsed = _record_pb(record, resource, service, now_ns)
+                    parsed = _record_pb(record, resource, service, now_ns, scope=scope)
                     check_log_lengths(parsed, _OTLP_NAMES)
                     result.records.append(parsed)
                 except IngestError as exc:
@@ -318,11 +346,13 @@ def parse_otlp_protobuf(body: bytes, *, now_ns: int) -> OtlpResult:
     return _summarise(result, now_ns)
 
 
-def _record_pb(record: Any, resource: JSON, service: str, now_ns: int) -> LogRecord:
+def _record_pb(record: Any, resource: JSON, service: str, now_ns: int, *, scope: JSON) -> LogRecord:
     number = int(record.severity_number)
     text = record.severity_text
     attributes = _attributes_pb(record.attributes)
     check_values_depth(attributes, "/attributes")
+    for key, value in scope.items():
+        attributes.setdefault(key, value)
     if record.event_name:
         attributes["event.name"] = record.event_name
     body = _any_value_pb(record.body) if record.HasField("body") else ""

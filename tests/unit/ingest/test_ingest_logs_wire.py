@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
@@ -43,6 +44,7 @@ def test_otlp_json_fixture() -> None:
         "tags": ["a", 2],
         "ctx": {"k": "v"},
         "raw": "AQI=",
+        "otel.scope.name": "app.logger",
     }
     assert first.resource["host.name"] == "node-1"
     # all-zero and malformed ids mean "no trace"; observed time stands in for a missing time
@@ -51,6 +53,7 @@ def test_otlp_json_fixture() -> None:
     assert (second.severity_number, orjson.loads(second.body)) == (13, {"msg": "slow"})
     # the pre-1.0 instrumentationLibraryLogs spelling
     assert (third.service, third.severity_text) == ("payments", "INFO")
+    assert third.attributes == {"otel.scope.name": "old"}
 
 
 def test_otlp_empty_request_and_sniffing() -> None:
@@ -165,6 +168,55 @@ def test_otlp_json_and_protobuf_give_the_same_record() -> None:
                            {"key": "raw", "value": {"bytesValue": "AQI="}}],
             "traceId": "5B8EFFF798038103D269B633813FC60C", "spanId": "0000000000000000"}]}]}]}  # fmt: skip
     assert otlp.parse_otlp(doc, now_ns=NOW).records[0] == pb
+
+
+def _scoped_request(scope: dict[str, Any] | None, attributes: dict[str, str]) -> dict[str, Any]:
+    record = {
+        "timeUnixNano": "1544712660300000000",
+        "body": {"stringValue": "charge failed"},
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
+    }
+    scope_logs: dict[str, Any] = {"logRecords": [record]}
+    if scope is not None:
+        scope_logs["scope"] = scope
+    return {"resourceLogs": [{"scopeLogs": [scope_logs]}]}
+
+
+@pytest.mark.parametrize("wire", ["json", "protobuf"])
+def test_otlp_scope_name_and_version_become_attributes(wire: str) -> None:
+    """The Python SDK's logging bridge sends the logger's name only as the scope's name (issue 17);
+    premortem keeps it the way the spec maps a scope to non-OTLP formats."""
+    scope = {"name": "checkout.payments", "version": "2.4.1"}
+    doc = _scoped_request(scope, {"order.id": "42"})
+    body: Any = doc
+    if wire == "protobuf":
+        request = ExportLogsServiceRequest()
+        json_format.ParseDict(doc, request)
+        body = request.SerializeToString()
+    [record] = otlp.parse_otlp(body, now_ns=NOW).records
+    assert record.attributes == {
+        "order.id": "42",
+        "otel.scope.name": "checkout.payments",
+        "otel.scope.version": "2.4.1",
+    }
+    assert record.id == otlp.parse_otlp(body, now_ns=NOW).records[0].id  # still stable
+
+
+@pytest.mark.parametrize(
+    ("scope", "attributes", "expected"),
+    [
+        (None, {}, {}),  # no scope: nothing added, as before
+        ({}, {}, {}),
+        ({"name": "", "version": ""}, {}, {}),  # empty means unknown
+        ({"name": 3, "version": None}, {}, {}),  # malformed: ignored, the record still accepted
+        ({"name": "lib"}, {"otel.scope.name": "own"}, {"otel.scope.name": "own"}),  # own wins
+    ],
+)
+def test_otlp_scope_attributes_only_when_named(
+    scope: dict[str, Any] | None, attributes: dict[str, str], expected: dict[str, str]
+) -> None:
+    [record] = otlp.parse_otlp(_scoped_request(scope, attributes), now_ns=NOW).records
+    assert record.attributes == expected
 
 
 def test_otlp_protobuf_garbage() -> None:

@@ -188,13 +188,51 @@ def test_playback_aligns_a_simulation_with_the_observed_series(client: TestClien
     kinds = {m["type"] for m in play["markers"] if m["source"] == "simulation"}
     assert {"fault_started", "pool_exhausted"} <= kinds
     titles = [p["title"] for p in play["panels"]]
-    assert titles == ["Load", "Errors", "Utilisation and latency"]
+    assert titles == ["Load", "Errors", "Utilisation and latency", "Queues"]
     assert play["panels"][1]["observed"] == ["error_ratio"]
 
     later = (OBSERVED_START + timedelta(seconds=100)).isoformat()
     shifted = client.get(f"/api/v1/simulations/{sim_id}/playback", params={"start": later}).json()
     assert shifted["start"].startswith("2024-06-03T10:01:40")
     assert min(shifted["observed"]["error_ratio"]["values"]) == pytest.approx(0.5)
+
+
+def test_playback_draws_live_metrics_beside_the_simulated_quantity(client: TestClient) -> None:
+    """A remote-written series of a simulated quantity's name (or mapped to it) is drawn on that
+    quantity's panel, in its unit, on the same time axis."""
+    from prom_write import write_body
+
+    _replay_logs(client, service="checkout", seconds=60)
+    sim_id = _post_simulation(client, service="checkout")
+    start_ms = datetime_to_ns(OBSERVED_START) // 1_000_000
+    usage = [(start_ms + 15_000 * k, 0.1 * k) for k in range(9)]
+    body = write_body(
+        [
+            ({"__name__": "pool_utilisation", "service": "checkout"}, usage),
+            ({"__name__": "pool_utilisation", "service": "billing"}, [(start_ms, 0.9)]),
+            ({"__name__": "http_queue_depth", "job": "checkout"}, [(start_ms, 3.0)]),
+        ]
+    )
+    written = client.post(
+        "/api/v1/write", content=body, headers={"Content-Type": "application/x-protobuf"}
+    )
+    assert written.status_code == 204, written.text
+    play = client.get(
+        f"/api/v1/simulations/{sim_id}/playback",
+        params={"metrics": "queue_length=http_queue_depth"},
+    ).json()
+    live = play["observed"]["live pool_utilisation"]
+    assert live["unit"] == play["simulated"]["pool_utilisation"]["unit"] == "ratio"
+    assert live["labels"] == {"service": "checkout"}  # not billing's
+    assert live["t"] == [15.0 * k for k in range(8)]  # the 2-minute simulated span
+    assert live["values"][:3] == pytest.approx([0.0, 0.1, 0.2])
+    utilisation = next(p for p in play["panels"] if p["title"] == "Utilisation and latency")
+    assert "live pool_utilisation" in utilisation["observed"]
+    queues = next(p for p in play["panels"] if p["title"] == "Queues")
+    assert queues["observed"] == ["live queue_length"]
+    assert play["observed"]["live queue_length"]["metric"] == "http_queue_depth"
+    bad = client.get(f"/api/v1/simulations/{sim_id}/playback", params={"metrics": "nonsense"})
+    assert bad.status_code == 400
 
 
 def test_playback_of_an_unknown_simulation_or_service(client: TestClient) -> None:

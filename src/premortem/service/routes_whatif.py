@@ -7,7 +7,8 @@
 - `GET /api/v1/simulations/{id}/playback` puts a stored simulation and the observed windows of
   the same service on one time axis: the simulation's relative time is shifted onto an observed
   start (`start`, default the service's first observed window), with simulated events, detected
-  anomalies and alerts as markers.
+  anomalies and alerts as markers. Live metric series (Prometheus remote-write) of the same
+  quantity are drawn beside the simulated ones (`live_side`; mapping in docs/simulation.md).
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from premortem.alerting.model import AlertQuery
 from premortem.domain import MAX_NS, Integer, Number, SimulationRun, datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
 from premortem.learn import TrainedModel
+from premortem.ports import SeriesQuery, SeriesStore
 from premortem.runtime import Runtime
 from premortem.service.deps import CanRead
 from premortem.service.params import QueryTime
+from premortem.service.routes_series import series_store
 from premortem.sim import FaultSpec, what_if
 from premortem.sim.inference import NetworkEstimator, describe_modes
 from premortem.sim.params import ParamValue, model_spec, resolve_params
@@ -185,7 +188,12 @@ PANELS: tuple[tuple[str, list[str], list[str], list[str]], ...] = (
     ("Load", ["arrival_rate", "throughput"], ["log_rate"], []),
     ("Errors", ["error_rate", "timeout_rate", "drop_rate"], ["error_ratio"], []),
     ("Utilisation and latency", ["pool_utilisation", "worker_utilisation"], [], ["latency_p99_s"]),
+    ("Queues", ["queue_length", "pool_waiting"], [], []),
 )
+LIVE_PREFIX = "live "
+# Labels that name the service a live series belongs to, in the order they are trusted.
+SERVICE_LABELS = ("service", "service_name", "app", "job")
+MetricMapping = dict[str, str]  # simulated quantity -> live metric name
 OBSERVED_UNITS = {"log_rate": "lines/s", "error_ratio": "ratio"}
 
 
@@ -269,6 +277,66 @@ def observed_side(
     return series, marks, alert_marks
 
 
+def parse_mapping(text: str | None) -> MetricMapping:
+    """`quantity=metric,quantity=metric` (the playback's `metrics` parameter)."""
+    mapping: MetricMapping = {}
+    for pair in (text or "").split(","):
+        if not pair.strip():
+            continue
+        quantity, equals, metric = pair.partition("=")
+        if not equals or not quantity.strip() or not metric.strip():
+            raise ConfigError(f"metrics must be quantity=metric pairs, got {pair.strip()[:80]!r}")
+        mapping[quantity.strip()] = metric.strip()
+    return mapping
+
+
+def live_side(
+    store: SeriesStore,
+    simulated: dict[str, Any],
+    service: str,
+    mapping: MetricMapping,
+    start_ns: int,
+    end_ns: int,
+) -> tuple[dict[str, Any], list[str]]:
+    """Live series of the simulated quantities: `live <quantity>` -> {unit, t, values, metric,
+    labels}, in the simulated series' unit, and notes on what could not be matched.
+
+    A quantity's live metric is `mapping[quantity]`, else a metric of the quantity's own name.
+    Of that metric's series the one labelled with the service (SERVICE_LABELS) is taken, else the
+    only one there is."""
+    live: dict[str, Any] = {}
+    notes: list[str] = []
+    for quantity, sim in simulated.items():
+        metric = mapping.get(quantity, quantity)
+        page = store.list_series(SeriesQuery(metric, start_ns, end_ns, limit=100))
+        if not page.items:
+            if quantity in mapping:
+                notes.append(f"no live series of metric {metric!r} in the span")
+            continue
+        mine = [s for s in page.items if _labelled_service(s.labels) == service]
+        chosen = mine[0] if mine else page.items[0] if page.total == 1 else None
+        if chosen is None:
+            notes.append(
+                f"{page.total} live series of {metric!r} and none labelled service={service!r}"
+            )
+            continue
+        times, values = _downsample(
+            [(t - start_ns) / NS for t, _ in chosen.points], [v for _, v in chosen.points]
+        )
+        live[LIVE_PREFIX + quantity] = {
+            "unit": sim["unit"],
+            "t": times,
+            "values": values,
+            "metric": metric,
+            "labels": chosen.labels,
+        }
+    return live, notes
+
+
+def _labelled_service(labels: dict[str, str]) -> str | None:
+    return next((labels[k] for k in SERVICE_LABELS if labels.get(k)), None)
+
+
 def _alert_name(doc: dict[str, Any], mode_id: str) -> str:
     mode = doc.get("mode")
     return str(mode.get("name") or mode_id) if isinstance(mode, dict) else mode_id
@@ -278,7 +346,13 @@ MAX_SPAN_S = 1e10  # ~317 years: longer than any time the store holds
 
 
 def playback(
-    runtime: Runtime, simulation_id: str, service: str | None, start: datetime | None
+    runtime: Runtime,
+    simulation_id: str,
+    service: str | None,
+    start: datetime | None,
+    *,
+    series: SeriesStore | None = None,
+    mapping: MetricMapping | None = None,
 ) -> dict[str, Any]:
     run = runtime.pipeline.store.get_simulation(simulation_id)
     chosen = service or run.service or ""
@@ -301,6 +375,10 @@ def playback(
     )  # fmt: skip
     if chosen and first_ns is not None and not observed:
         notes.append("no observed windows in the simulated span after the chosen start")
+    if chosen and series is not None:
+        live, live_notes = live_side(series, sim_series, chosen, mapping or {}, start_ns, end_ns)
+        observed |= live
+        notes += live_notes
     return {
         "simulation_id": run.simulation_id,
         "model": run.model,
@@ -326,7 +404,8 @@ def _panels(simulated: dict[str, Any], observed: dict[str, Any]) -> list[dict[st
         have = {
             "title": title,
             "simulated": [n for n in left if n in simulated],
-            "observed": [n for n in seen if n in observed],
+            "observed": [n for n in seen if n in observed]
+            + [LIVE_PREFIX + n for n in left + right if LIVE_PREFIX + n in observed],
             "simulated_right": [n for n in right if n in simulated],
         }
         if have["simulated"] or have["observed"] or have["simulated_right"]:
@@ -348,7 +427,20 @@ async def get_playback(
     request: Request,
     service: Annotated[str | None, Query(max_length=256)] = None,
     start: Start = None,
+    metrics: Annotated[
+        str | None,
+        Query(
+            max_length=2000,
+            description="quantity=metric pairs, comma-separated: the live metric of a simulated "
+            "quantity (default: the metric of the quantity's own name)",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """A simulation and the observed series of the same service, aligned on one time axis."""
     runtime: Runtime = request.app.state.runtime
-    return await run_in_threadpool(playback, runtime, simulation_id, service, start)
+    mapping = parse_mapping(metrics)
+    return await run_in_threadpool(
+        lambda: playback(
+            runtime, simulation_id, service, start, series=series_store(request), mapping=mapping
+        )
+    )

@@ -78,6 +78,7 @@ def playback_page(
     service: str | None = None,
     start: str | None = None,
     at: str | None = None,
+    metrics: str | None = None,
 ) -> HTMLResponse:
     runtime = runtime_of(request)
     try:
@@ -85,7 +86,8 @@ def playback_page(
     except NotFound as exc:
         raise HTTPException(404, f"no simulation with id {simulation_id!r}") from exc
     chosen_start = _checked_start(at) or _checked_start(start)
-    query = {k: v for k, v in (("service", service), ("start", chosen_start)) if v}
+    chosen = (("service", service), ("start", chosen_start), ("metrics", metrics))
+    query = {k: v for k, v in chosen if v}
     source = f"/api/v1/simulations/{simulation_id}/playback"
     choices = alignments(runtime, run, service or run.service or None)
     typed = chosen_start if chosen_start not in {c["value"] for c in choices} else ""

@@ -11,8 +11,10 @@ replay of older logs, or a late source, is judged by its own time.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Protocol
@@ -135,6 +137,86 @@ class AlertThreshold:
     source: str  # "learned by model v3" or "set by PREMORTEM_ALERT_THRESHOLD"
 
 
+@dataclass(frozen=True, slots=True)
+class LivePrediction:
+    """An open prediction as /metrics shows it: the latest one of its (mode, service)."""
+
+    mode_id: str
+    service: str
+    mode_name: str
+    probability: float
+    lead_time_s: float | None
+    time_ns: int
+    horizon_s: float
+    source: str  # the stream whose records made it: its time says when the horizon passed
+
+
+class LivePredictions:
+    """The open predictions, latest per (mode, service): what `GET /metrics` exports.
+
+    A prediction that closes (`evidence["closes"]`) leaves; so does one whose horizon passed on
+    its source's stream time with no newer prediction (`lapse`, the rule that resolves its
+    alert). At most `max_entries` are kept; when a new one would exceed that, the one updated
+    least recently goes (`evicted` counts them). Written by the pipeline's thread, read by the
+    scrapes': every access holds a lock.
+
+    >>> live = LivePredictions(max_entries=1)
+    >>> live.update([Prediction(id="a", time_ns=0, mode_id="pool", probability=0.8, horizon_s=60)])
+    >>> [(p.mode_id, p.probability) for p in live.snapshot()]
+    [('pool', 0.8)]
+    >>> live.lapse(lambda source: 61 * 10**9), len(live)
+    (1, 0)
+    """
+
+    def __init__(self, *, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self.evicted = 0
+        self._open: OrderedDict[tuple[str, str], LivePrediction] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def update(self, predictions: Iterable[Prediction], *, source: str = "") -> None:
+        """Predictions as the predictor made them, in order: opened or updated, or closed."""
+        with self._lock:
+            for p in predictions:
+                key = (p.mode_id, p.service)
+                self._open.pop(key, None)
+                if "closes" in p.evidence:
+                    continue
+                if len(self._open) >= self.max_entries:
+                    self._open.popitem(last=False)  # re-inserted on update: the first is stalest
+                    self.evicted += 1
+                name = str(p.evidence.get("mode_name") or p.mode_id)
+                self._open[key] = LivePrediction(
+                    p.mode_id,
+                    p.service,
+                    name,
+                    p.probability,
+                    p.lead_time_s,
+                    p.time_ns,
+                    p.horizon_s,
+                    source,
+                )
+
+    def lapse(self, now_ns: Callable[[str], int]) -> int:
+        """Drops the predictions whose horizon passed on `now_ns(source)`; how many went."""
+        with self._lock:
+            gone = [
+                key
+                for key, p in self._open.items()
+                if now_ns(p.source) - p.time_ns > p.horizon_s * 1e9
+            ]
+            for key in gone:
+                del self._open[key]
+            return len(gone)
+
+    def snapshot(self) -> list[LivePrediction]:
+        with self._lock:
+            return list(self._open.values())
+
+
 class PredictionStage:
     """The online predictor over every record; predictions are stored and handed to alerting.
 
@@ -148,6 +230,10 @@ class PredictionStage:
     consecutive records before handing that run over, so its `now_ns()` (used for expiry at the
     end of `observe`) is the stream time of the source whose records it just saw, and the
     predictions of a run are alerted on that source's time.
+
+    `live` holds the predictions open now, for /metrics (a scrape never queries the database).
+    A newer model keeps them: its predictor starts with none open, so they leave when their
+    horizon passes, as their alerts resolve.
     """
 
     def __init__(
@@ -175,6 +261,7 @@ class PredictionStage:
         self.version = 0
         self.predictor: Predictor | None = None
         self.threshold: AlertThreshold | None = None
+        self.live = LivePredictions()
         if alert_threshold is not None:
             self.threshold = AlertThreshold(alert_threshold, f"set by {THRESHOLD_SETTING}")
             alerting.use_threshold(alert_threshold)
@@ -204,10 +291,12 @@ class PredictionStage:
             if opened:
                 self._predictions.add_predictions(opened)
             for source, predictions in told:
+                self.live.update(predictions, source=source)
                 self._alerting.submit(predictions, source=source)
 
     def on_tick(self, _now_ns: int) -> None:
         self._reload_if_due()
+        self.live.lapse(self._clocks.now_ns)
 
     def _store_failures(self, predictor: Predictor) -> None:
         """A mode's manifestation seen live is a failure: stored as one (premortem.failures)."""

@@ -133,6 +133,7 @@ class ObserveMiddleware:
 def _install_health(app: FastAPI) -> None:
     runtime: Runtime = app.state.runtime
     metrics: ServiceMetrics = app.state.metrics
+    metrics.watch_predictions(runtime.prediction.live.snapshot)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -158,5 +159,6 @@ def _install_health(app: FastAPI) -> None:
         responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
     )
     def prometheus_metrics() -> Response:
-        metrics.observe_sizes(runtime.sizes(), evictions=runtime.pipeline.catalog.evictions)
+        sizes = runtime.sizes() | {"live_predictions": len(runtime.prediction.live)}
+        metrics.observe_sizes(sizes, evictions=runtime.pipeline.catalog.evictions)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,10 +1,32 @@
-"""Prometheus metrics of one app instance (own registry, so tests can run several apps)."""
+"""Prometheus metrics of one app instance (own registry, so tests can run several apps).
+
+The predictions open now are two gauges (`PredictionCollector`), one series per (mode, service),
+read from the prediction stage's bounded map at each scrape; a series disappears when its
+prediction closes (docs/alerting.md, "Predictions in Prometheus").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from premortem.stages import LivePrediction
+from premortem.store.text import storable
+
+PREDICTION_LABELS = ("mode", "service", "mode_name")
+
+
+class OpenPredictions(Protocol):
+    """What the gauges read at each scrape (`LivePredictions` of the prediction stage)."""
+
+    @property
+    def evicted(self) -> int: ...
+
+    def snapshot(self) -> list[LivePrediction]: ...
 
 
 class ServiceMetrics:
@@ -51,3 +73,55 @@ class ServiceMetrics:
         self.template_evictions.set(evictions)
         for name, size in sizes.items():
             self.bounded_entries.labels(name).set(size)
+
+    def watch_predictions(self, live: OpenPredictions) -> None:
+        """Export the predictions open in `live` at each scrape."""
+        self.registry.register(PredictionCollector(live))
+
+
+class PredictionCollector(Collector):
+    """`premortem_failure_probability` and `premortem_expected_lead_seconds` of the open
+    predictions, and how many the map's cap pushed out. Label values come from users' logs:
+    prometheus_client escapes backslash, double quote and newline; lone surrogates, which UTF-8
+    cannot encode, become U+FFFD here."""
+
+    def __init__(self, live: OpenPredictions) -> None:
+        self._live = live
+
+    def describe(self) -> Iterable[Metric]:
+        return [*_families(), _evictions(0)]
+
+    def collect(self) -> Iterable[Metric]:
+        probability, lead = _families()
+        for p in self._live.snapshot():
+            labels = [storable(p.mode_id), storable(p.service), storable(p.mode_name)]
+            probability.add_metric(labels, p.probability)
+            if p.lead_time_s is not None:
+                lead.add_metric(labels, p.lead_time_s)
+        return [probability, lead, _evictions(self._live.evicted)]
+
+
+def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "premortem_failure_probability",
+            "Probability (0-1) that the failure mode manifests within the horizon, per open "
+            "prediction; the series goes away when the prediction closes.",
+            labels=PREDICTION_LABELS,
+        ),
+        GaugeMetricFamily(
+            "premortem_expected_lead_seconds",
+            "Median lead time learned for the mode (precursor to failure, counted from the "
+            "prediction), per open prediction that has one.",
+            labels=PREDICTION_LABELS,
+        ),
+    )
+
+
+def _evictions(count: int) -> CounterMetricFamily:
+    return CounterMetricFamily(
+        "premortem_live_prediction_evictions",
+        "Open predictions dropped from /metrics by the cap on series (the least recently "
+        "updated first).",
+        value=count,
+    )

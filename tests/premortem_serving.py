@@ -33,6 +33,7 @@ class PremortemProcess:
             if name not in env:
                 self.env.pop(name, None)
         self.process: subprocess.Popen[bytes] | None = None
+        self.args: list[str] = []  # more `premortem serve` options, e.g. ["--syslog-tcp", "5514"]
 
     @property
     def log(self) -> str:
@@ -47,6 +48,7 @@ class PremortemProcess:
                     "serve",
                     "--port",
                     str(self.port),
+                    *self.args,
                 ],
                 env=self.env,
                 stdout=log,

@@ -51,6 +51,18 @@ class NotifierSettings(BaseModel):
     resend_interval_s: float = Field(default=60.0, gt=0)
 
 
+class SyslogSettings(BaseModel):
+    """The syslog listeners of `premortem serve` (docs/ingest.md#syslog-listener); off unless a
+    port is set. They take no token: anyone who reaches the address can ingest logs."""
+
+    host: str = Field(default="127.0.0.1", description="address the syslog listeners bind")
+    tcp_port: int | None = Field(default=None, ge=0, le=65535, description="0: any free port")
+    udp_port: int | None = Field(default=None, ge=0, le=65535, description="0: any free port")
+    max_message_bytes: int = Field(
+        default=64 * 1024, ge=480, description="longer messages are cut to this size"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PREMORTEM_", env_nested_delimiter="__", extra="forbid"
@@ -87,6 +99,7 @@ class Settings(BaseSettings):
     miner: MinerSettings = Field(default_factory=MinerSettings)
     window: WindowSettings = Field(default_factory=WindowSettings)
     notify: NotifierSettings = Field(default_factory=NotifierSettings)
+    syslog: SyslogSettings = Field(default_factory=SyslogSettings)
     train_interval_s: float = Field(default=0, ge=0, description="0 disables scheduled training")
     schedules: list[Schedule] = Field(
         default_factory=list, description="simulations, test commands and training to run"

@@ -17,6 +17,30 @@ def serve(
     example: Annotated[
         bool, typer.Option("--example", help="Load the bundled seed example once the server is up")
     ] = False,
+    syslog_tcp: Annotated[
+        int | None,
+        typer.Option(
+            "--syslog-tcp",
+            metavar="PORT",
+            min=1,
+            max=65535,
+            help="Also take syslog on this TCP port",
+        ),
+    ] = None,
+    syslog_udp: Annotated[
+        int | None,
+        typer.Option(
+            "--syslog-udp",
+            metavar="PORT",
+            min=1,
+            max=65535,
+            help="Also take syslog on this UDP port",
+        ),
+    ] = None,
+    syslog_host: Annotated[
+        str | None,
+        typer.Option(help="Address the syslog ports bind (default 127.0.0.1; no token is asked)"),
+    ] = None,
 ) -> None:
     """Run the premortem server."""
     import uvicorn
@@ -26,12 +50,25 @@ def serve(
 
     base = load_settings()
     settings = base.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    settings = _with_syslog(settings, tcp_port=syslog_tcp, udp_port=syslog_udp, host=syslog_host)
     console = Console(stderr=True)
     _announce(console, settings)
     app = create_app(settings)
     if example:
         _load_example_on_start(app)
     uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level="warning")
+
+
+def _with_syslog(settings: Settings, **options: object) -> Settings:
+    """The settings with the syslog options given on the command line."""
+    from premortem.config import SyslogSettings
+
+    chosen = {name: value for name, value in options.items() if value is not None}
+    if not chosen:
+        return settings
+    # Validated like PREMORTEM_SYSLOG__* from the environment (a bare copy would skip the checks).
+    merged = SyslogSettings.model_validate(settings.syslog.model_dump() | chosen)
+    return settings.model_copy(update={"syslog": merged})
 
 
 def _announce(console: Console, settings: Settings) -> None:
@@ -48,6 +85,10 @@ def _announce(console: Console, settings: Settings) -> None:
         console.print(
             "no PREMORTEM_TOKENS configured: listening on 127.0.0.1 only, every route is open"
         )
+    syslog = settings.syslog
+    for transport, port in (("tcp", syslog.tcp_port), ("udp", syslog.udp_port)):
+        if port is not None:
+            console.print(f"syslog on {syslog.host}:{port}/{transport} (RFC 5424 and 3164)")
     console.print(f"dashboard {url}/  ·  API docs {url}/docs  ·  Ctrl-C stops")
 
 

@@ -2,9 +2,11 @@
 
 The severity comes from PRI (facility x 8 + severity) and is mapped onto OpenTelemetry's scale;
 the service is APP-NAME (5424) or TAG (3164). RFC 3164 times carry neither year nor zone: they are
-read as UTC in the year of `now_ns` (the previous year if that would put them in the future).
-A line may carry an RFC 6587 octet-count prefix (`123 <34>1 ...`); a message that itself
-contains newlines is not supported.
+read as UTC in the year of `now_ns` (the previous year if that would put them in the future); an
+RFC 3339 time in their place (rsyslog's `RSYSLOG_ForwardFormat`) is read as such.
+A line may carry an RFC 6587 octet-count prefix (`123 <34>1 ...`). `parse_lines` reads one
+message per line; `parse_line` takes one whole message, newlines and all (as the syslog listener
+of `premortem serve` cuts them from a stream).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ _NIL = "-"
 _PRI = re.compile(r"(?:\d+ )?<(\d{1,3})>")
 _RFC5424 = re.compile(r"1 (\S+) (\S+) (\S+) (\S+) (\S+) ?")
 _RFC3164 = re.compile(
-    r"(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) )?"  # timestamp
+    r"(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"  # timestamp, or RFC 3339 (rsyslog's ForwardFormat)
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) )?"
     r"(?:([^\s\[]*[^\s:\]]) )?"  # hostname (never ends in ':' so a bare 'tag:' is not taken)
     r"(?:([^\s:\[]+)(?:\[([^\]]*)\])?: ?)?"  # TAG[PID]:
 )
@@ -128,7 +131,7 @@ def _rfc3164(rest: str, pri: int, now_ns: int) -> LogRecord:
     if pid:
         attributes["syslog.procid"] = pid
     return LogRecord(
-        time_ns=_bsd_time(stamp, now_ns) if stamp else now_ns,
+        time_ns=_rfc3164_time(stamp, now_ns) if stamp else now_ns,
         body=rest[header.end() :],
         service=tag or "",
         severity_number=number,
@@ -138,7 +141,12 @@ def _rfc3164(rest: str, pri: int, now_ns: int) -> LogRecord:
     )
 
 
-def _bsd_time(stamp: str, now_ns: int) -> int:
+def _rfc3164_time(stamp: str, now_ns: int) -> int:
+    if stamp[0].isdigit():  # RFC 3339, as rsyslog's RSYSLOG_ForwardFormat writes it
+        try:
+            return rfc3339_to_ns(stamp)
+        except ValueError as exc:
+            raise IngestError(f"invalid TIMESTAMP {stamp!r}: {exc}", pointer="/timestamp") from exc
     now = datetime.fromtimestamp(now_ns / 1e9, tz=UTC)
     try:
         parsed = datetime.strptime(f"{now.year} {' '.join(stamp.split())}", "%Y %b %d %H:%M:%S")

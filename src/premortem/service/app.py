@@ -36,6 +36,7 @@ from premortem.service.deps import CanRead
 from premortem.service.guard import EdgeGuard
 from premortem.service.headers import SECURITY_HEADERS
 from premortem.service.metrics import ServiceMetrics
+from premortem.service.syslog_listener import serve_syslog
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -45,7 +46,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runtime.start()
         try:
-            yield
+            # Inside the runtime's life: the listeners' last batches reach a running pipeline.
+            async with serve_syslog(runtime.pipeline, settings.syslog, metrics=_app.state.metrics):
+                yield
         finally:
             runtime.stop()
 
@@ -133,7 +136,7 @@ class ObserveMiddleware:
 def _install_health(app: FastAPI) -> None:
     runtime: Runtime = app.state.runtime
     metrics: ServiceMetrics = app.state.metrics
-    metrics.watch_predictions(runtime.prediction.live.snapshot)
+    metrics.watch_predictions(runtime.prediction.live)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

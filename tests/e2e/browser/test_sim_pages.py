@@ -53,7 +53,8 @@ def test_playback_plays_beside_replayed_logs_and_the_cursor_moves(
     page = watched.page
     page.goto(f"{sim_server.url}/simulations/{sim_server.simulation_id}/playback")
     page.wait_for_selector("#playback[data-ready='1']")
-    assert page.locator("#panels .chart[data-drawn='1']").count() == 4  # Load, Errors, Utilisation and latency, Queues
+    # Load, Errors, Utilisation and latency, Queues
+    assert page.locator("#panels .chart[data-drawn='1']").count() == 4
     legend = page.locator("#panels").inner_text()
     assert "simulated throughput" in legend and "observed log_rate" in legend
     assert "observed error_ratio" in legend

@@ -231,8 +231,9 @@ def test_playback_draws_live_metrics_beside_the_simulated_quantity(client: TestC
     queues = next(p for p in play["panels"] if p["title"] == "Queues")
     assert queues["observed"] == ["live queue_length"]
     assert play["observed"]["live queue_length"]["metric"] == "http_queue_depth"
-    bad = client.get(f"/api/v1/simulations/{sim_id}/playback", params={"metrics": "nonsense"})
-    assert bad.status_code == 400
+    for bad in ("nonsense", "a=", "=b", "a=b,", " =b"):
+        answer = client.get(f"/api/v1/simulations/{sim_id}/playback", params={"metrics": bad})
+        assert answer.status_code == 422, bad
 
 
 def test_playback_of_an_unknown_simulation_or_service(client: TestClient) -> None:

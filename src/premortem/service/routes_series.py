@@ -24,7 +24,11 @@ from premortem.store.tables_series import SqlSeriesStore
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
 REMOTE_WRITE = openapi.ingest_body(
-    {"application/x-protobuf": {"type": "string", "format": "binary"}},
+    {
+        "application/x-protobuf": {"type": "string", "format": "binary"},
+        # The body is read whatever its content type says (Prometheus sends the one above).
+        "application/octet-stream": {"type": "string", "format": "binary"},
+    },
     description="Prometheus remote-write 1.0: a snappy-compressed prometheus.WriteRequest",
 )
 

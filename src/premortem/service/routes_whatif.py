@@ -194,6 +194,8 @@ LIVE_PREFIX = "live "
 # Labels that name the service a live series belongs to, in the order they are trusted.
 SERVICE_LABELS = ("service", "service_name", "app", "job")
 MetricMapping = dict[str, str]  # simulated quantity -> live metric name
+_NAME = r"[^=,]*[^=,\s][^=,]*"  # anything but '=' and ',', not blank
+METRICS_PATTERN = rf"^{_NAME}={_NAME}(,{_NAME}={_NAME})*$"
 OBSERVED_UNITS = {"log_rate": "lines/s", "error_ratio": "ratio"}
 
 
@@ -431,6 +433,7 @@ async def get_playback(
         str | None,
         Query(
             max_length=2000,
+            pattern=METRICS_PATTERN,
             description="quantity=metric pairs, comma-separated: the live metric of a simulated "
             "quantity (default: the metric of the quantity's own name)",
         ),

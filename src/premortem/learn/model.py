@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -18,6 +18,7 @@ from premortem.domain import (
     Event,
     FailureMode,
     LogRecord,
+    MetricSeries,
     SimulationRun,
     TestRun,
     datetime_to_ns,
@@ -26,6 +27,7 @@ from premortem.learn.catalogue import mitigations_for, rollback_mitigations
 from premortem.learn.context import run_contexts
 from premortem.learn.episodes import Episode, collect_episodes, fault_start_ns, mode_skeletons
 from premortem.learn.merge import merge_modes
+from premortem.learn.metric_signals import attach, learn_metric_indicators
 from premortem.learn.network import ModeNetwork
 from premortem.learn.onset import logged_at_failure, place_onset
 from premortem.learn.precursors import (
@@ -40,6 +42,7 @@ from premortem.learn.precursors import (
     simulation_candidates,
 )
 from premortem.learn.rows import (
+    MAX_INDICATORS,
     IndicatorSet,
     aftermath_templates,
     choose_threshold,
@@ -51,6 +54,7 @@ from premortem.learn.rows import (
 from premortem.learn.timeline import Miner, Timeline, build_timeline
 from premortem.logs.miner import DrainMiner
 
+MAX_TIME_NS = 2**63 - 1
 Feedback = tuple[str, int, str]  # (mode_id, time_ns, "confirmed" | "prevented" | "false_alarm")
 STATE_VERSION = 1
 
@@ -125,16 +129,18 @@ def train(
     horizon_s: float = 300.0,
     miner: Miner | None = None,
     progress: Callable[[str], None] | None = None,
+    series: Mapping[str, Sequence[MetricSeries]] | None = None,
 ) -> TrainedModel:
     """Learn failure modes, their triggers and the network from test runs and their logs.
 
     `logs` maps a test run's id to its records (a lazy mapping is fine: each run is read once),
-    or is one iterator of records carrying `attributes["run"]` = test id.
+    or is one iterator of records carrying `attributes["run"]` = test id. `series` maps a test
+    run's id to the metric series of its window (learn/metric_signals.py).
     """
     runs = sorted(test_runs, key=lambda r: r.timestamp)
     miner = miner or DrainMiner(max_templates=20000)
     episodes = {e.source_id: e for e in collect_episodes(runs, events)}
-    views = _views(runs, _by_run(logs), episodes, miner, progress)
+    views = _views(runs, _by_run(logs), episodes, miner, progress, series or {})
     fitted = _fit(views, events, simulations, horizon_s=horizon_s)
     modes, by_mode, healthy = fitted.modes, fitted.by_mode, fitted.healthy
     indicators, rows, network = fitted.indicators, fitted.rows, fitted.network
@@ -197,8 +203,9 @@ def _fit(
             by_mode[view.episode.key.mode_id].append(view)
     for mode in modes.values():
         _learn_mode(mode, by_mode[mode.id], list(views), healthy, events, simulations)
-    indicators = indicator_set(
-        views, healthy, list(modes.values()), window_s=evidence_window_s(views)
+    indicators = _with_metrics(
+        indicator_set(views, healthy, list(modes.values()), window_s=evidence_window_s(views)),
+        views,
     )
     rows = training_rows(views, indicators, horizon_s=horizon_s)
     indicators = merge_identical(indicators, rows)
@@ -208,6 +215,19 @@ def _fit(
     context = sorted({name for held in contexts.values() for name in held})
     network = ModeNetwork([*indicators.names, *context], list(modes)).fit(rows)
     return _Fitted(modes, dict(by_mode), healthy, indicators, rows, network)
+
+
+def _with_metrics(indicators: IndicatorSet, views: Sequence[RunView]) -> IndicatorSet:
+    """The log indicators plus the metric series that rose before failures, as room allows."""
+    learned = list(learn_metric_indicators(views).items())
+    learned = learned[: max(MAX_INDICATORS - len(indicators.names), 0)]
+    if not learned:
+        return indicators
+    return replace(
+        indicators,
+        names=indicators.names + [name for name, _ in learned],
+        metric_thresholds={name: (t.series_id, t.above) for name, t in learned},
+    )
 
 
 def _by_run(logs: LogSource) -> Mapping[str, Sequence[LogRecord]]:
@@ -225,10 +245,12 @@ def _views(
     episodes: Mapping[str, Episode],
     miner: Miner,
     progress: Callable[[str], None] | None,
+    series: Mapping[str, Sequence[MetricSeries]],
 ) -> list[RunView]:
     timelines = []
     for run in runs:
         timeline = build_timeline(run.test_id, logs.get(run.test_id, ()), miner)
+        attach(timeline, series.get(run.test_id, ()), 0, MAX_TIME_NS)
         if progress is not None:
             progress(run.test_id)
         if timeline.times:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from premortem.clock import Clock
-from premortem.domain import LogRecord, Prediction, stable_id
+from premortem.domain import LogRecord, MetricSeries, Prediction, stable_id
 from premortem.learn.model import TrainedModel
 from premortem.logs.miner import Match
 
@@ -124,24 +124,44 @@ class OnlinePredictor:
             names = fired_of(match.template_id, record.service, record.severity_number)
             if not names or now < self._failing_until:
                 continue
-            fresh = False
-            for name in names:
-                previous = self._fired.get(name)
-                fresh = fresh or previous is None or now - previous.time_ns >= self._regap_ns
-                self._fired[name] = _Fired(
-                    now,
-                    record.id,
-                    match.template_id,
-                    record.body[:300],
-                    record.service,
-                    match.template,
-                )
-            if fresh:
+            fired = _Fired(
+                now, record.id, match.template_id, record.body[:300], record.service, match.template
+            )
+            if self._fire(names, fired):
                 predictions += self._evaluate(now)
         clock_now = self.clock.now_ns()
         if self._expire(clock_now, frozenset(sources)):
             predictions += self._lower(max([clock_now, *(source_now.get(s, 0) for s in sources)]))
         return predictions
+
+    def observe_series(self, series: Iterable[MetricSeries]) -> list[Prediction]:
+        """Live metric samples: one above its learned normal range fires its indicator
+        (learn/metric_signals.py) and, when that is new evidence, the modes are evaluated."""
+        predictions: list[Prediction] = []
+        metric_fired = self._indicators.metric_fired
+        samples = sorted(
+            (t, value, s) for s in series for t, value in s.points if value == value
+        )  # NaN never fires (value == value is False only for NaN)
+        for now, value, s in samples:
+            name = metric_fired(s.id, value)
+            if name is None or now < self._failing_until:
+                continue
+            source = _metric_service(s)
+            if now > self._source_now.get(source, 0):
+                self._source_now[source] = now
+            line = f"{s.metric}{_labels_text(s.labels)} = {value:g}"
+            if self._fire((name,), _Fired(now, "", -1, line, source, f"{s.metric} above normal")):
+                predictions += self._evaluate(now)
+        return predictions
+
+    def _fire(self, names: Iterable[str], fired: _Fired) -> bool:
+        """Record the indicators one observation fires; True when that is new evidence."""
+        fresh = False
+        for name in names:
+            previous = self._fired.get(name)
+            fresh = fresh or previous is None or fired.time_ns - previous.time_ns >= self._regap_ns
+            self._fired[name] = fired
+        return fresh
 
     def observed_failures(self) -> list[ObservedFailure]:
         """The failures seen since the last call (one per incident: its first manifestation
@@ -238,8 +258,8 @@ class OnlinePredictor:
             lead_time_s=sorted(leads)[len(leads) // 2] if leads else None,
             evidence={
                 "indicators": sorted(self._active),
-                "template_ids": sorted({f.template_id for _, f in fired}),
-                "record_ids": [f.record_id for _, f in fired][:20],
+                "template_ids": sorted({f.template_id for _, f in fired if f.template_id >= 0}),
+                "record_ids": [f.record_id for _, f in fired if f.record_id][:20],
                 "samples": [{"service": f.service, "line": f.line} for _, f in fired][:5],
                 # The live lines that fired the indicators, in the shape alerting shows first.
                 "templates": _templates(fired),
@@ -247,6 +267,18 @@ class OnlinePredictor:
                 **({"closes": closes} if closes else {}),
             },
         )
+
+
+# Labels that name the service a metric series belongs to, in the order they are trusted.
+SERVICE_LABELS = ("service", "service_name", "app", "job")
+
+
+def _metric_service(series: MetricSeries) -> str:
+    return next((series.labels[k] for k in SERVICE_LABELS if series.labels.get(k)), "")
+
+
+def _labels_text(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
 def _templates(fired: list[tuple[str, _Fired]]) -> list[dict[str, object]]:

@@ -4,7 +4,8 @@ An indicator is a binary signal that is active while it fired within the last `w
 - ``novel:<service>:<warn|error>`` — a warning/error template never seen in normal operation;
 - ``novel:*:<warn|error>`` — the same in any service (a service whose errors never preceded a
   failure in training can still warn of one);
-- ``tpl:<id>`` — a specific template that preceded failures of a mode (a learned log trigger).
+- ``tpl:<id>`` — a specific template that preceded failures of a mode (a learned log trigger);
+- ``metric:<name>{labels}`` — a metric series above its normal range (learn/metric_signals.py).
 
 Rows sample every run every `step_s` seconds (STEP_S, finer when runs are short) up to its onset
 (or end): the active indicators at that moment, the injected fault type (once it started) and, per
@@ -51,6 +52,8 @@ class IndicatorSet:
     step_s: float = STEP_S  # how often training samples a run (see `sampling_step_s`)
     # Templates training only ever saw after a failure's onset: its aftermath, known, not new.
     aftermath: set[int] = field(default_factory=set)
+    # Metric indicators: name -> (series id, fires above this value).
+    metric_thresholds: dict[str, tuple[str, float]] = field(default_factory=dict)
     _name_set: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -74,7 +77,17 @@ class IndicatorSet:
                 template_id, timeline.service[template_id], timeline.severity[template_id]
             ):
                 fires[name].extend(times)
-        return {name: sorted(times) for name, times in fires.items()}
+        for name, (series_id, above) in self.metric_thresholds.items():
+            points = timeline.metrics.get(series_id, ())
+            fires[self.aliases.get(name, name)].extend(t for t, v in points if v > above)
+        return {name: sorted(times) for name, times in fires.items() if times}
+
+    def metric_fired(self, series_id: str, value: float) -> str | None:
+        """The indicator a live metric sample fires, if any."""
+        for name, (known, above) in self.metric_thresholds.items():
+            if known == series_id and value > above:
+                return self.aliases.get(name, name)
+        return None
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -85,6 +98,7 @@ class IndicatorSet:
             "aliases": self.aliases,
             "step_s": self.step_s,
             "aftermath": sorted(self.aftermath),
+            "metric_thresholds": {k: list(v) for k, v in sorted(self.metric_thresholds.items())},
         }
 
     @classmethod
@@ -97,6 +111,7 @@ class IndicatorSet:
             dict(state.get("aliases", {})),
             float(state.get("step_s", STEP_S)),
             set(state.get("aftermath", [])),
+            {k: (str(v[0]), float(v[1])) for k, v in state.get("metric_thresholds", {}).items()},
         )
 
 
@@ -211,6 +226,7 @@ def merge_identical(indicators: IndicatorSet, rows: list[dict[str, Any]]) -> Ind
         indicators.window_s,
         aliases,
         indicators.step_s,
+        metric_thresholds=dict(indicators.metric_thresholds),
     )
 
 

@@ -50,6 +50,9 @@ class Timeline:
     service: dict[int, str] = field(default_factory=dict)
     samples: dict[int, Sample] = field(default_factory=dict)
     templates: dict[int, str] = field(default_factory=dict)  # the template's text when first seen
+    # Metric series in the run's window: series id -> (time, value) ascending (metric_signals).
+    metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    metric_names: dict[str, str] = field(default_factory=dict)  # series id -> indicator name
 
     def first_in(self, template_id: int, since_ns: int, until_ns: int) -> int | None:
         """The first occurrence in [since, until), or None."""

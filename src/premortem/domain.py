@@ -535,3 +535,16 @@ class MetricSeries:
     def id(self) -> str:
         """One id per metric and label set, whatever the order the labels came in."""
         return "ms-" + stable_id(self.metric, sorted(self.labels.items()))[:24]
+
+    @property
+    def service(self) -> str:
+        """The service the series belongs to: its first label of SERIES_SERVICE_LABELS."""
+        return series_service(self.labels)
+
+
+# Labels that name the service a metric series belongs to, in the order they are trusted.
+SERIES_SERVICE_LABELS = ("service", "service_name", "app", "job")
+
+
+def series_service(labels: dict[str, str]) -> str:
+    return next((labels[k] for k in SERIES_SERVICE_LABELS if labels.get(k)), "")

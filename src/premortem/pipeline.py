@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from premortem.clock import Clock, SystemClock
-from premortem.domain import Event, LogRecord, SimulationRun
+from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun
 from premortem.logs.catalog import TemplateCatalog
 from premortem.ports import InputStore, StoredTestRun
 
@@ -35,6 +35,7 @@ class Stages:
     on_events: list[Callable[[Sequence[Event]], None]] = field(default_factory=list)
     on_test_runs: list[Callable[[Sequence[StoredTestRun]], None]] = field(default_factory=list)
     on_simulations: list[Callable[[Sequence[SimulationRun]], None]] = field(default_factory=list)
+    on_series: list[Callable[[Sequence[MetricSeries]], None]] = field(default_factory=list)
     on_tick: list[TickStage] = field(default_factory=list)
 
 
@@ -87,6 +88,11 @@ class Pipeline:
         stored = self.store.add_simulations(runs)
         self._enqueue(("simulations", runs))
         return stored
+
+    def analyse_series(self, series: Sequence[MetricSeries]) -> None:
+        """Hand metric series (stored by the caller in its SeriesStore) to analysis."""
+        if series:
+            self._enqueue(("series", series))
 
     def _enqueue(self, item: tuple[str, Sequence[object]]) -> None:
         if self._thread is None:

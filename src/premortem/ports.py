@@ -83,6 +83,8 @@ class SeriesStore(Protocol):
 
     def list_series(self, query: SeriesQuery) -> Page[MetricSeries]: ...
 
+    def series_between(self, since_ns: int, until_ns: int) -> list[MetricSeries]: ...
+
 
 class StoredTestRun(NamedTuple):
     """A test run with the document exactly as it was sent (what every test-run parser returns)."""

@@ -25,6 +25,7 @@ from premortem.store.inputs import SqlInputStore
 from premortem.store.models import SqlModelRepository
 from premortem.store.modes import SqlModeRepository, SqlPredictionRepository
 from premortem.store.schedules import SqlScheduleRepository
+from premortem.store.tables_series import SqlSeriesStore
 from premortem.store.tables_windows import SqlWindowRepository
 from premortem.store.templates import SqlTemplateRepository
 from premortem.training import Trainer
@@ -130,10 +131,16 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     stages = Stages(
         on_logs=[prediction.on_logs, analysis.on_logs],
         on_tick=[analysis.on_tick, prediction.on_tick],
+        on_series=[prediction.on_series],
     )
     pipeline = Pipeline(store=inputs, catalog=catalog, clock=clock, stages=stages)
     trainer = Trainer(
-        inputs=inputs, modes=modes, alerts=alert_store, models=models, horizon_s=settings.horizon_s
+        inputs=inputs,
+        modes=modes,
+        alerts=alert_store,
+        models=models,
+        horizon_s=settings.horizon_s,
+        series=SqlSeriesStore(engine),
     )
     schedules = SqlScheduleRepository(engine, clock=clock)
     jobs = {

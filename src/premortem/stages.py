@@ -21,7 +21,7 @@ from typing import Protocol
 
 from premortem.clock import Clock, StreamClocks
 from premortem.detect.analyzer import Analyzer
-from premortem.domain import Anomaly, Event, LogRecord, Prediction
+from premortem.domain import Anomaly, Event, LogRecord, MetricSeries, Prediction
 from premortem.failures import failure_event
 from premortem.learn.model import TrainedModel
 from premortem.learn.predictor import ObservedFailure, OnlinePredictor
@@ -110,6 +110,8 @@ class Predictor(Protocol):
     model: TrainedModel
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]: ...
+
+    def observe_series(self, series: Iterable[MetricSeries]) -> list[Prediction]: ...
 
     def observed_failures(self) -> list[ObservedFailure]: ...
 
@@ -285,6 +287,24 @@ class PredictionStage:
             if predictions:
                 told.append((source, predictions))
         self._store_failures(predictor)
+        self._tell(told)
+
+    def on_series(self, series: Sequence[MetricSeries]) -> None:
+        """Live metric samples (remote-write): a metric precursor may raise a prediction. The
+        samples are judged on their service's stream time, as its log lines are."""
+        self._reload_if_due()
+        predictor = self.predictor
+        if predictor is None:
+            return
+        told: list[tuple[str, list[Prediction]]] = []
+        for source, grouped in groupby(series, key=lambda s: s.service):
+            self._clock.source = source
+            predictions = predictor.observe_series(list(grouped))
+            if predictions:
+                told.append((source, predictions))
+        self._tell(told)
+
+    def _tell(self, told: list[tuple[str, list[Prediction]]]) -> None:
         if told:
             # Closing predictions only tell alerting to resolve; they predict nothing.
             opened = [p for _, batch in told for p in batch if "closes" not in p.evidence]

@@ -1,6 +1,7 @@
 """Training from stored history: what `premortem train`, `POST /api/v1/train` and the schedule run.
 
-Reads every test run (with the logs of its time window), event and simulation, the stored failure
+Reads every test run (with the logs and metric series of its time window), event and simulation,
+the stored failure
 modes and the feedback given on alerts; trains the correlation engine; merges the learned modes
 into the failure-mode database without touching what people wrote; stores the model as a new
 version, which the server's prediction stage picks up.
@@ -15,11 +16,18 @@ from typing import Any
 
 from premortem.alerting.feedback import feedback_for_training
 from premortem.alerting.repository import AlertRepository
-from premortem.domain import Event, LogRecord, SimulationRun, TestRun, datetime_to_ns
+from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun, TestRun, datetime_to_ns
 from premortem.learn.merge import merge_modes
 from premortem.learn.model import train
 from premortem.modes.edit import differs
-from premortem.ports import EventQuery, InputStore, LogQuery, SimulationQuery, TestRunQuery
+from premortem.ports import (
+    EventQuery,
+    InputStore,
+    LogQuery,
+    SeriesStore,
+    SimulationQuery,
+    TestRunQuery,
+)
 from premortem.store.models import SqlModelRepository
 from premortem.store.modes import SqlModeRepository
 
@@ -163,7 +171,9 @@ class Trainer:
         alerts: AlertRepository,
         models: SqlModelRepository,
         horizon_s: float = 300.0,
+        series: SeriesStore | None = None,
     ) -> None:
+        self._series = series
         self._inputs = inputs
         self._modes = modes
         self._alerts = alerts
@@ -195,11 +205,19 @@ class Trainer:
             feedback=feedback_for_training(self._alerts),
             horizon_s=self._horizon_s,
             progress=progress,
+            series=self._series_by_run(runs),
         )
         created, updated = self._save_modes(stored, merge_modes(stored, model.modes))
         summary = {**model.stats, "modes": len(model.modes), "threshold": model.alert_threshold}
         version = self._models.save(model.dumps(), kind=MODEL_KIND, summary=summary)
         return TrainingResult(version, len(model.modes), created, updated, summary)
+
+    def _series_by_run(self, runs: Sequence[TestRun]) -> dict[str, list[MetricSeries]]:
+        """Each run's metric series, by the same windows as its logs (remote-written samples)."""
+        if self._series is None:
+            return {}
+        windows = run_windows_ns(runs)
+        return {run.test_id: self._series.series_between(*windows[run.test_id]) for run in runs}
 
     def _save_modes(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[int, int]:
         previous = {mode.id: mode for mode in before}

@@ -146,7 +146,7 @@ class OnlinePredictor:
             name = metric_fired(s.id, value)
             if name is None or now < self._failing_until:
                 continue
-            source = _metric_service(s)
+            source = s.service
             if now > self._source_now.get(source, 0):
                 self._source_now[source] = now
             line = f"{s.metric}{_labels_text(s.labels)} = {value:g}"
@@ -267,14 +267,6 @@ class OnlinePredictor:
                 **({"closes": closes} if closes else {}),
             },
         )
-
-
-# Labels that name the service a metric series belongs to, in the order they are trusted.
-SERVICE_LABELS = ("service", "service_name", "app", "job")
-
-
-def _metric_service(series: MetricSeries) -> str:
-    return next((series.labels[k] for k in SERVICE_LABELS if series.labels.get(k)), "")
 
 
 def _labels_text(labels: dict[str, str]) -> str:

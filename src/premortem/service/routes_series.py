@@ -47,6 +47,8 @@ def remote_write(request: Request, body: Body) -> Response:
     limit: int = request.app.state.settings.max_body_bytes
     series = parse_write_request(body, limit=limit)
     series_store(request).add_series(series)
+    # Stored first; then a live metric precursor may raise a prediction (learn/metric_signals).
+    request.app.state.pipeline.analyse_series(series)
     return Response(status_code=204)
 
 

@@ -191,8 +191,6 @@ PANELS: tuple[tuple[str, list[str], list[str], list[str]], ...] = (
     ("Queues", ["queue_length", "pool_waiting"], [], []),
 )
 LIVE_PREFIX = "live "
-# Labels that name the service a live series belongs to, in the order they are trusted.
-SERVICE_LABELS = ("service", "service_name", "app", "job")
 MetricMapping = dict[str, str]  # simulated quantity -> live metric name
 _NAME = r"[^=,]*[^=,\s][^=,]*"  # anything but '=' and ',', not blank
 METRICS_PATTERN = rf"^{_NAME}={_NAME}(,{_NAME}={_NAME})*$"
@@ -304,8 +302,8 @@ def live_side(
     labels}, in the simulated series' unit, and notes on what could not be matched.
 
     A quantity's live metric is `mapping[quantity]`, else a metric of the quantity's own name.
-    Of that metric's series the one labelled with the service (SERVICE_LABELS) is taken, else the
-    only one there is."""
+    Of that metric's series the one labelled with the service (`MetricSeries.service`) is taken,
+    else the only one there is."""
     live: dict[str, Any] = {}
     notes: list[str] = []
     for quantity, sim in simulated.items():
@@ -315,7 +313,7 @@ def live_side(
             if quantity in mapping:
                 notes.append(f"no live series of metric {metric!r} in the span")
             continue
-        mine = [s for s in page.items if _labelled_service(s.labels) == service]
+        mine = [s for s in page.items if s.service == service]
         chosen = mine[0] if mine else page.items[0] if page.total == 1 else None
         if chosen is None:
             notes.append(
@@ -333,10 +331,6 @@ def live_side(
             "labels": chosen.labels,
         }
     return live, notes
-
-
-def _labelled_service(labels: dict[str, str]) -> str | None:
-    return next((labels[k] for k in SERVICE_LABELS if labels.get(k)), None)
 
 
 def _alert_name(doc: dict[str, Any], mode_id: str) -> str:

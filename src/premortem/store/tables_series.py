@@ -35,6 +35,7 @@ metric_points = Table(
 )
 
 MAX_POINTS_PER_SERIES = 10_000  # one page of points per series; narrow the range for more
+MAX_SERIES_PER_RANGE = 1_000  # series a training run reads (the engine keeps a dozen at most)
 
 
 class SqlSeriesStore:
@@ -69,6 +70,29 @@ class SqlSeriesStore:
                 for series_id, labels in found
             ]
         return Page(items, int(total))
+
+    def series_between(self, since_ns: int, until_ns: int) -> list[MetricSeries]:
+        """Every series with points in [since, until) — a training run's window — with those
+        points, at most MAX_SERIES_PER_RANGE series (by id) of MAX_POINTS_PER_SERIES points."""
+        c = metric_points.c
+        with self.engine.connect() as conn:
+            ids = (
+                select(c.series_id)
+                .where(c.time_ns >= since_ns, c.time_ns < until_ns)
+                .group_by(c.series_id)
+                .order_by(c.series_id)
+                .limit(MAX_SERIES_PER_RANGE)
+            )
+            found = conn.execute(
+                select(metric_series.c.id, metric_series.c.metric, metric_series.c.labels).where(
+                    metric_series.c.id.in_(ids.scalar_subquery())
+                )
+            ).all()
+            query = SeriesQuery("", since_ns, until_ns)
+            return [
+                MetricSeries(metric, dict(labels), self._points(conn, series_id, query))
+                for series_id, metric, labels in sorted(found)
+            ]
 
     @staticmethod
     def _points(conn: Any, series_id: str, query: SeriesQuery) -> list[tuple[int, float]]:

@@ -1,76 +1,22 @@
 """A metric precursor, not a log line, raises a correct early alert (learn/metric_signals.py).
 
-A pool leaks under a fault: its usage climbs for a minute, then requests fail. The logs say
-nothing new until the failure (the same access lines throughout, then the failure line), so only
-the metric can warn. Trained on twelve runs, the model learns the usage series as an indicator;
-replaying two held-out runs (samples and lines in time order), it alerts for the failure's mode
-before the failure line, and a held-out run under the same fault that recovers is not alerted.
+A pool leaks under a fault (tests/pool_leak_suite.py): its usage climbs, then requests fail; the
+logs say nothing new until the failure line, so only the metric can warn. Trained on twelve runs,
+the model learns the usage series as an indicator; replaying two held-out runs (samples and lines
+in time order), it alerts for the failure's mode before the failure line, and a held-out run
+under the same fault that recovers is not alerted.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
+from pool_leak_suite import FAILURE_S, LABELS, RUN_S, S, leak_suite
 from premortem.clock import ManualClock
-from premortem.domain import InjectedFault, LogRecord, MetricSeries, Prediction, TestRun
+from premortem.domain import LogRecord, MetricSeries, Prediction, TestRun
 from premortem.learn import OnlinePredictor, TrainedModel, train
-
-S = 1_000_000_000
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-RUN_S = 300
-FAULT_S = 60
-FAILURE_S = 150  # the pool runs out 90 s after the fault
-FAILURE_LINE = "ERROR request failed: could not acquire connection within 5000 ms"
-LABELS = {"service": "orders", "pool": "primary"}
-
-
-def _run(index: int, *, fails: bool, faulty: bool) -> tuple[TestRun, list[LogRecord], MetricSeries]:
-    start = START + timedelta(seconds=index * RUN_S)
-    start_ns = int(start.timestamp()) * S
-    run = TestRun(
-        test_id=f"pool-{index:02d}",
-        timestamp=start,
-        ended_at=start + timedelta(seconds=RUN_S - 1),
-        expected_outcome="pass",
-        actual_outcome="fail" if fails else "pass",
-        failure_details=FAILURE_LINE if fails else None,
-        injected_faults=[InjectedFault(type="connection_leak", start=FAULT_S)] if faulty else [],
-        service="orders",
-    )
-    end_s = FAILURE_S + 20 if fails else RUN_S - 1
-    records = [
-        LogRecord(start_ns + s * S, f"INFO GET /orders/{s % 17} 200 in {20 + s % 5} ms", "orders",
-                  9, "INFO")
-        for s in range(0, end_s, 2)
-    ]  # fmt: skip
-    if fails:
-        records += [
-            LogRecord(start_ns + (FAILURE_S + k) * S, FAILURE_LINE, "orders", 17, "ERROR")
-            for k in range(0, 20, 2)
-        ]
-    points = []
-    for s in range(0, RUN_S, 5):
-        usage = 0.30 + 0.05 * ((s // 5 + index) % 4)  # 0.30-0.45 in normal operation
-        if faulty and s >= FAULT_S:
-            climb = (s - FAULT_S) / (FAILURE_S - FAULT_S)
-            usage = min(1.0, usage + (0.7 if fails else 0.2) * min(climb, 1.0))
-        points.append((start_ns + s * S, round(usage, 3)))
-    return (
-        run,
-        sorted(records, key=lambda r: r.time_ns),
-        MetricSeries("db_pool_usage", LABELS, points),
-    )
-
-
-def _suite(kinds: list[str], first: int) -> list[tuple[TestRun, list[LogRecord], MetricSeries]]:
-    return [
-        _run(first + i, fails=kind == "fail", faulty=kind in ("fail", "recovers"))
-        for i, kind in enumerate(kinds)
-    ]
 
 
 def _trained() -> TrainedModel:
-    history = _suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
+    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
     return train(
         [run for run, _, _ in history],
         {run.test_id: records for run, records, _ in history},
@@ -104,7 +50,7 @@ def test_a_rising_pool_metric_warns_before_the_failure_the_logs_only_show_at_the
     # Above the highest level of the runs that did not fail (0.65, where a fault was absorbed).
     assert 0.65 < above < 0.75
 
-    failing, recovering = _suite(["fail", "recovers"], 40)
+    failing, recovering = leak_suite(["fail", "recovers"], 40)
     said = _replay(model, *failing)
     assert said, "the rising metric raised no alert"
     first = said[0]
@@ -122,11 +68,11 @@ def test_a_rising_pool_metric_warns_before_the_failure_the_logs_only_show_at_the
 
 def test_without_the_metric_the_same_history_gives_no_early_warning() -> None:
     """The anchor: trained on the logs alone, nothing precedes the failure line."""
-    history = _suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
+    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
     model = train(
         [run for run, _, _ in history], {run.test_id: records for run, records, _ in history}
     )
-    run, records, series = _suite(["fail"], 40)[0]
+    run, records, series = leak_suite(["fail"], 40)[0]
     failure_ns = records[0].time_ns + FAILURE_S * S
     early = [p for p in _replay(model, run, records, series) if p.time_ns < failure_ns]
     assert early == []

@@ -1,0 +1,77 @@
+"""A metric precursor through the public API, as a user wires it: test runs, their logs and the
+remote-written pool metric go in, `POST /api/v1/train` learns the metric as a precursor, and live
+samples rising past it raise an alert for the failure's mode before its line is logged; the
+failure line comes only at the end (tests/pool_leak_suite.py)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pool_leak_suite import FAILURE_S, RUN_S, S, leak_suite
+from premortem.domain import LogRecord, MetricSeries, TestRun
+from prom_write import write_body
+
+pytestmark = pytest.mark.e2e
+
+
+def _logs(records: list[LogRecord]) -> list[dict[str, object]]:
+    return [
+        {"timestamp": r.time_ns, "service": r.service, "severity_text": r.severity_text,
+         "body": r.body}
+        for r in records
+    ]  # fmt: skip
+
+
+def _write(client: TestClient, series: MetricSeries) -> None:
+    samples = [(t // 1_000_000, v) for t, v in series.points]
+    body = write_body([({"__name__": series.metric, **series.labels}, samples)])
+    answer = client.post(
+        "/api/v1/write", content=body, headers={"Content-Type": "application/x-protobuf"}
+    )
+    assert answer.status_code == 204, answer.text
+
+
+def _post_run(client: TestClient, run: TestRun) -> None:
+    answer = client.post("/api/v1/test-runs", content=run.model_dump_json(exclude_none=True))
+    assert answer.status_code in (200, 201), answer.text
+
+
+def test_remote_written_metric_learned_as_precursor_alerts_before_the_failure(
+    client: TestClient,
+) -> None:
+    pipeline = client.app.state.pipeline  # type: ignore[attr-defined]
+    for run, records, series in leak_suite(
+        ["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0
+    ):
+        _post_run(client, run)
+        assert client.post("/api/v1/logs", json=_logs(records)).status_code == 200
+        _write(client, series)
+    pipeline.drain()
+    trained = client.post("/api/v1/train")
+    assert trained.status_code == 200, trained.text
+    modes = client.get("/api/v1/failure-modes").json()["items"]
+    assert len(modes) == 1
+
+    # Live, later: lines and samples second by second, as they happen.
+    run, records, series = leak_suite(["fail"], 40)[0]
+    start = records[0].time_ns
+    alerted_at = None
+    for second in range(RUN_S):
+        low, high = start + second * S, start + (second + 1) * S
+        lines = [r for r in records if low <= r.time_ns < high]
+        if lines:
+            client.post("/api/v1/logs", json=_logs(lines))
+        points = [(t, v) for t, v in series.points if low <= t < high]
+        if points:
+            _write(client, MetricSeries(series.metric, series.labels, points))
+        pipeline.drain()
+        alerts = client.get("/api/v1/alerts", params={"state": "firing"}).json()["items"]
+        if alerts:
+            alerted_at = second
+            break
+    assert alerted_at is not None, "no alert from the rising metric"
+    assert FAILURE_S - alerted_at >= 10, f"alerted {FAILURE_S - alerted_at} s before the failure"
+    (alert,) = alerts
+    assert alert["mode_id"] == modes[0]["id"]
+    assert "db_pool_usage" in str(alert)  # the evidence names the metric that fired

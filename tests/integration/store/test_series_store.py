@@ -45,3 +45,19 @@ def test_unstorable_text_in_labels_is_replaced_not_a_failure(sql_engine: Engine)
     assert store.add_series([MetricSeries("m\x00", {"k\x00": "a\x00b"}, [(S, 1.0)])]) == 1
     (series,) = store.list_series(SeriesQuery("m\x00")).items
     assert series.labels == {"k\ufffd": "a\ufffdb"}
+
+
+def test_series_between_gives_every_series_with_points_in_a_window(sql_engine: Engine) -> None:
+    store = SqlSeriesStore(sql_engine)
+    store.add_series(
+        [
+            MetricSeries("pool", {"service": "a"}, [(5 * S, 0.1), (15 * S, 0.2), (25 * S, 0.3)]),
+            MetricSeries("queue", {"service": "a"}, [(30 * S, 4.0)]),
+        ]
+    )
+    (pool,) = store.series_between(10 * S, 30 * S)
+    assert (pool.metric, pool.labels, pool.points) == (
+        "pool", {"service": "a"}, [(15 * S, 0.2), (25 * S, 0.3)],
+    )  # fmt: skip
+    assert sorted(s.metric for s in store.series_between(0, 100 * S)) == ["pool", "queue"]
+    assert store.series_between(40 * S, 50 * S) == []

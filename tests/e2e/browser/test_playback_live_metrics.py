@@ -6,13 +6,10 @@ docs/screenshots/playback-live.png (`make screenshots`)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,13 +18,12 @@ from sim_seed import SERVICE, seed_simulation_pages
 
 from conftest import SCREENSHOTS, Watched, serve
 from premortem.config import Settings
-from premortem.demo.servers import free_port
 from premortem.domain import rfc3339_ns
 from premortem.service.app import create_app
+from prometheus_server import running_prometheus, wait_for
 
 pytestmark = pytest.mark.e2e
 
-PROMETHEUS = "/usr/bin/prometheus"
 CONFIG = """
 global:
   scrape_interval: 1s
@@ -67,45 +63,31 @@ class _Exporter(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """premortem with a seeded simulation, fed by a real Prometheus: (url, simulation id)."""
-    if not Path(PROMETHEUS).exists():
-        pytest.fail(f"{PROMETHEUS} is required: apt-get install -y prometheus")
     workdir = tmp_path_factory.mktemp("playback-live")
     app = create_app(Settings(database_url=f"sqlite:///{workdir / 'ui.db'}"))
     simulation_id = seed_simulation_pages(app.state.runtime)
     exporter = ThreadingHTTPServer(("127.0.0.1", 0), _Exporter)
     threading.Thread(target=exporter.serve_forever, daemon=True).start()
     for url in serve(app):
-        config = workdir / "prometheus.yml"
         target = f"127.0.0.1:{exporter.server_address[1]}"
-        config.write_text(CONFIG.replace("{exporter}", target).replace("{premortem}", url))
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{free_port()}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=(workdir / "prometheus.log").open("wb"),
-        )
+        config = CONFIG.replace("{exporter}", target).replace("{premortem}", url)
         try:
-            yield url, simulation_id
+            with running_prometheus(config, workdir / "prometheus"):
+                yield url, simulation_id
         finally:
-            process.terminate()
-            process.wait(15)
             exporter.shutdown()
-            shutil.rmtree(workdir / "data", ignore_errors=True)
 
 
 def _live_points(url: str) -> list[list[float]]:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    def enough() -> list[list[float]]:
         listed = httpx.get(f"{url}/api/v1/series", params={"metric": "pool_utilisation"}).json()
-        if listed["items"] and len(listed["items"][0]["points"]) >= POINTS:
-            points: list[list[float]] = listed["items"][0]["points"]
-            return points
-        time.sleep(0.5)
-    raise AssertionError(f"Prometheus did not remote-write {POINTS} samples in 90 s")
+        items = listed["items"]
+        return items[0]["points"] if items and len(items[0]["points"]) >= POINTS else []
+
+    points: list[list[float]] = wait_for(
+        enough, timeout_s=90, what=f"{POINTS} remote-written samples", every_s=0.5
+    )
+    return points
 
 
 def test_playback_draws_the_remote_written_series_beside_the_simulated_one(

@@ -4,8 +4,6 @@ premortem lists them as series with their labels through `GET /api/v1/series`.""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,10 +14,10 @@ import pytest
 
 from premortem.demo.servers import free_port
 from premortem_serving import PremortemProcess
+from prometheus_server import running_prometheus, wait_for
 
 pytestmark = pytest.mark.integration
 
-PROMETHEUS = "/usr/bin/prometheus"
 CONFIG = """
 global:
   scrape_interval: 1s
@@ -38,16 +36,6 @@ remote_write:
 """
 
 
-def wait_for(check: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
 @pytest.fixture
 def premortem(premortem_process: Callable[..., PremortemProcess], tmp_path: Path) -> str:
     server = premortem_process(f"sqlite:///{tmp_path / 'premortem.db'}")
@@ -57,29 +45,10 @@ def premortem(premortem_process: Callable[..., PremortemProcess], tmp_path: Path
 
 @pytest.fixture
 def prometheus(premortem: str, tmp_path: Path) -> Iterator[str]:
-    if not Path(PROMETHEUS).exists():
-        pytest.fail(f"{PROMETHEUS} is required: apt-get install -y prometheus")
-    workdir = tmp_path / "prometheus"
-    workdir.mkdir()
-    port = free_port()
-    config = workdir / "prometheus.yml"
-    config.write_text(CONFIG.replace("{port}", str(port)).replace("{premortem}", premortem))
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "log").open("wb"),
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(15)
-        shutil.rmtree(workdir, ignore_errors=True)
+    port = free_port()  # its own /metrics is what it scrapes and remote-writes
+    config = CONFIG.replace("{port}", str(port)).replace("{premortem}", premortem)
+    with running_prometheus(config, tmp_path / "prometheus", port=port) as url:
+        yield url
 
 
 def test_prometheus_remote_writes_series_that_premortem_lists(

@@ -10,8 +10,6 @@ the Grafana query of docs/alerting.md ("Predictions in Prometheus") are loaded a
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,12 +19,11 @@ import httpx
 import pytest
 
 from e2e.test_alert_flow import PRECURSOR, history_of, line, normal_lines
-from premortem.demo.servers import free_port
 from premortem_serving import PremortemProcess
+from prometheus_server import running_prometheus, wait_for
 
 pytestmark = pytest.mark.integration
 
-PROMETHEUS = "/usr/bin/prometheus"
 SECOND = 1_000_000_000
 SERVICE = 'check"out\\eu\nwest'  # a double quote, a backslash, a line break
 FAILURE_LINE = "request failed: pool exhausted after 3000ms"
@@ -53,16 +50,6 @@ def documented(kind: str) -> str:
     return block.group(1)
 
 
-def wait_for(check: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
 @pytest.fixture
 def premortem(premortem_process: Callable[..., PremortemProcess], tmp_path: Path) -> str:
     server = premortem_process(f"sqlite:///{tmp_path / 'premortem.db'}", PREMORTEM_HORIZON_S="60")
@@ -71,48 +58,14 @@ def premortem(premortem_process: Callable[..., PremortemProcess], tmp_path: Path
 
 
 @pytest.fixture
-def prometheus_binary() -> str:
-    """Missing, it fails the test (CI installs it, see .ci/run): never a skip."""
-    if not Path(PROMETHEUS).exists():
-        pytest.fail(f"{PROMETHEUS} is required: apt-get install -y prometheus")
-    return PROMETHEUS
-
-
-@pytest.fixture
-def prometheus(prometheus_binary: str, premortem: str, tmp_path: Path) -> Iterator[str]:
+def prometheus(premortem: str, tmp_path: Path) -> Iterator[str]:
     """A Prometheus of this test's own scraping premortem every second: its URL."""
     workdir = tmp_path / "prometheus"
     workdir.mkdir()
-    config = workdir / "prometheus.yml"
-    config.write_text(CONFIG.replace("{target}", premortem.removeprefix("http://")))
     (workdir / "rules.yml").write_text(documented("yaml"))
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            prometheus_binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "log").open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _ready(url, process), timeout_s=30, what="Prometheus to be ready")
+    config = CONFIG.replace("{target}", premortem.removeprefix("http://"))
+    with running_prometheus(config, workdir) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _ready(url: str, process: subprocess.Popen[bytes]) -> bool:
-    assert process.poll() is None, "Prometheus exited (see its log in the test's tmp_path)"
-    try:
-        return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def post_logs(http: httpx.Client, records: list[dict[str, Any]]) -> None:

@@ -91,3 +91,27 @@ def test_a_snappy_bomb_is_refused_before_it_is_inflated() -> None:
     body = bytes(cramjam.snappy.compress_raw(b"a" * (LIMIT + 1)))
     with pytest.raises(PayloadTooLarge):
         loki.parse_push_protobuf(body, limit=LIMIT)
+
+
+def test_lokis_own_push_test_case_reads_the_same_in_protobuf() -> None:
+    """The push of Loki's TestParseRequest (grafana/loki pkg/loghttp/push/push_test.go,
+    Apache-2.0): stream `{foo="bar2"}` — the label string Loki itself writes for it — and entry
+    "fizzbuzz" at 1570818238000000000 with structured metadata a=a, b=b; Loki accepts it in JSON
+    and protobuf alike, and so does premortem, with the same records."""
+    json_body = (
+        b'{"streams": [{ "stream": { "foo": "bar2" }, "values": '
+        b'[ [ "1570818238000000000", "fizzbuzz", {"a": "a", "b": "b"} ] ] }]}'
+    )
+    protobuf = push_body(
+        [
+            {
+                "labels": '{foo="bar2"}',
+                "entries": [(1570818238000000000, "fizzbuzz", {"a": "a", "b": "b"})],
+            }
+        ]
+    )
+    (record,) = loki.parse_push_protobuf(protobuf, limit=LIMIT)
+    assert [record] == loki.parse_push(json_body)
+    assert (record.body, record.resource, record.attributes) == (
+        "fizzbuzz", {"foo": "bar2"}, {"a": "a", "b": "b"},
+    )  # fmt: skip

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import doctest
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
@@ -23,6 +24,14 @@ from premortem.service.syslog_listener import FrameDecoder, RateLimitedLog, Sysl
 NOW = 1_714_564_800_000_000_000  # 2024-05-01T12:00:00Z
 RFC5424 = b"<12>1 2024-05-01T12:00:01.5Z web-1 checkout 42 - - pool exhausted"
 RFC3164 = b"<11>May  1 12:00:02 web-2 api[7]: upstream timed out"
+T = TypeVar("T")
+
+
+def run_alone(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a thread of its own: the browser tests' sync Playwright leaves an event
+    loop running on the main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def octets(message: bytes) -> bytes:
@@ -187,7 +196,7 @@ def run_listener(
             await listener.stop()
         return listener
 
-    return asyncio.run(main())
+    return run_alone(main())
 
 
 async def until(check: Callable[[], bool], timeout_s: float = 5) -> None:
@@ -329,4 +338,4 @@ def test_a_taken_port_is_a_config_error() -> None:
         finally:
             await first.stop()
 
-    asyncio.run(main())
+    run_alone(main())

@@ -3,6 +3,8 @@
 - `POST /api/v1/write` takes remote-write 1.0 (snappy-compressed `prometheus.WriteRequest`, as
   Prometheus' `remote_write` sends it) and stores every float sample; 204 like Prometheus' own
   receiver, 400 for a body it cannot read (Prometheus does not retry 4xx).
+- `POST /v1/metrics` takes OTLP/HTTP metrics (protobuf or JSON) into the same series
+  (`premortem.ingest.otlp_metrics`).
 - `GET /api/v1/series?metric=NAME[&since&until&limit&offset]` lists that metric's series
   (one per label set) with their points `[t_ns, value]` in the range, oldest first.
 """
@@ -13,7 +15,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from premortem.domain import optional_ns
+from premortem.domain import MetricSeries, optional_ns
+from premortem.ingest.otlp_metrics import parse_otlp_metrics
 from premortem.ingest.remote_write import parse_write_request
 from premortem.ports import SeriesQuery, SeriesStore
 from premortem.service import openapi
@@ -21,7 +24,7 @@ from premortem.service.deps import Body, CanIngest, CanRead
 from premortem.service.params import Limit, Offset, Since, Until
 from premortem.store.tables_series import SqlSeriesStore
 
-router = APIRouter(prefix="/api/v1", tags=["ingest"])
+router = APIRouter(tags=["ingest"])
 
 REMOTE_WRITE = openapi.ingest_body(
     {
@@ -30,6 +33,13 @@ REMOTE_WRITE = openapi.ingest_body(
         "application/octet-stream": {"type": "string", "format": "binary"},
     },
     description="Prometheus remote-write 1.0: a snappy-compressed prometheus.WriteRequest",
+)
+OTLP_METRICS = openapi.ingest_body(
+    {
+        "application/json": {"type": "object"},
+        "application/x-protobuf": {"type": "string", "format": "binary"},
+    },
+    description="OTLP ExportMetricsServiceRequest, JSON or protobuf (optionally gzip)",
 )
 
 
@@ -41,18 +51,34 @@ def series_store(request: Request) -> SeriesStore:
     return store
 
 
-@router.post("/write", status_code=204, dependencies=[CanIngest], openapi_extra=REMOTE_WRITE)
+@router.post("/api/v1/write", status_code=204, dependencies=[CanIngest], openapi_extra=REMOTE_WRITE)
 def remote_write(request: Request, body: Body) -> Response:
     """Store the samples of a Prometheus remote-write request."""
     limit: int = request.app.state.settings.max_body_bytes
-    series = parse_write_request(body, limit=limit)
-    series_store(request).add_series(series)
-    # Stored first; then a live metric precursor may raise a prediction (learn/metric_signals).
-    request.app.state.pipeline.analyse_series(series)
+    _store(request, parse_write_request(body, limit=limit))
     return Response(status_code=204)
 
 
-@router.get("/series", dependencies=[CanRead], tags=["learning"])
+@router.post(
+    "/v1/metrics", dependencies=[CanIngest], openapi_extra=OTLP_METRICS, tags=["compatible"]
+)
+def otlp_metrics(request: Request, body: Body) -> Response:
+    """OTLP/HTTP metrics, protobuf or JSON (optionally gzip): stored as series."""
+    content_type = request.headers.get("content-type")
+    _store(request, parse_otlp_metrics(body, content_type=content_type))
+    if (content_type or "").split(";")[0].strip().lower() == "application/x-protobuf":
+        # An empty ExportMetricsServiceResponse (full success) encodes to zero bytes.
+        return Response(b"", media_type="application/x-protobuf")
+    return Response(b"{}", media_type="application/json")
+
+
+def _store(request: Request, series: list[MetricSeries]) -> None:
+    series_store(request).add_series(series)
+    # Stored first; then a live metric precursor may raise a prediction (learn/metric_signals).
+    request.app.state.pipeline.analyse_series(series)
+
+
+@router.get("/api/v1/series", dependencies=[CanRead], tags=["learning"])
 def list_series(
     request: Request,
     metric: Annotated[str, Query(min_length=1, max_length=256)],

@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from premortem.domain import MetricSeries
+from premortem.domain import MAX_NS, MetricSeries
 from premortem.errors import IngestError
 from premortem.ingest.fields import expect_object, load_json
 from premortem.ingest.remote_write import MAX_LABEL_VALUE, MAX_LABELS, MAX_NAME
@@ -34,7 +34,6 @@ RESOURCE_LABELS = {
     "service.namespace": "namespace",
     "service.instance.id": "instance",
 }
-MAX_NS = 2**63 - 1
 
 
 def parse_otlp_metrics(body: bytes, *, content_type: str | None) -> list[MetricSeries]:

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from premortem.domain import MetricSeries
+from premortem.domain import MAX_NS, MetricSeries
 from premortem.learn.precursors import MAX_HORIZON_NS, RunView
 from premortem.learn.timeline import Timeline
 
@@ -32,7 +32,6 @@ MIN_NORMAL_POINTS = 5
 MIN_TRIGGER_EPISODES = 2
 MAX_METRIC_INDICATORS = 12
 PREFIX = "metric:"
-MAX_TIME_NS = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +70,7 @@ def learn_metric_indicators(views: Sequence[RunView]) -> dict[str, MetricThresho
         names |= view.timeline.metric_names
         # A run that did not fail shows levels that are, by its own evidence, no sign of failure
         # (a fault the system absorbed included); a failed run, only its part before the fault.
-        until = view.normal_end_ns if view.episode is not None else MAX_TIME_NS
+        until = view.normal_end_ns if view.episode is not None else MAX_NS
         for key, points in view.timeline.metrics.items():
             normal[key] += [v for t, v in points if t < until]
     thresholds = {

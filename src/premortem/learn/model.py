@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from premortem.domain import (
+    MAX_NS,
     Event,
     FailureMode,
     LogRecord,
@@ -54,7 +55,6 @@ from premortem.learn.rows import (
 from premortem.learn.timeline import Miner, Timeline, build_timeline
 from premortem.logs.miner import DrainMiner
 
-MAX_TIME_NS = 2**63 - 1
 Feedback = tuple[str, int, str]  # (mode_id, time_ns, "confirmed" | "prevented" | "false_alarm")
 STATE_VERSION = 1
 
@@ -250,7 +250,7 @@ def _views(
     timelines = []
     for run in runs:
         timeline = build_timeline(run.test_id, logs.get(run.test_id, ()), miner)
-        attach(timeline, series.get(run.test_id, ()), 0, MAX_TIME_NS)
+        attach(timeline, series.get(run.test_id, ()), 0, MAX_NS)
         if progress is not None:
             progress(run.test_id)
         if timeline.times:

@@ -52,3 +52,46 @@ def test_every_bad_event_of_a_batch_is_listed(client: TestClient) -> None:
     answer = client.post("/api/v1/events", json=[{"type": 1}, {"type": "deploy"}, {}])
     assert answer.status_code == 400
     assert [e["pointer"][:3] for e in answer.json()["errors"]] == ["/0/", "/2/"]
+
+
+def test_a_simulation_id_with_slashes_is_found_and_played_back(client: TestClient) -> None:
+    run = {
+        "simulation_id": "capacity/checkout/run 1",
+        "model": "service",
+        "started_at": "2024-01-01T00:00:00Z",
+        "service": "checkout",
+        "series": [{"name": "latency", "timestamps": [0, 60], "values": [1, 2]}],
+    }
+    assert client.post("/api/v1/simulations", json=run).status_code == 201
+    for path in ("capacity/checkout/run 1", "capacity%2Fcheckout%2Frun%201"):
+        answer = client.get(f"/api/v1/simulations/{path}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["simulation_id"] == run["simulation_id"]
+        play = client.get(f"/api/v1/simulations/{path}/playback")
+        assert play.status_code == 200, play.text
+        page = client.get(f"/simulations/{path}/playback")
+        assert page.status_code == 200 and "capacity%2Fcheckout%2Frun%201/playback" in page.text
+    assert client.get("/api/v1/simulations/capacity/checkout").status_code == 404
+
+
+def test_every_error_of_every_bad_otlp_record_is_listed(client: TestClient) -> None:
+    good = {"timeUnixNano": "1700000000000000000", "body": {"stringValue": "ok"}}
+    bad = {"timeUnixNano": "soon", "severityNumber": 30}
+    worse = {"severityText": 3}
+    doc = {"resourceLogs": [{"scopeLogs": [{"logRecords": [good, bad, worse]}]}]}
+    answer = client.post("/v1/logs", json=doc)
+    assert answer.status_code == 400
+    at = "/resourceLogs/0/scopeLogs/0/logRecords"
+    assert [e["pointer"] for e in answer.json()["errors"]] == [
+        f"{at}/1/timeUnixNano",
+        f"{at}/1/severityNumber",
+        f"{at}/2/severityText",
+    ]
+    assert client.get("/api/v1/logs").json()["total"] == 0
+
+
+def test_chaos_toolkit_events_list_in_the_list_shape(client: TestClient) -> None:
+    notification = {"name": "run-started", "payload": {"title": "Kill a pod"}, "ts": 1.7e9}
+    assert client.post("/api/v1/chaostoolkit/events", json=notification).status_code == 200
+    listed = client.get("/api/v1/chaostoolkit/events").json()
+    assert listed["total"] == 1 and listed["items"][0]["subject"] == "Kill a pod"

@@ -24,6 +24,7 @@ from typing import Any
 from premortem.domain import JSON, rfc3339_ns
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    each_record,
     expect_array,
     expect_object,
     json_text,
@@ -63,7 +64,7 @@ def parse(data: bytes | str | Any, *, now_ns: int = 0) -> list[ParsedTestRun]:
         journal = journal_from_notification(doc)
         return [] if journal is None else [run_from_journal(journal, at="/payload")]
     if isinstance(doc, list):
-        return [run_from_journal(j, at=f"/{i}") for i, j in enumerate(doc)]
+        return [run for _, run in each_record(doc, run_from_journal, batch=True)]
     return [run_from_journal(doc)]
 
 
@@ -87,12 +88,27 @@ def run_from_journal(journal: Any, *, at: str = "") -> ParsedTestRun:
 
 def journal_doc(journal: JSON) -> JSON:
     """The native test-run document for one journal."""
-    experiment = expect_object(journal.get("experiment"), "/experiment")
+    errors: list[IngestError] = []  # every missing or bad field is named, not only the first
+    experiment: JSON = {}
+    try:
+        experiment = expect_object(journal.get("experiment"), "/experiment")
+    except IngestError as exc:
+        errors.append(exc)
     title = experiment.get("title")
-    if not isinstance(title, str) or not title:
-        raise IngestError("is required", pointer="/experiment/title")
-    start_ns = _time(journal.get("start"), "/start")
-    end_ns = _time(journal.get("end"), "/end") if journal.get("end") else start_ns
+    if experiment and (not isinstance(title, str) or not title):
+        errors.append(IngestError("is required", pointer="/experiment/title"))
+    start_ns = end_ns = 0
+    try:
+        start_ns = _time(journal.get("start"), "/start")
+    except IngestError as exc:
+        errors.append(exc)
+    try:
+        end_ns = _time(journal.get("end"), "/end") if journal.get("end") else start_ns
+    except IngestError as exc:
+        errors.append(exc)
+    if errors:
+        raise IngestError.combine(errors)
+    title = str(title)
     configuration = experiment.get("configuration")
     configuration = configuration if isinstance(configuration, dict) else {}
     tags = [t for t in experiment.get("tags") or [] if isinstance(t, str)]

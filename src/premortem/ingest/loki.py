@@ -16,11 +16,13 @@ into the same JSON shape (`/streams/1/values/4/0` is the fifth entry's timestamp
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from premortem.domain import LogRecord
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    MAX_LISTED_ERRORS,
     check_log_lengths,
     expect_array,
     expect_object,
@@ -31,6 +33,8 @@ from premortem.ingest.fields import (
 from premortem.ingest.multiline import assemble
 from premortem.ingest.protowire import fields, message, number, signed64, text, unsnappy
 from premortem.ingest.severity import severity_number
+
+T = TypeVar("T")
 
 # 2255-03-14: a round bound below 2**63 that a JSON number states exactly (clients and schema
 # tools read large integers as doubles), the same for strings and numbers.
@@ -141,23 +145,56 @@ def _quoted(body: str, start: int, selector: str, at: str) -> tuple[str, int]:
 
 
 def parse_push(data: bytes | str | Any, *, now_ns: int = 0) -> list[LogRecord]:
-    """Every entry of a Loki JSON push request; raises on the first bad entry."""
+    """Every entry of a Loki JSON push request. Every stream and entry is checked, and the
+    errors of all bad ones (up to `MAX_LISTED_ERRORS`, every field of each) are raised
+    together: nothing of a bad request is stored."""
     del now_ns  # Loki entries always carry their own time
     request = expect_object(load_json(data), "")
     if "streams" not in request:
         raise IngestError("is required", pointer="/streams")
     records: list[LogRecord] = []
+    errors: list[IngestError] = []
     for s, stream in enumerate(expect_array(request["streams"], "/streams")):
-        at = f"/streams/{s}"
-        stream = expect_object(stream, at)
-        if "stream" not in stream:
-            raise IngestError("is required", pointer=f"{at}/stream")
-        labels = string_map(stream["stream"], f"{at}/stream")
-        values = expect_array(stream.get("values"), f"{at}/values")
-        service = next((labels[k] for k in SERVICE_LABELS if labels.get(k)), "")
+        try:
+            labels, values, service = _stream(stream, at=f"/streams/{s}")
+        except IngestError as exc:
+            errors.append(exc)
+            continue
         for v, entry in enumerate(values):
-            records.append(_entry(entry, labels, service, at=f"{at}/values/{v}"))
+            try:
+                records.append(_entry(entry, labels, service, at=f"/streams/{s}/values/{v}"))
+            except IngestError as exc:
+                errors.append(exc)
+            if len(errors) >= MAX_LISTED_ERRORS:
+                raise IngestError.combine(errors)
+    if errors:
+        raise IngestError.combine(errors)
     return assemble(records)
+
+
+def _stream(stream: Any, *, at: str) -> tuple[dict[str, str], list[Any], str]:
+    stream = expect_object(stream, at)
+    errors: list[IngestError] = []
+    labels: dict[str, str] = {}
+    values: list[Any] = []
+    if "stream" not in stream:
+        errors.append(IngestError("is required", pointer=f"{at}/stream"))
+    else:
+        labels = _checked(errors, string_map, stream["stream"], f"{at}/stream") or {}
+    values = _checked(errors, expect_array, stream.get("values"), f"{at}/values") or []
+    if errors:
+        raise IngestError.combine(errors)
+    service = next((labels[k] for k in SERVICE_LABELS if labels.get(k)), "")
+    return labels, values, service
+
+
+def _checked(errors: list[IngestError], read: Callable[..., T], *args: Any) -> T | None:
+    """`read(*args)`, or None with its error added to `errors`."""
+    try:
+        return read(*args)
+    except IngestError as exc:
+        errors.append(exc)
+        return None
 
 
 def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogRecord:
@@ -167,6 +204,7 @@ def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogR
             pointer=at,
         )
     stamp, line = entry[0], entry[1]
+    errors: list[IngestError] = []
     if type(stamp) is str and stamp.isascii() and stamp.isdigit() and len(stamp) <= 19:
         time_ns = int(stamp)
     elif type(stamp) is int and stamp >= 0:
@@ -176,14 +214,18 @@ def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogR
     else:
         time_ns = MAX_ENTRY_NS + 1
     if time_ns > MAX_ENTRY_NS:
-        raise IngestError(
-            f"must be Unix nanoseconds as a string of digits (at most {MAX_ENTRY_NS}), "
-            f"got {stamp!r:.64}",
-            pointer=f"{at}/0",
+        errors.append(
+            IngestError(
+                f"must be Unix nanoseconds as a string of digits (at most {MAX_ENTRY_NS}), "
+                f"got {stamp!r:.64}",
+                pointer=f"{at}/0",
+            )
         )
     if type(line) is not str:
-        raise IngestError(f"must be a string, got {type_name(line)}", pointer=f"{at}/1")
-    metadata = string_map(entry[2], f"{at}/2") if len(entry) == 3 else {}
+        errors.append(IngestError(f"must be a string, got {type_name(line)}", pointer=f"{at}/1"))
+    metadata = (_checked(errors, string_map, entry[2], f"{at}/2") or {}) if len(entry) == 3 else {}
+    if errors:
+        raise IngestError.combine(errors)
     level = next((m[k] for m in (metadata, labels) for k in LEVEL_KEYS if m.get(k)), "")
     record = LogRecord(
         time_ns=time_ns,

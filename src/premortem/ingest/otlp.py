@@ -20,6 +20,7 @@ lost. An attribute of the record's own with either key wins.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from premortem.domain import JSON, LogRecord, severity_text_from_number
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    MAX_LISTED_ERRORS,
     MAX_NS,
     check_log_lengths,
     check_values_depth,
@@ -43,7 +45,7 @@ from premortem.ingest.identity import identify_untimed
 from premortem.ingest.multiline import assemble
 from premortem.ingest.severity import severity_number
 
-_MAX_ERRORS = 10
+_MAX_ERRORS = MAX_LISTED_ERRORS
 _OTLP_NAMES = {"service": "/resource/attributes/service.name", "severity_text": "/severityText"}
 
 
@@ -137,7 +139,7 @@ def _read_records(
         except IngestError as exc:
             result.rejected += 1
             if len(result.errors) < _MAX_ERRORS:
-                result.errors.append(exc.at(f"{at}/{index}"))
+                result.errors.append(_every_error(record, exc).at(f"{at}/{index}"))
 
 
 def _record_json(
@@ -149,19 +151,9 @@ def _record_json(
     get = record.get
     time_ns = _uint64(get("timeUnixNano"), "/timeUnixNano")
     observed_ns = _uint64(get("observedTimeUnixNano"), "/observedTimeUnixNano")
-    number = get("severityNumber", 0)
-    if type(number) is float and number.is_integer():
-        number = int(number)  # JSON does not tell 13.0 from 13 (JSON Schema: both integers)
-    if type(number) is not int or not 0 <= number <= 24:
-        raise IngestError(
-            f"must be an integer from 0 to 24, got {number!r}", pointer="/severityNumber"
-        )
-    text = get("severityText") or ""
-    if type(text) is not str:
-        raise IngestError(f"must be a string, got {type_name(text)}", pointer="/severityText")
-    attributes = get("attributes")
-    attributes = {} if attributes is None else _located(_attributes_json, attributes, "/attributes")
-    check_values_depth(attributes, "/attributes")
+    number = _severity_number(get("severityNumber", 0))
+    text = _severity_text(get("severityText"))
+    attributes = _record_attributes(get("attributes"))
     for key, value in scope.items():
         attributes.setdefault(key, value)
     event_name = get("eventName")
@@ -182,6 +174,52 @@ def _record_json(
         _hex_id(get("traceId"), 32),
         _hex_id(get("spanId"), 16),
     )
+
+
+def _severity_number(number: Any) -> int:
+    if type(number) is float and number.is_integer():
+        number = int(number)  # JSON does not tell 13.0 from 13 (JSON Schema: both integers)
+    if type(number) is not int or not 0 <= number <= 24:
+        raise IngestError(
+            f"must be an integer from 0 to 24, got {number!r}", pointer="/severityNumber"
+        )
+    return number
+
+
+def _severity_text(text: Any) -> str:
+    text = text or ""
+    if type(text) is not str:
+        raise IngestError(f"must be a string, got {type_name(text)}", pointer="/severityText")
+    return text
+
+
+def _record_attributes(attributes: Any) -> JSON:
+    attributes = {} if attributes is None else _located(_attributes_json, attributes, "/attributes")
+    check_values_depth(attributes, "/attributes")
+    return attributes  # type: ignore[no-any-return]
+
+
+def _every_error(record: Any, first: IngestError) -> IngestError:
+    """All that is wrong with a bad record, not only what stopped `_record_json` (the slow path,
+    taken only for records that fail): each field is checked on its own."""
+    if type(record) is not dict:
+        return first
+    get = record.get
+    checks: list[Callable[[], Any]] = [
+        lambda: _uint64(get("timeUnixNano"), "/timeUnixNano"),
+        lambda: _uint64(get("observedTimeUnixNano"), "/observedTimeUnixNano"),
+        lambda: _severity_number(get("severityNumber", 0)),
+        lambda: _severity_text(get("severityText")),
+        lambda: _record_attributes(get("attributes")),
+        lambda: get("body") is None or _located(_any_value, get("body"), "/body"),
+    ]
+    errors = []
+    for check in checks:
+        try:
+            check()
+        except IngestError as exc:
+            errors.append(exc)
+    return IngestError.combine(errors) if errors else first
 
 
 def _located(read: Any, value: Any, at: str) -> Any:

@@ -70,6 +70,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     problems.install(app)
     _install_middleware(app)
     _install_health(app)
+    # Before routes_inputs: `/simulations/{id}/playback` must win over `/simulations/{id}`, whose
+    # id may hold `/`.
+    app.include_router(routes_whatif.router)
     app.include_router(routes_inputs.router)
     app.include_router(routes_compat.router)
     app.include_router(routes_templates.router)
@@ -80,7 +83,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_series.router)
     app.include_router(routes_chaostoolkit.router)
     app.include_router(routes_schedules.router)
-    app.include_router(routes_whatif.router)
     app.include_router(ui.router)
     app.include_router(apidocs.router)
     openapi.complete(app)

@@ -12,8 +12,9 @@ The body is `{"name": <event>, "payload": <any>, "phase": ..., "ts": <epoch seco
 a run event whose payload is a journal (`run-completed`, `run-failed`, `run-deviated`) is ingested
 as a test run, exactly like `POST /api/v1/test-runs?format=chaostoolkit` (a deviated run sends
 both run-failed and run-deviated: storing a test run is idempotent). Every other event is
-acknowledged and ignored. With `forward_event_payload: false` Chaos Toolkit sends a body-less
-GET, which is acknowledged too.
+acknowledged and ignored. `GET` lists the stored Chaos Toolkit events (`{items, total}`, like every
+list); with `forward_event_payload: false` Chaos Toolkit sends a body-less GET, which is that read
+(it carries nothing, so such a channel needs a read token when tokens are on, or no channel).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from premortem.domain import JSON, MAX_EPOCH_S, Event
 from premortem.errors import IngestError
 from premortem.ingest import chaostoolkit
 from premortem.ingest.fields import expect_object
+from premortem.ports import EventQuery
 from premortem.service import openapi
-from premortem.service.deps import Body, CanIngest, MetricsDep, PipelineDep
+from premortem.service.deps import Body, CanIngest, CanRead, MetricsDep, PipelineDep
+from premortem.service.params import Limit, Offset
 
 router = APIRouter(prefix="/api/v1/chaostoolkit", tags=["inputs"])
 
@@ -69,10 +72,15 @@ async def post_notification(
     }
 
 
-@router.get("/events", dependencies=[CanIngest])
-def get_notification() -> dict[str, Any]:
-    """`forward_event_payload: false` channels send a GET without a body: nothing to store."""
-    return {"event": None, "stored_events": [], "test_runs": [], "ignored": True}
+@router.get("/events", dependencies=[CanRead])
+def list_notifications(
+    pipeline: PipelineDep, limit: Limit = 100, offset: Offset = 0
+) -> dict[str, Any]:
+    """The Chaos Toolkit events stored from notifications, newest first, in the list shape every
+    list answers with. (A `forward_event_payload: false` channel sends a GET that carries
+    nothing; it is answered as this read.)"""
+    page = pipeline.store.list_events(EventQuery(source=SOURCE, limit=limit, offset=offset))
+    return {"items": [e.to_json() for e in page.items], "total": page.total}
 
 
 def _notification(body: bytes) -> JSON:

@@ -32,8 +32,9 @@ async def otlp_logs(
     try:
         result = otlp.parse_otlp(body, content_type=content_type, now_ns=pipeline.clock.now_ns())
         if result.errors:
-            # A batch is stored whole or not at all, so one bad record rejects the request.
-            raise result.errors[0]
+            # A batch is stored whole or not at all, so one bad record rejects the request;
+            # the answer names every bad record (up to a bound) and all that is wrong in each.
+            raise IngestError.combine(result.errors)
         records = result.records
     except IngestError as exc:
         metrics.rejected.labels("otlp").inc()

@@ -115,7 +115,7 @@ def list_simulations(
     return {"items": items, "total": page.total}
 
 
-@router.get("/simulations/{simulation_id}", dependencies=[CanRead])
+@router.get("/simulations/{simulation_id:path}", dependencies=[CanRead])
 def get_simulation(simulation_id: str, pipeline: PipelineDep) -> dict[str, Any]:
     """The simulation run with its events and series."""
     return pipeline.store.get_simulation(simulation_id).model_dump(mode="json")

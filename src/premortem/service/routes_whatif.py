@@ -417,7 +417,7 @@ Start = Annotated[
 ]
 
 
-@router.get("/simulations/{simulation_id}/playback", dependencies=[CanRead])
+@router.get("/simulations/{simulation_id:path}/playback", dependencies=[CanRead])
 async def get_playback(
     simulation_id: str,
     request: Request,

@@ -315,3 +315,34 @@ def test_otlp_null_repeated_fields_are_empty() -> None:
     doc = {"resourceLogs": [{"resource": None, "scopeLogs": [{"logRecords": None}]}]}
     assert otlp.parse_otlp(doc, now_ns=NOW).records == []
     assert otlp.parse_otlp({"resourceLogs": None}, now_ns=NOW).records == []
+
+
+def test_otlp_names_every_error_of_a_bad_record() -> None:
+    doc = _otlp_doc()
+    record = doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][1]
+    record.update(timeUnixNano="soon", severityNumber=30, body={"intValue": "x"})
+    result = otlp.parse_otlp(doc, now_ns=NOW)
+    at = "/resourceLogs/0/scopeLogs/0/logRecords/1"
+    (error,) = result.errors
+    assert [e.pointer for e in error.errors] == [
+        f"{at}/timeUnixNano",
+        f"{at}/severityNumber",
+        f"{at}/body/intValue",
+    ]
+
+
+def test_loki_names_every_bad_entry_and_field() -> None:
+    doc = {
+        "streams": [
+            {"stream": {"a": 1}, "values": [["1", "x"]]},
+            {"stream": {}, "values": [["abc", 2], ["1", "fine"], ["2", "x", {"k": 1}]]},
+        ]
+    }
+    with pytest.raises(IngestError) as info:
+        loki.parse_push(orjson.dumps(doc))
+    assert [e.pointer for e in info.value.errors] == [
+        "/streams/0/stream/a",
+        "/streams/1/values/0/0",
+        "/streams/1/values/0/1",
+        "/streams/1/values/2/2/k",
+    ]

@@ -156,6 +156,17 @@ def test_chaostoolkit_list_error_is_indexed() -> None:
     assert info.value.pointer == "/1/end"
 
 
+def test_chaostoolkit_names_every_error() -> None:
+    first = copy.deepcopy(_journal())
+    first["experiment"].pop("title")
+    first["start"] = "yesterday"
+    second = copy.deepcopy(_journal())
+    second["end"] = "later"
+    with pytest.raises(IngestError) as info:
+        chaostoolkit.parse([first, second])
+    assert [e.pointer for e in info.value.errors] == ["/0/experiment/title", "/0/start", "/1/end"]
+
+
 # --------------------------------------------------------------------------- Litmus
 
 

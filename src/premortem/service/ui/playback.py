@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -70,7 +70,7 @@ def simulation_list(
     )
 
 
-@router.get("/simulations/{simulation_id}/playback", response_class=HTMLResponse)
+@router.get("/simulations/{simulation_id:path}/playback", response_class=HTMLResponse)
 def playback_page(
     request: Request,
     simulation_id: str,
@@ -88,7 +88,7 @@ def playback_page(
     chosen_start = _checked_start(at) or _checked_start(start)
     chosen = (("service", service), ("start", chosen_start), ("metrics", metrics))
     query = {k: v for k, v in chosen if v}
-    source = f"/api/v1/simulations/{simulation_id}/playback"
+    source = f"/api/v1/simulations/{quote(simulation_id, safe='')}/playback"
     choices = alignments(runtime, run, service or run.service or None)
     typed = chosen_start if chosen_start not in {c["value"] for c in choices} else ""
     return render(

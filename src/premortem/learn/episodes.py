@@ -57,6 +57,8 @@ class Episode:
     # Templates of the run that are the failure itself (see learn/onset.py), and a line of each.
     manifest: tuple[int, ...] = ()
     manifest_lines: tuple[str, ...] = ()
+    # Of those, the ones taken only because their first line is at the run's `failure_time`.
+    at_failure: tuple[int, ...] = ()
 
 
 def details_template(details: str) -> str:

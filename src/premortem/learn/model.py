@@ -30,7 +30,7 @@ from premortem.learn.episodes import Episode, collect_episodes, fault_start_ns, 
 from premortem.learn.merge import merge_modes
 from premortem.learn.metric_signals import attach, learn_metric_indicators
 from premortem.learn.network import ModeNetwork
-from premortem.learn.onset import logged_at_failure, place_onset
+from premortem.learn.onset import AT_FAILURE_NS, logged_at_failure, place_onset
 from premortem.learn.precursors import (
     MAX_HORIZON_NS,
     RunView,
@@ -141,6 +141,7 @@ def train(
     miner = miner or DrainMiner(max_templates=20000)
     episodes = {e.source_id: e for e in collect_episodes(runs, events)}
     views = _views(runs, _by_run(logs), episodes, miner, progress, series or {})
+    keep_onset_only(views)
     fitted = _fit(views, events, simulations, horizon_s=horizon_s)
     modes, by_mode, healthy = fitted.modes, fitted.by_mode, fitted.healthy
     indicators, rows, network = fitted.indicators, fitted.rows, fitted.network
@@ -281,6 +282,25 @@ def _views(
     return views
 
 
+def keep_onset_only(views: Sequence[RunView]) -> None:
+    """Onset-only templates are manifestations (issue 11), so a template taken as one only
+    because its first line fell at a run's `failure_time` stops being one when, in some run,
+    it came more than a second before the onset (or in a passing run): there it was logged
+    while the system still worked, a warning rather than the failure. Otherwise, live, its early
+    appearance in a new incident would read as the failure itself and end the incident in
+    silence. Templates that read like the failure details stay manifestations wherever they
+    appear: a test often notices a failure (its `failure_time`) after it began logging."""
+    early: set[int] = set()
+    for view in views:
+        cutoff = view.watch_end_ns - AT_FAILURE_NS
+        early.update(t for t, times in view.timeline.times.items() if times[0] < cutoff)
+    for view in views:
+        episode = view.episode
+        if episode is not None and episode.at_failure:
+            dropped = early.intersection(episode.at_failure)
+            episode.manifest = tuple(t for t in episode.manifest if t not in dropped)
+
+
 def _normal_end(run: TestRun, timeline: Timeline, episode: Episode | None) -> int:
     """Where a run's normal operation ends: its fault's start; a failed run without a fault
     is watched for precursors from the longest horizon before its onset."""
@@ -301,7 +321,8 @@ def _place_onset(episode: Episode, run: TestRun, timeline: Timeline, healthy: se
     )
     if run.failure_time is not None:
         at = logged_at_failure(timeline, datetime_to_ns(run.failure_time), healthy=healthy)
-        manifest += [t for t in at if t not in manifest]
+        episode.at_failure = tuple(t for t in at if t not in manifest)
+        manifest += episode.at_failure
     episode.manifest = tuple(manifest)
     episode.manifest_lines = tuple(timeline.samples[t].line for t in manifest[:5])
     if run.failure_time is None:

@@ -1,0 +1,86 @@
+"""Issue 11: onset-only templates are manifestations, never precursors — and only they are.
+
+A run that gives `failure_time` makes the new error lines logged at that moment its failure's
+manifestation (learn/onset.py). When the same error came *before* the failure in other runs, it
+is a warning there, not the failure: it must stay a precursor, and live its early appearance must
+warn instead of reading as the failure itself (which would end the incident in silence).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from premortem.clock import ManualClock
+from premortem.domain import LogRecord, TestRun, datetime_to_ns
+from premortem.ingest.native import log_record, validate_test_run
+from premortem.learn import OnlinePredictor, train
+
+START = datetime(2026, 4, 1, 8, 0, 0, tzinfo=UTC)
+RUN_S, FAULT_S, FAILURE_AFTER_S = 60, 15, 25
+LOCK = "could not obtain lock on relation orders"
+
+
+def _run(number: int, rng: random.Random) -> tuple[TestRun, list[LogRecord], int | None]:
+    begin = START + timedelta(seconds=number * RUN_S)
+    faulty = number % 2 == 1
+    failure = begin + timedelta(seconds=FAULT_S + FAILURE_AFTER_S, milliseconds=300)
+    doc: dict[str, Any] = {
+        "test_id": f"locks-{number:02d}",
+        "timestamp": begin.isoformat(),
+        "service": "app",
+        "expected_outcome": "checkout succeeds",
+        "actual_outcome": "checkout failed" if faulty else "checkout succeeds",
+        "duration_s": RUN_S,
+    }
+    if faulty:
+        doc["injected_faults"] = [{"type": "lock_contention", "target": "db", "start": FAULT_S}]
+        doc["failure_details"] = "checkout failed: HTTP 500"
+        doc["failure_time"] = failure.isoformat()
+    lines = []
+    for second in range(RUN_S):
+        now = begin + timedelta(seconds=second, milliseconds=rng.randrange(200))
+        lines.append(("app", "INFO", now, f"GET /orders/{rng.randrange(999)} 200"))
+        # Run 1 logs the lock error only as the failure happens; later runs log it early.
+        early = faulty and number > 1 and FAULT_S + 3 <= second < FAULT_S + FAILURE_AFTER_S
+        if early and second % 3 == 0:
+            lines.append(("db", "ERROR", now, f"{LOCK} (pid {rng.randrange(100, 999)})"))
+    if faulty:
+        lines.append(("db", "ERROR", failure, f"{LOCK} (pid {rng.randrange(100, 999)})"))
+        lines.append(("app", "ERROR", failure, "checkout failed: HTTP 500 on /checkout"))
+    records = [
+        log_record(
+            {"timestamp": t.isoformat(), "service": s, "severity_text": level, "body": body}, 0
+        )
+        for s, level, t, body in lines
+    ]
+    run = validate_test_run(doc).run
+    return (
+        run,
+        sorted(records, key=lambda r: r.time_ns),
+        datetime_to_ns(failure) if faulty else None,
+    )
+
+
+def test_an_error_that_preceded_a_failure_elsewhere_is_a_precursor_not_the_failure() -> None:
+    rng = random.Random(3)
+    made = [_run(n, rng) for n in range(8)]
+    model = train([r for r, _, _ in made[:6]], {r.test_id: logs for r, logs, _ in made[:6]})
+    lock = model.miner.add(f"{LOCK} (pid 123)", service="db").template_id
+    failure = model.miner.add("checkout failed: HTTP 500 on /checkout", service="app").template_id
+    assert lock not in model.manifest_templates, "it came before the failure in runs 3 and 5"
+    assert failure in model.manifest_templates, "logged only at the failures: the failure itself"
+
+    _, logs, failure_ns = made[7]
+    assert failure_ns is not None
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    alerts = []
+    for record in logs:
+        if record.time_ns >= failure_ns:
+            break
+        clock.set(record.time_ns)
+        alerts += [p for p in predictor.observe([record]) if p.probability >= model.alert_threshold]
+    assert alerts, "the early lock errors warn of the failure"
+    assert (failure_ns - alerts[0].time_ns) / 1e9 >= 10

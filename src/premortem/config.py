@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     notify: NotifierSettings = Field(default_factory=NotifierSettings)
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)
     train_interval_s: float = Field(default=0, ge=0, description="0 disables scheduled training")
+    gc_thresholds: tuple[int, int, int] = Field(
+        default=(10_000, 20, 100),
+        description="the server's garbage-collector thresholds (gc.set_threshold); Python's "
+        "(700, 10, 10) spent half the time of a high-cardinality load in full collections",
+    )
     schedules: list[Schedule] = Field(
         default_factory=list, description="simulations, test commands and training to run"
     )

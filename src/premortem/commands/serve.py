@@ -47,6 +47,7 @@ def serve(
 
     from premortem.config import load_settings
     from premortem.service.app import create_app
+    from premortem.service.collector import tune_collector
 
     base = load_settings()
     settings = base.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
@@ -56,6 +57,7 @@ def serve(
     app = create_app(settings)
     if example:
         _load_example_on_start(app)
+    tune_collector(settings.gc_thresholds)
     uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level="warning")
 
 

@@ -73,6 +73,8 @@ def reliability_chart(report: BacktestReport) -> dict[str, Any]:
         },
     ]
     layout = {
+        # Above the plot, as the other charts': below, it covered the x-axis title.
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         "xaxis": {"title": {"text": "probability the alert said (%)"}, "range": [0, 100]},
         "yaxis": {"title": {"text": "alerts followed by the failure (%)"}, "range": [0, 100]},
     }

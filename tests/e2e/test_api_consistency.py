@@ -95,3 +95,20 @@ def test_chaos_toolkit_events_list_in_the_list_shape(client: TestClient) -> None
     assert client.post("/api/v1/chaostoolkit/events", json=notification).status_code == 200
     listed = client.get("/api/v1/chaostoolkit/events").json()
     assert listed["total"] == 1 and listed["items"][0]["subject"] == "Kill a pod"
+
+
+def test_the_backtest_pages_report_as_json(client: TestClient) -> None:
+    report = client.get("/api/v1/backtest", params={"range": "24h"})
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert set(body) >= {"since", "until", "horizon_s", "model", "baseline"}
+    assert body["model"]["failures"] == 0 and body["model"]["recall"] is None
+    assert {"ece", "brier", "reliability"} <= set(body["model"])
+    for params in (
+        {"since": "yesterday"},
+        {"range": "2w"},
+        {"since": "2024-01-02", "until": "2024-01-01"},
+    ):
+        bad = client.get("/api/v1/backtest", params=params)
+        assert 400 <= bad.status_code < 500, (params, bad.text)
+        assert bad.headers["content-type"].startswith("application/problem+json"), bad.headers

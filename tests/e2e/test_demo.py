@@ -75,6 +75,8 @@ def _the_live_failure_is_a_failure_and_the_alert_a_hit(
         failures = client.get("/api/v1/failures").json()["items"]
         runtime = client.app.state.runtime  # type: ignore[attr-defined]
         page = StoredHistoryBacktest(runtime).report(since_ns=since, until_ns=until, service=None)
+        api = client.get("/api/v1/backtest", params={"since": _iso(since), "until": _iso(until)})
+        assert api.status_code == 200, api.text
     assert [f["mode_name"] for f in failures] == [result["failure_mode"]], failures
     assert abs(failures[0]["time_ns"] - failed_ns) < 2 * 10**9, failures
     assert page.model.warned == 1 and page.model.false_alarms == 0, page
@@ -102,7 +104,9 @@ def _the_live_failure_is_a_failure_and_the_alert_a_hit(
         load_settings.cache_clear()
     assert ran.exit_code == 0, ran.output
     live = json.loads(out.read_text())["live"]
-    assert live["model"] == page.model.to_json()
+    # One report, three ways in: the page's source, its API and the CLI say the same.
+    assert live["model"] == page.model.to_json() == api.json()["model"]
+    assert live["baseline"] == page.baseline.to_json() == api.json()["baseline"]
 
 
 def _iso(time_ns: int) -> str:

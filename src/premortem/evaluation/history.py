@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from premortem.domain import ERROR_SEVERITY, datetime_to_ns
+from premortem.domain import ERROR_SEVERITY, datetime_to_ns, rfc3339_ns
 from premortem.evaluation.calibration import Forecast, calibration_report
 from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, TestRunQuery
@@ -105,6 +105,20 @@ class BacktestReport:
     model_name: str = "stored predictions"
     baseline_name: str = "first ERROR line per service"
     notes: list[str] = field(default_factory=list)
+
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as `GET /api/v1/backtest` answers it (the Backtest page's numbers)."""
+        return {
+            "since": rfc3339_ns(self.since_ns),
+            "until": rfc3339_ns(self.until_ns),
+            "horizon_s": self.horizon_s,
+            "model_name": self.model_name,
+            "baseline_name": self.baseline_name,
+            "model": self.model.to_json(),
+            "baseline": self.baseline.to_json(),
+            "notes": list(self.notes),
+        }
 
 
 class BacktestSource(Protocol):

@@ -8,7 +8,6 @@ so memory holds one run at a time.
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -106,7 +105,6 @@ def backtest_openstack(
     on_trained: Callable[[TrainedModel], None] | None = None,
 ) -> dict[str, Any]:
     """Train, replay and score; returns the report (model metrics, `baseline`, details)."""
-    started = time.perf_counter()
     evaluated = discover(path)
     if train_path is not None:
         training = discover(train_path)
@@ -115,7 +113,6 @@ def backtest_openstack(
     outcomes, details = _train_and_replay(training, evaluated, progress, on_trained)
     report = score(outcomes, "model")
     report["baseline"] = score(outcomes, "baseline")
-    details["total_s"] = round(time.perf_counter() - started, 1)
     report["details"] = details
     return report
 
@@ -132,7 +129,6 @@ def validate_openstack(
 
     The later half is never read: pick designs by this, then run the real backtest once.
     """
-    started = time.perf_counter()
     training, _ = split(discover(path))
     outcomes: list[RunOutcome] = []
     per_fold = []
@@ -153,7 +149,6 @@ def validate_openstack(
             else f"rolling origin inside the training half, {folds} folds"
         ),
         "folds": per_fold,
-        "total_s": round(time.perf_counter() - started, 1),
     }
     return report
 
@@ -164,14 +159,12 @@ def _train_and_replay(
     progress: Progress | None,
     on_trained: Callable[[TrainedModel], None] | None,
 ) -> tuple[list[RunOutcome], dict[str, Any]]:
-    started = time.perf_counter()
     train_runs = [run for e in training for run in e.runs]
     model = train(
         train_runs,
         LazyLogs(training),
         progress=(lambda run_id: progress(f"train {run_id}", 0)) if progress else None,
     )
-    trained_s = time.perf_counter() - started
     if on_trained is not None:
         on_trained(model)
     kinds = {m.id: failure_kind(str(m.manifestation.get("example", ""))) for m in model.modes}
@@ -195,7 +188,6 @@ def _train_and_replay(
         "indicators": len(model.indicators.names),
         "network_edges": len(model.network.edges_),
         "lines_replayed": sum(o.lines for o in outcomes),
-        "train_s": round(trained_s, 1),
         "runs": [_run_line(o) for o in outcomes],
     }
     return outcomes, details

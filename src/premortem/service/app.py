@@ -20,6 +20,7 @@ from premortem.service import (
     openapi,
     problems,
     routes_alerts,
+    routes_backtest,
     routes_chaostoolkit,
     routes_compat,
     routes_failures,
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(routes_alerts.router)
     app.include_router(routes_learn.router)
     app.include_router(routes_failures.router)
+    app.include_router(routes_backtest.router)
     app.include_router(routes_series.router)
     app.include_router(routes_chaostoolkit.router)
     app.include_router(routes_schedules.router)

@@ -61,3 +61,22 @@ def test_validation_folds_stay_inside_the_earlier_half() -> None:
     for fit, held in folds:
         assert not ({e.key for e in fit} | {e.key for e in held}) & later
         assert max(e.order_key for e in fit) <= min(e.order_key for e in held)
+
+
+def test_the_cli_json_is_byte_identical_under_any_hash_seed(tmp_path: Path) -> None:
+    """Issue 12: no timing, set order or hash seed in the report (timings go to the terminal)."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for seed in ("0", "5"):
+        out = tmp_path / f"report-{seed}.json"
+        subprocess.run(
+            [sys.executable, "-m", "premortem.cli", "backtest", "openstack-fi", str(FIXTURE),
+             "--json", str(out)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True, check=True, timeout=300,
+        )  # fmt: skip
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]

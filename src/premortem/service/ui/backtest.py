@@ -16,6 +16,8 @@ from premortem.service.ui.web import Reader, label, render, runtime_of, time_ran
 
 router = APIRouter(include_in_schema=False)
 
+DEFAULT_RANGE = "7d"  # the page's and GET /api/v1/backtest's window when none is asked for
+
 
 def source_of(request: Request) -> BacktestSource:
     plugged: BacktestSource | None = getattr(request.app.state, "backtest", None)
@@ -107,7 +109,7 @@ def false_alarm_chart(report: BacktestReport) -> dict[str, Any]:
 def backtest(
     request: Request, viewer: Reader, service: str | None = None, range: str | None = None
 ) -> HTMLResponse:
-    window = time_range(request, range, default="7d")
+    window = time_range(request, range, default=DEFAULT_RANGE)
     report = source_of(request).report(
         since_ns=window.since_ns, until_ns=window.until_ns, service=service or None
     )

@@ -1,0 +1,48 @@
+"""`GET /api/v1/backtest`: the Backtest page's report as JSON.
+
+What premortem said live in a time range (its stored predictions) scored against what failed in
+it, next to the naive baseline — the same `premortem.evaluation.history` report, from the same
+source and for the same window as the page (`/backtest`), and the `live` section of
+`premortem backtest history`. The window: `since`/`until`, or a relative `range`; by default the
+last seven days, or the stored data when none of it is that recent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from premortem.service.deps import CanRead
+from premortem.service.params import Since, Until
+from premortem.service.ui import timerange
+from premortem.service.ui.backtest import DEFAULT_RANGE, source_of
+from premortem.service.ui.web import runtime_of
+
+router = APIRouter(prefix="/api/v1", tags=["learning"])
+
+RangeName = Annotated[
+    str | None,
+    Query(pattern="^(" + "|".join(timerange.RANGES) + ")$", description="a relative window"),
+]
+
+
+@router.get("/backtest", dependencies=[CanRead])
+def backtest(
+    request: Request,
+    since: Since = None,
+    until: Until = None,
+    range: RangeName = None,
+    service: Annotated[str | None, Query(max_length=256)] = None,
+) -> dict[str, Any]:
+    if since is not None and until is not None and since >= until:
+        raise HTTPException(400, "`since` must be before `until`")
+    runtime = runtime_of(request)
+    since_text, until_text = (None if t is None else t.isoformat() for t in (since, until))
+    window = timerange.choose(
+        runtime.engine, runtime.clock.now_ns(), range, since_text, until_text, default=DEFAULT_RANGE
+    )
+    report = source_of(request).report(
+        since_ns=window.since_ns, until_ns=window.until_ns, service=service or None
+    )
+    return report.to_json()

@@ -106,7 +106,6 @@ class BacktestReport:
     baseline_name: str = "first ERROR line per service"
     notes: list[str] = field(default_factory=list)
 
-
     def to_json(self) -> dict[str, Any]:
         """The report as `GET /api/v1/backtest` answers it (the Backtest page's numbers)."""
         return {

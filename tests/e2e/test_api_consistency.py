@@ -112,3 +112,11 @@ def test_the_backtest_pages_report_as_json(client: TestClient) -> None:
         bad = client.get("/api/v1/backtest", params=params)
         assert 400 <= bad.status_code < 500, (params, bad.text)
         assert bad.headers["content-type"].startswith("application/problem+json"), bad.headers
+
+
+def test_the_uis_filter_values_are_the_apis(client: TestClient) -> None:
+    """The Alerts page's state filter offers "all"; the API takes the same values."""
+    for state in ("all", "firing", "resolved"):
+        answer = client.get("/api/v1/alerts", params={"state": state})
+        assert answer.status_code == 200, (state, answer.text)
+        assert set(answer.json()) == {"items", "total"}

@@ -119,6 +119,7 @@ class PrefixTreeMiner:
         self._cached = 0
         self._keyed = 0
         self._stale = 0
+        self._stale_services: set[str] = set()  # services whose caches may hold evicted entries
         self.shape_misses = 0
         self.key_misses = 0
 
@@ -294,6 +295,7 @@ class PrefixTreeMiner:
             del group[first]
             if not group:
                 del self._groups[key]
+        self._stale_services.add(cluster.service)
         self.evictions += 1
 
     def _make_room(self) -> None:
@@ -311,13 +313,20 @@ class PrefixTreeMiner:
         if self._stale * 8 < self._cached + self._keyed:
             return
         self._stale = 0
-        for level in (self._by_shape, self._by_key):
-            for service, entries in list(level.items()):
+        # A service's caches point only at its own templates: only the services that lost one
+        # are walked (with many services, walking them all cost a tenth of a busy server's time).
+        for service in self._stale_services:  # each on its own: the order changes nothing
+            for level in (self._by_shape, self._by_key):
+                entries = level.get(service)
+                if entries is None:
+                    continue
                 held = {key: entry for key, entry in entries.items() if entry.cluster.alive}
                 if held:
                     level[service] = held
                 else:
                     del level[service]
+        self._stale_services.clear()
+        # Recounted, not adjusted: a cached key written again over a dead entry was counted twice.
         self._cached = sum(map(len, self._by_shape.values()))
         self._keyed = sum(map(len, self._by_key.values()))
 

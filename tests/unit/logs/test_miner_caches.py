@@ -137,6 +137,22 @@ def test_evicted_templates_leave_memory() -> None:
     assert miner.sizes()["templates"] <= miner.max_templates
 
 
+def test_evicted_templates_of_many_services_leave_memory() -> None:
+    """A pass over the caches walks only the services that lost a template; it still frees
+    every evicted template, whichever service held it."""
+    miner = DrainMiner(max_templates=20, cache_limit=10_000)
+    alive: list[weakref.ref[Cluster]] = []
+    for i in range(3000):
+        word = "".join(chr(97 + (i // 26**k) % 26) for k in range(3))
+        miner.add(f"event {word} happened on node {i}", service=f"svc-{i % 500}")
+        alive.append(weakref.ref(miner._clusters[max(miner._clusters)]))
+    gc.collect()
+    held = len({id(c) for ref in alive if (c := ref()) is not None})
+    assert miner.evictions > 2500
+    assert held <= miner.max_templates + (miner.sizes()["cached"] // 8) + 1
+    assert miner.sizes()["templates"] <= miner.max_templates
+
+
 def test_every_heuristic_can_be_switched_off() -> None:
     for name in Heuristics.names():
         off = Heuristics().switched(name, on=False)

@@ -176,7 +176,6 @@ def _stream(stream: Any, *, at: str) -> tuple[dict[str, str], list[Any], str]:
     stream = expect_object(stream, at)
     errors: list[IngestError] = []
     labels: dict[str, str] = {}
-    values: list[Any] = []
     if "stream" not in stream:
         errors.append(IngestError("is required", pointer=f"{at}/stream"))
     else:

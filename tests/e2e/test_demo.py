@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from premortem.demo.servers import free_port
+from quick_demo import run_quick_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PREMORTEM = str(Path(sys.executable).with_name("premortem"))
 MIN_LEAD_TIME_S = 5.0
 
 
@@ -24,15 +21,7 @@ FAILURE_LINE_WORDS = ("connection pool exhausted", "rejecting", " 503 ")
 
 
 def test_quick_demo_alerts_before_the_failure(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [PREMORTEM, "demo", "--quick", "--exit", "--port", str(free_port())],
-        cwd=tmp_path,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    completed = run_quick_demo(tmp_path)
     lines = completed.stdout.strip().splitlines()
     assert lines, f"no output; stderr: {completed.stderr[-2000:]}"
     result = json.loads(lines[-1])

@@ -4,12 +4,8 @@ alert as a hit, with its lead time — the live failure is a failure, not a gap 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,29 +13,20 @@ from playwright.sync_api import expect
 
 from conftest import SCREENSHOTS, Watched, serve
 from premortem.config import Settings
-from premortem.demo.servers import free_port
 from premortem.domain import rfc3339_ns
 from premortem.ingest.fields import rfc3339_to_ns
 from premortem.service.app import create_app
+from quick_demo import run_quick_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PREMORTEM = str(Path(sys.executable).with_name("premortem"))
 MIN_LEAD_TIME_S = 5.0
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, object]]]:
     workdir = tmp_path_factory.mktemp("demo")
-    completed = subprocess.run(
-        [PREMORTEM, "demo", "--quick", "--exit", "--port", str(free_port())],
-        cwd=workdir,
-        env={**os.environ, "TMPDIR": str(workdir)},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    completed = run_quick_demo(workdir)
     assert completed.returncode == 0, completed.stderr[-2000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     (database,) = workdir.glob("premortem-demo-*/premortem.db")

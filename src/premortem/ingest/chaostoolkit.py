@@ -24,6 +24,7 @@ from typing import Any
 from premortem.domain import JSON, rfc3339_ns
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
+    checked,
     each_record,
     expect_array,
     expect_object,
@@ -89,25 +90,16 @@ def run_from_journal(journal: Any, *, at: str = "") -> ParsedTestRun:
 def journal_doc(journal: JSON) -> JSON:
     """The native test-run document for one journal."""
     errors: list[IngestError] = []  # every missing or bad field is named, not only the first
-    experiment: JSON = {}
-    try:
-        experiment = expect_object(journal.get("experiment"), "/experiment")
-    except IngestError as exc:
-        errors.append(exc)
+    found = checked(errors, expect_object, journal.get("experiment"), "/experiment")
+    experiment = found or {}
     title = experiment.get("title")
-    if experiment and (not isinstance(title, str) or not title):
+    if found is not None and (not isinstance(title, str) or not title):
         errors.append(IngestError("is required", pointer="/experiment/title"))
-    start_ns = end_ns = 0
-    try:
-        start_ns = _time(journal.get("start"), "/start")
-    except IngestError as exc:
-        errors.append(exc)
-    try:
-        end_ns = _time(journal.get("end"), "/end") if journal.get("end") else start_ns
-    except IngestError as exc:
-        errors.append(exc)
-    if errors:
+    start_ns = checked(errors, _time, journal.get("start"), "/start") or 0
+    end = checked(errors, _time, journal["end"], "/end") if journal.get("end") else start_ns
+    if errors or end is None:
         raise IngestError.combine(errors)
+    end_ns = end
     title = str(title)
     configuration = experiment.get("configuration")
     configuration = configuration if isinstance(configuration, dict) else {}

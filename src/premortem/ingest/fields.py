@@ -366,6 +366,16 @@ def _within(doc: Any, loc: tuple[str | int, ...], *, missing: bool) -> tuple[str
     return loc
 
 
+def checked(errors: list[IngestError], read: Callable[..., T], *args: Any) -> T | None:
+    """`read(*args)`, or None with its error added to `errors`: for parsers that name every bad
+    field of a record, not only the first."""
+    try:
+        return read(*args)
+    except IngestError as exc:
+        errors.append(exc)
+        return None
+
+
 def each_record(
     items: list[Any], parse: Callable[[Any], T], *, batch: bool
 ) -> Iterator[tuple[int, T]]:

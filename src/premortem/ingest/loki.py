@@ -16,14 +16,14 @@ into the same JSON shape (`/streams/1/values/4/0` is the fifth entry's timestamp
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from premortem.domain import LogRecord
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
     MAX_LISTED_ERRORS,
     check_log_lengths,
+    checked,
     expect_array,
     expect_object,
     load_json,
@@ -33,8 +33,6 @@ from premortem.ingest.fields import (
 from premortem.ingest.multiline import assemble
 from premortem.ingest.protowire import fields, message, number, signed64, text, unsnappy
 from premortem.ingest.severity import severity_number
-
-T = TypeVar("T")
 
 # 2255-03-14: a round bound below 2**63 that a JSON number states exactly (clients and schema
 # tools read large integers as doubles), the same for strings and numbers.
@@ -179,21 +177,12 @@ def _stream(stream: Any, *, at: str) -> tuple[dict[str, str], list[Any], str]:
     if "stream" not in stream:
         errors.append(IngestError("is required", pointer=f"{at}/stream"))
     else:
-        labels = _checked(errors, string_map, stream["stream"], f"{at}/stream") or {}
-    values = _checked(errors, expect_array, stream.get("values"), f"{at}/values") or []
+        labels = checked(errors, string_map, stream["stream"], f"{at}/stream") or {}
+    values = checked(errors, expect_array, stream.get("values"), f"{at}/values") or []
     if errors:
         raise IngestError.combine(errors)
     service = next((labels[k] for k in SERVICE_LABELS if labels.get(k)), "")
     return labels, values, service
-
-
-def _checked(errors: list[IngestError], read: Callable[..., T], *args: Any) -> T | None:
-    """`read(*args)`, or None with its error added to `errors`."""
-    try:
-        return read(*args)
-    except IngestError as exc:
-        errors.append(exc)
-        return None
 
 
 def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogRecord:
@@ -222,7 +211,7 @@ def _entry(entry: Any, labels: dict[str, str], service: str, *, at: str) -> LogR
         )
     if type(line) is not str:
         errors.append(IngestError(f"must be a string, got {type_name(line)}", pointer=f"{at}/1"))
-    metadata = (_checked(errors, string_map, entry[2], f"{at}/2") or {}) if len(entry) == 3 else {}
+    metadata = (checked(errors, string_map, entry[2], f"{at}/2") or {}) if len(entry) == 3 else {}
     if errors:
         raise IngestError.combine(errors)
     level = next((m[k] for m in (metadata, labels) for k in LEVEL_KEYS if m.get(k)), "")

@@ -45,7 +45,6 @@ from premortem.ingest.identity import identify_untimed
 from premortem.ingest.multiline import assemble
 from premortem.ingest.severity import severity_number
 
-_MAX_ERRORS = MAX_LISTED_ERRORS
 _OTLP_NAMES = {"service": "/resource/attributes/service.name", "severity_text": "/severityText"}
 
 
@@ -138,7 +137,7 @@ def _read_records(
             result.records.append(parsed)
         except IngestError as exc:
             result.rejected += 1
-            if len(result.errors) < _MAX_ERRORS:
+            if len(result.errors) < MAX_LISTED_ERRORS:
                 result.errors.append(_every_error(record, exc).at(f"{at}/{index}"))
 
 
@@ -380,7 +379,7 @@ def parse_otlp_protobuf(body: bytes, *, now_ns: int) -> OtlpResult:
                     result.errors.append(
                         exc.at(f"/resourceLogs/{r}/scopeLogs/{s}/logRecords/{index}")
                     )
-    del result.errors[_MAX_ERRORS:]
+    del result.errors[MAX_LISTED_ERRORS:]
     return _summarise(result, now_ns)
 
 

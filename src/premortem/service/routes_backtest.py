@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 
+from premortem.domain import optional_ns
 from premortem.service.deps import CanRead
 from premortem.service.params import Since, Until
 from premortem.service.ui import timerange
@@ -35,12 +36,15 @@ def backtest(
     range: RangeName = None,
     service: Annotated[str | None, Query(max_length=256)] = None,
 ) -> dict[str, Any]:
-    if since is not None and until is not None and since >= until:
-        raise HTTPException(400, "`since` must be before `until`")
     runtime = runtime_of(request)
-    since_text, until_text = (None if t is None else t.isoformat() for t in (since, until))
-    window = timerange.choose(
-        runtime.engine, runtime.clock.now_ns(), range, since_text, until_text, default=DEFAULT_RANGE
+    window = timerange.choose_ns(
+        runtime.engine,
+        runtime.clock.now_ns(),
+        range,
+        optional_ns(since),
+        optional_ns(until),
+        default=DEFAULT_RANGE,
+        names=("since", "until"),
     )
     report = source_of(request).report(
         since_ns=window.since_ns, until_ns=window.until_ns, service=service or None

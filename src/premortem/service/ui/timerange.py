@@ -76,8 +76,29 @@ def choose(
     default: str = DEFAULT_RANGE,
 ) -> TimeRange:
     """The window a page asked for (see the module's docstring)."""
-    if name == CUSTOM or (name is None and (since or until)):
-        window = _custom(since, until, now_ns)
+    return choose_ns(
+        engine,
+        now_ns,
+        name,
+        _parse(since, "from") if since else None,
+        _parse(until, "to") if until else None,
+        default=default,
+    )
+
+
+def choose_ns(
+    engine: Engine,
+    now_ns: int,
+    name: str | None,
+    since_ns: int | None,
+    until_ns: int | None,
+    *,
+    default: str = DEFAULT_RANGE,
+    names: tuple[str, str] = ("from", "to"),
+) -> TimeRange:
+    """`choose` with the bounds already read (the API's `since`/`until`, named by `names`)."""
+    if name == CUSTOM or (name is None and (since_ns is not None or until_ns is not None)):
+        window = _custom(since_ns, until_ns, now_ns, names)
     elif name in RANGES:
         window = _relative(name, now_ns)
     else:
@@ -113,11 +134,13 @@ def _relative(name: str, now_ns: int) -> TimeRange:
     return TimeRange(name, now_ns - RANGES[name] * NS, now_ns + 60 * NS)
 
 
-def _custom(since: str | None, until: str | None, now_ns: int) -> TimeRange:
-    until_ns = _parse(until, "to") if until else now_ns + 60 * NS
-    since_ns = _parse(since, "from") if since else until_ns - RANGES[DEFAULT_RANGE] * NS
+def _custom(
+    since_ns: int | None, until_ns: int | None, now_ns: int, names: tuple[str, str]
+) -> TimeRange:
+    until_ns = until_ns if until_ns is not None else now_ns + 60 * NS
+    since_ns = since_ns if since_ns is not None else until_ns - RANGES[DEFAULT_RANGE] * NS
     if since_ns >= until_ns:
-        raise HTTPException(400, "time range: `from` must be before `to`")
+        raise HTTPException(400, f"time range: `{names[0]}` must be before `{names[1]}`")
     return TimeRange(CUSTOM, since_ns, until_ns)
 
 

@@ -134,6 +134,7 @@ def test_chaostoolkit_fault_arguments() -> None:
     [
         (lambda j: j.pop("experiment"), "/experiment"),
         (lambda j: j["experiment"].pop("title"), "/experiment/title"),
+        (lambda j: j.update(experiment={}), "/experiment/title"),
         (lambda j: j.update(start="yesterday"), "/start"),
         (lambda j: j.update(start=None), "/start"),
         (lambda j: j.update(run={}), "/run"),

@@ -28,8 +28,8 @@ from rich.console import Console
 from rich.table import Table
 
 from _server import start_server
+from premortem.evaluation.scoring import score
 from premortem.ingest.native import log_record
-from premortem.learn.backtest import score
 from premortem.learn.suite_backtest import (
     Suite,
     backtest_suite,

@@ -2,9 +2,8 @@
 
 What `premortem backtest history` runs. The test runs in `[since, until)` are replayed in time order
 with a manual clock through a predictor trained only on the runs (and events, simulations) stored
-before `since`; the predictor sees only their logs. Each run is scored like the OpenStack
-backtest (learn/backtest.py; false alarms per day of replayed logs, calibration), next to the
-naive "first ERROR line" rule, plus recall.
+before `since`; the predictor sees only their logs. Each run is scored by the one scorer
+(`premortem.evaluation.scoring`), next to the naive "first ERROR line" rule.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ from typing import Any
 
 from premortem.domain import LogRecord, TestRun, datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
-from premortem.learn.backtest import ReplayRun, replay, score
+from premortem.evaluation.scoring import score
+from premortem.learn.backtest import ReplayRun, replay
 from premortem.learn.episodes import episode_from_run
 from premortem.learn.model import train
 from premortem.ports import EventQuery, InputStore, SimulationQuery, TestRunQuery
@@ -89,20 +89,6 @@ def backtest_history(
         "modes": len(model.modes),
     }
     for name in ("model", "baseline"):
-        metrics = score(outcomes, name)
-        counts = metrics["counts"]
-        metrics["recall"] = (
-            round(counts["right_alerts"] / counts["failed_runs"], 4)
-            if counts["failed_runs"]
-            else None
-        )
-        report[name] = metrics
-    report["lead_times_s"] = sorted(
-        (o.onset_ns - o.model.times[0][0]) / 1e9
-        for o in outcomes
-        if o.failed
-        and o.onset_ns is not None
-        and o.model.times
-        and o.model.times[0][0] < o.onset_ns
-    )
+        report[name] = score(outcomes, name)
+    report["lead_times_s"] = report["model"]["lead_times_s"]
     return report

@@ -1,59 +1,73 @@
 """Scoring what premortem said live against what failed live: stored predictions and failures.
 
-The Backtest page and `premortem backtest history` (its `live` section) both use
-`StoredHistoryBacktest.report(range)`: it scores the predictions premortem *stored* in the range
-(each was an alert: at or above the threshold in force when it was made) against the failures
-stored in it — failed test runs, incident/failure events, and the failures premortem saw itself
-(`premortem.failures`) — next to the naive baseline "alert on the first ERROR line of a service"
-scored the same way. An app can plug in another source as `app.state.backtest`.
+The Backtest page, `GET /api/v1/backtest` and `premortem backtest history` (its `live` section)
+all use `StoredHistoryBacktest.report(range)`: the predictions premortem *stored* in the range
+(each was an alert: at or above the threshold in force when it was made) are laid on windows —
+the stored test runs in the range, and the failures seen live outside them (`premortem.failures`,
+failure/incident events) — and scored by the one scorer, `premortem.evaluation.scoring`, the same
+that scores replayed backtests; beside them the naive baseline "alert on the first ERROR line".
+An app can plug in another source as `app.state.backtest`.
 
-Scoring, for both detectors: an alert episode is the first alert of a (mode, service) after a
-quiet horizon; it is right when a failure of its service (any service, when it names none) has its
-onset within the horizon after it, else a false alarm. Recall is the share of failures with a right
-alert before them; lead time is onset minus the first right alert.
-
-Replayed backtests (`premortem.learn.backtest`) score per test run instead; both report false
-alarms per day with `premortem.evaluation.false_alarms_per_day`'s definition where they can.
+Windows: a test run's is its stretch of logs (`premortem.training.run_windows_ns`), up to its onset
+(`failure_time`, else the first failure seen live inside it, else its end); a failure seen live
+outside every run gets the horizon before it (from the end of the window before, at most).
+Alerts outside every window are wrong alerts, one per burst (alerts less than a horizon apart).
+Kinds, for the mode accuracy: a run's kind is its fault types, else its failure details' template;
+a mode's, the most common kind of the runs it was learned from (`learn.suite_backtest`).
 """
 
 from __future__ import annotations
 
-import statistics
-from bisect import bisect_left
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
-from premortem.domain import ERROR_SEVERITY, datetime_to_ns, rfc3339_ns
-from premortem.evaluation.calibration import Forecast, calibration_report
+from premortem.domain import ERROR_SEVERITY, TestRun, datetime_to_ns, rfc3339_ns
+from premortem.evaluation.calibration import Forecast
+from premortem.evaluation.scoring import (
+    Alerts,
+    RunOutcome,
+    came_true,
+    score,
+    strongest_per_moment,
+)
 from premortem.failures import is_failure_event
+from premortem.learn.episodes import fault_start_ns
+from premortem.learn.suite_backtest import common_kind, mode_kinds, run_kind
 from premortem.ports import EventQuery, TestRunQuery
 from premortem.runtime import Runtime
 from premortem.store import tables as t
+from premortem.training import run_windows_ns
 
 NS = 1_000_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Alarm:
-    time_ns: int
-    service: str
-    key: str
-    probability: float = 1.0  # what it said; the baseline asserts its failure
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
     time_ns: int
     service: str
-    what: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogSpan:
+    """First and last record, and first ERROR record, of a stretch of logs (None: none)."""
+
+    first_ns: int | None
+    last_ns: int | None
+    first_error_ns: int | None
+
+
+LogSpanOf = Callable[[int, int, Sequence[str] | None], LogSpan]
 
 
 @dataclass(slots=True)
 class Scores:
+    """One detector's numbers on the page: the scorer's metrics and what the charts draw."""
+
     alerts: int = 0
     right: int = 0
     false_alarms: int = 0
@@ -62,37 +76,52 @@ class Scores:
     lead_times_s: list[float] = field(default_factory=list)
     false_alarms_by_day: dict[str, int] = field(default_factory=dict)
     forecasts: list[Forecast] = field(default_factory=list)  # each alert: p, and whether right
+    metrics: dict[str, Any] = field(default_factory=dict)  # `scoring.score`'s report
+
+    @classmethod
+    def of(cls, metrics: dict[str, Any], outcomes: Sequence[RunOutcome], which: str) -> Scores:
+        counts = metrics["counts"]
+        return cls(
+            alerts=counts["right_alerts"] + counts["wrong_alerts"],
+            right=counts["right_alerts"],
+            false_alarms=counts["wrong_alerts"],
+            failures=counts["failed_runs"],
+            warned=counts["right_alerts"],
+            lead_times_s=list(metrics["lead_times_s"]),
+            false_alarms_by_day=dict(metrics["false_alarms_by_day"]),
+            forecasts=forecasts_of(outcomes, which),
+            metrics=metrics,
+        )
 
     @property
     def precision(self) -> float | None:
-        return self.right / self.alerts if self.alerts else None
+        return self.metrics.get("precision")
 
     @property
     def recall(self) -> float | None:
-        return self.warned / self.failures if self.failures else None
+        return self.metrics.get("recall")
 
     @property
     def median_lead_s(self) -> float | None:
-        return statistics.median(self.lead_times_s) if self.lead_times_s else None
+        return self.metrics.get("median_lead_s")
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **self.metrics,
             "alerts": self.alerts,
             "right_alerts": self.right,
             "false_alarms": self.false_alarms,
             "failures": self.failures,
             "warned": self.warned,
-            "precision": _rounded(self.precision),
-            "recall": _rounded(self.recall),
-            "median_lead_s": _rounded(self.median_lead_s),
-            "lead_times_s": [round(x, 3) for x in sorted(self.lead_times_s)],
-            "false_alarms_by_day": dict(sorted(self.false_alarms_by_day.items())),
-            **calibration_report(self.forecasts),
         }
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+def forecasts_of(outcomes: Sequence[RunOutcome], which: str) -> list[Forecast]:
+    return [
+        Forecast(p, came_true(o, when, kind))
+        for o in outcomes
+        for when, kind, p in getattr(o, which).forecasts
+    ]
 
 
 @dataclass(slots=True)
@@ -124,62 +153,187 @@ class BacktestSource(Protocol):
     def report(self, *, since_ns: int, until_ns: int, service: str | None) -> BacktestReport: ...
 
 
-def episodes(alarms: Sequence[Alarm], horizon_ns: int) -> list[Alarm]:
-    """The first alarm of each key after a quiet horizon."""
-    last: dict[str, int] = {}
-    first: list[Alarm] = []
-    for alarm in sorted(alarms, key=lambda a: a.time_ns):
-        previous = last.get(alarm.key)
-        if previous is None or alarm.time_ns - previous > horizon_ns:
-            first.append(alarm)
-        last[alarm.key] = alarm.time_ns
-    return first
+class LiveWindows:
+    """The windows of a range: stored test runs, and failures seen live outside them."""
+
+    def __init__(
+        self,
+        runs: Sequence[TestRun],
+        failures: Sequence[Failure],
+        *,
+        since_ns: int,
+        until_ns: int,
+        horizon_ns: int,
+    ) -> None:
+        self.horizon_ns = horizon_ns
+        self.since_ns, self.until_ns = since_ns, until_ns
+        spans = run_windows_ns(runs)
+        self.runs = sorted(runs, key=lambda r: (spans[r.test_id][0], r.test_id))
+        self.spans = {k: (a, min(b, until_ns)) for k, (a, b) in spans.items()}
+        self.failures = failures
+
+    def outcomes(
+        self,
+        model: Sequence[tuple[int, str, float]],
+        baseline: Sequence[tuple[int, str]],
+        *,
+        logs: LogSpanOf,
+        service: str | None,
+        baseline_kind: str,
+    ) -> list[RunOutcome]:
+        windows = self._run_windows(logs, service, baseline_kind) + self._failure_windows()
+        windows.sort(key=lambda w: (w[1], w[0].run_id))
+        taken = Intervals([(begin, cut) for _, begin, cut in windows])
+        model = sorted(model)
+        times = [when for when, _, _ in model]
+        for outcome, begin, cut in windows:
+            for when, kind, p in model[bisect_left(times, begin) : bisect_left(times, cut)]:
+                outcome.model.add(when, kind, p)
+        out = [outcome for outcome, _, _ in windows]
+        out += self._bursts([a for a in model if not taken.holds(a[0])], "model")
+        errors = [(when, baseline_kind, 1.0) for when, _ in baseline if not taken.holds(when)]
+        out += self._bursts(errors, "baseline")
+        out.append(self._rest(logs, service, taken))
+        return out
+
+    def _run_windows(
+        self, logs: LogSpanOf, service: str | None, baseline_kind: str
+    ) -> list[tuple[RunOutcome, int, int]]:
+        out = []
+        for run in self.runs:
+            begin, end = self.spans[run.test_id]
+            onset = self._onset(run, begin, end) if run.failed else None
+            cut = onset if onset is not None else end
+            services = (
+                run.services if run.services is not None else ([service] if service else None)
+            )
+            span = logs(begin, cut, services)
+            outcome = RunOutcome(
+                run.test_id,
+                run.failed,
+                bool(run.injected_faults),
+                run_kind(run) if run.failed else None,
+                onset,
+                fault_start_ns(run),
+                Alerts(),
+                Alerts(),
+                watched_ns=_watched(span),
+                horizon_ns=self.horizon_ns,
+            )
+            if span.first_error_ns is not None:
+                outcome.baseline.add(span.first_error_ns, baseline_kind, 1.0)
+            out.append((outcome, begin, cut))
+        return out
+
+    def _onset(self, run: TestRun, begin: int, end: int) -> int:
+        if run.failure_time is not None:
+            return datetime_to_ns(run.failure_time)
+        seen = [f.time_ns for f in self.failures if begin <= f.time_ns < end]
+        return seen[0] if seen else end  # unknown: alerts up to the run's end count
+
+    def _failure_windows(self) -> list[tuple[RunOutcome, int, int]]:
+        """A failure seen outside every test run: the horizon before it, after the window before."""
+        runs = Intervals(list(self.spans.values()))
+        out: list[tuple[RunOutcome, int, int]] = []
+        previous_end = self.since_ns
+        for failure in self.failures:
+            if runs.holds(failure.time_ns):
+                continue
+            begin = max(
+                failure.time_ns - self.horizon_ns, previous_end, runs.end_before(failure.time_ns)
+            )
+            outcome = RunOutcome(
+                f"live failure {rfc3339_ns(failure.time_ns)}",
+                True,
+                True,
+                failure.kind,
+                failure.time_ns,
+                None,
+                Alerts(),
+                Alerts(),
+                horizon_ns=self.horizon_ns,
+                live=True,
+            )
+            out.append((outcome, begin, failure.time_ns))
+            previous_end = failure.time_ns
+        return out
+
+    def _bursts(self, alerts: Sequence[tuple[int, str, float]], which: str) -> list[RunOutcome]:
+        """Alerts outside every window, grouped into bursts (gaps under a horizon): each burst
+        is a live stretch that did not fail, its first alert a wrong one."""
+        out: list[RunOutcome] = []
+        last = None
+        for when, kind, p in sorted(alerts):
+            if last is None or when - last > self.horizon_ns:
+                out.append(
+                    RunOutcome(
+                        f"live {rfc3339_ns(when)}",
+                        False,
+                        False,
+                        None,
+                        None,
+                        None,
+                        Alerts(),
+                        Alerts(),
+                        horizon_ns=self.horizon_ns,
+                        live=True,
+                    )
+                )
+            getattr(out[-1], which).add(when, kind, p)
+            last = when
+        return out
+
+    def _rest(self, logs: LogSpanOf, service: str | None, taken: Intervals) -> RunOutcome:
+        """The watched time outside every window (for false alarms per day)."""
+        span = logs(self.since_ns, self.until_ns, [service] if service else None)
+        inside = sum(max(0, cut - begin) for begin, cut in taken.spans)
+        rest = max(0, _watched(span) - inside)
+        return RunOutcome(
+            "live, outside test runs",
+            False,
+            False,
+            None,
+            None,
+            None,
+            Alerts(),
+            Alerts(),
+            watched_ns=rest,
+            horizon_ns=self.horizon_ns,
+            live=True,
+        )
 
 
-def _by_service(times: Sequence[tuple[int, str]]) -> dict[str, list[int]]:
-    grouped: dict[str, list[int]] = {"": []}
-    for time_ns, service in times:
-        grouped.setdefault(service, []).append(time_ns)
-        if service:
-            grouped[""].append(time_ns)  # "" holds every time: alarms naming no service see all
-    return {k: sorted(v) for k, v in grouped.items()}
+def _watched(span: LogSpan) -> int:
+    if span.first_ns is None or span.last_ns is None:
+        return 0
+    return int(span.last_ns) - int(span.first_ns)
 
 
-def _first_in(times: list[int], low: int, high: int) -> int | None:
-    index = bisect_left(times, low)
-    return times[index] if index < len(times) and times[index] <= high else None
+class Intervals:
+    """Windows [begin, end), sorted by begin: which holds a moment (bisection; windows of
+    runs never overlap, so the one starting last at or before the moment is the candidate)."""
 
+    def __init__(self, spans: Sequence[tuple[int, int]]) -> None:
+        self.spans = sorted(spans)
+        self._begins = [begin for begin, _ in self.spans]
+        self._ends = sorted(end for _, end in self.spans)
 
-def score(alarms: Sequence[Alarm], failures: Sequence[Failure], horizon_ns: int) -> Scores:
-    """Sorted lists and bisection: O((alarms + failures) log n), fast enough for a page."""
-    scores = Scores(alerts=len(alarms), failures=len(failures))
-    failure_times = _by_service([(f.time_ns, f.service) for f in failures])
-    for alarm in alarms:
-        times = failure_times.get(alarm.service, [])
-        if _first_in(times, alarm.time_ns, alarm.time_ns + horizon_ns) is not None:
-            scores.right += 1
-            scores.forecasts.append(Forecast(alarm.probability, True))
-            continue
-        scores.false_alarms += 1
-        scores.forecasts.append(Forecast(alarm.probability, False))
-        day = datetime.fromtimestamp(alarm.time_ns / NS, tz=UTC).strftime("%Y-%m-%d")
-        scores.false_alarms_by_day[day] = scores.false_alarms_by_day.get(day, 0) + 1
-    alarm_times = _by_service([(a.time_ns, a.service) for a in alarms])
-    anywhere = sorted(a.time_ns for a in alarms if not a.service)
-    for failure in failures:
-        low = failure.time_ns - horizon_ns
-        candidates = [
-            first
-            for times in (alarm_times.get(failure.service, []) if failure.service else [], anywhere)
-            if (first := _first_in(times, low, failure.time_ns)) is not None
-        ]
-        if candidates:
-            scores.warned += 1
-            scores.lead_times_s.append((failure.time_ns - min(candidates)) / NS)
-    return scores
+    def holds(self, when: int) -> bool:
+        i = bisect_right(self._begins, when)
+        return i > 0 and when < self.spans[i - 1][1]
+
+    def end_before(self, when: int) -> int:
+        """The latest window end at or before `when` (0: none)."""
+        i = bisect_right(self._ends, when)
+        return self._ends[i - 1] if i else 0
 
 
 class StoredHistoryBacktest:
+    """What premortem said live in a range, scored window by window by the one scorer
+    (`premortem.evaluation.scoring`): each stored test run in the range is a window (its
+    `run_windows_ns` stretch, up to its onset), each failure seen live outside a run is one (the
+    horizon before it), and alerts outside every window are wrong alerts, one per burst."""
+
     def __init__(self, runtime: Runtime, *, threshold: float = 0.0) -> None:
         self.runtime = runtime
         # Stored predictions were alerts when made; a higher bar shows what it would have cut.
@@ -188,15 +342,38 @@ class StoredHistoryBacktest:
     def report(self, *, since_ns: int, until_ns: int, service: str | None) -> BacktestReport:
         horizon_s = self.runtime.settings.horizon_s
         horizon_ns = int(horizon_s * NS)
-        failures = self._failures(since_ns, until_ns, service)
-        model = episodes(self._predictions(since_ns, until_ns, service), horizon_ns)
-        baseline = self._first_errors(since_ns, until_ns, service, horizon_ns)
+        store = self.runtime.pipeline.store
+        runs = [
+            s.run
+            for s in store.list_test_runs(
+                TestRunQuery(service=service, since_ns=since_ns, until_ns=until_ns, limit=5000)
+            ).items
+        ]
+        kinds = mode_kinds(
+            {m.id: m.evidence.test_runs for m in self.runtime.modes.all_modes()},
+            self._evidence_runs(runs),
+        )
+        windows = LiveWindows(
+            runs,
+            self._failures(since_ns, until_ns, service, kinds),
+            since_ns=since_ns,
+            until_ns=until_ns,
+            horizon_ns=horizon_ns,
+        )
+        model_alerts = strongest_per_moment(self._predictions(since_ns, until_ns, service, kinds))
+        outcomes = windows.outcomes(
+            model_alerts,
+            self._first_errors(since_ns, until_ns, service, horizon_ns),
+            logs=self._log_span,
+            service=service,
+            baseline_kind=common_kind(r for r in runs if r.failed),
+        )
         return BacktestReport(
             since_ns=since_ns,
             until_ns=until_ns,
             horizon_s=horizon_s,
-            model=score(model, failures, horizon_ns),
-            baseline=score(baseline, failures, horizon_ns),
+            model=Scores.of(score(outcomes, "model"), outcomes, "model"),
+            baseline=Scores.of(score(outcomes, "baseline"), outcomes, "baseline"),
             notes=[
                 "An alert is a stored prediction (each was at or above the threshold in force "
                 f"when made, and ≥ {self.threshold:.2f}); "
@@ -204,7 +381,16 @@ class StoredHistoryBacktest:
             ],
         )
 
-    def _predictions(self, since_ns: int, until_ns: int, service: str | None) -> list[Alarm]:
+    def _evidence_runs(self, runs: Sequence[TestRun]) -> list[TestRun]:
+        """The runs in range and every run a stored mode was learned from (their kinds)."""
+        store = self.runtime.pipeline.store
+        return [
+            s.run for s in store.list_test_runs(TestRunQuery(outcome="fail", limit=5000)).items
+        ] + list(runs)
+
+    def _predictions(
+        self, since_ns: int, until_ns: int, service: str | None, kinds: dict[str, str]
+    ) -> list[tuple[int, str, float]]:
         page = self.runtime.predictions.list_predictions(
             service=service,
             since_ns=since_ns,
@@ -212,31 +398,42 @@ class StoredHistoryBacktest:
             min_probability=self.threshold,
             limit=20_000,
         )
-        return [
-            Alarm(p.time_ns, p.service, f"{p.mode_id}|{p.service}", p.probability)
-            for p in page.items
-        ]
+        return [(p.time_ns, kinds.get(p.mode_id, p.mode_id), p.probability) for p in page.items]
 
-    def _failures(self, since_ns: int, until_ns: int, service: str | None) -> list[Failure]:
-        store = self.runtime.pipeline.store
-        runs = store.list_test_runs(
-            TestRunQuery(
-                outcome="fail", service=service, since_ns=since_ns, until_ns=until_ns, limit=5000
-            )
-        ).items
-        found = [
-            Failure(datetime_to_ns(s.run.onset), s.run.service or "", s.run.test_id) for s in runs
-        ]
-        events = store.list_events(
+    def _failures(
+        self, since_ns: int, until_ns: int, service: str | None, kinds: dict[str, str]
+    ) -> list[Failure]:
+        """Failures seen live: premortem's own (`premortem.failures`) and failure/incident
+        events, each with the kind of the mode it names."""
+        events = self.runtime.pipeline.store.list_events(
             EventQuery(service=service, since_ns=since_ns, until_ns=until_ns, limit=5000)
         ).items
-        found += [Failure(e.time_ns, e.service, e.type) for e in events if is_failure_event(e.type)]
-        return found
+        out = []
+        for e in events:
+            if is_failure_event(e.type):
+                mode_id = str(e.attributes.get("mode_id") or "")
+                out.append(Failure(e.time_ns, e.service, kinds.get(mode_id, mode_id or e.type)))
+        return sorted(out, key=lambda f: f.time_ns)
+
+    def _log_span(self, since_ns: int, until_ns: int, services: Sequence[str] | None) -> LogSpan:
+        """(first, last, first ERROR) record times in [since, until) of these services."""
+        c = t.logs.c
+        stmt = select(
+            func.min(c.time_ns),
+            func.max(c.time_ns),
+            func.min(case((c.severity_number >= ERROR_SEVERITY, c.time_ns))),
+        ).where(c.time_ns >= since_ns, c.time_ns < until_ns)
+        if services is not None:
+            stmt = stmt.where(c.service.in_(list(services)))
+        with self.runtime.engine.connect() as conn:
+            first, last, error = conn.execute(stmt).one()
+        return LogSpan(first, last, error)
 
     def _first_errors(
         self, since_ns: int, until_ns: int, service: str | None, horizon_ns: int
-    ) -> list[Alarm]:
-        """One alarm per service and horizon-wide slot with an ERROR line: one grouped scan."""
+    ) -> list[tuple[int, str]]:
+        """The baseline outside test runs: the first ERROR line per service and horizon-wide
+        slot, (time, service), from one grouped scan."""
         c = t.logs.c
         slot = ((c.time_ns - since_ns) // horizon_ns).label("slot")
         stmt = (
@@ -247,5 +444,4 @@ class StoredHistoryBacktest:
         if service:
             stmt = stmt.where(c.service == service)
         with self.runtime.engine.connect() as conn:
-            alarms = [Alarm(int(first), name, name) for name, _, first in conn.execute(stmt)]
-        return episodes(alarms, horizon_ns)
+            return sorted((int(first), name) for name, _, first in conn.execute(stmt))

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from premortem.domain import LogRecord, TestRun, outcome_text
-from premortem.learn.backtest import ReplayRun, RunOutcome, replay, score
+from premortem.evaluation.scoring import RunOutcome, score
+from premortem.learn.backtest import ReplayRun, replay
 from premortem.learn.model import TrainedModel, train
 from premortem.learn.openstack_fi import Experiment, discover, failure_kind
 

@@ -34,9 +34,9 @@ from premortem.domain import (
     outcome_text,
 )
 from premortem.errors import IngestError
+from premortem.evaluation.scoring import Alerts, RunOutcome, score
 from premortem.ingest.fields import rfc3339_to_ns
 from premortem.ingest.native import log_record, validate_test_run
-from premortem.learn.backtest import Alerts, RunOutcome, score
 from premortem.learn.episodes import details_template, fault_start_ns
 from premortem.learn.model import TrainedModel, train
 from premortem.learn.predictor import OnlinePredictor

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from premortem.evaluation import Forecast, calibration_report, false_alarms_per_day
-from premortem.learn.backtest import Alerts, RunOutcome, score
+from premortem.evaluation.scoring import Alerts, RunOutcome, score
 
 S = 1_000_000_000
 

@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse
 
 from premortem.evaluation.calibration import calibration_report
 from premortem.evaluation.history import BacktestReport, BacktestSource, StoredHistoryBacktest
-from premortem.service.ui.queries import services
 from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
 
 router = APIRouter(include_in_schema=False)
@@ -113,18 +112,15 @@ def backtest(
     report = source_of(request).report(
         since_ns=window.since_ns, until_ns=window.until_ns, service=service or None
     )
-    days = max(1.0, window.seconds / 86400)
     return render(
         request,
         "backtest.html",
         viewer=viewer,
         report=report,
-        days=days,
         histogram=lead_histogram(report),
         false_alarms=false_alarm_chart(report),
         reliability=reliability_chart(report),
-        calibration=calibration_report(report.model.forecasts),
-        services=services(runtime_of(request).engine),
+        services=runtime_of(request).overview.services(),
         service=service or "",
         window=window,
     )

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from premortem.alerting import AlertingService
-from premortem.alerting.sql import AlertStore
 from premortem.clock import Clock, StreamClocks, SystemClock
 from premortem.config import Settings
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
@@ -19,11 +18,13 @@ from premortem.logs.catalog import TemplateCatalog
 from premortem.pipeline import Pipeline, Stages
 from premortem.scheduler import Schedule, Scheduler
 from premortem.stages import AlertThreshold, AnalysisStage, PredictionStage
+from premortem.store.alerts import AlertStore
 from premortem.store.anomalies import SqlAnomalyRepository
 from premortem.store.engine import make_engine, migrate
 from premortem.store.inputs import SqlInputStore
 from premortem.store.models import SqlModelRepository
 from premortem.store.modes import SqlModeRepository, SqlPredictionRepository
+from premortem.store.overview import SqlOverview
 from premortem.store.schedules import SqlScheduleRepository
 from premortem.store.tables_series import SqlSeriesStore
 from premortem.store.tables_windows import SqlWindowRepository
@@ -42,6 +43,7 @@ class Runtime:
     predictions: SqlPredictionRepository
     anomalies: SqlAnomalyRepository
     windows: SqlWindowRepository
+    overview: SqlOverview
     stream_clocks: StreamClocks
     analysis: AnalysisStage
     alerting: AlertingService
@@ -158,6 +160,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         predictions=predictions,
         anomalies=anomalies,
         windows=windows,
+        overview=SqlOverview(engine),
         stream_clocks=stream_clocks,
         analysis=analysis,
         alerting=alerting,

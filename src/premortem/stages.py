@@ -20,12 +20,12 @@ from itertools import groupby
 from typing import Protocol
 
 from premortem.clock import Clock, StreamClocks
+from premortem.counts import Window
 from premortem.detect.analyzer import Analyzer
 from premortem.domain import Anomaly, Event, LogRecord, MetricSeries, Prediction
 from premortem.failures import failure_event
 from premortem.learn.model import TrainedModel
 from premortem.learn.predictor import ObservedFailure, OnlinePredictor
-from premortem.logs.windows import Window
 from premortem.store.models import StoredModel
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from premortem.alerting import (
     feedback_for_training,
 )
 from premortem.alerting.model import DeliveryRecord
-from premortem.alerting.sql import AlertStore
 from premortem.errors import NotFound
+from premortem.store.alerts import AlertStore
 from premortem.store.engine import make_engine, migrate
 
 pytestmark = pytest.mark.integration

@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from premortem.alerting import AlertingService, FeedbackKind, Matcher, feedback_for_training
-from premortem.alerting.sql import AlertStore
 from premortem.clock import SystemClock
 from premortem.config import NotifierSettings, Settings
 from premortem.domain import FailureMode, Mitigation, Prediction, Trigger, TriggerKind
+from premortem.store.alerts import AlertStore
 from premortem.store.engine import make_engine, migrate
 
 pytestmark = pytest.mark.integration

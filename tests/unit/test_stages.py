@@ -10,6 +10,7 @@ import pytest
 
 from premortem.alerting import AlertingService, MemoryAlertStore
 from premortem.clock import Clock, ManualClock, SourceClock, StreamClocks
+from premortem.counts import Window
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
 from premortem.domain import Anomaly, FailureMode, LogRecord, Prediction
 from premortem.learn.model import TrainedModel
@@ -17,7 +18,6 @@ from premortem.learn.network import ModeNetwork
 from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
 from premortem.logs.miner import DrainMiner
-from premortem.logs.windows import Window
 from premortem.stages import AnalysisStage, PredictionStage
 from premortem.store.models import StoredModel
 

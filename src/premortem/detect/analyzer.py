@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from premortem.clock import Clock
+from premortem.counts import Window
 from premortem.detect.rates import ErrorRatioDetector, RateDetector
 from premortem.detect.sequence import NextTemplateDetector, SessionKeys, SessionTracker
 from premortem.detect.templates import NewTemplateDetector, RareTemplateDetector
 from premortem.domain import Anomaly, LogRecord, stable_id
-from premortem.logs.windows import NS_PER_S, Window, WindowCounter
+from premortem.logs.windows import NS_PER_S, WindowCounter
 
 SAMPLE_CHARS = 500
 RECORD_IDS = 5

@@ -7,7 +7,7 @@ indicators, but the online predictor never observes them (inference sums them ou
 
 - ``load:<parameter>>=<x>`` — a numeric test-run parameter at or above x (one per learned
   `load_condition` trigger);
-- ``sim:<condition>`` — a boolean of `premortem.sim.whatif.conditions` (``sim:pool_exhausted``,
+- ``sim:<condition>`` — a boolean of `premortem.conditions.conditions` (``sim:pool_exhausted``,
   ``sim:pool_saturated``, ``sim:queue_overflow``, ``sim:timeout_storm``, …) of the simulation
   linked to the run;
 - ``sim:<condition>>=<x>`` — a numeric condition at or above the lowest value among the
@@ -24,10 +24,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from premortem.conditions import LOAD_PREFIX, SIM_PREFIX
 from premortem.domain import FailureMode, SimulationRun, TestRun, TriggerKind
 
-LOAD_PREFIX = "load:"
-SIM_PREFIX = "sim:"
 _NAME = re.compile(r"^[a-z_0-9]+$")
 
 
@@ -103,7 +102,7 @@ def _conditions_by_run(
 ) -> dict[str, dict[str, bool | float]]:
     if not simulations:
         return {}
-    from premortem.sim.whatif import conditions  # only when there are simulations to read
+    from premortem.conditions import conditions  # only when there are simulations to read
 
     out = {}
     for run in runs:

@@ -19,13 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FAULT = "fault"
-NO_FAULT = "none"
+from premortem.conditions import CONTEXT_PREFIXES, FAULT, NO_FAULT
+
 # "Some failure manifests within the horizon": the alert decision, separate from which mode it is.
 ANY_FAILURE = "any_failure"
-# Context variables (run conditions, not log evidence): never observed by the online predictor
-# unless given, so inference sums them out; What-If gives them from a simulated run.
-CONTEXT_PREFIXES = ("sim:", "load:")
 EQUIVALENT_SAMPLE_SIZE = 10
 MAX_PARENTS = 4
 

@@ -22,8 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from premortem.conditions import FAULT, NO_FAULT
 from premortem.domain import ERROR_SEVERITY, WARN_SEVERITY, FailureMode, TriggerKind
-from premortem.learn.network import FAULT, NO_FAULT, ModeNetwork
+from premortem.learn.network import ModeNetwork
 from premortem.learn.precursors import MAX_HORIZON_NS, RunView
 from premortem.learn.timeline import Timeline
 

@@ -29,32 +29,12 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Protocol
 
+from premortem.counts import TemplateFields
 from premortem.domain import LogRecord, Template
 from premortem.logs.miner import DrainMiner
 
 SAMPLES_PER_TEMPLATE = 5
 _ORDER = itemgetter(0, 1)  # (-count, id): entries themselves are not comparable
-
-
-class TemplateFields(Protocol):
-    """What a repository stores of a template: `Template`, or the catalog's own statistics."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def service(self) -> str: ...
-    @property
-    def template(self) -> str: ...
-    @property
-    def count(self) -> int: ...
-    @property
-    def first_seen_ns(self) -> int: ...
-    @property
-    def last_seen_ns(self) -> int: ...
-    @property
-    def samples(self) -> list[str]: ...
-    @property
-    def parameters(self) -> list[list[str]]: ...
 
 
 class TemplateRepository(Protocol):

@@ -21,12 +21,11 @@ sources are tracked (the least recently active is dropped); a quiet source produ
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any
 
 from premortem.clock import Clock, SystemClock
+from premortem.counts import SeriesPoint, Window, make_window
 from premortem.domain import ERROR_SEVERITY, LogRecord, severity_text_from_number
 
 UNSPECIFIED = "UNSPECIFIED"
@@ -42,70 +41,6 @@ def severity_bucket(number: int) -> str:
 
 # Looked up once per number: asking the enum per record was a quarter of the analysis time.
 _BUCKETS = tuple(severity_text_from_number(n) or UNSPECIFIED for n in range(25))
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """Counts of one source over `[start_ns, end_ns)`. Immutable once closed."""
-
-    service: str
-    start_ns: int
-    end_ns: int
-    total: int
-    errors: int
-    by_template: Mapping[int, int]
-    by_severity: Mapping[str, int]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "start_ns": self.start_ns,
-            "end_ns": self.end_ns,
-            "total": self.total,
-            "errors": self.errors,
-            "by_template": {str(k): v for k, v in self.by_template.items()},
-            "by_severity": dict(self.by_severity),
-        }
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Window:
-        return make_window(
-            str(doc["service"]),
-            int(doc["start_ns"]),
-            int(doc["end_ns"]),
-            total=int(doc["total"]),
-            errors=int(doc["errors"]),
-            by_template={int(k): int(v) for k, v in doc["by_template"].items()},
-            by_severity={str(k): int(v) for k, v in doc["by_severity"].items()},
-        )
-
-
-def make_window(
-    service: str,
-    start_ns: int,
-    end_ns: int,
-    *,
-    total: int,
-    errors: int,
-    by_template: dict[int, int],
-    by_severity: dict[str, int],
-) -> Window:
-    """A window whose mappings are read-only views (callers must not keep the dicts)."""
-    return Window(
-        service,
-        start_ns,
-        end_ns,
-        total,
-        errors,
-        MappingProxyType(by_template),
-        MappingProxyType(by_severity),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesPoint:
-    start_ns: int
-    count: int
 
 
 @dataclass(slots=True)

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +37,7 @@ from premortem.service.guard import EdgeGuard
 from premortem.service.headers import SECURITY_HEADERS
 from premortem.service.metrics import ServiceMetrics
 from premortem.service.syslog_listener import serve_syslog
+from premortem.store.engine import ping
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -151,8 +151,7 @@ def _install_health(app: FastAPI) -> None:
     def readyz(response: Response) -> dict[str, str]:
         """The database answers."""
         try:
-            with runtime.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            ping(runtime.engine)
         except Exception as exc:
             response.status_code = 503
             return {"status": "unavailable", "detail": str(exc.__class__.__name__)}

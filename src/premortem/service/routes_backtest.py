@@ -38,7 +38,7 @@ def backtest(
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
     window = timerange.choose_ns(
-        runtime.engine,
+        runtime.overview.data_extent,
         runtime.clock.now_ns(),
         range,
         optional_ns(since),

@@ -21,7 +21,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
 
 from premortem.alerting.model import AlertQuery
 from premortem.domain import MAX_NS, Integer, Number, SimulationRun, datetime_to_ns, rfc3339_ns
@@ -35,7 +34,6 @@ from premortem.service.routes_series import series_store
 from premortem.sim import FaultSpec, what_if
 from premortem.sim.inference import NetworkEstimator, describe_modes
 from premortem.sim.params import ParamValue, model_spec, resolve_params
-from premortem.store.tables_windows import log_windows
 
 router = APIRouter(prefix="/api/v1", tags=["simulation"])
 
@@ -197,13 +195,6 @@ METRICS_PATTERN = rf"^{_NAME}={_NAME}(,{_NAME}={_NAME})*$"
 OBSERVED_UNITS = {"log_rate": "lines/s", "error_ratio": "ratio"}
 
 
-def first_window_ns(runtime: Runtime, service: str) -> int | None:
-    c = log_windows.c
-    with runtime.engine.connect() as conn:
-        found = conn.execute(select(func.min(c.start_ns)).where(c.service == service)).scalar()
-    return int(found) if found is not None else None
-
-
 def _downsample(times: list[float], values: list[float | None]) -> tuple[list[float], list[Any]]:
     """At most MAX_PLAYBACK_POINTS points: bucket means (gaps stay gaps)."""
     if len(times) <= MAX_PLAYBACK_POINTS:
@@ -353,7 +344,7 @@ def playback(
     run = runtime.pipeline.store.get_simulation(simulation_id)
     chosen = service or run.service or ""
     sim_series, sim_events, length_s = simulated_side(run)
-    first_ns = first_window_ns(runtime, chosen) if chosen else None
+    first_ns = runtime.windows.first_start_ns(chosen) if chosen else None
     start_ns = datetime_to_ns(start) if start else first_ns
     notes = []
     if not chosen:

@@ -6,15 +6,14 @@
 ('builtin', True)
 """
 
+from premortem.conditions import CONDITIONS, conditions
 from premortem.sim.faults import FaultSpec, FaultType
 from premortem.sim.params import MODELS, ModelSpec, ParamSpec, resolve_params
 from premortem.sim.run import DEFAULT_STARTED_AT, run_model
 from premortem.sim.whatif import (
-    CONDITIONS,
     MODE_CATALOGUE,
     ModeEstimate,
     WhatIfResult,
-    conditions,
     failure_modes_from_run,
     grid_runs,
     what_if,

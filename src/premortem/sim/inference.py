@@ -31,25 +31,30 @@ import math
 import re
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol
 
+from premortem.conditions import (
+    CONDITIONS,
+    FAULT,
+    LOAD_PREFIX,
+    NO_FAULT,
+    SIM_PREFIX,
+    conditions,
+)
 from premortem.domain import FailureMode, SimulationRun
-from premortem.learn.network import FAULT, NO_FAULT, ModeNetwork
 from premortem.sim.faults import FaultSpec
 from premortem.sim.whatif import (
-    CONDITIONS,
     ModeAppearance,
     ModeEstimate,
     ModePrediction,
     WhatIfResult,
-    conditions,
     failure_modes_from_run,
 )
 
 Inference = Literal["bayesian-network", "simulation-only"]
-SIM_PREFIX = "sim:"
-LOAD_PREFIX = "load:"
+# P(mode = 1 | evidence) for each of the modes; variables left out of the evidence are summed out.
+Posterior = Callable[[Mapping[str, int | str], Sequence[str]], Mapping[str, float]]
 # A condition that is an event in the run: its first occurrence is when the evidence appears.
 _EVENT_CONDITIONS = {"pool_exhausted", "queue_overflow", "timeout_storm"}
 _THRESHOLD = re.compile(r"^(?P<name>[a-z_0-9]+)>=(?P<value>-?[0-9.]+(?:e-?[0-9]+)?)$")
@@ -58,11 +63,21 @@ _FAULT_STATES = {
     "latency": ("latency", "network_latency", "added_latency"),
     "process_kill": ("process_kill", "kill"),
 }
-_engines: weakref.WeakKeyDictionary[ModeNetwork, Any] = weakref.WeakKeyDictionary()
-
-
 _BOOLEAN_CONDITIONS = _EVENT_CONDITIONS | {"pool_saturated", "workers_saturated", "high_error_rate"}
 _NUMERIC_CONDITIONS = frozenset(CONDITIONS) - _BOOLEAN_CONDITIONS
+
+
+class Network(Protocol):
+    """What What-If reads of a trained network (`premortem.learn.network.ModeNetwork` is one)."""
+
+    @property
+    def indicators(self) -> Sequence[str]: ...
+    @property
+    def modes(self) -> Sequence[str]: ...
+    def to_state(self) -> dict[str, Any]: ...
+
+
+_engines: weakref.WeakKeyDictionary[Network, Any] = weakref.WeakKeyDictionary()
 
 
 def speaks_for(variable: str) -> bool:
@@ -82,18 +97,21 @@ class NetworkEstimator:
 
     `modes` are the trained model's failure modes (names and service of network modes);
     `service` keeps network modes of that service (or of no service); `faults` are the What-If's
-    injected faults (the first one is evidence for the network's fault variable).
+    injected faults (the first one is evidence for the network's fault variable); `posterior`
+    answers P(mode | evidence) over the network (default: exact inference, `exact_posterior`).
     """
 
     def __init__(
         self,
-        network: ModeNetwork | None,
+        network: Network | None,
         modes: Sequence[FailureMode] = (),
         *,
         service: str | None = None,
         faults: Sequence[FaultSpec] = (),
+        posterior: Posterior | None = None,
     ) -> None:
         self.network = network
+        self.posterior = posterior or (exact_posterior(network) if network else None)
         self.faults = list(faults)
         self.fault_state = _fault_state(network, self.faults)
         self.variables = sorted(v for v in (network.indicators if network else []) if speaks_for(v))
@@ -135,10 +153,10 @@ class NetworkEstimator:
 
     def __call__(self, run: SimulationRun) -> list[ModeEstimate]:
         simulated = failure_modes_from_run(run)
-        if self.network is None or not self.variables:
+        if self.posterior is None or not self.variables:
             return simulated
         evidence = self.evidence(run)
-        posterior = _posterior(self.network, evidence, self.network_modes)
+        posterior = dict(self.posterior(evidence, self.network_modes))
         onset = self._evidence_onset(run, evidence)
         combined = []
         for estimate in simulated:
@@ -189,7 +207,7 @@ def _number(value: object) -> float:
     return number if not math.isnan(number) else -math.inf
 
 
-def _fault_state(network: ModeNetwork | None, faults: Sequence[FaultSpec]) -> str | None:
+def _fault_state(network: Network | None, faults: Sequence[FaultSpec]) -> str | None:
     """The network's state of the fault variable for the first injected fault, if it has one."""
     if network is None or not faults:
         return None
@@ -200,27 +218,30 @@ def _fault_state(network: ModeNetwork | None, faults: Sequence[FaultSpec]) -> st
     return None
 
 
-def _fault_states(network: ModeNetwork) -> set[str]:
+def _fault_states(network: Network) -> set[str]:
     for cpd in network.to_state()["cpds"]:
         if cpd["variable"] == FAULT:
             return {str(s) for s in cpd["state_names"].get(FAULT, [])} - {NO_FAULT}
     return set()
 
 
-def _posterior(
-    network: ModeNetwork, evidence: Mapping[str, int | str], modes: Sequence[str]
-) -> dict[str, float]:
-    engine = _engine(network)
-    found = {}
-    for mode in modes:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            factor = engine.query([mode], evidence=dict(evidence), show_progress=False)
-        found[mode] = float(factor.get_value(**{mode: 1}))
-    return found
+def exact_posterior(network: Network) -> Posterior:
+    """P(mode | evidence) by variable elimination over the network's CPDs (`to_state()`)."""
+
+    def posterior(evidence: Mapping[str, int | str], modes: Sequence[str]) -> dict[str, float]:
+        engine = _engine(network)
+        found = {}
+        for mode in modes:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                factor = engine.query([mode], evidence=dict(evidence), show_progress=False)
+            found[mode] = float(factor.get_value(**{mode: 1}))
+        return found
+
+    return posterior
 
 
-def _engine(network: ModeNetwork) -> Any:
+def _engine(network: Network) -> Any:
     """A variable-elimination engine over the network's CPDs (built once per network)."""
     engine = _engines.get(network)
     if engine is None:

@@ -4,8 +4,9 @@ Three layers, each usable alone:
 
 - `grid_runs` simulates every grid point with the same seed (common random numbers, so that the
   differences between points come from the change, not from noise);
-- `conditions` turns a run (built-in or ingested) into discrete failure-precursor conditions, the
-  `simulation_condition` evidence of the Bayesian network in `premortem.learn`;
+- `conditions` (`premortem.conditions`) turns a run (built-in or ingested) into discrete
+  failure-precursor conditions, the `simulation_condition` evidence of the Bayesian network in
+  `premortem.learn`;
 - `failure_modes_from_run` is the explainable fallback used when no network is trained: each mode
   gets a per-second score in [0, 1]; its probability is the mean score over the run and it first
   appears at the first second scoring at least 0.5.
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
+from premortem.conditions import conditions, series_values
 from premortem.domain import SimulationRun
 from premortem.errors import ConfigError
 from premortem.sim.faults import FaultSpec
@@ -31,8 +33,6 @@ from premortem.sim.params import ParamValue, model_spec
 from premortem.sim.run import run_model
 
 WHATIF_DURATION_S = 60.0  # long enough for steady state at tens of requests per second
-SATURATED = 0.9  # a utilisation p95 above this is "saturated"
-HIGH_ERROR_RATE = 0.05
 DROP_RATE_FULL = 0.05  # a second dropping this share of requests scores 1 for queue overflow
 TIMEOUT_RATE_FULL = 0.1  # a second with this share of timeouts scores 1 for a timeout storm
 
@@ -59,22 +59,6 @@ MODE_CATALOGUE: dict[str, ModeInfo] = {
         "tighten timeouts, retry with backoff and jitter, add a circuit breaker",
         f"share of time requests time out (a second with {TIMEOUT_RATE_FULL:.0%} counts fully)",
     ),
-}
-
-CONDITIONS: dict[str, str] = {
-    "pool_utilisation_p95": "95th percentile of per-second pool utilisation",
-    "pool_saturated": f"pool_utilisation_p95 > {SATURATED}",
-    "worker_utilisation_p95": "95th percentile of per-second worker utilisation",
-    "workers_saturated": f"worker_utilisation_p95 > {SATURATED}",
-    "pool_exhausted": "a pool_exhausted event occurred",
-    "pool_exhausted_share": "mean share of each second the pool was exhausted",
-    "pool_wait_p95_s": "95th percentile of per-second mean connection wait",
-    "queue_overflow": "a queue_overflow event occurred",
-    "drop_rate": "mean per-second drop rate",
-    "timeout_storm": "a timeout_storm event occurred",
-    "error_rate": "mean per-second error rate",
-    "high_error_rate": f"error_rate > {HIGH_ERROR_RATE}",
-    "latency_p99_s": "median over seconds of the per-second p99 latency",
 }
 
 
@@ -168,55 +152,14 @@ def _run_point(
 # --------------------------------------------------------------------------- reading a run
 
 
-def _values(run: SimulationRun, name: str) -> npt.NDArray[np.float64]:
-    """A series as floats with NaN for gaps; empty when the run does not have it."""
-    series = run.series_named(name)
-    if series is None:
-        return np.zeros(0)
-    return np.array([math.nan if v is None else v for v in series.values], dtype=np.float64)
-
-
-def _stat(values: npt.NDArray[np.float64], statistic: str) -> float:
-    finite = values[~np.isnan(values)]
-    if not len(finite):
-        return 0.0
-    if statistic == "mean":
-        return float(finite.mean())
-    quantile = {"p95": 95.0, "median": 50.0}[statistic]
-    return float(np.percentile(finite, quantile))
-
-
-def conditions(run: SimulationRun) -> dict[str, bool | float]:
-    """Failure-precursor conditions of a run (see CONDITIONS); missing series count as zero."""
-    types = {event.type for event in run.events}
-    pool_p95 = _stat(_values(run, "pool_utilisation"), "p95")
-    worker_p95 = _stat(_values(run, "worker_utilisation"), "p95")
-    error_rate = _stat(_values(run, "error_rate"), "mean")
-    return {
-        "pool_utilisation_p95": round(pool_p95, 6),
-        "pool_saturated": pool_p95 > SATURATED,
-        "worker_utilisation_p95": round(worker_p95, 6),
-        "workers_saturated": worker_p95 > SATURATED,
-        "pool_exhausted": "pool_exhausted" in types,
-        "pool_exhausted_share": round(_stat(_values(run, "pool_exhausted_fraction"), "mean"), 6),
-        "pool_wait_p95_s": round(_stat(_values(run, "pool_wait_s"), "p95"), 6),
-        "queue_overflow": "queue_overflow" in types,
-        "drop_rate": round(_stat(_values(run, "drop_rate"), "mean"), 6),
-        "timeout_storm": "timeout_storm" in types,
-        "error_rate": round(error_rate, 6),
-        "high_error_rate": error_rate > HIGH_ERROR_RATE,
-        "latency_p99_s": round(_stat(_values(run, "latency_p99_s"), "median"), 6),
-    }
-
-
 def mode_scores(run: SimulationRun) -> dict[str, npt.NDArray[np.float64]]:
     """Per-second scores in [0, 1] of each catalogued mode (see MODE_CATALOGUE explanations)."""
     timeout_s = _timeout_of(run)
-    p99 = _values(run, "latency_p99_s")
+    p99 = series_values(run, "latency_p99_s")
     slowness = np.where(np.isnan(p99), 1.0, np.minimum(p99 / timeout_s, 1.0))  # no reply: stuck
-    exhausted = np.nan_to_num(_values(run, "pool_exhausted_fraction"))
-    drops = np.nan_to_num(_values(run, "drop_rate"))
-    timeouts = np.nan_to_num(_values(run, "timeout_rate"))
+    exhausted = np.nan_to_num(series_values(run, "pool_exhausted_fraction"))
+    drops = np.nan_to_num(series_values(run, "drop_rate"))
+    timeouts = np.nan_to_num(series_values(run, "timeout_rate"))
     return {
         "pool_exhaustion": exhausted * slowness[: len(exhausted)],
         "queue_overflow": np.minimum(drops / DROP_RATE_FULL, 1.0),

@@ -53,6 +53,12 @@ _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKe
 _LOCKS_LOCK = threading.Lock()
 
 
+def ping(engine: Engine) -> None:
+    """`SELECT 1`: raises whatever the driver raises when the database does not answer."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
 def write_lock(engine: Engine) -> AbstractContextManager[object]:
     """Serialise this process's writes to a SQLite file.
 

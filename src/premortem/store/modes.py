@@ -212,6 +212,33 @@ class SqlPredictionRepository:
         with self.engine.connect() as conn:
             return [_prediction(r) for r in conn.execute(stmt).mappings()]
 
+    def probability_points(
+        self,
+        mode_ids: Sequence[str],
+        *,
+        since_ns: int,
+        until_ns: int,
+        service: str | None = None,
+        per_mode: int = 300,
+    ) -> dict[str, list[tuple[int, float]]]:
+        """(time, probability) of each mode's predictions in range, oldest first: one indexed
+        query on (mode_id, time_ns) that reads only the two columns a chart needs."""
+        if not mode_ids:
+            return {}
+        c = t.predictions.c
+        stmt = (
+            select(c.mode_id, c.time_ns, c.probability)
+            .where(c.mode_id.in_(list(mode_ids)), c.time_ns >= since_ns, c.time_ns < until_ns)
+            .order_by(c.mode_id, c.time_ns)
+        )
+        if service:
+            stmt = stmt.where(c.service == service)
+        points: dict[str, list[tuple[int, float]]] = {m: [] for m in mode_ids}
+        with self.engine.connect() as conn:
+            for mode_id, time_ns, probability in conn.execute(stmt):
+                points[mode_id].append((int(time_ns), float(probability)))
+        return {m: p[-per_mode:] for m, p in points.items()}
+
 
 def _prediction(row: Any) -> Prediction:
     return Prediction(

@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
 )
 
-from premortem.logs.windows import SeriesPoint, Window, make_window
+from premortem.counts import SeriesPoint, Window, make_window
 from premortem.store.engine import write_lock
 from premortem.store.tables import Json, metadata
 
@@ -102,6 +102,13 @@ class SqlWindowRepository:
             query = query.where(c.service == service)
         with self.engine.connect() as conn:
             return [SeriesPoint(int(start), int(n)) for start, n in conn.execute(query)]
+
+    def first_start_ns(self, service: str) -> int | None:
+        """When the oldest stored window of a source starts (None: the source has none)."""
+        c = log_windows.c
+        with self.engine.connect() as conn:
+            found = conn.execute(select(func.min(c.start_ns)).where(c.service == service)).scalar()
+        return int(found) if found is not None else None
 
     def list_windows(self, service: str, since_ns: int, until_ns: int) -> list[Window]:
         """Whole windows of one source starting in `[since_ns, until_ns)`, oldest first."""

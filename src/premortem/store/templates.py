@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, Engine, delete, func, insert, select
 
 from premortem.clock import Clock, SystemClock
+from premortem.counts import TemplateFields
 from premortem.domain import Template
 from premortem.errors import NotFound
-from premortem.logs.catalog import TemplateFields
 from premortem.ports import Page
 from premortem.store import tables as t
 
@@ -108,6 +108,51 @@ class SqlTemplateRepository:
                 .offset(offset)
             )
             return Page([_template(r) for r in rows.mappings()], int(total.scalar_one()))
+
+    def busiest(
+        self, *, service: str | None, text: str | None, limit: int, offset: int
+    ) -> tuple[list[Template], int]:
+        """Held templates by count, with the total: sorted and paged in SQL (the catalog flushes
+        them every few seconds) instead of copying every live template per request."""
+        c = t.templates.c
+        where: list[ColumnElement[bool]] = [c.evicted.is_(False)]
+        if service:
+            where.append(c.service == service)
+        if text:
+            where.append(c.template.contains(text, autoescape=True))
+        columns = (c.id, c.service, c.template, c.count, c.first_seen_ns, c.last_seen_ns)
+        with self.engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).where(*where)).scalar_one())
+            rows = conn.execute(
+                select(*columns)
+                .where(*where)
+                .order_by(c.count.desc(), c.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            found = [
+                Template(
+                    id=r.id,
+                    service=r.service,
+                    template=r.template,
+                    count=r.count,
+                    first_seen_ns=r.first_seen_ns,
+                    last_seen_ns=r.last_seen_ns,
+                )
+                for r in rows
+            ]
+        return found, total
+
+    def texts(self, ids: Sequence[int]) -> dict[int, str]:
+        """The stored text of each template id (evicted ones included: an old anomaly still names
+        its template)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        c = t.templates.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.id, c.template).where(c.id.in_(wanted)))
+            return {int(r.id): str(r.template) for r in rows}
 
     def get_template(self, template_id: int) -> Template:
         with self.engine.connect() as conn:

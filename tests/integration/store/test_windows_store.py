@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from premortem.logs.windows import make_window
+from premortem.counts import make_window
 from premortem.store.engine import make_engine, migrate
 from premortem.store.tables_windows import SqlWindowRepository
 

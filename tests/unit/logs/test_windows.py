@@ -9,8 +9,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 from premortem.clock import ManualClock
+from premortem.counts import Window
 from premortem.domain import LogRecord
-from premortem.logs.windows import Window, WindowCounter, severity_bucket
+from premortem.logs.windows import WindowCounter, severity_bucket
 from premortem.store.tables_windows import SqlWindowRepository, log_windows, template_windows
 
 S = 1_000_000_000

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 
+from premortem.conditions import FAULT, NO_FAULT
 from premortem.domain import FailureMode, Mitigation
-from premortem.learn.network import FAULT, NO_FAULT, ModeNetwork
+from premortem.learn.network import ModeNetwork
 from premortem.sim import FaultSpec, run_model, what_if
 from premortem.sim.inference import NetworkEstimator, describe_modes, speaks_for
 
@@ -129,3 +131,17 @@ def test_modes_of_another_service_are_left_out(network: ModeNetwork) -> None:
     estimator = NetworkEstimator(network, MODES, service="payments")
     run = run_model("service", {"pool_size": 4, "request_rate": 200}, seed=1, duration_s=10)
     assert LEARNED not in {e.mode for e in estimator(run)}
+
+
+def test_the_posterior_is_a_function_the_caller_can_replace(network: ModeNetwork) -> None:
+    asked: list[dict[str, int | str]] = []
+
+    def posterior(evidence: Mapping[str, int | str], modes: Sequence[str]) -> dict[str, float]:
+        asked.append(dict(evidence))
+        return {mode: 1.0 for mode in modes}
+
+    estimator = NetworkEstimator(network, MODES, service="checkout", posterior=posterior)
+    run = run_model("service", {"pool_size": 4, "request_rate": 20}, seed=1, duration_s=10)
+    found = {e.mode: e.probability for e in estimator(run)}
+    assert asked == [estimator.evidence(run)]
+    assert found[LEARNED] == 1.0 and found["pool_exhaustion"] == 1.0  # noisy-OR with 1 is 1

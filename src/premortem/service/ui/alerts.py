@@ -14,7 +14,7 @@ from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, LogQuery
 from premortem.runtime import Runtime
 from premortem.service.ui.alerts_access import alerts_of
-from premortem.service.ui.queries import PageInfo, services, template_texts
+from premortem.service.ui.queries import PageInfo
 from premortem.service.ui.web import Editor, Reader, render, runtime_of, see_other
 
 router = APIRouter(include_in_schema=False)
@@ -63,7 +63,7 @@ def alert_list(
         page=info,
         state=chosen,
         service=service or "",
-        services=services(runtime_of(request).engine),
+        services=runtime_of(request).overview.services(),
     )
 
 
@@ -123,7 +123,7 @@ def incident_timeline(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
             ).items
     # The live predictor cites templates by text; the lines carry the catalogue's ids.
     unnamed = [r.template_id for r in records if r.template_id is not None]
-    texts = {**template_texts(runtime.engine, [i for i in unnamed if i not in texts]), **texts}
+    texts = {**runtime.templates.texts([i for i in unnamed if i not in texts]), **texts}
     entries: list[dict[str, Any]] = [
         {
             "time_ns": r.time_ns,

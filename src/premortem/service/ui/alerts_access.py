@@ -18,11 +18,11 @@ from premortem.alerting.model import (
 )
 from premortem.alerting.repository import AlertRepository
 from premortem.alerting.service import AlertingService
-from premortem.alerting.sql import AlertStore
 from premortem.clock import Clock
 from premortem.domain import stable_id
 from premortem.ports import Page
 from premortem.runtime import Runtime
+from premortem.store.alerts import AlertStore
 
 
 @dataclass(slots=True)

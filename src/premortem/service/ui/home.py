@@ -17,7 +17,6 @@ from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, TestRunQuery
 from premortem.runtime import Runtime
 from premortem.service.ui.alerts_access import Alerts, alerts_of
-from premortem.service.ui.queries import probability_points, services
 from premortem.service.ui.timerange import TimeRange
 from premortem.service.ui.web import (
     Reader,
@@ -93,8 +92,7 @@ def predictive_analysis(
     current = runtime.predictions.latest_per_mode(service=service)
     firing = alerts.firing_by_mode(service=service)
     modes = {m.id: m for m in runtime.modes.all_modes()}
-    histories = probability_points(
-        runtime.engine,
+    histories = runtime.predictions.probability_points(
         [p.mode_id for p in current],
         since_ns=window.since_ns,
         until_ns=window.until_ns,
@@ -209,7 +207,7 @@ def home(
         request,
         "home.html",
         viewer=viewer,
-        services=services(runtime.engine),
+        services=runtime.overview.services(),
         service=service or "",
         window=window,
         live_ms=LIVE_MS,

@@ -10,13 +10,7 @@ from fastapi.responses import HTMLResponse
 from premortem.domain import Template, rfc3339_ns
 from premortem.ingest.severity import severity_number
 from premortem.ports import LogQuery
-from premortem.service.ui.queries import (
-    PageInfo,
-    busiest_templates,
-    services,
-    template_rates,
-    template_texts,
-)
+from premortem.service.ui.queries import PageInfo
 from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
 
 router = APIRouter(include_in_schema=False)
@@ -45,11 +39,10 @@ def patterns(
     runtime = runtime_of(request)
     window = time_range(request, range)
     offset = max(0, offset)
-    shown, total = busiest_templates(
-        runtime.engine, service=service, text=q, limit=TEMPLATES_PER_PAGE, offset=offset
+    shown, total = runtime.templates.busiest(
+        service=service, text=q, limit=TEMPLATES_PER_PAGE, offset=offset
     )
-    rates = template_rates(
-        runtime.engine,
+    rates = runtime.overview.template_rates(
         [t.id for t in shown],
         since_ns=window.since_ns,
         until_ns=window.until_ns,
@@ -60,8 +53,8 @@ def patterns(
     )
     rates_chart = _rate_chart(shown[:CHARTED_TEMPLATES], rates, window.since_ns, window.until_ns)
     _mark_anomalies(rates_chart, anomalies.items)
-    texts = template_texts(
-        runtime.engine, [a.template_id for a in anomalies.items if a.template_id is not None]
+    texts = runtime.templates.texts(
+        [a.template_id for a in anomalies.items if a.template_id is not None]
     )
     return render(
         request,
@@ -75,7 +68,7 @@ def patterns(
         template_texts=texts,
         anomaly_total=anomalies.total,
         page=PageInfo(total, offset, TEMPLATES_PER_PAGE, len(shown)),
-        services=services(runtime.engine),
+        services=runtime.overview.services(),
         service=service or "",
         q=q or "",
         window=window,
@@ -165,7 +158,7 @@ def search(
         viewer=viewer,
         records=page.items,
         page=PageInfo(page.total, query.offset, LOGS_PER_PAGE, len(page.items)),
-        services=services(runtime.engine),
+        services=runtime.overview.services(),
         service=service or "",
         q=q or "",
         level=chosen_level,

@@ -15,7 +15,7 @@ from premortem.errors import NotFound
 from premortem.evaluation import percentile
 from premortem.ports import LogQuery
 from premortem.runtime import Runtime
-from premortem.service.ui.queries import PageInfo, services
+from premortem.service.ui.queries import PageInfo
 from premortem.service.ui.web import Reader, label, render, runtime_of
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +59,7 @@ def mode_list(
         page=PageInfo(page.total, max(0, offset), PAGE_SIZE, len(page.items)),
         service=service or "",
         source=chosen_source or "",
-        services=services(runtime.engine),
+        services=runtime.overview.services(),
     )
 
 

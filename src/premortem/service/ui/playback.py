@@ -16,7 +16,7 @@ from premortem.errors import NotFound
 from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, SimulationQuery, TestRunQuery
 from premortem.runtime import Runtime
-from premortem.service.ui.queries import PageInfo, services
+from premortem.service.ui.queries import PageInfo
 from premortem.service.ui.web import Reader, render, runtime_of, when
 
 router = APIRouter(include_in_schema=False)
@@ -65,7 +65,7 @@ def simulation_list(
         viewer=viewer,
         runs=[summary(run) for run in page.items],
         page=PageInfo(page.total, query.offset, PAGE_SIZE, len(page.items)),
-        services=services(runtime.engine),
+        services=runtime.overview.services(),
         service=service or "",
     )
 
@@ -97,7 +97,7 @@ def playback_page(
         viewer=viewer,
         run=summary(run),
         source=source + ("?" + urlencode(query) if query else ""),
-        services=services(runtime.engine),
+        services=runtime.overview.services(),
         service=service or run.service or "",
         start=chosen_start or "",
         alignments=choices,

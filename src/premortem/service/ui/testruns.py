@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from premortem.domain import InjectedFault, TestRun, outcome_text
 from premortem.errors import NotFound
 from premortem.ports import TestRunQuery
-from premortem.service.ui.queries import PageInfo, modes_reproduced_by, services
+from premortem.service.ui.queries import PageInfo, modes_reproduced_by
 from premortem.service.ui.web import Reader, label, render, runtime_of
 
 router = APIRouter(include_in_schema=False)
@@ -108,7 +108,7 @@ def run_list(
         runs=[s.run for s in page.items],
         reproduced=modes_reproduced_by(runtime.modes.all_modes()),
         page=PageInfo(page.total, query.offset, PAGE_SIZE, len(page.items)),
-        services=services(runtime.engine),
+        services=runtime.overview.services(),
         outcome=query.outcome or "",
         service=service or "",
         fault_type=fault_type or "",

@@ -9,15 +9,13 @@ shows at once instead of an empty page. A chosen window holding no data offers a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import HTTPException
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 
 from premortem.domain import datetime_to_ns, rfc3339_ns
-from premortem.store import tables as t
 
 NS = 1_000_000_000
 RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 86400, "30d": 30 * 86400}
@@ -25,8 +23,8 @@ DEFAULT_RANGE = "24h"
 CUSTOM = "custom"
 MAX_FIT_S = RANGES["30d"]  # a fitted window shows at most the newest 30 days of data
 MIN_PAD_S = 60
-# Tables whose rows are what pages show over time (each has an index on time_ns).
-_TIMED = (t.logs.c.time_ns, t.events.c.time_ns, t.predictions.c.time_ns, t.test_runs.c.time_ns)
+# Oldest and newest stored time, or None when nothing is stored (`SqlOverview.data_extent`).
+Extent = Callable[[], tuple[int, int] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +65,7 @@ class TimeRange:
 
 
 def choose(
-    engine: Engine,
+    extent: Extent,
     now_ns: int,
     name: str | None,
     since: str | None,
@@ -77,7 +75,7 @@ def choose(
 ) -> TimeRange:
     """The window a page asked for (see the module's docstring)."""
     return choose_ns(
-        engine,
+        extent,
         now_ns,
         name,
         _parse(since, "from") if since else None,
@@ -87,7 +85,7 @@ def choose(
 
 
 def choose_ns(
-    engine: Engine,
+    extent: Extent,
     now_ns: int,
     name: str | None,
     since_ns: int | None,
@@ -103,23 +101,11 @@ def choose_ns(
         window = _relative(name, now_ns)
     else:
         window = _relative(default, now_ns)
-        extent = data_extent(engine)
-        if extent is not None and not _overlaps(window, extent):
-            return fit(extent)
-        return _with_jump(window, extent)
-    return _with_jump(window, data_extent(engine))
-
-
-def data_extent(engine: Engine) -> tuple[int, int] | None:
-    """Oldest and newest stored time over logs, events, predictions and test runs."""
-    lows, highs = [], []
-    with engine.connect() as conn:
-        for column in _TIMED:
-            low, high = conn.execute(select(func.min(column), func.max(column))).one()
-            if low is not None:
-                lows.append(int(low))
-                highs.append(int(high))
-    return (min(lows), max(highs)) if lows else None
+        stored = extent()
+        if stored is not None and not _overlaps(window, stored):
+            return fit(stored)
+        return _with_jump(window, stored)
+    return _with_jump(window, extent())
 
 
 def fit(extent: tuple[int, int]) -> TimeRange:

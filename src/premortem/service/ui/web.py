@@ -191,7 +191,7 @@ def time_range(request: Request, name: str | None, *, default: str = DEFAULT_RAN
     runtime = runtime_of(request)
     now = runtime.clock.now_ns()
     since, until = params.get("from"), params.get("to")
-    return timerange.choose(runtime.engine, now, name, since, until, default=default)
+    return timerange.choose(runtime.overview.data_extent, now, name, since, until, default=default)
 
 
 def safe_next(url: str | None) -> str:

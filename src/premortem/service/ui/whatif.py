@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from premortem.service.routes_whatif import DEFAULT_DURATION_S
-from premortem.service.ui.queries import services
 from premortem.service.ui.web import Reader, render, runtime_of
 from premortem.sim import MODELS
 from premortem.sim.faults import FAULT_DEFAULT_VALUES
@@ -67,7 +66,7 @@ def what_if_page(request: Request, viewer: Reader, service: str | None = None) -
         viewer=viewer,
         sliders=sliders(),
         faults=[(name, FAULT_LABELS[name], value) for name, value in FAULT_DEFAULT_VALUES.items()],
-        services=services(runtime_of(request).engine),
+        services=runtime_of(request).overview.services(),
         service=service or "",
         duration_s=DEFAULT_DURATION_S,
     )

@@ -1,4 +1,4 @@
-"""AlertStore: the alert repository on SQLite or PostgreSQL (tables in store/tables_alerting.py)."""
+"""AlertStore: the alert repository on SQLite or PostgreSQL (tables in tables_alerting.py)."""
 
 from __future__ import annotations
 

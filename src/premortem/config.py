@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     notify: NotifierSettings = Field(default_factory=NotifierSettings)
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)
     train_interval_s: float = Field(default=0, ge=0, description="0 disables scheduled training")
+    analysis_queue_records: int = Field(
+        default=200_000,
+        ge=1,
+        description="records stored and waiting for analysis before ingestion answers 429 "
+        "with Retry-After (nothing is stored then; senders retry)",
+    )
     gc_thresholds: tuple[int, int, int] = Field(
         default=(10_000, 20, 100),
         description="the server's garbage-collector thresholds (gc.set_threshold); Python's "

@@ -6,7 +6,8 @@
      ├── NotFound           the thing asked for does not exist
      ├── Conflict           the request contradicts what is stored
      ├── ConfigError        settings are invalid
-     └── StoreError         the database failed (retryable unless said otherwise)
+     ├── StoreError         the database failed (retryable unless said otherwise)
+     └── Busy               analysis is too far behind: try again later (HTTP 429)
 
 The HTTP service maps these onto RFC 9457 problem+json in one place (service/problems.py); the
 CLI prints one line and exits non-zero.
@@ -73,3 +74,12 @@ class ConfigError(PremortemError):
 
 class StoreError(PremortemError):
     pass
+
+
+class Busy(PremortemError):
+    """Analysis is further behind than its bound: nothing was stored; send again after
+    `retry_after_s` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

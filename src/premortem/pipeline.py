@@ -2,22 +2,29 @@
 
 Ingestion is synchronous up to the store (a batch is mined, then written in one transaction, so an
 accepted batch is durable and every stored log record carries its template id). Everything after
-the store runs on a background thread fed by a bounded queue, so ingestion never waits on
-detection, prediction or notification.
+the store runs on a background thread fed by a queue, so ingestion never waits on detection,
+prediction or notification. The queue is bounded in records (`max_queued_records`): while
+analysis is that far behind, ingestion refuses new batches *before* storing them (`Busy`, HTTP
+429 with Retry-After), so nothing is stored without being analysed and a sender's retry
+delivers it later. How far behind analysis is (`lag()`: records queued, age of the oldest) is
+in /metrics.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 from premortem.clock import Clock, SystemClock
 from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun
+from premortem.errors import Busy
 from premortem.logs.catalog import TemplateCatalog
 from premortem.ports import InputStore, StoredTestRun
 
@@ -40,6 +47,17 @@ class Stages:
 
 
 _STOP = object()
+MAX_QUEUED_RECORDS = 200_000  # about 10 s of analysis at 20,000 lines/s
+MAX_RETRY_AFTER_S = 30
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisLag:
+    """How far analysis is behind ingestion: records stored and not yet analysed, and how long
+    the oldest of them has waited."""
+
+    records: int
+    seconds: float
 
 
 class Pipeline:
@@ -51,22 +69,28 @@ class Pipeline:
         clock: Clock | None = None,
         stages: Stages | None = None,
         tick_interval_s: float = 1.0,
-        queue_size: int = 1000,
+        max_queued_records: int = MAX_QUEUED_RECORDS,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.clock = clock or SystemClock()
         self.stages = stages or Stages()
         self._tick_interval_s = tick_interval_s
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self.max_queued_records = max_queued_records
+        self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._inline = threading.Lock()
         self._ticked_at = 0.0
-        self.dropped_batches = 0
+        # (enqueued at, records) of each queued batch, oldest first: the lag.
+        self._waiting: deque[tuple[float, int]] = deque()
+        self._waiting_records = 0
+        self._lag_lock = threading.Lock()
+        self._analysed_per_s = 0.0  # recent analysis speed, for Retry-After
 
     # ------------------------------------------------------------------ ingestion
 
     def ingest_logs(self, records: Sequence[LogRecord]) -> int:
+        self.admit(len(records))
         # The catalog saves the templates it creates before returning: a stored record's
         # template id is never handed out again, even after a crash (see TemplateCatalog).
         self.catalog.assign(records)
@@ -75,16 +99,19 @@ class Pipeline:
         return stored
 
     def ingest_events(self, events: Sequence[Event]) -> int:
+        self.admit(len(events))
         stored = self.store.add_events(events)
         self._enqueue(("events", events))
         return stored
 
     def ingest_test_runs(self, runs: Sequence[StoredTestRun]) -> int:
+        self.admit(len(runs))
         stored = self.store.add_test_runs(runs)
         self._enqueue(("test_runs", runs))
         return stored
 
     def ingest_simulations(self, runs: Sequence[SimulationRun]) -> int:
+        self.admit(len(runs))
         stored = self.store.add_simulations(runs)
         self._enqueue(("simulations", runs))
         return stored
@@ -94,6 +121,28 @@ class Pipeline:
         if series:
             self._enqueue(("series", series))
 
+    def admit(self, records: int) -> None:
+        """Raise `Busy` when analysis is already `max_queued_records` behind (checked before a
+        batch is stored; concurrent requests may overshoot the bound by a batch each)."""
+        if self._thread is None or self._waiting_records + records <= self.max_queued_records:
+            return
+        if self._waiting_records == 0:
+            return  # one batch larger than the bound: taken alone rather than never
+        lag = self.lag()
+        speed = self._analysed_per_s or 1.0
+        wait = min(MAX_RETRY_AFTER_S, max(1, math.ceil(lag.records / speed)))
+        raise Busy(
+            f"analysis is {lag.records} records ({lag.seconds:.1f} s) behind "
+            f"(bound {self.max_queued_records}): send again in {wait} s",
+            retry_after_s=wait,
+        )
+
+    def lag(self) -> AnalysisLag:
+        with self._lag_lock:
+            oldest = self._waiting[0][0] if self._waiting else None
+            records = self._waiting_records
+        return AnalysisLag(records, 0.0 if oldest is None else time.monotonic() - oldest)
+
     def _enqueue(self, item: tuple[str, Sequence[object]]) -> None:
         if self._thread is None:
             # No background stage running: analyse in line (CLI, tests), one batch at a time,
@@ -101,12 +150,22 @@ class Pipeline:
             with self._inline:
                 self._dispatch(item)
             return
-        try:
-            self._queue.put(item, timeout=5)
-        except queue.Full:
-            # Records are already stored; analysis falls behind rather than ingestion failing.
-            self.dropped_batches += 1
-            log.warning("analysis queue full: a batch was stored but not analysed")
+        with self._lag_lock:
+            self._waiting.append((time.monotonic(), len(item[1])))
+            self._waiting_records += len(item[1])
+        self._queue.put(item)
+
+    def _analysed(self, started: float) -> None:
+        """One queued batch left the queue (analysed, or failed in a stage)."""
+        with self._lag_lock:
+            _, records = self._waiting.popleft()
+            self._waiting_records -= records
+        took = time.monotonic() - started
+        if records and took > 0:
+            speed = records / took
+            self._analysed_per_s = (
+                speed if not self._analysed_per_s else (0.8 * self._analysed_per_s + 0.2 * speed)
+            )
 
     # ------------------------------------------------------------------ analysis
 
@@ -127,8 +186,8 @@ class Pipeline:
         self.catalog.flush()
 
     def queued(self) -> int:
-        """Batches stored and waiting for analysis (at most `queue_size`)."""
-        return self._queue.qsize()
+        """Batches stored and waiting for analysis."""
+        return len(self._waiting)
 
     def drain(self, timeout_s: float = 10.0) -> None:
         """Wait until every queued batch has been analysed (tests and replays)."""
@@ -158,7 +217,11 @@ class Pipeline:
             assert isinstance(item, tuple)
             if item[0] == "barrier":  # whoever waits expects everything analysed and stored
                 self._safely(self.tick)
+                self._safely(partial(self._dispatch, item))
+                continue
+            started = time.monotonic()
             self._safely(partial(self._dispatch, item))
+            self._analysed(started)
             # At most one tick per interval under load: a tick closes windows and stores them,
             # and doing that after every batch (~20 a second at 10,000 lines/s) kept the
             # analysis thread waiting on the database while the batches behind it queued up.

@@ -135,7 +135,13 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         on_tick=[analysis.on_tick, prediction.on_tick],
         on_series=[prediction.on_series],
     )
-    pipeline = Pipeline(store=inputs, catalog=catalog, clock=clock, stages=stages)
+    pipeline = Pipeline(
+        store=inputs,
+        catalog=catalog,
+        clock=clock,
+        stages=stages,
+        max_queued_records=settings.analysis_queue_records,
+    )
     trainer = Trainer(
         inputs=inputs,
         modes=modes,

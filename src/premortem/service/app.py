@@ -167,4 +167,6 @@ def _install_health(app: FastAPI) -> None:
     def prometheus_metrics() -> Response:
         sizes = runtime.sizes() | {"live_predictions": len(runtime.prediction.live)}
         metrics.observe_sizes(sizes, evictions=runtime.pipeline.catalog.evictions)
+        lag = runtime.pipeline.lag()
+        metrics.observe_lag(lag.records, lag.seconds, runtime.pipeline.max_queued_records)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -67,6 +67,27 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+        self.analysis_lag_records = Gauge(
+            "premortem_analysis_lag_records",
+            "Records stored and not yet analysed (templates' windows, detectors, predictor).",
+            registry=self.registry,
+        )
+        self.analysis_lag_seconds = Gauge(
+            "premortem_analysis_lag_seconds",
+            "How long the oldest record waiting for analysis has waited.",
+            registry=self.registry,
+        )
+        self.analysis_queue_bound = Gauge(
+            "premortem_analysis_queue_bound_records",
+            "Records that may wait for analysis before ingestion answers 429.",
+            registry=self.registry,
+        )
+
+    def observe_lag(self, records: int, seconds: float, bound: int) -> None:
+        self.analysis_lag_records.set(records)
+        self.analysis_lag_seconds.set(seconds)
+        self.analysis_queue_bound.set(bound)
+
     def observe_sizes(self, sizes: Mapping[str, int], *, evictions: int) -> None:
         """Set the template and bounded-map gauges (call before rendering /metrics)."""
         self.templates.set(sizes.get("catalog_templates", 0))

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from premortem.errors import (
+    Busy,
     ConfigError,
     Conflict,
     IngestError,
@@ -61,6 +62,15 @@ def install(app: FastAPI) -> None:
             errors = [{"pointer": e.pointer, "detail": e.message} for e in exc.errors]
             return problem(
                 400, "Invalid input", str(exc), kind="invalid-input", instance=path, errors=errors
+            )
+        if isinstance(exc, Busy):
+            return problem(
+                429,
+                "Too many requests",
+                str(exc),
+                kind="busy",
+                instance=path,
+                headers={"Retry-After": str(exc.retry_after_s)},
             )
         if isinstance(exc, NotFound):
             return problem(404, "Not found", str(exc), kind="not-found", instance=path)

@@ -58,6 +58,7 @@ async def post_notification(
     except IngestError as exc:
         metrics.rejected.labels("chaostoolkit").inc()
         raise exc
+    pipeline.admit(len(events) + len(runs))  # both stored, or neither (429 when behind)
     if events:
         await run_in_threadpool(pipeline.ingest_events, events)
         metrics.ingested.labels("event").inc(len(events))

@@ -73,6 +73,7 @@ def otlp_metrics(request: Request, body: Body) -> Response:
 
 
 def _store(request: Request, series: list[MetricSeries]) -> None:
+    request.app.state.pipeline.admit(len(series))  # 429 before storing, when analysis is behind
     series_store(request).add_series(series)
     # Stored first; then a live metric precursor may raise a prediction (learn/metric_signals).
     request.app.state.pipeline.analyse_series(series)

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from premortem.clock import Clock
 from premortem.config import SyslogSettings
 from premortem.domain import LogRecord
-from premortem.errors import ConfigError
+from premortem.errors import Busy, ConfigError
 from premortem.ingest import syslog
 from premortem.ingest.fields import check_log_lengths
 from premortem.ingest.identity import identify_untimed
@@ -340,10 +340,16 @@ class SyslogListener:
         records = await asyncio.to_thread(self._parse, batch)
         if not records:
             return
-        for attempt in range(1, self.store_attempts + 1):
+        attempt = 0
+        while attempt < self.store_attempts:
             try:
                 stored = await asyncio.to_thread(self.pipeline.ingest_logs, records)
+            except Busy as busy:  # analysis is behind: hold the frames (TCP senders wait)
+                self.complaints.warn("busy", "syslog: %s", busy)
+                await asyncio.sleep(busy.retry_after_s)
+                continue
             except Exception as exc:  # the database is down or refused: retry, then give up
+                attempt += 1
                 if attempt == self.store_attempts:
                     self.stats.dropped += len(records)
                     log.error("syslog: %d records lost, the store failed: %r", len(records), exc)

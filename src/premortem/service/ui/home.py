@@ -104,8 +104,14 @@ def predictive_analysis(
     rows.sort(key=lambda r: (-r["risk"], -r["probability"], r["mode_name"]))
     timeline = _timeline(runtime, alerts, rows, histories, service=service, window=window)
     threshold = runtime.alert_threshold()
+    lag = runtime.pipeline.lag()
     return {
         "ranking": rows,
+        "analysis_lag": {
+            "records": lag.records,
+            "seconds": round(lag.seconds, 1),
+            "text": f"analysis {lag.records:,} records / {lag.seconds:.1f} s behind",
+        },
         "threshold": {
             "value": threshold.value,
             "text": f"{threshold.value * 100:.0f}%",

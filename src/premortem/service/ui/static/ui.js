@@ -93,6 +93,8 @@
               paper_bgcolor: "rgba(0,0,0,0)" }, data.timeline.layout), PLOT_CONFIG);
         }
         document.getElementById("updated").textContent = "updated " + data.updated;
+        const lag = document.getElementById("analysis-lag");
+        if (lag && data.analysis_lag) lag.textContent = data.analysis_lag.text;
       })
       .catch(function () { /* the next tick tries again */ });
   }

@@ -97,15 +97,23 @@ def no_parameters(message: str) -> tuple[str, ...]:
 
 
 class Entry:
-    """What a cache remembers about a message shape: its template and how to read parameters."""
+    """What a cache remembers about a message shape: its template and how to read parameters.
 
-    __slots__ = ("aligned", "cluster", "getter", "version")
+    `hits` counts messages found by their digit shape, `misses` those found only once digit runs
+    were collapsed, `shapes` the digit shapes cached for this entry: whether the miner caches one
+    more depends on them.
+    """
+
+    __slots__ = ("aligned", "cluster", "getter", "hits", "misses", "shapes", "version")
 
     def __init__(self, cluster: Cluster, *, aligned: bool) -> None:
         self.cluster = cluster
         self.aligned = aligned
         self.version = ""
         self.getter: ParamGetter = no_parameters
+        self.hits = 0
+        self.misses = 0
+        self.shapes = 0
 
     def refresh(self) -> None:
         """Rebuild the parameter getter: new entry, or the template generalised since."""

@@ -6,9 +6,12 @@ Drain compares every token, this miner compares *constant* tokens only, so a lin
 parameters joins its template instead of founding a new one per occurrence; and it refuses a match
 that rests on too few shared words, so short messages ("VM Started" vs "VM Paused") stay apart.
 
-Speed comes from two caches in front of the search: one keyed by the message with every digit
-turned into ``0`` (one C-level ``bytes.translate``), one keyed by the masked text. Both are plain
-bounded dicts; the clustering itself runs only for a shape never seen before.
+Speed comes from caches in front of the search, keyed (cheapest first) by the message with every
+digit turned into ``0`` (one C-level ``bytes.translate``), by the same with each run of digits as
+one (`premortem.logs.shapes.runs_key`: numbers that change length) and by the message's token
+shapes (`premortem.logs.shapes`). All are plain bounded dicts; the clustering itself runs only for
+a key never seen before. A digit shape found only by the second key is cached only while its
+entry's shapes are found again: where numbers change length, most never come back.
 
 A multi-line message (a PostgreSQL error with its DETAIL lines, a stack trace) is templated by its
 first line only: what varies below the headline names no other event.
@@ -34,7 +37,7 @@ import orjson
 from premortem.logs.clusters import Cluster, Entry, lead, similarity, tokens_of
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import DEFAULTS, DIGITS_TO_ZERO, WILDCARD, digit_shape, mask
-from premortem.logs.shapes import TokenMasks, TokenShapes, collapse_runs
+from premortem.logs.shapes import TokenMasks, TokenShapes, collapse_runs, runs_key, runs_shape
 
 if TYPE_CHECKING:  # the domain model pulls in pydantic; mining alone does not need it
     from premortem.domain import Template
@@ -134,15 +137,17 @@ class PrefixTreeMiner:
         if "\n" in message:
             message = headline(message)
         try:
-            shape = message.encode().translate(DIGITS_TO_ZERO)
+            encoded = message.encode()
         except UnicodeEncodeError:  # lone surrogates
-            shape = digit_shape(message)
+            encoded = message.encode("utf-8", "surrogatepass")
+        shape = encoded.translate(DIGITS_TO_ZERO)
         shapes = self._by_shape.get(service)
         entry = shapes.get(shape) if shapes is not None else None
-        if entry is None or not entry.cluster.alive:
-            entry, is_new = self._remember(message, shape, service)
-        else:
+        if entry is not None and entry.cluster.alive:
+            entry.hits += 1
             is_new = False
+        else:
+            entry, is_new = self._remember(message, encoded, shape, service)
         cluster = entry.cluster
         cluster.count += 1
         if entry.version is not cluster.text:
@@ -154,27 +159,43 @@ class PrefixTreeMiner:
         _SET_IS_NEW(match, is_new)
         return match
 
-    def _remember(self, message: str, shape: bytes, service: str) -> tuple[Entry, bool]:
-        """The entry of a message whose digit shape is not cached: by the shape with each run of
-        digits as one (same cache: a shape without runs is its own), by its token key, or learned.
+    def _remember(
+        self, message: str, encoded: bytes, shape: bytes, service: str
+    ) -> tuple[Entry, bool]:
+        """The entry of a message whose digit shape is not cached: by its digit shape with each
+        run of digits as one (`runs_key`, same cache), by its token key, or learned.
         """
         self.shape_misses += 1
-        runs = collapse_runs(shape)
+        runs = runs_key(encoded)
         shapes = self._by_shape.get(service)
-        entry = shapes.get(runs) if shapes is not None and runs != shape else None
-        is_new = False
+        entry = shapes.get(runs) if shapes is not None else None
         if entry is None or not entry.cluster.alive:
-            key, tokens = self._token_shapes.key(runs)
-            keys = self._by_key.get(service)
-            entry = keys.get(key) if keys is not None else None
-            if entry is None or not entry.cluster.alive:
-                self.key_misses += 1
-                masked = self._token_masks.masked(tokens)
-                entry, is_new = self._learn(message, service, masked)
-                self._cache_key(service, key, entry)
+            entry, is_new = self._search(message, runs_shape(runs), service)
             self._cache_shape(service, runs, entry)
-        if runs != shape:
-            self._cache_shape(service, shape, entry)
+        else:
+            is_new = False
+            entry.misses += 1
+            # Where numbers change length, most digit shapes never come back: cached, they would
+            # cost a write each and crowd out the keys that do come back. So the entry takes one
+            # more only while the shapes it holds are found again, or one miss in 16 (a shape
+            # that does come back is taken in the end, and its hits open the way for more).
+            if entry.hits < entry.shapes and entry.misses % 16:
+                return entry, False
+        self._cache_shape(service, shape, entry)
+        entry.shapes += 1
+        return entry, is_new
+
+    def _search(self, message: str, runs: bytes, service: str) -> tuple[Entry, bool]:
+        """The entry of a message no shape knows (`runs`: its digit shape, runs collapsed): by its
+        token key, or learned."""
+        key, tokens = self._token_shapes.key(runs)
+        keys = self._by_key.get(service)
+        entry = keys.get(key) if keys is not None else None
+        if entry is not None and entry.cluster.alive:
+            return entry, False
+        self.key_misses += 1
+        entry, is_new = self._learn(message, service, self._token_masks.masked(tokens))
+        self._cache_key(service, key, entry)
         return entry, is_new
 
     def _cache_shape(self, service: str, shape: bytes, entry: Entry) -> None:

@@ -14,7 +14,7 @@ from premortem.logs import DrainMiner
 from premortem.logs.clusters import Cluster
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import digit_shape, mask
-from premortem.logs.shapes import TokenMasks, TokenShapes, collapse_runs
+from premortem.logs.shapes import TokenMasks, TokenShapes, collapse_runs, runs_key, runs_shape
 
 # Pieces that exercise every masking rule and the corners of the token classes.
 PIECES = [
@@ -159,3 +159,38 @@ def test_every_heuristic_can_be_switched_off() -> None:
         miner = DrainMiner(heuristics=off)
         assert miner.add("disk 3 of /dev/sda1 full (12 KB left)").template_id == 1
     assert Heuristics().switched("min_shared_words", on=False).min_shared_words == 0
+
+
+# Whitespace of every kind bytes.split knows, digits in runs of any length, and non-ASCII text.
+RUN_PIECES = ["a", "b1", "12", "007", "1234567890123", " ", "  ", "\t", "\r", "\x0b", "\x0c", "\u00e9",
+              "\u0663", "\u00a0", ":", "-", "\x00", "\x1f"]  # fmt: skip
+run_messages = st.lists(st.sampled_from(RUN_PIECES), max_size=12).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(run_messages, run_messages)
+def test_runs_key_is_the_digit_shape_with_runs_collapsed(first: str, second: str) -> None:
+    """`runs_key` (bytes methods only) names exactly what `collapse_runs` (a regex) gives, and is
+    never a digit shape, so both share one cache."""
+    keys = [runs_key(m.encode()) for m in (first, second)]
+    collapsed = [collapse_runs(digit_shape(m)) for m in (first, second)]
+    assert [runs_shape(key) for key in keys] == collapsed
+    assert (keys[0] == keys[1]) == (collapsed[0] == collapsed[1])
+    assert keys[0] != digit_shape(first) and keys[0] != digit_shape(second)
+
+
+def test_one_off_digit_shapes_do_not_fill_the_cache() -> None:
+    """Numbers that change length make a new digit shape almost every line: those are answered by
+    the runs key and not cached one by one, while shapes that come back still are."""
+    rng = random.Random(11)
+    miner = DrainMiner()
+    for _ in range(5000):
+        numbers = [str(rng.randrange(10 ** rng.randint(1, 12))) for _ in range(4)]
+        miner.add("Served {} bytes to {}:{} in {} ms".format(*numbers))
+    assert miner.key_misses == 1
+    assert miner.sizes()["cached"] < 5000 / 10
+    for _ in range(16):
+        miner.add("Served 10 bytes to 10:10 in 10 ms")
+    before = miner.shape_misses
+    miner.add("Served 99 bytes to 12:34 in 56 ms")
+    assert miner.shape_misses == before  # its digit shape came back: it was cached

@@ -242,17 +242,10 @@ class LiveWindows:
             begin = max(
                 failure.time_ns - self.horizon_ns, previous_end, runs.end_before(failure.time_ns)
             )
-            outcome = RunOutcome(
+            outcome = _live(
                 f"live failure {rfc3339_ns(failure.time_ns)}",
-                True,
-                True,
-                failure.kind,
-                failure.time_ns,
-                None,
-                Alerts(),
-                Alerts(),
-                horizon_ns=self.horizon_ns,
-                live=True,
+                self.horizon_ns,
+                failed=(failure.kind, failure.time_ns),
             )
             out.append((outcome, begin, failure.time_ns))
             previous_end = failure.time_ns
@@ -265,20 +258,7 @@ class LiveWindows:
         last = None
         for when, kind, p in sorted(alerts):
             if last is None or when - last > self.horizon_ns:
-                out.append(
-                    RunOutcome(
-                        f"live {rfc3339_ns(when)}",
-                        False,
-                        False,
-                        None,
-                        None,
-                        None,
-                        Alerts(),
-                        Alerts(),
-                        horizon_ns=self.horizon_ns,
-                        live=True,
-                    )
-                )
+                out.append(_live(f"live {rfc3339_ns(when)}", self.horizon_ns))
             getattr(out[-1], which).add(when, kind, p)
             last = when
         return out
@@ -288,19 +268,28 @@ class LiveWindows:
         span = logs(self.since_ns, self.until_ns, [service] if service else None)
         inside = sum(max(0, cut - begin) for begin, cut in taken.spans)
         rest = max(0, _watched(span) - inside)
-        return RunOutcome(
-            "live, outside test runs",
-            False,
-            False,
-            None,
-            None,
-            None,
-            Alerts(),
-            Alerts(),
-            watched_ns=rest,
-            horizon_ns=self.horizon_ns,
-            live=True,
-        )
+        return _live("live, outside test runs", self.horizon_ns, watched_ns=rest)
+
+
+def _live(
+    name: str, horizon_ns: int, *, failed: tuple[str, int] | None = None, watched_ns: int = 0
+) -> RunOutcome:
+    """A stretch of live time that is no test run: a failure seen live (`failed`: its kind and
+    onset), or alerts and watched time outside every window."""
+    kind, onset = failed if failed is not None else (None, None)
+    return RunOutcome(
+        name,
+        failed is not None,
+        failed is not None,
+        kind,
+        onset,
+        None,
+        Alerts(),
+        Alerts(),
+        watched_ns=watched_ns,
+        horizon_ns=horizon_ns,
+        live=True,
+    )
 
 
 def _watched(span: LogSpan) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Protocol
 
 from sqlalchemy import case, func, select
@@ -299,17 +300,25 @@ def _watched(span: LogSpan) -> int:
 
 
 class Intervals:
-    """Windows [begin, end), sorted by begin: which holds a moment (bisection; windows of
-    runs never overlap, so the one starting last at or before the moment is the candidate)."""
+    """Windows [begin, end), sorted by begin: which holds a moment, by bisection (the window
+    starting last at or before it; an earlier one only where windows overlap, as runs of disjoint
+    `services` may)."""
 
     def __init__(self, spans: Sequence[tuple[int, int]]) -> None:
         self.spans = sorted(spans)
         self._begins = [begin for begin, _ in self.spans]
         self._ends = sorted(end for _, end in self.spans)
+        # Runs of disjoint `services` may overlap: then the reach of every earlier window counts.
+        self._reach = list(accumulate((end for _, end in self.spans), max))
 
     def holds(self, when: int) -> bool:
         i = bisect_right(self._begins, when)
-        return i > 0 and when < self.spans[i - 1][1]
+        if i == 0 or when >= self._reach[i - 1]:
+            return False
+        if when < self.spans[i - 1][1]:
+            return True
+        # Only where windows overlap: an earlier, longer window may hold it.
+        return any(begin <= when < end for begin, end in self.spans[: i - 1])
 
     def end_before(self, when: int) -> int:
         """The latest window end at or before `when` (0: none)."""

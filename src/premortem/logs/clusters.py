@@ -1,5 +1,6 @@
-"""A mined template (`Cluster`), what the caches remember about a message (`Entry`), and the rule
-by which a message may join a template (`similarity`).
+"""A mined template (`Cluster`), what the caches remember about a message (`Entry`), the rule
+by which a message may join a template (`similarity`), and the index that finds the few templates
+of a group a message may join (`Bucket`).
 
 Which grouping rules apply is set by `Heuristics` (``docs/detectors.md`` gives the reasons).
 """
@@ -7,7 +8,7 @@ Which grouping rules apply is set by `Heuristics` (``docs/detectors.md`` gives t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import itemgetter
 
 from premortem.logs.heuristics import Heuristics
@@ -25,6 +26,7 @@ class Cluster:
         "_positions",
         "alive",
         "count",
+        "home",
         "id",
         "service",
         "text",
@@ -37,6 +39,7 @@ class Cluster:
         self.tokens = tokens
         self.count = count
         self.alive = True
+        self.home: Bucket | None = None  # the bucket indexing this template's tokens, if held
         self._refresh()
 
     def _refresh(self) -> None:
@@ -54,13 +57,21 @@ class Cluster:
 
     def absorb(self, tokens: list[str]) -> None:
         """Generalise: every position where the message differs becomes a variable."""
-        changed = False
-        for i, (mine, theirs) in enumerate(zip(self.tokens, tokens, strict=True)):
-            if mine != theirs and mine != WILDCARD:
-                self.tokens[i] = WILDCARD
-                changed = True
-        if changed:
-            self._refresh()
+        changed = [
+            i
+            for i, (mine, theirs) in enumerate(zip(self.tokens, tokens, strict=True))
+            if mine != theirs and mine != WILDCARD
+        ]
+        if not changed:
+            return
+        home = self.home
+        if home is not None:  # the index holds the old tokens: take them out while they are known
+            home.unfile(self)
+        for i in changed:
+            self.tokens[i] = WILDCARD
+        self._refresh()
+        if home is not None:
+            home.file(self)
 
     def aligned_getter(self) -> ParamGetter:
         """Parameters of a message whose whitespace tokens line up with this template."""
@@ -209,3 +220,115 @@ def similarity(
     if shared < heuristics.min_shared_words or shared / constants < threshold:
         return None
     return shared / constants
+
+
+# A bucket this small is scanned whole: cheaper than asking the index.
+_SCAN = 8
+
+
+class Bucket:
+    """The templates of one service, token count and lead, indexed by their tokens.
+
+    `similarity` vetoes a plain word of the message facing any other token than itself, ``<*>``
+    or a name (``word_veto``, ``name_cues``); so a template the message may join holds, at *every*
+    position where the message has a plain word, that word or an open token (``<*>``, a name).
+    `candidates` looks up the position where the fewest templates do, and compares only those:
+    a superset of the templates `similarity` accepts, so the best match is the one a full scan
+    finds (the miner's score tuple breaks ties by id, whatever order the candidates come in).
+    Without a plain word, a template must share a constant word with the message (`similarity`
+    accepts no match resting on none), unless the message has no constant at all.
+    """
+
+    __slots__ = ("_at", "_cues", "_open", "_veto", "members")
+
+    def __init__(self, size: int, heuristics: Heuristics) -> None:
+        self.members: dict[int, Cluster] = {}
+        self._veto = heuristics.word_veto
+        self._cues = heuristics.name_cues
+        # by position: the templates by their constant token there; those open there
+        self._at: list[dict[str, dict[int, Cluster]]] = [{} for _ in range(size)]
+        self._open: list[dict[int, Cluster]] = [{} for _ in range(size)]
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def append(self, cluster: Cluster) -> None:
+        self.members[cluster.id] = cluster
+        cluster.home = self
+        self.file(cluster)
+
+    def remove(self, cluster: Cluster) -> None:
+        del self.members[cluster.id]
+        cluster.home = None
+        self.unfile(cluster)
+
+    def _opens(self, before: str, token: str) -> bool:
+        """Whether a plain word of a message facing `token` (after `before`) escapes the veto."""
+        return token == WILDCARD or (self._cues and _names_something(before, token))
+
+    def file(self, cluster: Cluster) -> None:
+        """Index the template's tokens (`Cluster.absorb` files it again once generalised)."""
+        at, opened, cluster_id = self._at, self._open, cluster.id
+        before = ""
+        for i, token in enumerate(cluster.tokens):
+            if WILDCARD not in token:
+                at[i].setdefault(token, {})[cluster_id] = cluster
+            if self._opens(before, token):
+                opened[i][cluster_id] = cluster
+            before = token
+
+    def unfile(self, cluster: Cluster) -> None:
+        at, opened, cluster_id = self._at, self._open, cluster.id
+        for i, token in enumerate(cluster.tokens):
+            if WILDCARD not in token:
+                same = at[i][token]
+                del same[cluster_id]
+                if not same:
+                    del at[i][token]
+            opened[i].pop(cluster_id, None)
+
+    def candidates(self, tokens: list[str]) -> Iterable[Cluster]:
+        """Every template `tokens` may join (see the class docstring), and maybe a few more."""
+        members = self.members
+        if len(members) <= _SCAN:
+            return members.values()
+        if self._veto:
+            found = self._facing_word(tokens)
+            if found is not None:
+                return found
+        return self._sharing(tokens)
+
+    def _facing_word(self, tokens: list[str]) -> Iterable[Cluster] | None:
+        """Templates holding the message's plain word or an open token where the fewest do;
+        None if the message has no plain word."""
+        at, opened = self._at, self._open
+        fewest, where = len(self.members) + 1, -1
+        for i, token in enumerate(tokens):
+            same = at[i].get(token)
+            count = len(opened[i]) + (len(same) if same else 0)
+            if count < fewest and _is_word(token):  # the count first: it is cheaper
+                fewest, where = count, i
+        if where < 0:
+            return None
+        if fewest >= len(self.members):
+            return self.members.values()
+        same = at[where].get(tokens[where])
+        if not same:
+            return list(opened[where].values())
+        return list({**same, **opened[where]}.values())
+
+    def _sharing(self, tokens: list[str]) -> Iterable[Cluster]:
+        """Templates sharing a constant with the message; all if the message has none."""
+        at, members = self._at, self.members
+        found: dict[int, Cluster] = {}
+        constant = False
+        for i, token in enumerate(tokens):
+            if WILDCARD in token:
+                continue
+            constant = True
+            same = at[i].get(token)
+            if same:
+                found.update(same)
+                if len(found) >= len(members):
+                    return members.values()
+        return list(found.values()) if constant else members.values()

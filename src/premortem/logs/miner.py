@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from premortem.logs.clusters import Cluster, Entry, lead, similarity, tokens_of
+from premortem.logs.clusters import Bucket, Cluster, Entry, lead, similarity, tokens_of
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import DEFAULTS, DIGITS_TO_ZERO, WILDCARD, digit_shape, mask
 from premortem.logs.shapes import TokenMasks, TokenShapes, collapse_runs, runs_key, runs_shape
@@ -114,7 +114,7 @@ class PrefixTreeMiner:
         # stale entry sorts too early and is pushed again with its count when it surfaces.
         self._rarity: list[tuple[int, int, Cluster]] = []
         # Templates by service and token count, then by their first word (`lead`).
-        self._groups: dict[tuple[str, int], dict[str, list[Cluster]]] = {}
+        self._groups: dict[tuple[str, int], dict[str, Bucket]] = {}
         self._by_shape: dict[str, dict[bytes, Entry]] = {}
         self._by_key: dict[str, dict[bytes, Entry]] = {}
         self._token_shapes = TokenShapes(cache_limit)
@@ -249,7 +249,9 @@ class PrefixTreeMiner:
         if group is None:
             return None
         first = lead(tokens, self.heuristics)
-        candidates = chain(group.get(first, ()), group.get("", ())) if first else group.get("", ())
+        buckets = (group.get(first), group.get("")) if first else (group.get(""),)
+        # the buckets' indexes leave out only templates `similarity` would refuse (`Bucket`)
+        candidates = chain.from_iterable(b.candidates(tokens) for b in buckets if b is not None)
         best: Cluster | None = None
         best_score = (-1.0, -1, -1, 0)
         threshold, heuristics = self.similarity, self.heuristics
@@ -274,7 +276,11 @@ class PrefixTreeMiner:
     def _hold(self, cluster: Cluster) -> None:
         self._clusters[cluster.id] = cluster
         group = self._groups.setdefault((cluster.service, len(cluster.tokens)), {})
-        group.setdefault(lead(cluster.tokens, self.heuristics), []).append(cluster)
+        first = lead(cluster.tokens, self.heuristics)
+        bucket = group.get(first)
+        if bucket is None:
+            bucket = group[first] = Bucket(len(cluster.tokens), self.heuristics)
+        bucket.append(cluster)
         heapq.heappush(self._rarity, (cluster.count, cluster.id, cluster))
 
     # ------------------------------------------------------------------ memory bound

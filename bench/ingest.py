@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -64,54 +65,47 @@ def _word(n: int) -> str:
             return out + "o"
 
 
+BASE_NS = 1_714_564_800_000_000_000
+
+
 def make_batches(lines: int, workload: str = "few-templates", seed: int = 7) -> list[bytes]:
-    if workload == "many-templates":
-        return _many_template_batches(lines)
+    """Batches of BATCH JSON records, line n stamped BASE_NS + n ms."""
+    record = _many_templates_record if workload == "many-templates" else _few_templates(seed)
+    return [
+        json.dumps([record(b * BATCH + i) for i in range(BATCH)]).encode()
+        for b in range(lines // BATCH)
+    ]
+
+
+def _few_templates(seed: int) -> Callable[[int], dict[str, object]]:
     rng = random.Random(seed)
-    base = 1_714_564_800_000_000_000
-    batches = []
-    for b in range(lines // BATCH):
-        records = []
-        for i in range(BATCH):
-            n = b * BATCH + i
-            message = rng.choice(MESSAGES).format(
-                n=rng.randint(1, 10**6),
-                ms=rng.randint(1, 3000),
-                a=rng.randint(0, 255),
-                b=rng.randint(0, 255),
-            )
-            level = "ERROR" if message.startswith("ERROR") else "INFO"
-            records.append(
-                {
-                    "timestamp": base + n * 1_000_000,
-                    "service": rng.choice(SERVICES),
-                    "severity_text": level,
-                    "body": message,
-                    "attributes": {"host": f"node-{n % 8}"},
-                }
-            )
-        batches.append(json.dumps(records).encode())
-    return batches
+
+    def record(n: int) -> dict[str, object]:
+        message = rng.choice(MESSAGES).format(
+            n=rng.randint(1, 10**6),
+            ms=rng.randint(1, 3000),
+            a=rng.randint(0, 255),
+            b=rng.randint(0, 255),
+        )
+        return {
+            "timestamp": BASE_NS + n * 1_000_000,
+            "service": rng.choice(SERVICES),
+            "severity_text": "ERROR" if message.startswith("ERROR") else "INFO",
+            "body": message,
+            "attributes": {"host": f"node-{n % 8}"},
+        }
+
+    return record
 
 
-def _many_template_batches(lines: int) -> list[bytes]:
-    base = 1_714_564_800_000_000_000
-    batches = []
-    for b in range(lines // BATCH):
-        records = []
-        for i in range(BATCH):
-            n = b * BATCH + i
-            words = " ".join(_word(n * 5 + k) for k in range(5))
-            records.append(
-                {
-                    "timestamp": base + n * 1_000_000,
-                    "service": SERVICES[n % len(SERVICES)],
-                    "severity_text": "INFO",
-                    "body": f"handler {words} finished",
-                }
-            )
-        batches.append(json.dumps(records).encode())
-    return batches
+def _many_templates_record(n: int) -> dict[str, object]:
+    words = " ".join(_word(n * 5 + k) for k in range(5))
+    return {
+        "timestamp": BASE_NS + n * 1_000_000,
+        "service": SERVICES[n % len(SERVICES)],
+        "severity_text": "INFO",
+        "body": f"handler {words} finished",
+    }
 
 
 class LagWatch(threading.Thread):

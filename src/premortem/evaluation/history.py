@@ -27,11 +27,9 @@ from typing import Any, Protocol
 from sqlalchemy import case, func, select
 
 from premortem.domain import ERROR_SEVERITY, TestRun, datetime_to_ns, rfc3339_ns
-from premortem.evaluation.calibration import Forecast
 from premortem.evaluation.scoring import (
     Alerts,
     RunOutcome,
-    came_true,
     score,
     strongest_per_moment,
 )
@@ -76,11 +74,10 @@ class Scores:
     warned: int = 0
     lead_times_s: list[float] = field(default_factory=list)
     false_alarms_by_day: dict[str, int] = field(default_factory=dict)
-    forecasts: list[Forecast] = field(default_factory=list)  # each alert: p, and whether right
     metrics: dict[str, Any] = field(default_factory=dict)  # `scoring.score`'s report
 
     @classmethod
-    def of(cls, metrics: dict[str, Any], outcomes: Sequence[RunOutcome], which: str) -> Scores:
+    def of(cls, metrics: dict[str, Any]) -> Scores:
         counts = metrics["counts"]
         return cls(
             alerts=counts["right_alerts"] + counts["wrong_alerts"],
@@ -90,7 +87,6 @@ class Scores:
             warned=counts["right_alerts"],
             lead_times_s=list(metrics["lead_times_s"]),
             false_alarms_by_day=dict(metrics["false_alarms_by_day"]),
-            forecasts=forecasts_of(outcomes, which),
             metrics=metrics,
         )
 
@@ -115,14 +111,6 @@ class Scores:
             "failures": self.failures,
             "warned": self.warned,
         }
-
-
-def forecasts_of(outcomes: Sequence[RunOutcome], which: str) -> list[Forecast]:
-    return [
-        Forecast(p, came_true(o, when, kind))
-        for o in outcomes
-        for when, kind, p in getattr(o, which).forecasts
-    ]
 
 
 @dataclass(slots=True)
@@ -370,8 +358,8 @@ class StoredHistoryBacktest:
             since_ns=since_ns,
             until_ns=until_ns,
             horizon_s=horizon_s,
-            model=Scores.of(score(outcomes, "model"), outcomes, "model"),
-            baseline=Scores.of(score(outcomes, "baseline"), outcomes, "baseline"),
+            model=Scores.of(score(outcomes, "model")),
+            baseline=Scores.of(score(outcomes, "baseline")),
             notes=[
                 "An alert is a stored prediction (each was at or above the threshold in force "
                 f"when made, and ≥ {self.threshold:.2f}); "

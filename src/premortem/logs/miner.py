@@ -27,7 +27,7 @@ two caches hold at most `cache_limit` entries each over all services together.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import chain
 from typing import TYPE_CHECKING, Any, cast
@@ -245,17 +245,11 @@ class PrefixTreeMiner:
         return Entry(cluster, aligned=aligned), False
 
     def _best(self, tokens: list[str], service: str) -> Cluster | None:
-        group = self._groups.get((service, len(tokens)))
-        if group is None:
-            return None
-        first = lead(tokens, self.heuristics)
-        buckets = (group.get(first), group.get("")) if first else (group.get(""),)
-        # the buckets' indexes leave out only templates `similarity` would refuse (`Bucket`)
-        candidates = chain.from_iterable(b.candidates(tokens) for b in buckets if b is not None)
+        """The template `tokens` joins best among its group's candidates, or None."""
         best: Cluster | None = None
         best_score = (-1.0, -1, -1, 0)
         threshold, heuristics = self.similarity, self.heuristics
-        for cluster in candidates:
+        for cluster in self._candidates(tokens, service):
             share = similarity(cluster.tokens, tokens, threshold=threshold, heuristics=heuristics)
             if share is None:
                 continue
@@ -264,6 +258,16 @@ class PrefixTreeMiner:
             if score > best_score:
                 best, best_score = cluster, score
         return best
+
+    def _candidates(self, tokens: list[str], service: str) -> Iterable[Cluster]:
+        """The templates of the message's group it may join: the buckets' indexes leave out
+        only templates `similarity` would refuse (`Bucket`)."""
+        group = self._groups.get((service, len(tokens)))
+        if group is None:
+            return ()
+        first = lead(tokens, self.heuristics)
+        buckets = (group.get(first), group.get("")) if first else (group.get(""),)
+        return chain.from_iterable(b.candidates(tokens) for b in buckets if b is not None)
 
     def _create(self, tokens: list[str], service: str) -> Cluster:
         cluster = Cluster(self._next_id, service, tokens)

@@ -130,17 +130,7 @@ class SqlTemplateRepository:
                 .limit(limit)
                 .offset(offset)
             )
-            found = [
-                Template(
-                    id=r.id,
-                    service=r.service,
-                    template=r.template,
-                    count=r.count,
-                    first_seen_ns=r.first_seen_ns,
-                    last_seen_ns=r.last_seen_ns,
-                )
-                for r in rows
-            ]
+            found = [_template(r) for r in rows.mappings()]
         return found, total
 
     def texts(self, ids: Sequence[int]) -> dict[int, str]:
@@ -184,6 +174,6 @@ def _template(row: Any) -> Template:
         count=row["count"],
         first_seen_ns=row["first_seen_ns"],
         last_seen_ns=row["last_seen_ns"],
-        samples=row["samples"] or [],
-        parameters=row["parameters"] or [],
+        samples=row.get("samples") or [],  # pages' lists read neither
+        parameters=row.get("parameters") or [],
     )

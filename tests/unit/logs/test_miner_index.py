@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from premortem.logs import DrainMiner
-from premortem.logs.clusters import Bucket, Cluster, lead, similarity
+from premortem.logs.clusters import Bucket, Cluster, lead
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import DEFAULTS, WILDCARD
 
@@ -23,27 +23,15 @@ Lines = list[tuple[str, str]]  # (message, service)
 class FullScanMiner(DrainMiner):
     """Compares a message with every held template of its service, length and lead."""
 
-    def _best(self, tokens: list[str], service: str) -> Cluster | None:
-        first = lead(tokens, self.heuristics)
-        leads = {first, ""}
-        best: Cluster | None = None
-        best_score = (-1.0, -1, -1, 0)
+    def _candidates(self, tokens: list[str], service: str) -> Iterator[Cluster]:
+        leads = {lead(tokens, self.heuristics), ""}
         for cluster in self._clusters.values():
             if (
-                cluster.service != service
-                or len(cluster.tokens) != len(tokens)
-                or lead(cluster.tokens, self.heuristics) not in leads
+                cluster.service == service
+                and len(cluster.tokens) == len(tokens)
+                and lead(cluster.tokens, self.heuristics) in leads
             ):
-                continue
-            share = similarity(
-                cluster.tokens, tokens, threshold=self.similarity, heuristics=self.heuristics
-            )
-            if share is None:
-                continue
-            score = (share, -cluster.tokens.count(WILDCARD), cluster.count, -cluster.id)
-            if score > best_score:
-                best, best_score = cluster, score
-        return best
+                yield cluster
 
 
 def assert_index_consistent(miner: DrainMiner) -> None:

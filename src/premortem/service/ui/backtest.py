@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from premortem.evaluation.calibration import calibration_report
 from premortem.evaluation.history import BacktestReport, BacktestSource, StoredHistoryBacktest
 from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
 
@@ -53,7 +52,7 @@ def lead_histogram(report: BacktestReport) -> dict[str, Any]:
 
 def reliability_chart(report: BacktestReport) -> dict[str, Any]:
     """Said vs came true, per bin of the alerts' probability (premortem.evaluation.calibration)."""
-    table = calibration_report(report.model.forecasts)["reliability"]
+    table = report.model.metrics.get("reliability", [])
     data = [
         {
             "type": "scatter",

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 
 from premortem.store import text
@@ -85,6 +85,23 @@ def insert_new(engine: Engine, table: Table, rows: Sequence[Mapping[str, Any]]) 
     stmt = dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
     with write_lock(engine), engine.begin() as conn:
         return len(conn.execute(stmt, list(rows)).all())
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert the rows, or overwrite the stored ones with the same primary key, in key order.
+
+    One statement instead of delete-then-insert: two writers saving the same key at once (the
+    request path's new templates and the periodic flush) would otherwise both find nothing to
+    delete and the second insert would fail on PostgreSQL; key order keeps two of them from
+    deadlocking."""
+    if not rows:
+        return
+    keys = [c.name for c in table.primary_key.columns]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    changes = {name: stmt.excluded[name] for name in rows[0] if name not in keys}
+    ordered = sorted(rows, key=lambda row: tuple(row[k] for k in keys))
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changes), ordered)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

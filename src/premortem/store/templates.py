@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select
 
 from premortem.clock import Clock, SystemClock
 from premortem.counts import TemplateFields
@@ -19,6 +19,7 @@ from premortem.domain import Template
 from premortem.errors import NotFound
 from premortem.ports import Page
 from premortem.store import tables as t
+from premortem.store.engine import upsert
 
 MINER_STATE = "miner"
 NEXT_ID = "next_template_id"
@@ -81,17 +82,11 @@ class SqlTemplateRepository:
             "state": state,
             "saved_ns": self._clock.now_ns(),
         }
-        conn.execute(delete(t.miner_state).where(t.miner_state.c.name == name))
-        conn.execute(insert(t.miner_state), [row])
+        upsert(conn, t.miner_state, [row])
 
     @staticmethod
     def _replace_templates(conn: Connection, templates: Sequence[TemplateFields]) -> None:
-        ids = [tpl.id for tpl in templates]
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            conn.execute(delete(t.templates).where(t.templates.c.id.in_(chunk)))
-        if templates:
-            conn.execute(insert(t.templates), [_row(tpl) for tpl in templates])
+        upsert(conn, t.templates, [_row(tpl) for tpl in templates])
 
     def list_templates(
         self, *, service: str | None = None, limit: int = 100, offset: int = 0

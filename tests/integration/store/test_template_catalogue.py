@@ -174,3 +174,51 @@ def test_kill_9_in_a_loop_during_ingestion_from_4_clients(database_url: str) -> 
             assert template is not None and template.template.startswith(f"{word} "), word
     finally:
         runtime.engine.dispose()
+
+
+def test_concurrent_saves_of_the_same_templates_both_land(database_url: str) -> None:
+    """The request path saves new templates while the periodic flush saves them again: two
+    writers of one id at once must both succeed (no delete-then-insert race on PostgreSQL)."""
+    import threading
+
+    from premortem.domain import Template
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    repository = SqlTemplateRepository(engine)
+    failures: list[BaseException] = []
+
+    def fields(round_: int) -> list[Template]:
+        return [
+            Template(
+                id=i,
+                service="api",
+                template=f"t{i} <*>",
+                count=round_ + 1,
+                first_seen_ns=1,
+                last_seen_ns=round_ + 1,
+            )
+            for i in range(1, 30)
+        ]
+
+    def writer(save: str, barrier: threading.Barrier) -> None:
+        for round_ in range(40):
+            barrier.wait()
+            try:
+                if save == "new":
+                    repository.save_new(templates=fields(round_), next_id=30)
+                else:
+                    repository.save(miner_state=b"{}", templates=fields(round_))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+    barrier = threading.Barrier(2)
+    threads = [threading.Thread(target=writer, args=(s, barrier)) for s in ("new", "flush")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = repository.load_templates()
+    engine.dispose()
+    assert not failures, failures[0]
+    assert sorted(tpl.count for tpl in stored) == [40] * 29

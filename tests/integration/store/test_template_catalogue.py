@@ -209,7 +209,7 @@ def test_concurrent_saves_of_the_same_templates_both_land(database_url: str) -> 
                     repository.save_new(templates=fields(round_), next_id=30)
                 else:
                     repository.save(miner_state=b"{}", templates=fields(round_))
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 failures.append(exc)
 
     barrier = threading.Barrier(2)

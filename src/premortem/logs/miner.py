@@ -28,13 +28,20 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from itertools import chain
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import orjson
 
-from premortem.logs.clusters import Bucket, Cluster, Entry, lead, similarity, tokens_of
+from premortem.logs.clusters import (
+    Bucket,
+    Cluster,
+    Entry,
+    ParamGetter,
+    lead,
+    similarity,
+    tokens_of,
+)
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import DEFAULTS, DIGITS_TO_ZERO, WILDCARD, digit_shape, mask
 from premortem.logs.shapes import TokenMasks, TokenShapes, collapse_runs, runs_key, runs_shape
@@ -46,33 +53,58 @@ _STATE_VERSION = 1
 _CACHE_LIMIT = 1 << 16
 
 
-@dataclass(frozen=True, slots=True)
 class Match:
+    """What `add` found: the template (id and text), whether it is new, and the message's
+    parameters.
+
+    The parameters are taken out of the message when first asked for, not on every match: most
+    callers never ask (the template catalog keeps them for a template's first few samples only),
+    and taking them is a third of a cache hit's cost on real logs. The getter is the one of the
+    template as it was matched, so a later generalisation does not change them."""
+
+    __slots__ = ("_getter", "_message", "_parameters", "is_new", "template", "template_id")
+
     template_id: int
     template: str
-    parameters: tuple[str, ...]
     is_new: bool
+    _getter: ParamGetter
+    _message: str
 
+    def __init__(
+        self, template_id: int, template: str, parameters: tuple[str, ...], is_new: bool
+    ) -> None:
+        self.template_id = template_id
+        self.template = template
+        self._parameters: tuple[str, ...] | None = parameters
+        self.is_new = is_new
 
-# Match is frozen; building it through its slot descriptors skips the frozen __setattr__ guard,
-# which is a third of the cost of a cache hit.
-_MATCH_SLOTS = cast(Any, Match)
-_SET_ID = _MATCH_SLOTS.template_id.__set__
-_SET_TEMPLATE = _MATCH_SLOTS.template.__set__
-_SET_PARAMETERS = _MATCH_SLOTS.parameters.__set__
-_SET_IS_NEW = _MATCH_SLOTS.is_new.__set__
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        found = self._parameters
+        if found is None:
+            found = self._parameters = self._getter(self._message)
+        return found
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Match):
+            return NotImplemented
+        return (self.template_id, self.template, self.parameters, self.is_new) == (
+            other.template_id,
+            other.template,
+            other.parameters,
+            other.is_new,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and not immutable
+
+    def __repr__(self) -> str:
+        return (
+            f"Match(template_id={self.template_id!r}, template={self.template!r}, "
+            f"parameters={self.parameters!r}, is_new={self.is_new!r})"
+        )
 
 
 _NEW = object.__new__
-
-
-def _new_match(template_id: int, template: str, parameters: tuple[str, ...], is_new: bool) -> Match:
-    match = _NEW(Match)
-    _SET_ID(match, template_id)
-    _SET_TEMPLATE(match, template)
-    _SET_PARAMETERS(match, parameters)
-    _SET_IS_NEW(match, is_new)
-    return match
 
 
 def headline(message: str) -> str:
@@ -152,11 +184,13 @@ class PrefixTreeMiner:
         cluster.count += 1
         if entry.version is not cluster.text:
             entry.refresh()
-        match = _NEW(Match)  # _new_match, inlined: this is the hot path
-        _SET_ID(match, cluster.id)
-        _SET_TEMPLATE(match, cluster.text)
-        _SET_PARAMETERS(match, entry.getter(message))
-        _SET_IS_NEW(match, is_new)
+        match = _NEW(Match)  # no __init__ call: this is the hot path
+        match.template_id = cluster.id
+        match.template = cluster.text
+        match.is_new = is_new
+        match._parameters = None
+        match._getter = entry.getter
+        match._message = message
         return match
 
     def _remember(

@@ -182,3 +182,24 @@ def test_grouping_accuracy_on_loghub_excerpts(system: str, floor: float) -> None
     miner = DrainMiner()
     predicted = [miner.add(row["Content"]).template_id for row in rows]
     assert grouping_accuracy([row["EventTemplate"] for row in rows], predicted) >= floor
+
+
+def test_parameters_read_late_are_those_read_at_once() -> None:
+    """A match's parameters are taken out only when asked for (most callers never ask), with
+    the getter of the template as matched: read after the miner moved on, they are the same."""
+    lines = [
+        "ssl.gstatic.com:443 open through proxy proxy.example.org:5070 HTTPS",
+        "Received block blk_-1608 of size 67108864 from /10.250.19.102",
+        "tcp.tencent.com:80 open through proxy proxy.example.org:5070 HTTPS",
+        "close, 0 bytes sent, lifetime 00:01",
+        "close, 1190 bytes (1.16 KB) sent, lifetime 00:02",
+        "Received block blk_77 of size 1 from /10.0.0.9",
+    ]
+    eager, lazy = DrainMiner(), DrainMiner()
+    at_once = [eager.add(line).parameters for line in lines]
+    matches = [lazy.add(line) for line in lines]
+    assert [m.parameters for m in matches] == at_once
+    assert at_once[2] == ("tcp.tencent.com:80", "proxy.example.org:5070")
+    again = lazy.add(lines[2])
+    assert again == Match(matches[2].template_id, matches[2].template, at_once[2], False)
+    assert again != matches[1]

@@ -55,6 +55,11 @@ class Cluster:
             self._getters[aligned] = found
         return found
 
+    @classmethod
+    def as_it_was(cls, text: str) -> Cluster:
+        """A detached copy of a template's earlier text, to read parameters with it."""
+        return cls(-1, "", text.split(" ") if text else [])
+
     def absorb(self, tokens: list[str]) -> None:
         """Generalise: every position where the message differs becomes a variable."""
         changed = [
@@ -132,8 +137,12 @@ class Entry:
         self.version = cluster.text
         self.getter = cluster.getter(aligned=self.aligned)
 
-    def parameters(self, message: str) -> tuple[str, ...]:
-        if self.version is not self.cluster.text:
+    def parameters(self, message: str, text: str | None = None) -> tuple[str, ...]:
+        """`message`'s parameters under the template now, or under its earlier `text`."""
+        cluster = self.cluster
+        if text is not None and text != cluster.text:
+            return Cluster.as_it_was(text).getter(aligned=self.aligned)(message)
+        if self.version is not cluster.text:
             self.refresh()
         return self.getter(message)
 

@@ -37,7 +37,6 @@ from premortem.logs.clusters import (
     Bucket,
     Cluster,
     Entry,
-    ParamGetter,
     lead,
     similarity,
     tokens_of,
@@ -59,15 +58,16 @@ class Match:
 
     The parameters are taken out of the message when first asked for, not on every match: most
     callers never ask (the template catalog keeps them for a template's first few samples only),
-    and taking them is a third of a cache hit's cost on real logs. The getter is the one of the
-    template as it was matched, so a later generalisation does not change them."""
+    and taking them — building the template's getter, a regex, included — was a third of a
+    cache hit's cost on real logs. They are read with the template as it was matched, so a later
+    generalisation does not change them."""
 
-    __slots__ = ("_getter", "_message", "_parameters", "is_new", "template", "template_id")
+    __slots__ = ("_entry", "_message", "_parameters", "is_new", "template", "template_id")
 
     template_id: int
     template: str
     is_new: bool
-    _getter: ParamGetter
+    _entry: Entry
     _message: str
 
     def __init__(
@@ -82,7 +82,7 @@ class Match:
     def parameters(self) -> tuple[str, ...]:
         found = self._parameters
         if found is None:
-            found = self._parameters = self._getter(self._message)
+            found = self._parameters = self._entry.parameters(self._message, self.template)
         return found
 
     def __eq__(self, other: object) -> bool:
@@ -182,14 +182,12 @@ class PrefixTreeMiner:
             entry, is_new = self._remember(message, encoded, shape, service)
         cluster = entry.cluster
         cluster.count += 1
-        if entry.version is not cluster.text:
-            entry.refresh()
         match = _NEW(Match)  # no __init__ call: this is the hot path
         match.template_id = cluster.id
         match.template = cluster.text
         match.is_new = is_new
         match._parameters = None
-        match._getter = entry.getter
+        match._entry = entry
         match._message = message
         return match
 

@@ -10,7 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun, TestRun
+from premortem.domain import (
+    Event,
+    FailureMode,
+    LogRecord,
+    MetricSeries,
+    Prediction,
+    SimulationRun,
+    TestRun,
+)
 
 T = TypeVar("T")
 
@@ -118,4 +126,116 @@ class InputStore(Protocol):
 
     def counts(self) -> dict[str, int]:
         """Rows per kind of record; used by health checks and by tests of all-or-nothing writes."""
+        ...
+
+
+@dataclass(slots=True)
+class ModeVersion:
+    """One saved version of a failure mode: every save keeps the document it stored."""
+
+    version: int
+    changed_ns: int
+    change: str
+    mode: FailureMode
+
+
+class ModeRepository(Protocol):
+    """The failure-mode database. Every save is a new version (previous + 1), kept in the
+    history, also when two writers save the same mode at once."""
+
+    def list_modes(
+        self,
+        *,
+        service: str | None = None,
+        source: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[FailureMode]:
+        """Ordered by name, then id."""
+        ...
+
+    def all_modes(self) -> list[FailureMode]:
+        """Ordered by id."""
+        ...
+
+    def get_mode(self, mode_id: str) -> FailureMode:
+        """Raises `errors.NotFound` when there is none."""
+        ...
+
+    def find_mode(self, mode_id: str) -> FailureMode | None: ...
+
+    def save_mode(self, mode: FailureMode, *, change: str) -> FailureMode:
+        """Stores the next version (its `version` and `updated_at` set here) and returns it."""
+        ...
+
+    def delete_mode(self, mode_id: str) -> None:
+        """Raises `errors.NotFound` when there is none; the version history stays."""
+        ...
+
+    def versions(self, mode_id: str) -> list[ModeVersion]:
+        """Newest first."""
+        ...
+
+
+class PredictionStore(Protocol):
+    """Predictions made live: idempotent on the prediction id."""
+
+    def add_predictions(self, predictions: Sequence[Prediction]) -> int:
+        """How many were new."""
+        ...
+
+    def list_predictions(
+        self,
+        *,
+        mode_id: str | None = None,
+        service: str | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        min_probability: float | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[Prediction]:
+        """Newest first (ties by id); `until_ns` is exclusive."""
+        ...
+
+    def latest_per_mode(self, *, service: str | None = None) -> list[Prediction]:
+        """The newest prediction(s) of every mode, ordered by mode id, then id."""
+        ...
+
+    def probability_points(
+        self,
+        mode_ids: Sequence[str],
+        *,
+        since_ns: int,
+        until_ns: int,
+        service: str | None = None,
+        per_mode: int = 300,
+    ) -> dict[str, list[tuple[int, float]]]:
+        """(time, probability) per mode in [since, until), oldest first, the last `per_mode`."""
+        ...
+
+
+@dataclass(slots=True)
+class StoredModel:
+    version: int
+    created_ns: int
+    kind: str
+    blob: bytes
+    summary: dict[str, Any]
+
+
+class ModelRepository(Protocol):
+    """Trained models: each save is the next version (also when two trainings save at once);
+    the newest is served."""
+
+    def save(self, blob: bytes, *, kind: str, summary: dict[str, Any]) -> int: ...
+
+    def latest_version(self) -> int:
+        """0 when nothing was saved."""
+        ...
+
+    def latest(self) -> StoredModel | None: ...
+
+    def history(self, limit: int = 20) -> list[StoredModel]:
+        """Newest first, without the blobs (`blob` is empty)."""
         ...

@@ -7,16 +7,28 @@ tests/integration run against both.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from premortem.domain import Event, LogRecord, SimulationRun, datetime_to_ns
+from premortem.clock import Clock, SystemClock
+from premortem.domain import (
+    Event,
+    FailureMode,
+    LogRecord,
+    Prediction,
+    SimulationRun,
+    datetime_to_ns,
+    ns_to_datetime,
+)
 from premortem.errors import NotFound
 from premortem.ports import (
     EventQuery,
     LogQuery,
+    ModeVersion,
     Page,
     SimulationQuery,
+    StoredModel,
     StoredTestRun,
     TestRunQuery,
 )
@@ -145,3 +157,182 @@ class MemoryInputStore:
             "logs": len(self._logs),
             "events": len(self._events),
         }
+
+
+class MemoryModeRepository:
+    """`ports.ModeRepository` in memory (the twin of `store.modes.SqlModeRepository`)."""
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._modes: dict[str, FailureMode] = {}
+        self._versions: dict[str, list[ModeVersion]] = {}
+
+    def list_modes(
+        self,
+        *,
+        service: str | None = None,
+        source: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[FailureMode]:
+        with self._lock:
+            found = [
+                m
+                for m in self._modes.values()
+                if (not service or m.service == service)
+                and (not source or m.source.value == source)
+            ]
+        found.sort(key=lambda m: (m.name, m.id))
+        return Page([m.model_copy(deep=True) for m in found[offset : offset + limit]], len(found))
+
+    def all_modes(self) -> list[FailureMode]:
+        with self._lock:
+            return [self._modes[k].model_copy(deep=True) for k in sorted(self._modes)]
+
+    def get_mode(self, mode_id: str) -> FailureMode:
+        found = self.find_mode(mode_id)
+        if found is None:
+            raise NotFound(f"no failure mode with id {mode_id!r}")
+        return found
+
+    def find_mode(self, mode_id: str) -> FailureMode | None:
+        with self._lock:
+            mode = self._modes.get(mode_id)
+            return mode.model_copy(deep=True) if mode is not None else None
+
+    def save_mode(self, mode: FailureMode, *, change: str) -> FailureMode:
+        now = self._clock.now_ns()
+        with self._lock:
+            history = self._versions.get(mode.id, [])
+            saved = mode.model_copy(
+                deep=True,
+                update={
+                    "version": (history[-1].version if history else 0) + 1,
+                    "updated_at": ns_to_datetime(now),
+                },
+            )
+            # Stored as the SQL store keeps it: the JSON document, read back.
+            saved = FailureMode.model_validate(saved.model_dump(mode="json"))
+            self._modes[mode.id] = saved
+            self._versions.setdefault(mode.id, []).append(
+                ModeVersion(saved.version, now, change[:256], saved.model_copy(deep=True))
+            )
+            return saved.model_copy(deep=True)
+
+    def delete_mode(self, mode_id: str) -> None:
+        with self._lock:
+            if self._modes.pop(mode_id, None) is None:
+                raise NotFound(f"no failure mode with id {mode_id!r}")
+
+    def versions(self, mode_id: str) -> list[ModeVersion]:
+        with self._lock:
+            kept = list(self._versions.get(mode_id, ()))
+        return [copy.deepcopy(v) for v in sorted(kept, key=lambda v: -v.version)]
+
+
+class MemoryPredictionStore:
+    """`ports.PredictionStore` in memory (the twin of `store.modes.SqlPredictionRepository`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._predictions: dict[str, Prediction] = {}
+
+    def add_predictions(self, predictions: Sequence[Prediction]) -> int:
+        with self._lock:
+            new = {p.id: p for p in predictions if p.id not in self._predictions}
+            self._predictions.update({k: p.model_copy(deep=True) for k, p in new.items()})
+            return len(new)
+
+    def list_predictions(
+        self,
+        *,
+        mode_id: str | None = None,
+        service: str | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        min_probability: float | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[Prediction]:
+        with self._lock:
+            found = [
+                p
+                for p in self._predictions.values()
+                if (not mode_id or p.mode_id == mode_id)
+                and (not service or p.service == service)
+                and _in_range(p.time_ns, since_ns, until_ns)
+                and (min_probability is None or p.probability >= min_probability)
+            ]
+        found.sort(key=lambda p: (-p.time_ns, p.id))
+        return Page([p.model_copy(deep=True) for p in found[offset : offset + limit]], len(found))
+
+    def latest_per_mode(self, *, service: str | None = None) -> list[Prediction]:
+        with self._lock:
+            everything = list(self._predictions.values())
+        newest: dict[str, int] = {}
+        for p in everything:
+            if not service or p.service == service:
+                newest[p.mode_id] = max(newest.get(p.mode_id, p.time_ns), p.time_ns)
+        found = [p for p in everything if newest.get(p.mode_id) == p.time_ns]
+        return [p.model_copy(deep=True) for p in sorted(found, key=lambda p: (p.mode_id, p.id))]
+
+    def probability_points(
+        self,
+        mode_ids: Sequence[str],
+        *,
+        since_ns: int,
+        until_ns: int,
+        service: str | None = None,
+        per_mode: int = 300,
+    ) -> dict[str, list[tuple[int, float]]]:
+        if not mode_ids:
+            return {}
+        wanted = set(mode_ids)
+        with self._lock:
+            found = sorted(
+                (p.mode_id, p.time_ns, p.probability)
+                for p in self._predictions.values()
+                if p.mode_id in wanted
+                and since_ns <= p.time_ns < until_ns
+                and (not service or p.service == service)
+            )
+        points: dict[str, list[tuple[int, float]]] = {m: [] for m in mode_ids}
+        for mode_id, time_ns, probability in found:
+            points[mode_id].append((time_ns, probability))
+        return {m: p[-per_mode:] for m, p in points.items()}
+
+
+class MemoryModelRepository:
+    """`ports.ModelRepository` in memory (the twin of `store.models.SqlModelRepository`)."""
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._models: list[StoredModel] = []
+
+    def save(self, blob: bytes, *, kind: str, summary: dict[str, Any]) -> int:
+        with self._lock:
+            version = len(self._models) + 1
+            self._models.append(
+                StoredModel(
+                    version, self._clock.now_ns(), kind, bytes(blob), copy.deepcopy(summary)
+                )
+            )
+            return version
+
+    def latest_version(self) -> int:
+        with self._lock:
+            return len(self._models)
+
+    def latest(self) -> StoredModel | None:
+        with self._lock:
+            return copy.deepcopy(self._models[-1]) if self._models else None
+
+    def history(self, limit: int = 20) -> list[StoredModel]:
+        with self._lock:
+            newest = self._models[::-1][:limit]
+        return [
+            StoredModel(m.version, m.created_ns, m.kind, b"", copy.deepcopy(m.summary))
+            for m in newest
+        ]

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from premortem.clock import Clock, SystemClock
+from premortem.ports import StoredModel
 from premortem.store import tables as t
+from premortem.store.engine import write_lock
 
-
-@dataclass(slots=True)
-class StoredModel:
-    version: int
-    created_ns: int
-    kind: str
-    blob: bytes
-    summary: dict[str, Any]
+__all__ = ["SqlModelRepository", "StoredModel"]
+# Two processes on one SQLite file may number the same version: the loser numbers again.
+_SAVE_ATTEMPTS = 5
+_NUMBERING_LOCK = 0x7072656D6F6400  # "premod": PostgreSQL's advisory lock key for numbering
 
 
 class SqlModelRepository:
@@ -26,8 +24,24 @@ class SqlModelRepository:
         self._clock = clock or SystemClock()
 
     def save(self, blob: bytes, *, kind: str, summary: dict[str, Any]) -> int:
-        """Store a new version and return its number."""
-        with self.engine.begin() as conn:
+        """Store a new version and return its number.
+
+        Two processes may train at once (several `premortem serve` on one database): on
+        PostgreSQL they number one at a time; on SQLite the one whose insert loses numbers
+        again."""
+        for attempt in range(_SAVE_ATTEMPTS):
+            try:
+                return self._save(blob, kind=kind, summary=summary)
+            except IntegrityError:
+                if attempt == _SAVE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _save(self, blob: bytes, *, kind: str, summary: dict[str, Any]) -> int:
+        with write_lock(self.engine), self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One numbering at a time across processes (released at commit).
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_NUMBERING_LOCK,))
             latest = conn.execute(select(func.max(t.models.c.version))).scalar()
             version = int(latest or 0) + 1
             conn.execute(

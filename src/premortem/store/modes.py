@@ -7,7 +7,6 @@ an edit (by hand or by retraining) can always be traced and compared.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -16,19 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from premortem.clock import Clock, SystemClock
 from premortem.domain import FailureMode, Prediction, ns_to_datetime
 from premortem.errors import NotFound
-from premortem.ports import Page
+from premortem.ports import ModeVersion, Page
 from premortem.store import tables as t
 from premortem.store.engine import insert_new, write_lock
 
 _SAVE_ATTEMPTS = 3  # a lost race to create a mode is retried as an update
 
-
-@dataclass(slots=True)
-class ModeVersion:
-    version: int
-    changed_ns: int
-    change: str
-    mode: FailureMode
+__all__ = ["ModeVersion", "SqlModeRepository", "SqlPredictionRepository"]
 
 
 class SqlModeRepository:
@@ -94,8 +87,17 @@ class SqlModeRepository:
             previous = conn.execute(
                 select(c.version).where(c.id == mode.id).with_for_update()
             ).scalar()
+            # A mode deleted and learned again goes on from its history's last version.
+            last = (
+                previous
+                or conn.execute(
+                    select(func.max(t.failure_mode_versions.c.version)).where(
+                        t.failure_mode_versions.c.mode_id == mode.id
+                    )
+                ).scalar()
+            )
             saved = mode.model_copy(
-                update={"version": (previous or 0) + 1, "updated_at": ns_to_datetime(now)}
+                update={"version": (last or 0) + 1, "updated_at": ns_to_datetime(now)}
             )
             doc = saved.model_dump(mode="json")
             row = {
@@ -206,8 +208,10 @@ class SqlPredictionRepository:
         if service:
             newest = newest.where(c.service == service)
         sub = newest.subquery()
-        stmt = select(t.predictions).join(
-            sub, (c.mode_id == sub.c.mode_id) & (c.time_ns == sub.c.time_ns)
+        stmt = (
+            select(t.predictions)
+            .join(sub, (c.mode_id == sub.c.mode_id) & (c.time_ns == sub.c.time_ns))
+            .order_by(c.mode_id, c.id)
         )
         with self.engine.connect() as conn:
             return [_prediction(r) for r in conn.execute(stmt).mappings()]

@@ -1,0 +1,152 @@
+"""The bus on NATS JetStream (``PREMORTEM_BUS_URL=nats://host:4222``).
+
+One stream holds every subject under the prefix (``<prefix>.>``), with a duplicate window so a
+batch re-sent after a lost answer is stored once (each message carries ``Nats-Msg-Id``).
+Publishing is batched and asynchronous (`publish_async`); `publish` returns when JetStream has
+acknowledged every message. Consumers are durable pull consumers with one `filter_subject` each
+(what NATS 2.9 supports), explicit acks and an explicit `ack_wait`: a message a worker took and
+never acknowledged is delivered again once that passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from premortem.bus import ACK_WAIT_S, DUPLICATE_WINDOW_S, PREFIX, Incoming, Outgoing
+
+MSG_ID = "Nats-Msg-Id"
+PUBLISH_TIMEOUT_S = 10.0
+
+
+@dataclass(slots=True)
+class _Message:
+    msg: Any  # nats.aio.msg.Msg
+
+    @property
+    def id(self) -> str:
+        return str((self.msg.headers or {}).get(MSG_ID, ""))
+
+    @property
+    def subject(self) -> str:
+        return str(self.msg.subject)
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self.msg.data)
+
+    @property
+    def deliveries(self) -> int:
+        return int(self.msg.metadata.num_delivered)
+
+    async def ack(self) -> None:
+        await self.msg.ack()
+
+    async def nak(self) -> None:
+        await self.msg.nak()
+
+
+class JetStreamBus:
+    """Connect with `await JetStreamBus.connect(url)`; the stream is created if missing."""
+
+    def __init__(
+        self, connection: Any, *, stream: str, ack_wait_s: float, max_ack_pending: int
+    ) -> None:
+        self._nc = connection
+        self._js = connection.jetstream()
+        self.stream = stream
+        self.ack_wait_s = ack_wait_s
+        self.max_ack_pending = max_ack_pending
+        self._subscriptions: dict[str, Any] = {}
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        prefix: str = PREFIX,
+        stream: str = "PREMORTEM",
+        ack_wait_s: float = ACK_WAIT_S,
+        duplicate_window_s: float = DUPLICATE_WINDOW_S,
+        max_ack_pending: int = 100_000,
+    ) -> JetStreamBus:
+        import nats  # only a scale-out process needs the client
+
+        connection = await nats.connect(
+            url, connect_timeout=5, max_reconnect_attempts=-1, allow_reconnect=True
+        )
+        bus = cls(connection, stream=stream, ack_wait_s=ack_wait_s, max_ack_pending=max_ack_pending)
+        await bus._ensure_stream(f"{prefix}.>", duplicate_window_s)
+        return bus
+
+    async def _ensure_stream(self, subjects: str, duplicate_window_s: float) -> None:
+        from nats.js.api import StorageType, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        config = StreamConfig(
+            name=self.stream,
+            subjects=[subjects],
+            storage=StorageType.FILE,
+            duplicate_window=duplicate_window_s,
+        )
+        try:
+            await self._js.stream_info(self.stream)
+        except NotFoundError:
+            await self._js.add_stream(config)
+
+    async def publish(self, subject: str, messages: Sequence[Outgoing]) -> None:
+        futures = [
+            await self._js.publish_async(
+                subject, message.data, stream=self.stream, headers={MSG_ID: message.id}
+            )
+            for message in messages
+        ]
+        if futures:
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=PUBLISH_TIMEOUT_S)
+
+    async def pull(
+        self, subject: str, *, durable: str, batch: int, timeout_s: float
+    ) -> list[Incoming]:
+        import nats.errors
+
+        subscription = await self._subscription(subject, durable)
+        try:
+            messages = await subscription.fetch(batch, timeout=timeout_s)
+        except (nats.errors.TimeoutError, TimeoutError):  # the client raises either
+            return []
+        return [_Message(m) for m in messages]
+
+    async def _subscription(self, subject: str, durable: str) -> Any:
+        found = self._subscriptions.get(durable)
+        if found is None:
+            from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+            config = ConsumerConfig(
+                durable_name=durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self.ack_wait_s,
+                max_deliver=-1,
+                max_ack_pending=self.max_ack_pending,
+                filter_subject=subject,
+            )
+            found = await self._js.pull_subscribe(
+                subject, durable=durable, stream=self.stream, config=config
+            )
+            self._subscriptions[durable] = found
+        return found
+
+    async def delete_stream(self) -> None:
+        """Remove the stream and its consumers (tests and `premortem` maintenance only)."""
+        await self._js.delete_stream(self.stream)
+
+    async def close(self) -> None:
+        # Not `drain()`: it waits out a pull request still lingering on the server (30 s).
+        # Every publish was acknowledged before it returned; unacknowledged pulls come again.
+        for subscription in self._subscriptions.values():
+            await subscription.unsubscribe()
+        self._subscriptions.clear()
+        await self._nc.flush()
+        await self._nc.close()

@@ -39,7 +39,7 @@ from premortem.learn.suite_backtest import (
     score_intervals,
     split_suite,
 )
-from premortem.training import run_windows_ns
+from premortem.runtime.training import run_windows_ns
 
 FOREVER = 1 << 62
 PAGE = 100

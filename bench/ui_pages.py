@@ -46,7 +46,7 @@ from premortem.domain import (
     ns_to_datetime,
 )
 from premortem.ports import StoredTestRun
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.service.app import create_app
 
 TARGET_P95_MS = 300.0

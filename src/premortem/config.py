@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from premortem.scheduler import CommandPolicy, Schedule
+from premortem.runtime.scheduler import CommandPolicy, Schedule
 
 Scope = Literal["ingest", "read", "admin"]
 

@@ -25,7 +25,7 @@ from premortem.learn.network import ModeNetwork
 from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
 from premortem.logs.miner import DrainMiner
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 
 pytestmark = pytest.mark.e2e
 

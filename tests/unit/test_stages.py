@@ -18,7 +18,7 @@ from premortem.learn.network import ModeNetwork
 from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
 from premortem.logs.miner import DrainMiner
-from premortem.stages import AnalysisStage, PredictionStage
+from premortem.runtime.analysis import AnalysisStage, PredictionStage
 from premortem.store.models import StoredModel
 
 S = 1_000_000_000

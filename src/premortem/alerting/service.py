@@ -48,8 +48,8 @@ from premortem.alerting.stages import (
     DedupStage,
     MuteStage,
     NotifyStage,
-    Pipeline,
     PolicyStage,
+    StageChain,
 )
 from premortem.alerting.webhook import WebhookNotifier
 from premortem.clock import Clock, SystemClock
@@ -118,9 +118,9 @@ class AlertingService:
         dedup = DedupStage(self.store, self.active, self.policy)
         mute = MuteStage(self.silencer, Inhibitor(inhibit_rules, self.active))
         notify = NotifyStage(self._enqueue, self.store, self.clock)
-        self.pipeline = Pipeline(policy, dedup, mute, notify)  # predictions
-        self.expiry = Pipeline(dedup, mute, notify)  # evidence cleared
-        self.reminders = Pipeline(mute, notify)  # unmuted, resend
+        self.pipeline = StageChain(policy, dedup, mute, notify)  # predictions
+        self.expiry = StageChain(dedup, mute, notify)  # evidence cleared
+        self.reminders = StageChain(mute, notify)  # unmuted, resend
 
     @classmethod
     def from_settings(

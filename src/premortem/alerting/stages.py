@@ -28,7 +28,7 @@ class Stage(Protocol):
     def exec(self, alerts: list[Alert]) -> list[Alert]: ...
 
 
-class Pipeline:
+class StageChain:
     """Stages run in order; an empty list stops the run early."""
 
     def __init__(self, *stages: Stage) -> None:

@@ -36,12 +36,12 @@ def history(
 ) -> None:
     """Train on stored runs before --since, replay the range in time order, score it; and score
     what premortem said live in the range against what failed (the Backtest page's numbers)."""
-    from premortem.backtesting import backtest_history
     from premortem.config import load_settings
     from premortem.domain import optional_ns
     from premortem.evaluation.history import StoredHistoryBacktest
     from premortem.ingest.fields import rfc3339_to_ns
-    from premortem.runtime import build_runtime
+    from premortem.runtime.assembly import build_runtime
+    from premortem.runtime.backtesting import backtest_history
 
     settings = load_settings()
     runtime = build_runtime(settings)

@@ -10,7 +10,7 @@ from rich.table import Table
 def train() -> None:
     """Learn failure modes from stored test runs, logs, events, simulations and alert feedback."""
     from premortem.config import load_settings
-    from premortem.runtime import build_runtime
+    from premortem.runtime.assembly import build_runtime
 
     console = Console(stderr=True)
     runtime = build_runtime(load_settings())

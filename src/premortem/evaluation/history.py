@@ -8,9 +8,10 @@ failure/incident events) — and scored by the one scorer, `premortem.evaluation
 that scores replayed backtests; beside them the naive baseline "alert on the first ERROR line".
 An app can plug in another source as `app.state.backtest`.
 
-Windows: a test run's is its stretch of logs (`premortem.training.run_windows_ns`), up to its onset
-(`failure_time`, else the first failure seen live inside it, else its end); a failure seen live
-outside every run gets the horizon before it (from the end of the window before, at most).
+Windows: a test run's is its stretch of logs (`premortem.runtime.training.run_windows_ns`), up
+to its onset (`failure_time`, else the first failure seen live inside it, else its end); a
+failure seen live outside every run gets the horizon before it (from the end of the window
+before, at most).
 Alerts outside every window are wrong alerts, one per burst (alerts less than a horizon apart).
 Kinds, for the mode accuracy: a run's kind is its fault types, else its failure details' template;
 a mode's, the most common kind of the runs it was learned from (`learn.suite_backtest`).
@@ -37,9 +38,9 @@ from premortem.failures import is_failure_event
 from premortem.learn.episodes import fault_start_ns
 from premortem.learn.suite_backtest import common_kind, mode_kinds, run_kind
 from premortem.ports import EventQuery, TestRunQuery
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
+from premortem.runtime.training import run_windows_ns
 from premortem.store import tables as t
-from premortem.training import run_windows_ns
 
 NS = 1_000_000_000
 

@@ -40,7 +40,7 @@ from premortem.ingest.native import log_record, validate_test_run
 from premortem.learn.episodes import details_template, fault_start_ns
 from premortem.learn.model import TrainedModel, train
 from premortem.learn.predictor import OnlinePredictor
-from premortem.training import logs_by_run, run_windows_ns
+from premortem.runtime.training import logs_by_run, run_windows_ns
 
 BATCH = 256
 

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from premortem import __version__
 from premortem.config import Settings
-from premortem.runtime import Runtime, build_runtime
+from premortem.runtime.assembly import Runtime, build_runtime
 from premortem.service import (
     apidocs,
     openapi,

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from premortem.config import Settings
 from premortem.errors import IngestError, PayloadTooLarge
-from premortem.pipeline import Pipeline
+from premortem.runtime.pipeline import Pipeline
 from premortem.service.auth import require
 from premortem.service.metrics import ServiceMetrics
 

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from premortem.stages import LivePrediction
+from premortem.runtime.analysis import LivePrediction
 from premortem.store.text import storable
 
 PREDICTION_LABELS = ("mode", "service", "mode_name")

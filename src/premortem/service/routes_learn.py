@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from premortem.domain import rfc3339_ns
 from premortem.errors import Conflict, NotFound
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.service.deps import CanAdmin, CanRead
 from premortem.service.openapi import problem_responses
 

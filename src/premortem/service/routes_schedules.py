@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from premortem.domain import rfc3339_ns
-from premortem.runtime import Runtime
-from premortem.scheduler import Schedule, ScheduleRun
+from premortem.runtime.assembly import Runtime
+from premortem.runtime.scheduler import Schedule, ScheduleRun
 from premortem.service.deps import CanAdmin, CanRead
 
 router = APIRouter(prefix="/api/v1", tags=["schedules"])

@@ -27,7 +27,7 @@ from premortem.domain import MAX_NS, Integer, Number, SimulationRun, datetime_to
 from premortem.errors import ConfigError
 from premortem.learn import TrainedModel
 from premortem.ports import SeriesQuery, SeriesStore
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.service.deps import CanRead
 from premortem.service.params import QueryTime
 from premortem.service.routes_series import series_store

@@ -6,7 +6,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from premortem.clock import Clock, SystemClock
 from premortem.errors import NotFound
-from premortem.scheduler import Schedule, ScheduleRun
+from premortem.runtime.scheduler import Schedule, ScheduleRun
 from premortem.store.tables_schedules import schedule_runs, schedules
 
 

@@ -16,7 +16,7 @@ from premortem.domain import (
     datetime_to_ns,
 )
 from premortem.ports import StoredTestRun
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.sim import FaultSpec, run_model
 
 NS = 1_000_000_000

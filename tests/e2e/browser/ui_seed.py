@@ -24,7 +24,7 @@ from premortem.domain import (
     ns_to_datetime,
 )
 from premortem.ports import StoredTestRun
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 
 NS = 1_000_000_000
 SCRIPT_LINE = "login failed for user <script>window.__pwned=1</script>"

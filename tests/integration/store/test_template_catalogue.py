@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from premortem.config import Settings
 from premortem.domain import LogRecord
 from premortem.logs.catalog import TemplateCatalog
-from premortem.runtime import build_runtime
+from premortem.runtime.assembly import build_runtime
 from premortem.service.metrics import ServiceMetrics
 from premortem.store import tables as t
 from premortem.store.engine import make_engine, migrate
@@ -54,7 +54,7 @@ CHILD = textwrap.dedent(
     import orjson
     from premortem.config import Settings
     from premortem.domain import LogRecord
-    from premortem.runtime import build_runtime
+    from premortem.runtime.assembly import build_runtime
 
     def records(words, at):
         return [LogRecord(time_ns=at + i, body=f"{w} started on node {i}", service="api")
@@ -121,7 +121,7 @@ LOOP_CHILD = textwrap.dedent(
     import orjson
     from premortem.config import Settings
     from premortem.domain import LogRecord
-    from premortem.runtime import build_runtime
+    from premortem.runtime.assembly import build_runtime
 
     url, seed = sys.argv[1], int(sys.argv[2])
     pipeline = build_runtime(Settings(database_url=url)).pipeline

@@ -26,7 +26,7 @@ from pathlib import Path
 warnings.simplefilter("ignore")
 from premortem.learn.model import train
 from premortem.learn.suite_backtest import read_suite, split_suite
-from premortem.training import logs_by_run, run_windows_ns
+from premortem.runtime.training import logs_by_run, run_windows_ns
 suite = read_suite(Path(sys.argv[1]))
 runs, _ = split_suite(suite)
 model = train(runs, logs_by_run(runs, suite.logs, windows=run_windows_ns(suite.runs)))

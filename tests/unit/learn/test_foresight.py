@@ -13,7 +13,7 @@ from premortem.domain import LogRecord, TestRun, TriggerKind, datetime_to_ns
 from premortem.learn import OnlinePredictor, TrainedModel, train
 from premortem.learn.network import ModeNetwork
 from premortem.learn.suite_backtest import Suite, backtest_suite
-from premortem.training import logs_by_run, run_windows_ns
+from premortem.runtime.training import logs_by_run, run_windows_ns
 
 from .native_suite import FAULT_S, RUN_S, START, suite
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from premortem.clock import ManualClock
-from premortem.scheduler import CommandPolicy, Schedule, Scheduler, ScheduleRun, next_due_ns
+from premortem.runtime.scheduler import CommandPolicy, Schedule, Scheduler, ScheduleRun, next_due_ns
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S  # 2023-11-14T22:13:20Z

@@ -8,7 +8,7 @@ from pathlib import Path
 from premortem.alerting.model import Alert, AlertState
 from premortem.config import Settings
 from premortem.domain import Event, LogRecord
-from premortem.runtime import build_runtime
+from premortem.runtime.assembly import build_runtime
 from premortem.service.ui.alerts import incident_timeline
 
 NS = 1_000_000_000

@@ -10,7 +10,6 @@ from typing import Any
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from premortem import stages
 from premortem.alerting import AlertingService, MemoryAlertStore
 from premortem.clock import Clock, ManualClock, StreamClocks
 from premortem.domain import FailureMode, LogRecord, Prediction
@@ -19,8 +18,9 @@ from premortem.learn.network import ModeNetwork
 from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
 from premortem.logs.miner import DrainMiner
+from premortem.runtime import analysis as stages
+from premortem.runtime.analysis import LivePredictions, PredictionStage
 from premortem.service.metrics import ServiceMetrics
-from premortem.stages import LivePredictions, PredictionStage
 from premortem.store.models import StoredModel
 
 S = 1_000_000_000

@@ -12,7 +12,7 @@ from premortem.alerting.model import Alert, AlertQuery, AlertState, FeedbackKind
 from premortem.errors import NotFound
 from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, LogQuery
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.service.ui.alerts_access import alerts_of
 from premortem.service.ui.queries import PageInfo
 from premortem.service.ui.web import Editor, Reader, render, runtime_of, see_other

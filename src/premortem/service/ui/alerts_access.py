@@ -21,7 +21,7 @@ from premortem.alerting.service import AlertingService
 from premortem.clock import Clock
 from premortem.domain import stable_id
 from premortem.ports import Page
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.store.alerts import AlertStore
 
 

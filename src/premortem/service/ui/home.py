@@ -15,7 +15,7 @@ from premortem.alerting.model import Alert, AlertQuery
 from premortem.domain import FailureMode, Prediction, rfc3339_ns
 from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, TestRunQuery
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.service.ui.alerts_access import Alerts, alerts_of
 from premortem.service.ui.timerange import TimeRange
 from premortem.service.ui.web import (

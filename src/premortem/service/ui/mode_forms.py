@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from premortem.domain import FailureMode, Mitigation, Source, Trigger, TriggerKind, stable_id
 from premortem.errors import NotFound
 from premortem.modes.edit import apply_patch, manual_mode_id
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.service.ui.modes import mode_or_404
 from premortem.service.ui.web import Editor, Viewer, render, runtime_of, see_other
 

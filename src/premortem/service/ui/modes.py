@@ -14,7 +14,7 @@ from premortem.domain import FailureMode
 from premortem.errors import NotFound
 from premortem.evaluation import percentile
 from premortem.ports import LogQuery
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.service.ui.queries import PageInfo
 from premortem.service.ui.web import Reader, label, render, runtime_of
 

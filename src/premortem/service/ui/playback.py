@@ -15,7 +15,7 @@ from premortem.domain import SimulationRun, datetime_to_ns, rfc3339_ns
 from premortem.errors import NotFound
 from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, SimulationQuery, TestRunQuery
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.service.ui.queries import PageInfo
 from premortem.service.ui.web import Reader, render, runtime_of, when
 

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from premortem.domain import rfc3339_ns
-from premortem.runtime import Runtime
+from premortem.runtime.assembly import Runtime
 from premortem.service.auth import AUTH_COOKIE, PageScope, login_url, scopes_of, token_from
 from premortem.service.ui import timerange
 from premortem.service.ui.timerange import DEFAULT_RANGE, RANGES, TimeRange

@@ -12,11 +12,11 @@ from typing import Any
 from premortem.clock import Clock
 from premortem.domain import ns_to_datetime
 from premortem.ingest import TEST_RUN_FORMATS, simulation
-from premortem.pipeline import Pipeline
-from premortem.scheduler import RESULT_PLACEHOLDER, Job, JobFailed, Schedule
+from premortem.runtime.pipeline import Pipeline
+from premortem.runtime.scheduler import RESULT_PLACEHOLDER, Job, JobFailed, Schedule
+from premortem.runtime.training import Trainer
 from premortem.sim import run_model
 from premortem.sim.faults import FaultSpec
-from premortem.training import Trainer
 
 
 def simulation_job(pipeline: Pipeline, clock: Clock) -> Job:

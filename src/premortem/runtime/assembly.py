@@ -13,11 +13,12 @@ from premortem.alerting import AlertingService
 from premortem.clock import Clock, StreamClocks, SystemClock
 from premortem.config import Settings
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
-from premortem.jobs import command_job, simulation_job, train_job
 from premortem.logs.catalog import TemplateCatalog
-from premortem.pipeline import Pipeline, Stages
-from premortem.scheduler import Schedule, Scheduler
-from premortem.stages import AlertThreshold, AnalysisStage, PredictionStage
+from premortem.runtime.analysis import AlertThreshold, AnalysisStage, PredictionStage
+from premortem.runtime.jobs import command_job, simulation_job, train_job
+from premortem.runtime.pipeline import Pipeline, Stages
+from premortem.runtime.scheduler import Schedule, Scheduler
+from premortem.runtime.training import Trainer
 from premortem.store.alerts import AlertStore
 from premortem.store.anomalies import SqlAnomalyRepository
 from premortem.store.engine import make_engine, migrate
@@ -29,7 +30,6 @@ from premortem.store.schedules import SqlScheduleRepository
 from premortem.store.tables_series import SqlSeriesStore
 from premortem.store.tables_windows import SqlWindowRepository
 from premortem.store.templates import SqlTemplateRepository
-from premortem.training import Trainer
 
 
 @dataclass

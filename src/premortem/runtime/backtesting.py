@@ -20,7 +20,7 @@ from premortem.learn.backtest import ReplayRun, replay
 from premortem.learn.episodes import episode_from_run
 from premortem.learn.model import train
 from premortem.ports import EventQuery, InputStore, SimulationQuery, TestRunQuery
-from premortem.training import PAGE, RunLogs, pages
+from premortem.runtime.training import PAGE, RunLogs, pages
 
 
 def _mode_of(run: TestRun) -> str | None:

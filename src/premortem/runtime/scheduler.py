@@ -1,8 +1,8 @@
 """Schedules: simulations, chaos/synthetic test commands and training, run on a cron schedule or
 continuously (again `interval_s` after the previous run finished).
 
-The scheduler only decides *when*; what a run does is a `Job` per kind (premortem.jobs), so the
-loop can be tested with a manual clock and fake jobs.
+The scheduler only decides *when*; what a run does is a `Job` per kind (premortem.runtime.jobs),
+so the loop can be tested with a manual clock and fake jobs.
 
     {"name": "nightly-pool-sim", "kind": "simulation", "cron": "0 3 * * *",
      "model": "service", "params": {"request_rate": 300, "pool_size": 10}, "service": "checkout"}

@@ -22,6 +22,7 @@ from premortem.alerting.model import (
 )
 from premortem.errors import NotFound, StoreError
 from premortem.ports import Page
+from premortem.store.engine import write_lock
 from premortem.store.tables_alerting import (
     alert_dead_letters,
     alert_feedback,
@@ -37,8 +38,17 @@ class AlertStore:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
+        """A write transaction (on SQLite behind this process's write lock)."""
         try:
-            with self.engine.begin() as connection:
+            with write_lock(self.engine), self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StoreError(f"alert store: {type(exc).__name__}: {exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
                 yield connection
         except SQLAlchemyError as exc:
             raise StoreError(f"alert store: {type(exc).__name__}: {exc}") from exc
@@ -57,7 +67,7 @@ class AlertStore:
             self._upsert(connection, alerts, _alert_row(alert))
 
     def get_alert(self, alert_id: str) -> Alert:
-        with self._tx() as connection:
+        with self._read() as connection:
             row = connection.execute(select(alerts).where(alerts.c.id == alert_id)).first()
         if row is None:
             raise NotFound(f"alert {alert_id} not found")
@@ -79,13 +89,13 @@ class AlertStore:
         selected = select(alerts).where(*conditions)
         counted = select(func.count()).select_from(alerts).where(*conditions)
         ordered = selected.order_by(alerts.c.started_ns.desc(), alerts.c.id.desc())
-        with self._tx() as connection:
+        with self._read() as connection:
             total = connection.execute(counted).scalar_one()
             rows = connection.execute(ordered.limit(query.limit).offset(query.offset)).all()
         return Page(items=[_alert(r._mapping) for r in rows], total=total)
 
     def firing_alerts(self) -> list[Alert]:
-        with self._tx() as connection:
+        with self._read() as connection:
             rows = connection.execute(
                 select(alerts).where(alerts.c.state == AlertState.FIRING.value)
             ).all()
@@ -114,7 +124,7 @@ class AlertStore:
             self._upsert(connection, alert_silences, row)
 
     def get_silence(self, silence_id: str) -> Silence:
-        with self._tx() as connection:
+        with self._read() as connection:
             row = connection.execute(
                 select(alert_silences).where(alert_silences.c.id == silence_id)
             ).first()
@@ -131,7 +141,7 @@ class AlertStore:
         statement = statement.order_by(
             alert_silences.c.starts_ns.desc(), alert_silences.c.id.desc()
         )
-        with self._tx() as connection:
+        with self._read() as connection:
             rows = connection.execute(statement).all()
         return [_silence(r._mapping) for r in rows]
 
@@ -164,7 +174,7 @@ class AlertStore:
         statement = select(alert_feedback).order_by(alert_feedback.c.time_ns, alert_feedback.c.id)
         if alert_id is not None:
             statement = statement.where(alert_feedback.c.alert_id == alert_id)
-        with self._tx() as connection:
+        with self._read() as connection:
             rows = connection.execute(statement).all()
         return [
             Feedback(r.id, r.alert_id, FeedbackKind(r.kind), r.time_ns, r.comment) for r in rows
@@ -200,7 +210,7 @@ class AlertStore:
                 alert_notifications.c.alert_id == alert_id
             )
             statement = statement.where(alert_notifications.c.batch_id.in_(batches))
-        with self._tx() as connection:
+        with self._read() as connection:
             rows = connection.execute(statement).all()
         grouped: dict[tuple[str, str], DeliveryRecord] = {}
         for r in rows:
@@ -214,7 +224,7 @@ class AlertStore:
 
     def dead_letters(self) -> list[DeliveryRecord]:
         statement = select(alert_dead_letters).order_by(alert_dead_letters.c.time_ns)
-        with self._tx() as connection:
+        with self._read() as connection:
             rows = connection.execute(statement).all()
         return [
             DeliveryRecord(

@@ -144,7 +144,7 @@ class SqlInputStore:
             for stored in runs
             for i, fault in enumerate(stored.run.injected_faults)
         ]
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             conn.execute(delete(t.test_run_faults).where(t.test_run_faults.c.run_id.in_(ids)))
             conn.execute(delete(t.test_runs).where(t.test_runs.c.id.in_(ids)))
             conn.execute(insert(t.test_runs), rows)
@@ -168,7 +168,7 @@ class SqlInputStore:
             }
             for run in runs
         ]
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             conn.execute(
                 delete(t.simulations).where(t.simulations.c.id.in_([r["id"] for r in rows]))
             )

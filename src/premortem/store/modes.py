@@ -127,7 +127,7 @@ class SqlModeRepository:
         return saved
 
     def delete_mode(self, mode_id: str) -> None:
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             deleted = conn.execute(delete(t.failure_modes).where(t.failure_modes.c.id == mode_id))
             if deleted.rowcount == 0:
                 raise NotFound(f"no failure mode with id {mode_id!r}")

@@ -7,6 +7,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from premortem.clock import Clock, SystemClock
 from premortem.errors import NotFound
 from premortem.runtime.scheduler import Schedule, ScheduleRun
+from premortem.store.engine import write_lock
 from premortem.store.tables_schedules import schedule_runs, schedules
 
 
@@ -18,7 +19,7 @@ class SqlScheduleRepository:
     def put_schedule(self, schedule: Schedule) -> Schedule:
         """Create or replace the schedule with this id."""
         doc = schedule.model_dump(mode="json")
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             exists = conn.execute(select(schedules.c.id).where(schedules.c.id == schedule.id))
             if exists.first() is None:
                 row = {"id": schedule.id, "doc": doc, "created_ns": self._clock.now_ns()}
@@ -42,7 +43,7 @@ class SqlScheduleRepository:
         return Schedule.model_validate(doc)
 
     def delete_schedule(self, schedule_id: str) -> None:
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             if conn.execute(delete(schedules).where(schedules.c.id == schedule_id)).rowcount == 0:
                 raise NotFound(f"no schedule with id {schedule_id!r}")
 
@@ -55,7 +56,7 @@ class SqlScheduleRepository:
 
     def save_run(self, run: ScheduleRun) -> None:
         row = run.model_dump()
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             conn.execute(delete(schedule_runs).where(schedule_runs.c.id == run.id))
             conn.execute(insert(schedule_runs), [row])
 

@@ -19,7 +19,7 @@ from premortem.domain import Template
 from premortem.errors import NotFound
 from premortem.ports import Page
 from premortem.store import tables as t
-from premortem.store.engine import upsert
+from premortem.store.engine import upsert, write_lock
 
 MINER_STATE = "miner"
 NEXT_ID = "next_template_id"
@@ -54,7 +54,7 @@ class SqlTemplateRepository:
     def save_new(self, *, templates: Sequence[TemplateFields], next_id: int) -> None:
         """Insert (or replace) new templates and raise the id high-water mark, in one
         transaction."""
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             self._replace_state(conn, NEXT_ID, str(next_id).encode())
             self._replace_templates(conn, templates)
 
@@ -68,7 +68,7 @@ class SqlTemplateRepository:
         """Replace the saved miner state and the changed templates and delete the evicted ones,
         in one transaction."""
         gone = list(evicted)
-        with self.engine.begin() as conn:
+        with write_lock(self.engine), self.engine.begin() as conn:
             self._replace_state(conn, MINER_STATE, miner_state)
             self._replace_templates(conn, templates)
             for start in range(0, len(gone), _CHUNK):

@@ -67,7 +67,7 @@ _CRASH_HEADER = re.compile(
 )
 _GO_FRAME = re.compile(r"[\w./*()\[\]-]+\(.*\)$|created by |\[signal |goroutine \d+ \[")
 _BODY_PID = re.compile(rf"\s*{TIMESTAMP}\s+\[(\d+)(?:-\d+)?\]")
-_PID_KEYS = ("pid", "process.pid")
+_PID_KEYS = ("pid", "process.pid", "syslog.procid")
 _LOOKBACK = 1000  # records searched back for the record a line continues
 _PID_LOOKBACK = 64  # records searched back for the message of a continuation's pid
 
@@ -152,7 +152,7 @@ class _Batch:
         out = self.out
         for index, lines in self.joined.items():
             if len(lines.lines) > 1:
-                out[index] = _rebuilt(out[index], "\n".join(lines.lines))
+                out[index] = rebuilt(out[index], "\n".join(lines.lines))
         return out
 
 
@@ -234,7 +234,7 @@ def _pid(record: LogRecord) -> str:
     return found.group(1) if found else ""
 
 
-def _rebuilt(record: LogRecord, body: str) -> LogRecord:
+def rebuilt(record: LogRecord, body: str) -> LogRecord:
     """`record` with the joined body; an id derived from the old body is derived again."""
     derived = record.content_id() == record.id
     return dataclasses.replace(record, body=body, id="" if derived else record.id)

@@ -6,7 +6,8 @@ read as UTC in the year of `now_ns` (the previous year if that would put them in
 RFC 3339 time in their place (rsyslog's `RSYSLOG_ForwardFormat`) is read as such.
 A line may carry an RFC 6587 octet-count prefix (`123 <34>1 ...`). `parse_lines` reads one
 message per line; `parse_line` takes one whole message, newlines and all (as the syslog listener
-of `premortem serve` cuts them from a stream).
+of `premortem serve` cuts them from a stream). `assemble` turns a batch of parsed lines into the
+messages their senders wrote (PostgreSQL's chunks joined, the message's own level over PRI's).
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ from datetime import UTC, datetime
 
 from premortem.domain import JSON, LogRecord, severity_text_from_number
 from premortem.errors import IngestError
+from premortem.ingest import multiline
 from premortem.ingest.fields import check_log_lengths, rfc3339_to_ns
 from premortem.ingest.identity import identify_untimed
-from premortem.ingest.severity import severity_number
+from premortem.ingest.severity import (
+    CONTINUATION_LEVELS,
+    LEVELS,
+    headline,
+    leading_level_name,
+    severity_number,
+)
 
 # syslog severity code -> its name, whose OpenTelemetry number is in the `severity` table
 _SEVERITY_NAMES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
@@ -34,6 +42,10 @@ _RFC3164 = re.compile(
     r"(?:([^\s:\[]+)(?:\[([^\]]*)\])?: ?)?"  # TAG[PID]:
 )
 _SD_PARAM = re.compile(r'\s*([^\s=\]"]+)="((?:[^"\\]|\\.)*)"')
+# PostgreSQL's syslog_sequence_numbers (on by default) starts each line it sends with "[seq] ";
+# a message of several lines (an ERROR with its DETAIL and STATEMENT) or longer than its syslog
+# limit goes as chunks "[seq-1] ", "[seq-2] ", ... of one sequence number.
+_SEQUENCE = re.compile(r"\[(\d+)(?:-(\d+))?\] ")
 
 
 def parse_lines(data: bytes | str, *, now_ns: int) -> list[LogRecord]:
@@ -47,9 +59,65 @@ def parse_lines(data: bytes | str, *, now_ns: int) -> list[LogRecord]:
             records.append(record)
         except IngestError as exc:
             raise exc.at(f"/{index}") from None
+    records = assemble(records)
     # A line without TIMESTAMP was stamped now_ns: its id must not depend on it.
     identify_untimed(records, [i for i, r in enumerate(records) if r.time_ns == now_ns])
     return records
+
+
+def assemble(records: list[LogRecord]) -> list[LogRecord]:
+    """A batch of syslog lines (in the order received) as the messages their senders wrote.
+
+    - PostgreSQL's sequence prefix is taken off, and the chunks of one message (the same service,
+      process and sequence number; chunk n right after chunk n - 1 of it, other senders' lines in
+      between allowed) become one record, joined by newlines;
+    - a message that states its level at its start (`ERROR:  ...`, `[WARN] ...`, a timestamp and
+      then `LOG:`) takes that level rather than PRI's: senders map their levels onto syslog's
+      eight coarsely (PostgreSQL sends an ERROR as `warning`); PRI's stays in `syslog.severity`;
+    - then the continuation rules of every log parser (`multiline.assemble`): a `DETAIL:`,
+      `HINT:` or `STATEMENT:` line sent on its own continues the latest message of its process.
+    """
+    out: list[LogRecord] = []
+    chunks: dict[tuple[str, object, str], tuple[int, int]] = {}  # message -> (index, last chunk)
+    for record in records:
+        found = _SEQUENCE.match(record.body)
+        if found is not None:
+            rest = record.body[found.end() :]
+            key = (record.service, record.attributes.get("syslog.procid"), found.group(1))
+            chunk = int(found.group(2) or 1)
+            head = chunks.get(key)
+            if head is not None and chunk == head[1] + 1:
+                joined = f"{out[head[0]].body}\n{rest}"
+                out[head[0]] = multiline.rebuilt(out[head[0]], joined)
+                chunks[key] = (head[0], chunk)
+                continue
+            # A first chunk is taken for PostgreSQL's only when a level follows the prefix: an
+            # application's own "[42] worker started" keeps its text.
+            if chunk == 1 and leading_level_name(headline(rest)[:200]):
+                derived = record.id == record.content_id()
+                record.body = rest
+                if derived:
+                    record.id = record.content_id()
+                chunks[key] = (len(out), chunk)
+        _own_level(record)
+        out.append(record)
+    return multiline.assemble(out)
+
+
+def _own_level(record: LogRecord) -> None:
+    """The level the message states at its start, if it states one."""
+    name = leading_level_name(headline(record.body)[:200])
+    number = LEVELS.get(name, 0) if name else 0
+    if not number:
+        return
+    derived = record.id == record.content_id()
+    record.severity_number = number
+    # A continuation keeps its name: that is how `multiline.assemble` knows it.
+    record.severity_text = (
+        name if name in CONTINUATION_LEVELS else severity_text_from_number(number)
+    )
+    if derived:
+        record.id = record.content_id()
 
 
 def parse_line(line: str, *, now_ns: int) -> LogRecord:

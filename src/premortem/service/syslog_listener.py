@@ -365,7 +365,7 @@ class SyslogListener:
     def _parse(self, batch: list[_Frame]) -> list[LogRecord]:
         """The batch's records; a frame that is not syslog is counted and skipped."""
         records: list[LogRecord] = []
-        untimed: list[int] = []
+        received: set[int] = set()
         for frame, now_ns, peer in batch:
             try:
                 record = syslog.parse_line(frame.decode("utf-8", errors="replace"), now_ns=now_ns)
@@ -373,11 +373,12 @@ class SyslogListener:
             except Exception as exc:  # IngestError, or a parser bug hostile input found
                 self._reject(peer, exc)
                 continue
-            if record.time_ns == now_ns:
-                untimed.append(len(records))
+            received.add(now_ns)
             records.append(record)
-        # As in syslog.parse_lines: an id must not depend on the time a record was received.
-        identify_untimed(records, untimed)
+        # One message sent as several lines becomes one record (syslog.assemble); then, as in
+        # syslog.parse_lines, the id of a line without a time must not depend on when it came.
+        records = syslog.assemble(records)
+        identify_untimed(records, [i for i, r in enumerate(records) if r.time_ns in received])
         return records
 
     def _reject(self, peer: str, exc: Exception) -> None:

@@ -339,3 +339,25 @@ def test_a_taken_port_is_a_config_error() -> None:
             await first.stop()
 
     run_alone(main())
+
+
+def test_a_postgresql_message_sent_as_several_lines_is_stored_as_one_record() -> None:
+    pipeline = FakePipeline()
+    frames = [
+        b"<132>1 2024-05-01T10:00:01.001Z db postgres 812 - - [7-1] ERROR:  deadlock detected",
+        b"<134>1 2024-05-01T10:00:01.002Z db postgres 900 - - [3-1] LOG:  checkpoint starting",
+        b"<132>1 2024-05-01T10:00:01.001Z db postgres 812 - - [7-2] DETAIL:  Process 812 waits",
+        b"<132>1 - db postgres 812 - - [9-1] ERROR:  could not serialize access",
+        b"<132>1 - db postgres 812 - - [9-2] HINT:  The transaction might succeed if retried.",
+    ]
+
+    async def body(listener: SyslogListener) -> None:
+        await send_tcp(listener, b"".join(frame + b"\n" for frame in frames))
+        await until(lambda: len(pipeline.records) == 3)
+
+    run_listener(pipeline, body)
+    deadlock, checkpoint, serialize = pipeline.records
+    assert deadlock.body == "ERROR:  deadlock detected\nDETAIL:  Process 812 waits"
+    assert deadlock.severity_number == 17 and checkpoint.severity_text == "INFO"
+    assert serialize.body.endswith("\nHINT:  The transaction might succeed if retried.")
+    assert serialize.time_ns == NOW and len({r.id for r in pipeline.records}) == 3

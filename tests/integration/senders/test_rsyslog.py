@@ -220,3 +220,44 @@ def test_rsyslog_forwards_every_message_once(
         assert item["attributes"]["syslog.facility"] == 1, item  # user
         moment = rfc3339_to_ns(item["timestamp"])
         assert earliest <= moment <= after_ns + 1_000_000_000, (item, before_ns, after_ns)
+
+
+def test_a_postgresql_message_through_rsyslog_is_one_record(
+    tmp_path: Path,
+    premortem_process: Callable[..., PremortemProcess],
+    start_rsyslog: Callable[[Case, int], Rsyslog],
+) -> None:
+    """PostgreSQL's syslog lines ("[seq-chunk] " prefix, ERROR at syslog warning), sent by the
+    real logger through the real rsyslogd: the chunks of one message become one record with the
+    message's own level (issue 11)."""
+    case = CASES["5424-tcp-octet-counted"]
+    syslog_port = free_port()
+    server = premortem_process(f"sqlite:///{tmp_path / 'premortem.db'}")
+    server.args = ["--syslog-tcp", str(syslog_port)]
+    server.start()
+    rsyslog = start_rsyslog(case, syslog_port)
+    lines = tmp_path / "postgres.log"
+    lines.write_text(
+        "[7-1] ERROR:  deadlock detected\n"
+        "[7-2] DETAIL:  Process 812 waits for ShareLock on transaction 1234.\n"
+        "[7-3] STATEMENT:  UPDATE accounts SET balance = 0 WHERE id = 7\n"
+    )
+    where = ["--server", "127.0.0.1", "--port", str(rsyslog.tcp_in), "--tcp", "--rfc5424"]
+    subprocess.run(
+        [LOGGER, *where, "-t", "postgres", "--id=812", "-p", "local0.warning", "-f", str(lines)],
+        check=True,
+        timeout=30,
+        env={**os.environ, "TZ": "UTC"},
+    )
+    page = wait_for(lambda: logs(server)["total"] and logs(server), timeout_s=30, what="records")
+    time.sleep(1)  # a chunk stored on its own would show now
+    page = logs(server)
+    assert page["total"] == 1, page
+    (record,) = page["items"]
+    assert record["body"].split("\n") == [
+        "ERROR:  deadlock detected",
+        "DETAIL:  Process 812 waits for ShareLock on transaction 1234.",
+        "STATEMENT:  UPDATE accounts SET balance = 0 WHERE id = 7",
+    ]
+    assert record["severity_number"] == 17 and record["attributes"]["syslog.severity"] == "warning"
+    assert record["attributes"]["syslog.procid"] == "812"

@@ -34,7 +34,10 @@ def test_the_chunks_of_one_postgresql_message_are_one_record() -> None:
     ]
     assert (deadlock.severity_number, deadlock.severity_text) == (17, "ERROR")
     assert deadlock.attributes["syslog.severity"] == "warning", "PRI's level is kept"
-    assert (checkpoint.body, checkpoint.severity_text) == ("LOG:  checkpoint starting: time", "INFO")
+    assert (checkpoint.body, checkpoint.severity_text) == (
+        "LOG:  checkpoint starting: time",
+        "INFO",
+    )
     assert deadlock.id == deadlock.content_id(), "the id is the joined message's"
     assert [r.id for r in syslog.parse_lines(PG, now_ns=NOW + 5)] == [deadlock.id, checkpoint.id]
 
@@ -46,9 +49,10 @@ def test_one_message_with_other_details_is_one_template() -> None:
     miner = DrainMiner()
     first = syslog.parse_lines(PG, now_ns=NOW)[0]
     second = syslog.parse_lines(other.replace("[7-", "[8-"), now_ns=NOW)[0]
-    assert miner.add(first.body, service="postgres").template_id == miner.add(
-        second.body, service="postgres"
-    ).template_id
+    assert (
+        miner.add(first.body, service="postgres").template_id
+        == miner.add(second.body, service="postgres").template_id
+    )
 
 
 def test_without_sequence_numbers_a_detail_line_continues_its_process() -> None:

@@ -1,6 +1,7 @@
 """The bus between the server and the analysis workers (issue 14, scale-out).
 
-The server publishes accepted records to a stream and answers only once the stream holds them;
+What it is for (the server and the workers that use it are not built yet: docs/scaling.md): the
+server publishes accepted records to a stream and answers only once the stream holds them;
 workers pull them through durable consumers, one per partition, and acknowledge a message only
 after what it produced is stored. A message not acknowledged within the consumer's `ack_wait`
 (its worker died, or stalled) is delivered again, to whichever worker pulls that partition next;

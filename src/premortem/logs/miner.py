@@ -33,14 +33,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from premortem.logs.clusters import (
-    Bucket,
-    Cluster,
-    Entry,
-    lead,
-    similarity,
-    tokens_of,
-)
+from premortem.logs.clusters import Bucket, Cluster, Entry, lead, similarity, tokens_of
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import DEFAULTS, DIGITS_TO_ZERO, WILDCARD, digit_shape, mask
 from premortem.logs.shapes import TokenMasks, TokenShapes, collapse_runs, runs_key, runs_shape

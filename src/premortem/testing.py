@@ -55,9 +55,9 @@ class MemoryInputStore:
         self._events: dict[str, Event] = {}
 
     def add_test_runs(self, runs: Sequence[StoredTestRun]) -> int:
-        for stored in runs:
+        for stored in runs:  # sent twice in one batch: the last counts
             self._test_runs[stored.run.test_id] = copy.deepcopy(stored)
-        return len(runs)
+        return len({stored.run.test_id for stored in runs})
 
     def get_test_run(self, test_id: str) -> StoredTestRun:
         if test_id not in self._test_runs:
@@ -84,7 +84,7 @@ class MemoryInputStore:
     def add_simulations(self, runs: Sequence[SimulationRun]) -> int:
         for run in runs:
             self._simulations[run.simulation_id] = run.model_copy(deep=True)
-        return len(runs)
+        return len({run.simulation_id for run in runs})
 
     def get_simulation(self, simulation_id: str) -> SimulationRun:
         if simulation_id not in self._simulations:

@@ -25,7 +25,7 @@ from premortem.ports import (
     TestRunQuery,
 )
 from premortem.store import tables as t
-from premortem.store.engine import insert_new, write_lock
+from premortem.store.engine import insert_new, upsert, write_lock
 from premortem.store.text import is_storable, json_dumps, storable_parameters
 
 if TYPE_CHECKING:
@@ -137,17 +137,18 @@ class SqlInputStore:
         if not runs:
             return 0
         now = self._clock.now_ns()
-        ids = [stored.run.test_id for stored in runs]
-        rows = [_test_run_row(stored, now) for stored in runs]
+        latest = {stored.run.test_id: stored for stored in runs}  # sent twice: the last counts
+        rows = [_test_run_row(stored, now) for stored in latest.values()]
         faults = [
             {"run_id": stored.run.test_id, "position": i, "fault_type": fault.type}
-            for stored in runs
+            for stored in latest.values()
             for i, fault in enumerate(stored.run.injected_faults)
         ]
         with write_lock(self.engine), self.engine.begin() as conn:
-            conn.execute(delete(t.test_run_faults).where(t.test_run_faults.c.run_id.in_(ids)))
-            conn.execute(delete(t.test_runs).where(t.test_runs.c.id.in_(ids)))
-            conn.execute(insert(t.test_runs), rows)
+            # The upsert takes each run's row first (in key order): two writers of one run take
+            # turns, where delete-then-insert let both delete nothing and the second insert fail.
+            upsert(conn, t.test_runs, rows)
+            conn.execute(delete(t.test_run_faults).where(t.test_run_faults.c.run_id.in_(latest)))
             if faults:
                 conn.execute(insert(t.test_run_faults), faults)
         return len(rows)
@@ -156,8 +157,8 @@ class SqlInputStore:
         if not runs:
             return 0
         now = self._clock.now_ns()
-        rows = [
-            {
+        rows = {
+            run.simulation_id: {
                 "id": run.simulation_id,
                 "model": run.model,
                 "service": run.service or "",
@@ -167,12 +168,9 @@ class SqlInputStore:
                 "doc": run.model_dump(mode="json"),
             }
             for run in runs
-        ]
+        }
         with write_lock(self.engine), self.engine.begin() as conn:
-            conn.execute(
-                delete(t.simulations).where(t.simulations.c.id.in_([r["id"] for r in rows]))
-            )
-            conn.execute(insert(t.simulations), rows)
+            upsert(conn, t.simulations, list(rows.values()))
         return len(rows)
 
     # ------------------------------------------------------------------ reads

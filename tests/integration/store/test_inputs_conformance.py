@@ -90,6 +90,44 @@ def test_resending_a_test_run_replaces_it(store: InputStore) -> None:
     assert not store.get_test_run("a").run.failed
 
 
+def test_a_run_sent_twice_in_one_batch_keeps_the_last(store: InputStore) -> None:
+    first = run("a", minute=0, failed=True, faults=["cpu_hog", "latency"])
+    last = run("a", minute=0, failed=False, faults=["process_kill"])
+    assert store.add_test_runs([first, last]) == 1
+    assert not store.get_test_run("a").run.failed
+    assert store.list_test_runs(TestRunQuery(fault_type="process_kill")).total == 1
+    assert store.list_test_runs(TestRunQuery(fault_type="latency")).total == 0
+
+
+def test_two_writers_of_one_run_take_turns(store: InputStore) -> None:
+    """Two requests resending the same run at once (a retry while the first is in flight): both
+    succeed and one run with its faults stays (delete-then-insert failed on PostgreSQL)."""
+    import threading
+
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def send(faults: list[str]) -> None:
+        for _ in range(20):
+            barrier.wait()
+            try:
+                store.add_test_runs([run("a", minute=0, failed=True, faults=faults)])
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [
+        threading.Thread(target=send, args=(faults,))
+        for faults in (["cpu_hog", "latency"], ["cpu_hog", "latency"])
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[0]
+    assert store.counts()["test_runs"] == 1
+    assert store.list_test_runs(TestRunQuery(fault_type="latency")).total == 1
+
+
 def test_missing_records_raise_not_found(store: InputStore) -> None:
     with pytest.raises(NotFound):
         store.get_test_run("nope")

@@ -8,7 +8,7 @@ after what it produced is stored. A message not acknowledged within the consumer
 writes are idempotent by record id, so a redelivery stores nothing twice.
 
 - `Bus`: the port (`publish`, `pull`, `close`); `Incoming`: a pulled message (`ack`, `nak`).
-- `MemoryBus` (`premortem.bus.memory`): the in-process twin, for the embedded default and tests.
+- `MemoryBus` (`premortem.bus.memory`): the in-process twin, for tests (it keeps every message).
 - `JetStreamBus` (`premortem.bus.jetstream`): NATS JetStream, selected by
   ``PREMORTEM_BUS_URL=nats://host:4222``.
 

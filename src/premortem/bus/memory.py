@@ -1,4 +1,5 @@
-"""The bus in one process: the twin of JetStream for the embedded default and for tests.
+"""The bus in one process: the twin of JetStream for tests. It keeps every message it was
+given (no retention limit), so it is not for a long-running process.
 
 It keeps JetStream's contract (premortem.bus): a stream per bus, messages deduplicated by id
 within the duplicate window, durable consumers that filter one subject, remember what was

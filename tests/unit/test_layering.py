@@ -1,7 +1,7 @@
 """Issue 14: who may import whom. Read from the source (`ast`), so lazy imports count too.
 
 - routes and pages hold no SQL: nothing in `service/` imports sqlalchemy; neither does
-  `alerting/` (its SQL repository is `store/alerts.py`);
+  `alerting/` (its SQL repository is `store/alerts.py`) nor `evaluation/`;
 - no cycle between `learn/` and `sim/`: their shared words live in `premortem.conditions`;
 - the store keeps what the miner counts without knowing the miner: `store/` never imports
   `logs/` (the plain types are in `premortem.counts`).
@@ -22,6 +22,7 @@ PACKAGE = SRC / "premortem"
 RULES = [
     ("premortem.service", "sqlalchemy", "routes and pages call repositories in store/"),
     ("premortem.alerting", "sqlalchemy", "the alert repository lives in store/alerts.py"),
+    ("premortem.evaluation", "sqlalchemy", "the history backtest reads logs via store/overview.py"),
     ("premortem.learn", "premortem.sim", "shared vocabulary lives in premortem.conditions"),
     ("premortem.sim", "premortem.learn", "What-If takes a posterior function"),
     ("premortem.store", "premortem.logs", "window and template types live in premortem.counts"),

@@ -25,9 +25,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, Protocol
 
-from sqlalchemy import case, func, select
-
-from premortem.domain import ERROR_SEVERITY, TestRun, datetime_to_ns, rfc3339_ns
+from premortem.domain import TestRun, datetime_to_ns, rfc3339_ns
 from premortem.evaluation.scoring import (
     Alerts,
     RunOutcome,
@@ -40,7 +38,6 @@ from premortem.learn.suite_backtest import common_kind, mode_kinds, run_kind
 from premortem.ports import EventQuery, TestRunQuery
 from premortem.runtime.assembly import Runtime
 from premortem.runtime.training import run_windows_ns
-from premortem.store import tables as t
 
 NS = 1_000_000_000
 
@@ -404,31 +401,11 @@ class StoredHistoryBacktest:
 
     def _log_span(self, since_ns: int, until_ns: int, services: Sequence[str] | None) -> LogSpan:
         """(first, last, first ERROR) record times in [since, until) of these services."""
-        c = t.logs.c
-        stmt = select(
-            func.min(c.time_ns),
-            func.max(c.time_ns),
-            func.min(case((c.severity_number >= ERROR_SEVERITY, c.time_ns))),
-        ).where(c.time_ns >= since_ns, c.time_ns < until_ns)
-        if services is not None:
-            stmt = stmt.where(c.service.in_(list(services)))
-        with self.runtime.engine.connect() as conn:
-            first, last, error = conn.execute(stmt).one()
-        return LogSpan(first, last, error)
+        return LogSpan(*self.runtime.overview.log_span(since_ns, until_ns, services))
 
     def _first_errors(
         self, since_ns: int, until_ns: int, service: str | None, horizon_ns: int
     ) -> list[tuple[int, str]]:
         """The baseline outside test runs: the first ERROR line per service and horizon-wide
-        slot, (time, service), from one grouped scan."""
-        c = t.logs.c
-        slot = ((c.time_ns - since_ns) // horizon_ns).label("slot")
-        stmt = (
-            select(c.service, slot, func.min(c.time_ns))
-            .where(c.time_ns >= since_ns, c.time_ns < until_ns, c.severity_number >= ERROR_SEVERITY)
-            .group_by(c.service, slot)
-        )
-        if service:
-            stmt = stmt.where(c.service == service)
-        with self.runtime.engine.connect() as conn:
-            return sorted((int(first), name) for name, _, first in conn.execute(stmt))
+        slot, (time, service)."""
+        return self.runtime.overview.first_errors(since_ns, until_ns, service, horizon_ns)

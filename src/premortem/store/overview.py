@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Engine, func, select, union
+from sqlalchemy import Engine, case, func, select, union
 
+from premortem.domain import ERROR_SEVERITY
 from premortem.store import tables as t
 
 # Tables whose rows are what pages show over time (each has an index on time_ns).
@@ -70,3 +71,37 @@ class SqlOverview:
                 if 0 <= int(index) < buckets:
                     rates[int(tid)][int(index)] = int(count)
         return rates
+
+    def log_span(
+        self, since_ns: int, until_ns: int, services: Sequence[str] | None
+    ) -> tuple[int | None, int | None, int | None]:
+        """(first, last, first ERROR) record times in [since, until) of these services (all when
+        None): the stretch a backtest watched, and where the naive baseline would alert."""
+        c = t.logs.c
+        stmt = select(
+            func.min(c.time_ns),
+            func.max(c.time_ns),
+            func.min(case((c.severity_number >= ERROR_SEVERITY, c.time_ns))),
+        ).where(c.time_ns >= since_ns, c.time_ns < until_ns)
+        if services is not None:
+            stmt = stmt.where(c.service.in_(list(services)))
+        with self.engine.connect() as conn:
+            first, last, error = conn.execute(stmt).one()
+        return first, last, error
+
+    def first_errors(
+        self, since_ns: int, until_ns: int, service: str | None, slot_ns: int
+    ) -> list[tuple[int, str]]:
+        """The first ERROR line per service and `slot_ns`-wide slot from `since_ns`, as (time,
+        service) in time order, from one grouped scan."""
+        c = t.logs.c
+        slot = ((c.time_ns - since_ns) // slot_ns).label("slot")
+        stmt = (
+            select(c.service, slot, func.min(c.time_ns))
+            .where(c.time_ns >= since_ns, c.time_ns < until_ns, c.severity_number >= ERROR_SEVERITY)
+            .group_by(c.service, slot)
+        )
+        if service:
+            stmt = stmt.where(c.service == service)
+        with self.engine.connect() as conn:
+            return sorted((int(first), name) for name, _, first in conn.execute(stmt))

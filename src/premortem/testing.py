@@ -40,9 +40,7 @@ def _in_range(time_ns: int, since_ns: int | None, until_ns: int | None) -> bool:
     return (since_ns is None or time_ns >= since_ns) and (until_ns is None or time_ns < until_ns)
 
 
-def _page(
-    items: Iterable[T], *, key: Callable[[T], tuple[int, str]], limit: int, offset: int
-) -> Page[T]:
+def _page(items: Iterable[T], *, key: Callable[[T], Any], limit: int, offset: int) -> Page[T]:
     ordered = sorted(items, key=key)
     return Page(copy.deepcopy(ordered[offset : offset + limit]), len(ordered))
 
@@ -183,8 +181,7 @@ class MemoryModeRepository:
                 if (not service or m.service == service)
                 and (not source or m.source.value == source)
             ]
-        found.sort(key=lambda m: (m.name, m.id))
-        return Page([m.model_copy(deep=True) for m in found[offset : offset + limit]], len(found))
+        return _page(found, key=lambda m: (m.name, m.id), limit=limit, offset=offset)
 
     def all_modes(self) -> list[FailureMode]:
         with self._lock:
@@ -205,15 +202,14 @@ class MemoryModeRepository:
         now = self._clock.now_ns()
         with self._lock:
             history = self._versions.get(mode.id, [])
-            saved = mode.model_copy(
-                deep=True,
+            numbered = mode.model_copy(
                 update={
                     "version": (history[-1].version if history else 0) + 1,
                     "updated_at": ns_to_datetime(now),
                 },
             )
-            # Stored as the SQL store keeps it: the JSON document, read back.
-            saved = FailureMode.model_validate(saved.model_dump(mode="json"))
+            # Kept as the SQL store keeps it (the JSON document, read back): a copy of its own.
+            saved = FailureMode.model_validate(numbered.model_dump(mode="json"))
             self._modes[mode.id] = saved
             self._versions.setdefault(mode.id, []).append(
                 ModeVersion(saved.version, now, change[:256], saved.model_copy(deep=True))
@@ -264,8 +260,7 @@ class MemoryPredictionStore:
                 and _in_range(p.time_ns, since_ns, until_ns)
                 and (min_probability is None or p.probability >= min_probability)
             ]
-        found.sort(key=lambda p: (-p.time_ns, p.id))
-        return Page([p.model_copy(deep=True) for p in found[offset : offset + limit]], len(found))
+        return _page(found, key=lambda p: (-p.time_ns, p.id), limit=limit, offset=offset)
 
     def latest_per_mode(self, *, service: str | None = None) -> list[Prediction]:
         with self._lock:

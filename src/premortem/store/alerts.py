@@ -6,8 +6,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from premortem.alerting.model import (
@@ -22,7 +21,7 @@ from premortem.alerting.model import (
 )
 from premortem.errors import NotFound, StoreError
 from premortem.ports import Page
-from premortem.store.engine import write_lock
+from premortem.store.engine import upsert, write_lock
 from premortem.store.tables_alerting import (
     alert_dead_letters,
     alert_feedback,
@@ -53,18 +52,11 @@ class AlertStore:
         except SQLAlchemyError as exc:
             raise StoreError(f"alert store: {type(exc).__name__}: {exc}") from exc
 
-    def _upsert(self, connection: Connection, table: Table, row: dict[str, Any]) -> None:
-        keys = [c.name for c in table.primary_key.columns]
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).values(row)
-        changes = {k: v for k, v in row.items() if k not in keys}
-        connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
-
     # ----------------------------------------------------------------------- alerts
 
     def save_alert(self, alert: Alert) -> None:
         with self._tx() as connection:
-            self._upsert(connection, alerts, _alert_row(alert))
+            upsert(connection, alerts, [_alert_row(alert)])
 
     def get_alert(self, alert_id: str) -> Alert:
         with self._read() as connection:
@@ -121,7 +113,7 @@ class AlertStore:
             "comment": silence.comment,
         }
         with self._tx() as connection:
-            self._upsert(connection, alert_silences, row)
+            upsert(connection, alert_silences, [row])
 
     def get_silence(self, silence_id: str) -> Silence:
         with self._read() as connection:
@@ -168,7 +160,7 @@ class AlertStore:
             exists = connection.execute(select(alerts.c.id).where(alerts.c.id == feedback.alert_id))
             if exists.first() is None:
                 raise NotFound(f"alert {feedback.alert_id} not found")
-            self._upsert(connection, alert_feedback, row)
+            upsert(connection, alert_feedback, [row])
 
     def list_feedback(self, alert_id: str | None = None) -> list[Feedback]:
         statement = select(alert_feedback).order_by(alert_feedback.c.time_ns, alert_feedback.c.id)
@@ -183,21 +175,23 @@ class AlertStore:
     # ----------------------------------------------------------------------- deliveries
 
     def record_delivery(self, record: DeliveryRecord) -> None:
+        rows = [
+            {
+                "batch_id": record.batch_id,
+                "route": record.route,
+                "alert_id": alert_id,
+                "event": record.event,
+                "status": record.status,
+                "attempts": record.attempts,
+                "time_ns": record.time_ns,
+                "error": record.error,
+            }
+            for alert_id in record.alert_ids
+        ]
         with self._tx() as connection:
-            for alert_id in record.alert_ids:
-                row = {
-                    "batch_id": record.batch_id,
-                    "route": record.route,
-                    "alert_id": alert_id,
-                    "event": record.event,
-                    "status": record.status,
-                    "attempts": record.attempts,
-                    "time_ns": record.time_ns,
-                    "error": record.error,
-                }
-                self._upsert(connection, alert_notifications, row)
+            upsert(connection, alert_notifications, rows)
             if record.status == "dead":
-                self._upsert(connection, alert_dead_letters, _dead_letter_row(record))
+                upsert(connection, alert_dead_letters, [_dead_letter_row(record)])
 
     def list_deliveries(self, *, alert_id: str | None = None) -> list[DeliveryRecord]:
         statement = select(alert_notifications).order_by(

@@ -7,7 +7,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from premortem.clock import Clock, SystemClock
 from premortem.errors import NotFound
 from premortem.runtime.scheduler import Schedule, ScheduleRun
-from premortem.store.engine import write_lock
+from premortem.store.engine import upsert, write_lock
 from premortem.store.tables_schedules import schedule_runs, schedules
 
 
@@ -57,8 +57,7 @@ class SqlScheduleRepository:
     def save_run(self, run: ScheduleRun) -> None:
         row = run.model_dump()
         with write_lock(self.engine), self.engine.begin() as conn:
-            conn.execute(delete(schedule_runs).where(schedule_runs.c.id == run.id))
-            conn.execute(insert(schedule_runs), [row])
+            upsert(conn, schedule_runs, [row])
 
     def runs(self, schedule_id: str, *, limit: int = 50) -> list[ScheduleRun]:
         c = schedule_runs.c

@@ -80,3 +80,51 @@ class PremortemProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
+
+
+class WorkerProcess:
+    """`premortem worker` in its own process (scale-out tests). Log in `worker-<n>.log`."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], number: int) -> None:
+        self.workdir = workdir
+        self.env = {**os.environ, **env}
+        self.logfile = workdir / f"worker-{number}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace")[-3000:] if self.logfile.exists() else ""
+
+    def start(self) -> None:
+        with self.logfile.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).with_name("premortem")), "worker"],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                cwd=self.workdir,
+            )
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        """Until it said which partitions it took (it has joined the others)."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
+        while "premortem worker: partitions" not in self.log:
+            assert self.process.poll() is None, self.log
+            assert time.monotonic() < deadline, f"the worker did not start: {self.log}"
+            time.sleep(0.1)
+
+    def kill_9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)

@@ -25,6 +25,7 @@ app = typer.Typer(
 # Feature modules that add commands; a module missing from an install is skipped, not fatal.
 COMMAND_MODULES = (
     "serve",
+    "worker",
     "ingest",
     "mine",
     "simulate",

@@ -69,7 +69,26 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///./premortem.db"
-    bus_url: str | None = None
+    bus_url: str | None = Field(
+        default=None,
+        description="nats://host:4222: scale-out. `serve` publishes accepted log records to "
+        "NATS JetStream and `premortem worker` processes analyse them (docs/scaling.md)",
+    )
+    bus_name: str = Field(
+        default="premortem",
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="names this deployment on the bus and in the database: the stream, its "
+        "subjects (`<name>.logs.<partition>`) and the workers' leases",
+    )
+    bus_partitions: int = Field(
+        default=8, ge=1, le=16, description="partitions of the log stream (by service)"
+    )
+    bus_ack_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a message a worker took and did not acknowledge within this is delivered "
+        "again (to the worker that took over its partition)",
+    )
     host: str | None = None
     port: int = 8080
     public_url: str | None = None

@@ -1,9 +1,9 @@
 """The bus between the server and the analysis workers (issue 14, scale-out).
 
-What it is for (the server and the workers that use it are not built yet: docs/scaling.md): the
-server publishes accepted records to a stream and answers only once the stream holds them;
-workers pull them through durable consumers, one per partition, and acknowledge a message only
-after what it produced is stored. A message not acknowledged within the consumer's `ack_wait`
+What it is for (runtime/handoff.py, runtime/worker.py, docs/scaling.md): the server publishes
+accepted records to a stream and answers only once the stream holds them; workers pull them
+through durable consumers, one per partition, and acknowledge a message only after what it
+produced is stored. A message not acknowledged within the consumer's `ack_wait`
 (its worker died, or stalled) is delivered again, to whichever worker pulls that partition next;
 writes are idempotent by record id, so a redelivery stores nothing twice.
 
@@ -79,6 +79,16 @@ class Bus(Protocol):
 
 def subject(kind: str, partition: int, *, prefix: str = PREFIX) -> str:
     return f"{prefix}.{kind}.{partition}"
+
+
+def stream_name(prefix: str) -> str:
+    """The JetStream stream of a deployment named `prefix` (stream names are upper case)."""
+    return prefix.upper()
+
+
+def every_partition(kind: str, *, prefix: str = PREFIX) -> str:
+    """The subject filter of every partition of `kind` (one consumer that sees them all)."""
+    return f"{prefix}.{kind}.>"
 
 
 def partition_of(service: str, partitions: int) -> int:

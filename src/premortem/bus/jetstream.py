@@ -19,6 +19,9 @@ from premortem.bus import ACK_WAIT_S, DUPLICATE_WINDOW_S, PREFIX, Incoming, Outg
 
 MSG_ID = "Nats-Msg-Id"
 PUBLISH_TIMEOUT_S = 10.0
+# The stream keeps messages this long (then drops them, analysed or not): a week of records for
+# workers that were down, without a disk that fills for ever. Analysed records are in the store.
+MAX_AGE_S = 7 * 86_400.0
 
 
 @dataclass(slots=True)
@@ -71,6 +74,7 @@ class JetStreamBus:
         ack_wait_s: float = ACK_WAIT_S,
         duplicate_window_s: float = DUPLICATE_WINDOW_S,
         max_ack_pending: int = 100_000,
+        max_age_s: float = MAX_AGE_S,
     ) -> JetStreamBus:
         import nats  # only a scale-out process needs the client
 
@@ -78,10 +82,12 @@ class JetStreamBus:
             url, connect_timeout=5, max_reconnect_attempts=-1, allow_reconnect=True
         )
         bus = cls(connection, stream=stream, ack_wait_s=ack_wait_s, max_ack_pending=max_ack_pending)
-        await bus._ensure_stream(f"{prefix}.>", duplicate_window_s)
+        await bus._ensure_stream(f"{prefix}.>", duplicate_window_s, max_age_s)
         return bus
 
-    async def _ensure_stream(self, subjects: str, duplicate_window_s: float) -> None:
+    async def _ensure_stream(
+        self, subjects: str, duplicate_window_s: float, max_age_s: float
+    ) -> None:
         from nats.js.api import StorageType, StreamConfig
         from nats.js.errors import NotFoundError
 
@@ -90,6 +96,7 @@ class JetStreamBus:
             subjects=[subjects],
             storage=StorageType.FILE,
             duplicate_window=duplicate_window_s,
+            max_age=max_age_s,
         )
         try:
             await self._js.stream_info(self.stream)
@@ -137,6 +144,28 @@ class JetStreamBus:
             )
             self._subscriptions[durable] = found
         return found
+
+    async def backlog(self, subject: str, durable: str) -> tuple[int, int | None]:
+        """Messages of `subject` the consumer `durable` has not acknowledged, and when the oldest
+        of them was published (ns; None when there is none). A consumer not created yet has
+        every message of its subject ahead of it."""
+        from nats.js.errors import NotFoundError
+
+        try:
+            info = await self._js.consumer_info(self.stream, durable)
+            pending = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+            after = int(info.ack_floor.stream_seq) if info.ack_floor else 0
+        except NotFoundError:
+            state = (await self._js.stream_info(self.stream, subjects_filter=subject)).state
+            pending = int((state.subjects or {}).get(subject, 0))
+            after = 0
+        if not pending:
+            return 0, None
+        try:
+            oldest = await self._js.get_msg(self.stream, seq=after + 1, subject=subject, next=True)
+        except NotFoundError:
+            return pending, None
+        return pending, int(oldest.time.timestamp() * 1e9) if oldest.time else None
 
     async def delete_stream(self) -> None:
         """Remove the stream and its consumers (tests and `premortem` maintenance only)."""

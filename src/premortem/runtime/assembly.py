@@ -6,6 +6,7 @@ The HTTP service, the worker and the CLI are thin shells over `build_runtime(set
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -31,6 +32,9 @@ from premortem.store.tables_series import SqlSeriesStore
 from premortem.store.tables_windows import SqlWindowRepository
 from premortem.store.templates import SqlTemplateRepository
 
+if TYPE_CHECKING:
+    from premortem.runtime.handoff import BusHandoff
+
 
 @dataclass
 class Runtime:
@@ -52,6 +56,7 @@ class Runtime:
     trainer: Trainer
     schedules: SqlScheduleRepository
     scheduler: Scheduler
+    handoff: BusHandoff | None = None
 
     def alert_threshold(self) -> AlertThreshold:
         """The probability at which predictions alert now, and where that number came from."""
@@ -80,6 +85,8 @@ class Runtime:
         self.scheduler.stop()
         self.pipeline.stop()
         self.alerting.stop()
+        if self.handoff is not None:
+            self.handoff.close()
         self.engine.dispose()
 
 
@@ -110,37 +117,23 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         windows=windows,
         clocks=stream_clocks,
     )
-    alert_store = AlertStore(engine)
-    alerting = AlertingService.from_settings(
-        settings,
-        alert_store,
-        modes=modes.find_mode,
-        clock=stream_clocks.newest(),
-        stream_time=stream_clocks.now_ns,
-    )
-    models = SqlModelRepository(engine, clock=clock)
-    predictions = SqlPredictionRepository(engine)
     inputs = SqlInputStore(engine, clock=clock)
-    prediction = PredictionStage(
-        models,
-        predictions=predictions,
-        alerting=alerting,
-        clocks=stream_clocks,
-        alert_threshold=settings.alert_threshold,
-        failures=inputs,
-    )
+    side = build_prediction_side(settings, engine, clock, stream_clocks, modes, inputs)
+    alert_store, alerting, models, predictions, prediction = side
     # Prediction first: it is on the alert path; windows and detectors can wait a moment.
     stages = Stages(
         on_logs=[prediction.on_logs, analysis.on_logs],
         on_tick=[analysis.on_tick, prediction.on_tick],
         on_series=[prediction.on_series],
     )
+    handoff = _handoff(settings)
     pipeline = Pipeline(
         store=inputs,
         catalog=catalog,
         clock=clock,
         stages=stages,
         max_queued_records=settings.analysis_queue_records,
+        handoff=handoff,
     )
     trainer = Trainer(
         inputs=inputs,
@@ -175,4 +168,54 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         trainer=trainer,
         schedules=schedules,
         scheduler=Scheduler(schedules, jobs, clock=clock, commands=settings.command_policy()),
+        handoff=handoff,
+    )
+
+
+PredictionSide = tuple[
+    AlertStore, AlertingService, SqlModelRepository, SqlPredictionRepository, PredictionStage
+]
+
+
+def build_prediction_side(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    stream_clocks: StreamClocks,
+    modes: SqlModeRepository,
+    inputs: SqlInputStore,
+) -> PredictionSide:
+    """Prediction and alerting: the server's, or in scale-out the worker's that holds the role."""
+    alert_store = AlertStore(engine)
+    alerting = AlertingService.from_settings(
+        settings,
+        alert_store,
+        modes=modes.find_mode,
+        clock=stream_clocks.newest(),
+        stream_time=stream_clocks.now_ns,
+    )
+    models = SqlModelRepository(engine, clock=clock)
+    predictions = SqlPredictionRepository(engine)
+    prediction = PredictionStage(
+        models,
+        predictions=predictions,
+        alerting=alerting,
+        clocks=stream_clocks,
+        alert_threshold=settings.alert_threshold,
+        failures=inputs,
+    )
+    return alert_store, alerting, models, predictions, prediction
+
+
+def _handoff(settings: Settings) -> BusHandoff | None:
+    """Scale-out: log records go to the bus (workers analyse them), not to this process."""
+    if not settings.bus_url:
+        return None
+    from premortem.runtime.handoff import BusHandoff  # the NATS client only where it is used
+
+    return BusHandoff(
+        settings.bus_url,
+        name=settings.bus_name,
+        partitions=settings.bus_partitions,
+        ack_wait_s=settings.bus_ack_wait_s,
     )

@@ -8,6 +8,10 @@ analysis is that far behind, ingestion refuses new batches *before* storing them
 429 with Retry-After), so nothing is stored without being analysed and a sender's retry
 delivers it later. How far behind analysis is (`lag()`: records queued, age of the oldest) is
 in /metrics.
+
+In scale-out (`PREMORTEM_BUS_URL`) log records take another way: the pipeline hands them to the
+bus (`handoff`) and answers once the stream holds them; worker processes mine, store and analyse
+them (premortem.runtime.worker). Events, test runs and simulations are stored here as before.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 from premortem.clock import Clock, SystemClock
 from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun
@@ -31,6 +36,18 @@ from premortem.ports import InputStore, StoredTestRun
 log = logging.getLogger(__name__)
 
 LogStage = Callable[[Sequence[LogRecord]], None]
+
+
+class LogHandoff(Protocol):
+    """Where accepted log records go instead of this process's own analysis (scale-out)."""
+
+    def publish_logs(self, records: Sequence[LogRecord]) -> int: ...
+
+    def lag(self) -> tuple[int, float]:
+        """Records handed over and not yet analysed, and the oldest one's wait in seconds."""
+        ...
+
+
 TickStage = Callable[[int], None]
 
 
@@ -70,6 +87,7 @@ class Pipeline:
         stages: Stages | None = None,
         tick_interval_s: float = 1.0,
         max_queued_records: int = MAX_QUEUED_RECORDS,
+        handoff: LogHandoff | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -77,6 +95,7 @@ class Pipeline:
         self.stages = stages or Stages()
         self._tick_interval_s = tick_interval_s
         self.max_queued_records = max_queued_records
+        self.handoff = handoff
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._inline = threading.Lock()
@@ -90,6 +109,8 @@ class Pipeline:
     # ------------------------------------------------------------------ ingestion
 
     def ingest_logs(self, records: Sequence[LogRecord]) -> int:
+        if self.handoff is not None:
+            return self.handoff.publish_logs(records)  # durable in the stream: workers go on
         self.admit(len(records))
         # The catalog saves the templates it creates before returning: a stored record's
         # template id is never handed out again, even after a crash (see TemplateCatalog).
@@ -138,6 +159,8 @@ class Pipeline:
         )
 
     def lag(self) -> AnalysisLag:
+        if self.handoff is not None:
+            return AnalysisLag(*self.handoff.lag())
         with self._lag_lock:
             oldest = self._waiting[0][0] if self._waiting else None
             records = self._waiting_records

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from premortem.domain import Template, datetime_to_ns, optional_ns, rfc3339_ns
 from premortem.errors import NotFound
@@ -31,6 +32,7 @@ def template_json(template: Template, *, detail: bool = False) -> dict[str, Any]
 
 @router.get("/templates", dependencies=[CanRead])
 async def list_templates(
+    request: Request,
     pipeline: PipelineDep,
     service: str | None = None,
     q: Annotated[str | None, Query(description="text the template contains")] = None,
@@ -41,31 +43,45 @@ async def list_templates(
     # templates meanwhile, and neither waits for the other. On the event loop, not in the thread
     # pool: a page of a capped catalogue is a few milliseconds, and on a server busy ingesting the
     # hop to a worker thread and back costs far more waiting for the GIL.
-    page, total = pipeline.catalog.page(service=service, contains=q, limit=limit, offset=offset)
+    if pipeline.handoff is None:
+        page, total = pipeline.catalog.page(service=service, contains=q, limit=limit, offset=offset)
+    else:  # scale-out: the workers mine, and save what they hold to the store
+        page, total = await run_in_threadpool(
+            request.app.state.runtime.templates.busiest,
+            service=service,
+            text=q,
+            limit=limit,
+            offset=offset,
+        )
     return {"items": [template_json(t) for t in page], "total": total}
 
 
-@router.get("/templates/{template_id}", dependencies=[CanRead])
-def get_template(template_id: int, pipeline: PipelineDep) -> dict[str, Any]:
-    template = pipeline.catalog.get(template_id)
+def find_template(request: Request, template_id: int) -> Template:
+    """A template this process mines, or in scale-out one a worker saved to the store."""
+    runtime = request.app.state.runtime
+    template: Template | None = runtime.pipeline.catalog.get(template_id)
+    if template is None and runtime.pipeline.handoff is not None:
+        template = runtime.templates.get_template(template_id)
     if template is None:
         raise NotFound(f"no template with id {template_id}")
-    return template_json(template, detail=True)
+    return template
+
+
+@router.get("/templates/{template_id}", dependencies=[CanRead])
+def get_template(template_id: int, request: Request) -> dict[str, Any]:
+    return template_json(find_template(request, template_id), detail=True)
 
 
 @router.get("/templates/{template_id}/series", dependencies=[CanRead])
 def template_series(
     request: Request,
     template_id: Annotated[int, Path(ge=0, le=MAX_INT32)],
-    pipeline: PipelineDep,
     since: Since = None,
     until: Until = None,
     service: str | None = None,
 ) -> dict[str, Any]:
     """Count of the template per closed window (windows where it did not appear count 0)."""
-    template = pipeline.catalog.get(template_id)
-    if template is None:
-        raise NotFound(f"no template with id {template_id}")
+    template = find_template(request, template_id)
     runtime = request.app.state.runtime
     width_ns = int(runtime.settings.window.seconds * 1e9)
     since_ns = datetime_to_ns(since) if since else template.first_seen_ns - width_ns

@@ -9,6 +9,7 @@ template, before any record carrying its id is stored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select
@@ -25,31 +26,65 @@ MINER_STATE = "miner"
 NEXT_ID = "next_template_id"
 STATE_VERSION = 1
 _CHUNK = 500
+# Template ids are 32-bit columns: the one process's ids stay below 2**30; partition p's are
+# [2**30 + p * 2**26, 2**30 + (p + 1) * 2**26) — 67 million ids each, for up to 16 partitions.
+PARTITION_BASE = 1 << 30
+PARTITION_SPAN = 1 << 26
+MAX_PARTITIONS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateScope:
+    """Whose miner this repository saves: the one process's (the default: every template, state
+    rows `miner` and `next_template_id`), or one bus partition's in scale-out, whose worker
+    mines only that partition's services. A partition's ids come from its own range, so workers
+    mining different partitions at once never hand out the same id, and its state rows carry the
+    partition's suffix."""
+
+    suffix: str = ""
+    first_id: int = 1
+    end_id: int | None = None
+
+    @classmethod
+    def partition(cls, partition: int) -> TemplateScope:
+        if not 0 <= partition < MAX_PARTITIONS:
+            raise ValueError(f"partition {partition} outside 0..{MAX_PARTITIONS - 1}")
+        first = PARTITION_BASE + partition * PARTITION_SPAN
+        return cls(f":p{partition}", first, first + PARTITION_SPAN)
 
 
 class SqlTemplateRepository:
-    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock | None = None, scope: TemplateScope | None = None
+    ) -> None:
         self.engine = engine
         self._clock = clock or SystemClock()
+        self.scope = scope or TemplateScope()
 
     def load_miner_state(self) -> bytes | None:
-        with self.engine.connect() as conn:
-            state = conn.execute(
-                select(t.miner_state.c.state).where(t.miner_state.c.name == MINER_STATE)
-            ).scalar()
-        return bytes(state) if state is not None else None
+        return self._load_state(MINER_STATE)
 
     def load_templates(self) -> list[Template]:
+        c = t.templates.c
+        where: list[ColumnElement[bool]] = [c.evicted.is_(False)]
+        if self.scope.end_id is not None:
+            where += [c.id >= self.scope.first_id, c.id < self.scope.end_id]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t.templates).where(t.templates.c.evicted.is_(False)))
+            rows = conn.execute(select(t.templates).where(*where))
             return [_template(row) for row in rows.mappings()]
 
     def load_next_id(self) -> int:
+        mark = self._load_state(NEXT_ID)
+        return max(int(mark.decode()), self.scope.first_id) if mark else self.scope.first_id
+
+    def _load_state(self, name: str) -> bytes | None:
         with self.engine.connect() as conn:
-            mark = conn.execute(
-                select(t.miner_state.c.state).where(t.miner_state.c.name == NEXT_ID)
+            state = conn.execute(
+                select(t.miner_state.c.state).where(
+                    t.miner_state.c.name == name + self.scope.suffix
+                )
             ).scalar()
-        return int(bytes(mark).decode()) if mark is not None else 1
+        return bytes(state) if state is not None else None
 
     def save_new(self, *, templates: Sequence[TemplateFields], next_id: int) -> None:
         """Insert (or replace) new templates and raise the id high-water mark, in one
@@ -77,7 +112,7 @@ class SqlTemplateRepository:
 
     def _replace_state(self, conn: Connection, name: str, state: bytes) -> None:
         row = {
-            "name": name,
+            "name": name + self.scope.suffix,
             "version": STATE_VERSION,
             "state": state,
             "saved_ns": self._clock.now_ns(),

@@ -1,0 +1,95 @@
+"""Log records on the bus: one message holds a batch of one partition's records.
+
+A record travels as a compact JSON array of its fields (its id included, so a worker stores it
+under the id the sender's request gave it, and a redelivered message stores nothing twice). A
+message's id is derived from its records' ids: the same batch re-sent after a lost answer is the
+same message, which the stream keeps once (its duplicate window).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from hashlib import blake2b
+from typing import Any
+
+import orjson
+
+from premortem.bus import Outgoing, partition_of
+from premortem.domain import LogRecord
+
+MESSAGE_RECORDS = 1000  # records per message: a JetStream message stays well under 1 MiB
+
+
+def encode(records: Sequence[LogRecord]) -> bytes:
+    fields = [
+        [
+            r.id,
+            r.time_ns,
+            r.observed_ns,
+            r.service,
+            r.severity_number,
+            r.severity_text,
+            r.body,
+            r.attributes,
+            r.resource,
+            r.trace_id,
+            r.span_id,
+        ]
+        for r in records
+    ]
+    try:
+        return orjson.dumps(fields)
+    except TypeError:  # a lone surrogate (syslog bytes kept by surrogateescape): JSON escapes it
+        return json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> list[LogRecord]:
+    return [
+        LogRecord(
+            id=f[0],
+            time_ns=f[1],
+            observed_ns=f[2],
+            service=f[3],
+            severity_number=f[4],
+            severity_text=f[5],
+            body=f[6],
+            attributes=f[7],
+            resource=f[8],
+            trace_id=f[9],
+            span_id=f[10],
+        )
+        for f in _loads(data)
+    ]
+
+
+def _loads(data: bytes) -> list[list[Any]]:
+    try:
+        loaded: list[list[Any]] = orjson.loads(data)
+    except orjson.JSONDecodeError:  # escaped lone surrogates, which orjson refuses
+        loaded = json.loads(data)
+    return loaded
+
+
+def by_partition(records: Sequence[LogRecord], partitions: int) -> dict[int, list[Outgoing]]:
+    """The messages to publish per partition, records in the order given."""
+    grouped: dict[int, list[LogRecord]] = defaultdict(list)
+    for record in records:
+        grouped[partition_of(record.service, partitions)].append(record)
+    out: dict[int, list[Outgoing]] = {}
+    for partition in sorted(grouped):
+        group = grouped[partition]
+        out[partition] = [
+            _message(group[start : start + MESSAGE_RECORDS])
+            for start in range(0, len(group), MESSAGE_RECORDS)
+        ]
+    return out
+
+
+def _message(records: Sequence[LogRecord]) -> Outgoing:
+    digest = blake2b(digest_size=16)
+    for record in records:
+        digest.update(record.id.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return Outgoing(digest.hexdigest(), encode(records))

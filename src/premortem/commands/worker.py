@@ -1,0 +1,50 @@
+"""`premortem worker`: an analysis worker for scale-out (NATS JetStream + PostgreSQL).
+
+Run `premortem serve` and any number of `premortem worker` with the same
+`PREMORTEM_DATABASE_URL` (PostgreSQL) and `PREMORTEM_BUS_URL` (nats://host:4222): the server
+publishes accepted log records, the workers share the partitions, mine, store and analyse them,
+and one of them predicts and alerts (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+from rich.console import Console
+
+
+def worker() -> None:
+    """Analyse the log stream of a scale-out deployment (needs PREMORTEM_BUS_URL)."""
+    from premortem.config import load_settings
+    from premortem.errors import PremortemError
+    from premortem.runtime.worker import Worker
+
+    settings = load_settings()
+    if not settings.bus_url:
+        raise PremortemError(
+            "premortem worker needs PREMORTEM_BUS_URL (e.g. nats://127.0.0.1:4222)"
+        )
+    console = Console(stderr=True)
+    running = Worker(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, stop.set)
+
+        def ready() -> None:
+            owned = ", ".join(str(p) for p in sorted(running.partitions)) or "none yet"
+            role = " and predicts" if running.predicting else ""
+            console.print(f"premortem worker: partitions {owned}{role} (bus {settings.bus_url})")
+
+        await running.run(stop, on_ready=ready)
+
+    asyncio.run(main())
+    console.print(f"premortem worker stopped after {running.records_done} records")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(worker)

@@ -1,0 +1,75 @@
+"""Scale-out's request path: accepted log records go to NATS JetStream, not to local analysis.
+
+With `PREMORTEM_BUS_URL` set, the server validates a batch, publishes it to the partitions of its
+services (`premortem.logs.<partition>`) and answers once JetStream acknowledged every message:
+the records are durable in the stream. `premortem worker` processes mine, store and analyse them
+(`premortem.runtime.worker`). The bus client runs on an event loop of its own, on one thread, so
+the request threads, the syslog listener and the CLI all hand over the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+from premortem.bus import stream_name, subject
+from premortem.bus.jetstream import JetStreamBus
+from premortem.bus.records import MESSAGE_RECORDS, by_partition
+from premortem.domain import LogRecord
+
+T = TypeVar("T")
+HANDOFF_TIMEOUT_S = 30.0
+
+
+class BusHandoff:
+    def __init__(self, url: str, *, name: str, partitions: int, ack_wait_s: float) -> None:
+        self.url = url
+        self.name = name
+        self.partitions = partitions
+        self._records = self._messages = 0  # published by this process: records per message
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="premortem-bus", daemon=True
+        )
+        self._thread.start()
+        self._bus: JetStreamBus = self._run(
+            JetStreamBus.connect(url, prefix=name, stream=stream_name(name), ack_wait_s=ack_wait_s)
+        )
+
+    def publish_logs(self, records: Sequence[LogRecord]) -> int:
+        """Publish the records to their partitions; returns once the stream holds them all."""
+        for partition, messages in by_partition(records, self.partitions).items():
+            self._run(self._bus.publish(subject("logs", partition, prefix=self.name), messages))
+            self._messages += len(messages)
+        self._records += len(records)
+        return len(records)
+
+    def lag(self) -> tuple[int, float]:
+        """How far the workers are behind: records published and not yet analysed (estimated
+        from the messages not acknowledged, at the records per message published so far), and
+        how long the oldest of them has waited (seconds)."""
+        pending, oldest = 0, None
+        for partition in range(self.partitions):
+            count, published = self._run(
+                self._bus.backlog(subject("logs", partition, prefix=self.name), f"logs-{partition}")
+            )
+            pending += count
+            if published is not None:
+                oldest = published if oldest is None else min(oldest, published)
+        per_message = self._records / self._messages if self._messages else MESSAGE_RECORDS
+        waited = max(0.0, (time.time_ns() - oldest) / 1e9) if oldest is not None else 0.0
+        return round(pending * per_message), waited
+
+    def close(self) -> None:
+        try:
+            self._run(self._bus.close())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(timeout=HANDOFF_TIMEOUT_S)

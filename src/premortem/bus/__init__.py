@@ -25,6 +25,7 @@ from hashlib import blake2b
 from typing import Protocol
 
 PREFIX = "premortem"
+PREDICT = "predict"  # the durable consumer of every partition that the predicting worker pulls
 ACK_WAIT_S = 30.0  # a worker acknowledges a batch after storing what it produced
 DUPLICATE_WINDOW_S = 120.0  # a batch re-sent within this is stored once (by message id)
 

@@ -145,6 +145,17 @@ class JetStreamBus:
             self._subscriptions[durable] = found
         return found
 
+    async def unacknowledged(self, durable: str) -> int:
+        """Messages the consumer `durable` delivered and nobody acknowledged yet (0 when it does
+        not exist yet)."""
+        from nats.js.errors import NotFoundError
+
+        try:
+            info = await self._js.consumer_info(self.stream, durable)
+        except NotFoundError:
+            return 0
+        return int(info.num_ack_pending or 0)
+
     async def backlog(self, subject: str, durable: str) -> tuple[int, int | None]:
         """Messages of `subject` the consumer `durable` has not acknowledged, and when the oldest
         of them was published (ns; None when there is none). A consumer not created yet has
@@ -157,13 +168,13 @@ class JetStreamBus:
             after = int(info.ack_floor.stream_seq) if info.ack_floor else 0
         except NotFoundError:
             state = (await self._js.stream_info(self.stream, subjects_filter=subject)).state
-            pending = int((state.subjects or {}).get(subject, 0))
+            pending = sum((state.subjects or {}).values())  # the filter's subjects only
             after = 0
         if not pending:
             return 0, None
         try:
             oldest = await self._js.get_msg(self.stream, seq=after + 1, subject=subject, next=True)
-        except NotFoundError:
+        except NotFoundError:  # gone meanwhile (acknowledged, or past the stream's max age)
             return pending, None
         return pending, int(oldest.time.timestamp() * 1e9) if oldest.time else None
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from premortem.bus import stream_name, subject
+from premortem.bus import PREDICT, every_partition, stream_name, subject
 from premortem.bus.jetstream import JetStreamBus
 from premortem.bus.records import MESSAGE_RECORDS, by_partition
 from premortem.domain import LogRecord
@@ -49,16 +49,18 @@ class BusHandoff:
 
     def lag(self) -> tuple[int, float]:
         """How far the workers are behind: records published and not yet analysed (estimated
-        from the messages not acknowledged, at the records per message published so far), and
-        how long the oldest of them has waited (seconds)."""
-        pending, oldest = 0, None
-        for partition in range(self.partitions):
-            count, published = self._run(
-                self._bus.backlog(subject("logs", partition, prefix=self.name), f"logs-{partition}")
-            )
-            pending += count
-            if published is not None:
-                oldest = published if oldest is None else min(oldest, published)
+        from the messages not acknowledged — by the partitions' consumers or by the predictor,
+        whichever is further behind — at the records per message published so far), and how
+        long the oldest of them has waited (seconds)."""
+        behind = [
+            self._run(self._bus.backlog(subject("logs", p, prefix=self.name), f"logs-{p}"))
+            for p in range(self.partitions)
+        ]
+        everything = every_partition("logs", prefix=self.name)
+        predicting = self._run(self._bus.backlog(everything, PREDICT))
+        published = [at for _, at in [*behind, predicting] if at is not None]
+        oldest = min(published) if published else None
+        pending = max(sum(count for count, _ in behind), predicting[0])
         per_message = self._records / self._messages if self._messages else MESSAGE_RECORDS
         waited = max(0.0, (time.time_ns() - oldest) / 1e9) if oldest is not None else 0.0
         return round(pending * per_message), waited

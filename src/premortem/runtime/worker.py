@@ -7,13 +7,14 @@ lands in the same partition; runtime/handoff.py). Any number of workers share th
   advisory lock, store/leases.py); it tries to take free leases every `CLAIM_INTERVAL_S`. A
   worker that dies loses its leases with its database connection, and another takes them.
 - **Per partition, in order.** The owner pulls the partition's durable consumer (`logs-<p>`)
-  one message at a time (`max_ack_pending=1`: nothing newer is delivered while a message is
-  unacknowledged, so a partition's records are mined in the order they were published, even
-  across a takeover). For each message it assigns templates (the partition's own miner, restored
-  from the store when it takes the partition; its ids come from the partition's range), stores
-  the records by id (a redelivered message stores nothing twice), runs the windows and
-  detectors, and only then acknowledges. A message taken by a worker that died unacknowledged is
-  delivered again after `PREMORTEM_BUS_ACK_WAIT_S` to whoever owns the partition then.
+  in batches of up to `FETCH` messages, on a task of its own per partition. For each message it
+  assigns templates (the partition's own miner, restored from the store when it takes the
+  partition; its ids come from the partition's range), stores the records by id (a redelivered
+  message stores nothing twice), runs the windows and detectors, and only then acknowledges.
+  Messages a worker took and died without acknowledging are delivered again after
+  `PREMORTEM_BUS_ACK_WAIT_S`: a worker taking over a partition that has such messages waits
+  that long before its first pull, so the redelivered ones come first and the partition's
+  records are still mined in the order they were published.
 - **Prediction is one role.** The predictor reads indicators of every service, so one worker
   (the holder of the `predict` lease) runs it over every partition through one durable consumer
   (`premortem.logs.>`, stream order = publish order), with alerting: one notification per alert.
@@ -25,14 +26,15 @@ partition that changes owner starts its open windows afresh.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from premortem.bus import Incoming, every_partition, stream_name, subject
+from premortem.bus import PREDICT, every_partition, stream_name, subject
 from premortem.bus.jetstream import JetStreamBus
 from premortem.bus.records import decode
 from premortem.clock import Clock, StreamClocks, SystemClock
@@ -53,8 +55,8 @@ log = logging.getLogger(__name__)
 
 CLAIM_INTERVAL_S = 2.0
 TICK_INTERVAL_S = 1.0
-PULL_TIMEOUT_S = 0.05
-PREDICT = "predict"
+PULL_TIMEOUT_S = 1.0  # a pull waits this long for a message (each partition pulls on its own)
+FETCH = 8  # messages pulled at once and out unacknowledged per consumer: up to 8,000 records
 
 
 @dataclass(slots=True)
@@ -62,6 +64,8 @@ class OwnedPartition:
     number: int
     catalog: TemplateCatalog
     analysis: AnalysisStage
+    task: asyncio.Task[None] | None = None
+    leaving: bool = False  # given back: its task stops after the message it is on
 
 
 class Worker:
@@ -84,20 +88,19 @@ class Worker:
         )
         self.alerting = side[1]
         self.prediction: PredictionStage = side[4]
-        self.predicting = False
+        self.predicting: asyncio.Task[None] | None = None
         self.slot: int | None = None  # this worker's place among the live workers (a lease)
         self.records_done = 0
-        self._claimed_at = 0.0
-        self._ticked_at = 0.0
+        self._bus: JetStreamBus | None = None
 
     async def run(self, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None) -> None:
         name = self.settings.bus_name
-        bus = await JetStreamBus.connect(
+        self._bus = await JetStreamBus.connect(
             str(self.settings.bus_url),
             prefix=name,
             stream=stream_name(name),
             ack_wait_s=self.settings.bus_ack_wait_s,
-            max_ack_pending=1,
+            max_ack_pending=FETCH,
         )
         self.alerting.start()
         try:
@@ -105,81 +108,58 @@ class Worker:
             # Workers started together see each other on the next claim: wait for it, so the
             # first one up does not take every partition only to give most of them back.
             await asyncio.sleep(CLAIM_INTERVAL_S)
-            self._claim()
+            await self._claim()
             if on_ready is not None:
                 on_ready()
+            claimed_at = time.monotonic()
             while not stop.is_set():
-                busy = await self._round(bus)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), TICK_INTERVAL_S)
                 self._tick()
-                if not busy:
-                    await asyncio.sleep(0.01)
+                if time.monotonic() - claimed_at >= CLAIM_INTERVAL_S:
+                    claimed_at = time.monotonic()
+                    await self._claim()
         finally:
-            self._tick(force=True)
-            for owned in self.partitions.values():
-                owned.catalog.flush()
-            await bus.close()
+            for number in sorted(self.partitions):
+                await self._give_back(number)
+            if self.predicting is not None:
+                self.predicting.cancel()
+                await asyncio.gather(self.predicting, return_exceptions=True)
+            await self._bus.close()
             self.alerting.stop()
             self.leases.release_all()
             self.engine.dispose()
 
-    async def _round(self, bus: JetStreamBus) -> bool:
-        """Pull and handle at most one message per owned partition and one for prediction."""
-        busy = False
-        name = self.settings.bus_name
-        for number in sorted(self.partitions):
-            for message in await bus.pull(
-                subject("logs", number, prefix=name),
-                durable=f"logs-{number}",
-                batch=1,
-                timeout_s=PULL_TIMEOUT_S,
-            ):
-                self._analyse(self.partitions[number], message)
-                await message.ack()
-                busy = True
-        if self.predicting:
-            for message in await bus.pull(
-                every_partition("logs", prefix=name),
-                durable=PREDICT,
-                batch=1,
-                timeout_s=PULL_TIMEOUT_S,
-            ):
-                self.prediction.on_logs(decode(message.data))
-                await message.ack()
-                busy = True
-        return busy
-
-    def _analyse(self, owned: OwnedPartition, message: Incoming) -> None:
-        records = decode(message.data)
-        owned.catalog.assign(records)  # new templates are saved before their records
-        self.inputs.add_logs(records)  # by id: a redelivered message stores nothing twice
-        owned.analysis.on_logs(records)
-        self.records_done += len(records)
-
     def _lease(self, what: str) -> str:
         return f"{self.settings.bus_name}:{what}"
 
-    def _claim(self) -> None:
+    async def _claim(self) -> None:
         """Keep this worker's fair share of the partitions: take free ones up to
         ceil(partitions / live workers), give back the surplus when more workers came."""
-        self._claimed_at = time.monotonic()
-        if not self.leases.alive():
+        if not self.leases.alive():  # the lock connection was lost: so was every lease
+            for owned in self.partitions.values():
+                owned.leaving = True
             self.partitions.clear()
-            self.predicting = False
+            if self.predicting is not None:
+                self.predicting.cancel()
+                self.predicting = None
             self.slot = None
         total = self.settings.bus_partitions
         self._take_slot()
         share = -(-total // max(1, self.leases.holders(self._slots())))
         for number in sorted(self.partitions, reverse=True)[: max(0, len(self.partitions) - share)]:
-            self._give_back(number)
+            await self._give_back(number)
         for number in range(total):
             if len(self.partitions) >= share:
                 break
             taken = number in self.partitions
             if not taken and self.leases.try_take(self._lease(f"logs-{number}")):
-                self.partitions[number] = self._take(number)
+                owned = self._take(number)
+                self.partitions[number] = owned
+                owned.task = asyncio.create_task(self._consume(owned))
                 log.info("worker took partition %d", number)
-        if not self.predicting and self.leases.try_take(self._lease(PREDICT)):
-            self.predicting = True
+        if self.predicting is None and self.leases.try_take(self._lease(PREDICT)):
+            self.predicting = asyncio.create_task(self._predict())
             log.info("worker took the prediction role")
 
     def _slots(self) -> list[str]:
@@ -190,15 +170,6 @@ class Worker:
         if self.slot is None:
             slots = self._slots()
             self.slot = next((k for k, name in enumerate(slots) if self.leases.try_take(name)), -1)
-
-    def _give_back(self, number: int) -> None:
-        """Hand a partition over: its templates and windows stored first, then its lease freed
-        (its last message was acknowledged; the next owner restores the miner from the store)."""
-        owned = self.partitions.pop(number)
-        owned.analysis.on_tick(self.clock.now_ns())
-        owned.catalog.flush()
-        self.leases.release(self._lease(f"logs-{number}"))
-        log.info("worker gave back partition %d", number)
 
     def _take(self, number: int) -> OwnedPartition:
         repository = SqlTemplateRepository(
@@ -215,16 +186,71 @@ class Worker:
         )
         return OwnedPartition(number, catalog, analysis)
 
-    def _tick(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if now - self._claimed_at >= CLAIM_INTERVAL_S and not force:
-            self._claim()
-        if not force and now - self._ticked_at < TICK_INTERVAL_S:
-            return
-        self._ticked_at = now
-        stream_now = self.clock.now_ns()
+    async def _give_back(self, number: int) -> None:
+        """Hand a partition over: its task stops after its message, its templates and windows
+        are stored, then its lease is freed (the next owner restores the miner from the store)."""
+        owned = self.partitions.pop(number)
+        owned.leaving = True
+        if owned.task is not None:
+            await asyncio.gather(owned.task, return_exceptions=True)
+        owned.analysis.on_tick(self.clock.now_ns())
+        owned.catalog.flush()
+        self.leases.release(self._lease(f"logs-{number}"))
+        log.info("worker gave back partition %d", number)
+
+    async def _consume(self, owned: OwnedPartition) -> None:
+        assert self._bus is not None
+        durable = f"logs-{owned.number}"
+        topic = subject("logs", owned.number, prefix=self.settings.bus_name)
+        await self._after_redeliveries(durable)
+        while not owned.leaving:
+            async with _surviving(f"partition {owned.number}"):
+                for message in await self._bus.pull(
+                    topic, durable=durable, batch=FETCH, timeout_s=PULL_TIMEOUT_S
+                ):
+                    if owned.leaving:
+                        return  # not acknowledged: the next owner gets it again
+                    records = decode(message.data)
+                    owned.catalog.assign(records)  # new templates are saved before their records
+                    self.inputs.add_logs(records)  # by id: a redelivery stores nothing twice
+                    owned.analysis.on_logs(records)
+                    await message.ack()
+                    self.records_done += len(records)
+
+    async def _predict(self) -> None:
+        assert self._bus is not None
+        everything = every_partition("logs", prefix=self.settings.bus_name)
+        await self._after_redeliveries(PREDICT)
+        while True:
+            async with _surviving("prediction"):
+                for message in await self._bus.pull(
+                    everything, durable=PREDICT, batch=FETCH, timeout_s=PULL_TIMEOUT_S
+                ):
+                    self.prediction.on_logs(decode(message.data))
+                    await message.ack()
+
+    async def _after_redeliveries(self, durable: str) -> None:
+        """A consumer with messages out that nobody acknowledged (their worker died): wait until
+        they are due again, so they are redelivered before anything newer is delivered."""
+        assert self._bus is not None
+        if await self._bus.unacknowledged(durable):
+            await asyncio.sleep(self.settings.bus_ack_wait_s)
+
+    def _tick(self) -> None:
+        now = self.clock.now_ns()
         for owned in self.partitions.values():
-            owned.analysis.on_tick(stream_now)
-            owned.catalog.flush_if_due(stream_now)
-        if self.predicting:
-            self.prediction.on_tick(stream_now)
+            owned.analysis.on_tick(now)
+            owned.catalog.flush_if_due(now)
+        if self.predicting is not None:
+            self.prediction.on_tick(now)
+
+
+@contextlib.asynccontextmanager
+async def _surviving(what: str) -> AsyncIterator[None]:
+    """A failing message (the store unreachable, say) is logged and left unacknowledged: it comes
+    again after the ack wait, and the partition goes on instead of stopping for good."""
+    try:
+        yield
+    except Exception:
+        log.exception("worker: %s failed; its message comes again", what)
+        await asyncio.sleep(1.0)

@@ -1,7 +1,8 @@
 """Scale-out, end to end: HTTP in → templates stored → predictions made, per deployment.
 
-Setups, each on the same pre-encoded batches of 1,000 JSON log lines (bench/ingest.py's
-few-templates workload), sent from two client threads:
+Each setup first learns a model from the bundled seed example (sent through the API, then
+`POST /api/v1/train`), so the predictor works on every line. Then the same batches of 1,000
+JSON log lines (bench/ingest.py's few-templates workload) go in from two client threads:
 
 - `embedded`: `premortem serve` alone on SQLite (the default);
 - `jetstream-1`, `jetstream-2`: `premortem serve` with `PREMORTEM_BUS_URL` (NATS JetStream on
@@ -12,9 +13,10 @@ few-templates workload), sent from two client threads:
 `lines_s` is the records over the time from the first request until analysis caught up (the
 server's /metrics lag back to 0: every record mined, stored and seen by the predictor);
 `p99_ingest_s` the 99th percentile of the requests' answer times; `max_analysis_lag_s` the
-largest lag /metrics showed (read every 0.2 s). `records_stored` and `duplicates` (rows beyond
-one per id) are counted in the database. `cpu_s` gives each process's CPU seconds over the run
-(from /proc): where the time went, so where the bottleneck is.
+largest lag /metrics showed (read every 0.2 s). `records_stored` (the seed example's lines not
+included) and `duplicates` (rows beyond one per id) are counted in the database. `cpu_s` gives
+each process's CPU seconds over the run (from /proc), and how much of the workers' went to
+prediction (one worker's role): where the time went, so where the bottleneck is.
 
     python bench/scaleout.py [--lines 200000] [--postgres URL] [--nats URL] [--json OUT]
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -85,6 +88,12 @@ class Worker:
         self.process.terminate()
         self.process.wait(30)
         return used
+
+    def prediction_cpu_s(self) -> float:
+        """CPU seconds its last life spent predicting (it says so when it stops)."""
+        text = (self.workdir / f"worker-{self.number}.log").read_text(errors="replace")
+        found = re.findall(r"prediction ([0-9.]+) s", text)
+        return float(found[-1]) if found else 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -152,6 +161,23 @@ def send(url: str, batches: list[bytes], on_half: threading.Event) -> list[float
     return latencies
 
 
+def train_seed_model(url: str) -> None:
+    """A model to predict with: the bundled seed example (a failed test run and its logs),
+    sent as a user would and trained on; the predictor then reads every benchmark line (its
+    WARN and ERROR lines are new to the model, so they are evidence it evaluates)."""
+    from premortem.examples import seed_example_bytes, seed_logs_bytes
+
+    json_type = {"content-type": "application/json"}
+    with httpx.Client(base_url=url, timeout=300) as client:
+        client.post("/api/v1/test-runs", content=seed_example_bytes(), headers=json_type)
+        client.post("/api/v1/logs", content=seed_logs_bytes(), headers=json_type)
+        LagWatch(url).caught_up()
+        trained = client.post("/api/v1/train").json()
+    if not trained.get("modes"):
+        raise SystemExit(f"the seed example trained no failure mode: {trained}")
+    time.sleep(6.0)  # workers look for a newer model every 5 s
+
+
 def stored(database_url: str) -> tuple[int, int]:
     engine = create_engine(database_url)
     try:
@@ -189,6 +215,8 @@ def run(
             worker.start()
         for worker in running:
             worker.wait_ready()
+        train_seed_model(url)
+        seeded, _ = stored(database_url)
         outside = {name: cpu_of(name) for name in ("postgres", "nats-server")}
         server_cpu = cpu_seconds(server.pid)
         half = threading.Event()
@@ -205,6 +233,7 @@ def run(
         watch = LagWatch(url)
         watch.start()
         started = time.perf_counter()
+        cpu: dict[str, float] = {}
         try:
             latencies = send(url, batches, half)
             watch.stop.set()
@@ -213,14 +242,14 @@ def run(
             elapsed = time.perf_counter() - started
             if killer is not None:
                 killer.join(60)
-            cpu = {
-                "server": round(cpu_seconds(server.pid) - server_cpu, 1),
-                **{name: round(cpu_of(name) - before, 1) for name, before in outside.items()},
-            }
+            cpu["server"] = round(cpu_seconds(server.pid) - server_cpu, 1)
+            cpu.update({name: round(cpu_of(name) - b, 1) for name, b in outside.items()})
             total, distinct = stored(database_url)
         finally:
             for n, worker in enumerate(running):
                 cpu[f"worker-{n}"] = round(worker.stop(), 1)
+            if running:
+                cpu["of which prediction"] = round(sum(w.prediction_cpu_s() for w in running), 1)
             server.terminate()
             server.wait(30)
     records = len(batches) * BATCH
@@ -228,7 +257,7 @@ def run(
         "setup": setup,
         "lines_s": round(records / elapsed),
         "records_in": records,
-        "records_stored": total,
+        "records_stored": total - seeded,
         "duplicates": total - distinct,
         "p99_ingest_s": round(statistics.quantiles(latencies, n=100)[98], 3),
         "max_analysis_lag_s": round(watch.max_lag_s, 2),

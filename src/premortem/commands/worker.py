@@ -43,7 +43,11 @@ def worker() -> None:
         await running.run(stop, on_ready=ready)
 
     asyncio.run(main())
-    console.print(f"premortem worker stopped after {running.records_done} records")
+    cpu = ", ".join(f"{what} {seconds:.1f} s" for what, seconds in running.cpu_s.items())
+    console.print(
+        f"premortem worker stopped after {running.records_done} records (CPU: {cpu})",
+        soft_wrap=True,  # one line, whatever the width: bench/scaleout.py reads it
+    )
 
 
 def register(app: typer.Typer) -> None:

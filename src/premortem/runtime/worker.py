@@ -91,6 +91,9 @@ class Worker:
         self.predicting: asyncio.Task[None] | None = None
         self.slot: int | None = None  # this worker's place among the live workers (a lease)
         self.records_done = 0
+        # CPU seconds spent on the partitions' messages and on prediction: where a worker's time
+        # goes (printed when it stops; bench/scaleout.py reads it).
+        self.cpu_s = {"partitions": 0.0, "prediction": 0.0}
         self._bus: JetStreamBus | None = None
 
     async def run(self, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None) -> None:
@@ -210,10 +213,12 @@ class Worker:
                 ):
                     if owned.leaving:
                         return  # not acknowledged: the next owner gets it again
+                    started = time.process_time()
                     records = decode(message.data)
                     owned.catalog.assign(records)  # new templates are saved before their records
                     self.inputs.add_logs(records)  # by id: a redelivery stores nothing twice
                     owned.analysis.on_logs(records)
+                    self.cpu_s["partitions"] += time.process_time() - started
                     await message.ack()
                     self.records_done += len(records)
 
@@ -226,7 +231,9 @@ class Worker:
                 for message in await self._bus.pull(
                     everything, durable=PREDICT, batch=FETCH, timeout_s=PULL_TIMEOUT_S
                 ):
+                    started = time.process_time()
                     self.prediction.on_logs(decode(message.data))
+                    self.cpu_s["prediction"] += time.process_time() - started
                     await message.ack()
 
     async def _after_redeliveries(self, durable: str) -> None:

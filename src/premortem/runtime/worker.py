@@ -137,8 +137,9 @@ class Worker:
         return f"{self.settings.bus_name}:{what}"
 
     async def _claim(self) -> None:
-        """Keep this worker's fair share of the partitions: take free ones up to
-        ceil(partitions / live workers), give back the surplus when more workers came."""
+        """Keep this worker's fair share of the work: the partitions plus the prediction role,
+        ceil((partitions + 1) / live workers) units each (the predicting worker takes one
+        partition fewer); take free leases up to it, give back the surplus when workers came."""
         if not self.leases.alive():  # the lock connection was lost: so was every lease
             for owned in self.partitions.values():
                 owned.leaving = True
@@ -149,11 +150,15 @@ class Worker:
             self.slot = None
         total = self.settings.bus_partitions
         self._take_slot()
-        share = -(-total // max(1, self.leases.holders(self._slots())))
-        for number in sorted(self.partitions, reverse=True)[: max(0, len(self.partitions) - share)]:
+        if self.predicting is None and self.leases.try_take(self._lease(PREDICT)):
+            self.predicting = asyncio.create_task(self._predict())
+            log.info("worker took the prediction role")
+        share = -(-(total + 1) // max(1, self.leases.holders(self._slots())))
+        quota = max(0, share - (self.predicting is not None))
+        for number in sorted(self.partitions, reverse=True)[: max(0, len(self.partitions) - quota)]:
             await self._give_back(number)
         for number in range(total):
-            if len(self.partitions) >= share:
+            if len(self.partitions) >= quota:
                 break
             taken = number in self.partitions
             if not taken and self.leases.try_take(self._lease(f"logs-{number}")):
@@ -161,9 +166,6 @@ class Worker:
                 self.partitions[number] = owned
                 owned.task = asyncio.create_task(self._consume(owned))
                 log.info("worker took partition %d", number)
-        if self.predicting is None and self.leases.try_take(self._lease(PREDICT)):
-            self.predicting = asyncio.create_task(self._predict())
-            log.info("worker took the prediction role")
 
     def _slots(self) -> list[str]:
         return [self._lease(f"worker-{k}") for k in range(self.settings.bus_partitions)]

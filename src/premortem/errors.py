@@ -83,3 +83,8 @@ class Busy(PremortemError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class Unavailable(Busy):
+    """A service premortem hands records to (the log stream in scale-out) did not take them:
+    nothing was acknowledged; send again after `retry_after_s` seconds (HTTP 503)."""

@@ -11,6 +11,7 @@ never acknowledged is delivered again once that passes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from premortem.bus import ACK_WAIT_S, DUPLICATE_WINDOW_S, PREFIX, Incoming, Outg
 
 MSG_ID = "Nats-Msg-Id"
 PUBLISH_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 8.0
+log = logging.getLogger(__name__)
 # The stream keeps messages this long (then drops them, analysed or not): a week of records for
 # workers that were down, without a disk that fills for ever. Analysed records are in the store.
 MAX_AGE_S = 7 * 86_400.0
@@ -51,6 +54,12 @@ class _Message:
         await self.msg.nak()
 
 
+async def _connection_trouble(error: Exception) -> None:
+    """The client's errors go to the log (by default it prints every reconnect attempt's
+    traceback on stderr)."""
+    log.warning("NATS connection: %s", error)
+
+
 class JetStreamBus:
     """Connect with `await JetStreamBus.connect(url)`; the stream is created if missing."""
 
@@ -78,9 +87,21 @@ class JetStreamBus:
     ) -> JetStreamBus:
         import nats  # only a scale-out process needs the client
 
-        connection = await nats.connect(
-            url, connect_timeout=5, max_reconnect_attempts=-1, allow_reconnect=True
-        )
+        # Reconnects for ever once connected (a NATS restart is waited out), but the first
+        # connection is given CONNECT_TIMEOUT_S: a wrong URL is an error, not a hang.
+        try:
+            connection = await asyncio.wait_for(
+                nats.connect(
+                    url,
+                    connect_timeout=5,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    error_cb=_connection_trouble,
+                ),
+                timeout=CONNECT_TIMEOUT_S,
+            )
+        except TimeoutError as exc:
+            raise ConnectionError(f"no NATS server answered at {url}") from exc
         bus = cls(connection, stream=stream, ack_wait_s=ack_wait_s, max_ack_pending=max_ack_pending)
         await bus._ensure_stream(f"{prefix}.>", duplicate_window_s, max_age_s)
         return bus

@@ -42,7 +42,10 @@ def worker() -> None:
 
         await running.run(stop, on_ready=ready)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ConnectionError as exc:
+        raise PremortemError(f"{exc} (PREMORTEM_BUS_URL)") from exc
     cpu = ", ".join(f"{what} {seconds:.1f} s" for what, seconds in running.cpu_s.items())
     console.print(
         f"premortem worker stopped after {running.records_done} records (CPU: {cpu})",

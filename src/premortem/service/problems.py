@@ -18,6 +18,7 @@ from premortem.errors import (
     NotFound,
     PayloadTooLarge,
     PremortemError,
+    Unavailable,
 )
 
 PROBLEM = "application/problem+json"
@@ -62,6 +63,15 @@ def install(app: FastAPI) -> None:
             errors = [{"pointer": e.pointer, "detail": e.message} for e in exc.errors]
             return problem(
                 400, "Invalid input", str(exc), kind="invalid-input", instance=path, errors=errors
+            )
+        if isinstance(exc, Unavailable):
+            return problem(
+                503,
+                "Service unavailable",
+                str(exc),
+                kind="unavailable",
+                instance=path,
+                headers={"Retry-After": str(exc.retry_after_s)},
             )
         if isinstance(exc, Busy):
             return problem(

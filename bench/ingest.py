@@ -159,6 +159,7 @@ class Sent:
     seconds: float
     refused: int
     answered_at: list[float]
+    latencies: list[float]  # each batch's answer time, its retries after a 429 included
 
     def slowest_slice(self, slice_s: float = 10.0) -> int | None:
         """Lines per second in the slowest whole `slice_s` of the run (None if shorter): what
@@ -173,13 +174,17 @@ class Sent:
         return round(min(counts) / slice_s)
 
 
-def send_all(url: str, batches: list[bytes], clients: int) -> Sent:
-    """Send every batch from `clients` threads; a 429 is retried after its Retry-After."""
+def send_all(
+    url: str, batches: list[bytes], clients: int, *, halfway: threading.Event | None = None
+) -> Sent:
+    """Send every batch from `clients` threads; a 429 is retried after its Retry-After.
+    `halfway` is set once half the batches were answered."""
     queue = list(reversed(batches))
     lock = threading.Lock()
     errors: list[str] = []
     refused = [0]
     answered: list[float] = []
+    latencies: list[float] = []
 
     def worker() -> None:
         with httpx.Client(base_url=url, timeout=60) as client:
@@ -188,6 +193,7 @@ def send_all(url: str, batches: list[bytes], clients: int) -> Sent:
                     if not queue:
                         return
                     body = queue.pop()
+                sent_at = time.perf_counter()
                 while True:
                     response = client.post(
                         "/api/v1/logs", content=body, headers={"content-type": "application/json"}
@@ -202,6 +208,9 @@ def send_all(url: str, batches: list[bytes], clients: int) -> Sent:
                     return
                 with lock:
                     answered.append(time.perf_counter() - started)
+                    latencies.append(time.perf_counter() - sent_at)
+                    if halfway is not None and len(answered) == len(batches) // 2:
+                        halfway.set()
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     started = time.perf_counter()
@@ -212,7 +221,7 @@ def send_all(url: str, batches: list[bytes], clients: int) -> Sent:
     elapsed = time.perf_counter() - started
     if errors:
         raise SystemExit(f"ingest failed: {errors[0]}")
-    return Sent(elapsed, refused[0], answered)
+    return Sent(elapsed, refused[0], answered, latencies)
 
 
 def measure(

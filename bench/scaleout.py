@@ -43,7 +43,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 
 from _server import start_server  # bench/_server.py
-from ingest import BATCH, LagWatch, drop_schema, make_batches, postgres_schema_url
+from ingest import BATCH, LagWatch, drop_schema, make_batches, postgres_schema_url, send_all
 
 CLIENTS = 2
 PARTITIONS = 4
@@ -121,46 +121,6 @@ def cpu_of(name: str) -> float:
     return sum(cpu_seconds(pid) for pid in pids_named(name))
 
 
-def send(url: str, batches: list[bytes], on_half: threading.Event) -> list[float]:
-    """Every batch from CLIENTS threads (a 429 retried after Retry-After); answer times."""
-    pending = list(reversed(batches))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors: list[str] = []
-
-    def client_thread() -> None:
-        with httpx.Client(base_url=url, timeout=120) as client:
-            while True:
-                with lock:
-                    if not pending:
-                        return
-                    body = pending.pop()
-                started = time.perf_counter()
-                while True:
-                    answer = client.post(
-                        "/api/v1/logs", content=body, headers={"content-type": "application/json"}
-                    )
-                    if answer.status_code != 429:
-                        break
-                    time.sleep(float(answer.headers.get("Retry-After", "1")))
-                if answer.status_code != 200:
-                    errors.append(answer.text[:200])
-                    return
-                with lock:
-                    latencies.append(time.perf_counter() - started)
-                    if len(latencies) == len(batches) // 2:
-                        on_half.set()
-
-    threads = [threading.Thread(target=client_thread) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise SystemExit(f"ingest failed: {errors[0]}")
-    return latencies
-
-
 def train_seed_model(url: str) -> None:
     """A model to predict with: the bundled seed example (a failed test run and its logs),
     sent as a user would and trained on; the predictor then reads every benchmark line (its
@@ -235,7 +195,7 @@ def run(
         started = time.perf_counter()
         cpu: dict[str, float] = {}
         try:
-            latencies = send(url, batches, half)
+            latencies = send_all(url, batches, CLIENTS, halfway=half).latencies
             watch.stop.set()
             watch.join()
             watch.caught_up()

@@ -20,7 +20,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class PremortemProcess:
+class _Child:
+    """A premortem process of a test: killed with SIGKILL, or stopped as an operator would."""
+
+    process: subprocess.Popen[bytes] | None
+
+    def kill_9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+class PremortemProcess(_Child):
     """`premortem serve` as a user runs it: its own process, open mode, one port and database for
     its life (start it again after `kill_9` and it comes back on both). Log in `server.log`."""
 
@@ -66,23 +87,8 @@ class PremortemProcess:
             assert time.monotonic() < deadline, f"premortem did not start in {timeout_s:.0f} s"
             time.sleep(0.1)
 
-    def kill_9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
-
-class WorkerProcess:
+class WorkerProcess(_Child):
     """`premortem worker` in its own process (scale-out tests). Log in `worker-<n>.log`."""
 
     def __init__(self, workdir: Path, env: dict[str, str], number: int) -> None:
@@ -113,18 +119,3 @@ class WorkerProcess:
             assert self.process.poll() is None, self.log
             assert time.monotonic() < deadline, f"the worker did not start: {self.log}"
             time.sleep(0.1)
-
-    def kill_9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)

@@ -64,21 +64,17 @@ def install(app: FastAPI) -> None:
             return problem(
                 400, "Invalid input", str(exc), kind="invalid-input", instance=path, errors=errors
             )
-        if isinstance(exc, Unavailable):
-            return problem(
-                503,
-                "Service unavailable",
-                str(exc),
-                kind="unavailable",
-                instance=path,
-                headers={"Retry-After": str(exc.retry_after_s)},
+        if isinstance(exc, Busy):  # analysis behind (429), or the log stream not there (503)
+            status, title, kind = (
+                (503, "Service unavailable", "unavailable")
+                if isinstance(exc, Unavailable)
+                else (429, "Too many requests", "busy")
             )
-        if isinstance(exc, Busy):
             return problem(
-                429,
-                "Too many requests",
+                status,
+                title,
                 str(exc),
-                kind="busy",
+                kind=kind,
                 instance=path,
                 headers={"Retry-After": str(exc.retry_after_s)},
             )

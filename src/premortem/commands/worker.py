@@ -22,10 +22,6 @@ def worker() -> None:
     from premortem.runtime.worker import Worker
 
     settings = load_settings()
-    if not settings.bus_url:
-        raise PremortemError(
-            "premortem worker needs PREMORTEM_BUS_URL (e.g. nats://127.0.0.1:4222)"
-        )
     console = Console(stderr=True)
     running = Worker(settings)
 

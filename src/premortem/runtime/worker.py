@@ -18,9 +18,12 @@ lands in the same partition; runtime/handoff.py). Any number of workers share th
 - **Prediction is one role.** The predictor reads indicators of every service, so one worker
   (the holder of the `predict` lease) runs it over every partition through one durable consumer
   (`premortem.logs.>`, stream order = publish order), with alerting: one notification per alert.
+  It counts as one unit of work when the workers share the partitions. A worker taking the role
+  over waits for the dead holder's messages the same way.
 
-Not yet (docs/scaling.md): the windows' and detectors' in-memory state is not checkpointed; a
-partition that changes owner starts its open windows afresh.
+Workers need PostgreSQL: the leases are its advisory locks (on SQLite two workers could not
+see each other). Not yet (docs/scaling.md): the windows', detectors' and predictor's in-memory
+state is not checkpointed; a partition or the role that changes owner starts it afresh.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from premortem.bus.records import decode
 from premortem.clock import Clock, StreamClocks, SystemClock
 from premortem.config import Settings
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
+from premortem.errors import ConfigError
 from premortem.logs.catalog import TemplateCatalog
 from premortem.runtime.analysis import AnalysisStage, PredictionStage
 from premortem.runtime.assembly import build_prediction_side
@@ -73,7 +77,12 @@ class Worker:
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         if not settings.bus_url:
-            raise ValueError("a worker needs PREMORTEM_BUS_URL (nats://host:4222)")
+            raise ConfigError("a worker needs PREMORTEM_BUS_URL (e.g. nats://127.0.0.1:4222)")
+        if not settings.database_url.startswith("postgresql"):
+            raise ConfigError(
+                "a worker needs PostgreSQL (PREMORTEM_DATABASE_URL=postgresql+psycopg://…): "
+                "workers share the partitions through its locks"
+            )
         self.settings = settings
         self.clock = clock or SystemClock()
         self.engine: Engine = make_engine(settings.database_url)

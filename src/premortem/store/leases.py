@@ -5,7 +5,8 @@ advisory lock on a connection of its own. The lock goes with the connection: a w
 exits, crashes or is killed with SIGKILL loses its leases as soon as PostgreSQL sees its
 connection close, and another worker takes them at its next try. Nothing to expire, no clock.
 
-SQLite has no other process to share with: there the leases are this process's own (one worker).
+On SQLite the leases are this process's own (`premortem worker` refuses SQLite: two workers
+could not see each other's).
 """
 
 from __future__ import annotations

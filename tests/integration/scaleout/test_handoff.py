@@ -36,23 +36,33 @@ def test_serve_refuses_to_start_without_its_stream(tmp_path: Path) -> None:
         build_runtime(settings)
 
 
-def test_worker_without_its_stream_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    done = subprocess.run(
+def _worker(**env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [str(Path(sys.executable).with_name("premortem")), "worker"],
-        env={
-            **os.environ,
-            "PREMORTEM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
-            "PREMORTEM_BUS_URL": NOBODY,
-        },
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_worker_without_its_stream_is_one_line_and_exit_1(fresh_postgres_url: str) -> None:
+    done = _worker(PREMORTEM_DATABASE_URL=fresh_postgres_url, PREMORTEM_BUS_URL=NOBODY)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last == f"premortem: no NATS server answered at {NOBODY} (PREMORTEM_BUS_URL)"
     assert "Traceback" not in done.stderr
+
+
+def test_worker_refuses_sqlite_and_a_missing_bus(tmp_path: Path) -> None:
+    sqlite = f"sqlite:///{tmp_path / 'w.db'}"
+    done = _worker(PREMORTEM_DATABASE_URL=sqlite, PREMORTEM_BUS_URL=NATS_URL)
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("premortem: a worker needs PostgreSQL"), done.stderr
+    done = _worker(PREMORTEM_DATABASE_URL=sqlite, PREMORTEM_BUS_URL="")
+    assert done.returncode == 1
+    assert "a worker needs PREMORTEM_BUS_URL" in done.stderr, done.stderr
 
 
 def test_a_batch_the_stream_did_not_take_is_503_and_stores_nothing(tmp_path: Path) -> None:

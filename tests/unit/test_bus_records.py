@@ -7,8 +7,9 @@ import itertools
 import pytest
 
 from premortem.bus import partition_of
-from premortem.bus.records import MESSAGE_RECORDS, by_partition, decode, encode
+from premortem.bus.records import MESSAGE_BYTES, MESSAGE_RECORDS, by_partition, decode, encode
 from premortem.domain import LogRecord
+from premortem.errors import IngestError
 from premortem.store.templates import MAX_PARTITIONS, PARTITION_BASE, TemplateScope
 
 
@@ -50,3 +51,12 @@ def test_partition_template_ids_never_meet_and_fit_32_bits() -> None:
     assert scopes[-1].end_id == 2**31
     with pytest.raises(ValueError):
         TemplateScope.partition(MAX_PARTITIONS)
+
+
+def test_a_batch_too_large_for_one_message_is_split_and_one_record_too_large_refused() -> None:
+    big = [_record(n, body="x" * 200_000) for n in range(10)]  # ~2 MB: no message may hold it
+    messages = by_partition(big, 1)[0]
+    assert len(messages) > 1 and all(len(m.data) <= MESSAGE_BYTES for m in messages)
+    assert [r for m in messages for r in decode(m.data)] == big
+    with pytest.raises(IngestError, match="more than the log stream takes"):
+        by_partition([_record(1, body="y" * (MESSAGE_BYTES + 1))], 4)

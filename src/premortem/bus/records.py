@@ -18,8 +18,12 @@ import orjson
 
 from premortem.bus import Outgoing, partition_of
 from premortem.domain import LogRecord
+from premortem.errors import IngestError
 
-MESSAGE_RECORDS = 1000  # records per message: a JetStream message stays well under 1 MiB
+MESSAGE_RECORDS = 1000  # records per message at most
+# NATS refuses messages over its max_payload (1 MiB unless configured): a batch whose encoding is
+# larger is halved until its parts fit; one record larger alone cannot cross the bus.
+MESSAGE_BYTES = 900_000
 
 
 def encode(records: Sequence[LogRecord]) -> bytes:
@@ -81,15 +85,26 @@ def by_partition(records: Sequence[LogRecord], partitions: int) -> dict[int, lis
     for partition in sorted(grouped):
         group = grouped[partition]
         out[partition] = [
-            _message(group[start : start + MESSAGE_RECORDS])
+            message
             for start in range(0, len(group), MESSAGE_RECORDS)
+            for message in _messages(group[start : start + MESSAGE_RECORDS])
         ]
     return out
 
 
-def _message(records: Sequence[LogRecord]) -> Outgoing:
-    digest = blake2b(digest_size=16)
-    for record in records:
-        digest.update(record.id.encode("utf-8", "surrogatepass"))
-        digest.update(b"\0")
-    return Outgoing(digest.hexdigest(), encode(records))
+def _messages(records: Sequence[LogRecord]) -> list[Outgoing]:
+    """One message, or several when the encoding is over MESSAGE_BYTES (halved until it fits)."""
+    data = encode(records)
+    if len(data) <= MESSAGE_BYTES:
+        digest = blake2b(digest_size=16)
+        for record in records:
+            digest.update(record.id.encode("utf-8", "surrogatepass"))
+            digest.update(b"\0")
+        return [Outgoing(digest.hexdigest(), data)]
+    if len(records) == 1:
+        raise IngestError(
+            f"log record {records[0].id!r} is {len(data):,} bytes encoded, more than the log "
+            f"stream takes ({MESSAGE_BYTES:,} bytes in scale-out); nothing was accepted"
+        )
+    half = len(records) // 2
+    return _messages(records[:half]) + _messages(records[half:])

@@ -5,6 +5,7 @@ The HTTP service, the worker and the CLI are thin shells over `build_runtime(set
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from premortem.alerting import AlertingService
 from premortem.clock import Clock, StreamClocks, SystemClock
 from premortem.config import Settings
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
+from premortem.domain import Template
+from premortem.errors import NotFound
 from premortem.logs.catalog import TemplateCatalog
 from premortem.runtime.analysis import AlertThreshold, AnalysisStage, PredictionStage
 from premortem.runtime.jobs import command_job, simulation_job, train_job
@@ -57,6 +60,14 @@ class Runtime:
     schedules: SqlScheduleRepository
     scheduler: Scheduler
     handoff: BusHandoff | None = None
+
+    def template(self, template_id: int) -> Template | None:
+        """A template by id: this process's miner's, or in scale-out the one a worker saved."""
+        found = self.pipeline.catalog.get(template_id)
+        if found is None and self.handoff is not None:
+            with contextlib.suppress(NotFound):
+                found = self.templates.get_template(template_id)
+        return found
 
     def alert_threshold(self) -> AlertThreshold:
         """The probability at which predictions alert now, and where that number came from."""

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 
 class BusHandoff:
+    """The pipeline's `handoff` in scale-out (see runtime/pipeline.py's `LogHandoff`)."""
+
     def __init__(self, url: str, *, name: str, partitions: int, ack_wait_s: float) -> None:
         self.url = url
         self.name = name
@@ -74,16 +76,12 @@ class BusHandoff:
         from the messages not acknowledged — by the partitions' consumers or by the predictor,
         whichever is further behind — at the records per message published so far), and how
         long the oldest of them has waited (seconds)."""
+        everything = every_partition("logs", prefix=self.name)
         try:
             behind = [
                 self._run(self._bus.backlog(subject("logs", p, prefix=self.name), f"logs-{p}"))
                 for p in range(self.partitions)
             ]
-        except Exception:  # the stream is unreachable: say what was last known
-            log.warning("the log stream at %s did not answer for the lag", self.url)
-            return self._last_lag
-        everything = every_partition("logs", prefix=self.name)
-        try:
             predicting = self._run(self._bus.backlog(everything, PREDICT))
         except Exception:  # the stream is unreachable: say what was last known
             log.warning("the log stream at %s did not answer for the lag", self.url)

@@ -36,6 +36,7 @@ from premortem.ports import InputStore, StoredTestRun
 log = logging.getLogger(__name__)
 
 LogStage = Callable[[Sequence[LogRecord]], None]
+TickStage = Callable[[int], None]
 
 
 class LogHandoff(Protocol):
@@ -46,9 +47,6 @@ class LogHandoff(Protocol):
     def lag(self) -> tuple[int, float]:
         """Records handed over and not yet analysed, and the oldest one's wait in seconds."""
         ...
-
-
-TickStage = Callable[[int], None]
 
 
 @dataclass(slots=True)

@@ -58,10 +58,7 @@ async def list_templates(
 
 def find_template(request: Request, template_id: int) -> Template:
     """A template this process mines, or in scale-out one a worker saved to the store."""
-    runtime = request.app.state.runtime
-    template: Template | None = runtime.pipeline.catalog.get(template_id)
-    if template is None and runtime.pipeline.handoff is not None:
-        template = runtime.templates.get_template(template_id)
+    template: Template | None = request.app.state.runtime.template(template_id)
     if template is None:
         raise NotFound(f"no template with id {template_id}")
     return template

@@ -151,7 +151,7 @@ def search(
         offset=max(0, offset),
     )
     page = runtime.pipeline.store.list_logs(query)
-    template = runtime.pipeline.catalog.get(template_id) if template_id is not None else None
+    template = runtime.template(template_id) if template_id is not None else None
     return render(
         request,
         "log_search.html",

@@ -40,3 +40,31 @@ def start_server(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[b
             time.sleep(0.2)
     process.kill()
     raise SystemExit(f"the server did not become ready; see {workdir / 'server.log'}")
+
+
+def caught_up(url: str, timeout_s: float = 600) -> None:
+    """Wait until /metrics says nothing waits for analysis."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lines = httpx.get(f"{url}/metrics", timeout=30).text.splitlines()
+        if any(line.split()[:2] == ["premortem_analysis_lag_records", "0.0"] for line in lines):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"analysis did not catch up in {timeout_s:.0f} s")
+
+
+def train_seed_model(url: str) -> None:
+    """A model to predict with: the bundled seed example (a failed test run and its logs),
+    sent as a user would and trained on; the predictor then reads every benchmark line (its
+    WARN and ERROR lines are new to the model, so they are evidence it evaluates)."""
+    from premortem.examples import seed_example_bytes, seed_logs_bytes
+
+    json_type = {"content-type": "application/json"}
+    with httpx.Client(base_url=url, timeout=300) as client:
+        client.post("/api/v1/test-runs", content=seed_example_bytes(), headers=json_type)
+        client.post("/api/v1/logs", content=seed_logs_bytes(), headers=json_type)
+        caught_up(url)
+        trained = client.post("/api/v1/train").json()
+    if not trained.get("modes"):
+        raise SystemExit(f"the seed example trained no failure mode: {trained}")
+    time.sleep(6.0)  # workers look for a newer model every 5 s

@@ -37,12 +37,11 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 
-from _server import start_server  # bench/_server.py
+from _server import start_server, train_seed_model  # bench/_server.py
 from ingest import BATCH, LagWatch, drop_schema, make_batches, postgres_schema_url, send_all
 
 CLIENTS = 2
@@ -119,23 +118,6 @@ def pids_named(name: str) -> list[int]:
 
 def cpu_of(name: str) -> float:
     return sum(cpu_seconds(pid) for pid in pids_named(name))
-
-
-def train_seed_model(url: str) -> None:
-    """A model to predict with: the bundled seed example (a failed test run and its logs),
-    sent as a user would and trained on; the predictor then reads every benchmark line (its
-    WARN and ERROR lines are new to the model, so they are evidence it evaluates)."""
-    from premortem.examples import seed_example_bytes, seed_logs_bytes
-
-    json_type = {"content-type": "application/json"}
-    with httpx.Client(base_url=url, timeout=300) as client:
-        client.post("/api/v1/test-runs", content=seed_example_bytes(), headers=json_type)
-        client.post("/api/v1/logs", content=seed_logs_bytes(), headers=json_type)
-        LagWatch(url).caught_up()
-        trained = client.post("/api/v1/train").json()
-    if not trained.get("modes"):
-        raise SystemExit(f"the seed example trained no failure mode: {trained}")
-    time.sleep(6.0)  # workers look for a newer model every 5 s
 
 
 def stored(database_url: str) -> tuple[int, int]:

@@ -1,10 +1,9 @@
 """Ingest throughput: JSON log batches of 1,000 over HTTP → mined → stored → analysed.
 
 Starts `premortem serve` as its own process (SQLite in a fresh directory, then PostgreSQL in a
-fresh schema), learns a model from the bundled seed example (so the predictor works on every
-line, as in a service that has learned something), sends pre-encoded batches from a few client
-threads, and reports lines per second from the first request to the last answer, after checking
-that every line was stored (`stored` counts the warm-up's and the seed example's too). Analysis
+fresh schema), sends pre-encoded batches from a few client threads, and reports lines per second
+from the first request to the last answer, after checking that every line was stored. No model
+is learned first, so the predictor has nothing to evaluate (bench/scaleout.py learns one). Analysis
 (windows, detectors, predictor) runs behind ingestion: the bench reads its lag from /metrics
 every 0.2 s while sending, then waits for it to reach zero; `analysis_lines_per_s` is the lines
 over the time from the first request until analysis caught up, `max_analysis_lag_s` the largest
@@ -40,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 
-from _server import start_server, train_seed_model  # bench/_server.py
+from _server import start_server  # bench/_server.py
 
 TARGET = 50_000
 TARGET_POSTGRES = 40_000
@@ -233,7 +232,6 @@ def measure(
         process, url = start_server(Path(workdir), {"PREMORTEM_DATABASE_URL": database_url})
         try:
             send_all(url, batches[:5], clients)  # warm-up: imports, first templates
-            train_seed_model(url)  # so the predictor works on every line, as in a real service
             watch = LagWatch(url)
             watch.caught_up()
             watch.start()

@@ -89,6 +89,8 @@ class Worker:
         migrate(self.engine)
         self.inputs = SqlInputStore(self.engine, clock=self.clock)
         self.leases = Leases(self.engine)
+        self.anomalies = SqlAnomalyRepository(self.engine)  # stateless: one for every partition
+        self.windows = SqlWindowRepository(self.engine)
         self.partitions: dict[int, OwnedPartition] = {}
         self.stream_clocks = StreamClocks()
         modes = SqlModeRepository(self.engine, clock=self.clock)
@@ -194,8 +196,8 @@ class Worker:
         )
         analysis = AnalysisStage(
             Analyzer(AnalyzerConfig(window_s=self.settings.window.seconds)),
-            anomalies=SqlAnomalyRepository(self.engine),
-            windows=SqlWindowRepository(self.engine),
+            anomalies=self.anomalies,
+            windows=self.windows,
             clocks=self.stream_clocks,
         )
         return OwnedPartition(number, catalog, analysis)

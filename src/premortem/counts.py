@@ -35,17 +35,25 @@ class Window:
             "by_severity": dict(self.by_severity),
         }
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Read-only views do not pickle (analysis checkpoints): a window pickles as its JSON.
+        return (window_from_json, (self.to_json(),))
+
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Window:
-        return make_window(
-            str(doc["service"]),
-            int(doc["start_ns"]),
-            int(doc["end_ns"]),
-            total=int(doc["total"]),
-            errors=int(doc["errors"]),
-            by_template={int(k): int(v) for k, v in doc["by_template"].items()},
-            by_severity={str(k): int(v) for k, v in doc["by_severity"].items()},
-        )
+        return window_from_json(doc)
+
+
+def window_from_json(doc: Mapping[str, Any]) -> Window:
+    return make_window(
+        str(doc["service"]),
+        int(doc["start_ns"]),
+        int(doc["end_ns"]),
+        total=int(doc["total"]),
+        errors=int(doc["errors"]),
+        by_template={int(k): int(v) for k, v in doc["by_template"].items()},
+        by_severity={str(k): int(v) for k, v in doc["by_severity"].items()},
+    )
 
 
 def make_window(

@@ -239,3 +239,19 @@ class ModelRepository(Protocol):
     def history(self, limit: int = 20) -> list[StoredModel]:
         """Newest first, without the blobs (`blob` is empty)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    position: int  # the last stream position the state covers
+    state: bytes
+
+
+class CheckpointStore(Protocol):
+    """Analysis state saved under a name with the stream position it covers (scale-out)."""
+
+    def save(self, name: str, position: int, state: bytes) -> None:
+        """Replaces the name's checkpoint."""
+        ...
+
+    def load(self, name: str) -> Checkpoint | None: ...

@@ -23,6 +23,7 @@ from premortem.domain import (
 )
 from premortem.errors import NotFound
 from premortem.ports import (
+    Checkpoint,
     EventQuery,
     LogQuery,
     ModeVersion,
@@ -331,3 +332,19 @@ class MemoryModelRepository:
             StoredModel(m.version, m.created_ns, m.kind, b"", copy.deepcopy(m.summary))
             for m in newest
         ]
+
+
+class MemoryCheckpoints:
+    """`ports.CheckpointStore` in memory (the twin of `store.checkpoints.SqlCheckpoints`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._saved: dict[str, Checkpoint] = {}
+
+    def save(self, name: str, position: int, state: bytes) -> None:
+        with self._lock:
+            self._saved[name] = Checkpoint(position, bytes(state))
+
+    def load(self, name: str) -> Checkpoint | None:
+        with self._lock:
+            return self._saved.get(name)

@@ -183,6 +183,12 @@ class AlertingService:
                     self._sources[proposal.fingerprint] = source
             return self.pipeline.exec(proposals)
 
+    def reload_firing(self) -> None:
+        """Take the firing alerts from the store: what another process (a worker that held the
+        prediction role before this one) fired and told is known, and is not told again."""
+        with self._lock:
+            self.active.replace(self.store.firing_alerts())
+
     def use_threshold(self, threshold: float) -> None:
         """The default alert threshold from now on (the model's learned one, or the setting);
         per-mode policies keep theirs, and a firing alert still resolves with hysteresis."""

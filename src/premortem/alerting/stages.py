@@ -89,6 +89,10 @@ class ActiveAlerts:
     def all(self) -> list[Alert]:
         return list(self._by_fingerprint.values())
 
+    def replace(self, alerts: Sequence[Alert]) -> None:
+        with self.lock:
+            self._by_fingerprint = {a.fingerprint: a for a in alerts}
+
 
 class PolicyStage:
     def __init__(self, policy: AlertPolicy, active: ActiveAlerts) -> None:

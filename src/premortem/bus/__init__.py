@@ -55,6 +55,12 @@ class Incoming(Protocol):
         """1 on first delivery; more when it was delivered before and not acknowledged."""
         ...
 
+    @property
+    def position(self) -> int:
+        """The message's place in the stream: increasing with publish order, the same on
+        every delivery (what a checkpoint records it has covered)."""
+        ...
+
     async def ack(self) -> None: ...
 
     async def nak(self) -> None:

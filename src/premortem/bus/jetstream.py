@@ -47,6 +47,10 @@ class _Message:
     def deliveries(self) -> int:
         return int(self.msg.metadata.num_delivered)
 
+    @property
+    def position(self) -> int:
+        return int(self.msg.metadata.sequence.stream)
+
     async def ack(self) -> None:
         await self.msg.ack()
 

@@ -39,6 +39,7 @@ class _Message:
     subject: str
     data: bytes
     deliveries: int
+    position: int
     _settle: Callable[[bool], None]
 
     async def ack(self) -> None:
@@ -113,6 +114,7 @@ class MemoryBus:
                     stored.subject,
                     stored.data,
                     consumer.deliveries[seq],
+                    seq,
                     self._settler(consumer, seq),
                 )
             )

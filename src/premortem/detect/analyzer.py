@@ -56,7 +56,7 @@ class AnalyzerConfig:
     rare_bits: float = 14.0  # report a known template whose share is below 2**-14
     sequence_order: int = 2
     sequence_bits: float = 12.0  # HDFS-100k cross-validation picks ~12.5 bits
-    sequence_warmup: int = 1000  # transitions learned before the model may report
+    sequence_warmup: int = 1000  # transitions a source shows before its sessions may report
     rate_threshold: float = 6.0  # robust z-score
     rate_warmup: int = 6
     min_burst_count: int = 5
@@ -83,6 +83,9 @@ class _SourceState:
     window_start: int = -1
     # (detector, template) whose window condition holds; reported on entry only
     ongoing: set[tuple[str, int | None]] = field(default_factory=set)
+    # Session transitions learned: the sequence model's warm-up counts per source, so a
+    # source's anomalies never depend on which other sources share its analyzer (scale-out).
+    transitions: int = 0
 
 
 class Analyzer:
@@ -109,7 +112,6 @@ class Analyzer:
         )
         self._sources: OrderedDict[str, _SourceState] = OrderedDict()
         self._reported_sessions: OrderedDict[str, None] = OrderedDict()
-        self._transitions = 0
         self._closed: deque[Window] = deque(maxlen=config.max_windows_buffered)
 
     # ------------------------------------------------------------------ stage API
@@ -195,7 +197,7 @@ class Analyzer:
         x = {"context": context, "template": template}
         found: list[Anomaly] = []
         if (
-            self._transitions >= self.config.sequence_warmup
+            source.transitions >= self.config.sequence_warmup
             and session not in self._reported_sessions
         ):
             bits = self.next_template.score_one(x)
@@ -208,7 +210,7 @@ class Analyzer:
                     self._record_anomaly("unexpected_next", bits, record, source, extra=extra)
                 )
         self.next_template.learn_one(x)
-        self._transitions += 1
+        source.transitions += 1
         return found
 
     def _source(self, record: LogRecord) -> _SourceState:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+
+import orjson
 
 from premortem.clock import Clock
 from premortem.domain import LogRecord, MetricSeries, Prediction, stable_id
 from premortem.learn.model import TrainedModel
-from premortem.logs.miner import Match
+from premortem.logs.miner import DrainMiner, Match
 
 # An active signal that fires again after this share of the evidence window is a new incident.
 REGAP_SHARE = 0.1
@@ -99,6 +101,28 @@ class OnlinePredictor:
         self._source_now.clear()
         self._open.clear()
         self._failing_until = 0
+
+    def state(self) -> bytes:
+        """What this predictor learned and holds live (its miner, the evidence, the open
+        predictions), for a checkpoint; `restore` on a predictor of the same model resumes it.
+        Failures seen but not yet collected (`observed_failures`) are not part of it."""
+        return orjson.dumps(
+            {
+                "miner": self._miner.dumps().decode(),
+                "fired": {name: astuple(f) for name, f in sorted(self._fired.items())},
+                "source_now": self._source_now,
+                "open": self._open,
+                "failing_until": self._failing_until,
+            }
+        )
+
+    def restore(self, data: bytes) -> None:
+        state = orjson.loads(data)
+        self._miner = DrainMiner.loads(state["miner"].encode())
+        self._fired = {name: _Fired(*fields) for name, fields in state["fired"].items()}
+        self._source_now = {str(k): int(v) for k, v in state["source_now"].items()}
+        self._open = {str(k): float(v) for k, v in state["open"].items()}
+        self._failing_until = int(state["failing_until"])
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         predictions: list[Prediction] = []

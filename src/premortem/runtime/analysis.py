@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Protocol
 
+import orjson
+
 from premortem.clock import Clock, StreamClocks
 from premortem.counts import Window
 from premortem.detect.analyzer import Analyzer
@@ -325,6 +327,29 @@ class PredictionStage:
             return
         names = {m.id: m.name for m in predictor.model.modes}
         self._failures.add_events([failure_event(o, names.get(o.mode_id, "")) for o in observed])
+
+    def snapshot(self) -> bytes | None:
+        """The predictor's live state and the model version it belongs to, for a checkpoint
+        (None without a model, or with a predictor that cannot say its state)."""
+        predictor = self.predictor
+        if not isinstance(predictor, OnlinePredictor):
+            return None
+        return orjson.dumps({"model_version": self.version}) + b"\n" + predictor.state()
+
+    def resume(self, snapshot: bytes | None) -> bool:
+        """Start over from the newest model, with the state of `snapshot` when it belongs to that
+        model (a checkpoint of another process); True when it was restored."""
+        self.predictor, self.version, self.threshold = None, 0, None
+        if self._override is not None:
+            self.threshold = AlertThreshold(self._override, f"set by {THRESHOLD_SETTING}")
+        self.reload()
+        if snapshot is None or not isinstance(self.predictor, OnlinePredictor):
+            return False
+        header, _, state = snapshot.partition(b"\n")
+        if orjson.loads(header).get("model_version") != self.version:
+            return False  # a newer model: its predictor starts with no evidence
+        self.predictor.restore(state)
+        return True
 
     def reload(self) -> None:
         stored = self._models.latest()

@@ -10,7 +10,15 @@ lands in the same partition; runtime/handoff.py). Any number of workers share th
   in batches of up to `FETCH` messages, on a task of its own per partition. For each message it
   assigns templates (the partition's own miner, restored from the store when it takes the
   partition; its ids come from the partition's range), stores the records by id (a redelivered
-  message stores nothing twice), runs the windows and detectors, and only then acknowledges.
+  message stores nothing twice) and runs the windows and detectors.
+- **Checkpoints.** A partition's analysis state (windows, detectors; detect/snapshot.py) is
+  saved to the store with the stream position it covers at least every `CHECKPOINT_S` (or
+  `CHECKPOINT_MESSAGES` messages), and only then are the messages it covers acknowledged. A
+  worker taking a partition restores its checkpoint, and a redelivered message at or before the
+  checkpoint's position is acknowledged without being analysed again: after a SIGKILL the
+  partition's anomalies and windows are those one uninterrupted process finds. (Anomaly and
+  prediction ids come from their content, so what the dead worker stored after its last
+  checkpoint is found again, and stored once.)
   Messages a worker took and died without acknowledging are delivered again after
   `PREMORTEM_BUS_ACK_WAIT_S`: a worker taking over a partition that has such messages waits
   that long before its first pull, so the redelivered ones come first and the partition's
@@ -19,11 +27,12 @@ lands in the same partition; runtime/handoff.py). Any number of workers share th
   (the holder of the `predict` lease) runs it over every partition through one durable consumer
   (`premortem.logs.>`, stream order = publish order), with alerting: one notification per alert.
   It counts as one unit of work when the workers share the partitions. A worker taking the role
-  over waits for the dead holder's messages the same way.
+  over waits for the dead holder's messages the same way, restores the predictor's checkpoint
+  (evidence, open predictions, its miner; for the same model version) and the firing alerts
+  from the store, so an alert the dead holder told is not told again.
 
 Workers need PostgreSQL: the leases are its advisory locks (on SQLite two workers could not
-see each other). Not yet (docs/scaling.md): the windows', detectors' and predictor's in-memory
-state is not checkpointed; a partition or the role that changes owner starts it afresh.
+see each other).
 """
 
 from __future__ import annotations
@@ -33,21 +42,23 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from premortem.bus import PREDICT, every_partition, stream_name, subject
+from premortem.bus import PREDICT, Incoming, every_partition, stream_name, subject
 from premortem.bus.jetstream import JetStreamBus
 from premortem.bus.records import decode
 from premortem.clock import Clock, StreamClocks, SystemClock
 from premortem.config import Settings
+from premortem.detect import snapshot
 from premortem.detect.analyzer import Analyzer, AnalyzerConfig
 from premortem.errors import ConfigError
 from premortem.logs.catalog import TemplateCatalog
 from premortem.runtime.analysis import AnalysisStage, PredictionStage
 from premortem.runtime.assembly import build_prediction_side
 from premortem.store.anomalies import SqlAnomalyRepository
+from premortem.store.checkpoints import SqlCheckpoints
 from premortem.store.engine import make_engine, migrate
 from premortem.store.inputs import SqlInputStore
 from premortem.store.leases import Leases
@@ -60,7 +71,22 @@ log = logging.getLogger(__name__)
 CLAIM_INTERVAL_S = 2.0
 TICK_INTERVAL_S = 1.0
 PULL_TIMEOUT_S = 1.0  # a pull waits this long for a message (each partition pulls on its own)
-FETCH = 8  # messages pulled at once and out unacknowledged per consumer: up to 8,000 records
+FETCH = 8  # messages pulled at once per consumer: up to 8,000 records
+# A consumer's messages are acknowledged after the checkpoint that covers them, at least this
+# often (and at most a third of the ack wait), or after this many messages.
+CHECKPOINT_S = 1.0
+CHECKPOINT_MESSAGES = 32
+MAX_ACK_PENDING = CHECKPOINT_MESSAGES + FETCH
+
+
+@dataclass(slots=True)
+class Progress:
+    """A consumer's place: the stream position its state covers and the messages that wait for
+    the next checkpoint to be acknowledged."""
+
+    position: int = 0
+    unacknowledged: list[Incoming] = field(default_factory=list)
+    saved_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
@@ -68,6 +94,7 @@ class OwnedPartition:
     number: int
     catalog: TemplateCatalog
     analysis: AnalysisStage
+    progress: Progress
     task: asyncio.Task[None] | None = None
     leaving: bool = False  # given back: its task stops after the message it is on
 
@@ -91,15 +118,22 @@ class Worker:
         self.leases = Leases(self.engine)
         self.anomalies = SqlAnomalyRepository(self.engine)  # stateless: one for every partition
         self.windows = SqlWindowRepository(self.engine)
+        self.checkpoints = SqlCheckpoints(self.engine, clock=self.clock)
+        self.checkpoint_s = min(CHECKPOINT_S, settings.bus_ack_wait_s / 3)
         self.partitions: dict[int, OwnedPartition] = {}
+        # Stream time per source, twice: the partitions run ahead of the prediction role (their
+        # own consumers), and the predictor must judge expiry on the records it has seen, not
+        # on times the partitions reached already.
         self.stream_clocks = StreamClocks()
+        self.prediction_clocks = StreamClocks()
         modes = SqlModeRepository(self.engine, clock=self.clock)
         side = build_prediction_side(
-            settings, self.engine, self.clock, self.stream_clocks, modes, self.inputs
+            settings, self.engine, self.clock, self.prediction_clocks, modes, self.inputs
         )
         self.alerting = side[1]
         self.prediction: PredictionStage = side[4]
         self.predicting: asyncio.Task[None] | None = None
+        self.predict_progress = Progress()
         self.slot: int | None = None  # this worker's place among the live workers (a lease)
         self.records_done = 0
         # CPU seconds spent on the partitions' messages and on prediction: where a worker's time
@@ -114,7 +148,7 @@ class Worker:
             prefix=name,
             stream=stream_name(name),
             ack_wait_s=self.settings.bus_ack_wait_s,
-            max_ack_pending=FETCH,
+            max_ack_pending=MAX_ACK_PENDING,
         )
         self.alerting.start()
         try:
@@ -139,6 +173,8 @@ class Worker:
             if self.predicting is not None:
                 self.predicting.cancel()
                 await asyncio.gather(self.predicting, return_exceptions=True)
+                with contextlib.suppress(Exception):  # as after a kill: redelivered, re-analysed
+                    await self._save_prediction()
             await self._bus.close()
             self.alerting.stop()
             self.leases.release_all()
@@ -194,13 +230,29 @@ class Worker:
         catalog = TemplateCatalog.restore(
             repository, max_templates=self.settings.miner.max_templates
         )
+        analyzer, progress = self._restore_analyzer(number)
         analysis = AnalysisStage(
-            Analyzer(AnalyzerConfig(window_s=self.settings.window.seconds)),
-            anomalies=self.anomalies,
-            windows=self.windows,
-            clocks=self.stream_clocks,
+            analyzer, anomalies=self.anomalies, windows=self.windows, clocks=self.stream_clocks
         )
-        return OwnedPartition(number, catalog, analysis)
+        return OwnedPartition(number, catalog, analysis, progress)
+
+    def _restore_analyzer(self, number: int) -> tuple[Analyzer, Progress]:
+        """The partition's analyzer as its last checkpoint left it, or a new one (none yet, or
+        saved with other analysis settings)."""
+        config = AnalyzerConfig(window_s=self.settings.window.seconds)
+        saved = self.checkpoints.load(self._lease(f"logs-{number}"))
+        if saved is not None:
+            try:
+                analyzer = snapshot.loads(saved.state)
+            except snapshot.SnapshotError as error:
+                log.warning("partition %d: checkpoint not restored (%s)", number, error)
+            else:
+                if analyzer.config == config:
+                    return analyzer, Progress(saved.position)
+                log.info(
+                    "partition %d: analysis settings changed, its analysis starts afresh", number
+                )
+        return Analyzer(config), Progress()
 
     async def _give_back(self, number: int) -> None:
         """Hand a partition over: its task stops after its message, its templates and windows
@@ -211,6 +263,7 @@ class Worker:
             await asyncio.gather(owned.task, return_exceptions=True)
         owned.analysis.on_tick(self.clock.now_ns())
         owned.catalog.flush()
+        await self._save_partition(owned)
         self.leases.release(self._lease(f"logs-{number}"))
         log.info("worker gave back partition %d", number)
 
@@ -218,6 +271,7 @@ class Worker:
         assert self._bus is not None
         durable = f"logs-{owned.number}"
         topic = subject("logs", owned.number, prefix=self.settings.bus_name)
+        progress = owned.progress
         await self._after_redeliveries(durable)
         while not owned.leaving:
             async with _surviving(f"partition {owned.number}"):
@@ -226,28 +280,59 @@ class Worker:
                 ):
                     if owned.leaving:
                         return  # not acknowledged: the next owner gets it again
-                    started = time.process_time()
-                    records = decode(message.data)
-                    owned.catalog.assign(records)  # new templates are saved before their records
-                    self.inputs.add_logs(records)  # by id: a redelivery stores nothing twice
-                    owned.analysis.on_logs(records)
-                    self.cpu_s["partitions"] += time.process_time() - started
-                    await message.ack()
-                    self.records_done += len(records)
+                    if message.position > progress.position:  # else: in the checkpoint already
+                        started = time.process_time()
+                        records = decode(message.data)
+                        owned.catalog.assign(records)  # new templates saved before their records
+                        self.inputs.add_logs(records)  # by id: a redelivery stores nothing twice
+                        owned.analysis.on_logs(records)
+                        self.cpu_s["partitions"] += time.process_time() - started
+                        self.records_done += len(records)
+                        progress.position = message.position
+                    progress.unacknowledged.append(message)
+                if self._checkpoint_due(progress) and not owned.leaving:
+                    await self._save_partition(owned)
+
+    def _checkpoint_due(self, progress: Progress) -> bool:
+        return bool(progress.unacknowledged) and (
+            len(progress.unacknowledged) >= CHECKPOINT_MESSAGES
+            or time.monotonic() - progress.saved_at >= self.checkpoint_s
+        )
+
+    async def _save_partition(self, owned: OwnedPartition) -> None:
+        """Checkpoint the partition's analysis, then acknowledge what the checkpoint covers."""
+        state = snapshot.dumps(owned.analysis.analyzer)
+        self.checkpoints.save(self._lease(f"logs-{owned.number}"), owned.progress.position, state)
+        await _acknowledge(owned.progress)
+
+    async def _save_prediction(self) -> None:
+        state = self.prediction.snapshot()
+        if state is not None:
+            self.checkpoints.save(self._lease(PREDICT), self.predict_progress.position, state)
+        await _acknowledge(self.predict_progress)
 
     async def _predict(self) -> None:
         assert self._bus is not None
         everything = every_partition("logs", prefix=self.settings.bus_name)
         await self._after_redeliveries(PREDICT)
+        saved = self.checkpoints.load(self._lease(PREDICT))
+        restored = self.prediction.resume(saved.state if saved else None)
+        self.alerting.reload_firing()
+        progress = self.predict_progress = Progress(saved.position if saved and restored else 0)
+        log.info("prediction role: %s", "checkpoint restored" if restored else "starts afresh")
         while True:
             async with _surviving("prediction"):
                 for message in await self._bus.pull(
                     everything, durable=PREDICT, batch=FETCH, timeout_s=PULL_TIMEOUT_S
                 ):
-                    started = time.process_time()
-                    self.prediction.on_logs(decode(message.data))
-                    self.cpu_s["prediction"] += time.process_time() - started
-                    await message.ack()
+                    if message.position > progress.position:  # else: in the checkpoint already
+                        started = time.process_time()
+                        self.prediction.on_logs(decode(message.data))
+                        self.cpu_s["prediction"] += time.process_time() - started
+                        progress.position = message.position
+                    progress.unacknowledged.append(message)
+                if self._checkpoint_due(progress):
+                    await self._save_prediction()
 
     async def _after_redeliveries(self, durable: str) -> None:
         """A consumer with messages out that nobody acknowledged (their worker died): wait until
@@ -263,6 +348,13 @@ class Worker:
             owned.catalog.flush_if_due(now)
         if self.predicting is not None:
             self.prediction.on_tick(now)
+
+
+async def _acknowledge(progress: Progress) -> None:
+    for message in progress.unacknowledged:
+        await message.ack()
+    progress.unacknowledged.clear()
+    progress.saved_at = time.monotonic()
 
 
 @contextlib.asynccontextmanager

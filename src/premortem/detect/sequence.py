@@ -143,6 +143,16 @@ class SessionKeys:
         self.use_trace_id = use_trace_id
         self.pattern = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
+    def _settings(self) -> tuple[object, ...]:
+        return (self.attributes, self.use_trace_id, self.pattern.pattern if self.pattern else None)
+
+    def __eq__(self, other: object) -> bool:
+        # By settings: a restored analyzer's config equals the one it was saved with.
+        return isinstance(other, SessionKeys) and self._settings() == other._settings()
+
+    def __hash__(self) -> int:
+        return hash(self._settings())
+
     def key(self, record: LogRecord) -> str | None:
         if record.attributes:
             for name in self.attributes:

@@ -87,6 +87,13 @@ class Progress:
     position: int = 0
     unacknowledged: list[Incoming] = field(default_factory=list)
     saved_at: float = field(default_factory=time.monotonic)
+    restored: int = -1  # the position its state was restored at (-1: none)
+
+    @property
+    def moved(self) -> bool:
+        """Whether anything happened since the state was restored: a worker that took a
+        partition and gives it back before analysing anything leaves its checkpoint alone."""
+        return bool(self.unacknowledged) or self.position != self.restored
 
 
 @dataclass(slots=True)
@@ -248,7 +255,7 @@ class Worker:
                 log.warning("partition %d: checkpoint not restored (%s)", number, error)
             else:
                 if analyzer.config == config:
-                    return analyzer, Progress(saved.position)
+                    return analyzer, Progress(saved.position, restored=saved.position)
                 log.info(
                     "partition %d: analysis settings changed, its analysis starts afresh", number
                 )
@@ -263,7 +270,8 @@ class Worker:
             await asyncio.gather(owned.task, return_exceptions=True)
         owned.analysis.on_tick(self.clock.now_ns())
         owned.catalog.flush()
-        await self._save_partition(owned)
+        if owned.progress.moved:
+            await self._save_partition(owned)
         self.leases.release(self._lease(f"logs-{number}"))
         log.info("worker gave back partition %d", number)
 

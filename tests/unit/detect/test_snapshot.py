@@ -59,6 +59,7 @@ def test_a_restored_analyzer_finds_what_the_uninterrupted_one_finds() -> None:
     assert {a.detector for a in expected} >= {"new_template", "rate_burst"}
     assert found == expected
     assert restored.closed_windows() == kept.closed_windows()
+    assert restored.config == kept.config == _config()  # a worker checks it before restoring
 
 
 def test_a_snapshot_naming_other_code_is_refused() -> None:

@@ -81,13 +81,35 @@ MAX_ACK_PENDING = CHECKPOINT_MESSAGES + FETCH
 
 @dataclass(slots=True)
 class Progress:
-    """A consumer's place: the stream position its state covers and the messages that wait for
-    the next checkpoint to be acknowledged."""
+    """A consumer's place: the stream position its checkpoint covers (`covered`), what was
+    analysed since (`done`, in the order analysed; `position` is the newest), and the messages
+    that wait for the next checkpoint to be acknowledged."""
 
+    covered: int = 0
+    done: set[int] = field(default_factory=set)
     position: int = 0
     unacknowledged: list[Incoming] = field(default_factory=list)
     saved_at: float = field(default_factory=time.monotonic)
     restored: int = -1  # the position its state was restored at (-1: none)
+
+    def __post_init__(self) -> None:
+        self.position = self.covered
+
+    def is_new(self, message: Incoming) -> bool:
+        """Not in the checkpoint and not analysed since: a redelivery of a message this process
+        analysed, or that the checkpoint covers, is acknowledged without being analysed again;
+        one that the previous owner took and never checkpointed is analysed, whatever order
+        JetStream redelivers in (it redelivers in the order the ack waits ran out)."""
+        return message.position > self.covered and message.position not in self.done
+
+    def analysed(self, message: Incoming) -> None:
+        self.done.add(message.position)
+        self.position = max(self.position, message.position)
+
+    def saved(self) -> None:
+        self.covered, self.done = self.position, set()
+        self.unacknowledged.clear()
+        self.saved_at = time.monotonic()
 
     @property
     def moved(self) -> bool:
@@ -280,15 +302,13 @@ class Worker:
         durable = f"logs-{owned.number}"
         topic = subject("logs", owned.number, prefix=self.settings.bus_name)
         progress = owned.progress
-        await self._after_redeliveries(durable)
+        batch = await self._after_redeliveries(durable)
         while not owned.leaving:
             async with _surviving(f"partition {owned.number}"):
-                for message in await self._bus.pull(
-                    topic, durable=durable, batch=FETCH, timeout_s=PULL_TIMEOUT_S
-                ):
+                for message in await self._pull(topic, durable, batch):
                     if owned.leaving:
                         return  # not acknowledged: the next owner gets it again
-                    if message.position > progress.position:  # else: in the checkpoint already
+                    if progress.is_new(message):
                         started = time.process_time()
                         records = decode(message.data)
                         owned.catalog.assign(records)  # new templates saved before their records
@@ -296,8 +316,9 @@ class Worker:
                         owned.analysis.on_logs(records)
                         self.cpu_s["partitions"] += time.process_time() - started
                         self.records_done += len(records)
-                        progress.position = message.position
+                        progress.analysed(message)
                     progress.unacknowledged.append(message)
+                batch = FETCH
                 if self._checkpoint_due(progress) and not owned.leaving:
                     await self._save_partition(owned)
 
@@ -308,7 +329,9 @@ class Worker:
         )
 
     async def _save_partition(self, owned: OwnedPartition) -> None:
-        """Checkpoint the partition's analysis, then acknowledge what the checkpoint covers."""
+        """Checkpoint the partition's analysis, then acknowledge what the checkpoint covers:
+        everything up to the newest message analysed (the first pull after a takeover takes
+        every redelivery at once, in stream order, so nothing older is still to come)."""
         state = snapshot.dumps(owned.analysis.analyzer)
         self.checkpoints.save(self._lease(f"logs-{owned.number}"), owned.progress.position, state)
         await _acknowledge(owned.progress)
@@ -322,7 +345,7 @@ class Worker:
     async def _predict(self) -> None:
         assert self._bus is not None
         everything = every_partition("logs", prefix=self.settings.bus_name)
-        await self._after_redeliveries(PREDICT)
+        batch = await self._after_redeliveries(PREDICT)
         saved = self.checkpoints.load(self._lease(PREDICT))
         restored = self.prediction.resume(saved.state if saved else None)
         self.alerting.reload_firing()
@@ -330,24 +353,32 @@ class Worker:
         log.info("prediction role: %s", "checkpoint restored" if restored else "starts afresh")
         while True:
             async with _surviving("prediction"):
-                for message in await self._bus.pull(
-                    everything, durable=PREDICT, batch=FETCH, timeout_s=PULL_TIMEOUT_S
-                ):
-                    if message.position > progress.position:  # else: in the checkpoint already
+                for message in await self._pull(everything, PREDICT, batch):
+                    if progress.is_new(message):
                         started = time.process_time()
                         self.prediction.on_logs(decode(message.data))
                         self.cpu_s["prediction"] += time.process_time() - started
-                        progress.position = message.position
+                        progress.analysed(message)
                     progress.unacknowledged.append(message)
+                batch = FETCH
                 if self._checkpoint_due(progress):
                     await self._save_prediction()
 
-    async def _after_redeliveries(self, durable: str) -> None:
+    async def _after_redeliveries(self, durable: str) -> int:
         """A consumer with messages out that nobody acknowledged (their worker died): wait until
-        they are due again, so they are redelivered before anything newer is delivered."""
+        they are due again, so they are redelivered before anything newer is delivered. The
+        size of the first pull: all of them at once (they come back in the order their ack
+        waits ran out, `_pull` puts them in stream order)."""
         assert self._bus is not None
         if await self._bus.unacknowledged(durable):
             await asyncio.sleep(self.settings.bus_ack_wait_s)
+            return MAX_ACK_PENDING
+        return FETCH
+
+    async def _pull(self, topic: str, durable: str, batch: int) -> list[Incoming]:
+        assert self._bus is not None
+        pulled = await self._bus.pull(topic, durable=durable, batch=batch, timeout_s=PULL_TIMEOUT_S)
+        return sorted(pulled, key=lambda message: message.position)
 
     def _tick(self) -> None:
         now = self.clock.now_ns()
@@ -361,8 +392,7 @@ class Worker:
 async def _acknowledge(progress: Progress) -> None:
     for message in progress.unacknowledged:
         await message.ack()
-    progress.unacknowledged.clear()
-    progress.saved_at = time.monotonic()
+    progress.saved()
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -179,6 +180,53 @@ def _count(url: str) -> tuple[int, int]:
         engine.dispose()
 
 
+class Notifications:
+    """A webhook receiver on 127.0.0.1: every alert notification's (fingerprint, event)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+        seen, lock = self.seen, threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    seen.extend((a["fingerprint"], body["event"]) for a in body["alerts"])
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def told_twice(self) -> list[str]:
+        """Alerts told as firing again while they were firing (no resolve in between)."""
+        firing: set[str] = set()
+        twice = []
+        for fingerprint, event in list(self.seen):
+            if event == "firing":
+                if fingerprint in firing:
+                    twice.append(fingerprint)
+                firing.add(fingerprint)
+            elif event == "resolved":
+                firing.discard(fingerprint)
+        return twice
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def notifications() -> Iterator[Notifications]:
+    receiver = Notifications()
+    yield receiver
+    receiver.close()
+
+
 @pytest.fixture
 def scaleout_env(fresh_postgres_url: str) -> dict[str, str]:
     return {
@@ -199,6 +247,25 @@ def workers(tmp_path: Path, scaleout_env: dict[str, str]) -> Iterator[list[Worke
 
 
 def test_two_workers_one_killed_store_every_record_once_and_find_what_one_process_finds(
+    tmp_path: Path,
+    scaleout_env: dict[str, str],
+    notifications: Notifications,
+    premortem_process: Callable[..., PremortemProcess],
+) -> None:
+    # Every process notifies the same webhook: one notification per alert, whoever holds the
+    # prediction role when (the role's new holder reloads the firing alerts from the store).
+    scaleout_env["PREMORTEM_NOTIFY__WEBHOOK_URLS"] = orjson.dumps([notifications.url]).decode()
+    workers = [WorkerProcess(tmp_path, scaleout_env, n) for n in range(2)]
+    try:
+        _two_workers_one_killed(tmp_path, scaleout_env, workers, premortem_process)
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert any(event == "firing" for _, event in notifications.seen), notifications.seen
+    assert not notifications.told_twice(), notifications.seen
+
+
+def _two_workers_one_killed(
     tmp_path: Path,
     scaleout_env: dict[str, str],
     workers: list[WorkerProcess],

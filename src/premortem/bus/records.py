@@ -8,14 +8,12 @@ same message, which the stream keeps once (its duplicate window).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from hashlib import blake2b
 from typing import Any
 
-import orjson
-
+from premortem import textjson
 from premortem.bus import Outgoing, partition_of
 from premortem.domain import LogRecord
 from premortem.errors import IngestError
@@ -43,10 +41,7 @@ def encode(records: Sequence[LogRecord]) -> bytes:
         ]
         for r in records
     ]
-    try:
-        return orjson.dumps(fields)
-    except TypeError:  # a lone surrogate (syslog bytes kept by surrogateescape): JSON escapes it
-        return json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode()
+    return textjson.dumps(fields)  # lone surrogates (syslog bytes) too
 
 
 def decode(data: bytes) -> list[LogRecord]:
@@ -69,10 +64,7 @@ def decode(data: bytes) -> list[LogRecord]:
 
 
 def _loads(data: bytes) -> list[list[Any]]:
-    try:
-        loaded: list[list[Any]] = orjson.loads(data)
-    except orjson.JSONDecodeError:  # escaped lone surrogates, which orjson refuses
-        loaded = json.loads(data)
+    loaded: list[list[Any]] = textjson.loads(data)
     return loaded
 
 

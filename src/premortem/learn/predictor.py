@@ -12,8 +12,7 @@ import copy
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 
-import orjson
-
+from premortem import textjson
 from premortem.clock import Clock
 from premortem.domain import LogRecord, MetricSeries, Prediction, stable_id
 from premortem.learn.model import TrainedModel
@@ -106,7 +105,7 @@ class OnlinePredictor:
         """What this predictor learned and holds live (its miner, the evidence, the open
         predictions), for a checkpoint; `restore` on a predictor of the same model resumes it.
         Failures seen but not yet collected (`observed_failures`) are not part of it."""
-        return orjson.dumps(
+        return textjson.dumps(
             {
                 "miner": self._miner.dumps().decode(),
                 "fired": {name: astuple(f) for name, f in sorted(self._fired.items())},
@@ -117,7 +116,7 @@ class OnlinePredictor:
         )
 
     def restore(self, data: bytes) -> None:
-        state = orjson.loads(data)
+        state = textjson.loads(data)
         self._miner = DrainMiner.loads(state["miner"].encode())
         self._fired = {name: _Fired(*fields) for name, fields in state["fired"].items()}
         self._source_now = {str(k): int(v) for k, v in state["source_now"].items()}

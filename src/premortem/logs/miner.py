@@ -31,8 +31,7 @@ from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import TYPE_CHECKING
 
-import orjson
-
+from premortem import textjson
 from premortem.logs.clusters import Bucket, Cluster, Entry, lead, similarity, tokens_of
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import DEFAULTS, DIGITS_TO_ZERO, WILDCARD, digit_shape, mask
@@ -434,7 +433,7 @@ class PrefixTreeMiner:
 
     def dumps(self) -> bytes:
         clusters = [[c.id, c.service, c.tokens, c.count] for c in self._clusters.values()]
-        return orjson.dumps(
+        return textjson.dumps(
             {
                 "version": _STATE_VERSION,
                 "max_templates": self.max_templates,
@@ -448,7 +447,7 @@ class PrefixTreeMiner:
     @classmethod
     def loads(cls, data: bytes, *, heuristics: Heuristics = DEFAULTS) -> PrefixTreeMiner:
         """A miner from `dumps` output; heuristics are settings, not state, so they are given."""
-        state = orjson.loads(data)
+        state = textjson.loads(data)
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"unknown miner state version {state.get('version')!r}")
         miner = cls(

@@ -49,3 +49,16 @@ def test_a_restored_predictor_goes_on_as_the_uninterrupted_one() -> None:
     assert _opened(before) and expected, "the stream must make the model predict"
     assert _opened(restored.observe(stream[half:])) == expected
     assert _opened(afresh.observe(stream[half:])) != expected
+
+
+def test_state_holds_hostile_text() -> None:
+    """Syslog bytes that are not UTF-8 arrive as lone surrogates: a line with them is evidence
+    and its template is learned, and the state still round-trips."""
+    model = _model()
+    kept = OnlinePredictor(model, ManualClock(0))
+    line = "disk \udc80\udcff quota exceeded on vol-\udc81"
+    kept.observe([LogRecord(time_ns=SECOND, body=line, service="api\udc80", severity_number=17)])
+    restored = OnlinePredictor(model, ManualClock(0))
+    restored.restore(kept.state())
+    assert restored.state() == kept.state()
+    assert line in restored.state().decode("ascii").encode().decode("unicode_escape")

@@ -203,3 +203,16 @@ def test_parameters_read_late_are_those_read_at_once() -> None:
     again = lazy.add(lines[2])
     assert again == Match(matches[2].template_id, matches[2].template, at_once[2], False)
     assert again != matches[1]
+
+
+def test_state_round_trips_lines_that_are_not_utf8() -> None:
+    """Syslog bytes that are not UTF-8 arrive as lone surrogates; the miner's state (saved by
+    the catalog, and in a predictor's checkpoint) keeps them."""
+    miner = DrainMiner()
+    for n in range(3):
+        miner.add(f"disk \udc80\udcff full on sd{n}", service="api\udc80")
+    restored = DrainMiner.loads(miner.dumps())
+    assert restored.dumps() == miner.dumps()
+    assert restored.add("disk \udc80\udcff full on sd9", service="api\udc80").template_id == (
+        miner.add("disk \udc80\udcff full on sd9", service="api\udc80").template_id
+    )

@@ -339,9 +339,7 @@ class PredictionStage:
     def resume(self, snapshot: bytes | None) -> bool:
         """Start over from the newest model, with the state of `snapshot` when it belongs to that
         model (a checkpoint of another process); True when it was restored."""
-        self.predictor, self.version, self.threshold = None, 0, None
-        if self._override is not None:
-            self.threshold = AlertThreshold(self._override, f"set by {THRESHOLD_SETTING}")
+        self.predictor, self.version = None, 0
         self.reload()
         if snapshot is None or not isinstance(self.predictor, OnlinePredictor):
             return False

@@ -41,7 +41,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -87,13 +87,13 @@ class Progress:
 
     covered: int = 0
     done: set[int] = field(default_factory=set)
-    position: int = 0
     unacknowledged: list[Incoming] = field(default_factory=list)
     saved_at: float = field(default_factory=time.monotonic)
     restored: int = -1  # the position its state was restored at (-1: none)
 
-    def __post_init__(self) -> None:
-        self.position = self.covered
+    @property
+    def position(self) -> int:
+        return max(self.done, default=self.covered)  # what is done is newer than `covered`
 
     def is_new(self, message: Incoming) -> bool:
         """Not in the checkpoint and not analysed since: a redelivery of a message this process
@@ -104,7 +104,6 @@ class Progress:
 
     def analysed(self, message: Incoming) -> None:
         self.done.add(message.position)
-        self.position = max(self.position, message.position)
 
     def saved(self) -> None:
         self.covered, self.done = self.position, set()
@@ -298,29 +297,51 @@ class Worker:
         log.info("worker gave back partition %d", number)
 
     async def _consume(self, owned: OwnedPartition) -> None:
-        assert self._bus is not None
-        durable = f"logs-{owned.number}"
-        topic = subject("logs", owned.number, prefix=self.settings.bus_name)
-        progress = owned.progress
+        def analyse(message: Incoming) -> None:
+            started = time.process_time()
+            records = decode(message.data)
+            owned.catalog.assign(records)  # new templates are saved before their records
+            self.inputs.add_logs(records)  # by id: a redelivery stores nothing twice
+            owned.analysis.on_logs(records)
+            self.cpu_s["partitions"] += time.process_time() - started
+            self.records_done += len(records)
+
+        await self._follow(
+            f"partition {owned.number}",
+            subject("logs", owned.number, prefix=self.settings.bus_name),
+            f"logs-{owned.number}",
+            owned.progress,
+            analyse,
+            lambda: self._save_partition(owned),
+            leaving=lambda: owned.leaving,
+        )
+
+    async def _follow(
+        self,
+        what: str,
+        topic: str,
+        durable: str,
+        progress: Progress,
+        analyse: Callable[[Incoming], None],
+        save: Callable[[], Awaitable[None]],
+        *,
+        leaving: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Pull a durable consumer in stream order: a message not analysed yet is analysed,
+        and every message waits for the checkpoint that covers it to be acknowledged."""
         batch = await self._after_redeliveries(durable)
-        while not owned.leaving:
-            async with _surviving(f"partition {owned.number}"):
+        while not leaving():
+            async with _surviving(what):
                 for message in await self._pull(topic, durable, batch):
-                    if owned.leaving:
+                    if leaving():
                         return  # not acknowledged: the next owner gets it again
                     if progress.is_new(message):
-                        started = time.process_time()
-                        records = decode(message.data)
-                        owned.catalog.assign(records)  # new templates saved before their records
-                        self.inputs.add_logs(records)  # by id: a redelivery stores nothing twice
-                        owned.analysis.on_logs(records)
-                        self.cpu_s["partitions"] += time.process_time() - started
-                        self.records_done += len(records)
+                        analyse(message)
                         progress.analysed(message)
                     progress.unacknowledged.append(message)
                 batch = FETCH
-                if self._checkpoint_due(progress) and not owned.leaving:
-                    await self._save_partition(owned)
+                if self._checkpoint_due(progress) and not leaving():
+                    await save()
 
     def _checkpoint_due(self, progress: Progress) -> bool:
         return bool(progress.unacknowledged) and (
@@ -343,26 +364,25 @@ class Worker:
         await _acknowledge(self.predict_progress)
 
     async def _predict(self) -> None:
-        assert self._bus is not None
-        everything = every_partition("logs", prefix=self.settings.bus_name)
-        batch = await self._after_redeliveries(PREDICT)
         saved = self.checkpoints.load(self._lease(PREDICT))
         restored = self.prediction.resume(saved.state if saved else None)
         self.alerting.reload_firing()
-        progress = self.predict_progress = Progress(saved.position if saved and restored else 0)
+        self.predict_progress = Progress(saved.position if saved and restored else 0)
         log.info("prediction role: %s", "checkpoint restored" if restored else "starts afresh")
-        while True:
-            async with _surviving("prediction"):
-                for message in await self._pull(everything, PREDICT, batch):
-                    if progress.is_new(message):
-                        started = time.process_time()
-                        self.prediction.on_logs(decode(message.data))
-                        self.cpu_s["prediction"] += time.process_time() - started
-                        progress.analysed(message)
-                    progress.unacknowledged.append(message)
-                batch = FETCH
-                if self._checkpoint_due(progress):
-                    await self._save_prediction()
+
+        def analyse(message: Incoming) -> None:
+            started = time.process_time()
+            self.prediction.on_logs(decode(message.data))
+            self.cpu_s["prediction"] += time.process_time() - started
+
+        await self._follow(
+            "prediction",
+            every_partition("logs", prefix=self.settings.bus_name),
+            PREDICT,
+            self.predict_progress,
+            analyse,
+            self._save_prediction,
+        )
 
     async def _after_redeliveries(self, durable: str) -> int:
         """A consumer with messages out that nobody acknowledged (their worker died): wait until

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -116,41 +117,38 @@ def _single_process(batches: list[list[dict[str, object]]], db: Path, model: byt
     return url
 
 
-def _templates_of(url: str) -> dict[str, str]:
+def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT logs.id, templates.template FROM logs "
-                    "JOIN templates ON templates.id = logs.template_id"
-                )
-            )
-            return {str(i): str(t) for i, t in rows}
+            return [tuple(row) for row in conn.execute(text(query))]
     finally:
         engine.dispose()
+
+
+def _templates_of(url: str) -> dict[str, str]:
+    rows = _rows(
+        url,
+        "SELECT logs.id, templates.template FROM logs "
+        "JOIN templates ON templates.id = logs.template_id",
+    )
+    return {str(i): str(t) for i, t in rows}
 
 
 def _anomalies_of(url: str) -> set[tuple[object, ...]]:
     """Every anomaly as (time, service, detector, score, template text, record ids): template
     ids (and a window anomaly's id, made from its template's) differ between one process and
     the partitions' ranges; their text does not."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT anomalies.time_ns, anomalies.service, anomalies.detector, "
-                    "anomalies.score, templates.template, anomalies.evidence FROM anomalies "
-                    "LEFT JOIN templates ON templates.id = anomalies.template_id"
-                )
-            )
-            return {
-                (int(t), s, d, round(float(sc), 6), tpl, _record_ids(evidence))
-                for t, s, d, sc, tpl, evidence in rows
-            }
-    finally:
-        engine.dispose()
+    rows = _rows(
+        url,
+        "SELECT anomalies.time_ns, anomalies.service, anomalies.detector, anomalies.score, "
+        "templates.template, anomalies.evidence FROM anomalies "
+        "LEFT JOIN templates ON templates.id = anomalies.template_id",
+    )
+    return {
+        (int(t), s, d, round(float(sc), 6), tpl, _record_ids(evidence))
+        for t, s, d, sc, tpl, evidence in rows
+    }
 
 
 def _record_ids(evidence: object) -> str:
@@ -159,25 +157,13 @@ def _record_ids(evidence: object) -> str:
 
 
 def _predictions_of(url: str) -> set[tuple[object, ...]]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT id, time_ns, mode_id, probability FROM predictions"))
-            return {(i, int(t), m, round(float(p), 4)) for i, t, m, p in rows}
-    finally:
-        engine.dispose()
+    rows = _rows(url, "SELECT id, time_ns, mode_id, probability FROM predictions")
+    return {(i, int(t), m, round(float(p), 4)) for i, t, m, p in rows}
 
 
 def _count(url: str) -> tuple[int, int]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            total, distinct = conn.execute(
-                text("SELECT count(*), count(DISTINCT id) FROM logs")
-            ).one()
-            return int(total), int(distinct)
-    finally:
-        engine.dispose()
+    ((total, distinct),) = _rows(url, "SELECT count(*), count(DISTINCT id) FROM logs")
+    return int(total), int(distinct)
 
 
 class Notifications:

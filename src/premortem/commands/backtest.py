@@ -102,15 +102,28 @@ def suite(
         Path, typer.Argument(help="Directory with runs.json, logs.jsonl and optional truth.json")
     ],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
+    validate_only: Annotated[
+        bool,
+        typer.Option(
+            "--validate-only",
+            help="Score by rolling-origin folds inside the earlier half; never read the later half",
+        ),
+    ] = False,
+    folds: Annotated[int, typer.Option(help="Folds of --validate-only")] = 2,
 ) -> None:
     """Train on a recorded suite's earlier runs, replay the later ones as one live stream."""
-    from premortem.learn.suite_backtest import backtest_suite, read_suite
+    from premortem.learn.suite_backtest import backtest_suite, read_suite, validate_suite
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pgmpy's FutureWarnings are not the user's business
         Console(stderr=True).print(f"reading {path}")
-        report = backtest_suite(read_suite(path))
-    Console().print(report_table(report, title=f"suite {path.name}, later half", name="Suite"))
+        recorded = read_suite(path)
+        if validate_only:
+            report = validate_suite(recorded, folds=folds)
+        else:
+            report = backtest_suite(recorded)
+    half = "validation inside the earlier half" if validate_only else "later half"
+    Console().print(report_table(report, title=f"suite {path.name}, {half}", name="Suite"))
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
 

@@ -1,5 +1,8 @@
 """`python -m premortem.labs record OUT_DIR --runs-per-fault N --fault-free M --seed S`
-`python -m premortem.labs run --premortem URL --runs-per-fault N --fault-free M --seed S`"""
+`python -m premortem.labs run --premortem URL --runs-per-fault N --fault-free M --seed S`
+
+Both take `--pace P` (fault ramps P times slower) and `--noise R` (client mistakes per second
+that the app rejects with an ERROR line): see docs/labs.md."""
 
 from __future__ import annotations
 
@@ -25,6 +28,14 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--runs-per-fault", type=int, default=6)
         sub.add_argument("--fault-free", type=int, default=6)
         sub.add_argument("--seed", type=int, default=1)
+        sub.add_argument(
+            "--pace", type=float, default=1.0,
+            help="fault ramps this many times slower (6: failures 30-60 s after the fault)",
+        )  # fmt: skip
+        sub.add_argument(
+            "--noise", type=float, default=0.0, metavar="PER_S",
+            help="client mistakes per second the app rejects with an ERROR line",
+        )  # fmt: skip
     args = parser.parse_args(argv)
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     if args.command == "record":
@@ -33,19 +44,26 @@ def main(argv: list[str] | None = None) -> int:
             runs_per_fault=args.runs_per_fault,
             fault_free=args.fault_free,
             seed=args.seed,
+            pace=args.pace,
+            noise_per_s=args.noise,
             say=say,
         )
         print(json.dumps(summary))
         return 0
     plans = plan_suite(
-        runs_per_fault=args.runs_per_fault, fault_free=args.fault_free, seed=args.seed
+        runs_per_fault=args.runs_per_fault,
+        fault_free=args.fault_free,
+        seed=args.seed,
+        pace=args.pace,
     )
     with httpx.Client(base_url=args.premortem, timeout=30) as http:
 
         def send(result: RunResult) -> None:
             http.post("/api/v1/test-runs", json=result.doc).raise_for_status()
 
-        with Lab(scratch_dir(), premortem_url=args.premortem, seed=args.seed) as lab:
+        with Lab(
+            scratch_dir(), premortem_url=args.premortem, seed=args.seed, noise_per_s=args.noise
+        ) as lab:
             results = run_suite(lab, plans, send, say=say)
     print(json.dumps([r.truth() for r in results]))
     return 0

@@ -37,6 +37,7 @@ supplier_log = logging.getLogger("com.acme.inventory.SupplierClient")
 memory_log = logging.getLogger("com.acme.inventory.MemoryMonitor")
 JAVA_LEVELS = {logging.INFO: "INFO", logging.WARNING: "WARN", logging.ERROR: "ERROR"}
 SKUS = [f"SKU-{n:04d}" for n in range(1, 301)]
+KNOWN_SKUS = frozenset(SKUS)
 RESERVE = "UPDATE stock SET reserved = reserved + $1 WHERE sku = $2"
 RESTOCK = "UPDATE stock SET on_hand = on_hand + 10 WHERE sku = ANY($1) /* restock batch */"
 QUOTE_ENTRY_BYTES = 64 * 1024
@@ -120,6 +121,10 @@ class Inventory:
 
     def checkout(self, sku: str, qty: int) -> tuple[int, dict[str, Any]]:
         started = time.monotonic()
+        if qty <= 0 or sku not in KNOWN_SKUS:  # a client's mistake, not the service's
+            why = f"quantity {qty} is not valid" if qty <= 0 else f"unknown sku {sku}"
+            checkout_log.error("checkout rejected: %s (sku=%s)", why, sku)
+            return (422 if qty <= 0 else 404), {"error": why}
         if started < self.restarting_until:
             return self._failed(503, sku, "worker unavailable: restarting after OOM kill", started)
         try:
@@ -195,7 +200,8 @@ def make_route(app: Inventory, faults: Any) -> Any:
         method: str, path: str, query: dict[str, str], body: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
         if path == "/api/checkout" and method == "POST":
-            return app.checkout(str(body.get("sku") or SKUS[0]), int(body.get("qty") or 1))
+            qty = body.get("qty")
+            return app.checkout(str(body.get("sku") or SKUS[0]), int(1 if qty is None else qty))
         if path.startswith("/api/items/"):
             return app.item(path.removeprefix("/api/items/"))
         if path == "/health":

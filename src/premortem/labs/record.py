@@ -27,14 +27,16 @@ def record_suite(
     runs_per_fault: int,
     fault_free: int,
     seed: int,
+    pace: float = 1.0,
+    noise_per_s: float = 0.0,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
     workdir = scratch_dir()
-    plans = plan_suite(runs_per_fault=runs_per_fault, fault_free=fault_free, seed=seed)
+    plans = plan_suite(runs_per_fault=runs_per_fault, fault_free=fault_free, seed=seed, pace=pace)
     results: list[RunResult] = []
-    with Lab(workdir, seed=seed) as lab:
+    with Lab(workdir, seed=seed, noise_per_s=noise_per_s) as lab:
         run_suite(lab, plans, results.append, say=say)
         time.sleep(1.0)  # the shippers write their last batch
     records = [

@@ -64,12 +64,24 @@ FAULTS = {
 }  # fmt: skip
 
 
+RAMPS = ("ramp_s_per_s", "ramp_ms_per_s", "mib_per_s")  # what `pace` slows down
+
+
+def fault_body(fault: Fault, pace: float) -> dict[str, Any]:
+    """The fault's admin body with its ramps `pace` times slower: at pace 6 a checkout breaks
+    30-60 s after the fault instead of 6-10 s, as a slow leak or a creeping dependency would."""
+    if pace == 1.0:
+        return dict(fault.body)
+    return {k: (round(v / pace, 4) if k in RAMPS else v) for k, v in fault.body.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedRun:
     test_id: str
     fault: str | None
     offset_s: float  # when the fault is injected, after the run's start
     length_s: float  # fault-free runs: how long they last
+    pace: float = 1.0  # how many times slower the fault ramps (fault_body)
 
 
 @dataclass(slots=True)
@@ -98,9 +110,18 @@ class RunResult:
 
 
 def plan_suite(
-    *, runs_per_fault: int, fault_free: int, seed: int, prefix: str = "inventory"
+    *,
+    runs_per_fault: int,
+    fault_free: int,
+    seed: int,
+    prefix: str = "inventory",
+    pace: float = 1.0,
 ) -> list[PlannedRun]:
-    """The runs in a seeded order, every fault at a seeded offset (3-6 s into its run)."""
+    """The runs in a seeded order, every fault at a seeded offset (3-6 s into its run; at a
+    slower `pace` up to three times as far in, and fault-free runs as many times longer)."""
+    if pace < 1.0:
+        raise ValueError(f"pace must be at least 1, not {pace}")
+    stretch = min(pace, 3.0)
     rng = random.Random(seed)
     kinds: list[str | None] = [f for f in FAULTS for _ in range(runs_per_fault)]
     kinds += [None] * fault_free
@@ -109,8 +130,9 @@ def plan_suite(
         PlannedRun(
             f"{prefix}-s{seed}-{index:02d}-{kind or 'fault-free'}".replace("_", "-"),
             kind,
-            round(rng.uniform(3.0, 6.0), 1),
-            round(rng.uniform(12.0, 16.0), 1),
+            round(rng.uniform(3.0, 6.0) * stretch, 1),
+            round(rng.uniform(12.0, 16.0) * stretch, 1),
+            pace,
         )
         for index, kind in enumerate(kinds, start=1)
     ]
@@ -119,10 +141,13 @@ def plan_suite(
 class Lab:
     """supplier-api and inventory-api as child processes on free ports, under load and probed."""
 
-    def __init__(self, workdir: Path, *, premortem_url: str = "", seed: int = 0) -> None:
+    def __init__(
+        self, workdir: Path, *, premortem_url: str = "", seed: int = 0, noise_per_s: float = 0.0
+    ) -> None:
         self.workdir = workdir
         self.premortem_url = premortem_url
         self.seed = seed
+        self.noise_per_s = noise_per_s
         self.urls: dict[str, str] = {}
         self.log_files = {
             "supplier": workdir / "supplier.jsonl",
@@ -139,7 +164,9 @@ class Lab:
             "inventory",
             ["--supplier", self.urls["supplier"], "--db", str(self.workdir / "inventory.db")],
         )
-        self.load = Load(self.urls["inventory"], rps=12, seed=self.seed).start()
+        self.load = Load(
+            self.urls["inventory"], rps=12, seed=self.seed, noise_per_s=self.noise_per_s
+        ).start()
         self.probe = Probe(self.urls["inventory"], seed=self.seed).start()
         return self
 
@@ -239,8 +266,8 @@ def execute_run(lab: Lab, plan: PlannedRun) -> RunResult:
         _sleep(lab, plan.offset_s)
         fault = FAULTS[plan.fault]
         result.fault_ns = time.time_ns()
-        lab.admin(fault.process, fault.path, fault.body)
-        deadline = time.monotonic() + MAX_FAULT_S
+        lab.admin(fault.process, fault.path, fault_body(fault, plan.pace))
+        deadline = time.monotonic() + MAX_FAULT_S * plan.pace
         while lab.probe.first_failure(result.fault_ns) is None and time.monotonic() < deadline:
             _sleep(lab, 0.1)  # the probe decides: one failed load request is not yet a failure
         _sleep(lab, AFTER_FAILURE_S)
@@ -277,7 +304,8 @@ def native_document(result: RunResult, *, seed: int) -> dict[str, Any]:
     if plan.fault is not None and result.fault_ns is not None:
         fault = FAULTS[plan.fault]
         start = rfc3339_ns(result.fault_ns)
-        faults.append({"type": fault.type, "target": fault.target, "start": start, **fault.body})
+        body = fault_body(fault, plan.pace)
+        faults.append({"type": fault.type, "target": fault.target, "start": start, **body})
     failed = result.failed_probes > 0
     return {
         "test_id": plan.test_id,

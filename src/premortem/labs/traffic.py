@@ -74,15 +74,20 @@ class Load:
     """~rps requests a second: half stock lookups, half checkouts of popular items. Failed
     checkouts are kept: the earliest one the runner's traffic saw is when a run failed."""
 
-    def __init__(self, base_url: str, *, rps: float, seed: int) -> None:
+    def __init__(self, base_url: str, *, rps: float, seed: int, noise_per_s: float = 0.0) -> None:
         self.base_url = base_url
         self.rng = random.Random(seed)
+        self.noise_share = noise_per_s / rps
         self.failures: list[Answer] = []
         self._lock = threading.Lock()
         self._ticker = Ticker(1.0 / rps, self._one, threads=64)
 
     def _one(self) -> None:
-        if self.rng.random() < 0.5:
+        draw = self.rng.random()
+        if draw < self.noise_share:
+            self._noise()
+            return
+        if draw < 0.5:
             sku = f"SKU-{self.rng.randint(1, 300):04d}"
             call(f"{self.base_url}/api/items/{sku}", None, timeout_s=5)
             return
@@ -91,6 +96,15 @@ class Load:
         if not answer.ok:
             with self._lock:
                 self.failures.append(answer)
+
+    def _noise(self) -> None:
+        """A client's mistake, which the app rejects with an ERROR line of its own: the errors a
+        healthy system logs every day (never counted as a failure of the run)."""
+        if self.rng.random() < 0.75:
+            body: dict[str, object] = {"sku": self.rng.choice(HOT_SKUS), "qty": 0}
+        else:
+            body = {"sku": f"SKU-{self.rng.randint(9000, 9999)}", "qty": 1}
+        call(f"{self.base_url}/api/checkout", body, timeout_s=5)
 
     def first_failure(self, since_ns: int) -> Answer | None:
         with self._lock:

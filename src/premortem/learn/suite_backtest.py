@@ -89,16 +89,71 @@ def backtest_suite(
     """Train on `train_runs` (default: the earlier half), replay `replay_runs` as one stream."""
     if train_runs is None or replay_runs is None:
         train_runs, replay_runs = split_suite(suite)
-    windows = run_windows_ns(suite.runs)
-    model = train(list(train_runs), logs_by_run(train_runs, suite.logs, windows=windows))
+    model, outcomes = _train_and_replay(suite, train_runs, replay_runs)
     if on_trained is not None:
         on_trained(model)
-    outcomes = replay_stream(model, suite, replay_runs, windows)
     report = score(outcomes, "model")
     report["baseline"] = score(outcomes, "baseline")
     report["details"] = {
         "train_runs": len(train_runs),
         "replayed_runs": len(replay_runs),
+        **_fold_details(model, outcomes),
+    }
+    return report
+
+
+def validation_blocks(
+    runs: Sequence[TestRun], *, folds: int = 2
+) -> list[tuple[list[TestRun], list[TestRun]]]:
+    """Rolling-origin folds inside `runs` (the training half, in time order): the first half
+    always fits; the rest is cut into `folds` consecutive blocks, and fold k fits on every run
+    before block k and replays block k — as a deployment learns from what came before."""
+    origin = len(runs) // 2
+    rest = len(runs) - origin
+    cuts = [origin + (rest * k) // folds for k in range(folds + 1)]
+    blocks = [(list(runs[: cuts[k]]), list(runs[cuts[k] : cuts[k + 1]])) for k in range(folds)]
+    return [(fit, held) for fit, held in blocks if fit and held]
+
+
+def validate_suite(suite: Suite, *, folds: int = 2) -> dict[str, Any]:
+    """The backtest's metrics by rolling-origin validation inside the earlier half only
+    (`validation_blocks`): the later half is never trained on, replayed or scored. Pick
+    designs by this, then run the real backtest once."""
+    training, _ = split_suite(suite)
+    outcomes: list[RunOutcome] = []
+    per_fold = []
+    for fit, held in validation_blocks(training, folds=folds):
+        model, fold_outcomes = _train_and_replay(suite, fit, held)
+        outcomes += fold_outcomes
+        per_fold.append(
+            {
+                "train_runs": len(fit),
+                "replayed_runs": len(held),
+                "model": score(fold_outcomes, "model"),
+                **_fold_details(model, fold_outcomes),
+            }
+        )
+    report = score(outcomes, "model")
+    report["baseline"] = score(outcomes, "baseline")
+    report["details"] = {
+        "protocol": f"rolling origin inside the training half, {folds} folds",
+        "folds": per_fold,
+    }
+    return report
+
+
+def _train_and_replay(
+    suite: Suite, train_runs: Sequence[TestRun], replay_runs: Sequence[TestRun]
+) -> tuple[TrainedModel, list[RunOutcome]]:
+    # Runs are tied to their logs by the whole suite's order (`run_windows_ns`): a run's window
+    # ends where the next one starts, whether or not that one is trained on.
+    windows = run_windows_ns(suite.runs)
+    model = train(list(train_runs), logs_by_run(train_runs, suite.logs, windows=windows))
+    return model, replay_stream(model, suite, replay_runs, windows)
+
+
+def _fold_details(model: TrainedModel, outcomes: Sequence[RunOutcome]) -> dict[str, Any]:
+    return {
         "modes": [m.name for m in model.modes],
         "alert_threshold": model.alert_threshold,
         "evidence_window_s": model.indicators.window_s,
@@ -113,7 +168,6 @@ def backtest_suite(
             for o in outcomes
         ],
     }
-    return report
 
 
 def _lead(outcome: RunOutcome) -> float | None:

@@ -6,13 +6,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from premortem.ingest.native import parse_test_runs
 from premortem.labs.cache import MIB, OutOfMemory, PriceCache
+from premortem.labs.inventory import Inventory, Supplier
 from premortem.labs.locks import LockTimeout, RowLocks
-from premortem.labs.runner import FAULTS, PlannedRun, RunResult, native_document, plan_suite
+from premortem.labs.runner import (
+    FAULTS,
+    PlannedRun,
+    RunResult,
+    fault_body,
+    native_document,
+    plan_suite,
+)
 
 SECOND = 1_000_000_000
 
@@ -101,3 +110,31 @@ def test_a_fault_free_run_passes() -> None:
     result = RunResult(PlannedRun("lab-2", None, 4.0, 14.0), start, ended_ns=start + 14 * SECOND)
     (parsed,) = parse_test_runs(native_document(result, seed=1))
     assert not parsed.run.failed and not parsed.run.injected_faults
+
+
+def test_a_slower_pace_slows_every_ramp_and_moves_faults_further_into_their_runs() -> None:
+    plan = plan_suite(runs_per_fault=2, fault_free=2, seed=7, pace=10)
+    assert all(9.0 <= p.offset_s <= 18.0 and p.pace == 10 for p in plan)
+    assert all(36.0 <= p.length_s <= 48.0 for p in plan)
+    lock = fault_body(FAULTS["lock_contention"], 10)
+    assert lock == {"hold_s": 0.3, "ramp_s_per_s": 0.035, "rows": 8}
+    assert fault_body(FAULTS["slow_dependency"], 10)["ramp_ms_per_s"] == 11
+    assert fault_body(FAULTS["memory_pressure"], 10) == {"mib_per_s": 0.5}
+    assert fault_body(FAULTS["memory_pressure"], 1) == {"mib_per_s": 5}  # pace 1: as it was
+    result = RunResult(PlannedRun("lab-1", "memory_pressure", 12.0, 40.0, pace=10), 0, 10)
+    assert native_document(result, seed=1)["injected_faults"][0]["mib_per_s"] == 0.5
+    with pytest.raises(ValueError, match="pace"):
+        plan_suite(runs_per_fault=1, fault_free=1, seed=7, pace=0.5)
+
+
+def test_a_clients_mistake_is_rejected_with_an_error_line_and_no_work(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Inventory(tmp_path / "inventory.db", Supplier("http://127.0.0.1:9"))  # never called
+    with caplog.at_level(logging.ERROR, logger="com.acme.inventory"):
+        assert app.checkout("SKU-0003", 0)[0] == 422
+        assert app.checkout("SKU-9999", 1)[0] == 404
+    assert [r.getMessage() for r in caplog.records] == [
+        "checkout rejected: quantity 0 is not valid (sku=SKU-0003)",
+        "checkout rejected: unknown sku SKU-9999 (sku=SKU-9999)",
+    ]

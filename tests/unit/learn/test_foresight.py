@@ -12,7 +12,12 @@ from premortem.clock import ManualClock
 from premortem.domain import LogRecord, TestRun, TriggerKind, datetime_to_ns
 from premortem.learn import OnlinePredictor, TrainedModel, train
 from premortem.learn.network import ModeNetwork
-from premortem.learn.suite_backtest import Suite, backtest_suite
+from premortem.learn.suite_backtest import (
+    Suite,
+    backtest_suite,
+    validate_suite,
+    validation_blocks,
+)
 from premortem.runtime.training import logs_by_run, run_windows_ns
 
 from .native_suite import FAULT_S, RUN_S, START, suite
@@ -86,6 +91,18 @@ def test_suite_replayed_as_one_stream_warns_before_every_failure(
     assert counts["right_alerts"] == 2, report["details"]
     assert counts["fault_free_alerted"] == 0, report["details"]
     assert report["precision"] == 1.0
+
+
+def test_suite_validation_replays_only_the_earlier_half_in_rolling_blocks(
+    recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]],
+) -> None:
+    runs, records, truth = recorded
+    assert [(len(fit), len(held)) for fit, held in validation_blocks(runs[:6])] == [(3, 1), (4, 2)]
+    report = validate_suite(Suite(runs, records, truth), folds=2)
+    replayed = [r["run"] for fold in report["details"]["folds"] for r in fold["runs"]]
+    assert replayed == [r.test_id for r in runs[3:6]]  # never the later half (runs 6-11)
+    backtest = backtest_suite(Suite(runs, records, truth))
+    assert set(report) == set(backtest) and set(report["baseline"]) == set(backtest["baseline"])
 
 
 def test_expiry_never_alerts_and_a_new_incident_is_evaluated_again(

@@ -185,7 +185,9 @@ def _seen_counts(views: Sequence[RunView], healthy: set[int], keys: set[Any]) ->
 
 def _novel_description(key: str) -> tuple[str, dict[str, Any]]:
     _, service, level = key.split(":")
-    text = f"a {level} template never seen in normal operation appears in {service}"
+    where = "any service" if service == "*" else service
+    what = "an error" if level == "error" else "a warning"
+    text = f"{what} template never seen in normal operation appears in {where}"
     return text, {"novel": True, "service": service, "min_severity": level.upper()}
 
 

@@ -151,7 +151,30 @@ def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
             )
         if episode.run is not None:
             mode.evidence.test_runs.append(episode.source_id)
+    _tell_apart(list(modes.values()))
     return modes
+
+
+def _tell_apart(modes: Sequence[FailureMode]) -> None:
+    """Modes that would share a name (two ways of running out of memory: an allocation that
+    failed, a worker the OOM killer restarted) get what their failure reports say differently,
+    after the words all of them share: "inventory-api: memory exhaustion (worker unavailable:
+    restarting after OOM kill)"."""
+    by_name: dict[str, list[FailureMode]] = {}
+    for mode in modes:
+        by_name.setdefault(mode.name, []).append(mode)
+    for same in by_name.values():
+        if len(same) < 2:
+            continue
+        words = [str(m.manifestation["failure_details_template"]).split() for m in same]
+        shared = 0
+        while all(len(w) > shared and w[shared] == words[0][shared] for w in words):
+            shared += 1
+        rests = [" ".join(own[shared:]) for own in words]
+        if not all(rests) or len(set(rests)) < len(rests):
+            continue  # the reports read alike: nothing short tells them apart
+        for mode, rest in zip(same, rests, strict=True):
+            mode.name = f"{mode.name} ({rest[:60].rstrip()}{'…' if len(rest) > 60 else ''})"
 
 
 def mode_name(

@@ -204,3 +204,27 @@ def test_names_are_deterministic_and_never_empty() -> None:
 
 def test_module_examples() -> None:
     assert doctest.testmod(naming).failed == 0
+
+
+def test_modes_that_would_share_a_name_are_told_apart_by_what_their_reports_say() -> None:
+    from premortem.learn.episodes import Episode, ModeKey, details_template, mode_skeletons
+
+    reports = [
+        "probe POST /api/checkout answered 503: java.lang.OutOfMemoryError: cannot allocate 65536 "
+        "bytes (heap 64.0 MiB of 64 MiB in use)",
+        "probe POST /api/checkout answered 503: worker unavailable: restarting after OOM kill",
+        "probe POST /api/checkout answered 504: no quote: supplier-api did not answer in time",
+    ]
+    episodes = [
+        Episode(f"run-{i}", i, ModeKey("inventory-api", details_template(text)), text)
+        for i, text in enumerate(reports)
+    ]
+    names = sorted(mode.name for mode in mode_skeletons(episodes).values())
+    assert len(set(names)) == 3, names
+    assert (
+        "inventory-api: memory exhaustion (worker unavailable: restarting after OOM kill)" in names
+    )
+    assert any(
+        n.startswith("inventory-api: memory exhaustion (java.lang.OutOfMemoryError") for n in names
+    )
+    assert not any("(" in n for n in names if "memory" not in n)  # a unique name stays as it was

@@ -59,6 +59,13 @@ class Episode:
     manifest_lines: tuple[str, ...] = ()
     # Of those, the ones taken only because their first line is at the run's `failure_time`.
     at_failure: tuple[int, ...] = ()
+    # The failure mode it belongs to (`assign_modes`): its key's, or that of the first failure
+    # reported differently that names the same thing broken.
+    mode_id: str = ""
+
+    @property
+    def mode(self) -> str:
+        return self.mode_id or self.key.mode_id
 
 
 def details_template(details: str) -> str:
@@ -126,15 +133,35 @@ def collect_episodes(runs: Iterable[TestRun], events: Iterable[Event] = ()) -> l
     return sorted(episodes, key=lambda e: e.onset_ns)
 
 
+def assign_modes(episodes: Sequence[Episode]) -> dict[str, str]:
+    """One failure mode per thing broken: failures reported differently (`ModeKey`) whose names
+    say the same thing broke are one mode — two ways of running out of memory (an allocation
+    that failed, a worker the OOM killer restarted) share their precursors, their mitigations and
+    the evidence that trains them. A mode keeps the id of its earliest failure's key, so adding
+    later failures never renames it. Sets each episode's `mode_id`; returns key id -> mode id.
+    """
+    names: dict[str, str] = {}  # key id -> name (from the key's first episode)
+    first: dict[str, str] = {}  # name -> mode id
+    for episode in sorted(episodes, key=lambda e: (e.onset_ns, e.source_id)):
+        key_id = episode.key.mode_id
+        if key_id not in names:
+            names[key_id] = mode_name(
+                episode.key, details=episode.details, manifest_lines=episode.manifest_lines
+            )
+        episode.mode_id = first.setdefault(names[key_id], key_id)
+    return {key_id: first[name] for key_id, name in sorted(names.items())}
+
+
 def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
-    """One failure mode per key, with a readable name and the episodes as evidence."""
+    """One failure mode per thing broken (`assign_modes`), with a readable name and the
+    episodes as evidence."""
+    members = assign_modes(episodes)
     modes: dict[str, FailureMode] = {}
     for episode in episodes:
-        mode_id = episode.key.mode_id
-        mode = modes.get(mode_id)
+        mode = modes.get(episode.mode)
         if mode is None:
-            mode = modes[mode_id] = FailureMode(
-                id=mode_id,
+            mode = modes[episode.mode] = FailureMode(
+                id=episode.mode,
                 name=mode_name(
                     episode.key, details=episode.details, manifest_lines=episode.manifest_lines
                 ),
@@ -147,34 +174,14 @@ def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
                     "example": episode.details[:500],
                     # What the failure looked like in the logs (learn/onset.py).
                     "failure_lines": [line[:300] for line in episode.manifest_lines],
+                    # Every way this failure was reported (key ids): backtests map a replayed
+                    # run's report to its mode with it.
+                    "reported_as": sorted(k for k, m in members.items() if m == episode.mode),
                 },
             )
         if episode.run is not None:
             mode.evidence.test_runs.append(episode.source_id)
-    _tell_apart(list(modes.values()))
     return modes
-
-
-def _tell_apart(modes: Sequence[FailureMode]) -> None:
-    """Modes that would share a name (two ways of running out of memory: an allocation that
-    failed, a worker the OOM killer restarted) get what their failure reports say differently,
-    after the words all of them share: "inventory-api: memory exhaustion (worker unavailable:
-    restarting after OOM kill)"."""
-    by_name: dict[str, list[FailureMode]] = {}
-    for mode in modes:
-        by_name.setdefault(mode.name, []).append(mode)
-    for same in by_name.values():
-        if len(same) < 2:
-            continue
-        words = [str(m.manifestation["failure_details_template"]).split() for m in same]
-        shared = 0
-        while all(len(w) > shared and w[shared] == words[0][shared] for w in words):
-            shared += 1
-        rests = [" ".join(own[shared:]) for own in words]
-        if not all(rests) or len(set(rests)) < len(rests):
-            continue  # the reports read alike: nothing short tells them apart
-        for mode, rest in zip(same, rests, strict=True):
-            mode.name = f"{mode.name} ({rest[:60].rstrip()}{'…' if len(rest) > 60 else ''})"
 
 
 def mode_name(

@@ -161,7 +161,7 @@ def train(
     for view in views:
         if view.episode is not None:
             for template_id in set(view.episode.manifest) - fitted.healthy:
-                manifest_modes[template_id].add(view.episode.key.mode_id)
+                manifest_modes[template_id].add(view.episode.mode)
     return TrainedModel(
         merged,
         miner,
@@ -201,7 +201,7 @@ def _fit(
     by_mode: dict[str, list[RunView]] = defaultdict(list)
     for view in views:
         if view.episode is not None:
-            by_mode[view.episode.key.mode_id].append(view)
+            by_mode[view.episode.mode].append(view)
     for mode in modes.values():
         _learn_mode(mode, by_mode[mode.id], list(views), healthy, events, simulations)
     indicators = _with_metrics(

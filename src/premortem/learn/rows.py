@@ -276,7 +276,7 @@ def training_rows(
     horizon_ns = int(horizon_s * 1e9)
     rows = []
     for view in views:
-        mode_id = view.episode.key.mode_id if view.episode else None
+        mode_id = view.episode.mode if view.episode else None
         fault = view.run.fault_types[0] if view.run.fault_types else NO_FAULT
         held = (context or {}).get(view.run.test_id, frozenset())
         for t, active in _states(view, indicators):

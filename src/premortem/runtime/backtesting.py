@@ -23,7 +23,8 @@ from premortem.ports import EventQuery, InputStore, SimulationQuery, TestRunQuer
 from premortem.runtime.training import PAGE, RunLogs, pages
 
 
-def _mode_of(run: TestRun) -> str | None:
+def _report_of(run: TestRun) -> str | None:
+    """How the run's failure was reported (its mode key's id), or None when it passed."""
     episode = episode_from_run(run)
     return episode.key.mode_id if episode else None
 
@@ -74,10 +75,19 @@ def backtest_history(
     ]
     logs = RunLogs(inputs, runs)
     model = train(history, logs, events, simulations, horizon_s=horizon_s)
-    trained_modes = Counter(m for m in map(_mode_of, history) if m)
+    # A mode may hold failures reported in several ways (learn.episodes.assign_modes).
+    mode_of_report = {
+        key: mode.id for mode in model.modes for key in mode.manifestation.get("reported_as", [])
+    }
+
+    def mode_of(run: TestRun) -> str | None:
+        report = _report_of(run)
+        return mode_of_report.get(report, report) if report else None
+
+    trained_modes = Counter(m for m in map(mode_of, history) if m)
     outcomes = replay(
         model,
-        [ReplayRun(run, partial(_records, logs, run.test_id), _mode_of(run)) for run in replayed],
+        [ReplayRun(run, partial(_records, logs, run.test_id), mode_of(run)) for run in replayed],
         kind_of_mode=lambda mode_id: mode_id,
         baseline_kind=trained_modes.most_common(1)[0][0] if trained_modes else "",
         progress=progress,

@@ -206,25 +206,28 @@ def test_module_examples() -> None:
     assert doctest.testmod(naming).failed == 0
 
 
-def test_modes_that_would_share_a_name_are_told_apart_by_what_their_reports_say() -> None:
+def test_failures_reported_differently_that_name_the_same_thing_broken_are_one_mode() -> None:
     from premortem.learn.episodes import Episode, ModeKey, details_template, mode_skeletons
 
     reports = [
         "probe POST /api/checkout answered 503: java.lang.OutOfMemoryError: cannot allocate 65536 "
         "bytes (heap 64.0 MiB of 64 MiB in use)",
-        "probe POST /api/checkout answered 503: worker unavailable: restarting after OOM kill",
         "probe POST /api/checkout answered 504: no quote: supplier-api did not answer in time",
+        "probe POST /api/checkout answered 503: worker unavailable: restarting after OOM kill",
     ]
     episodes = [
         Episode(f"run-{i}", i, ModeKey("inventory-api", details_template(text)), text)
         for i, text in enumerate(reports)
     ]
-    names = sorted(mode.name for mode in mode_skeletons(episodes).values())
-    assert len(set(names)) == 3, names
-    assert (
-        "inventory-api: memory exhaustion (worker unavailable: restarting after OOM kill)" in names
+    modes = mode_skeletons(episodes)
+    assert sorted(m.name for m in modes.values()) == [
+        "inventory-api: memory exhaustion",
+        "inventory-api: slow dependency timeout",
+    ]
+    memory = next(m for m in modes.values() if "memory" in m.name)
+    # the earliest failure's key names the mode, so later failures never rename it
+    assert memory.id == episodes[0].key.mode_id == episodes[2].mode
+    assert memory.manifestation["reported_as"] == sorted(
+        [episodes[0].key.mode_id, episodes[2].key.mode_id]
     )
-    assert any(
-        n.startswith("inventory-api: memory exhaustion (java.lang.OutOfMemoryError") for n in names
-    )
-    assert not any("(" in n for n in names if "memory" not in n)  # a unique name stays as it was
+    assert [e.source_id for e in episodes if e.mode == memory.id] == ["run-0", "run-2"]

@@ -142,7 +142,7 @@ def assign_modes(episodes: Sequence[Episode]) -> dict[str, str]:
     """
     names: dict[str, str] = {}  # key id -> name (from the key's first episode)
     first: dict[str, str] = {}  # name -> mode id
-    for episode in sorted(episodes, key=lambda e: (e.onset_ns, e.source_id)):
+    for episode in sorted(episodes, key=_earliest):
         key_id = episode.key.mode_id
         if key_id not in names:
             names[key_id] = mode_name(
@@ -152,12 +152,16 @@ def assign_modes(episodes: Sequence[Episode]) -> dict[str, str]:
     return {key_id: first[name] for key_id, name in sorted(names.items())}
 
 
+def _earliest(episode: Episode) -> tuple[int, str]:
+    return episode.onset_ns, episode.source_id
+
+
 def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
     """One failure mode per thing broken (`assign_modes`), with a readable name and the
     episodes as evidence."""
     members = assign_modes(episodes)
     modes: dict[str, FailureMode] = {}
-    for episode in episodes:
+    for episode in sorted(episodes, key=_earliest):
         mode = modes.get(episode.mode)
         if mode is None:
             mode = modes[episode.mode] = FailureMode(

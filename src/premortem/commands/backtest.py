@@ -39,6 +39,18 @@ METRICS = (
 )
 
 
+# Options every backtest takes.
+JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the report here")]
+ValidateOnly = Annotated[
+    bool,
+    typer.Option(
+        "--validate-only",
+        help="Score by rolling-origin folds inside the earlier half; never read the later half",
+    ),
+]
+Folds = Annotated[int, typer.Option(help="Folds of --validate-only")]
+
+
 def register(app: typer.Typer) -> None:
     """Add the `backtest` command group to `app`."""
     app.add_typer(backtest_app, name="backtest")
@@ -50,15 +62,9 @@ def openstack_fi(
     train_path: Annotated[
         Path | None, typer.Option("--train", help="Train on every experiment here instead")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
-    validate_only: Annotated[
-        bool,
-        typer.Option(
-            "--validate-only",
-            help="Score by rolling-origin folds inside the earlier half; never read the later half",
-        ),
-    ] = False,
-    folds: Annotated[int, typer.Option(help="Folds of --validate-only")] = 2,
+    json_out: JsonOut = None,
+    validate_only: ValidateOnly = False,
+    folds: Folds = 2,
     protocol: Annotated[
         str,
         typer.Option(help="--validate-only protocol: rolling (origin) or systems (leave one out)"),
@@ -101,15 +107,9 @@ def suite(
     path: Annotated[
         Path, typer.Argument(help="Directory with runs.json, logs.jsonl and optional truth.json")
     ],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
-    validate_only: Annotated[
-        bool,
-        typer.Option(
-            "--validate-only",
-            help="Score by rolling-origin folds inside the earlier half; never read the later half",
-        ),
-    ] = False,
-    folds: Annotated[int, typer.Option(help="Folds of --validate-only")] = 2,
+    json_out: JsonOut = None,
+    validate_only: ValidateOnly = False,
+    folds: Folds = 2,
 ) -> None:
     """Train on a recorded suite's earlier runs, replay the later ones as one live stream."""
     from premortem.learn.suite_backtest import backtest_suite, read_suite, validate_suite

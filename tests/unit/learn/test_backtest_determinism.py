@@ -75,7 +75,7 @@ def _line(now: datetime, service: str, level: str, body: str) -> dict[str, Any]:
     return {"timestamp": now.isoformat(), "service": service, "severity_text": level, "body": body}
 
 
-def _report(suite: Path, out: Path, seed: int) -> dict[str, Any]:
+def _report(suite: Path, out: Path, seed: int, *flags: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONHASHSEED": str(seed)}
     subprocess.run(
         [
@@ -87,6 +87,7 @@ def _report(suite: Path, out: Path, seed: int) -> dict[str, Any]:
             str(suite),
             "--json",
             str(out),
+            *flags,
         ],
         env=env,
         check=True,
@@ -114,3 +115,21 @@ def test_backtest_json_does_not_follow_the_hash_seed(tmp_path: Path) -> None:
     reports = [_report(tmp_path, tmp_path / f"seed{seed}.json", seed) for seed in (0, 2, 5)]
     assert reports[0]["details"]["replayed_runs"] == 12
     assert reports[0] == reports[1] == reports[2]
+
+
+def test_suite_validation_from_the_cli_scores_earlier_runs_only_whatever_the_hash_seed(
+    tmp_path: Path,
+) -> None:
+    _write_suite(tmp_path)
+    reports = [
+        _report(tmp_path, tmp_path / f"val{seed}.json", seed, "--validate-only") for seed in (0, 5)
+    ]
+    assert reports[0] == reports[1]
+    folds = reports[0]["details"]["folds"]
+    assert [f["train_runs"] for f in folds] == [6, 9] and [f["replayed_runs"] for f in folds] == [
+        3,
+        3,
+    ]
+    runs = orjson.loads((tmp_path / "runs.json").read_bytes())
+    earlier = {r["test_id"] for r in sorted(runs, key=lambda r: r["timestamp"])[:12]}
+    assert {r["run"] for f in folds for r in f["runs"]} <= earlier

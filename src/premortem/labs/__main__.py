@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--seed", type=int, default=1)
         sub.add_argument(
             "--pace", type=float, default=1.0,
-            help="fault ramps this many times slower (6: failures 30-60 s after the fault)",
+            help="fault ramps this many times slower (6: failures 22-77 s after the fault)",
         )  # fmt: skip
         sub.add_argument(
             "--noise", type=float, default=0.0, metavar="PER_S",

@@ -68,8 +68,8 @@ RAMPS = ("ramp_s_per_s", "ramp_ms_per_s", "mib_per_s")  # what `pace` slows down
 
 
 def fault_body(fault: Fault, pace: float) -> dict[str, Any]:
-    """The fault's admin body with its ramps `pace` times slower: at pace 6 a checkout breaks
-    30-60 s after the fault instead of 6-10 s, as a slow leak or a creeping dependency would."""
+    """The fault's admin body with its ramps `pace` times slower: at pace 6 a checkout broke
+    22-77 s after the fault instead of 6-10 s, as under a slow leak or a creeping dependency."""
     if pace == 1.0:
         return dict(fault.body)
     return {k: (round(v / pace, 4) if k in RAMPS else v) for k, v in fault.body.items()}

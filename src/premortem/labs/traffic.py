@@ -71,8 +71,9 @@ class Ticker:
 
 
 class Load:
-    """~rps requests a second: half stock lookups, half checkouts of popular items. Failed
-    checkouts are kept: the earliest one the runner's traffic saw is when a run failed."""
+    """~rps requests a second: half stock lookups, half checkouts of popular items, and
+    `noise_per_s` of them client mistakes (`_noise`). Failed checkouts are kept: the earliest
+    one the runner's traffic saw is when a run failed."""
 
     def __init__(self, base_url: str, *, rps: float, seed: int, noise_per_s: float = 0.0) -> None:
         self.base_url = base_url

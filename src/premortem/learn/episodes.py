@@ -133,12 +133,13 @@ def collect_episodes(runs: Iterable[TestRun], events: Iterable[Event] = ()) -> l
     return sorted(episodes, key=lambda e: e.onset_ns)
 
 
-def assign_modes(episodes: Sequence[Episode]) -> dict[str, str]:
+def assign_modes(episodes: Sequence[Episode]) -> dict[str, tuple[str, list[str]]]:
     """One failure mode per thing broken: failures reported differently (`ModeKey`) whose names
     say the same thing broke are one mode — two ways of running out of memory (an allocation
     that failed, a worker the OOM killer restarted) share their precursors, their mitigations and
     the evidence that trains them. A mode keeps the id of its earliest failure's key, so adding
-    later failures never renames it. Sets each episode's `mode_id`; returns key id -> mode id.
+    later failures never renames it. Sets each episode's `mode_id`; returns mode id -> (its
+    name, the key ids of every report it holds).
     """
     names: dict[str, str] = {}  # key id -> name (from the key's first episode)
     first: dict[str, str] = {}  # name -> mode id
@@ -149,7 +150,10 @@ def assign_modes(episodes: Sequence[Episode]) -> dict[str, str]:
                 episode.key, details=episode.details, manifest_lines=episode.manifest_lines
             )
         episode.mode_id = first.setdefault(names[key_id], key_id)
-    return {key_id: first[name] for key_id, name in sorted(names.items())}
+    return {
+        mode_id: (name, sorted(k for k, n in names.items() if n == name))
+        for name, mode_id in first.items()
+    }
 
 
 def _earliest(episode: Episode) -> tuple[int, str]:
@@ -159,16 +163,15 @@ def _earliest(episode: Episode) -> tuple[int, str]:
 def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
     """One failure mode per thing broken (`assign_modes`), with a readable name and the
     episodes as evidence."""
-    members = assign_modes(episodes)
+    assigned = assign_modes(episodes)
     modes: dict[str, FailureMode] = {}
     for episode in sorted(episodes, key=_earliest):
         mode = modes.get(episode.mode)
         if mode is None:
+            name, reported_as = assigned[episode.mode]
             mode = modes[episode.mode] = FailureMode(
                 id=episode.mode,
-                name=mode_name(
-                    episode.key, details=episode.details, manifest_lines=episode.manifest_lines
-                ),
+                name=name,
                 description=f"Learned from failures like: {episode.details[:200]}",
                 severity="critical",
                 service=episode.key.service,
@@ -180,7 +183,7 @@ def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
                     "failure_lines": [line[:300] for line in episode.manifest_lines],
                     # Every way this failure was reported (key ids): backtests map a replayed
                     # run's report to its mode with it.
-                    "reported_as": sorted(k for k, m in members.items() if m == episode.mode),
+                    "reported_as": reported_as,
                 },
             )
         if episode.run is not None:

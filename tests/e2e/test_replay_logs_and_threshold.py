@@ -183,6 +183,9 @@ class FixedPredictor:
     def observed_failures(self) -> list[ObservedFailure]:
         return []  # this fake never sees a failure's own lines
 
+    def pass_time(self, now_ns: int) -> list[Prediction]:
+        return []  # this fake holds no evidence that could expire
+
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         return [
             Prediction(

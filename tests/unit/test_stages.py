@@ -147,10 +147,21 @@ class FakePredictor:
         self.probability = probability
         self.filter = filter
         self.seen_now: list[tuple[str, int]] = []
+        self.passed: list[int] = []
+        self.opened: list[Prediction] = []
         FakePredictor.made.append(self)
 
     def observed_failures(self) -> list[ObservedFailure]:
         return []  # this fake never sees a failure's own lines
+
+    def pass_time(self, now_ns: int) -> list[Prediction]:
+        """Like the real one: evidence older than 30 s of stream time expires and closes."""
+        self.passed.append(now_ns)
+        if not self.opened or now_ns - self.opened[-1].time_ns <= 30 * S:
+            return []
+        last, self.opened = self.opened[-1], []
+        closes = {"time_ns": now_ns, "evidence": {"closes": "evidence expired"}}
+        return [last.model_copy(update=closes)]
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         out = []
@@ -159,6 +170,7 @@ class FakePredictor:
                 not self.filter or self.probability >= self.min_probability
             ):
                 out.append(self._prediction(record))
+        self.opened += out
         assert isinstance(self.clock, SourceClock)
         self.seen_now.append((self.clock.source, self.clock.now_ns()))
         return out
@@ -265,3 +277,18 @@ def test_an_alert_expires_on_the_time_of_its_own_source() -> None:
     alerting.tick()
     assert firing(alerting) == []
     assert clocks.now_ns("b") == 71 * S and mono.now_ns() == 0
+
+
+def test_time_passing_closes_what_a_quiet_source_kept_open() -> None:
+    """Every source quiet: the tick hands the predictor the stream's time (moved on at wall
+    pace), and what its expired evidence kept open resolves."""
+    stage, alerting, clocks, mono = prediction_stage(model_threshold=0.3)
+    stage.on_logs([line("b", 10)])
+    assert firing(alerting) == ["db_pool"]
+    mono.advance(20)
+    stage.on_tick(0)
+    assert FakePredictor.made[-1].passed == [30 * S] and firing(alerting) == ["db_pool"]
+    mono.advance(11)
+    stage.on_tick(0)
+    assert FakePredictor.made[-1].passed[-1] == clocks.newest_ns() == 41 * S
+    assert firing(alerting) == []

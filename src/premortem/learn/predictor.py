@@ -55,13 +55,20 @@ class OnlinePredictor:
     A prediction opens only on new evidence: an indicator that was not active fires, or an
     active one fires again after a pause (REGAP_SHARE of the window: a new incident of a signal
     that never quite went quiet). Evidence expires `window_s` after it fired, judged on the time
-    of the source that logged it (one late source never expires another's evidence). Expiry
+    of the source that logged it (one late source never expires another's evidence). A source
+    that has gone quiet moves on with the rest of the stream: its time is its newest record's
+    plus how far the newest record of any source has moved since it last sent (a lock manager
+    that logs only lock waits would otherwise hold its last warning, and the alert it keeps
+    open, until it logs again); `pass_time` moves it on while the whole stream is quiet. Expiry
     only ever lowers risk: it never opens or raises a prediction, and an open one that falls
     below the threshold is *closed* — returned once more with `evidence["closes"]` set, so that
     its alert resolves. When a failure's own lines are seen (a mode's manifestation, learned in
     training), the incident is over: open predictions close, the evidence is dropped, and no new
     evidence counts while the failure's lines keep coming (and for REGAP_SHARE of the window
-    after the last), so the failure cannot warn about itself or about the next run.
+    after the last), so the failure cannot warn about itself or about the next run. An
+    indicator that fired in the incident stays spent while it keeps firing after it (gaps under
+    REGAP_SHARE of the window): the aftermath of a failure (a slow call still in flight when
+    the fault is rolled back) is not the warning of the next one.
     `reset()` forgets the evidence, not the templates — used between independent runs.
     """
 
@@ -83,9 +90,12 @@ class OnlinePredictor:
         self._regap_ns = max(int(self._window_ns * REGAP_SHARE), int(model.indicators.step_s * 1e9))
         self._manifest = frozenset(model.manifest_templates)
         self._fired: dict[str, _Fired] = {}
-        self._source_now: dict[str, int] = {}
+        self._source_now: dict[str, int] = {}  # per source: its newest record's time
+        self._newest = 0  # the newest record time of any source
+        self._seen_at: dict[str, int] = {}  # per source: `_newest` when it last sent
         self._open: dict[str, float] = {}  # modes predicted at or above the threshold, and p
         self._failing_until = 0  # a failure is manifesting: no evidence until then
+        self._spent: dict[str, int] = {}  # indicators of a failed incident: when they last fired
         self._names = {m.id: m for m in model.modes}
         self._observed: list[ObservedFailure] = []
 
@@ -98,8 +108,11 @@ class OnlinePredictor:
         self._observed.clear()
         self._fired.clear()
         self._source_now.clear()
+        self._newest = 0
+        self._seen_at.clear()
         self._open.clear()
         self._failing_until = 0
+        self._spent.clear()
 
     def state(self) -> bytes:
         """What this predictor learned and holds live (its miner, the evidence, the open
@@ -110,8 +123,11 @@ class OnlinePredictor:
                 "miner": self._miner.dumps().decode(),
                 "fired": {name: astuple(f) for name, f in sorted(self._fired.items())},
                 "source_now": self._source_now,
+                "newest": self._newest,
+                "seen_at": self._seen_at,
                 "open": self._open,
                 "failing_until": self._failing_until,
+                "spent": self._spent,
             }
         )
 
@@ -120,8 +136,13 @@ class OnlinePredictor:
         self._miner = DrainMiner.loads(state["miner"].encode())
         self._fired = {name: _Fired(*fields) for name, fields in state["fired"].items()}
         self._source_now = {str(k): int(v) for k, v in state["source_now"].items()}
+        # A checkpoint from before quiet sources moved on: each source was last seen just now.
+        self._newest = int(state.get("newest", max(self._source_now.values(), default=0)))
+        seen_at = state.get("seen_at") or dict.fromkeys(self._source_now, self._newest)
+        self._seen_at = {str(k): int(v) for k, v in seen_at.items()}
         self._open = {str(k): float(v) for k, v in state["open"].items()}
         self._failing_until = int(state["failing_until"])
+        self._spent = {str(k): int(v) for k, v in state.get("spent", {}).items()}
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         predictions: list[Prediction] = []
@@ -133,19 +154,19 @@ class OnlinePredictor:
             sources.add(record.service)
             match = add(record.body, service=record.service)
             now = record.time_ns
-            if now > source_now.get(record.service, 0):
-                source_now[record.service] = now
+            self._heard(record.service, now)
             if match.template_id in self._manifest:
                 # The failure is here: its precursors are spent and its predictions fulfilled.
                 # While it goes on (its lines keep coming) nothing new is evidence of it.
                 if now >= self._failing_until:
                     self._observed.append(self._observed_failure(record, match))
                 self._failing_until = now + self._regap_ns
+                self._spent.update((name, f.time_ns) for name, f in self._fired.items())
                 if self._fired or self._open:
                     predictions += self._close_all(now, FAILURE_MANIFESTED)
                 continue
             names = fired_of(match.template_id, record.service, record.severity_number)
-            if not names or now < self._failing_until:
+            if not names or not (names := self._unspent(names, now)):
                 continue
             fired = _Fired(
                 now, record.id, match.template_id, record.body[:300], record.service, match.template
@@ -167,15 +188,48 @@ class OnlinePredictor:
         )  # NaN never fires (value == value is False only for NaN)
         for now, value, s in samples:
             name = metric_fired(s.id, value)
-            if name is None or now < self._failing_until:
+            if name is None or not self._unspent((name,), now):
                 continue
             source = s.service
-            if now > self._source_now.get(source, 0):
-                self._source_now[source] = now
+            self._heard(source, now)
             line = f"{s.metric}{_labels_text(s.labels)} = {value:g}"
             if self._fire((name,), _Fired(now, "", -1, line, source, f"{s.metric} above normal")):
                 predictions += self._evaluate(now)
         return predictions
+
+    def pass_time(self, now_ns: int) -> list[Prediction]:
+        """The stream's time has reached `now_ns` without records (a live tick: stream time moves
+        on at wall-clock pace while every source is quiet). Evidence it takes past the window
+        expires; like any expiry that only lowers risk, closing what falls below the threshold."""
+        if not self._expire(global_now=now_ns):
+            return []
+        return self._lower(max(now_ns, self._newest))
+
+    def _heard(self, source: str, time_ns: int) -> None:
+        if time_ns > self._source_now.get(source, 0):
+            self._source_now[source] = time_ns
+        if time_ns > self._newest:
+            self._newest = time_ns
+        self._seen_at[source] = self._newest
+
+    def _unspent(self, names: Iterable[str], now: int) -> tuple[str, ...]:
+        """The indicators among `names` that are evidence at `now`: none while a failure's
+        lines keep coming (each is spent), and none still firing on from a failed incident."""
+        spent = self._spent
+        if now < self._failing_until:
+            spent.update((name, now) for name in names)
+            return ()
+        if not spent:
+            return tuple(names)
+        fresh = []
+        for name in names:
+            last = spent.get(name)
+            if last is not None and now - last < self._regap_ns:
+                spent[name] = now  # the same incident's aftermath, still going on
+            else:
+                spent.pop(name, None)
+                fresh.append(name)
+        return tuple(fresh)
 
     def _fire(self, names: Iterable[str], fired: _Fired) -> bool:
         """Record the indicators one observation fires; True when that is new evidence."""
@@ -210,19 +264,25 @@ class OnlinePredictor:
         factor = self.model.mode_factor
         return {mode: p * factor.get(mode, 1.0) for mode, p in posterior.items()}
 
-    def _expire(self, clock_now: int = 0, sources: frozenset[str] = frozenset()) -> bool:
+    def _expire(
+        self, clock_now: int = 0, sources: frozenset[str] = frozenset(), *, global_now: int = 0
+    ) -> bool:
         """Drop evidence older than the window on its own source's time; True if any went.
 
-        `clock_now` (the stream clock, which moves on while a source is quiet) counts only for
-        the `sources` just observed."""
+        A source's time is its newest record's, moved on by as much as the whole stream (its
+        newest record, or `global_now`) has moved since the source last sent. `clock_now` (the
+        stream clock, which moves on while a source is quiet) counts only for the `sources` just
+        observed."""
         fired = self._fired
         if not fired:
             return False
-        source_now = self._source_now
+        source_now, seen_at = self._source_now, self._seen_at
+        stream_now = max(self._newest, global_now)
         window = self._window_ns
 
         def now_of(service: str) -> int:
-            now = source_now.get(service, 0)
+            own = source_now.get(service, 0)
+            now = own + stream_now - seen_at.get(service, stream_now)
             return max(now, clock_now) if service in sources else now
 
         kept = {name: f for name, f in fired.items() if now_of(f.service) - f.time_ns <= window}

@@ -117,6 +117,8 @@ class Predictor(Protocol):
 
     def observed_failures(self) -> list[ObservedFailure]: ...
 
+    def pass_time(self, now_ns: int) -> list[Prediction]: ...
+
 
 class FailureSink(Protocol):
     """Where failures seen live are stored (the input store's events)."""
@@ -276,7 +278,7 @@ class PredictionStage:
         if predictor is None:
             observe_stream_time(self._clocks, records)
             return
-        told: list[tuple[str, list[Prediction]]] = []
+        told: list[tuple[str | None, list[Prediction]]] = []
         # Runs of consecutive records of one source, in arrival order (never reordered); the
         # source's time moves with each run, so the predictor never reads a time its records
         # have not reached yet. An empty batch still lets it expire evidence (last source).
@@ -298,7 +300,7 @@ class PredictionStage:
         predictor = self.predictor
         if predictor is None:
             return
-        told: list[tuple[str, list[Prediction]]] = []
+        told: list[tuple[str | None, list[Prediction]]] = []
         for source, grouped in groupby(series, key=lambda s: s.service):
             self._clock.source = source
             predictions = predictor.observe_series(list(grouped))
@@ -306,18 +308,27 @@ class PredictionStage:
                 told.append((source, predictions))
         self._tell(told)
 
-    def _tell(self, told: list[tuple[str, list[Prediction]]]) -> None:
+    def _tell(self, told: list[tuple[str | None, list[Prediction]]]) -> None:
+        """Store what opened and hand every prediction to alerting, with the source it was made
+        on (None: time passing closed it, on no one source's records)."""
         if told:
             # Closing predictions only tell alerting to resolve; they predict nothing.
             opened = [p for _, batch in told for p in batch if "closes" not in p.evidence]
             if opened:
                 self._predictions.add_predictions(opened)
             for source, predictions in told:
-                self.live.update(predictions, source=source)
+                self.live.update(predictions, source=source or "")
                 self._alerting.submit(predictions, source=source)
 
     def on_tick(self, _now_ns: int) -> None:
         self._reload_if_due()
+        predictor = self.predictor
+        if predictor is not None:
+            # Quiet sources' evidence expires as the stream's time moves on (wall-clock pace
+            # while nothing arrives): what it kept open closes and its alert resolves.
+            closed = predictor.pass_time(self._clocks.newest_ns())
+            if closed:
+                self._tell([(None, closed)])
         self.live.lapse(self._clocks.now_ns)
 
     def _store_failures(self, predictor: Predictor) -> None:

@@ -4,6 +4,7 @@ evidence only, no uninformed 0.5."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -138,6 +139,31 @@ def test_the_failure_line_ends_the_incident(
     assert predictor.probabilities() == model.network.posterior(frozenset())
 
 
+def test_the_aftermath_of_a_failure_does_not_warn_of_the_next(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    """The fault is rolled back after the failure, but its warnings go on a moment (calls still
+    in flight): while they keep coming they are the same incident; after a quiet pause the same
+    warning is a new incident and is evaluated again."""
+    runs, records, truth = recorded
+    run = runs[9]
+    start, onset = datetime_to_ns(run.timestamp), truth[run.test_id]
+    predictor = OnlinePredictor(model, ManualClock(), min_probability=0.0)
+    incident = [r for r in records if start <= r.time_ns <= onset]
+    predictor.observe(incident)
+    failure = incident[-1]
+    warning = _db_precursors(recorded, 1)[0]
+    regap = max(int(model.indicators.window_s * S * 0.1), int(model.indicators.step_s * S))
+    # The failure's lines stop; its warnings go on, each within the regap of the one before.
+    step = regap // 2
+    after = [
+        replace(warning, time_ns=failure.time_ns + k * step, id=f"after-{k}") for k in range(1, 8)
+    ]
+    assert predictor.observe(after) == [], "the aftermath is not new evidence"
+    again = replace(warning, time_ns=after[-1].time_ns + regap, id="again")
+    assert predictor.observe([again]), "after a quiet pause it is a new incident"
+
+
 def test_a_failure_seen_live_is_reported_once_per_incident_with_its_mode(
     model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
 ) -> None:
@@ -197,6 +223,71 @@ def test_expired_evidence_closes_the_open_prediction_once(
     assert [p.evidence["closes"] for p in closed] == ["evidence expired"]
     assert closed[0].probability < model.alert_threshold
     assert predictor.observe([quiet]) == []
+
+
+def _db_precursors(
+    recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]], count: int = 3
+) -> list[LogRecord]:
+    runs, records, _ = recorded
+    start = datetime_to_ns(runs[9].timestamp)
+    return [
+        r for r in records if r.service == "db" and r.severity_number >= 13 and r.time_ns > start
+    ][:count]
+
+
+def test_a_quiet_sources_evidence_expires_as_the_rest_of_the_stream_moves_on(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    """A source that logs only when something is wrong (a lock manager) goes quiet after its
+    warnings; its evidence must not outlive the window because it never logs again."""
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    precursors = _db_precursors(recorded)
+    clock.set(precursors[-1].time_ns)
+    assert predictor.observe(precursors)
+    window = int(model.indicators.window_s * S)
+    soon = precursors[-1].time_ns + window // 2
+    clock.set(soon)
+    assert predictor.observe([LogRecord(soon, "GET /health 200", "app", 9, "INFO")]) == []
+    later = precursors[-1].time_ns + window + S
+    clock.set(later)
+    closed = predictor.observe([LogRecord(later, "GET /health 200", "app", 9, "INFO")])
+    assert [p.evidence["closes"] for p in closed] == ["evidence expired"]
+
+
+def test_a_late_source_that_keeps_sending_is_judged_on_its_own_time(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    """The db replays an hour-old stretch while the app is live: the app's newer records do not
+    expire the db's evidence; only the db's own time does."""
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    precursors = _db_precursors(recorded)
+    hour = 3600 * S
+    live = precursors[-1].time_ns + hour
+    predictor.observe([LogRecord(live, "GET /health 200", "app", 9, "INFO")])
+    assert predictor.observe(precursors)
+    for step in range(1, 4):
+        app = LogRecord(live + step * S, "GET /health 200", "app", 9, "INFO")
+        db = LogRecord(precursors[-1].time_ns + step * S, "checkpoint complete", "db", 9, "INFO")
+        assert predictor.observe([app]) == [] and predictor.observe([db]) == []
+    late = precursors[-1].time_ns + int((model.indicators.window_s + 1) * S)
+    closed = predictor.observe([LogRecord(late, "checkpoint complete", "db", 9, "INFO")])
+    assert [p.evidence["closes"] for p in closed] == ["evidence expired"]
+
+
+def test_time_passing_without_records_expires_evidence(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    """Live, every source can go quiet at once; the server's tick moves stream time on."""
+    predictor = OnlinePredictor(model, ManualClock())
+    precursors = _db_precursors(recorded)
+    assert predictor.observe(precursors)
+    window = int(model.indicators.window_s * S)
+    assert predictor.pass_time(precursors[-1].time_ns + window // 2) == []
+    closed = predictor.pass_time(precursors[-1].time_ns + window + S)
+    assert [p.evidence["closes"] for p in closed] == ["evidence expired"]
+    assert predictor.pass_time(precursors[-1].time_ns + 2 * window) == []
 
 
 def test_runs_that_do_not_say_when_their_fault_started_still_warn(

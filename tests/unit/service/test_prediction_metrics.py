@@ -201,6 +201,9 @@ class ScriptedPredictor:
     def observed_failures(self) -> list[ObservedFailure]:
         return []
 
+    def pass_time(self, now_ns: int) -> list[Prediction]:
+        return []  # this fake holds no evidence that could expire
+
 
 class Stored:
     def __init__(self) -> None:

@@ -144,7 +144,7 @@ def through_the_api(path: Path, suite: Suite, console: Console) -> dict[str, Any
             a["started_ns"],
             a["resolved_ns"] or FOREVER,
             kinds.get(a["mode_id"], a["mode_id"]),
-            float(a["probability"]),
+            float(a.get("probability_at_start", a["probability"])),
         )
         for a in alerts
     ]

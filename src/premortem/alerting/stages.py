@@ -146,7 +146,10 @@ class DedupStage:
         if current is None:
             if proposal.state is AlertState.RESOLVED:
                 return None
-            return proposal.evolve(event=AlertEvent.FIRING, notified=False)
+            # The forecast this alert stands for is the one made when it started: backtests
+            # score it (premortem.evaluation), whatever the probability moves to later.
+            doc = {**proposal.doc, "probability_at_start": proposal.probability}
+            return proposal.evolve(doc=doc, event=AlertEvent.FIRING, notified=False)
         if proposal.state is AlertState.RESOLVED:
             # The alert keeps the probability it fired with: a resolve says the risk is gone,
             # not that it was never there.
@@ -164,7 +167,13 @@ class DedupStage:
         return current.evolve(
             labels=proposal.labels,
             probability=proposal.probability,
-            doc={**proposal.doc, "dashboard_url": current.doc.get("dashboard_url", "")},
+            doc={
+                **proposal.doc,
+                "dashboard_url": current.doc.get("dashboard_url", ""),
+                "probability_at_start": current.doc.get(
+                    "probability_at_start", current.probability
+                ),
+            },
             updated_ns=now,
             event=event,
             previous_labels=current.labels if current.labels != proposal.labels else None,

@@ -263,7 +263,7 @@ class AlertIntervals:
 
     def __init__(self, horizon_ns: int) -> None:
         self._horizon = horizon_ns
-        # kind -> (started, last seen, highest probability)
+        # kind -> (started, last seen, probability when it started: the forecast it stands for)
         self._open: dict[str, tuple[int, int, float]] = {}
         self.intervals: list[tuple[int, int, str, float]] = []  # (started, resolved, kind, p)
 
@@ -279,7 +279,7 @@ class AlertIntervals:
         if current is None:
             self._open[kind] = (time_ns, time_ns, probability)
         else:
-            self._open[kind] = (current[0], time_ns, max(current[2], probability))
+            self._open[kind] = (current[0], time_ns, current[2])
 
     def _resolve(self, kind: str, at_ns: int) -> None:
         started, _, probability = self._open.pop(kind)

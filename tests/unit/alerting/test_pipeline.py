@@ -41,6 +41,15 @@ def test_material_change_updates_without_paging_again(rig: Rig) -> None:
     assert [e for e, _ in rig.alertmanager.events()] == ["firing", "updated"]
 
 
+def test_the_alert_keeps_the_forecast_it_started_with(rig: Rig) -> None:
+    """Backtests score an alert as the forecast made when it started, whatever came later."""
+    rig.submit(0.55)
+    rig.submit(0.95)
+    (alert,) = rig.store.list_alerts(AlertQuery()).items
+    assert alert.probability == 0.95
+    assert alert.to_json()["probability_at_start"] == 0.55
+
+
 def test_new_evidence_template_is_a_material_change(rig: Rig) -> None:
     rig.submit(0.6, evidence={"templates": [{"template_id": 1, "template": "slow <*>"}]})
     rig.submit(0.6, evidence={"templates": [{"template_id": 2, "template": "retry <*>"}]})

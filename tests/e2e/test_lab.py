@@ -177,4 +177,8 @@ def _alert_note(
         "after_fault_s": (
             round((alert["started_ns"] - run.fault_ns) / SECOND, 1) if run.fault_ns else None
         ),
+        # What raised it, for whoever reads a failure of this test.
+        "precursors": [
+            t.get("template", "")[:120] for t in alert.get("evidence", {}).get("templates", [])
+        ][:5],
     }

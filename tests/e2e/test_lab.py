@@ -1,8 +1,10 @@
-"""Issue 11 on a system premortem has never seen: the inventory lab (src/premortem/labs/).
+"""Issue 11 on systems premortem has never seen: the labs (src/premortem/labs/, docs/labs.md) —
+the inventory lab (lock contention, a slow dependency, memory pressure) and the bookings lab
+(a real PostgreSQL server's lock contention, a connection leak in the app's pool).
 
 A real premortem server (`premortem serve`, fresh SQLite) gets a training suite of test runs run
-back to back — lock contention, a slow dependency, memory pressure, and fault-free runs — in the
-native format without `failure_time`, with the lab's logs shipped live through `POST /api/v1/logs`.
+back to back — every fault of the lab, and fault-free runs — in the native format without
+`failure_time`, with the lab's logs shipped live through `POST /api/v1/logs`.
 After `POST /api/v1/train` it must know a failure mode per fault; then a held-out suite runs live
 and every failure must have been warned (an alert that started after its fault and before the
 probe saw the checkout fail), with no alert raised during a fault-free run.
@@ -20,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from premortem.labs.runner import FAULTS, Lab, RunResult, plan_suite, run_suite
+from premortem.labs.runner import RunResult, plan_suite, run_suite
+from premortem.labs.systems import SYSTEMS
 from premortem_serving import PremortemProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -38,18 +41,22 @@ def premortem_url(tmp_path: Path, premortem_process: Callable[..., PremortemProc
     return server.url
 
 
+@pytest.mark.parametrize("system", sorted(SYSTEMS, reverse=True))  # inventory first
 def test_lab_failures_are_warned_before_they_happen_and_fault_free_runs_stay_quiet(
-    premortem_url: str, tmp_path: Path
+    premortem_url: str, tmp_path: Path, system: str
 ) -> None:
+    make_lab, spec = SYSTEMS[system]
     timings: dict[str, float] = {}
     http = httpx.Client(base_url=premortem_url, timeout=60)
 
     def send(result: RunResult) -> None:
         http.post("/api/v1/test-runs", json=result.doc).raise_for_status()
 
-    training = plan_suite(runs_per_fault=3, fault_free=3, seed=11, prefix="train")
-    held_out = plan_suite(runs_per_fault=1, fault_free=2, seed=12, prefix="live")
-    with Lab(tmp_path / "lab", premortem_url=premortem_url, seed=11) as lab:
+    training = plan_suite(runs_per_fault=3, fault_free=3, seed=11, prefix="train", system=spec)
+    held_out = plan_suite(runs_per_fault=1, fault_free=2, seed=12, prefix="live", system=spec)
+    lab = make_lab(tmp_path / "lab", premortem_url=premortem_url, seed=11)
+    lab.start()
+    try:
         started = time.monotonic()
         trained_runs = run_suite(lab, training, send)
         timings["training suite"] = time.monotonic() - started
@@ -61,6 +68,8 @@ def test_lab_failures_are_warned_before_they_happen_and_fault_free_runs_stay_qui
         started = time.monotonic()
         live_runs = run_suite(lab, held_out, send)
         timings["held-out suite"] = time.monotonic() - started
+    finally:
+        lab.close()
     time.sleep(2.0)  # whatever the server still evaluates from the last batch
     alerts = http.get("/api/v1/alerts", params={"limit": 1000}).json()["items"]
     predictions = http.get("/api/v1/predictions", params={"limit": 1000}).json()["items"]
@@ -86,7 +95,7 @@ def test_lab_failures_are_warned_before_they_happen_and_fault_free_runs_stay_qui
     )
     print(report)  # the numbers the issue asks about, whatever the assertions say
 
-    assert set(FAULTS) <= set(mode_faults.values()), f"a failure mode per fault\n{report}"
+    assert set(spec.faults) <= set(mode_faults.values()), f"a failure mode per fault\n{report}"
     failed = [r for r in live_runs if r.plan.fault is not None]
     assert all(r.failure_ns for r in failed), f"every held-out fault broke the checkout\n{report}"
     assert not outcome["unwarned_failures"], f"every failure warned before it\n{report}"

@@ -1,8 +1,9 @@
 """`python -m premortem.labs record OUT_DIR --runs-per-fault N --fault-free M --seed S`
 `python -m premortem.labs run --premortem URL --runs-per-fault N --fault-free M --seed S`
 
-Both take `--pace P` (fault ramps P times slower) and `--noise R` (client mistakes per second
-that the app rejects with an ERROR line): see docs/labs.md."""
+Both take `--system inventory|bookings` (which lab), `--pace P` (fault ramps P times slower) and
+`--noise R` (client mistakes per second that the app rejects with an ERROR line): see
+docs/labs.md."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 import httpx
 
 from premortem.labs.record import record_suite
-from premortem.labs.runner import Lab, RunResult, plan_suite, run_suite, scratch_dir
+from premortem.labs.runner import RunResult, plan_suite, run_suite, scratch_dir
+from premortem.labs.systems import SYSTEMS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--runs-per-fault", type=int, default=6)
         sub.add_argument("--fault-free", type=int, default=6)
         sub.add_argument("--seed", type=int, default=1)
+        sub.add_argument(
+            "--system", choices=sorted(SYSTEMS), default="inventory",
+            help="inventory (inventory-api, supplier-api) or bookings (bookings-api on PostgreSQL)",
+        )  # fmt: skip
         sub.add_argument(
             "--pace", type=float, default=1.0,
             help="fault ramps this many times slower (6: failures 22-77 s after the fault)",
@@ -46,25 +52,32 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             pace=args.pace,
             noise_per_s=args.noise,
+            system=args.system,
             say=say,
         )
         print(json.dumps(summary))
         return 0
+    make_lab, system = SYSTEMS[args.system]
     plans = plan_suite(
         runs_per_fault=args.runs_per_fault,
         fault_free=args.fault_free,
         seed=args.seed,
         pace=args.pace,
+        system=system,
     )
     with httpx.Client(base_url=args.premortem, timeout=30) as http:
 
         def send(result: RunResult) -> None:
             http.post("/api/v1/test-runs", json=result.doc).raise_for_status()
 
-        with Lab(
+        lab = make_lab(
             scratch_dir(), premortem_url=args.premortem, seed=args.seed, noise_per_s=args.noise
-        ) as lab:
+        )
+        try:
+            lab.start()
             results = run_suite(lab, plans, send, say=say)
+        finally:
+            lab.close()
     print(json.dumps([r.truth() for r in results]))
     return 0
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from premortem.ingest.fields import rfc3339_to_ns
-from premortem.labs.runner import Lab, RunResult, plan_suite, run_suite, scratch_dir
+from premortem.labs.runner import RunResult, plan_suite, run_suite, scratch_dir
+from premortem.labs.systems import SYSTEMS
 
 ERROR_LEVELS = frozenset({"ERROR", "FATAL", "PANIC", "error", "fatal"})
 
@@ -29,16 +30,24 @@ def record_suite(
     seed: int,
     pace: float = 1.0,
     noise_per_s: float = 0.0,
+    system: str = "inventory",
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
     workdir = scratch_dir()
-    plans = plan_suite(runs_per_fault=runs_per_fault, fault_free=fault_free, seed=seed, pace=pace)
+    make_lab, spec = SYSTEMS[system]
+    plans = plan_suite(
+        runs_per_fault=runs_per_fault, fault_free=fault_free, seed=seed, pace=pace, system=spec
+    )
     results: list[RunResult] = []
-    with Lab(workdir, seed=seed, noise_per_s=noise_per_s) as lab:
+    lab = make_lab(workdir, seed=seed, noise_per_s=noise_per_s)
+    try:
+        lab.start()
         run_suite(lab, plans, results.append, say=say)
         time.sleep(1.0)  # the shippers write their last batch
+    finally:
+        lab.close()
     records = [
         json.loads(line)
         for path in sorted(workdir.glob("*.jsonl"))

@@ -19,16 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from premortem.demo.servers import free_port
 from premortem.domain import rfc3339_ns
 from premortem.errors import PremortemError
-from premortem.labs.traffic import Load, Probe, call
+from premortem.labs.traffic import Answer, Load, Probe, call
 
 SERVICE = "inventory-api"
 SECOND = 1_000_000_000
@@ -64,7 +64,25 @@ FAULTS = {
 }  # fmt: skip
 
 
-RAMPS = ("ramp_s_per_s", "ramp_ms_per_s", "mib_per_s")  # what `pace` slows down
+RAMPS = ("ramp_s_per_s", "ramp_ms_per_s", "mib_per_s", "leaks_per_s")  # what `pace` slows down
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """What the runner needs of a lab's system: its faults, the service its test runs are
+    about, the steady state its probe checks and the setup its runs report."""
+
+    name: str
+    service: str
+    expected: str
+    faults: Mapping[str, Fault]
+    parameters: Mapping[str, Any]
+    probed: str  # what the probe does, for the run's actual outcome
+
+
+INVENTORY = System(
+    "inventory", SERVICE, EXPECTED, FAULTS, {"load_rps": 12, "probe_interval_s": 0.5}, "checkout"
+)
 
 
 def fault_body(fault: Fault, pace: float) -> dict[str, Any]:
@@ -82,6 +100,7 @@ class PlannedRun:
     offset_s: float  # when the fault is injected, after the run's start
     length_s: float  # fault-free runs: how long they last
     pace: float = 1.0  # how many times slower the fault ramps (fault_body)
+    system: System = INVENTORY
 
 
 @dataclass(slots=True)
@@ -114,8 +133,9 @@ def plan_suite(
     runs_per_fault: int,
     fault_free: int,
     seed: int,
-    prefix: str = "inventory",
+    prefix: str = "",
     pace: float = 1.0,
+    system: System = INVENTORY,
 ) -> list[PlannedRun]:
     """The runs in a seeded order, every fault at a seeded offset (3-6 s into its run; at a
     slower `pace` up to three times as far in, and fault-free runs as many times longer)."""
@@ -123,7 +143,8 @@ def plan_suite(
         raise ValueError(f"pace must be at least 1, not {pace}")
     stretch = min(pace, 3.0)
     rng = random.Random(seed)
-    kinds: list[str | None] = [f for f in FAULTS for _ in range(runs_per_fault)]
+    prefix = prefix or system.name
+    kinds: list[str | None] = [f for f in system.faults for _ in range(runs_per_fault)]
     kinds += [None] * fault_free
     rng.shuffle(kinds)
     return [
@@ -133,13 +154,41 @@ def plan_suite(
             round(rng.uniform(3.0, 6.0) * stretch, 1),
             round(rng.uniform(12.0, 16.0) * stretch, 1),
             pace,
+            system,
         )
         for index, kind in enumerate(kinds, start=1)
     ]
 
 
+class FailureSeen(Protocol):
+    def first_failure(self, since_ns: int) -> Answer | None: ...
+
+
+class RunnableLab(Protocol):
+    """What `run_suite` needs of a lab (`Lab`, `bookings_lab.BookingsLab`)."""
+
+    system: System
+    seed: int
+    probe: Probe | None
+
+    @property
+    def load(self) -> FailureSeen | None: ...
+
+    def check(self) -> None: ...
+
+    def admin(self, process: str, path: str, body: dict[str, Any]) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def start(self) -> object: ...
+
+    def close(self) -> None: ...
+
+
 class Lab:
     """supplier-api and inventory-api as child processes on free ports, under load and probed."""
+
+    system = INVENTORY
 
     def __init__(
         self, workdir: Path, *, premortem_url: str = "", seed: int = 0, noise_per_s: float = 0.0
@@ -236,7 +285,7 @@ MAX_FAULT_S = 30.0  # a fault that has not broken the checkout by then is rolled
 
 
 def run_suite(
-    lab: Lab,
+    lab: RunnableLab,
     plans: Sequence[PlannedRun],
     on_run: Callable[[RunResult], None],
     *,
@@ -257,14 +306,14 @@ def run_suite(
     return results
 
 
-def execute_run(lab: Lab, plan: PlannedRun) -> RunResult:
+def execute_run(lab: RunnableLab, plan: PlannedRun) -> RunResult:
     assert lab.probe is not None
     result = RunResult(plan, time.time_ns())
     if plan.fault is None:
         _sleep(lab, plan.length_s)
     else:
         _sleep(lab, plan.offset_s)
-        fault = FAULTS[plan.fault]
+        fault = plan.system.faults[plan.fault]
         result.fault_ns = time.time_ns()
         lab.admin(fault.process, fault.path, fault_body(fault, plan.pace))
         deadline = time.monotonic() + MAX_FAULT_S * plan.pace
@@ -285,7 +334,7 @@ def execute_run(lab: Lab, plan: PlannedRun) -> RunResult:
     failure = next((a for a in answers if not a.ok), None)
     if failure is not None:
         result.failure_seen = (
-            f"probe POST /api/checkout answered {failure.status or 'nothing'}: {failure.detail}"
+            f"probe POST {lab.probe.path} answered {failure.status or 'nothing'}: {failure.detail}"
         )
         load_failure = lab.load.first_failure(result.started_ns) if lab.load else None
         earliest = min(
@@ -300,9 +349,10 @@ def execute_run(lab: Lab, plan: PlannedRun) -> RunResult:
 def native_document(result: RunResult, *, seed: int) -> dict[str, Any]:
     """The run in premortem's native format, without `failure_time`."""
     plan = result.plan
+    system = plan.system
     faults = []
     if plan.fault is not None and result.fault_ns is not None:
-        fault = FAULTS[plan.fault]
+        fault = system.faults[plan.fault]
         start = rfc3339_ns(result.fault_ns)
         body = fault_body(fault, plan.pace)
         faults.append({"type": fault.type, "target": fault.target, "start": start, **body})
@@ -310,29 +360,25 @@ def native_document(result: RunResult, *, seed: int) -> dict[str, Any]:
     return {
         "test_id": plan.test_id,
         "timestamp": rfc3339_ns(result.started_ns),
-        "service": SERVICE,
+        "service": system.service,
         "environment": "lab",
         # how long it really lasted, kept out of `parameters`: a fault run lasts until its
         # failure and rollback, so its length says how it ended, not how it was set up
         "duration_s": round((result.ended_ns - result.started_ns) / SECOND, 3),
-        "parameters": {
-            "load_rps": 12,
-            "probe_interval_s": 0.5,
-            "seed": seed,
-        },
+        "parameters": {**system.parameters, "seed": seed},
         "injected_faults": faults,
-        "expected_outcome": EXPECTED,
+        "expected_outcome": system.expected,
         "actual_outcome": (
-            f"{result.failed_probes} of {result.probes} checkout probes failed"
+            f"{result.failed_probes} of {result.probes} {system.probed} probes failed"
             if failed
-            else EXPECTED
+            else system.expected
         ),
         "failure_details": result.failure_seen or None,
         "ended_at": rfc3339_ns(result.ended_ns),
     }
 
 
-def _sleep(lab: Lab, seconds: float) -> None:
+def _sleep(lab: RunnableLab, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         lab.check()

@@ -65,6 +65,11 @@ class NativeLogShipper(logging.Handler):
             "attributes": attributes,
         }
 
+    def raw(self, body: str, timestamp: str) -> None:
+        """A line as a log shipper tailing a file sends it: its own time, no level (premortem
+        reads the level from the line and folds continuation lines into their message)."""
+        self._buffer.append({"timestamp": timestamp, "service": self.service, "body": body})
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
             self.flush()

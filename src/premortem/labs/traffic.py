@@ -1,4 +1,5 @@
-"""Traffic against the inventory app: steady load, and the runner's own checkout probe."""
+"""Traffic against a lab's app: the inventory app's steady load, and the runner's own probe (a
+checkout by default; the bookings lab probes a booking)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -125,9 +127,18 @@ class Probe:
     `timeout_s`, or it failed. Every answer is kept, in the order they arrived."""
 
     def __init__(
-        self, base_url: str, *, interval_s: float = 0.5, timeout_s: float = 4.0, seed: int = 0
+        self,
+        base_url: str,
+        *,
+        interval_s: float = 0.5,
+        timeout_s: float = 4.0,
+        seed: int = 0,
+        path: str = "/api/checkout",
+        body: Callable[[random.Random], dict[str, object]] | None = None,
     ) -> None:
         self.base_url = base_url
+        self.path = path
+        self.body = body or (lambda rng: {"sku": rng.choice(HOT_SKUS), "qty": 1})
         self.timeout_s = timeout_s
         self.rng = random.Random(seed)
         self.answers: list[Answer] = []
@@ -135,8 +146,7 @@ class Probe:
         self._ticker = Ticker(interval_s, self._one, threads=16)
 
     def _one(self) -> None:
-        body = {"sku": self.rng.choice(HOT_SKUS), "qty": 1}
-        answer = call(f"{self.base_url}/api/checkout", body, timeout_s=self.timeout_s)
+        answer = call(f"{self.base_url}{self.path}", self.body(self.rng), timeout_s=self.timeout_s)
         with self._lock:
             self.answers.append(answer)
 

@@ -8,7 +8,8 @@ alerts are read back from `GET /api/v1/alerts`. They are scored by the same scor
 backtest (`premortem.learn.suite_backtest.score_intervals`), next to the anchor in the same run:
 the naive "first ERROR line" baseline, and the offline `premortem backtest suite` of the suite.
 
-    python bench/foresight.py [--suite DIR | --pace P --noise R] [--json OUT]
+    python bench/foresight.py [--suite DIR | --system inventory|bookings --pace P --noise R]
+                              [--json OUT]
 
 `--pace 10 --noise 0.1` records the lab with slow faults (failures 30-130 s after the fault, so
 "warned ≥ 10 s ahead" is measured) and everyday ERROR lines (docs/labs.md).
@@ -66,9 +67,12 @@ def main() -> None:
     parser.add_argument(
         "--noise", type=float, default=0.0, help="record the lab with client mistakes per second"
     )
+    parser.add_argument(
+        "--system", default="inventory", help="which lab to record: inventory or bookings"
+    )
     args = parser.parse_args()
     console = Console()
-    path = args.suite or record_lab(console, pace=args.pace, noise=args.noise)
+    path = args.suite or record_lab(console, system=args.system, pace=args.pace, noise=args.noise)
     warnings.simplefilter("ignore")  # pgmpy's FutureWarnings
     suite = read_suite(path)
     api = through_the_api(path, suite, console)
@@ -81,16 +85,18 @@ def main() -> None:
         args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
 
 
-def record_lab(console: Console, *, pace: float, noise: float) -> Path:
-    """The lab's suite (seed 1), recorded once per pace and noise and kept under .bench/."""
+def record_lab(console: Console, *, system: str, pace: float, noise: float) -> Path:
+    """A lab's suite (seed 1), recorded once per system, pace and noise, kept under .bench/."""
     out = Path(
-        ".bench/lab-suite" + (f"-pace{pace:g}-noise{noise:g}" if (pace, noise) != (1, 0) else "")
+        ".bench/lab-suite"
+        + ("" if system == "inventory" else f"-{system}")
+        + (f"-pace{pace:g}-noise{noise:g}" if (pace, noise) != (1, 0) else "")
     )
     if not (out / "runs.json").is_file():
         minutes = "about 7 minutes" if pace == 1 else "about half an hour"
-        console.print(f"recording the inventory lab suite ({minutes}) …")
+        console.print(f"recording the {system} lab suite ({minutes}) …")
         command = [sys.executable, "-m", "premortem.labs", "record", str(out), "--seed", "1"]
-        command += ["--pace", f"{pace:g}", "--noise", f"{noise:g}"]
+        command += ["--system", system, "--pace", f"{pace:g}", "--noise", f"{noise:g}"]
         subprocess.run(command, check=True)
     return out
 

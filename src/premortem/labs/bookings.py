@@ -138,14 +138,6 @@ class Pool:
                 (now - lease.taken_at) * 1000, lease.stack.rstrip(),
             )  # fmt: skip
 
-    def reclaim(self) -> int:
-        """Every lease back into the pool (the lab's rollback of a leak); how many."""
-        with self._lock:
-            leases = list(self._leases.values())
-        for lease in leases:
-            self.give_back(lease.connection)
-        return len(leases)
-
 
 class Bookings:
     def __init__(self, pool: Pool) -> None:
@@ -214,6 +206,7 @@ class Faults:
         self.dsn = dsn
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._leaked: list[psycopg.Connection[Any]] = []
 
     def inject(self, name: str, body: dict[str, Any]) -> None:
         target = {"lock-contention": self._reprice, "connection-leak": self._export}[name]
@@ -227,7 +220,11 @@ class Faults:
             thread.join(10)
         self._threads.clear()
         self._stop = threading.Event()
-        return {"reclaimed_connections": self.pool.reclaim()}
+        # Only what the export job took: a request's connection is given back by its request.
+        leaked, self._leaked = self._leaked, []
+        for connection in leaked:
+            self.pool.give_back(connection)
+        return {"reclaimed_connections": len(leaked)}
 
     def _reprice(self, body: dict[str, Any]) -> None:
         """Locks the busiest events' rows for longer and longer, in its own session."""
@@ -254,9 +251,11 @@ class Faults:
         interval = 1.0 / float(body.get("leaks_per_s", 0.7))
         while not stop.wait(interval):
             try:
-                self.pool.take().execute("SELECT count(*) FROM bookings")
+                connection = self.pool.take()
             except PoolExhausted:
                 continue
+            self._leaked.append(connection)
+            connection.execute("SELECT count(*) FROM bookings")
 
 
 def make_route(app: Bookings, faults: Faults) -> Any:

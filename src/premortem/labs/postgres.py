@@ -10,10 +10,13 @@ Settings are the ones an operator sets to see lock trouble (`log_lock_waits`, `d
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -79,6 +82,7 @@ class PostgresServer:
             text=True,
             errors="replace",
             start_new_session=True,
+            preexec_fn=_die_with_parent,
             **as_user,
         )
         self._reader = threading.Thread(target=self._ship, name="pg-log", daemon=True)
@@ -111,7 +115,7 @@ class PostgresServer:
         process, self._process = self._process, None
         if process is None:
             return
-        process.terminate()  # SIGTERM: PostgreSQL's smart shutdown; sessions are the lab's
+        process.send_signal(signal.SIGINT)  # a fast shutdown: open sessions are cut
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
@@ -120,6 +124,18 @@ class PostgresServer:
         if self._reader is not None:
             self._reader.join(5)
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+_PR_SET_PDEATHSIG = 1
+# Looked up before any fork: the child only calls it (preexec_fn runs between fork and exec).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """A lab killed without closing (a test's timeout) leaves no PostgreSQL running: the kernel
+    sends it SIGINT (a fast shutdown) when the lab's process is gone. Linux only."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 def _as_unprivileged(directory: Path) -> dict[str, Any]:

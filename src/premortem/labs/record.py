@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from premortem.domain import ERROR_SEVERITY
 from premortem.ingest.fields import rfc3339_to_ns
+from premortem.ingest.native import log_record
 from premortem.labs.runner import RunResult, plan_suite, run_suite, scratch_dir
 from premortem.labs.systems import SYSTEMS
-
-ERROR_LEVELS = frozenset({"ERROR", "FATAL", "PANIC", "error", "fatal"})
 
 
 def record_suite(
@@ -74,17 +74,18 @@ def _truth(result: RunResult, records: list[dict[str, Any]]) -> dict[str, Any]:
     truth = result.truth()
     first_error = None
     if result.fault_ns is not None:
+        # The level as premortem reads it: a PostgreSQL line shipped raw has none of its own.
         first_error = next(
             (
                 r
                 for r in records
-                if r["severity_text"] in ERROR_LEVELS
-                and result.fault_ns <= rfc3339_to_ns(r["timestamp"]) <= result.ended_ns
+                if result.fault_ns <= rfc3339_to_ns(r["timestamp"]) <= result.ended_ns
+                and log_record(r, 0).severity_number >= ERROR_SEVERITY
             ),
             None,
         )
     truth["first_error_log"] = (
-        {k: first_error[k] for k in ("timestamp", "service", "severity_text", "body")}
+        {k: first_error.get(k) for k in ("timestamp", "service", "severity_text", "body")}
         if first_error
         else None
     )

@@ -181,7 +181,10 @@ class AlertingService:
             if source is not None:
                 for proposal in proposals:
                     self._sources[proposal.fingerprint] = source
-            return self.pipeline.exec(proposals)
+            # One at a time through every stage: a prediction and its close can come in one
+            # batch (a failure logged in the same shipper batch as its warning, a replay), and
+            # the close must meet the alert as the prediction left it — firing and told.
+            return [told for p in proposals for told in self.pipeline.exec([p])]
 
     def reload_firing(self) -> None:
         """Take the firing alerts from the store: what another process (a worker that held the

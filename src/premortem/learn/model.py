@@ -319,8 +319,16 @@ def _place_onset(episode: Episode, run: TestRun, timeline: Timeline, healthy: se
     manifest, onset = place_onset(
         timeline, episode.details, fault_start_ns=episode.fault_start_ns, healthy=healthy
     )
-    if run.failure_time is not None:
-        at = logged_at_failure(timeline, datetime_to_ns(run.failure_time), healthy=healthy)
+    # The failure's time: the run's word for it, else the first new error after the fault when
+    # no line reads like the details (a probe's "the event is locked; try again" is in no log).
+    # New error templates first logged then are the failure logging itself.
+    failure_ns = (
+        datetime_to_ns(run.failure_time)
+        if run.failure_time is not None
+        else (onset if not manifest else None)
+    )
+    if failure_ns is not None:
+        at = logged_at_failure(timeline, failure_ns, healthy=healthy)
         episode.at_failure = tuple(t for t in at if t not in manifest)
         manifest += episode.at_failure
     episode.manifest = tuple(manifest)

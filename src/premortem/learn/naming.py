@@ -49,7 +49,11 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
         r"\bpool\b[^.;]{0,40}\b(?:exhaust\w*|depleted|empty|full|limit)"
         r"|\bconnection is not available|\bwaiting for (?:a|an idle) (?:connection|object)"
         r"|(?:\b\d+|<\*>) of (?:\d+|<\*>) connections in use"
-        r"|\bno (?:free|available|idle) connections?",
+        r"|\bno (?:free|available|idle) connections?"
+        # ActiveRecord's "could not obtain a connection from the pool within 5.000 seconds
+        # … all pooled connections were in use", SQLAlchemy's "QueuePool limit … reached"
+        r"|\bcould not obtain a (?:database )?connection|\ball pooled connections"
+        r"|\bqueue ?pool limit|\bno (?:database |db )?connection within",
         "connection pool exhaustion",
     ),
     (

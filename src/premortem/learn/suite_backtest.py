@@ -36,6 +36,7 @@ from premortem.domain import (
 from premortem.errors import IngestError
 from premortem.evaluation.scoring import Alerts, RunOutcome, score
 from premortem.ingest.fields import rfc3339_to_ns
+from premortem.ingest.multiline import assemble
 from premortem.ingest.native import log_record, validate_test_run
 from premortem.learn.episodes import details_template, fault_start_ns
 from premortem.learn.model import TrainedModel, train
@@ -61,7 +62,11 @@ def read_suite(path: Path) -> Suite:
     logs: list[LogRecord] = []
     for file in sorted(path.glob("*.jsonl*")):
         data = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
-        logs += [log_record(orjson.loads(line), 0) for line in data.splitlines() if line.strip()]
+        # As the server reads them: continuation lines (a PostgreSQL DETAIL, a stack trace)
+        # folded into their message, levels read from lines that have none.
+        logs += assemble(
+            [log_record(orjson.loads(line), 0) for line in data.splitlines() if line.strip()]
+        )
     logs.sort(key=lambda r: r.time_ns)
     truth: dict[str, int] = {}
     truth_file = path / "truth.json"

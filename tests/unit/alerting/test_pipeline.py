@@ -50,6 +50,19 @@ def test_the_alert_keeps_the_forecast_it_started_with(rig: Rig) -> None:
     assert alert.to_json()["probability_at_start"] == 0.55
 
 
+def test_a_prediction_and_its_close_in_one_batch_resolve_the_alert(rig: Rig) -> None:
+    """A failure logged within the same ingest batch as its warning (a shipper's batch, a
+    replay): the close comes right behind the prediction, and must find its alert firing."""
+    opened = rig.predict(0.8)
+    rig.clock.advance(5)
+    closed = rig.predict(0.0, evidence={"closes": "failure manifested"})
+    rig.service.submit([opened, closed])
+    rig.service.drain()
+    (alert,) = rig.store.list_alerts(AlertQuery()).items
+    assert alert.state is AlertState.RESOLVED
+    assert [e for e, _ in rig.webhook.events()] == ["firing", "resolved"]
+
+
 def test_new_evidence_template_is_a_material_change(rig: Rig) -> None:
     rig.submit(0.6, evidence={"templates": [{"template_id": 1, "template": "slow <*>"}]})
     rig.submit(0.6, evidence={"templates": [{"template_id": 2, "template": "retry <*>"}]})

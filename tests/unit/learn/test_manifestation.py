@@ -84,3 +84,67 @@ def test_an_error_that_preceded_a_failure_elsewhere_is_a_precursor_not_the_failu
         alerts += [p for p in predictor.observe([record]) if p.probability >= model.alert_threshold]
     assert alerts, "the early lock errors warn of the failure"
     assert (failure_ns - alerts[0].time_ns) / 1e9 >= 10
+
+
+def test_without_failure_time_or_matching_details_the_new_error_at_the_onset_is_the_failure() -> (
+    None
+):
+    """A probe's report that no log line reads like ("the order is locked; try again"): the onset
+    is the first new error after the fault (learn/onset.py rule 2), and the new errors logged
+    then are the failure's manifestation, its name, and never its precursors."""
+    rng = random.Random(5)
+    runs, logs = [], {}
+    for number in range(6):
+        begin = START + timedelta(seconds=number * RUN_S)
+        faulty = number % 2 == 1
+        doc: dict[str, Any] = {
+            "test_id": f"probe-{number:02d}",
+            "timestamp": begin.isoformat(),
+            "service": "app",
+            "expected_outcome": "every order probe answers 200",
+            "actual_outcome": (
+                "2 of 30 order probes failed" if faulty else "every order probe answers 200"
+            ),
+            "duration_s": RUN_S,
+        }
+        lines = [
+            (
+                "app",
+                "INFO",
+                begin + timedelta(seconds=s, milliseconds=rng.randrange(200)),
+                "GET 200",
+            )
+            for s in range(RUN_S)
+        ]
+        if faulty:
+            doc["injected_faults"] = [{"type": "lock_contention", "target": "db", "start": FAULT_S}]
+            doc["failure_details"] = (
+                "probe POST /orders answered 503: the order is locked; try again"
+            )
+            for s in range(FAULT_S + 2, FAULT_S + FAILURE_AFTER_S, 2):
+                at = begin + timedelta(seconds=s)
+                lines.append(("db", "LOG", at, f"process {s} still waiting for ShareLock"))
+            failed = begin + timedelta(seconds=FAULT_S + FAILURE_AFTER_S)
+            lines.append(("db", "ERROR", failed, "canceling statement due to lock timeout"))
+            lines.append(
+                ("app", "ERROR", failed, "order failed: canceling statement due to lock timeout")
+            )
+        run = validate_test_run(doc).run
+        runs.append(run)
+        logs[run.test_id] = sorted(
+            (
+                log_record(
+                    {"timestamp": t.isoformat(), "service": s, "severity_text": v, "body": b}, 0
+                )
+                for s, v, t, b in lines
+            ),
+            key=lambda r: r.time_ns,
+        )
+    model = train(runs, logs)
+    (mode,) = model.modes
+    cancel = model.miner.add("canceling statement due to lock timeout", service="db").template_id
+    assert cancel in model.manifest_templates
+    assert mode.name == "app: lock wait timeout"
+    assert all(
+        t.condition.get("template_id") not in model.manifest_templates for t in mode.triggers
+    )

@@ -107,6 +107,20 @@ def test_the_learning_stage_names_a_mode_key_the_same_way() -> None:
             "deadlock",
         ),
         ("ERROR:  canceling statement due to lock timeout", "lock wait timeout"),
+        (
+            "ActiveRecord::ConnectionTimeoutError: could not obtain a connection from the pool "
+            "within 5.000 seconds (waited 5.001 seconds); all pooled connections were in use",
+            "connection pool exhaustion",
+        ),
+        (
+            "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, "
+            "connection timed out, timeout 30.00",
+            "connection pool exhaustion",
+        ),
+        (
+            "booking failed for event 4: no database connection within 1500 ms (10 of 10 in use)",
+            "connection pool exhaustion",
+        ),
         ("Lock wait timeout exceeded; try restarting transaction", "lock wait timeout"),
         (
             "LOG:  process 812 still waiting for ShareLock on transaction 1234 after 1000.072 ms"

@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from premortem.labs.process import json_handler, watch_parent
+from premortem.labs.process import fault_admin, json_handler, watch_parent
 from premortem.labs.shipping import NativeLogShipper, ship
 
 log = logging.getLogger("bookings.api")
@@ -259,8 +259,6 @@ class Faults:
 
 
 def make_route(app: Bookings, faults: Faults) -> Any:
-    admin_log = logging.getLogger("lab.admin")
-
     def route(
         method: str, path: str, query: dict[str, str], body: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
@@ -271,15 +269,7 @@ def make_route(app: Bookings, faults: Faults) -> Any:
         if path == "/health":
             return 200, {"status": "ok"}
         if path.startswith("/admin/faults/") and method == "POST":
-            name = path.removeprefix("/admin/faults/")
-            admin_log.info("admin %s %s", name, body)
-            if name == "clear":
-                return 200, {"cleared": True, **faults.clear()}
-            try:
-                faults.inject(name, body)
-            except KeyError:
-                return 404, {"error": f"unknown fault {name}"}
-            return 200, {"injected": name, **body}
+            return fault_admin(path, body, faults)
         return 404, {"error": "not found"}
 
     return route

@@ -29,7 +29,7 @@ from typing import Any
 
 from premortem.labs.cache import MIB, OutOfMemory, PriceCache
 from premortem.labs.locks import LockTimeout, RowLocks, pg
-from premortem.labs.process import json_handler, watch_parent
+from premortem.labs.process import fault_admin, json_handler, watch_parent
 from premortem.labs.shipping import NativeLogShipper, ship
 
 checkout_log = logging.getLogger("com.acme.inventory.CheckoutController")
@@ -194,8 +194,6 @@ class Inventory:
 
 
 def make_route(app: Inventory, faults: Any) -> Any:
-    admin_log = logging.getLogger("lab.admin")
-
     def route(
         method: str, path: str, query: dict[str, str], body: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
@@ -207,15 +205,7 @@ def make_route(app: Inventory, faults: Any) -> Any:
         if path == "/health":
             return 200, {"status": "ok"}
         if path.startswith("/admin/faults/") and method == "POST":
-            name = path.removeprefix("/admin/faults/")
-            admin_log.info("admin %s %s", name, body)
-            if name == "clear":
-                return 200, {"cleared": True, **faults.clear()}
-            try:
-                faults.inject(name, body)
-            except KeyError:
-                return 404, {"error": f"unknown fault {name}"}
-            return 200, {"injected": name, **body}
+            return fault_admin(path, body, faults)
         return 404, {"error": "not found"}
 
     return route

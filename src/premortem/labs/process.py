@@ -9,11 +9,31 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 # (method, path, query, body) -> (status, answer)
 Route = Callable[[str, str, dict[str, str], dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+class FaultSwitch(Protocol):
+    def inject(self, name: str, body: dict[str, Any]) -> None: ...  # KeyError: no such fault
+
+    def clear(self) -> dict[str, Any]: ...
+
+
+def fault_admin(path: str, body: dict[str, Any], faults: FaultSwitch) -> tuple[int, dict[str, Any]]:
+    """`POST /admin/faults/NAME` injects a fault, `/admin/faults/clear` rolls every one back;
+    logged on the local `lab.admin` logger only (premortem is never told about faults)."""
+    name = path.removeprefix("/admin/faults/")
+    logging.getLogger("lab.admin").info("admin %s %s", name, body)
+    if name == "clear":
+        return 200, {"cleared": True, **faults.clear()}
+    try:
+        faults.inject(name, body)
+    except KeyError:
+        return 404, {"error": f"unknown fault {name}"}
+    return 200, {"injected": name, **body}
 
 
 def json_handler(

@@ -18,20 +18,20 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
-import signal
 import threading
 import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from premortem.labs.process import fault_admin, json_handler, watch_parent
+from premortem.labs.process import fault_admin, json_handler, serve
 from premortem.labs.shipping import NativeLogShipper, ship
 
 log = logging.getLogger("bookings.api")
@@ -301,19 +301,15 @@ def main(argv: list[str] | None = None) -> None:
     server = ThreadingHTTPServer(
         ("127.0.0.1", args.port), json_handler(make_route(app, faults), "bookings-api/1.4", log=log)
     )
-    server.daemon_threads = True
-    stop = threading.Event()
-    threading.Thread(target=_watch_leaks, args=(pool, stop), daemon=True).start()
-    watch_parent(args.parent_pid)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     log.info("bookings-api started on port %d", args.port)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        stop.set()
+
+    def cleanup() -> None:
         faults.clear()
-        server.server_close()
         shipper.close()
+
+    serve(
+        server, parent_pid=args.parent_pid, background=partial(_watch_leaks, pool), cleanup=cleanup
+    )
 
 
 if __name__ == "__main__":

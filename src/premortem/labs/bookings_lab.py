@@ -11,7 +11,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +22,7 @@ from premortem.labs.postgres import SERVICE as DB_SERVICE
 from premortem.labs.postgres import PostgresServer
 from premortem.labs.runner import Fault, LabError, System
 from premortem.labs.shipping import NativeLogShipper
-from premortem.labs.traffic import Answer, Probe, Ticker, call
+from premortem.labs.traffic import Probe, Traffic, call
 
 FAULTS = {
     "lock_contention": Fault(
@@ -49,16 +48,9 @@ def _booking(rng: random.Random) -> dict[str, object]:
     return {"event": rng.choice(HOT_EVENTS), "seats": rng.randint(1, 4)}
 
 
-class BookingLoad:
+class BookingLoad(Traffic):
     """~rps requests a second: 40 % event lookups, 60 % bookings, mostly of the busiest events.
-    Failed bookings are kept: the earliest the runner's traffic saw is when a run failed."""
-
-    def __init__(self, base_url: str, *, rps: float, seed: int) -> None:
-        self.base_url = base_url
-        self.rng = random.Random(seed)
-        self.failures: list[Answer] = []
-        self._lock = threading.Lock()
-        self._ticker = Ticker(1.0 / rps, self._one, threads=64)
+    Failed bookings are kept."""
 
     def _one(self) -> None:
         if self.rng.random() < 0.4:
@@ -69,22 +61,7 @@ class BookingLoad:
             "event": event or self.rng.randint(1, EVENTS),
             "seats": self.rng.randint(1, 4),
         }
-        answer = call(f"{self.base_url}/api/book", body, timeout_s=5)
-        if not answer.ok:
-            with self._lock:
-                self.failures.append(answer)
-
-    def first_failure(self, since_ns: int) -> Answer | None:
-        with self._lock:
-            failed = [a for a in self.failures if a.sent_ns >= since_ns]
-        return min(failed, key=lambda a: a.answered_ns, default=None)
-
-    def start(self) -> BookingLoad:
-        self._ticker.start()
-        return self
-
-    def stop(self) -> None:
-        self._ticker.stop()
+        self._keep(call(f"{self.base_url}/api/book", body, timeout_s=5))
 
 
 class BookingsLab:

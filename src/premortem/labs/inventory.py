@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sqlite3
 import threading
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from premortem.labs.cache import MIB, OutOfMemory, PriceCache
 from premortem.labs.locks import LockTimeout, RowLocks, pg
-from premortem.labs.process import fault_admin, json_handler, watch_parent
+from premortem.labs.process import fault_admin, json_handler, serve
 from premortem.labs.shipping import NativeLogShipper, ship
 
 checkout_log = logging.getLogger("com.acme.inventory.CheckoutController")
@@ -240,20 +240,14 @@ def main(argv: list[str] | None = None) -> None:
         ("127.0.0.1", args.port),
         json_handler(make_route(app, faults), "inventory-api/2.3", log=checkout_log),
     )
-    server.daemon_threads = True
-    stop = threading.Event()
-    threading.Thread(target=monitor, args=(app, stop), daemon=True).start()
-    watch_parent(args.parent_pid)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     checkout_log.info("inventory-api started on port %d", args.port)
     pg("LOG", "database system is ready to accept connections")
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        stop.set()
+
+    def cleanup() -> None:
         faults.clear()
-        server.server_close()
         shipper.close()
+
+    serve(server, parent_pid=args.parent_pid, background=partial(monitor, app), cleanup=cleanup)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
@@ -88,3 +89,25 @@ def watch_parent(parent_pid: int) -> None:
 
     if parent_pid:
         threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def serve(
+    server: ThreadingHTTPServer,
+    *,
+    parent_pid: int,
+    background: Callable[[threading.Event], None],
+    cleanup: Callable[[], None],
+) -> None:
+    """Serve a lab app until SIGTERM or its parent is gone, with `background(stop)` on a thread
+    of its own; `stop` is set and `cleanup()` runs on the way out."""
+    server.daemon_threads = True
+    stop = threading.Event()
+    threading.Thread(target=background, args=(stop,), daemon=True).start()
+    watch_parent(parent_pid)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        stop.set()
+        cleanup()
+        server.server_close()

@@ -58,7 +58,14 @@ def record_suite(
     with (out_dir / "logs.jsonl").open("w") as out:
         out.writelines(json.dumps(r) + "\n" for r in records)
     (out_dir / "runs.json").write_text(json.dumps([r.doc for r in results], indent=1))
-    truth = [_truth(result, records) for result in results]
+    # Levels as premortem reads them (a PostgreSQL line shipped raw has none of its own),
+    # read once: every run looks for its first error among these.
+    errors = [
+        (record.time_ns, doc)
+        for doc in records
+        if (record := log_record(doc, 0)).severity_number >= ERROR_SEVERITY
+    ]
+    truth = [_truth(result, errors) for result in results]
     (out_dir / "truth.json").write_text(json.dumps(truth, indent=1))
     shutil.rmtree(workdir, ignore_errors=True)
     return {
@@ -70,19 +77,14 @@ def record_suite(
     }
 
 
-def _truth(result: RunResult, records: list[dict[str, Any]]) -> dict[str, Any]:
+def _truth(result: RunResult, errors: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    """The run's truth, with the first error logged between its fault and its end."""
     truth = result.truth()
     first_error = None
     if result.fault_ns is not None:
-        # The level as premortem reads it: a PostgreSQL line shipped raw has none of its own.
+        fault_ns = result.fault_ns
         first_error = next(
-            (
-                r
-                for r in records
-                if result.fault_ns <= rfc3339_to_ns(r["timestamp"]) <= result.ended_ns
-                and log_record(r, 0).severity_number >= ERROR_SEVERITY
-            ),
-            None,
+            (doc for time_ns, doc in errors if fault_ns <= time_ns <= result.ended_ns), None
         )
     truth["first_error_log"] = (
         {k: first_error.get(k) for k in ("timestamp", "service", "severity_text", "body")}

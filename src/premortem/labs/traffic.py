@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Self
 
 HOT_SKUS = [f"SKU-{n:04d}" for n in range(1, 9)]
 
@@ -72,18 +73,45 @@ class Ticker:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-class Load:
-    """~rps requests a second: half stock lookups, half checkouts of popular items, and
-    `noise_per_s` of them client mistakes (`_noise`). Failed checkouts are kept: the earliest
-    one the runner's traffic saw is when a run failed."""
+class Traffic:
+    """Requests at ~rps on a pool of threads (`_one` each), keeping the failed ones: the
+    earliest failure the runner's traffic saw is when a run failed."""
 
-    def __init__(self, base_url: str, *, rps: float, seed: int, noise_per_s: float = 0.0) -> None:
+    def __init__(self, base_url: str, *, rps: float, seed: int) -> None:
         self.base_url = base_url
         self.rng = random.Random(seed)
-        self.noise_share = noise_per_s / rps
         self.failures: list[Answer] = []
         self._lock = threading.Lock()
         self._ticker = Ticker(1.0 / rps, self._one, threads=64)
+
+    def _one(self) -> None:
+        raise NotImplementedError
+
+    def _keep(self, answer: Answer) -> None:
+        if not answer.ok:
+            with self._lock:
+                self.failures.append(answer)
+
+    def first_failure(self, since_ns: int) -> Answer | None:
+        with self._lock:
+            failed = [a for a in self.failures if a.sent_ns >= since_ns]
+        return min(failed, key=_answered, default=None)
+
+    def start(self) -> Self:
+        self._ticker.start()
+        return self
+
+    def stop(self) -> None:
+        self._ticker.stop()
+
+
+class Load(Traffic):
+    """~rps requests a second: half stock lookups, half checkouts of popular items, and
+    `noise_per_s` of them client mistakes (`_noise`). Failed checkouts are kept."""
+
+    def __init__(self, base_url: str, *, rps: float, seed: int, noise_per_s: float = 0.0) -> None:
+        super().__init__(base_url, rps=rps, seed=seed)
+        self.noise_share = noise_per_s / rps
 
     def _one(self) -> None:
         draw = self.rng.random()
@@ -95,10 +123,7 @@ class Load:
             call(f"{self.base_url}/api/items/{sku}", None, timeout_s=5)
             return
         sku = self.rng.choice([*HOT_SKUS, "SKU-0009", "SKU-0010"])
-        answer = call(f"{self.base_url}/api/checkout", {"sku": sku, "qty": 1}, timeout_s=5)
-        if not answer.ok:
-            with self._lock:
-                self.failures.append(answer)
+        self._keep(call(f"{self.base_url}/api/checkout", {"sku": sku, "qty": 1}, timeout_s=5))
 
     def _noise(self) -> None:
         """A client's mistake, which the app rejects with an ERROR line of its own: the errors a
@@ -108,18 +133,6 @@ class Load:
         else:
             body = {"sku": f"SKU-{self.rng.randint(9000, 9999)}", "qty": 1}
         call(f"{self.base_url}/api/checkout", body, timeout_s=5)
-
-    def first_failure(self, since_ns: int) -> Answer | None:
-        with self._lock:
-            failed = [a for a in self.failures if a.sent_ns >= since_ns]
-        return min(failed, key=_answered, default=None)
-
-    def start(self) -> Load:
-        self._ticker.start()
-        return self
-
-    def stop(self) -> None:
-        self._ticker.stop()
 
 
 class Probe:

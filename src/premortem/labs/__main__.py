@@ -1,9 +1,9 @@
 """`python -m premortem.labs record OUT_DIR --runs-per-fault N --fault-free M --seed S`
 `python -m premortem.labs run --premortem URL --runs-per-fault N --fault-free M --seed S`
 
-Both take `--system inventory|bookings` (which lab), `--pace P` (fault ramps P times slower) and
-`--noise R` (client mistakes per second that the app rejects with an ERROR line): see
-docs/labs.md."""
+Both take `--system inventory|bookings|orders` (which lab), `--pace P` (fault ramps P times
+slower) and `--noise R` (client mistakes per second that the app rejects with an ERROR line):
+see docs/labs.md."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--seed", type=int, default=1)
         sub.add_argument(
             "--system", choices=sorted(SYSTEMS), default="inventory",
-            help="inventory (inventory-api, supplier-api) or bookings (bookings-api on PostgreSQL)",
+            help="inventory (inventory-api, supplier-api), bookings (bookings-api on PostgreSQL) "
+            "or orders (orders-api: a queue, workers, a ledger; text logs)",
         )  # fmt: skip
         sub.add_argument(
             "--pace", type=float, default=1.0,

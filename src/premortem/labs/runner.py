@@ -64,7 +64,13 @@ FAULTS = {
 }  # fmt: skip
 
 
-RAMPS = ("ramp_s_per_s", "ramp_ms_per_s", "mib_per_s", "leaks_per_s")  # what `pace` slows down
+RAMPS = (
+    "ramp_s_per_s",
+    "ramp_ms_per_s",
+    "mib_per_s",
+    "leaks_per_s",
+    "stalls_per_s",
+)  # what `pace` slows down
 
 
 @dataclass(frozen=True, slots=True)

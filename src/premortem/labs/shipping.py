@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import deque
@@ -103,6 +104,30 @@ class NativeLogShipper(logging.Handler):
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(5.0)
         super().close()
+
+
+class TextLineShipper(NativeLogShipper):
+    """A service that logs text lines (Python's `%(asctime)s %(levelname)s %(name)s: …`, UTC),
+    shipped as a tailer of its log file sends them: every line a record of its own with the
+    message's time and no level, a traceback's lines included."""
+
+    def __init__(self, service: str, **kwargs: Any) -> None:
+        super().__init__(service, **kwargs)
+        self.setFormatter(_utc_text_format())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stamp = datetime.fromtimestamp(record.created, UTC).isoformat()
+            for line in self.format(record).splitlines():
+                self.raw(line, stamp)
+        except Exception:
+            self.handleError(record)
+
+
+def _utc_text_format() -> logging.Formatter:
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    formatter.converter = time.gmtime
+    return formatter
 
 
 def ship(logger_names: list[str], shipper: NativeLogShipper) -> None:

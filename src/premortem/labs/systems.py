@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 from premortem.labs.bookings_lab import BOOKINGS, BookingsLab
+from premortem.labs.orders_lab import ORDERS, OrdersLab
 from premortem.labs.runner import INVENTORY, Lab, RunnableLab, System
 
 
@@ -18,4 +19,5 @@ class LabFactory(Protocol):
 SYSTEMS: dict[str, tuple[LabFactory, System]] = {
     "inventory": (Lab, INVENTORY),
     "bookings": (BookingsLab, BOOKINGS),
+    "orders": (OrdersLab, ORDERS),
 }

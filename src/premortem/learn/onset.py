@@ -92,16 +92,24 @@ def _phrases(sequence: Sequence[str]) -> set[tuple[str, ...]]:
     return {tuple(sequence[i : i + PHRASE_WORDS]) for i in range(len(sequence) - PHRASE_WORDS + 1)}
 
 
-def manifest_templates(timeline: Timeline, details: str, *, since_ns: int) -> list[int]:
-    """Templates of the run (first seen at or after `since_ns`, at warning level or above, or
-    new) that read like the failure details, in order of first appearance."""
+def manifest_templates(
+    timeline: Timeline, details: str, *, since_ns: int, healthy: set[int]
+) -> list[int]:
+    """Templates of the run (logged at or after `since_ns`, at warning level or above, or new)
+    that read like the failure details, in order of first appearance. A line that healthy
+    operation logs at INFO is not the failure, whatever words it shares with the details (an
+    app's "order N settled in N ms" against a probe's "order not settled within 3 s")."""
     details_words = words(details)
     if len(details_words) < MIN_SHARED_WORDS:
         return []
     found = []
     for template_id, times in timeline.times.items():
+        if times[-1] < since_ns:
+            continue
+        if timeline.severity[template_id] < WARN_SEVERITY and template_id in healthy:
+            continue
         text = timeline.templates.get(template_id) or timeline.samples[template_id].line
-        if times[-1] < since_ns or not reads_like(text, details_words):
+        if not reads_like(text, details_words):
             continue
         first = timeline.first_in(template_id, since_ns, timeline.end_ns + 1)
         if first is not None:
@@ -135,7 +143,6 @@ def detect_onset_ns(
     firsts = [
         when
         for template_id in manifest
-        if timeline.severity[template_id] >= WARN_SEVERITY or template_id not in healthy
         if (when := timeline.first_in(template_id, since_ns, until)) is not None
     ]
     if firsts:
@@ -159,7 +166,7 @@ def place_onset(
     """A failed run's manifestation templates and the onset found in its logs (the caller keeps
     `failure_time` instead when the run gave one)."""
     since = fault_start_ns if fault_start_ns is not None else timeline.start_ns
-    manifest = manifest_templates(timeline, details, since_ns=since)
+    manifest = manifest_templates(timeline, details, since_ns=since, healthy=healthy)
     return manifest, detect_onset_ns(timeline, manifest=manifest, healthy=healthy, since_ns=since)
 
 

@@ -148,3 +148,33 @@ def test_without_failure_time_or_matching_details_the_new_error_at_the_onset_is_
     assert all(
         t.condition.get("template_id") not in model.manifest_templates for t in mode.triggers
     )
+
+
+def test_a_line_healthy_operation_logs_at_info_is_never_the_failure() -> None:
+    """A probe's "order not settled within 3 s" shares most words with the app's everyday
+    "order N settled in N ms" (INFO, in every healthy run): only the ERROR that says the same
+    is the failure, and the onset is that ERROR's first line, not the run's first order."""
+    from premortem.learn.onset import place_onset
+    from premortem.learn.timeline import build_timeline
+    from premortem.logs.miner import DrainMiner
+
+    second = 1_000_000_000
+    records = [
+        LogRecord(k * second, f"orders.api: order {k} settled in {k % 17 + 3} ms", "orders-api", 9)
+        for k in range(1, 30)
+    ]
+    records += [
+        LogRecord(
+            k * second + 1, f"orders.api: order {k} not settled within 3.0 s", "orders-api", 17
+        )
+        for k in range(20, 30)
+    ]
+    records.sort(key=lambda r: r.time_ns)
+    timeline = build_timeline("r", records, DrainMiner())
+    settled = next(t for t, text in timeline.templates.items() if "not" not in text)
+    details = "probe POST /api/orders answered 504: order not settled within 3 s"
+    manifest, onset = place_onset(timeline, details, fault_start_ns=10 * second, healthy={settled})
+    assert [timeline.templates[t] for t in manifest] == [
+        "orders.api: order <*> not settled within <*>"
+    ]
+    assert onset == 20 * second + 1

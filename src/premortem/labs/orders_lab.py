@@ -1,0 +1,151 @@
+"""The orders lab: orders-api (a queue, four workers, a ledger on a volume of fixed size) under load
+and probed — a third system, whose logs are text lines shipped one by one (docs/labs.md).
+
+    with OrdersLab(workdir, premortem_url=url, seed=1) as lab:
+        run_suite(lab, plan_suite(runs_per_fault=3, fault_free=3, seed=1, system=ORDERS), sink)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from premortem.demo.servers import free_port
+from premortem.labs.orders import PRODUCTS
+from premortem.labs.runner import Fault, LabError, System
+from premortem.labs.traffic import Probe, Traffic, call
+
+FAULTS = {
+    "worker_stall": Fault(
+        "worker_stall", "orders-worker", "orders", "/admin/faults/worker-stall",
+        {"stalls_per_s": 0.45},
+    ),
+    "disk_fill": Fault(
+        "disk_fill", "orders-volume", "orders", "/admin/faults/disk-fill", {"mib_per_s": 2.0},
+    ),
+}  # fmt: skip
+ORDERS = System(
+    "orders",
+    "orders-api",
+    "every order probe is settled (200) within 4 s",
+    FAULTS,
+    {"load_rps": 12, "probe_interval_s": 0.5, "workers": 4},
+    "order",
+)
+HOT_PRODUCTS = [f"P-{n:04d}" for n in range(1, 11)]
+
+
+def _order(rng: random.Random) -> dict[str, object]:
+    return {"product": rng.choice(HOT_PRODUCTS), "qty": rng.randint(1, 3)}
+
+
+class OrderLoad(Traffic):
+    """~rps requests a second: a quarter product lookups, the rest orders, one in a hundred for
+    a product that does not exist (a client's mistake, answered 422: never a failure).
+    Failed orders are kept."""
+
+    def _one(self) -> None:
+        draw = self.rng.random()
+        if draw < 0.25:
+            product = f"P-{self.rng.randint(1, PRODUCTS):04d}"
+            call(f"{self.base_url}/api/products/{product}", None, timeout_s=5)
+            return
+        if draw < 0.26:
+            body: dict[str, object] = {"product": f"P-{self.rng.randint(900, 999):04d}", "qty": 1}
+            call(f"{self.base_url}/api/orders", body, timeout_s=5)
+            return
+        hot = self.rng.random() < 0.7
+        body = {
+            "product": self.rng.choice(HOT_PRODUCTS)
+            if hot
+            else f"P-{self.rng.randint(1, PRODUCTS):04d}",
+            "qty": self.rng.randint(1, 4),
+        }
+        self._keep(call(f"{self.base_url}/api/orders", body, timeout_s=5))
+
+
+class OrdersLab:
+    """orders-api on a free port of 127.0.0.1, under load and probed; it ships its own logs."""
+
+    system = ORDERS
+
+    def __init__(
+        self, workdir: Path, *, premortem_url: str = "", seed: int = 0, noise_per_s: float = 0.0
+    ) -> None:
+        if noise_per_s:
+            raise LabError("the orders lab has its everyday warnings built in (no --noise)")
+        self.workdir = workdir
+        self.premortem_url = premortem_url
+        self.seed = seed
+        self.urls: dict[str, str] = {}
+        self._app: subprocess.Popen[bytes] | None = None
+        self.load: OrderLoad | None = None
+        self.probe: Probe | None = None
+
+    def start(self) -> OrdersLab:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.urls["orders"] = f"http://127.0.0.1:{port}"
+        stderr = (self.workdir / "orders.stderr").open("ab")
+        self._app = subprocess.Popen(
+            [
+                sys.executable, "-m", "premortem.labs.orders", "--port", str(port),
+                "--premortem", self.premortem_url, "--seed", str(self.seed),
+                "--log-file", str(self.workdir / "orders.jsonl"),
+                "--parent-pid", str(os.getpid()),
+            ],
+            stdout=stderr, stderr=stderr, start_new_session=True, cwd=self.workdir,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while call(self.urls["orders"] + "/health", None, timeout_s=1).status != 200:
+            self.check()
+            if time.monotonic() > deadline:
+                raise LabError(f"orders-api did not answer on {self.urls['orders']}")
+            time.sleep(0.1)
+        self.load = OrderLoad(self.urls["orders"], rps=12, seed=self.seed).start()
+        self.probe = Probe(
+            self.urls["orders"], seed=self.seed, path="/api/orders", body=_order
+        ).start()
+        return self
+
+    def check(self) -> None:
+        if self._app is not None and self._app.poll() is not None:
+            raise LabError(
+                f"orders-api exited with code {self._app.returncode} "
+                f"(see {self.workdir / 'orders.stderr'})"
+            )
+
+    def admin(self, process: str, path: str, body: dict[str, Any]) -> None:
+        answer = call(self.urls[process] + path, body, timeout_s=15)
+        if answer.status != 200:
+            raise LabError(f"{process} admin {path} answered {answer.status}: {answer.detail}")
+
+    def rollback(self) -> None:
+        self.admin("orders", "/admin/faults/clear", {})
+
+    def close(self) -> None:
+        for part in (self.probe, self.load):
+            if part is not None:
+                part.stop()
+        self.probe = self.load = None
+        if self._app is not None and self._app.poll() is None:
+            self._app.terminate()
+            try:
+                self._app.wait(10)
+            except subprocess.TimeoutExpired:
+                self._app.kill()
+                self._app.wait(5)
+
+    def __enter__(self) -> OrdersLab:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

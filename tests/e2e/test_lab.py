@@ -1,6 +1,7 @@
 """Issue 11 on systems premortem has never seen: the labs (src/premortem/labs/, docs/labs.md) —
-the inventory lab (lock contention, a slow dependency, memory pressure) and the bookings lab
-(a real PostgreSQL server's lock contention, a connection leak in the app's pool).
+the inventory lab (lock contention, a slow dependency, memory pressure), the bookings lab
+(a real PostgreSQL server's lock contention, a connection leak in the app's pool) and the orders
+lab (workers stalling one by one, a volume filling up; text logs shipped line by line).
 
 A real premortem server (`premortem serve`, fresh SQLite) gets a training suite of test runs run
 back to back — every fault of the lab, and fault-free runs — in the native format without
@@ -41,7 +42,7 @@ def premortem_url(tmp_path: Path, premortem_process: Callable[..., PremortemProc
     return server.url
 
 
-@pytest.mark.parametrize("system", sorted(SYSTEMS, reverse=True))  # inventory first
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
 def test_lab_failures_are_warned_before_they_happen_and_fault_free_runs_stay_quiet(
     premortem_url: str, tmp_path: Path, system: str
 ) -> None:

@@ -14,7 +14,7 @@ from dataclasses import astuple, dataclass
 
 from premortem import textjson
 from premortem.clock import Clock
-from premortem.domain import LogRecord, MetricSeries, Prediction, stable_id
+from premortem.domain import ERROR_SEVERITY, LogRecord, MetricSeries, Prediction, stable_id
 from premortem.learn.model import TrainedModel
 from premortem.logs.miner import DrainMiner, Match
 
@@ -24,6 +24,9 @@ REGAP_SHARE = 0.1
 RISK_LOWERED = "risk lowered"
 EVIDENCE_EXPIRED = "evidence expired"
 FAILURE_MANIFESTED = "failure manifested"
+UNNAMED_FAILURE = "a failure no learned mode names"
+FLOOD_LINES = 5
+MAX_TRACKED = 256  # unknown error templates whose recent lines are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,9 @@ class OnlinePredictor:
     after the last), so the failure cannot warn about itself or about the next run. An
     indicator that fired in the incident stays spent while it keeps firing after it (gaps under
     REGAP_SHARE of the window): the aftermath of a failure (a slow call still in flight when
-    the fault is rolled back) is not the warning of the next one.
+    the fault is rolled back) is not the warning of the next one. A failure no learned mode
+    names ends the incident the same way: while a prediction is open, an error template training
+    never saw logged FLOOD_LINES times within REGAP_SHARE of the window (every request failing).
     `reset()` forgets the evidence, not the templates — used between independent runs.
     """
 
@@ -89,6 +94,7 @@ class OnlinePredictor:
         self._window_ns = int(model.indicators.window_s * 1e9)
         self._regap_ns = max(int(self._window_ns * REGAP_SHARE), int(model.indicators.step_s * 1e9))
         self._manifest = frozenset(model.manifest_templates)
+        self._unknown_from = self._miner.next_id  # templates from here on: training never saw
         self._fired: dict[str, _Fired] = {}
         self._source_now: dict[str, int] = {}  # per source: its newest record's time
         self._newest = 0  # the newest record time of any source
@@ -98,6 +104,7 @@ class OnlinePredictor:
         self._spent: dict[str, int] = {}  # indicators of a failed incident: when they last fired
         self._names = {m.id: m for m in model.modes}
         self._observed: list[ObservedFailure] = []
+        self._recent_errors: dict[int, list[int]] = {}  # unknown error templates: recent times
 
     @property
     def _active(self) -> frozenset[str]:
@@ -113,6 +120,7 @@ class OnlinePredictor:
         self._open.clear()
         self._failing_until = 0
         self._spent.clear()
+        self._recent_errors.clear()
 
     def state(self) -> bytes:
         """What this predictor learned and holds live (its miner, the evidence, the open
@@ -128,6 +136,7 @@ class OnlinePredictor:
                 "open": self._open,
                 "failing_until": self._failing_until,
                 "spent": self._spent,
+                "recent_errors": {str(k): v for k, v in sorted(self._recent_errors.items())},
             }
         )
 
@@ -143,6 +152,8 @@ class OnlinePredictor:
         self._open = {str(k): float(v) for k, v in state["open"].items()}
         self._failing_until = int(state["failing_until"])
         self._spent = {str(k): int(v) for k, v in state.get("spent", {}).items()}
+        recent = state.get("recent_errors", {})
+        self._recent_errors = {int(k): [int(t) for t in v] for k, v in recent.items()}
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         predictions: list[Prediction] = []
@@ -160,10 +171,23 @@ class OnlinePredictor:
                 # While it goes on (its lines keep coming) nothing new is evidence of it.
                 if now >= self._failing_until:
                     self._observed.append(self._observed_failure(record, match))
-                self._failing_until = now + self._regap_ns
-                self._spent.update((name, f.time_ns) for name, f in self._fired.items())
+                self._end_incident(now)
                 if self._fired or self._open:
                     predictions += self._close_all(now, FAILURE_MANIFESTED)
+                continue
+            if (
+                self._open
+                and match.template_id >= self._unknown_from
+                and record.severity_number >= ERROR_SEVERITY
+                and now >= self._failing_until
+                and self._flooding(match.template_id, now)
+            ):
+                # An error no training run ever logged, while premortem warns: a failure it has
+                # no name for (a kind the training runs never had). The incident is over as when
+                # a known one manifests, or its warnings would keep the alert firing into the
+                # next incident.
+                self._end_incident(now)
+                predictions += self._close_all(now, UNNAMED_FAILURE)
                 continue
             names = fired_of(match.template_id, record.service, record.severity_number)
             if not names or not (names := self._unspent(names, now)):
@@ -204,6 +228,22 @@ class OnlinePredictor:
         if not self._expire(global_now=now_ns):
             return []
         return self._lower(max(now_ns, self._newest))
+
+    def _flooding(self, template_id: int, now: int) -> bool:
+        """The template's lines come as a failure's do: FLOOD_LINES of them within a
+        REGAP_SHARE of the window (every request failing), not one error now and then."""
+        if len(self._recent_errors) > MAX_TRACKED and template_id not in self._recent_errors:
+            self._recent_errors.clear()  # bounded: only a flood matters, and it refills at once
+        times = self._recent_errors.setdefault(template_id, [])
+        times.append(now)
+        del times[: max(0, len(times) - FLOOD_LINES)]
+        return len(times) == FLOOD_LINES and now - times[0] <= self._regap_ns
+
+    def _end_incident(self, now: int) -> None:
+        """A failure is here: what warned of it is spent, and nothing is evidence while its
+        lines keep coming."""
+        self._failing_until = now + self._regap_ns
+        self._spent.update((name, f.time_ns) for name, f in self._fired.items())
 
     def _heard(self, source: str, time_ns: int) -> None:
         if time_ns > self._source_now.get(source, 0):

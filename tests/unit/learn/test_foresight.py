@@ -311,3 +311,41 @@ def test_runs_that_do_not_say_when_their_fault_started_still_warn(
     assert report["counts"]["right_alerts"] == 2, report["details"]
     assert report["counts"]["fault_free_alerted"] == 0, report["details"]
     assert report["details"]["evidence_window_s"] < 120
+
+
+def test_a_flood_of_errors_training_never_saw_ends_the_incident_premortem_warned_of(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    """A failure of a kind no training run had (a disk filling up, where training saw only lock
+    contention): premortem warned under the mode it knows, then the failure logs errors it has
+    never seen, on every request. That ends the incident as a known failure would — the alert
+    resolves and the warnings still coming are its aftermath — instead of firing on into the
+    next run. One such error now and then does not."""
+    from premortem.learn.predictor import FLOOD_LINES, UNNAMED_FAILURE
+
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    precursors = _db_precursors(recorded)
+    clock.set(precursors[-1].time_ns)
+    assert predictor.observe(precursors), "warned"
+    at = precursors[-1].time_ns + S
+
+    def disk_full(k: int, gap_ns: int) -> LogRecord:
+        line = f"could not write order {4000 + k} to the ledger: [Errno 28] No space left"
+        return LogRecord(at + k * gap_ns, line, "app", 17, "ERROR", id=f"enospc-{k}")
+
+    regap = max(int(model.indicators.window_s * S * 0.1), int(model.indicators.step_s * S))
+    sparse = [disk_full(k, regap // 2 + 1) for k in range(FLOOD_LINES)]  # spread over 2 regaps
+    for line in sparse:
+        clock.set(line.time_ns)
+        assert all("closes" not in p.evidence for p in predictor.observe([line]))
+    predictor = OnlinePredictor(model, clock)
+    clock.set(precursors[-1].time_ns)
+    predictor.observe(precursors)
+    flood = [disk_full(k, S // 20) for k in range(FLOOD_LINES)]
+    clock.set(flood[-1].time_ns)
+    closed = predictor.observe(flood)
+    assert [p.evidence["closes"] for p in closed] == [UNNAMED_FAILURE]
+    still = [replace(w, time_ns=flood[-1].time_ns + S // 2, id=f"still-{k}") for k, w in
+             enumerate(precursors)]  # fmt: skip
+    assert predictor.observe(still) == [], "the warnings still coming are the aftermath"

@@ -169,22 +169,24 @@ class AlertingService:
         `source` is the stream the predictions were made on (the records' service): the alerts
         they keep alive expire on that source's stream time. A prediction whose evidence says
         `closes` (see learn/predictor.py) resolves its alert."""
+        told: list[Alert] = []
         with self._lock:
-            # A closing prediction (its evidence expired, or the failure it warned of came)
-            # resolves its alert, whatever the hysteresis would say.
-            proposals = [
-                self._proposal(p).evolve(state=AlertState.RESOLVED)
-                if p.evidence.get("closes")
-                else self._proposal(p)
-                for p in predictions
-            ]
-            if source is not None:
-                for proposal in proposals:
+            # One at a time through every stage, each proposal made when its turn comes: a
+            # prediction and its close can come in one batch (a failure logged in the same
+            # shipper batch as its warning, a replay), and so can the close and the next
+            # incident's prediction. The close must meet the alert as the prediction left it —
+            # firing and told — and the next prediction the alert as the close left it:
+            # resolved, so that it starts a new alert instead of firing the old one again.
+            for prediction in predictions:
+                proposal = self._proposal(prediction)
+                if prediction.evidence.get("closes"):
+                    # Its evidence expired, or the failure it warned of came: the alert
+                    # resolves, whatever the hysteresis would say.
+                    proposal = proposal.evolve(state=AlertState.RESOLVED)
+                if source is not None:
                     self._sources[proposal.fingerprint] = source
-            # One at a time through every stage: a prediction and its close can come in one
-            # batch (a failure logged in the same shipper batch as its warning, a replay), and
-            # the close must meet the alert as the prediction left it — firing and told.
-            return [told for p in proposals for told in self.pipeline.exec([p])]
+                told += self.pipeline.exec([proposal])
+        return told
 
     def reload_firing(self) -> None:
         """Take the firing alerts from the store: what another process (a worker that held the

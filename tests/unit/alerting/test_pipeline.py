@@ -63,6 +63,26 @@ def test_a_prediction_and_its_close_in_one_batch_resolve_the_alert(rig: Rig) -> 
     assert [e for e, _ in rig.webhook.events()] == ["firing", "resolved"]
 
 
+def test_the_next_incident_in_the_same_batch_is_a_new_alert(rig: Rig) -> None:
+    """One ingest batch can hold an incident's failure and the next incident's warning (a replay
+    sends a thousand records, a minute of logs): the second alert is new, with its own start,
+    not the first one fired again."""
+    first = rig.predict(0.8)
+    rig.service.submit([first])
+    rig.clock.advance(5)
+    closed = rig.predict(0.0, evidence={"closes": "failure manifested"})
+    rig.clock.advance(20)
+    second = rig.predict(0.8)
+    rig.service.submit([closed, second])
+    rig.service.drain()
+    alerts = sorted(rig.store.list_alerts(AlertQuery()).items, key=lambda a: a.started_ns)
+    assert [(a.state, a.started_ns) for a in alerts] == [
+        (AlertState.RESOLVED, first.time_ns),
+        (AlertState.FIRING, second.time_ns),
+    ]
+    assert [e for e, _ in rig.webhook.events()] == ["firing", "resolved", "firing"]
+
+
 def test_new_evidence_template_is_a_material_change(rig: Rig) -> None:
     rig.submit(0.6, evidence={"templates": [{"template_id": 1, "template": "slow <*>"}]})
     rig.submit(0.6, evidence={"templates": [{"template_id": 2, "template": "retry <*>"}]})

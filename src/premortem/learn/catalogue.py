@@ -73,7 +73,8 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     (
         "disk",
-        r"\bdisk|\bno space left|\benospc\b|\bfile ?system (?:is )?full|\binodes?\b",
+        r"\bdisk|\bno space left|\benospc\b|\bfile ?system (?:is )?full|\binodes?\b"
+        r"|\b(?:volume|partition|mount)\b[^.;\n]{0,40}\bfull\b",
         (
             "Free disk space: rotate and compress logs, delete old temporary files.",
             "Alert on disk usage trends well before full; move writes to a healthy volume.",
@@ -134,6 +135,18 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     ("cpu", r"\bcpu\b", ("Set CPU limits and requests; autoscale on CPU saturation.",)),
     (
+        "stuck workers",
+        r"\b(?:workers?|threads?|consumers?|executors?)\b[^.;\n]{0,40}"
+        r"\b(?:stuck|hung|hanging|stalled|blocked for)\b|\bhung (?:task|thread|worker)s?\b",
+        (
+            "Put a timeout on every blocking call a worker makes, so one hung dependency cannot "
+            "hold the pool.",
+            "Dump the stuck workers' stacks (py-spy dump, jstack) to see what they wait on.",
+            "Restart a worker busy far longer than its longest task, and alert before the last "
+            "one is taken.",
+        ),
+    ),
+    (
         "crash",
         r"\bkill(?:ed|s)?\b|\bcrash\w*|\bsegmentation fault|\bpanic\b|\bsigkill\b"
         r"|\bexited unexpectedly|\b(?:worker|process) died",
@@ -154,8 +167,9 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("Bound the queue and shed or reject load when it is full.",),
     ),
     (
+        # A block-storage volume (OpenStack Cinder); one that is filling up is the disk topic's.
         "volume",
-        r"\bvolumes?\b",
+        r"\bvolumes?\b(?![^.;\n]{0,40}\bfull\b)",
         (
             "Check the storage backend (volume service, iSCSI sessions) before attaching.",
             "Retry the volume operation once the backend reports healthy.",

@@ -62,7 +62,8 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
         "memory exhaustion",
     ),
     (
-        r"\bno space left|\bdisk (?:is )?full|\bdisk quota|\benospc\b|\bfile ?system (?:is )?full",
+        r"\bno space left|\bdisk (?:is )?full|\bdisk quota|\benospc\b|\bfile ?system (?:is )?full"
+        r"|\b(?:volume|partition|file ?system|mount)\b[^.;\n]{0,40}\bfull\b",
         "disk full",
     ),
     (
@@ -110,6 +111,11 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
         r"\b(?:died|crashed|killed|exited unexpectedly|terminated)",
         "worker crash",
     ),
+    (
+        r"\b(?:workers?|threads?|consumers?|executors?)\b[^.;\n]{0,40}"
+        r"\b(?:stuck|hung|hanging|stalled|blocked for)\b|\bhung (?:task|thread|worker)s?\b",
+        "stuck workers",
+    ),
     (r"\bcpu (?:saturat\w*|throttl\w*|starv\w*|exhaust\w*)|\bhigh cpu", "CPU saturation"),
     (r"\bconnection leak", "connection leak"),
     # Words only, no status numbers: the masked template, which names a mode, has none.
@@ -122,12 +128,13 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
 _PHRASES = tuple((re.compile(pattern), name) for pattern, name in FAILURE_PHRASES)
 
 # Words that say a check failed rather than what failed (Chaos Toolkit, test runners, log levels).
+# Never a negation: "order not settled" without its "not" says the opposite.
 _BOILERPLATE_WORDS = """
     probe probes steady state hypothesis deviated deviation tolerance tolerances met expected
     got actual outcome http status code output body failed fails failure failures error errors
     exception check checks test tests assertion assertions results result run runs experiment
     info warning warn fatal critical debug log detail statement hint traceback true false null
-    none the and for with was were its this that from into has have had not but are an in on at
+    none the and for with was were its this that from into has have had but are an in on at
     to of by as is
 """
 BOILERPLATE = frozenset(_BOILERPLATE_WORDS.split())

@@ -80,6 +80,8 @@ def test_precursors_keep_their_order() -> None:
         ("queue depth high: 9/10 requests waiting for a worker", "queue"),
         ("connection_leak", "connection leak"),
         ("OPENSTACK_MISSING_PARAMETERS-VOLUME", "volume"),
+        ("WARNING volume /var/lib/orders is <*> full (<*> of <*> used)", "disk"),
+        ("worker <*> stuck sending the receipt for order <*> for <*>", "stuck workers"),
     ],
 )
 def test_general_entries_match_their_vocabulary(text: str, topic: str) -> None:
@@ -139,3 +141,8 @@ def test_no_duplicates_and_stable_ids() -> None:
     )
     assert [m.action for m in first] == list(dict.fromkeys(m.action for m in first))
     assert [(m.id, m.action) for m in first] == [(m.id, m.action) for m in again]
+
+
+def test_a_volume_filling_up_gets_disk_advice_not_storage_backend_advice() -> None:
+    actions = matching_actions("WARNING volume /var/lib/orders is <*> full (<*> of <*> used)")
+    assert actions == list(_topic_actions("disk"))

@@ -141,6 +141,9 @@ def test_the_learning_stage_names_a_mode_key_the_same_way() -> None:
         ("x509: certificate has expired or is not yet valid", "TLS certificate failure"),
         ("Temporary failure in name resolution", "DNS resolution failure"),
         ("worker 3 died with SIGKILL", "worker crash"),
+        ("WARNING volume /var/lib/orders is 91% full (58.2 of 64.0 MiB used)", "disk full"),
+        ("worker orders-worker-2 stuck sending the receipt for order 1071 for 2.2 s", "stuck"),
+        ("INFO: task kworker/3:1 blocked for more than 120 seconds; hung task", "stuck workers"),
     ],
 )
 def test_recognised_failure_phrases_become_noun_phrases(details: str, expected: str) -> None:
@@ -245,3 +248,9 @@ def test_failures_reported_differently_that_name_the_same_thing_broken_are_one_m
         [episodes[0].key.mode_id, episodes[2].key.mode_id]
     )
     assert [e.source_id for e in episodes if e.mode == memory.id] == ["run-0", "run-2"]
+
+
+def test_a_negation_stays_in_the_name() -> None:
+    """Without its "not", "order not settled within 3 s" would name the opposite of what broke."""
+    name = mode_name("orders-api", "probe POST /api/orders answered 504: order not settled")
+    assert "not settled" in name

@@ -8,7 +8,7 @@ alerts are read back from `GET /api/v1/alerts`. They are scored by the same scor
 backtest (`premortem.learn.suite_backtest.score_intervals`), next to the anchor in the same run:
 the naive "first ERROR line" baseline, and the offline `premortem backtest suite` of the suite.
 
-    python bench/foresight.py [--suite DIR | --system inventory|bookings --pace P --noise R]
+    python bench/foresight.py [--suite DIR | --system inventory|bookings|orders --pace P --noise R]
                               [--json OUT]
 
 `--pace 10 --noise 0.1` records the lab with slow faults (failures 30-130 s after the fault, so
@@ -68,7 +68,7 @@ def main() -> None:
         "--noise", type=float, default=0.0, help="record the lab with client mistakes per second"
     )
     parser.add_argument(
-        "--system", default="inventory", help="which lab to record: inventory or bookings"
+        "--system", default="inventory", help="which lab to record: inventory, bookings or orders"
     )
     args = parser.parse_args()
     console = Console()

@@ -142,6 +142,46 @@ def headline(body: str) -> str:
     return body.split("\n", 1)[0] if "\n" in body else body
 
 
+def message_part(line: str) -> str:
+    """The line after its header (timestamp, pid, level), or the whole line without one.
+
+    >>> message_part("2026-12-05 22:24:20.477 UTC [4343] LOG:  process 4343 still waiting")
+    'process 4343 still waiting'
+    """
+    found = _AFTER_TIMESTAMP.match(line)
+    if found is None or not _accepted(found, after_timestamp=True):
+        return line
+    return line[found.end() :].lstrip()
+
+
+def without_header(template: str, sample: str) -> str:
+    """A template as a person reads it: without the header (timestamp, pid, level) its sample
+    line starts with, when the line has one and the template's tokens line up with the line's
+    (`<*> <*>:<*>:<*> UTC [<*>] LOG: process <*> still waiting …` reads as `process <*> still
+    waiting …`). Otherwise the template as it is. Display only: the template itself, and its id,
+    keep the header.
+
+    >>> without_header("<*> <*>:<*>:<*>,<*> WARNING app.pool: waited <*> ms",
+    ...                "2026-12-06 01:02:03,456 WARNING app.pool: waited 210 ms")
+    'app.pool: waited <*> ms'
+    """
+    line = headline(sample)
+    found = _AFTER_TIMESTAMP.match(line)
+    if found is None or not _accepted(found, after_timestamp=True):
+        return template
+    header = line[: found.end()].split()
+    tokens = template.split(" ")
+    words = [t for t in tokens if t]
+    if len(words) <= len(header) or words[len(header) - 1] != header[-1]:
+        return template  # the template does not start with this header: leave it whole
+    rest, count = tokens, 0
+    while count < len(header):  # drop the header's tokens, keep the message's own spacing
+        if rest[0]:
+            count += 1
+        rest = rest[1:]
+    return " ".join(rest).lstrip(" ")
+
+
 def leading_level_name(line: str) -> str:
     """The level token at the start of `line` (after a timestamp/header), upper-case, or ""."""
     found = _AFTER_TIMESTAMP.match(line)

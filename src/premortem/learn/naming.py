@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from premortem.ingest.severity import message_part
 from premortem.logs.masking import mask
 
 # (pattern, name), most specific first: the first pattern found in a text names the failure, so
@@ -139,6 +140,9 @@ _BOILERPLATE_WORDS = """
 """
 BOILERPLATE = frozenset(_BOILERPLATE_WORDS.split())
 _ASSERTION = re.compile(r"\bFAILURE_([A-Z][A-Z0-9_]*)")
+# A dotted logger name before the message (`orders.api: order 7 not settled`) names the code,
+# not what broke.
+_LOGGER = re.compile(r"^\s*[A-Za-z_][\w$-]*(?:\.[\w$-]+)+:\s")
 _PROBE_NAME = re.compile(r"\bprobe\s+\S+", re.IGNORECASE)
 _COMMAND = re.compile(r"\b(?:api error|command failed|error running)\s*:?\s+(.*)", re.IGNORECASE)
 _COMMAND_WORD = re.compile(r"[a-z][a-z_]*")
@@ -216,7 +220,8 @@ def _assertion_name(details: str) -> str | None:
 
 def content_words(lines: Sequence[str]) -> str | None:
     """The first few masked words of the lines that are not probe/test boilerplate, or None."""
-    text = _PROBE_NAME.sub(" ", mask(" ".join(lines)))
+    messages = (_LOGGER.sub("", message_part(line), count=1) for line in lines)
+    text = _PROBE_NAME.sub(" ", mask(" ".join(messages)))
     words = [
         word
         for word in (normalised(w) for w in _CONTENT_WORD.findall(text))

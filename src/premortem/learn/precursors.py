@@ -28,6 +28,7 @@ from premortem.domain import (
     datetime_to_ns,
     stable_id,
 )
+from premortem.ingest.severity import without_header
 from premortem.learn.episodes import Episode
 from premortem.learn.timeline import Timeline, is_warning_or_worse
 
@@ -195,7 +196,8 @@ def _template_description(
     template_id: int, service: str, line: str, template: str
 ) -> tuple[str, dict[str, Any]]:
     """A trigger reads as the template (variables masked), the sample line is kept beside it."""
-    text = f"{service} logs: {template.splitlines()[0][:160] if template else line[:160]}"
+    shown = without_header(template.splitlines()[0], line) if template else line
+    text = f"{service} logs: {shown[:160]}"
     return text, {
         "template_id": template_id,
         "service": service,

@@ -15,6 +15,7 @@ from dataclasses import astuple, dataclass
 from premortem import textjson
 from premortem.clock import Clock
 from premortem.domain import ERROR_SEVERITY, LogRecord, MetricSeries, Prediction, stable_id
+from premortem.ingest.severity import without_header
 from premortem.learn.model import TrainedModel
 from premortem.logs.miner import DrainMiner, Match
 
@@ -401,7 +402,12 @@ def _templates(fired: list[tuple[str, _Fired]]) -> list[dict[str, object]]:
     for _, f in fired:
         entry = by_template.setdefault(
             f.template_id,
-            {"template_id": None, "template": f.template or f.line, "samples": [], "count": 0},
+            {
+                "template_id": None,
+                "template": without_header(f.template, f.line) if f.template else f.line,
+                "samples": [],
+                "count": 0,
+            },
         )
         samples = entry["samples"]
         assert isinstance(samples, list)

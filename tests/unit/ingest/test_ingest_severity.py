@@ -152,3 +152,35 @@ def test_otlp_severity_zero_infers_from_body() -> None:
         (13, "WARN"),
         (9, "LOG"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("template", "sample", "shown"),
+    [
+        (  # PostgreSQL's stderr, shipped raw: the header's pid is masked in the template
+            "<*> <*>:<*>:<*> UTC [<*>] LOG: process <*> still waiting for ShareLock on <*>",
+            "2026-12-05 22:24:20.477 UTC [4343] LOG:  process 4343 still waiting for "
+            "ShareLock on transaction 1045 after 200.106 ms",
+            "process <*> still waiting for ShareLock on <*>",
+        ),
+        (  # Python's text format: the logger stays, it says where
+            "<*> <*>:<*>:<*>,<*> WARNING orders.volume: volume <*> is <*> full",
+            "2026-12-06 01:06:23,276 WARNING orders.volume: volume /var/lib/orders is 81% full",
+            "orders.volume: volume <*> is <*> full",
+        ),
+        (  # no header: as it is
+            "pool exhausted after <*> ms",
+            "pool exhausted after 3000 ms",
+            "pool exhausted after <*> ms",
+        ),
+        (  # a template that does not start with the sample's header: as it is
+            "<*> ERROR something else",
+            "2026-12-06 01:06:23,276 WARNING orders.volume: volume full",
+            "<*> ERROR something else",
+        ),
+    ],
+)
+def test_a_template_reads_without_its_lines_header(template: str, sample: str, shown: str) -> None:
+    from premortem.ingest.severity import without_header
+
+    assert without_header(template, sample) == shown

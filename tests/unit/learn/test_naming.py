@@ -254,3 +254,12 @@ def test_a_negation_stays_in_the_name() -> None:
     """Without its "not", "order not settled within 3 s" would name the opposite of what broke."""
     name = mode_name("orders-api", "probe POST /api/orders answered 504: order not settled")
     assert "not settled" in name
+
+
+def test_a_raw_text_line_names_its_failure_by_its_message() -> None:
+    """A failure line shipped raw (timestamp, level, logger, message): the name is the message's
+    words, not the header's."""
+    line = "2026-12-06 01:24:30,123 ERROR orders.api: order 1136 not settled within 3.0 s"
+    assert mode_name("orders-api", "probe answered 504", [line]) == (
+        "orders-api: order not settled within"
+    )

@@ -162,13 +162,25 @@ class Orders:
                 self._send_receipt(order)
             state.busy_since, state.doing = 0.0, ""
 
+    def stall_next_receipt(self) -> None:
+        """The next receipt a worker sends hangs (worker-stall)."""
+        with self._lock:
+            self.stuck += 1
+
+    def release_stuck(self) -> None:
+        """The receipt client recovers: every hung receipt returns, none hangs any more."""
+        with self._lock:
+            self.stuck = 0
+            released, self.released = self.released, threading.Event()
+        released.set()
+
     def _send_receipt(self, order: Order) -> None:
         with self._lock:
-            hang = self.stuck > 0
+            hang, released = self.stuck > 0, self.released
             if hang:
                 self.stuck -= 1
         if hang:
-            self.released.wait()  # the receipt client never times out: the worker is gone
+            released.wait()  # the receipt client never times out: the worker is gone
             return
         if self.rng.random() < 0.004:
             receipt_log.error(
@@ -216,10 +228,7 @@ class Faults:
             thread.join(10)
         self._threads.clear()
         self._stop = threading.Event()
-        with self.orders._lock:
-            self.orders.stuck = 0
-        self.orders.released.set()  # the stuck receipts return
-        self.orders.released = threading.Event()
+        self.orders.release_stuck()
         freed = self.orders.volume.remove_dump()
         return {"freed_mib": round(freed / MIB, 1)}
 
@@ -227,8 +236,7 @@ class Faults:
         stop = self._stop
         interval = 1.0 / float(body.get("stalls_per_s", 0.5))
         while not stop.wait(interval):
-            with self.orders._lock:
-                self.orders.stuck += 1
+            self.orders.stall_next_receipt()
 
     def _dump(self, body: dict[str, Any]) -> None:
         stop = self._stop

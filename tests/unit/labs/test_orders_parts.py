@@ -84,3 +84,29 @@ def test_text_lines_shipped_one_by_one_are_one_record_per_message(tmp_path: Path
     assert failed[0].endswith("could not write order 1234 to the ledger")
     assert failed[1] == "Traceback (most recent call last):"
     assert failed[-1].startswith("OSError: [Errno 28] No space left on device")
+
+
+def test_a_stalled_receipt_holds_its_worker_until_the_client_recovers() -> None:
+    import threading
+
+    orders = Orders(Volume())
+    state, stop = orders.workers[0], threading.Event()
+    worker = threading.Thread(target=orders.work, args=(state, stop), daemon=True)
+    worker.start()
+    try:
+        orders.stall_next_receipt()
+        status, _ = orders.place("P-0001", 1)
+        assert status == 200, "the order is settled before its receipt hangs"
+        deadline = time.monotonic() + 5
+        while not state.doing.startswith("sending the receipt") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert state.busy_since, "the worker is stuck on the receipt"
+        orders.release_stuck()
+        while state.busy_since and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not state.busy_since, "the receipt returned: the worker is free again"
+        assert orders.place("P-0002", 1)[0] == 200
+    finally:
+        stop.set()
+        orders.release_stuck()
+        worker.join(2)

@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from premortem.labs.process import fault_admin, json_handler, serve
+from premortem.labs.process import NOT_FOUND, FaultJobs, json_handler, lab_route, serve
 from premortem.labs.shipping import NativeLogShipper, ship
 
 log = logging.getLogger("bookings.api")
@@ -200,26 +200,18 @@ class Bookings:
         return 200, {"event": event, "name": found[0], "seats_sold": found[1]}
 
 
-class Faults:
+class Faults(FaultJobs):
     def __init__(self, pool: Pool, dsn: str) -> None:
+        super().__init__()
         self.pool = pool
         self.dsn = dsn
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._leaked: list[psycopg.Connection[Any]] = []
 
-    def inject(self, name: str, body: dict[str, Any]) -> None:
-        target = {"lock-contention": self._reprice, "connection-leak": self._export}[name]
-        thread = threading.Thread(target=target, args=(body,), name=f"job-{name}", daemon=True)
-        self._threads.append(thread)
-        thread.start()
+    def jobs(self) -> dict[str, Callable[[dict[str, Any]], None]]:
+        return {"lock-contention": self._reprice, "connection-leak": self._export}
 
     def clear(self) -> dict[str, Any]:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(10)
-        self._threads.clear()
-        self._stop = threading.Event()
+        self.stop_jobs()
         # Only what the export job took: a request's connection is given back by its request.
         leaked, self._leaked = self._leaked, []
         for connection in leaked:
@@ -228,7 +220,7 @@ class Faults:
 
     def _reprice(self, body: dict[str, Any]) -> None:
         """Locks the busiest events' rows for longer and longer, in its own session."""
-        stop = self._stop
+        stop = self.stopping
         hold = float(body.get("hold_s", 0.3))
         ramp = float(body.get("ramp_s_per_s", 0.35))
         rows = HOT_EVENTS[: int(body.get("rows", len(HOT_EVENTS)))]
@@ -247,7 +239,7 @@ class Faults:
 
     def _export(self, body: dict[str, Any]) -> None:
         """Takes a connection now and then, and forgets to give it back."""
-        stop = self._stop
+        stop = self.stopping
         interval = 1.0 / float(body.get("leaks_per_s", 0.7))
         while not stop.wait(interval):
             try:
@@ -266,11 +258,7 @@ def make_route(app: Bookings, faults: Faults) -> Any:
             return app.book(int(body.get("event") or 1), int(body.get("seats") or 1))
         if path.startswith("/api/events/"):
             return app.event(int(path.removeprefix("/api/events/")))
-        if path == "/health":
-            return 200, {"status": "ok"}
-        if path.startswith("/admin/faults/") and method == "POST":
-            return fault_admin(path, body, faults)
-        return 404, {"error": "not found"}
+        return lab_route(method, path, body, faults) or NOT_FOUND
 
     return route
 

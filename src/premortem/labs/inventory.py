@@ -29,7 +29,7 @@ from typing import Any
 
 from premortem.labs.cache import MIB, OutOfMemory, PriceCache
 from premortem.labs.locks import LockTimeout, RowLocks, pg
-from premortem.labs.process import fault_admin, json_handler, serve
+from premortem.labs.process import NOT_FOUND, json_handler, lab_route, serve
 from premortem.labs.shipping import NativeLogShipper, ship
 
 checkout_log = logging.getLogger("com.acme.inventory.CheckoutController")
@@ -202,11 +202,7 @@ def make_route(app: Inventory, faults: Any) -> Any:
             return app.checkout(str(body.get("sku") or SKUS[0]), int(1 if qty is None else qty))
         if path.startswith("/api/items/"):
             return app.item(path.removeprefix("/api/items/"))
-        if path == "/health":
-            return 200, {"status": "ok"}
-        if path.startswith("/admin/faults/") and method == "POST":
-            return fault_admin(path, body, faults)
-        return 404, {"error": "not found"}
+        return lab_route(method, path, body, faults) or NOT_FOUND
 
     return route
 

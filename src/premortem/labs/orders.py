@@ -30,13 +30,14 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from premortem.labs.process import fault_admin, json_handler, serve
+from premortem.labs.process import NOT_FOUND, FaultJobs, json_handler, lab_route, serve
 from premortem.labs.shipping import TextLineShipper, ship
 
 log = logging.getLogger("orders.api")
@@ -210,36 +211,28 @@ class Orders:
             )  # fmt: skip
 
 
-class Faults:
+class Faults(FaultJobs):
     def __init__(self, orders: Orders) -> None:
+        super().__init__()
         self.orders = orders
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
-    def inject(self, name: str, body: dict[str, Any]) -> None:
-        target = {"worker-stall": self._stall, "disk-fill": self._dump}[name]
-        thread = threading.Thread(target=target, args=(body,), name=f"fault-{name}", daemon=True)
-        self._threads.append(thread)
-        thread.start()
+    def jobs(self) -> dict[str, Callable[[dict[str, Any]], None]]:
+        return {"worker-stall": self._stall, "disk-fill": self._dump}
 
     def clear(self) -> dict[str, Any]:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(10)
-        self._threads.clear()
-        self._stop = threading.Event()
+        self.stop_jobs()
         self.orders.release_stuck()
         freed = self.orders.volume.remove_dump()
         return {"freed_mib": round(freed / MIB, 1)}
 
     def _stall(self, body: dict[str, Any]) -> None:
-        stop = self._stop
+        stop = self.stopping
         interval = 1.0 / float(body.get("stalls_per_s", 0.5))
         while not stop.wait(interval):
             self.orders.stall_next_receipt()
 
     def _dump(self, body: dict[str, Any]) -> None:
-        stop = self._stop
+        stop = self.stopping
         per_tick = int(float(body.get("mib_per_s", 2.0)) * MIB / 10)
         while not stop.wait(0.1):
             self.orders.volume.dump_into(per_tick)  # when full it fails quietly: the ledger notices
@@ -254,11 +247,7 @@ def make_route(orders: Orders, faults: Faults) -> Any:
         if path.startswith("/api/products/"):
             product = path.removeprefix("/api/products/")
             return 200, {"product": product, "in_stock": True}
-        if path == "/health":
-            return 200, {"status": "ok"}
-        if path.startswith("/admin/faults/") and method == "POST":
-            return fault_admin(path, body, faults)
-        return 404, {"error": "not found"}
+        return lab_route(method, path, body, faults) or NOT_FOUND
 
     return route
 

@@ -7,16 +7,10 @@ and probed — a third system, whose logs are text lines shipped one by one (doc
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
-from premortem.demo.servers import free_port
+from premortem.labs.applab import OneAppLab
 from premortem.labs.orders import PRODUCTS
 from premortem.labs.runner import Fault, LabError, System
 from premortem.labs.traffic import Probe, Traffic, call
@@ -70,82 +64,22 @@ class OrderLoad(Traffic):
         self._keep(call(f"{self.base_url}/api/orders", body, timeout_s=5))
 
 
-class OrdersLab:
+class OrdersLab(OneAppLab):
     """orders-api on a free port of 127.0.0.1, under load and probed; it ships its own logs."""
 
     system = ORDERS
+    app = "orders"
+    label = "orders-api"
 
     def __init__(
         self, workdir: Path, *, premortem_url: str = "", seed: int = 0, noise_per_s: float = 0.0
     ) -> None:
         if noise_per_s:
             raise LabError("the orders lab has its everyday warnings built in (no --noise)")
-        self.workdir = workdir
-        self.premortem_url = premortem_url
-        self.seed = seed
-        self.urls: dict[str, str] = {}
-        self._app: subprocess.Popen[bytes] | None = None
-        self.load: OrderLoad | None = None
-        self.probe: Probe | None = None
+        super().__init__(workdir, premortem_url=premortem_url, seed=seed)
 
     def start(self) -> OrdersLab:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        self.urls["orders"] = f"http://127.0.0.1:{port}"
-        stderr = (self.workdir / "orders.stderr").open("ab")
-        self._app = subprocess.Popen(
-            [
-                sys.executable, "-m", "premortem.labs.orders", "--port", str(port),
-                "--premortem", self.premortem_url, "--seed", str(self.seed),
-                "--log-file", str(self.workdir / "orders.jsonl"),
-                "--parent-pid", str(os.getpid()),
-            ],
-            stdout=stderr, stderr=stderr, start_new_session=True, cwd=self.workdir,
-        )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while call(self.urls["orders"] + "/health", None, timeout_s=1).status != 200:
-            self.check()
-            if time.monotonic() > deadline:
-                raise LabError(f"orders-api did not answer on {self.urls['orders']}")
-            time.sleep(0.1)
-        self.load = OrderLoad(self.urls["orders"], rps=12, seed=self.seed).start()
-        self.probe = Probe(
-            self.urls["orders"], seed=self.seed, path="/api/orders", body=_order
-        ).start()
+        url = self.spawn(["--seed", str(self.seed)])
+        self.load = OrderLoad(url, rps=12, seed=self.seed).start()
+        self.probe = Probe(url, seed=self.seed, path="/api/orders", body=_order).start()
         return self
-
-    def check(self) -> None:
-        if self._app is not None and self._app.poll() is not None:
-            raise LabError(
-                f"orders-api exited with code {self._app.returncode} "
-                f"(see {self.workdir / 'orders.stderr'})"
-            )
-
-    def admin(self, process: str, path: str, body: dict[str, Any]) -> None:
-        answer = call(self.urls[process] + path, body, timeout_s=15)
-        if answer.status != 200:
-            raise LabError(f"{process} admin {path} answered {answer.status}: {answer.detail}")
-
-    def rollback(self) -> None:
-        self.admin("orders", "/admin/faults/clear", {})
-
-    def close(self) -> None:
-        for part in (self.probe, self.load):
-            if part is not None:
-                part.stop()
-        self.probe = self.load = None
-        if self._app is not None and self._app.poll() is None:
-            self._app.terminate()
-            try:
-                self._app.wait(10)
-            except subprocess.TimeoutExpired:
-                self._app.kill()
-                self._app.wait(5)
-
-    def __enter__(self) -> OrdersLab:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -37,6 +37,49 @@ def fault_admin(path: str, body: dict[str, Any], faults: FaultSwitch) -> tuple[i
     return 200, {"injected": name, **body}
 
 
+def lab_route(
+    method: str, path: str, body: dict[str, Any], faults: FaultSwitch
+) -> tuple[int, dict[str, Any]] | None:
+    """What every lab app answers besides its own API: `/health` and the fault admin."""
+    if path == "/health":
+        return 200, {"status": "ok"}
+    if path.startswith("/admin/faults/") and method == "POST":
+        return fault_admin(path, body, faults)
+    return None
+
+
+NOT_FOUND = (404, {"error": "not found"})
+
+
+class FaultJobs:
+    """Faults that run as jobs on threads of their own until rolled back: a subclass says which
+    job each fault is (`jobs`); a job runs until `stopping` is set, and `stop_jobs` (in the
+    subclass's `clear`) sets it, waits for every job and gets ready for the next fault."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def jobs(self) -> dict[str, Callable[[dict[str, Any]], None]]:
+        raise NotImplementedError
+
+    def inject(self, name: str, body: dict[str, Any]) -> None:
+        job = self.jobs()[name]  # KeyError: no such fault (fault_admin answers 404)
+        # Named after what the job does ("job-export"), never after the fault: a thread name
+        # can reach the logs (a leak report names the thread that took the connection).
+        label = f"job-{getattr(job, '__name__', 'job').lstrip('_')}"
+        thread = threading.Thread(target=job, args=(body,), name=label, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def stop_jobs(self) -> None:
+        self.stopping.set()
+        for thread in self._threads:
+            thread.join(10)
+        self._threads.clear()
+        self.stopping = threading.Event()
+
+
 def json_handler(
     route: Route, name: str, *, log: logging.Logger | None = None
 ) -> type[BaseHTTPRequestHandler]:

@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
             help="fault ramps this many times slower (6: failures 22-77 s after the fault)",
         )  # fmt: skip
         sub.add_argument(
+            "--harmless", type=int, default=0, metavar="N",
+            help="N runs of each harmless fault (held below what breaks the system; orders)",
+        )  # fmt: skip
+        sub.add_argument(
             "--noise", type=float, default=0.0, metavar="PER_S",
             help="client mistakes per second the app rejects with an ERROR line",
         )  # fmt: skip
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             pace=args.pace,
             noise_per_s=args.noise,
             system=args.system,
+            harmless_runs=args.harmless,
             say=say,
         )
         print(json.dumps(summary))
@@ -65,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         pace=args.pace,
         system=system,
+        harmless_runs=args.harmless,
     )
     with httpx.Client(base_url=args.premortem, timeout=30) as http:
 

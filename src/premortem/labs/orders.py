@@ -18,6 +18,9 @@ Faults (`POST /admin/faults/NAME`, never told to premortem):
   worker is left to settle orders;
 - `disk-fill`: a debug dump left on writes `mib_per_s` to the ledger's volume (the watchdog
   warns from 80 % full) until ledger writes fail with ENOSPC.
+
+With `limit` (stalls) or `limit_mib` (dump) a fault stops short of breaking anything: two of the
+four workers stuck, the volume at 81 % — its warnings come, the failure does not.
 """
 
 from __future__ import annotations
@@ -228,14 +231,21 @@ class Faults(FaultJobs):
     def _stall(self, body: dict[str, Any]) -> None:
         stop = self.stopping
         interval = 1.0 / float(body.get("stalls_per_s", 0.5))
-        while not stop.wait(interval):
+        limit = int(body.get("limit", WORKERS + 1))  # how many receipts hang at most
+        for _ in range(limit):
+            if stop.wait(interval):
+                return
             self.orders.stall_next_receipt()
 
     def _dump(self, body: dict[str, Any]) -> None:
         stop = self.stopping
         per_tick = int(float(body.get("mib_per_s", 2.0)) * MIB / 10)
-        while not stop.wait(0.1):
-            self.orders.volume.dump_into(per_tick)  # when full it fails quietly: the ledger notices
+        limit = float(body.get("limit_mib", VOLUME_MIB)) * MIB  # the dump's size at most
+        written = 0
+        while written < limit and not stop.wait(0.1):
+            chunk = int(min(per_tick, limit - written))
+            self.orders.volume.dump_into(chunk)  # when full it fails quietly: the ledger notices
+            written += chunk
 
 
 def make_route(orders: Orders, faults: Faults) -> Any:

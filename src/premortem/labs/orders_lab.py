@@ -24,6 +24,17 @@ FAULTS = {
         "disk_fill", "orders-volume", "orders", "/admin/faults/disk-fill", {"mib_per_s": 2.0},
     ),
 }  # fmt: skip
+# The same faults held below what breaks orders-api (`--harmless N`): warnings, no failure.
+HARMLESS = {
+    "worker_stall_capped": Fault(
+        "worker_stall", "orders-worker", "orders", "/admin/faults/worker-stall",
+        {"stalls_per_s": 0.45, "limit": 2},
+    ),
+    "disk_fill_capped": Fault(
+        "disk_fill", "orders-volume", "orders", "/admin/faults/disk-fill",
+        {"mib_per_s": 2.0, "limit_mib": 8.0},
+    ),
+}  # fmt: skip
 ORDERS = System(
     "orders",
     "orders-api",
@@ -31,6 +42,7 @@ ORDERS = System(
     FAULTS,
     {"load_rps": 12, "probe_interval_s": 0.5, "workers": 4},
     "order",
+    HARMLESS,
 )
 HOT_PRODUCTS = [f"P-{n:04d}" for n in range(1, 11)]
 

@@ -31,6 +31,7 @@ def record_suite(
     pace: float = 1.0,
     noise_per_s: float = 0.0,
     system: str = "inventory",
+    harmless_runs: int = 0,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     started = time.monotonic()
@@ -38,7 +39,12 @@ def record_suite(
     workdir = scratch_dir()
     make_lab, spec = SYSTEMS[system]
     plans = plan_suite(
-        runs_per_fault=runs_per_fault, fault_free=fault_free, seed=seed, pace=pace, system=spec
+        runs_per_fault=runs_per_fault,
+        fault_free=fault_free,
+        seed=seed,
+        pace=pace,
+        system=spec,
+        harmless_runs=harmless_runs,
     )
     results: list[RunResult] = []
     lab = make_lab(workdir, seed=seed, noise_per_s=noise_per_s)

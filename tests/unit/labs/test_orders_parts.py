@@ -110,3 +110,21 @@ def test_a_stalled_receipt_holds_its_worker_until_the_client_recovers() -> None:
         stop.set()
         orders.release_stuck()
         worker.join(2)
+
+
+def test_a_capped_dump_stops_short_of_a_full_volume() -> None:
+    """`--harmless`: the same fault held below what breaks the system — warnings, no failure."""
+    from premortem.labs.orders import WARN_SHARE, Faults
+    from premortem.labs.orders_lab import HARMLESS
+
+    orders = Orders(Volume())
+    faults = Faults(orders)
+    capped = HARMLESS["disk_fill_capped"]
+    faults.inject("disk-fill", {**capped.body, "mib_per_s": 80.0})  # the same cap, sooner
+    deadline = time.monotonic() + 5
+    while orders.volume.share() < WARN_SHARE and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)  # it would fill the volume in a quarter of a second if it went on
+    assert WARN_SHARE <= orders.volume.share() < 0.85
+    orders.volume.write(180)  # the ledger still has room
+    assert faults.clear()["freed_mib"] == 8.0

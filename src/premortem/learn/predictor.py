@@ -26,6 +26,7 @@ RISK_LOWERED = "risk lowered"
 EVIDENCE_EXPIRED = "evidence expired"
 FAILURE_MANIFESTED = "failure manifested"
 UNNAMED_FAILURE = "a failure no learned mode names"
+_NEVER = 1 << 62
 FLOOD_LINES = 5
 MAX_TRACKED = 256  # unknown error templates whose recent lines are kept
 
@@ -106,6 +107,7 @@ class OnlinePredictor:
         self._names = {m.id: m for m in model.modes}
         self._observed: list[ObservedFailure] = []
         self._recent_errors: dict[int, list[int]] = {}  # unknown error templates: recent times
+        self._expiry_due = _NEVER  # stream time before which no evidence can expire
 
     @property
     def _active(self) -> frozenset[str]:
@@ -122,6 +124,7 @@ class OnlinePredictor:
         self._failing_until = 0
         self._spent.clear()
         self._recent_errors.clear()
+        self._expiry_due = _NEVER
 
     def state(self) -> bytes:
         """What this predictor learned and holds live (its miner, the evidence, the open
@@ -155,6 +158,7 @@ class OnlinePredictor:
         self._spent = {str(k): int(v) for k, v in state.get("spent", {}).items()}
         recent = state.get("recent_errors", {})
         self._recent_errors = {int(k): [int(t) for t in v] for k, v in recent.items()}
+        self._expiry_due = 0  # checked on the next record
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         predictions: list[Prediction] = []
@@ -167,6 +171,11 @@ class OnlinePredictor:
             match = add(record.body, service=record.service)
             now = record.time_ns
             self._heard(record.service, now)
+            if self._newest >= self._expiry_due and self._expire():
+                # Evidence expires when the stream reaches its time, not when a batch ends:
+                # the alert it kept open closes at the same moment however records are batched
+                # (a shipper's quarter second, a replay's thousand lines).
+                predictions += self._lower(self._newest)
             if match.template_id in self._manifest:
                 # The failure is here: its precursors are spent and its predictions fulfilled.
                 # While it goes on (its lines keep coming) nothing new is evidence of it.
@@ -274,6 +283,7 @@ class OnlinePredictor:
 
     def _fire(self, names: Iterable[str], fired: _Fired) -> bool:
         """Record the indicators one observation fires; True when that is new evidence."""
+        self._expiry_due = min(self._expiry_due, fired.time_ns + self._window_ns)
         fresh = False
         for name in names:
             previous = self._fired.get(name)
@@ -316,6 +326,7 @@ class OnlinePredictor:
         observed."""
         fired = self._fired
         if not fired:
+            self._expiry_due = _NEVER
             return False
         source_now, seen_at = self._source_now, self._seen_at
         stream_now = max(self._newest, global_now)
@@ -327,6 +338,9 @@ class OnlinePredictor:
             return max(now, clock_now) if service in sources else now
 
         kept = {name: f for name, f in fired.items() if now_of(f.service) - f.time_ns <= window}
+        # No source's time is ahead of the stream's newest record: nothing can expire before
+        # the newest record passes the oldest evidence's window.
+        self._expiry_due = min((f.time_ns for f in kept.values()), default=_NEVER) + window
         if len(kept) == len(fired):
             return False
         self._fired = kept

@@ -349,3 +349,36 @@ def test_a_flood_of_errors_training_never_saw_ends_the_incident_premortem_warned
     still = [replace(w, time_ns=flood[-1].time_ns + S // 2, id=f"still-{k}") for k, w in
              enumerate(precursors)]  # fmt: skip
     assert predictor.observe(still) == [], "the warnings still coming are the aftermath"
+
+
+def test_evidence_expires_at_the_same_moment_however_records_are_batched(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    """A replay posts a thousand records at a time, a shipper a quarter second's worth: the
+    moment an alert's evidence expires (and the next run's alert can start afresh) must not
+    depend on that."""
+    precursors = _db_precursors(recorded)
+    window = int(model.indicators.window_s * S)
+    quiet = [
+        LogRecord(precursors[-1].time_ns + k * S, "GET /health 200", "app", 9, "INFO", id=f"q{k}")
+        for k in range(1, int(model.indicators.window_s) + 30)
+    ]
+    stream = precursors + quiet
+
+    def replay(batch: int) -> list[tuple[int, str, str]]:
+        clock = ManualClock()
+        predictor = OnlinePredictor(model, clock)
+        out = []
+        for start in range(0, len(stream), batch):
+            records = stream[start : start + batch]
+            clock.set(records[-1].time_ns)
+            out += [
+                (p.time_ns, p.mode_id, str(p.evidence.get("closes", "")))
+                for p in predictor.observe(records)
+            ]
+        return out
+
+    one_by_one, all_at_once = replay(1), replay(len(stream))
+    assert one_by_one == all_at_once
+    closes = [t for t, _, why in all_at_once if why == "evidence expired"]
+    assert closes and closes[0] - precursors[-1].time_ns <= window + S

@@ -148,10 +148,16 @@ def message_part(line: str) -> str:
     >>> message_part("2026-12-05 22:24:20.477 UTC [4343] LOG:  process 4343 still waiting")
     'process 4343 still waiting'
     """
+    end = _header_end(line)
+    return line if end is None else line[end:].lstrip()
+
+
+def _header_end(line: str) -> int | None:
+    """Where a line's header (timestamp, pid, level) ends, or None without one."""
     found = _AFTER_TIMESTAMP.match(line)
     if found is None or not _accepted(found, after_timestamp=True):
-        return line
-    return line[found.end() :].lstrip()
+        return None
+    return found.end()
 
 
 def without_header(template: str, sample: str) -> str:
@@ -166,10 +172,10 @@ def without_header(template: str, sample: str) -> str:
     'app.pool: waited <*> ms'
     """
     line = headline(sample)
-    found = _AFTER_TIMESTAMP.match(line)
-    if found is None or not _accepted(found, after_timestamp=True):
+    end = _header_end(line)
+    if end is None:
         return template
-    header = line[: found.end()].split()
+    header = line[:end].split()
     tokens = template.split(" ")
     words = [t for t in tokens if t]
     if len(words) <= len(header) or words[len(header) - 1] != header[-1]:

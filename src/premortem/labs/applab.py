@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from premortem.demo.servers import free_port
-from premortem.labs.runner import LabError, System
+from premortem.labs.runner import LabError, System, admin_call
 from premortem.labs.traffic import Probe, Traffic, call
 
 
@@ -64,9 +64,7 @@ class OneAppLab:
             )
 
     def admin(self, process: str, path: str, body: dict[str, Any]) -> None:
-        answer = call(self.urls[process] + path, body, timeout_s=15)
-        if answer.status != 200:
-            raise LabError(f"{process} admin {path} answered {answer.status}: {answer.detail}")
+        admin_call(self.urls[process], process, path, body)
 
     def rollback(self) -> None:
         self.admin(self.app, "/admin/faults/clear", {})

@@ -263,9 +263,7 @@ class Lab:
                 )
 
     def admin(self, process: str, path: str, body: dict[str, Any]) -> None:
-        answer = call(self.urls[process] + path, body, timeout_s=15)
-        if answer.status != 200:
-            raise LabError(f"{process} admin {path} answered {answer.status}: {answer.detail}")
+        admin_call(self.urls[process], process, path, body)
 
     def rollback(self) -> None:
         self.admin("supplier", "/admin/clear", {})
@@ -294,6 +292,13 @@ class Lab:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def admin_call(url: str, process: str, path: str, body: dict[str, Any]) -> None:
+    """An admin call to a lab process (inject or roll back a fault); LabError unless 200."""
+    answer = call(url + path, body, timeout_s=15)
+    if answer.status != 200:
+        raise LabError(f"{process} admin {path} answered {answer.status}: {answer.detail}")
 
 
 AFTER_FAILURE_S = 1.5  # the failure is left on a moment, as a probe-driven rollback would

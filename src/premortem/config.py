@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         description="records stored and waiting for analysis before ingestion answers 429 "
         "with Retry-After (nothing is stored then; senders retry)",
     )
+    analysis_process: bool | None = Field(
+        default=None,
+        description="windows, detectors, prediction and alerting in a child process of "
+        "`premortem serve` (on by default there, without PREMORTEM_BUS_URL); off: in a thread "
+        "of the server (the library's and the demo's default)",
+    )
     gc_thresholds: tuple[int, int, int] = Field(
         default=(10_000, 20, 100),
         description="the server's garbage-collector thresholds (gc.set_threshold); Python's "

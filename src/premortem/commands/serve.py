@@ -52,6 +52,8 @@ def serve(
     base = load_settings()
     settings = base.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
     settings = _with_syslog(settings, tcp_port=syslog_tcp, udp_port=syslog_udp, host=syslog_host)
+    if settings.analysis_process is None:  # one service, two interpreters (docs/scaling.md)
+        settings = settings.model_copy(update={"analysis_process": True})
     console = Console(stderr=True)
     _announce(console, settings)
     app = create_app(settings)

@@ -268,6 +268,9 @@ class PredictionStage:
         self.predictor: Predictor | None = None
         self.threshold: AlertThreshold | None = None
         self.live = LivePredictions()
+        # Told every (source, predictions) alerting is told: the analysis process passes them
+        # to the server's `live` (premortem.runtime.analysis_process).
+        self.on_told: Callable[[str | None, list[Prediction]], None] | None = None
         if alert_threshold is not None:
             self.threshold = AlertThreshold(alert_threshold, f"set by {THRESHOLD_SETTING}")
             alerting.use_threshold(alert_threshold)
@@ -319,6 +322,8 @@ class PredictionStage:
             for source, predictions in told:
                 self.live.update(predictions, source=source or "")
                 self._alerting.submit(predictions, source=source)
+                if self.on_told is not None:
+                    self.on_told(source, predictions)
 
     def on_tick(self, _now_ns: int) -> None:
         self._reload_if_due()

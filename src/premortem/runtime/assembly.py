@@ -36,6 +36,7 @@ from premortem.store.tables_windows import SqlWindowRepository
 from premortem.store.templates import SqlTemplateRepository
 
 if TYPE_CHECKING:
+    from premortem.runtime.analysis_process import AnalysisProcess
     from premortem.runtime.handoff import BusHandoff
 
 
@@ -60,6 +61,7 @@ class Runtime:
     schedules: SqlScheduleRepository
     scheduler: Scheduler
     handoff: BusHandoff | None = None
+    analysis_process: AnalysisProcess | None = None
 
     def template(self, template_id: int) -> Template | None:
         """A template by id: this process's miner's, or in scale-out the one a worker saved."""
@@ -80,7 +82,10 @@ class Runtime:
         """Entries held by each bounded in-memory map, for /metrics: the template catalogue,
         the analysis, the queue in front of it and the per-source stream clocks."""
         sizes = {f"catalog_{k}": v for k, v in self.pipeline.catalog.sizes().items()}
-        sizes.update({f"analysis_{k}": v for k, v in self.analysis.analyzer.sizes().items()})
+        if self.analysis_process is not None:
+            sizes.update(self.analysis_process.sizes)
+        else:
+            sizes.update({f"analysis_{k}": v for k, v in self.analysis.analyzer.sizes().items()})
         sizes["analysis_queue_batches"] = self.pipeline.queued()
         sizes["stream_clock_sources"] = len(self.stream_clocks.sources())
         return sizes
@@ -89,12 +94,24 @@ class Runtime:
         for schedule in _configured_schedules(self.settings):
             self.schedules.put_schedule(schedule)
         self.alerting.start()
+        if self.analysis_process is not None:
+            self.prediction.reload()  # the model the API serves; the child loads its own
+            self.analysis_process.start()
         self.pipeline.start()
         self.scheduler.start()
+
+    def reload_model(self) -> None:
+        """Predict with the newest stored model now (after a training)."""
+        if self.analysis_process is not None:
+            self.analysis_process.reload_model()
+        else:
+            self.prediction.reload()
 
     def stop(self) -> None:
         self.scheduler.stop()
         self.pipeline.stop()
+        if self.analysis_process is not None:
+            self.analysis_process.stop()
         self.alerting.stop()
         if self.handoff is not None:
             self.handoff.close()
@@ -122,22 +139,27 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     # Analysis, prediction and alert expiry run on stream time kept per source, so that replayed
     # history, a late source and live logs behave the same (see StreamClocks).
     stream_clocks = StreamClocks()
-    analysis = AnalysisStage(
-        Analyzer(AnalyzerConfig(window_s=settings.window.seconds)),
-        anomalies=anomalies,
-        windows=windows,
-        clocks=stream_clocks,
-    )
+    analysis = build_analysis_stage(settings, engine, stream_clocks)
     inputs = SqlInputStore(engine, clock=clock)
     side = build_prediction_side(settings, engine, clock, stream_clocks, modes, inputs)
     alert_store, alerting, models, predictions, prediction = side
-    # Prediction first: it is on the alert path; windows and detectors can wait a moment.
-    stages = Stages(
-        on_logs=[prediction.on_logs, analysis.on_logs],
-        on_tick=[analysis.on_tick, prediction.on_tick],
-        on_series=[prediction.on_series],
-    )
     handoff = _handoff(settings)
+    remote = _analysis_process(settings, prediction, stream_clocks, handoff)
+    if remote is not None:
+        # The child analyses; this process's prediction stage serves the model to the API and
+        # lets its view of the open predictions (fed by the child) lapse with stream time.
+        stages = Stages(
+            on_logs=[remote.on_logs],
+            on_tick=[remote.on_tick, prediction.on_tick],
+            on_series=[remote.on_series],
+        )
+    else:
+        # Prediction first: it is on the alert path; windows and detectors can wait a moment.
+        stages = Stages(
+            on_logs=[prediction.on_logs, analysis.on_logs],
+            on_tick=[analysis.on_tick, prediction.on_tick],
+            on_series=[prediction.on_series],
+        )
     pipeline = Pipeline(
         store=inputs,
         catalog=catalog,
@@ -158,7 +180,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     jobs = {
         "simulation": simulation_job(pipeline, clock),
         "command": command_job(pipeline, clock),
-        "train": train_job(trainer, prediction.reload),
+        "train": train_job(trainer, remote.reload_model if remote else prediction.reload),
     }
     return Runtime(
         settings=settings,
@@ -180,7 +202,32 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         schedules=schedules,
         scheduler=Scheduler(schedules, jobs, clock=clock, commands=settings.command_policy()),
         handoff=handoff,
+        analysis_process=remote,
     )
+
+
+def build_analysis_stage(settings: Settings, engine: Engine, clocks: StreamClocks) -> AnalysisStage:
+    """Windows and detectors over every record, storing what they find."""
+    return AnalysisStage(
+        Analyzer(AnalyzerConfig(window_s=settings.window.seconds)),
+        anomalies=SqlAnomalyRepository(engine),
+        windows=SqlWindowRepository(engine),
+        clocks=clocks,
+    )
+
+
+def _analysis_process(
+    settings: Settings,
+    prediction: PredictionStage,
+    clocks: StreamClocks,
+    handoff: BusHandoff | None,
+) -> AnalysisProcess | None:
+    """Embedded `serve`: windows, detectors, prediction and alerting in a child process."""
+    if not settings.analysis_process or handoff is not None:
+        return None
+    from premortem.runtime.analysis_process import AnalysisProcess
+
+    return AnalysisProcess(settings, prediction, clocks)
 
 
 PredictionSide = tuple[

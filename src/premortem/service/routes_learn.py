@@ -28,7 +28,7 @@ async def train_now(request: Request) -> dict[str, Any]:
         result = await run_in_threadpool(runtime.trainer.run)
     finally:
         _training.release()
-    await run_in_threadpool(runtime.prediction.reload)
+    await run_in_threadpool(runtime.reload_model)
     return {
         "version": result.version,
         "modes": result.modes,

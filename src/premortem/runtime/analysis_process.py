@@ -1,19 +1,25 @@
-"""Analysis in a process of its own: what `premortem serve` runs on the embedded default.
+"""Log storage and analysis in a process of its own: what `premortem serve` runs by default.
 
 One interpreter cannot parse, mine and store the ingest batches while it also runs windows,
-detectors, the predictor and alerting (docs/scaling.md: the analysis thread held a fifth of the
-server's interpreter). So `serve` starts one child process that owns those stages and stops it
-with itself; a user still sees one service.
+detectors, the predictor and alerting (docs/scaling.md). So `serve` starts one child process and
+stops it with itself; a user still sees one service. The server parses, validates and mines
+(a record's template id is assigned, and a new template saved, before the record is stored);
+the child inserts the log records and analyses them.
 
-The server keeps its queue, its bound (HTTP 429 with Retry-After) and its lag metric: the
-pipeline's analysis thread hands each stored batch to the child and waits for its answer, so
-"analysed" still means stored, windowed, predicted and alerted, and `drain()` still means all of
-it. Records cross as tuples of their fields (a third of pickling the objects). The child opens
-the same database; the server's own prediction stage only serves the model to the API (What-If,
-which version serves) and its alerting only answers the API, as a `serve` does in scale-out.
+- The request path hands each mined batch to the child's store thread and answers its sender
+  only when the child answered "stored": an answered batch is durable, as before.
+- The server keeps its queue, its bound (HTTP 429 with Retry-After) and its lag metric: the
+  pipeline's analysis thread asks the child to analyse the oldest batch it stored and waits for
+  the answer, so "analysed" still means windowed, predicted, stored and alerted, and `drain()`
+  still means all of it.
+- Records cross the pipes as tuples of their fields (a third of the cost of pickling objects).
+  Test runs, events, simulations and templates are stored by the server, as before. The
+  server's own prediction stage serves the model to the API (What-If, which version serves) and
+  shows the open predictions the child tells it in /metrics; its alerting answers the API.
 
-If the child dies, the batch it held is logged as not analysed (it is stored) and the next batch
-starts a new child; when the server dies, the child reads the end of its pipe and exits.
+If the child dies, the batches it held are stored and not analysed (logged), a batch it was
+storing is answered 503 (sent again, it is kept once), and the next call starts a new child.
+When the server dies, even by SIGKILL, the child reads the end of its pipes and exits.
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ import logging
 import multiprocessing
 import pickle
 import threading
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from multiprocessing.connection import Connection
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from premortem.domain import LogRecord, MetricSeries, Prediction
+from premortem.errors import StoreError, Unavailable
 from premortem.runtime.analysis import observe_stream_time
 
 if TYPE_CHECKING:
@@ -37,15 +46,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_FIELDS = tuple(f.name for f in fields(LogRecord))
 READY_TIMEOUT_S = 120.0  # the child imports pandas, pgmpy and the store before it answers
 STOP_TIMEOUT_S = 15.0
 
 Told = list[tuple[str | None, list[Prediction]]]
 
 
+@dataclass(slots=True)
+class _Child:
+    process: multiprocessing.process.BaseProcess
+    calls: Connection  # the analysis thread's (and a reload's): a batch to analyse, a tick
+    stores: Connection  # the request threads': a batch to store
+
+
 class AnalysisProcess:
-    """The parent's side: the stages the pipeline runs, carried out by the child process."""
+    """The server's side: log records stored, and the stages the pipeline runs, by the child."""
 
     def __init__(
         self, settings: Settings, prediction: PredictionStage, clocks: StreamClocks
@@ -55,16 +70,47 @@ class AnalysisProcess:
         # /metrics shows (the child tells them; they lapse here on this process's stream time).
         self._prediction = prediction
         self._clocks = clocks
-        self._lock = threading.Lock()  # one call on the pipe at a time (a reload vs batches)
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._life = threading.Lock()  # starting and losing the child
+        self._calls = threading.Lock()  # one call at a time on each pipe
+        self._stores = threading.Lock()
+        self._child: _Child | None = None
         self._stopped = False
         self.sizes: dict[str, int] = {}
         self.restarts = 0
 
+    # ------------------------------------------------------------------ the request path
+
+    def add_logs(self, records: Sequence[LogRecord]) -> int:
+        """Store a batch (the child inserts it and keeps it for analysis); how many were new.
+
+        The server answers the sender only after this, so an answered batch is durable."""
+        if not records:
+            return 0
+        rows = pickle.dumps([astuple_fast(r) for r in records], protocol=pickle.HIGHEST_PROTOCOL)
+        with self._stores:
+            child = self._ensure_child()
+            try:
+                child.stores.send_bytes(rows)
+                status, answer = pickle.loads(child.stores.recv_bytes())
+            except (EOFError, OSError) as exc:
+                self._lost(child)
+                raise Unavailable(
+                    "the process that stores log records stopped before answering: send the "
+                    "batch again (a record sent twice is kept once)",
+                    retry_after_s=1,
+                ) from exc
+        if status != "ok":
+            raise StoreError(f"log records not stored: {answer}")
+        return int(answer)
+
+    # ------------------------------------------------------------------ the pipeline's stages
+
     def on_logs(self, records: Sequence[LogRecord]) -> None:
+        """Have the child analyse the oldest batch it stored and has not analysed. Each batch is
+        stored before it is queued, so the child holds at least the batches the queue asks for
+        (two requests may queue theirs in the other order; the child goes by storing order)."""
         observe_stream_time(self._clocks, records)
-        self._told(self._call("logs", [astuple_fast(r) for r in records]))
+        self._told(self._call("logs", None))
 
     def on_series(self, series: Sequence[MetricSeries]) -> None:
         self._told(self._call("series", list(series)))
@@ -86,101 +132,117 @@ class AnalysisProcess:
     # ------------------------------------------------------------------ the child
 
     def start(self) -> None:
-        with self._lock:
-            self._ensure_child()
+        self._ensure_child()
 
     def stop(self) -> None:
-        with self._lock:
+        with self._calls, self._stores, self._life:
             self._stopped = True
-            process, conn = self._process, self._conn
-            self._process = self._conn = None
-            if process is None or conn is None:
-                return
-            try:
-                conn.send_bytes(pickle.dumps(("stop", None)))
-                conn.recv_bytes()  # the child stored what its stages held
-            except (EOFError, OSError):
-                pass
-            conn.close()
-            process.join(STOP_TIMEOUT_S)
-            if process.is_alive():
-                log.warning("the analysis process did not stop in %.0f s: killed", STOP_TIMEOUT_S)
-                process.kill()
-                process.join()
+            child, self._child = self._child, None
+        if child is None:
+            return
+        try:
+            child.calls.send_bytes(pickle.dumps(("stop", None)))
+            child.calls.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        child.calls.close()
+        child.stores.close()
+        child.process.join(STOP_TIMEOUT_S)
+        if child.process.is_alive():
+            log.warning("the analysis process did not stop in %.0f s: killed", STOP_TIMEOUT_S)
+            child.process.kill()
+            child.process.join()
 
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        child = self._child
+        return child.process.pid if child is not None else None
 
     def _call(self, kind: str, payload: Any) -> Any:
-        with self._lock:
-            if self._stopped:
-                raise RuntimeError(f"the analysis process was stopped: {kind!r} not analysed")
-            conn = self._ensure_child()
+        with self._calls:
+            child = self._ensure_child()
             try:
-                conn.send_bytes(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL))
-                status, answer = pickle.loads(conn.recv_bytes())
+                child.calls.send_bytes(
+                    pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+                )
+                status, answer = pickle.loads(child.calls.recv_bytes())
             except (EOFError, OSError) as exc:
-                self._lost()
+                self._lost(child)
                 raise RuntimeError(f"the analysis process died during {kind!r}") from exc
         if status != "ok":
             raise RuntimeError(f"analysis process: {answer}")
         return answer
 
-    def _ensure_child(self) -> Connection:
-        if self._conn is not None and self._process is not None and self._process.is_alive():
-            return self._conn
-        if self._process is not None:
-            self._lost()
+    def _ensure_child(self) -> _Child:
+        with self._life:
+            if self._stopped:
+                raise RuntimeError("the analysis process was stopped with the server")
+            child = self._child
+            if child is not None and child.process.is_alive():
+                return child
+            if child is not None:
+                self._forget(child)
+            self._child = self._spawn()
+            return self._child
+
+    def _spawn(self) -> _Child:
         # spawn, not fork: the server has threads (a forked child would inherit held locks).
         context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
+        calls, their_calls = context.Pipe()
+        stores, their_stores = context.Pipe()
         process = context.Process(
             target=child_main,
-            args=(self._settings, theirs),
+            args=(self._settings, their_calls, their_stores),
             name="premortem-analysis",
             daemon=True,
         )
         process.start()
-        theirs.close()
-        if not ours.poll(READY_TIMEOUT_S):
+        their_calls.close()
+        their_stores.close()
+        if not calls.poll(READY_TIMEOUT_S):
             process.kill()
             raise RuntimeError("the analysis process did not start")
-        ours.recv_bytes()  # ready
-        self._process, self._conn = process, ours
+        calls.recv_bytes()  # ready
         log.info("analysis process %s started", process.pid)
-        return ours
+        return _Child(process, calls, stores)
 
-    def _lost(self) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is not None:
-            process.join(1)
-            log.error(
-                "the analysis process %s ended (exit code %s): a new one starts with the "
-                "next batch",
-                process.pid,
-                process.exitcode,
-            )
-            self.restarts += 1
+    def _lost(self, child: _Child) -> None:
+        with self._life:
+            if self._child is child:
+                self._forget(child)
+                self._child = None
+
+    def _forget(self, child: _Child) -> None:
+        """A child that ended: the batches it held are stored and not analysed."""
+        child.calls.close()
+        child.stores.close()
+        child.process.join(1)
+        log.error(
+            "the analysis process %s ended (exit code %s): the batches it held are stored and "
+            "not analysed; a new one starts with the next batch",
+            child.process.pid,
+            child.process.exitcode,
+        )
+        self.restarts += 1
 
 
-def astuple_fast(record: LogRecord) -> tuple[Any, ...]:
-    """A record's fields in `LogRecord` order (dataclasses.astuple copies nested dicts deeply)."""
-    return tuple(getattr(record, name) for name in _FIELDS)
+# A record's fields in `LogRecord` order, read in C (a generator over getattr took 7 µs a record).
+astuple_fast = attrgetter(*(f.name for f in fields(LogRecord)))
 
 
-def child_main(settings: Settings, conn: Connection) -> None:
-    """The child: build the analysis stages on the same database and serve the parent's calls
-    until it says stop or its end of the pipe closes."""
+def child_main(settings: Settings, calls: Connection, stores: Connection) -> None:
+    """The child: the stages on the same database. One thread stores the batches the request
+    path sends (and keeps them for analysis); the main one serves the analysis thread's calls,
+    until the server says stop or its end of the pipes closes."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     stages = _ChildStages(settings)
-    conn.send_bytes(b"ready")
+    threading.Thread(
+        target=stages.store_loop, args=(stores,), name="premortem-store", daemon=True
+    ).start()
+    calls.send_bytes(b"ready")
     try:
         while True:
             try:
-                kind, payload = pickle.loads(conn.recv_bytes())
+                kind, payload = pickle.loads(calls.recv_bytes())
             except (EOFError, OSError):
                 return  # the server is gone
             try:
@@ -189,7 +251,7 @@ def child_main(settings: Settings, conn: Connection) -> None:
             except Exception as exc:  # one failing batch must not end analysis
                 log.exception("analysis stage failed on %s", kind)
                 reply = ("error", f"{type(exc).__name__}: {exc}")
-            conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+            calls.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
             if kind == "stop":
                 return
     finally:
@@ -212,6 +274,9 @@ class _ChildStages:
         self.analysis = build_analysis_stage(settings, self.engine, clocks)
         modes = SqlModeRepository(self.engine, clock=clock)
         inputs = SqlInputStore(self.engine, clock=clock)
+        self.inputs = inputs
+        # Batches stored and not yet analysed, in the order they were stored.
+        self.stored: deque[list[LogRecord]] = deque()
         side = build_prediction_side(settings, self.engine, clock, clocks, modes, inputs)
         self.alerting, self.prediction = side[1], side[4]
         self.told: Told = []
@@ -225,7 +290,7 @@ class _ChildStages:
     def handle(self, kind: str, payload: Any) -> Any:
         self.told = []
         if kind == "logs":
-            records = [LogRecord(*row) for row in payload]
+            records = self.stored.popleft() if self.stored else []
             # Prediction first: it is on the alert path (as in build_runtime).
             self.prediction.on_logs(records)
             self.analysis.on_logs(records)
@@ -244,6 +309,22 @@ class _ChildStages:
         if kind == "stop":
             return None  # the server's last tick came first: nothing is held
         raise ValueError(f"unknown call {kind!r}")
+
+    def store_loop(self, stores: Connection) -> None:
+        while True:
+            try:
+                rows = pickle.loads(stores.recv_bytes())
+            except (EOFError, OSError):
+                return  # the server is gone
+            try:
+                records = [LogRecord(*row) for row in rows]
+                stored = self.inputs.add_logs(records)
+                self.stored.append(records)
+                reply: tuple[str, Any] = ("ok", stored)
+            except Exception as exc:  # answered: the server tells its sender
+                log.exception("log records not stored")
+                reply = ("error", f"{type(exc).__name__}: {exc}")
+            stores.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
         self.alerting.stop()

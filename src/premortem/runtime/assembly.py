@@ -167,6 +167,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         stages=stages,
         max_queued_records=settings.analysis_queue_records,
         handoff=handoff,
+        store_logs=remote.add_logs if remote else None,
     )
     trainer = Trainer(
         inputs=inputs,

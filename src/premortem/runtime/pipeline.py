@@ -9,6 +9,10 @@ analysis is that far behind, ingestion refuses new batches *before* storing them
 delivers it later. How far behind analysis is (`lag()`: records queued, age of the oldest) is
 in /metrics.
 
+`premortem serve` runs the stages, and the insert of log records, in a child process
+(premortem.runtime.analysis_process); the queue, its bound and the lag are this module's as
+with a thread.
+
 In scale-out (`PREMORTEM_BUS_URL`) log records take another way: the pipeline hands them to the
 bus (`handoff`) and answers once the stream holds them; worker processes mine, store and analyse
 them (premortem.runtime.worker). Events, test runs and simulations are stored here as before.
@@ -86,8 +90,12 @@ class Pipeline:
         tick_interval_s: float = 1.0,
         max_queued_records: int = MAX_QUEUED_RECORDS,
         handoff: LogHandoff | None = None,
+        store_logs: Callable[[Sequence[LogRecord]], int] | None = None,
     ) -> None:
         self.store = store
+        # Who inserts log records: the store, or `serve`'s analysis process (which then keeps
+        # them for the analysis the queue asks for, premortem.runtime.analysis_process).
+        self._store_logs = store_logs or store.add_logs
         self.catalog = catalog
         self.clock = clock or SystemClock()
         self.stages = stages or Stages()
@@ -113,7 +121,7 @@ class Pipeline:
         # The catalog saves the templates it creates before returning: a stored record's
         # template id is never handed out again, even after a crash (see TemplateCatalog).
         self.catalog.assign(records)
-        stored = self.store.add_logs(records)
+        stored = self._store_logs(records)
         self._enqueue(("logs", records))
         return stored
 

@@ -1,7 +1,8 @@
-"""Issue 14, item 2: `premortem serve` on the embedded default runs windows, detectors, prediction
-and alerting in a child process that it starts and stops with itself. What the child stores is
-what analysis in a thread stores; a child that dies is replaced at the next batch; the lag and
-the open predictions still reach the server's /metrics."""
+"""Issue 14, items 1 and 2: `premortem serve` on the embedded default stores log records and runs
+windows, detectors, prediction and alerting in a child process that it starts and stops with
+itself. What the child stores is what analysis in a thread stores; a child that dies is replaced
+at the next batch, and a batch it was storing is answered 503 and kept once when sent again; the
+lag and the open predictions still reach the server's /metrics."""
 
 from __future__ import annotations
 
@@ -147,3 +148,29 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_a_batch_the_dying_child_was_storing_is_answered_503_and_kept_once_when_resent(
+    tmp_path: Path,
+) -> None:
+    with _app(tmp_path, "d.db", process=True) as client:
+        analysis = client.app.state.runtime.analysis_process  # type: ignore[attr-defined]
+        child = analysis._ensure_child()
+        os.kill(child.process.pid, signal.SIGKILL)
+        child.process.join(20)
+        # The server finds out only when the pipe breaks under this batch.
+        child.process.is_alive = lambda: True  # type: ignore[method-assign]
+        batch = [
+            {"timestamp": 1_764_000_000_000_000_000 + i, "service": "cart", "body": f"item {i}"}
+            for i in range(10)
+        ]
+        refused = client.post("/api/v1/logs", json=batch)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert int(refused.headers["retry-after"]) >= 1
+        assert client.post("/api/v1/logs", json=batch).is_success
+        assert client.post("/api/v1/logs", json=batch).is_success  # a sender's second retry
+        _drain(client)
+        stored = client.get("/api/v1/logs", params={"service": "cart", "limit": 1}).json()
+        assert stored["total"] == 10
+        assert analysis.restarts == 1

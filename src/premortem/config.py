@@ -128,9 +128,10 @@ class Settings(BaseSettings):
     )
     analysis_process: bool | None = Field(
         default=None,
-        description="windows, detectors, prediction and alerting in a child process of "
-        "`premortem serve` (on by default there, without PREMORTEM_BUS_URL); off: in a thread "
-        "of the server (the library's and the demo's default)",
+        description="log records stored, and windows, detectors, prediction and alerting run, "
+        "in a child process of `premortem serve` (on by default there, without "
+        "PREMORTEM_BUS_URL); off: stored by the server and analysed on a thread of it (the "
+        "library's and the demo's default)",
     )
     gc_thresholds: tuple[int, int, int] = Field(
         default=(10_000, 20, 100),

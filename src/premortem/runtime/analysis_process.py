@@ -135,16 +135,24 @@ class AnalysisProcess:
         self._ensure_child()
 
     def stop(self) -> None:
-        with self._calls, self._stores, self._life:
-            self._stopped = True
-            child, self._child = self._child, None
+        # A call still waiting on a hung child must not hold the server's shutdown forever.
+        idle = self._calls.acquire(timeout=STOP_TIMEOUT_S)
+        try:
+            with self._life:
+                self._stopped = True
+                child, self._child = self._child, None
+            if child is not None and idle:
+                try:
+                    child.calls.send_bytes(pickle.dumps(("stop", None)))
+                    if child.calls.poll(STOP_TIMEOUT_S):
+                        child.calls.recv_bytes()
+                except (EOFError, OSError):
+                    pass
+        finally:
+            if idle:
+                self._calls.release()
         if child is None:
             return
-        try:
-            child.calls.send_bytes(pickle.dumps(("stop", None)))
-            child.calls.recv_bytes()
-        except (EOFError, OSError):
-            pass
         child.calls.close()
         child.stores.close()
         child.process.join(STOP_TIMEOUT_S)

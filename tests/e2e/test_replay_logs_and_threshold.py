@@ -69,6 +69,7 @@ def test_an_old_source_replayed_after_a_newer_one_keeps_its_windows(
     assert replay_logs(client, read_log_files([first, second])) == 65
     runtime.pipeline.drain()
 
+    assert runtime.analysis is not None
     assert runtime.analysis.analyzer.windows.late == 0, "no record was dropped as late"
     old = runtime.windows.list_windows("old", T0, T0 + 100 * S)
     assert [((w.start_ns - T0) // S, w.total) for w in old] == [

@@ -82,12 +82,16 @@ class AnalysisStage:
 
 def observe_stream_time(clocks: StreamClocks, records: Sequence[LogRecord]) -> None:
     """Move each source's stream time to its newest record in the batch."""
+    for source, time_ns in newest_per_source(records).items():
+        clocks.observe(source, time_ns)
+
+
+def newest_per_source(records: Sequence[LogRecord]) -> dict[str, int]:
     newest: dict[str, int] = {}
     for record in records:
         if record.time_ns > newest.get(record.service, 0):
             newest[record.service] = record.time_ns
-    for source, time_ns in newest.items():
-        clocks.observe(source, time_ns)
+    return newest
 
 
 class PredictionSink(Protocol):

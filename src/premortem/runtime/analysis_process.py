@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from premortem.domain import LogRecord, MetricSeries, Prediction
 from premortem.errors import StoreError, Unavailable
-from premortem.runtime.analysis import observe_stream_time
+from premortem.runtime.analysis import newest_per_source
 
 if TYPE_CHECKING:
     from premortem.clock import StreamClocks
@@ -50,6 +50,18 @@ READY_TIMEOUT_S = 120.0  # the child imports pandas, pgmpy and the store before 
 STOP_TIMEOUT_S = 15.0
 
 Told = list[tuple[str | None, list[Prediction]]]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """What the server's queue keeps of a batch the child stored and holds: its size (the lag,
+    the bound) and each source's newest record time (this process's stream clocks)."""
+
+    size: int
+    newest: dict[str, int]
+
+    def __len__(self) -> int:
+        return self.size
 
 
 @dataclass(slots=True)
@@ -80,12 +92,14 @@ class AnalysisProcess:
 
     # ------------------------------------------------------------------ the request path
 
-    def add_logs(self, records: Sequence[LogRecord]) -> int:
-        """Store a batch (the child inserts it and keeps it for analysis); how many were new.
+    def add_logs(self, records: Sequence[LogRecord]) -> tuple[int, StoredBatch]:
+        """Store a batch (the child inserts it and keeps it for analysis): how many were new, and
+        what the server's queue keeps of it — its size and newest times, not the records.
 
         The server answers the sender only after this, so an answered batch is durable."""
+        batch = StoredBatch(len(records), newest_per_source(records))
         if not records:
-            return 0
+            return 0, batch
         rows = pickle.dumps([astuple_fast(r) for r in records], protocol=pickle.HIGHEST_PROTOCOL)
         with self._stores:
             child = self._ensure_child()
@@ -101,15 +115,16 @@ class AnalysisProcess:
                 ) from exc
         if status != "ok":
             raise StoreError(f"log records not stored: {answer}")
-        return int(answer)
+        return int(answer), batch
 
     # ------------------------------------------------------------------ the pipeline's stages
 
-    def on_logs(self, records: Sequence[LogRecord]) -> None:
+    def on_logs(self, batch: StoredBatch) -> None:
         """Have the child analyse the oldest batch it stored and has not analysed. Each batch is
         stored before it is queued, so the child holds at least the batches the queue asks for
         (two requests may queue theirs in the other order; the child goes by storing order)."""
-        observe_stream_time(self._clocks, records)
+        for source, time_ns in batch.newest.items():
+            self._clocks.observe(source, time_ns)
         self._told(self._call("logs", None))
 
     def on_series(self, series: Sequence[MetricSeries]) -> None:

@@ -53,7 +53,7 @@ class Runtime:
     windows: SqlWindowRepository
     overview: SqlOverview
     stream_clocks: StreamClocks
-    analysis: AnalysisStage
+    analysis: AnalysisStage | None  # None when `analysis_process` runs it
     alerting: AlertingService
     models: SqlModelRepository
     prediction: PredictionStage
@@ -84,7 +84,7 @@ class Runtime:
         sizes = {f"catalog_{k}": v for k, v in self.pipeline.catalog.sizes().items()}
         if self.analysis_process is not None:
             sizes.update(self.analysis_process.sizes)
-        else:
+        if self.analysis is not None:
             sizes.update({f"analysis_{k}": v for k, v in self.analysis.analyzer.sizes().items()})
         sizes["analysis_queue_batches"] = self.pipeline.queued()
         sizes["stream_clock_sources"] = len(self.stream_clocks.sources())
@@ -102,10 +102,7 @@ class Runtime:
 
     def reload_model(self) -> None:
         """Predict with the newest stored model now (after a training)."""
-        if self.analysis_process is not None:
-            self.analysis_process.reload_model()
-        else:
-            self.prediction.reload()
+        _reload_model(self.prediction, self.analysis_process)
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -139,12 +136,12 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     # Analysis, prediction and alert expiry run on stream time kept per source, so that replayed
     # history, a late source and live logs behave the same (see StreamClocks).
     stream_clocks = StreamClocks()
-    analysis = build_analysis_stage(settings, engine, stream_clocks)
     inputs = SqlInputStore(engine, clock=clock)
     side = build_prediction_side(settings, engine, clock, stream_clocks, modes, inputs)
     alert_store, alerting, models, predictions, prediction = side
     handoff = _handoff(settings)
     remote = _analysis_process(settings, prediction, stream_clocks, handoff)
+    analysis = None if remote else build_analysis_stage(settings, engine, stream_clocks)
     if remote is not None:
         # The child analyses; this process's prediction stage serves the model to the API and
         # lets its view of the open predictions (fed by the child) lapse with stream time.
@@ -154,6 +151,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             on_series=[remote.on_series],
         )
     else:
+        assert analysis is not None
         # Prediction first: it is on the alert path; windows and detectors can wait a moment.
         stages = Stages(
             on_logs=[prediction.on_logs, analysis.on_logs],
@@ -181,7 +179,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     jobs = {
         "simulation": simulation_job(pipeline, clock),
         "command": command_job(pipeline, clock),
-        "train": train_job(trainer, remote.reload_model if remote else prediction.reload),
+        "train": train_job(trainer, lambda: _reload_model(prediction, remote)),
     }
     return Runtime(
         settings=settings,
@@ -205,6 +203,13 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         handoff=handoff,
         analysis_process=remote,
     )
+
+
+def _reload_model(prediction: PredictionStage, remote: AnalysisProcess | None) -> None:
+    if remote is not None:
+        remote.reload_model()  # here and in the child
+    else:
+        prediction.reload()
 
 
 def build_analysis_stage(settings: Settings, engine: Engine, clocks: StreamClocks) -> AnalysisStage:

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from premortem.clock import Clock, SystemClock
 from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun
@@ -41,6 +41,19 @@ log = logging.getLogger(__name__)
 
 LogStage = Callable[[Sequence[LogRecord]], None]
 TickStage = Callable[[int], None]
+# Who stores a mined batch: how many records were new, and what the queue keeps of the batch for
+# its analysis — the records themselves, or a summary when the process that stored them keeps
+# them (`serve`'s analysis process; its stage takes the summary).
+StoreLogs = Callable[[Sequence[LogRecord]], tuple[int, "QueuedLogs"]]
+
+
+class LogSummary(Protocol):
+    """A stored batch held elsewhere: the queue needs its size, for the lag and the bound."""
+
+    def __len__(self) -> int: ...
+
+
+QueuedLogs = Sequence[LogRecord] | LogSummary
 
 
 class LogHandoff(Protocol):
@@ -57,7 +70,8 @@ class LogHandoff(Protocol):
 class Stages:
     """What runs after the store, in order. Later stages (detectors, predictor) register here."""
 
-    on_logs: list[LogStage] = field(default_factory=list)
+    # LogStage, or (`serve`'s analysis process) a stage taking the summaries its StoreLogs queued.
+    on_logs: list[Callable[[Any], None]] = field(default_factory=list)
     on_events: list[Callable[[Sequence[Event]], None]] = field(default_factory=list)
     on_test_runs: list[Callable[[Sequence[StoredTestRun]], None]] = field(default_factory=list)
     on_simulations: list[Callable[[Sequence[SimulationRun]], None]] = field(default_factory=list)
@@ -90,12 +104,12 @@ class Pipeline:
         tick_interval_s: float = 1.0,
         max_queued_records: int = MAX_QUEUED_RECORDS,
         handoff: LogHandoff | None = None,
-        store_logs: Callable[[Sequence[LogRecord]], int] | None = None,
+        store_logs: StoreLogs | None = None,
     ) -> None:
         self.store = store
         # Who inserts log records: the store, or `serve`'s analysis process (which then keeps
         # them for the analysis the queue asks for, premortem.runtime.analysis_process).
-        self._store_logs = store_logs or store.add_logs
+        self._store_logs = store_logs or self._store_here
         self.catalog = catalog
         self.clock = clock or SystemClock()
         self.stages = stages or Stages()
@@ -121,9 +135,12 @@ class Pipeline:
         # The catalog saves the templates it creates before returning: a stored record's
         # template id is never handed out again, even after a crash (see TemplateCatalog).
         self.catalog.assign(records)
-        stored = self._store_logs(records)
-        self._enqueue(("logs", records))
+        stored, queued = self._store_logs(records)
+        self._enqueue(("logs", queued))
         return stored
+
+    def _store_here(self, records: Sequence[LogRecord]) -> tuple[int, QueuedLogs]:
+        return self.store.add_logs(records), records
 
     def ingest_events(self, events: Sequence[Event]) -> int:
         self.admit(len(events))
@@ -172,7 +189,7 @@ class Pipeline:
             records = self._waiting_records
         return AnalysisLag(records, 0.0 if oldest is None else time.monotonic() - oldest)
 
-    def _enqueue(self, item: tuple[str, Sequence[object]]) -> None:
+    def _enqueue(self, item: tuple[str, Sequence[object] | LogSummary]) -> None:
         if self._thread is None:
             # No background stage running: analyse in line (CLI, tests), one batch at a time,
             # since the stages are not thread-safe and several threads may be ingesting.
@@ -257,14 +274,15 @@ class Pipeline:
             if time.monotonic() - self._ticked_at >= self._tick_interval_s:
                 self._safely(self.tick)
 
-    def _dispatch(self, item: tuple[str, Sequence[object]]) -> None:
+    def _dispatch(self, item: tuple[str, Sequence[object] | LogSummary]) -> None:
         kind, batch = item
         if kind == "barrier":
+            assert isinstance(batch, list)
             for done in batch:
                 assert isinstance(done, threading.Event)
                 done.set()
             return
-        handlers: list[Callable[[Sequence[object]], None]] = getattr(self.stages, f"on_{kind}")
+        handlers: list[Callable[[object], None]] = getattr(self.stages, f"on_{kind}")
         for handler in handlers:
             handler(batch)
 

@@ -19,7 +19,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from premortem.config import Settings
+from premortem.domain import LogRecord
 from premortem.examples import seed_example_bytes, seed_logs_bytes
+from premortem.runtime.analysis_process import StoredBatch
 from premortem.service.app import create_app
 
 JSON = {"content-type": "application/json"}
@@ -99,6 +101,27 @@ def test_the_child_process_stores_what_a_thread_would(tmp_path: Path) -> None:
     assert results[True]["warned"], "the open prediction is in the server's /metrics"
     assert results[True]["anomalies"]
     assert results[True] == results[False]
+
+
+def test_the_server_queues_a_summary_and_the_child_holds_the_records(tmp_path: Path) -> None:
+    """Under lag the waiting batches are held once (in the child), not also in the queue."""
+    start = 1_700_000_000_000_000_000
+    with _app(tmp_path, "summary.db", process=True) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        records = [
+            LogRecord(start + i, f"request {i} served", service="api" if i % 2 else "db")
+            for i in range(10)
+        ]
+        runtime.pipeline.catalog.assign(records)
+        stored, queued = runtime.analysis_process.add_logs(records)
+        assert stored == 10
+        assert queued == StoredBatch(10, {"db": start + 8, "api": start + 9})
+        assert len(queued) == 10  # what the lag and the bound count
+        runtime.analysis_process.on_logs(queued)  # the child analyses the batch it holds
+        assert runtime.stream_clocks.now_ns("api") >= start + 9
+        assert runtime.stream_clocks.now_ns("db") >= start + 8
+        logs = client.get("/api/v1/logs", params={"limit": 50}).json()["items"]
+        assert len(logs) == 10
 
 
 def test_the_child_stops_with_the_server(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from premortem.domain import LogRecord, MetricSeries, Prediction
 from premortem.errors import StoreError, Unavailable
 from premortem.runtime.analysis import newest_per_source
+from premortem.service.collector import tune_collector
 
 if TYPE_CHECKING:
     from premortem.clock import StreamClocks
@@ -258,6 +259,10 @@ def child_main(settings: Settings, calls: Connection, stores: Connection) -> Non
     until the server says stop or its end of the pipes closes."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     stages = _ChildStages(settings)
+    # The child holds the long-lived heap (windows, detectors, the predictor's miner) and makes
+    # the short-lived objects (each batch's records): the server's collector settings suit it
+    # (about a tenth less CPU in the child on bench/ingest.py few-templates, 600,000 lines).
+    tune_collector(settings.gc_thresholds)
     threading.Thread(
         target=stages.store_loop, args=(stores,), name="premortem-store", daemon=True
     ).start()

@@ -152,7 +152,7 @@ def test_logs_are_idempotent_and_filtered(store: InputStore) -> None:
         )
     )
     assert store.add_logs(records) == 11
-    store.add_logs(records)  # a re-sent batch is not stored twice
+    assert store.add_logs(records) == 0  # a re-sent batch is not stored twice
     assert store.counts()["logs"] == 11
     api = store.list_logs(LogQuery(service="api", limit=3))
     assert api.total == 10 and [r.body for r in api.items] == [f"request {i} ok" for i in (9, 8, 7)]
@@ -164,6 +164,20 @@ def test_logs_are_idempotent_and_filtered(store: InputStore) -> None:
     assert store.list_logs(LogQuery(text="100_")).total == 0  # wildcards are literal
     assert store.list_logs(LogQuery(min_severity=17)).total == 1
     assert store.list_logs(LogQuery(template_id=1)).total == 10
+
+
+def test_a_batch_partly_stored_before_keeps_what_is_new(store: InputStore) -> None:
+    """A retry that overlaps what was stored (and a record twice in one batch) is kept once."""
+    first = [
+        LogRecord(time_ns=T0 + i * SECOND, body=f"job {i} done", service="w") for i in range(4)
+    ]
+    assert store.add_logs(first) == 4
+    later = [
+        LogRecord(time_ns=T0 + i * SECOND, body=f"job {i} done", service="w") for i in range(2, 7)
+    ]
+    assert store.add_logs([*later, later[-1]]) == 3
+    assert store.counts()["logs"] == 7
+    assert store.add_logs(first[:1] + later[-1:]) == 0
 
 
 def test_events_round_trip(store: InputStore) -> None:

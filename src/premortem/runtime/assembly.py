@@ -141,7 +141,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     alert_store, alerting, models, predictions, prediction = side
     handoff = _handoff(settings)
     remote = _analysis_process(settings, prediction, stream_clocks, handoff)
-    analysis = None if remote else build_analysis_stage(settings, engine, stream_clocks)
+    analysis: AnalysisStage | None = None
     if remote is not None:
         # The child analyses; this process's prediction stage serves the model to the API and
         # lets its view of the open predictions (fed by the child) lapse with stream time.
@@ -151,7 +151,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             on_series=[remote.on_series],
         )
     else:
-        assert analysis is not None
+        analysis = build_analysis_stage(settings, engine, stream_clocks)
         # Prediction first: it is on the alert path; windows and detectors can wait a moment.
         stages = Stages(
             on_logs=[prediction.on_logs, analysis.on_logs],

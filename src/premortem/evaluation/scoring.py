@@ -112,9 +112,7 @@ def score(outcomes: Sequence[RunOutcome], which: str) -> dict[str, Any]:
                 fault_free, fault_free_alerted = fault_free + 1, fault_free_alerted + alerted
             continue
         assert outcome.onset_ns is not None
-        since = outcome.fault_ns - TIMESTAMP_RESOLUTION_NS if outcome.fault_ns is not None else 0
-        early = [a for a in alerts.times if a[0] < since]
-        timely = [a for a in alerts.times if since <= a[0] < outcome.onset_ns]
+        early, timely = _early_and_timely(outcome, alerts)
         if early:
             wrong += 1
             wrong_at.append(early[0][0])
@@ -156,6 +154,27 @@ def score(outcomes: Sequence[RunOutcome], which: str) -> dict[str, Any]:
             "mode_right": modes_right,
         },
     }
+
+
+def _early_and_timely(
+    outcome: RunOutcome, alerts: Alerts
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """A failed window's alerts before its fault started (wrong), and from the fault to the
+    onset (right)."""
+    assert outcome.onset_ns is not None
+    since = outcome.fault_ns - TIMESTAMP_RESOLUTION_NS if outcome.fault_ns is not None else 0
+    early = [a for a in alerts.times if a[0] < since]
+    timely = [a for a in alerts.times if since <= a[0] < outcome.onset_ns]
+    return early, timely
+
+
+def lead_s(outcome: RunOutcome, which: str = "model") -> float | None:
+    """How long before the onset the window's first right alert came; None without one (an
+    alert carried over from an earlier run, or raised before the fault, is not one)."""
+    if not outcome.failed or outcome.onset_ns is None:
+        return None
+    _, timely = _early_and_timely(outcome, getattr(outcome, which))
+    return (outcome.onset_ns - timely[0][0]) / 1e9 if timely else None
 
 
 def came_true(outcome: RunOutcome, when: int, kind: str) -> bool:

@@ -34,7 +34,7 @@ from premortem.domain import (
     outcome_text,
 )
 from premortem.errors import IngestError
-from premortem.evaluation.scoring import Alerts, RunOutcome, score
+from premortem.evaluation.scoring import Alerts, RunOutcome, lead_s, score
 from premortem.ingest.fields import rfc3339_to_ns
 from premortem.ingest.multiline import assemble
 from premortem.ingest.native import log_record, validate_test_run
@@ -176,9 +176,8 @@ def _fold_details(model: TrainedModel, outcomes: Sequence[RunOutcome]) -> dict[s
 
 
 def _lead(outcome: RunOutcome) -> float | None:
-    if outcome.onset_ns is None or not outcome.model.times:
-        return None
-    return round((outcome.onset_ns - outcome.model.times[0][0]) / 1e9, 3)
+    lead = lead_s(outcome)
+    return None if lead is None else round(lead, 3)
 
 
 def replay_stream(

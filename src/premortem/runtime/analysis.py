@@ -316,13 +316,12 @@ class PredictionStage:
         self._tell(told)
 
     def _tell(self, told: list[tuple[str | None, list[Prediction]]]) -> None:
-        """Store what opened and hand every prediction to alerting, with the source it was made
-        on (None: time passing closed it, on no one source's records)."""
+        """Store every prediction and hand it to alerting, with the source it was made on (None:
+        time passing closed it, on no one source's records). A closing one (`evidence.closes`,
+        its probability below the threshold) is stored too, so that the newest prediction of a
+        mode says whether it is open (`GET /api/v1/predictions?current=true`, the dashboard)."""
         if told:
-            # Closing predictions only tell alerting to resolve; they predict nothing.
-            opened = [p for _, batch in told for p in batch if "closes" not in p.evidence]
-            if opened:
-                self._predictions.add_predictions(opened)
+            self._predictions.add_predictions([p for _, batch in told for p in batch])
             for source, predictions in told:
                 self.live.update(predictions, source=source or "")
                 self._alerting.submit(predictions, source=source)

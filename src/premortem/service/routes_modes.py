@@ -176,7 +176,13 @@ def list_predictions(
     since: Since = None,
     until: Until = None,
     min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
-    current: Annotated[bool, Query(description="only the newest prediction per mode")] = False,
+    current: Annotated[
+        bool,
+        Query(
+            description="only the newest prediction per mode: open, or the one that closed it "
+            "(evidence.closes set)"
+        ),
+    ] = False,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:

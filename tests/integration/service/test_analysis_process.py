@@ -103,6 +103,23 @@ def test_the_child_process_stores_what_a_thread_would(tmp_path: Path) -> None:
     assert results[True] == results[False]
 
 
+def test_current_predictions_say_whether_each_is_still_open(tmp_path: Path) -> None:
+    """`?current=true` lists each mode's newest prediction: open while the gauge shows it, and
+    the one that closed it (`evidence.closes`) once the failure it warned of manifested."""
+    with _app(tmp_path, "current.db", process=False) as client:
+        _trained(client)
+        live = _replayed_seed_logs(timedelta(hours=1))
+        failure = next(i for i, r in enumerate(live) if "pool exhausted" in r["body"])
+        _send(client, live[:failure])
+        current = client.get("/api/v1/predictions", params={"current": "true"}).json()["items"]
+        assert current and all("closes" not in p["evidence"] for p in current)
+        assert _metric(client, "premortem_failure_probability{")
+        _send(client, live[failure:])
+        current = client.get("/api/v1/predictions", params={"current": "true"}).json()["items"]
+        assert current and all(p["evidence"].get("closes") for p in current)
+        assert not _metric(client, "premortem_failure_probability{")
+
+
 def test_the_server_queues_a_summary_and_the_child_holds_the_records(tmp_path: Path) -> None:
     """Under lag the waiting batches are held once (in the child), not also in the queue."""
     start = 1_700_000_000_000_000_000

@@ -302,6 +302,15 @@ def severity_text_from_number(number: int) -> str:
 
 ERROR_SEVERITY = 17
 WARN_SEVERITY = 13
+# Set on a record that continues a message whose start came in an earlier batch (a shipper cut
+# a stack trace between two exports): a piece of a message, not one (ingest/multiline.py).
+FRAGMENT_ATTRIBUTE = "premortem.fragment"
+
+
+def is_fragment(record: LogRecord) -> bool:
+    """A piece of a message split across batches: stored and shown, never learned from."""
+    attributes = record.attributes
+    return bool(attributes) and attributes.get(FRAGMENT_ATTRIBUTE) is True
 
 
 @dataclass(slots=True)

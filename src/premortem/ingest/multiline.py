@@ -25,6 +25,11 @@ A *continuation* continues the previous record of the same service:
   dump, its frames (`main.main()`).
 
 Only records of one batch are joined: a message split across two batches stays two records.
+The piece at the start of the later batch — continuation lines with nothing before them to
+continue — keeps no level and is marked `premortem.fragment` (`domain.is_fragment`): stored and
+shown, but neither training nor the predictor takes it for a message of its own (a shipper that
+cut a traceback mid-way made a "new error" out of its tail). When it is the middle of a Python
+traceback, the exception line that closes it is folded in too.
 
 >>> from premortem.domain import LogRecord
 >>> lines = ["ERROR:  deadlock detected", "DETAIL:  Process 812 waits", "LOG:  checkpoint"]
@@ -39,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from premortem.domain import WARN_SEVERITY, LogRecord
+from premortem.domain import FRAGMENT_ATTRIBUTE, WARN_SEVERITY, LogRecord
 from premortem.ingest.severity import (
     CONTINUATION_LEVELS,
     TIMESTAMP,
@@ -58,6 +63,13 @@ _FRAME = re.compile(
     r"|The above exception was the direct cause of the following exception:"
 )
 _PYTHON_TRACE = "Traceback (most recent call last):"
+# The middle of a Python traceback: a frame, its code line, or the carets under it (a Java
+# frame, `at ...`, is indented too, and is not one).
+_PYTHON_MIDDLE = re.compile(r'\s*File "|\s*[~^]+\s*$|\s+(?!at )\S')
+_CHAINED = (
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
 _TRACE_STARTS = (_PYTHON_TRACE, "goroutine ", "panic: ")
 _TRACE_FIRST = frozenset(start[0] for start in _TRACE_STARTS)
 _GO_TRACE = re.compile(r"goroutine \d+ \[[^\]]*\]:")
@@ -119,13 +131,26 @@ class _Batch:
         self._noted[record.service] = (len(self.out) - 1, len(self.out))
         self.open_trace(len(self.out) - 1, record.body)
 
+    def keep_fragment(self, record: LogRecord) -> None:
+        """Continuation lines with nothing before them in this batch: the rest of a message
+        whose start was sent earlier."""
+        derived = record.id == record.content_id()
+        record.attributes = {**record.attributes, FRAGMENT_ATTRIBUTE: True}
+        if derived:
+            record.id = record.content_id()
+        self.keep(record)
+        if _PYTHON_MIDDLE.match(record.body) is not None:
+            self.joined.setdefault(len(self.out) - 1, _Joined([record.body])).trace = "python"
+
     def join(self, index: int, body: str) -> None:
         self._noted[self.out[index].service] = (index, len(self.out))
         lines = self.joined.get(index)
         if lines is None:
             lines = self.joined[index] = _Joined([self.out[index].body])
         lines.lines.append(body)
-        if lines.trace == "python" and _FRAME.match(body) is None and body != _PYTHON_TRACE:
+        if body in _CHAINED:
+            lines.trace = "chained"  # another traceback follows
+        elif lines.trace == "python" and _FRAME.match(body) is None and body != _PYTHON_TRACE:
             lines.trace = ""  # the exception line ends the traceback
         elif lines.trace == "go" and _GO_FRAME.match(body) is None and _FRAME.match(body) is None:
             lines.trace = ""
@@ -174,9 +199,12 @@ def assemble(records: list[LogRecord]) -> list[LogRecord]:
             target = _levelless_target(batch, record)
         if target is None:
             batch.keep(record)
-        else:
+        elif target != _FRAGMENT_KEPT:
             batch.join(target, record.body)
     return batch.records()
+
+
+_FRAGMENT_KEPT = -1
 
 
 def _levelless_target(batch: _Batch, record: LogRecord) -> int | None:
@@ -185,6 +213,9 @@ def _levelless_target(batch: _Batch, record: LogRecord) -> int | None:
     index = batch.previous(record.service)
     if index is not None and _continues(body, batch.out[index], batch.trace(index)):
         return index
+    if index is None and body and _FRAME.match(body) is not None:
+        batch.keep_fragment(record)
+        return _FRAGMENT_KEPT
     line = headline(body)
     name = leading_level_name(line)
     if name in CONTINUATION_LEVELS:
@@ -203,6 +234,8 @@ def _continues(body: str, head: LogRecord, trace: str) -> bool:
         return True
     if trace == "python":
         return True  # the exception line that closes the traceback
+    if trace == "chained":
+        return body.startswith(_PYTHON_TRACE)
     if trace == "go" and _GO_FRAME.match(body) is not None:
         return True
     return head.severity_number >= WARN_SEVERITY and _CRASH_HEADER.match(body) is not None

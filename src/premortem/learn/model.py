@@ -23,6 +23,7 @@ from premortem.domain import (
     SimulationRun,
     TestRun,
     datetime_to_ns,
+    is_fragment,
 )
 from premortem.learn.catalogue import mitigations_for, rollback_mitigations
 from premortem.learn.context import run_contexts
@@ -250,7 +251,8 @@ def _views(
 ) -> list[RunView]:
     timelines = []
     for run in runs:
-        timeline = build_timeline(run.test_id, logs.get(run.test_id, ()), miner)
+        records = (r for r in logs.get(run.test_id, ()) if not is_fragment(r))
+        timeline = build_timeline(run.test_id, records, miner)
         attach(timeline, series.get(run.test_id, ()), 0, MAX_NS)
         if progress is not None:
             progress(run.test_id)

@@ -14,7 +14,14 @@ from dataclasses import astuple, dataclass
 
 from premortem import textjson
 from premortem.clock import Clock
-from premortem.domain import ERROR_SEVERITY, LogRecord, MetricSeries, Prediction, stable_id
+from premortem.domain import (
+    ERROR_SEVERITY,
+    LogRecord,
+    MetricSeries,
+    Prediction,
+    is_fragment,
+    stable_id,
+)
 from premortem.ingest.severity import without_header
 from premortem.learn.model import TrainedModel
 from premortem.logs.miner import DrainMiner, Match
@@ -168,7 +175,6 @@ class OnlinePredictor:
         sources: set[str] = set()
         for record in records:
             sources.add(record.service)
-            match = add(record.body, service=record.service)
             now = record.time_ns
             self._heard(record.service, now)
             if self._newest >= self._expiry_due and self._expire():
@@ -176,6 +182,9 @@ class OnlinePredictor:
                 # the alert it kept open closes at the same moment however records are batched
                 # (a shipper's quarter second, a replay's thousand lines).
                 predictions += self._lower(self._newest)
+            if record.attributes and is_fragment(record):
+                continue  # the rest of a message cut between batches: its time only
+            match = add(record.body, service=record.service)
             if match.template_id in self._manifest:
                 # The failure is here: its precursors are spent and its predictions fulfilled.
                 # While it goes on (its lines keep coming) nothing new is evidence of it.

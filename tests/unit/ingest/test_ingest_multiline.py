@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from premortem.domain import LogRecord
+from premortem.domain import FRAGMENT_ATTRIBUTE, LogRecord, is_fragment
 from premortem.ingest import loki
 from premortem.ingest.multiline import assemble
 from premortem.ingest.native import parse_logs
@@ -202,3 +202,51 @@ def test_sender_id_is_kept() -> None:
         "ERROR: boom\n\tat a.B.c(B.java:1)",
         {"k": 1},
     )
+
+
+SCHEDULER = """\
+2026-12-06 05:05:20,099 ERROR [scheduler] failed to refresh tenant quotas; keeping cached quotas
+Traceback (most recent call last):
+  File "/srv/scheduler.py", line 247, in _billing_get
+    return _fetch_quotas(1)
+           ^^^^^^^^^^^^^^^^
+  File "/srv/scheduler.py", line 242, in _fetch_quotas
+    raise TimeoutError("timed out")
+TimeoutError: timed out
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/srv/scheduler.py", line 260, in refresh
+    raise QuotaError("billing-api unreachable") from exc
+QuotaError: billing-api unreachable
+2026-12-06 05:05:21,000 INFO [scheduler] next refresh in 300s
+"""
+
+
+def test_a_traceback_cut_between_two_batches_leaves_one_fragment_not_a_new_error() -> None:
+    """A line shipper (an OpenTelemetry filelog receiver without multiline rules) may end an
+    export mid-traceback: the later batch's piece is one record marked as a fragment, without a
+    level of its own, the closing and chained exception lines folded into it."""
+    lines = _lines(SCHEDULER, "scheduler").split(b"\n")
+    cut = 4  # the first batch ends after the call's code line
+    (head,) = parse_logs(b"\n".join(lines[:cut]), now_ns=0)
+    assert head.severity_text == "ERROR" and not is_fragment(head)
+    piece, info = parse_logs(b"\n".join(lines[cut:]), now_ns=0)
+    assert is_fragment(piece) and piece.attributes[FRAGMENT_ATTRIBUTE] is True
+    assert (piece.severity_number, piece.severity_text) == (0, "")
+    assert piece.body.splitlines()[0] == "           ^^^^^^^^^^^^^^^^"
+    assert piece.body.endswith("QuotaError: billing-api unreachable")
+    assert (info.severity_text, is_fragment(info)) == ("INFO", False)
+    whole = parse_logs(b"\n".join(lines), now_ns=0)
+    assert [r.severity_text for r in whole] == ["ERROR", "INFO"], "one batch: one message"
+    assert not any(is_fragment(r) for r in whole)
+
+
+def test_a_java_stack_cut_between_batches_does_not_swallow_the_next_message() -> None:
+    text = "\tat com.example.Pool.borrow(Pool.java:88)\n\t... 12 more\n" + (
+        "2024-05-01 10:00:04.000 ERROR [main] c.e.App - pool exhausted"
+    )
+    piece, error = parse_logs(_lines(text, "checkout"), now_ns=0)
+    assert is_fragment(piece) and piece.body.count("\n") == 1
+    assert error.severity_text == "ERROR" and not is_fragment(error)

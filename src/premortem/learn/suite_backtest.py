@@ -102,6 +102,7 @@ def backtest_suite(
     report["details"] = {
         "train_runs": len(train_runs),
         "replayed_runs": len(replay_runs),
+        "truth_runs": len(suite.truth),
         **_fold_details(model, outcomes),
     }
     return report

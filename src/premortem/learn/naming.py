@@ -77,6 +77,13 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
         r"|\bcould not resolve host|\bnxdomain\b|\bno such host\b|\bdns\b",
         "DNS resolution failure",
     ),
+    (
+        # Hystrix "short-circuited and is OPEN", resilience4j "CircuitBreaker 'x' is OPEN" /
+        # CallNotPermittedException, Polly BrokenCircuitException, a CircuitOpenError.
+        r"\bcircuit (?:breaker )?(?:is )?(?:now )?open|\bcircuit (?:breaker )?\S+ is (?:now )?open"
+        r"|\bshort circuited|\bbroken circuit|\bcall not permitted",
+        "circuit breaker open",
+    ),
     (r"\btimed out in (?:the )?(?:work )?queue", "queue wait timeout"),
     (
         r"\bqueue (?:is )?(?:full|overflow\w*)|\bqueue capacity|\brejected execution"

@@ -144,6 +144,17 @@ def test_the_learning_stage_names_a_mode_key_the_same_way() -> None:
         ("WARNING volume /var/lib/orders is 91% full (58.2 of 64.0 MiB used)", "disk full"),
         ("worker orders-worker-2 stuck sending the receipt for order 1071 for 2.2 s", "stuck"),
         ("INFO: task kworker/3:1 blocked for more than 120 seconds; hung task", "stuck workers"),
+        (
+            "job 48301 failed: CircuitOpenError: circuit 'blobstore' is open (retry in 29s)",
+            "circuit breaker open",
+        ),
+        (
+            "io.github.resilience4j.circuitbreaker.CallNotPermittedException: CircuitBreaker "
+            "'backendA' is OPEN and does not permit further calls",
+            "circuit breaker open",
+        ),
+        ("Hystrix circuit short-circuited and is OPEN", "circuit breaker open"),
+        ("The circuit is now open and is not allowing calls.", "circuit breaker open"),
     ],
 )
 def test_recognised_failure_phrases_become_noun_phrases(details: str, expected: str) -> None:

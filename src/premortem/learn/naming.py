@@ -80,7 +80,7 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
     (
         # Hystrix "short-circuited and is OPEN", resilience4j "CircuitBreaker 'x' is OPEN" /
         # CallNotPermittedException, Polly BrokenCircuitException, a CircuitOpenError.
-        r"\bcircuit (?:breaker )?(?:is )?(?:now )?open|\bcircuit (?:breaker )?\S+ is (?:now )?open"
+        r"\bcircuit (?:breaker )?(?:is )?(?:now )?open|\bcircuit\b[^.;\n]{0,40}?\bis (?:now )?open"
         r"|\bshort circuited|\bbroken circuit|\bcall not permitted",
         "circuit breaker open",
     ),

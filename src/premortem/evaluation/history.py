@@ -2,7 +2,8 @@
 
 The Backtest page, `GET /api/v1/backtest` and `premortem backtest history` (its `live` section)
 all use `StoredHistoryBacktest.report(range)`: the predictions premortem *stored* in the range
-(each was an alert: at or above the threshold in force when it was made) are laid on windows —
+(each was an alert: at or above the threshold in force when it was made — all but those that
+closed one, `evidence.closes`, which are stored too) are laid on windows —
 the stored test runs in the range, and the failures seen live outside them (`premortem.failures`,
 failure/incident events) — and scored by the one scorer, `premortem.evaluation.scoring`, the same
 that scores replayed backtests; beside them the naive baseline "alert on the first ERROR line".
@@ -359,8 +360,8 @@ class StoredHistoryBacktest:
             model=Scores.of(score(outcomes, "model")),
             baseline=Scores.of(score(outcomes, "baseline")),
             notes=[
-                "An alert is a stored prediction (each was at or above the threshold in force "
-                f"when made, and ≥ {self.threshold:.2f}); "
+                "An alert is a stored prediction that does not close one (each was at or above "
+                f"the threshold in force when made, and ≥ {self.threshold:.2f}); "
                 f"the horizon is {horizon_s:.0f} s."
             ],
         )
@@ -382,7 +383,11 @@ class StoredHistoryBacktest:
             min_probability=self.threshold,
             limit=20_000,
         )
-        return [(p.time_ns, kinds.get(p.mode_id, p.mode_id), p.probability) for p in page.items]
+        return [
+            (p.time_ns, kinds.get(p.mode_id, p.mode_id), p.probability)
+            for p in page.items
+            if "closes" not in p.evidence  # stored to say it closed, not an alert
+        ]
 
     def _failures(
         self, since_ns: int, until_ns: int, service: str | None, kinds: dict[str, str]

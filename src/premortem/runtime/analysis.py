@@ -82,7 +82,11 @@ class AnalysisStage:
 
 def observe_stream_time(clocks: StreamClocks, records: Sequence[LogRecord]) -> None:
     """Move each source's stream time to its newest record in the batch."""
-    for source, time_ns in newest_per_source(records).items():
+    observe_newest(clocks, newest_per_source(records))
+
+
+def observe_newest(clocks: StreamClocks, newest: dict[str, int]) -> None:
+    for source, time_ns in newest.items():
         clocks.observe(source, time_ns)
 
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from premortem.domain import LogRecord, MetricSeries, Prediction
 from premortem.errors import StoreError, Unavailable
-from premortem.runtime.analysis import newest_per_source
+from premortem.runtime.analysis import newest_per_source, observe_newest
 from premortem.service.collector import tune_collector
 
 if TYPE_CHECKING:
@@ -124,8 +124,7 @@ class AnalysisProcess:
         """Have the child analyse the oldest batch it stored and has not analysed. Each batch is
         stored before it is queued, so the child holds at least the batches the queue asks for
         (two requests may queue theirs in the other order; the child goes by storing order)."""
-        for source, time_ns in batch.newest.items():
-            self._clocks.observe(source, time_ns)
+        observe_newest(self._clocks, batch.newest)
         self._told(self._call("logs", None))
 
     def on_series(self, series: Sequence[MetricSeries]) -> None:

@@ -38,10 +38,15 @@ _LOG_COLUMNS = (
 # The ingestion hot path goes straight to the driver: one executemany (SQLite) or one COPY
 # (PostgreSQL) per batch, no per-row ORM work.
 _SQLITE_INSERT_LOGS = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 12)})"
-_PG_COPY_LOGS = f"COPY logs ({_LOG_COLUMNS}) FROM STDIN"
 _PG_STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS logs_incoming (LIKE logs INCLUDING DEFAULTS EXCLUDING INDEXES)"
 )
+
+
+def _copy(cursor: psycopg.Cursor[Any], table: str, rows: list[tuple[Any, ...]]) -> None:
+    with cursor.copy(f"COPY {table} ({_LOG_COLUMNS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _log_tuple(r: LogRecord) -> tuple[Any, ...]:
@@ -108,16 +113,13 @@ class SqlInputStore:
             assert raw is not None
             with cast("psycopg.Cursor[Any]", raw.cursor()) as cursor:
                 try:
-                    with conn.begin_nested(), cursor.copy(_PG_COPY_LOGS) as copy:
-                        for row in rows:
-                            copy.write_row(row)
+                    with conn.begin_nested():
+                        _copy(cursor, "logs", rows)
                     return len(rows)
                 except UniqueViolation:
                     pass  # rolled back to the savepoint: nothing of this batch is stored
                 cursor.execute(_PG_STAGING)
-                with cursor.copy(f"COPY logs_incoming ({_LOG_COLUMNS}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                _copy(cursor, "logs_incoming", rows)
                 cursor.execute(
                     f"INSERT INTO logs ({_LOG_COLUMNS}) SELECT {_LOG_COLUMNS} FROM logs_incoming "
                     "ON CONFLICT (id) DO NOTHING"

@@ -163,6 +163,7 @@ def train(
         if view.episode is not None:
             for template_id in set(view.episode.manifest) - fitted.healthy:
                 manifest_modes[template_id].add(view.episode.mode)
+    _describe_failure_templates(merged, manifest_modes, miner)
     return TrainedModel(
         merged,
         miner,
@@ -175,6 +176,24 @@ def train(
         sorted(manifest_modes),
         {t: sorted(modes) for t, modes in sorted(manifest_modes.items())},
     )
+
+
+def _describe_failure_templates(
+    modes: Sequence[FailureMode], manifest_modes: Mapping[int, set[str]], miner: Any
+) -> None:
+    """Each learned mode's document lists the templates premortem takes live for the failure
+    itself (`manifestation.failure_templates`, "service: template"): what ends an incident and is
+    stored as a failure seen live. The mode key's own templates (`manifest_templates`) are often
+    empty, which read as if the model knew no failure line."""
+    texts = {t.id: f"{t.service}: {t.template}" for t in miner.templates()}
+    by_mode: dict[str, list[str]] = defaultdict(list)
+    for template_id, mode_ids in sorted(manifest_modes.items()):
+        for mode_id in sorted(mode_ids):
+            if template_id in texts:
+                by_mode[mode_id].append(texts[template_id][:300])
+    for mode in modes:
+        if mode.id in by_mode:
+            mode.manifestation["failure_templates"] = by_mode[mode.id]
 
 
 @dataclass(slots=True)

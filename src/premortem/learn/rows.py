@@ -292,14 +292,24 @@ def choose_threshold(
     views: Sequence[RunView], indicators: IndicatorSet, network: ModeNetwork, *, horizon_s: float
 ) -> float:
     """The alert threshold with the best run-level F0.5 on the training runs, among those that
-    alert on at most 1 % of the fault-free passing runs."""
+    alert on at most 1 % of the fault-free passing runs.
+
+    A run's score is what the live predictor could alert on in it: the highest posterior at a
+    moment with new evidence (an indicator active that was not a step before). With nothing
+    active the predictor never speaks, so the network's prior is no run's score — where most
+    training runs fail, the prior alone is high, and a fault-free run scored by it forbade every
+    threshold under it; expiry only lowers risk, so a posterior that rises as evidence expires
+    is not one either."""
     del horizon_s
     scored = []
     for view in views:
         best = 0.0
+        before: frozenset[str] = frozenset()
         for _, active in _states(view, indicators):
-            posterior = network.posterior(active)
-            best = max(best, max(posterior.values(), default=0.0))
+            if not active <= before:
+                posterior = network.posterior(active)
+                best = max(best, max(posterior.values(), default=0.0))
+            before = active
         scored.append((best, view.episode is not None, bool(view.run.injected_faults)))
     candidates = [round(0.05 * k, 2) for k in range(2, 19)]
     allowed: list[tuple[float, float]] = []

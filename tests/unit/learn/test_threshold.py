@@ -1,0 +1,108 @@
+"""Issue 11: the alert threshold learned in training is one the live predictor can use.
+
+The threshold is chosen on the training runs' scores; a run's score must be what the predictor
+could alert on in it. The predictor speaks only on new evidence, so a run where nothing fired
+scores nothing — not the network's prior, which is high when most training runs failed (a suite
+of chaos experiments with one fault-free run). Scored by the prior, that one fault-free run
+forbade every threshold under it, and a mode whose precursor lifts its posterior above the
+prior but not above that line (here: a disk filling up, whose warnings also come in a longer
+run that did not fail) was never alerted.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from premortem.clock import ManualClock
+from premortem.domain import LogRecord, TestRun
+from premortem.ingest.native import log_record, validate_test_run
+from premortem.learn import OnlinePredictor, train
+
+START = datetime(2026, 5, 4, 9, 0, 0, tzinfo=UTC)
+FAULT_S, WARN_FROM_S, FAILURE_S = 15, 20, 45
+WARNINGS = {
+    "stall": ("supervisor", "worker {n} stuck sending the receipt for order {m} for {s} s"),
+    "disk": ("volume", "volume /var/lib/orders is {n}% full ({m} of 64 MiB used)"),
+}
+FAILURES = {
+    "stall": "order {m} not settled within 3 s",
+    "disk": "could not write order {m} to the ledger",
+}
+
+
+def _run(
+    number: int, kind: str | None, begin: datetime, rng: random.Random, *, fails: bool = True
+) -> tuple[TestRun, list[LogRecord], datetime]:
+    length = 40 if kind is None else (FAILURE_S + 3 if fails else 160)
+    doc: dict[str, Any] = {
+        "test_id": f"orders-{number:02d}",
+        "timestamp": begin.isoformat(),
+        "service": "orders-api",
+        "expected_outcome": "every order settles",
+        "actual_outcome": "orders not settled" if kind and fails else "every order settles",
+        "duration_s": length,
+    }
+    if kind is not None:
+        doc["injected_faults"] = [{"type": kind, "target": "orders-api", "start": FAULT_S}]
+    if kind and fails:
+        doc["failure_details"] = "probe: " + FAILURES[kind].format(m="<id>")
+    lines: list[tuple[str, str, float]] = []
+    for second in range(length):
+        lines.append(("INFO", f"order {rng.randrange(9999)} settled in {rng.randrange(40)} ms", second))
+        if kind and second >= WARN_FROM_S and second % 2 == 0 and (second < FAILURE_S or not fails):
+            logger, text = WARNINGS[kind]
+            message = text.format(n=rng.randrange(1, 90), m=rng.randrange(9999), s=second - 18)
+            lines.append(("WARNING", f"{logger}: {message}", second + 0.5))
+    if kind and fails:
+        for k in range(3):
+            lines.append(("ERROR", FAILURES[kind].format(m=rng.randrange(9999)), FAILURE_S + k * 0.3))
+    records = [
+        log_record(
+            {
+                "timestamp": (begin + timedelta(seconds=at)).isoformat(),
+                "service": "orders-api",
+                "severity_text": level,
+                "body": body,
+            },
+            0,
+        )
+        for level, body, at in lines
+    ]
+    run = validate_test_run(doc).run
+    return run, sorted(records, key=lambda r: r.time_ns), begin + timedelta(seconds=length)
+
+
+def test_a_threshold_the_prior_forbade_no_longer_silences_a_mode() -> None:
+    rng = random.Random(11)
+    plan: list[tuple[str | None, bool]] = [
+        ("stall", True), (None, True), ("stall", True), ("stall", True), ("disk", True),
+        ("stall", True), ("disk", False), ("disk", True), ("stall", True), ("disk", True),
+    ]  # fmt: skip
+    runs, logs, begin = [], {}, START
+    for number, (kind, fails) in enumerate(plan):
+        run, records, begin = _run(number, kind, begin, rng, fails=fails)
+        runs.append(run)
+        logs[run.test_id] = records
+    model = train(runs, logs)
+    assert len(model.modes) == 2
+
+    # A later disk fill, and a fault-free run after it.
+    disk, disk_logs, begin = _run(20, "disk", begin, rng)
+    _, quiet_logs, _ = _run(21, None, begin, rng)
+    failure_ns = disk_logs[0].time_ns + FAILURE_S * 1_000_000_000 - 200_000_000
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    alerts = []
+    for record in disk_logs + quiet_logs:
+        clock.set(record.time_ns)
+        for p in predictor.observe([record]):
+            if p.probability >= model.alert_threshold and "closes" not in p.evidence:
+                alerts.append(p)
+    assert alerts, f"the disk warnings alert (threshold {model.alert_threshold})"
+    assert (failure_ns - alerts[0].time_ns) / 1e9 >= 10
+    assert all(p.time_ns < failure_ns for p in alerts), "nothing alerts in the fault-free run"
+    mode = model.mode(alerts[0].mode_id)
+    assert mode is not None
+    assert "ledger" in " ".join(mode.manifestation["failure_templates"]), "the disk fill's mode"

@@ -75,7 +75,8 @@ _TRACE_FIRST = frozenset(start[0] for start in _TRACE_STARTS)
 _GO_TRACE = re.compile(r"goroutine \d+ \[[^\]]*\]:")
 _CRASH_HEADER = re.compile(
     rf"{re.escape(_PYTHON_TRACE)}|goroutine \d+ \["
-    r"|(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)(?::\s|:?$)"
+    # `java.lang.Exception` itself too (HikariCP's leak report), not only `…FooException`
+    r"|(?:[a-z_$][\w$]*\.)+(?:[A-Z][\w$]*)?(?:Exception|Error|Throwable)(?::\s|:?$)"
 )
 _GO_FRAME = re.compile(r"[\w./*()\[\]-]+\(.*\)$|created by |\[signal |goroutine \d+ \[")
 _BODY_PID = re.compile(rf"\s*{TIMESTAMP}\s+\[(\d+)(?:-\d+)?\]")

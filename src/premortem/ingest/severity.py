@@ -120,7 +120,8 @@ _CRASH = re.compile(
     r"(?P<fatal>panic: |fatal error: )"
     r"|Traceback \(most recent call last\):|Exception in thread \""
     # an exception line: `java.lang.IllegalStateException: ...`, `ValueError: ...`
-    r"|(?:[a-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error)(?::\s|:?$)"
+    # (`java.lang.Exception: ...` and Python's bare `Exception: ...` too)
+    r"|(?:[a-z_$][\w$]*\.)*(?:[A-Z][\w$]*)?(?:Exception|Error)(?::\s|:?$)"
 )
 
 

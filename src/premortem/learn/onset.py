@@ -11,7 +11,9 @@ found in the run's own logs, never taken as the run's start:
 3. the run's last line (the failure was seen by the test, not in the logs).
 
 The templates that read like the failure details are the failure's *manifestation*: they are
-the failure, not a warning of it, so they are never learned as its precursors. When the run gave
+the failure, not a warning of it, so they are never learned as its precursors. When some of them
+are logged as errors, only those are: a warning that shares the details' words is then a warning
+of the failure (a dead-letter queue growing before "dead-letter queue over limit"). When the run gave
 `failure_time` — or, when no template reads like the details, at the onset found by rule 2 — so
 are the new error templates whose first line is logged at that time (within a second): the
 failure logging itself, whatever words it uses — unless, in another training run,
@@ -114,6 +116,11 @@ def manifest_templates(
         first = timeline.first_in(template_id, since_ns, timeline.end_ns + 1)
         if first is not None:
             found.append((first, template_id))
+    # When the failure is logged as an error, a warning that speaks of the same thing warned of
+    # it ("message moved to dead-letter queue" before "payment rejected: dead-letter queue over
+    # limit"): it is a precursor, not the failure, and its first line is not the onset.
+    if any(timeline.severity[t] >= ERROR_SEVERITY for _, t in found):
+        found = [(first, t) for first, t in found if timeline.severity[t] >= ERROR_SEVERITY]
     return [template_id for _, template_id in sorted(found)]
 
 

@@ -177,6 +177,30 @@ def test_exception_after_an_info_record_is_its_own_error() -> None:
     assert [(r.severity_text, r.body.count("\n")) for r in records] == [("INFO", 0), ("ERROR", 1)]
 
 
+def test_a_bare_java_lang_exception_header_folds_into_its_warning() -> None:
+    """HikariCP's leak report: a WARN line, then `java.lang.Exception: Apparent connection leak
+    detected` and its frames — one record, as `…IllegalStateException` folds."""
+    for header in (
+        "java.lang.Exception: Apparent connection leak detected",
+        "java.lang.Error",
+        "java.lang.Throwable: stack trace follows",
+    ):
+        records = assemble(
+            [
+                LogRecord(
+                    1,
+                    "Connection leak detection triggered for conn-1, stack trace follows",
+                    service="pool",
+                    severity_text="WARN",
+                    severity_number=13,
+                ),
+                LogRecord(2, header, service="pool"),
+                LogRecord(3, "\tat com.acme.pay.db.LedgerDao.open(LedgerDao.java:88)", service="pool"),
+            ]
+        )
+        assert [(r.severity_text, r.body.count("\n")) for r in records] == [("WARN", 2)], header
+
+
 def test_ids_are_stable_and_derived_from_the_joined_body() -> None:
     batch = _lines(JAVA, "checkout")
     first = parse_logs(batch, now_ns=0)

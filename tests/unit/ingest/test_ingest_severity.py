@@ -62,6 +62,9 @@ def test_level_names_map_to_opentelemetry(text: str, number: int) -> None:
         ("panic: runtime error: index out of range [3] with length 3", (21, "FATAL")),
         ('Exception in thread "main" java.lang.NullPointerException', (17, "ERROR")),
         ("java.lang.IllegalStateException: pool exhausted", (17, "ERROR")),
+        ("java.lang.Exception: Apparent connection leak detected", (17, "ERROR")),
+        ("Exception: boom", (17, "ERROR")),
+        ("Exceptional traffic today", (0, "")),
     ],
 )
 def test_level_inferred_from_the_start_of_the_message(body: str, expected: tuple[int, str]) -> None:

@@ -183,3 +183,91 @@ def test_a_line_healthy_operation_logs_at_info_is_never_the_failure() -> None:
         "orders.api: order <*> not settled within <*>"
     ]
     assert onset == 20 * second + 1
+
+
+def test_a_warning_that_shares_the_details_words_is_a_precursor_when_the_failure_is_an_error() -> (
+    None
+):
+    """A poison message: the worker warns each time it moves a message to the dead-letter
+    queue, 40 s before the gateway rejects payments ("dead-letter queue over limit", which the
+    test's details quote). The warning shares the phrase "dead letter queue" with the details,
+    but the failure is the error: the warning is its precursor, and it warns live."""
+    rng = random.Random(8)
+    failure_s = 55
+
+    def run(number: int) -> tuple[TestRun, list[LogRecord], int | None]:
+        begin = START + timedelta(seconds=number * 70)
+        faulty = number % 2 == 1
+        doc: dict[str, Any] = {
+            "test_id": f"poison-{number:02d}",
+            "timestamp": begin.isoformat(),
+            "service": "payments",
+            "expected_outcome": "payments accepted",
+            "actual_outcome": "payments rejected" if faulty else "payments accepted",
+            "duration_s": 70,
+        }
+        lines = []
+        for second in range(70 if not faulty else failure_s + 2):
+            now = begin + timedelta(seconds=second, milliseconds=rng.randrange(200))
+            lines.append(("gateway", "INFO", now, f"payment {rng.randrange(9999)} accepted"))
+        if faulty:
+            doc["injected_faults"] = [{"type": "poison_message", "target": "queue", "start": 10}]
+            doc["failure_details"] = (
+                "payment rejected: queue in degraded mode, dead-letter queue over limit"
+            )
+            for second in range(13, failure_s, 4):
+                now = begin + timedelta(seconds=second, milliseconds=500)
+                size = (second - 9) // 4
+                lines.append(
+                    (
+                        "worker",
+                        "WARN",
+                        now,
+                        f"message m-{rng.randrange(9999)} moved to dead-letter queue after 5 "
+                        f"attempts (dead-letter size {size})",
+                    )
+                )
+            failure = begin + timedelta(seconds=failure_s)
+            for k in range(3):
+                lines.append(
+                    (
+                        "gateway",
+                        "ERROR",
+                        failure + timedelta(milliseconds=100 * k),
+                        f"payment {rng.randrange(9999)} rejected: queue in degraded mode, "
+                        "dead-letter queue over limit",
+                    )
+                )
+        records = [
+            log_record(
+                {"timestamp": t.isoformat(), "service": s, "severity_text": lv, "body": body}, 0
+            )
+            for s, lv, t, body in lines
+        ]
+        failure_ns = datetime_to_ns(begin + timedelta(seconds=failure_s)) if faulty else None
+        return validate_test_run(doc).run, sorted(records, key=lambda r: r.time_ns), failure_ns
+
+    made = [run(n) for n in range(8)]
+    model = train([r for r, _, _ in made[:6]], {r.test_id: logs for r, logs, _ in made[:6]})
+    moved = model.miner.add(
+        "message m-1 moved to dead-letter queue after 5 attempts (dead-letter size 3)",
+        service="worker",
+    ).template_id
+    assert moved not in model.manifest_templates, "the warning is not the failure"
+    (mode,) = model.modes
+    assert all(t.startswith("gateway:") for t in mode.manifestation["failure_templates"])
+    leads = [t.lead_times_s for t in mode.triggers if t.condition.get("template_id") == moved]
+    assert leads and min(leads[0]) > 30, "the warning came 40 s before the failure"
+
+    _, logs, failure_ns = made[7]
+    assert failure_ns is not None
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    alerts = []
+    for record in logs:
+        if record.time_ns >= failure_ns:
+            break
+        clock.set(record.time_ns)
+        alerts += [p for p in predictor.observe([record]) if p.probability >= model.alert_threshold]
+    assert alerts, "the dead-letter warnings warn of the failure"
+    assert (failure_ns - alerts[0].time_ns) / 1e9 >= 10

@@ -229,7 +229,9 @@ def send_all(
     if errors:
         raise SystemExit(f"ingest failed: {errors[0]}")
     if until_s and not queue:
-        raise SystemExit(f"ran out of batches before {until_s:g} s: the rate beat --seconds' sizing")
+        raise SystemExit(
+            f"ran out of batches before {until_s:g} s: the rate beat --seconds' sizing"
+        )
     return Sent(elapsed, refused[0], answered, latencies)
 
 

@@ -51,6 +51,7 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
         r"|\bconnection is not available|\bwaiting for (?:a|an idle) (?:connection|object)"
         r"|(?:\b\d+|<\*>) of (?:\d+|<\*>) connections in use"
         r"|\bno (?:free|available|idle) connections?"
+        r"|\bno (?:database |db )?connections? (?:available|left)"
         # ActiveRecord's "could not obtain a connection from the pool within 5.000 seconds
         # … all pooled connections were in use", SQLAlchemy's "QueuePool limit … reached"
         r"|\bcould not obtain a (?:database )?connection|\ball pooled connections"
@@ -156,6 +157,9 @@ _COMMAND_WORD = re.compile(r"[a-z][a-z_]*")
 _CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _MAX_WORDS = 5
+# A logfmt line (`ts=… level=error svc=gateway msg="payment failed: …" id=…`): its message is the
+# `msg` value; the keys name the format, not what broke.
+_LOGFMT_MESSAGE = re.compile(r'(?:^|\s)(?:msg|message)=(?:"((?:[^"\\]|\\.)*)"|(\S+))')
 
 
 def mode_name(
@@ -227,7 +231,7 @@ def _assertion_name(details: str) -> str | None:
 
 def content_words(lines: Sequence[str]) -> str | None:
     """The first few masked words of the lines that are not probe/test boilerplate, or None."""
-    messages = (_LOGGER.sub("", message_part(line), count=1) for line in lines)
+    messages = (_LOGGER.sub("", _message(line), count=1) for line in lines)
     text = _PROBE_NAME.sub(" ", mask(" ".join(messages)))
     words = [
         word
@@ -235,3 +239,11 @@ def content_words(lines: Sequence[str]) -> str | None:
         if len(word) > 1 and word not in BOILERPLATE
     ]
     return " ".join(words[:_MAX_WORDS]) or None
+
+
+def _message(line: str) -> str:
+    """The message of a log line: a logfmt line's `msg` value, else the line after its header."""
+    found = _LOGFMT_MESSAGE.search(line)
+    if found is not None:
+        return found.group(1) if found.group(1) is not None else found.group(2)
+    return message_part(line)

@@ -13,11 +13,12 @@ found in the run's own logs, never taken as the run's start:
 The templates that read like the failure details are the failure's *manifestation*: they are
 the failure, not a warning of it, so they are never learned as its precursors. When some of them
 are logged as errors, only those are: a warning that shares the details' words is then a warning
-of the failure (a dead-letter queue growing before "dead-letter queue over limit"). When the run gave
-`failure_time` — or, when no template reads like the details, at the onset found by rule 2 — so
-are the new error templates whose first line is logged at that time (within a second): the
-failure logging itself, whatever words it uses — unless, in another training run,
-the same template came before the onset: then it is a warning (`learn.model.keep_onset_only`).
+of the failure (a dead-letter queue growing before "dead-letter queue over limit").
+When the run gave `failure_time` — or, when no template reads like the details, at the onset
+found by rule 2 — so are the new error templates whose first line is logged at that time (within
+a second): the failure logging itself, whatever words it uses — unless, in another training
+run, the same template came before the onset: then it is a warning
+(`learn.model.keep_onset_only`).
 """
 
 from __future__ import annotations

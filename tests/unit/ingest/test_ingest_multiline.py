@@ -195,7 +195,9 @@ def test_a_bare_java_lang_exception_header_folds_into_its_warning() -> None:
                     severity_number=13,
                 ),
                 LogRecord(2, header, service="pool"),
-                LogRecord(3, "\tat com.acme.pay.db.LedgerDao.open(LedgerDao.java:88)", service="pool"),
+                LogRecord(
+                    3, "\tat com.acme.pay.db.LedgerDao.open(LedgerDao.java:88)", service="pool"
+                ),
             ]
         )
         assert [(r.severity_text, r.body.count("\n")) for r in records] == [("WARN", 2)], header

@@ -73,9 +73,7 @@ def test_an_error_that_preceded_a_failure_elsewhere_is_a_precursor_not_the_failu
     assert failure in model.manifest_templates, "logged only at the failures: the failure itself"
     # The mode's document says which lines live will take for the failure, and only those.
     (mode,) = model.modes
-    assert mode.manifestation["failure_templates"] == [
-        "app: checkout failed: HTTP <*> on <*>"
-    ]
+    assert mode.manifestation["failure_templates"] == ["app: checkout failed: HTTP <*> on <*>"]
 
     _, logs, failure_ns = made[7]
     assert failure_ns is not None

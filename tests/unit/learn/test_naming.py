@@ -274,3 +274,19 @@ def test_a_raw_text_line_names_its_failure_by_its_message() -> None:
     assert mode_name("orders-api", "probe answered 504", [line]) == (
         "orders-api: order not settled within"
     )
+
+
+def test_a_logfmt_failure_line_is_named_by_its_message_not_its_keys() -> None:
+    """`ts=… level=error svc=gateway msg="…"`: the keys say nothing about what broke (a trial
+    named a mode "ts level svc gateway msg")."""
+    line = (
+        'ts=2026-12-06T11:10:29.517Z level=error svc=gateway msg="reconciliation halted: '
+        'dead-letter queue over limit" dlq=12 limit=10'
+    )
+    assert mode_name("payments", "payments failed", [line]) == (
+        "payments: reconciliation halted dead letter queue"
+    )
+    pool = 'ts=1 level=error svc=gateway msg="payment failed: processor error (no database connection available)"'
+    assert (
+        mode_name("payments", "payments failed", [pool]) == "payments: connection pool exhaustion"
+    )

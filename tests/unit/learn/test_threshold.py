@@ -50,14 +50,18 @@ def _run(
         doc["failure_details"] = "probe: " + FAILURES[kind].format(m="<id>")
     lines: list[tuple[str, str, float]] = []
     for second in range(length):
-        lines.append(("INFO", f"order {rng.randrange(9999)} settled in {rng.randrange(40)} ms", second))
+        lines.append(
+            ("INFO", f"order {rng.randrange(9999)} settled in {rng.randrange(40)} ms", second)
+        )
         if kind and second >= WARN_FROM_S and second % 2 == 0 and (second < FAILURE_S or not fails):
             logger, text = WARNINGS[kind]
             message = text.format(n=rng.randrange(1, 90), m=rng.randrange(9999), s=second - 18)
             lines.append(("WARNING", f"{logger}: {message}", second + 0.5))
     if kind and fails:
         for k in range(3):
-            lines.append(("ERROR", FAILURES[kind].format(m=rng.randrange(9999)), FAILURE_S + k * 0.3))
+            lines.append(
+                ("ERROR", FAILURES[kind].format(m=rng.randrange(9999)), FAILURE_S + k * 0.3)
+            )
     records = [
         log_record(
             {
@@ -89,7 +93,7 @@ def test_a_threshold_the_prior_forbade_no_longer_silences_a_mode() -> None:
     assert len(model.modes) == 2
 
     # A later disk fill, and a fault-free run after it.
-    disk, disk_logs, begin = _run(20, "disk", begin, rng)
+    _, disk_logs, begin = _run(20, "disk", begin, rng)
     _, quiet_logs, _ = _run(21, None, begin, rng)
     failure_ns = disk_logs[0].time_ns + FAILURE_S * 1_000_000_000 - 200_000_000
     clock = ManualClock()

@@ -48,7 +48,17 @@ def test_timeline_is_the_fired_lines_the_alert_and_the_failure_in_time_order(
         updated_ns=T0 + 12 * NS,
         last_seen_ns=T0 + 12 * NS,
         horizon_s=300,
-        doc={"evidence": {"templates": [], "other": {"record_ids": [r.id for r in fired]}}},
+        doc={
+            "evidence": {
+                # The model's own template ids: one may be another template's in the catalogue.
+                "templates": [
+                    {"template_id": r.template_id, "template": "model template"}
+                    for r in fired + unrelated
+                    if r.template_id is not None
+                ],
+                "other": {"record_ids": [r.id for r in fired]},
+            }
+        },
     )
     timeline = incident_timeline(runtime, alert)
     assert [(e["kind"], (e["time_ns"] - T0) // NS) for e in timeline] == [

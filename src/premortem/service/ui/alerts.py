@@ -109,6 +109,9 @@ def incident_timeline(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
     store = runtime.pipeline.store
     if ids:
         records = store.list_logs(LogQuery(ids=tuple(ids), limit=MAX_TIMELINE_LINES)).items
+        # premortem's own predictor numbers templates by its model: the stored lines carry the
+        # catalogue's ids, and a cited id may be another template's there.
+        texts = {}
     else:
         records = []
         for template_id in sorted(texts):

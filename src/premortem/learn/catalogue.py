@@ -98,6 +98,17 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # Before "retry storm": a message that fails every time is not helped by more retries.
+        "poison message",
+        r"\bdead ?letter|\bpoison(?:ed)? (?:message|pill)|\bdlq\b|\bredeliver",
+        (
+            "Cap delivery attempts and park a message that keeps failing on a dead-letter queue "
+            "instead of retrying it.",
+            "Alert on dead-letter queue depth and inspect the parked messages before replaying.",
+            "Validate messages at the producer so malformed payloads never enter the queue.",
+        ),
+    ),
+    (
         "retry storm",
         r"\bretr(?:y|ies|ying|ied)\b|\bthundering herd",
         (

@@ -82,6 +82,8 @@ def test_precursors_keep_their_order() -> None:
         ("OPENSTACK_MISSING_PARAMETERS-VOLUME", "volume"),
         ("WARNING volume /var/lib/orders is <*> full (<*> of <*> used)", "disk"),
         ("worker <*> stuck sending the receipt for order <*> for <*>", "stuck workers"),
+        # before retry advice: retrying is what a poison message abuses
+        ("message m-7 moved to dead-letter queue after 5 attempts, will retry", "poison message"),
     ],
 )
 def test_general_entries_match_their_vocabulary(text: str, topic: str) -> None:

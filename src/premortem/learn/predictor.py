@@ -24,10 +24,9 @@ from premortem.domain import (
 )
 from premortem.ingest.severity import without_header
 from premortem.learn.model import TrainedModel
+from premortem.learn.rows import RECENT_GAPS, evidence_life_ns, regap_ns
 from premortem.logs.miner import DrainMiner, Match
 
-# An active signal that fires again after this share of the evidence window is a new incident.
-REGAP_SHARE = 0.1
 # Why a prediction closes (its `evidence["closes"]`): the alert it raised resolves.
 RISK_LOWERED = "risk lowered"
 EVIDENCE_EXPIRED = "evidence expired"
@@ -101,10 +100,14 @@ class OnlinePredictor:
         self._miner = copy.deepcopy(model.miner)
         self._indicators = model.indicators
         self._window_ns = int(model.indicators.window_s * 1e9)
-        self._regap_ns = max(int(self._window_ns * REGAP_SHARE), int(model.indicators.step_s * 1e9))
+        self._regap_ns = regap_ns(model.indicators.window_s, model.indicators.step_s)
         self._manifest = frozenset(model.manifest_templates)
         self._unknown_from = self._miner.next_id  # templates from here on: training never saw
         self._fired: dict[str, _Fired] = {}
+        # Per active indicator: the gaps between its recent firings, and how long its last
+        # firing stays evidence (`rows.evidence_life_ns`: a steady signal that stops expires).
+        self._gaps: dict[str, list[int]] = {}
+        self._life: dict[str, int] = {}
         self._source_now: dict[str, int] = {}  # per source: its newest record's time
         self._newest = 0  # the newest record time of any source
         self._seen_at: dict[str, int] = {}  # per source: `_newest` when it last sent
@@ -124,6 +127,8 @@ class OnlinePredictor:
     def reset(self) -> None:
         self._observed.clear()
         self._fired.clear()
+        self._gaps.clear()
+        self._life.clear()
         self._source_now.clear()
         self._newest = 0
         self._seen_at.clear()
@@ -141,6 +146,8 @@ class OnlinePredictor:
             {
                 "miner": self._miner.dumps().decode(),
                 "fired": {name: astuple(f) for name, f in sorted(self._fired.items())},
+                "gaps": {name: gaps for name, gaps in sorted(self._gaps.items())},
+                "life": {name: life for name, life in sorted(self._life.items())},
                 "source_now": self._source_now,
                 "newest": self._newest,
                 "seen_at": self._seen_at,
@@ -155,6 +162,10 @@ class OnlinePredictor:
         state = textjson.loads(data)
         self._miner = DrainMiner.loads(state["miner"].encode())
         self._fired = {name: _Fired(*fields) for name, fields in state["fired"].items()}
+        # A checkpoint from before steady signals expired early: every firing lives the window.
+        self._gaps = {str(k): [int(g) for g in v] for k, v in state.get("gaps", {}).items()}
+        life = state.get("life") or dict.fromkeys(self._fired, self._window_ns)
+        self._life = {str(k): int(v) for k, v in life.items()}
         self._source_now = {str(k): int(v) for k, v in state["source_now"].items()}
         # A checkpoint from before quiet sources moved on: each source was last seen just now.
         self._newest = int(state.get("newest", max(self._source_now.values(), default=0)))
@@ -292,11 +303,19 @@ class OnlinePredictor:
 
     def _fire(self, names: Iterable[str], fired: _Fired) -> bool:
         """Record the indicators one observation fires; True when that is new evidence."""
-        self._expiry_due = min(self._expiry_due, fired.time_ns + self._window_ns)
         fresh = False
         for name in names:
             previous = self._fired.get(name)
-            fresh = fresh or previous is None or fired.time_ns - previous.time_ns >= self._regap_ns
+            anew = previous is None or fired.time_ns - previous.time_ns >= self._regap_ns
+            fresh = fresh or anew
+            gaps = self._gaps.setdefault(name, [])
+            if anew:
+                gaps.clear()
+            elif previous is not None:
+                gaps.append(fired.time_ns - previous.time_ns)
+                del gaps[:-RECENT_GAPS]
+            life = self._life[name] = evidence_life_ns(gaps, self._window_ns, self._regap_ns)
+            self._expiry_due = min(self._expiry_due, fired.time_ns + life)
             self._fired[name] = fired
         return fresh
 
@@ -346,12 +365,22 @@ class OnlinePredictor:
             now = own + stream_now - seen_at.get(service, stream_now)
             return max(now, clock_now) if service in sources else now
 
-        kept = {name: f for name, f in fired.items() if now_of(f.service) - f.time_ns <= window}
+        life = self._life
+        kept = {
+            name: f
+            for name, f in fired.items()
+            if now_of(f.service) - f.time_ns <= life.get(name, window)
+        }
         # No source's time is ahead of the stream's newest record: nothing can expire before
-        # the newest record passes the oldest evidence's window.
-        self._expiry_due = min((f.time_ns for f in kept.values()), default=_NEVER) + window
+        # the newest record passes the earliest end of a firing's life.
+        self._expiry_due = min(
+            (f.time_ns + life.get(name, window) for name, f in kept.items()), default=_NEVER
+        )
         if len(kept) == len(fired):
             return False
+        for name in fired.keys() - kept.keys():
+            self._gaps.pop(name, None)
+            self._life.pop(name, None)
         self._fired = kept
         return True
 
@@ -387,6 +416,8 @@ class OnlinePredictor:
         out = [self._prediction(mode_id, 0.0, now, closes=reason) for mode_id in sorted(self._open)]
         self._open.clear()
         self._fired.clear()
+        self._gaps.clear()
+        self._life.clear()
         return out
 
     def _prediction(

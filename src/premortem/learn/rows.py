@@ -31,6 +31,15 @@ from premortem.learn.timeline import Timeline
 STEP_S = 10.0
 WINDOW_S = 300.0
 MIN_WINDOW_S = 10.0
+# An active signal that fires again after this share of the evidence window is a new incident.
+REGAP_SHARE = 0.1
+# A signal that kept coming at a steady pace (STEADY_GAPS gaps or more in one activation) has
+# stopped once silent for SILENT_GAPS of its longest recent gap (at least the regap): the fault
+# behind it is gone. Without this, a harmless fault rolled back at a run's end kept its warnings
+# as evidence for a whole window into the next run, and its alert with them.
+STEADY_GAPS = 3
+SILENT_GAPS = 5
+RECENT_GAPS = 4
 MIN_STEP_S = 1.0
 SAMPLES_PER_RUN = 20  # short runs (a chaos suite of 30 s experiments) are sampled more finely
 MAX_INDICATORS = 48
@@ -247,18 +256,48 @@ def _novelty_firings(timeline: Timeline, healthy: set[int]) -> dict[str, list[in
     return {name: sorted(times) for name, times in fires.items()}
 
 
+def regap_ns(window_s: float, step_s: float) -> int:
+    """How long a signal must pause before firing again is a new incident of it."""
+    return max(int(window_s * 1e9 * REGAP_SHARE), int(step_s * 1e9))
+
+
+def evidence_life_ns(gaps: Sequence[int], window_ns: int, floor_ns: int) -> int:
+    """How long a firing stays evidence, given the gaps between this activation's firings before
+    it: the window, or for a steady signal SILENT_GAPS of its longest recent gap (at least
+    `floor_ns`, at most the window). One definition for training rows and the live predictor."""
+    if len(gaps) < STEADY_GAPS:
+        return window_ns
+    return min(window_ns, max(floor_ns, SILENT_GAPS * max(gaps[-RECENT_GAPS:])))
+
+
+def _lives(times: Sequence[int], window_ns: int, floor_ns: int) -> list[int]:
+    """Each firing's evidence life (`evidence_life_ns`), an activation ending at a regap pause."""
+    lives = []
+    gaps: list[int] = []
+    for i, t in enumerate(times):
+        if i and t - times[i - 1] < floor_ns:
+            gaps.append(t - times[i - 1])
+            del gaps[:-RECENT_GAPS]
+        else:
+            gaps = []
+        lives.append(evidence_life_ns(gaps, window_ns, floor_ns))
+    return lives
+
+
 def _states(view: RunView, indicators: IndicatorSet) -> list[tuple[int, frozenset[str]]]:
     """(moment, active indicators) every `step_s` seconds before the run's onset or end."""
     fires = indicators.firings(view.timeline)
     window_ns = int(indicators.window_s * 1e9)
     step_ns = int(indicators.step_s * 1e9)
+    floor_ns = regap_ns(indicators.window_s, indicators.step_s)
+    lives = {name: _lives(times, window_ns, floor_ns) for name, times in fires.items()}
     states = []
     t = view.timeline.start_ns + step_ns
     while t < view.watch_end_ns:
         active = frozenset(
             name
             for name, times in fires.items()
-            if (i := bisect_right(times, t)) and times[i - 1] > t - window_ns
+            if (i := bisect_right(times, t)) and t - times[i - 1] < lives[name][i - 1]
         )
         states.append((t, active))
         t += step_ns

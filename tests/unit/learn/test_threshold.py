@@ -110,3 +110,38 @@ def test_a_threshold_the_prior_forbade_no_longer_silences_a_mode() -> None:
     mode = model.mode(alerts[0].mode_id)
     assert mode is not None
     assert "ledger" in " ".join(mode.manifestation["failure_templates"]), "the disk fill's mode"
+
+
+def test_a_steady_warning_that_stops_stops_being_evidence() -> None:
+    """A disk fill held below what breaks the service, rolled back at its run's end: its
+    warnings came every 2 s and then stopped. The alert they raised closes a few of their gaps
+    later, not a whole evidence window into the next run (where it would read as a false alarm
+    on a fault-free run, and keep the next incident's alert from starting)."""
+    rng = random.Random(11)
+    plan: list[tuple[str | None, bool]] = [
+        ("stall", True), (None, True), ("stall", True), ("disk", True), ("disk", False),
+        ("disk", True), ("stall", True), ("disk", True), (None, True),
+    ]  # fmt: skip
+    runs, logs, begin = [], {}, START
+    for number, (kind, fails) in enumerate(plan):
+        run, records, begin = _run(number, kind, begin, rng, fails=fails)
+        runs.append(run)
+        logs[run.test_id] = records
+    model = train(runs, logs)
+    assert model.indicators.window_s >= 40, "twice the fault-to-failure delay"
+
+    _, capped_logs, begin = _run(20, "disk", begin, rng, fails=False)
+    _, quiet_logs, _ = _run(21, None, begin, rng)
+    last_warning = max(r.time_ns for r in capped_logs if r.severity_number >= 13)
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    opened, closed = [], []
+    for record in capped_logs + quiet_logs:
+        clock.set(record.time_ns)
+        for p in predictor.observe([record]):
+            (closed if "closes" in p.evidence else opened).append(p)
+    assert opened, "the capped fault's warnings alert (they read like a disk filling up)"
+    assert closed and closed[-1].evidence["closes"] == "evidence expired"
+    after_s = (closed[-1].time_ns - last_warning) / 1e9
+    assert 0 < after_s <= 12, f"closed {after_s:.1f} s after the last warning"
+    assert all(p.time_ns <= last_warning for p in opened), "nothing opens in the quiet run"

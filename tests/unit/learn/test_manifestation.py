@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from premortem.clock import ManualClock
-from premortem.domain import LogRecord, TestRun, datetime_to_ns
+from premortem.domain import LogRecord, Prediction, TestRun, datetime_to_ns
 from premortem.ingest.native import log_record, validate_test_run
-from premortem.learn import OnlinePredictor, train
+from premortem.learn import OnlinePredictor, TrainedModel, train
 
 START = datetime(2026, 4, 1, 8, 0, 0, tzinfo=UTC)
 RUN_S, FAULT_S, FAILURE_AFTER_S = 60, 15, 25
@@ -77,14 +77,7 @@ def test_an_error_that_preceded_a_failure_elsewhere_is_a_precursor_not_the_failu
 
     _, logs, failure_ns = made[7]
     assert failure_ns is not None
-    clock = ManualClock()
-    predictor = OnlinePredictor(model, clock)
-    alerts = []
-    for record in logs:
-        if record.time_ns >= failure_ns:
-            break
-        clock.set(record.time_ns)
-        alerts += [p for p in predictor.observe([record]) if p.probability >= model.alert_threshold]
+    alerts = _alerts_before(model, logs, failure_ns)
     assert alerts, "the early lock errors warn of the failure"
     assert (failure_ns - alerts[0].time_ns) / 1e9 >= 10
 
@@ -259,6 +252,13 @@ def test_a_warning_that_shares_the_details_words_is_a_precursor_when_the_failure
 
     _, logs, failure_ns = made[7]
     assert failure_ns is not None
+    alerts = _alerts_before(model, logs, failure_ns)
+    assert alerts, "the dead-letter warnings warn of the failure"
+    assert (failure_ns - alerts[0].time_ns) / 1e9 >= 10
+
+
+def _alerts_before(model: TrainedModel, logs: list[LogRecord], failure_ns: int) -> list[Prediction]:
+    """The predictions at or above the model's threshold on `logs` before the failure, live."""
     clock = ManualClock()
     predictor = OnlinePredictor(model, clock)
     alerts = []
@@ -267,5 +267,4 @@ def test_a_warning_that_shares_the_details_words_is_a_precursor_when_the_failure
             break
         clock.set(record.time_ns)
         alerts += [p for p in predictor.observe([record]) if p.probability >= model.alert_threshold]
-    assert alerts, "the dead-letter warnings warn of the failure"
-    assert (failure_ns - alerts[0].time_ns) / 1e9 >= 10
+    return alerts

@@ -18,7 +18,7 @@ from typing import Any
 from premortem.clock import ManualClock
 from premortem.domain import LogRecord, TestRun
 from premortem.ingest.native import log_record, validate_test_run
-from premortem.learn import OnlinePredictor, train
+from premortem.learn import OnlinePredictor, TrainedModel, train
 
 START = datetime(2026, 5, 4, 9, 0, 0, tzinfo=UTC)
 FAULT_S, WARN_FROM_S, FAILURE_S = 15, 20, 45
@@ -78,18 +78,25 @@ def _run(
     return run, sorted(records, key=lambda r: r.time_ns), begin + timedelta(seconds=length)
 
 
+def _trained(
+    plan: list[tuple[str | None, bool]], rng: random.Random
+) -> tuple[TrainedModel, datetime]:
+    """A model trained on the planned runs back to back, and where the next run starts."""
+    runs, logs, begin = [], {}, START
+    for number, (kind, fails) in enumerate(plan):
+        run, records, begin = _run(number, kind, begin, rng, fails=fails)
+        runs.append(run)
+        logs[run.test_id] = records
+    return train(runs, logs), begin
+
+
 def test_a_threshold_the_prior_forbade_no_longer_silences_a_mode() -> None:
     rng = random.Random(11)
     plan: list[tuple[str | None, bool]] = [
         ("stall", True), (None, True), ("stall", True), ("stall", True), ("disk", True),
         ("stall", True), ("disk", False), ("disk", True), ("stall", True), ("disk", True),
     ]  # fmt: skip
-    runs, logs, begin = [], {}, START
-    for number, (kind, fails) in enumerate(plan):
-        run, records, begin = _run(number, kind, begin, rng, fails=fails)
-        runs.append(run)
-        logs[run.test_id] = records
-    model = train(runs, logs)
+    model, begin = _trained(plan, rng)
     assert len(model.modes) == 2
 
     # A later disk fill, and a fault-free run after it.
@@ -122,12 +129,7 @@ def test_a_steady_warning_that_stops_stops_being_evidence() -> None:
         ("stall", True), (None, True), ("stall", True), ("disk", True), ("disk", False),
         ("disk", True), ("stall", True), ("disk", True), (None, True),
     ]  # fmt: skip
-    runs, logs, begin = [], {}, START
-    for number, (kind, fails) in enumerate(plan):
-        run, records, begin = _run(number, kind, begin, rng, fails=fails)
-        runs.append(run)
-        logs[run.test_id] = records
-    model = train(runs, logs)
+    model, begin = _trained(plan, rng)
     assert model.indicators.window_s >= 40, "twice the fault-to-failure delay"
 
     _, capped_logs, begin = _run(20, "disk", begin, rng, fails=False)

@@ -64,12 +64,13 @@ class OnlinePredictor:
     """Feed records with `observe`; get predictions for modes at or above `min_probability`.
 
     A prediction opens only on new evidence: an indicator that was not active fires, or an
-    active one fires again after a pause (`rows.REGAP_SHARE` of the window: a new incident of a signal
-    that never quite went quiet). Evidence expires `window_s` after it fired — sooner for a
-    signal that kept coming at a steady pace and then stopped (`rows.evidence_life_ns`, as in
-    the training rows: five of its own gaps of silence, the fault behind it is gone) — judged on
-    the time of the source that logged it (one late source never expires another's evidence). A source
-    that has gone quiet moves on with the rest of the stream: its time is its newest record's
+    active one fires again after a pause (`rows.REGAP_SHARE` of the window: a new incident of a
+    signal that never quite went quiet). Evidence expires `window_s` after it fired — sooner for
+    a signal that kept coming at a steady pace and then stopped (`rows.evidence_life_ns`, as in
+    the training rows: five of its own gaps of silence, the fault behind it is gone) — judged
+    on the time of the source that logged it (one late source never expires another's
+    evidence). A source that has gone quiet moves on with the rest of the stream: its time is
+    its newest record's
     plus how far the newest record of any source has moved since it last sent (a lock manager
     that logs only lock waits would otherwise hold its last warning, and the alert it keeps
     open, until it logs again); `pass_time` moves it on while the whole stream is quiet. Expiry

@@ -70,8 +70,8 @@ class OnlinePredictor:
     the training rows: five of its own gaps of silence, the fault behind it is gone) — judged
     on the time of the source that logged it (one late source never expires another's
     evidence). A source that has gone quiet moves on with the rest of the stream: its time is
-    its newest record's
-    plus how far the newest record of any source has moved since it last sent (a lock manager
+    its newest record's plus how far the newest record of any source has moved since it last
+    sent (a lock manager
     that logs only lock waits would otherwise hold its last warning, and the alert it keeps
     open, until it logs again); `pass_time` moves it on while the whole stream is quiet. Expiry
     only ever lowers risk: it never opens or raises a prediction, and an open one that falls

@@ -350,6 +350,15 @@ def choose_threshold(
                 best = max(best, max(posterior.values(), default=0.0))
             before = active
         scored.append((best, view.episode is not None, bool(view.run.injected_faults)))
+    modes = [view.episode.mode if view.episode is not None else None for view in views]
+    return threshold_from_scores(scored, modes)
+
+
+def threshold_from_scores(
+    scored: Sequence[tuple[float, bool, bool]], modes: Sequence[str | None]
+) -> float:
+    """`choose_threshold` on the runs' scores: (score, failed, had a fault) and each failed
+    run's mode, in the same order."""
     candidates = [round(0.05 * k, 2) for k in range(2, 19)]
     allowed: list[tuple[float, float]] = []
     for threshold in candidates:
@@ -366,6 +375,18 @@ def choose_threshold(
     # alert late; the lowest just over the passing runs' scores.
     best_score = max(score for _, score in allowed)
     tied = [threshold for threshold, score in allowed if score == best_score]
+
+    # Of those, the ones that let the most modes warn of their own failures: a mode whose
+    # precursors also came in runs that did not fail scores lower than one whose never did,
+    # and a tie between "half the failures, no false alarm" and "most failures, one" must not
+    # silence it for good.
+    def warned_modes(threshold: float) -> int:
+        return len(
+            {m for (score, _, _), m in zip(scored, modes, strict=True) if m and score >= threshold}
+        )
+
+    most = max(warned_modes(t) for t in tied)
+    tied = [t for t in tied if warned_modes(t) == most]
     return tied[len(tied) // 2]
 
 

@@ -19,6 +19,7 @@ from premortem.clock import ManualClock
 from premortem.domain import LogRecord, TestRun
 from premortem.ingest.native import log_record, validate_test_run
 from premortem.learn import OnlinePredictor, TrainedModel, train
+from premortem.learn.rows import threshold_from_scores
 
 START = datetime(2026, 5, 4, 9, 0, 0, tzinfo=UTC)
 FAULT_S, WARN_FROM_S, FAILURE_S = 15, 20, 45
@@ -147,3 +148,27 @@ def test_a_steady_warning_that_stops_stops_being_evidence() -> None:
     after_s = (closed[-1].time_ns - last_warning) / 1e9
     assert 0 < after_s <= 12, f"closed {after_s:.1f} s after the last warning"
     assert all(p.time_ns <= last_warning for p in opened), "nothing opens in the quiet run"
+
+
+def test_among_equally_good_thresholds_the_one_that_lets_more_modes_warn() -> None:
+    """A payments trial's training runs, scored: a connection leak's precursors never came in a
+    run that did not fail (0.97–0.99); a poison message's also came in its harmless run (0.57).
+    F0.5 ties between 0.55 (5 of 6 failures, one harmless run alerted) and 0.60–0.95 (3 of 6,
+    none); the middle of the tie, 0.75, silenced the poison mode for good."""
+    scored = [
+        (0.12, False, False),  # fault-free: nothing fired
+        (0.97, True, True),  # leak
+        (0.99, True, True),  # leak
+        (0.57, True, True),  # poison
+        (0.51, False, True),  # harmless redis pause
+        (0.99, True, True),  # leak
+        (0.51, True, True),  # redis pause
+        (0.57, True, True),  # poison
+        (0.12, False, False),
+        (0.57, False, True),  # harmless poison
+    ]
+    modes = [None, "leak", "leak", "poison", None, "leak", "redis", "poison", None, None]
+    assert threshold_from_scores(scored, modes) == 0.55
+    # Without a tie the best F0.5 wins as before: the poison's harmless run now alerts twice.
+    noisier = [*scored, (0.57, False, True), (0.57, False, True)]
+    assert threshold_from_scores(noisier, [*modes, None, None]) > 0.57

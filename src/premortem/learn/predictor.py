@@ -63,30 +63,27 @@ class _Fired:
 class OnlinePredictor:
     """Feed records with `observe`; get predictions for modes at or above `min_probability`.
 
-    A prediction opens only on new evidence: an indicator that was not active fires, or an
-    active one fires again after a pause (`rows.REGAP_SHARE` of the window: a new incident of a
-    signal that never quite went quiet). Evidence expires `window_s` after it fired — sooner for
-    a signal that kept coming at a steady pace and then stopped (`rows.evidence_life_ns`, as in
-    the training rows: five of its own gaps of silence, the fault behind it is gone) — judged
-    on the time of the source that logged it (one late source never expires another's
-    evidence). A source that has gone quiet moves on with the rest of the stream: its time is
-    its newest record's plus how far the newest record of any source has moved since it last
-    sent (a lock manager
-    that logs only lock waits would otherwise hold its last warning, and the alert it keeps
-    open, until it logs again); `pass_time` moves it on while the whole stream is quiet. Expiry
-    only ever lowers risk: it never opens or raises a prediction, and an open one that falls
-    below the threshold is *closed* — returned once more with `evidence["closes"]` set, so that
-    its alert resolves. When a failure's own lines are seen (a mode's manifestation, learned in
-    training), the incident is over: open predictions close, the evidence is dropped, and no new
-    evidence counts while the failure's lines keep coming (and for REGAP_SHARE of the window
-    after the last), so the failure cannot warn about itself or about the next run. An
-    indicator that fired in the incident stays spent while it keeps firing after it (gaps under
-    REGAP_SHARE of the window): the aftermath of a failure (a slow call still in flight when
-    the fault is rolled back) is not the warning of the next one. A failure no learned mode
-    names ends the incident the same way: while a prediction is open, an error template training
-    never saw logged FLOOD_LINES times within REGAP_SHARE of the window (every request failing).
-    `reset()` forgets the evidence, not the templates — used between independent runs.
-    """
+    A prediction opens only on new evidence: an indicator that was not active fires, or an active
+    one fires again after a pause (`rows.REGAP_SHARE` of the window: a new incident of a signal that
+    never quite went quiet). Evidence expires `window_s` after it fired — sooner for a signal that
+    kept coming at a steady pace and then stopped (`rows.evidence_life_ns`, as in the training rows:
+    five of its own gaps of silence, the fault behind it is gone) — judged on the time of the source
+    that logged it (one late source never expires another's evidence). A source that has gone quiet
+    moves on with the rest of the stream: its time is its newest record's plus how far the newest
+    record of any source has moved since it last sent (a lock manager that logs only lock waits
+    would otherwise hold its last warning, and the alert it keeps open, until it logs again);
+    `pass_time` moves it on while the whole stream is quiet. Expiry only ever lowers risk: it never
+    opens or raises a prediction, and an open one that falls below the threshold is *closed* —
+    returned once more with `evidence["closes"]` set, so that its alert resolves. When a failure's
+    own lines are seen (a mode's manifestation, learned in training), the incident is over: open
+    predictions close, the evidence is dropped, and no new evidence counts while the failure's lines
+    keep coming (and for REGAP_SHARE of the window after the last), so the failure cannot warn about
+    itself or about the next run. An indicator that fired in the incident stays spent while it keeps
+    firing after it (gaps under REGAP_SHARE of the window): the aftermath of a failure (a slow call
+    still in flight when the fault is rolled back) is not the warning of the next one. A failure no
+    learned mode names ends the incident the same way: while a prediction is open, an error template
+    training never saw logged FLOOD_LINES times within REGAP_SHARE of the window (every request
+    failing). `reset()` forgets the evidence, not the templates — used between independent runs."""
 
     def __init__(
         self,
@@ -107,10 +104,9 @@ class OnlinePredictor:
         self._manifest = frozenset(model.manifest_templates)
         self._unknown_from = self._miner.next_id  # templates from here on: training never saw
         self._fired: dict[str, _Fired] = {}
-        # Per active indicator: the gaps between its recent firings, and how long its last
-        # firing stays evidence (`rows.evidence_life_ns`: a steady signal that stops expires).
+        # Per active indicator: the gaps between its recent firings, which say how long its
+        # last firing stays evidence (`rows.evidence_life_ns`: a steady signal that stops expires).
         self._gaps: dict[str, list[int]] = {}
-        self._life: dict[str, int] = {}
         self._source_now: dict[str, int] = {}  # per source: its newest record's time
         self._newest = 0  # the newest record time of any source
         self._seen_at: dict[str, int] = {}  # per source: `_newest` when it last sent
@@ -131,7 +127,6 @@ class OnlinePredictor:
         self._observed.clear()
         self._fired.clear()
         self._gaps.clear()
-        self._life.clear()
         self._source_now.clear()
         self._newest = 0
         self._seen_at.clear()
@@ -150,7 +145,6 @@ class OnlinePredictor:
                 "miner": self._miner.dumps().decode(),
                 "fired": {name: astuple(f) for name, f in sorted(self._fired.items())},
                 "gaps": {name: gaps for name, gaps in sorted(self._gaps.items())},
-                "life": {name: life for name, life in sorted(self._life.items())},
                 "source_now": self._source_now,
                 "newest": self._newest,
                 "seen_at": self._seen_at,
@@ -165,10 +159,8 @@ class OnlinePredictor:
         state = textjson.loads(data)
         self._miner = DrainMiner.loads(state["miner"].encode())
         self._fired = {name: _Fired(*fields) for name, fields in state["fired"].items()}
-        # A checkpoint from before steady signals expired early: every firing lives the window.
+        # A checkpoint from before steady signals expired early has no gaps: the window.
         self._gaps = {str(k): [int(g) for g in v] for k, v in state.get("gaps", {}).items()}
-        life = state.get("life") or dict.fromkeys(self._fired, self._window_ns)
-        self._life = {str(k): int(v) for k, v in life.items()}
         self._source_now = {str(k): int(v) for k, v in state["source_now"].items()}
         # A checkpoint from before quiet sources moved on: each source was last seen just now.
         self._newest = int(state.get("newest", max(self._source_now.values(), default=0)))
@@ -317,10 +309,13 @@ class OnlinePredictor:
             elif previous is not None:
                 gaps.append(fired.time_ns - previous.time_ns)
                 del gaps[:-RECENT_GAPS]
-            life = self._life[name] = evidence_life_ns(gaps, self._window_ns, self._regap_ns)
-            self._expiry_due = min(self._expiry_due, fired.time_ns + life)
+            self._expiry_due = min(self._expiry_due, fired.time_ns + self._life(name))
             self._fired[name] = fired
         return fresh
+
+    def _life(self, name: str) -> int:
+        """How long the indicator's last firing stays evidence."""
+        return evidence_life_ns(self._gaps.get(name, ()), self._window_ns, self._regap_ns)
 
     def observed_failures(self) -> list[ObservedFailure]:
         """The failures seen since the last call (one per incident: its first manifestation
@@ -361,29 +356,21 @@ class OnlinePredictor:
             return False
         source_now, seen_at = self._source_now, self._seen_at
         stream_now = max(self._newest, global_now)
-        window = self._window_ns
 
         def now_of(service: str) -> int:
             own = source_now.get(service, 0)
             now = own + stream_now - seen_at.get(service, stream_now)
             return max(now, clock_now) if service in sources else now
 
-        life = self._life
-        kept = {
-            name: f
-            for name, f in fired.items()
-            if now_of(f.service) - f.time_ns <= life.get(name, window)
-        }
+        life = {name: self._life(name) for name in fired}
+        kept = {name: f for name, f in fired.items() if now_of(f.service) - f.time_ns <= life[name]}
         # No source's time is ahead of the stream's newest record: nothing can expire before
         # the newest record passes the earliest end of a firing's life.
-        self._expiry_due = min(
-            (f.time_ns + life.get(name, window) for name, f in kept.items()), default=_NEVER
-        )
+        self._expiry_due = min((f.time_ns + life[name] for name, f in kept.items()), default=_NEVER)
         if len(kept) == len(fired):
             return False
         for name in fired.keys() - kept.keys():
             self._gaps.pop(name, None)
-            self._life.pop(name, None)
         self._fired = kept
         return True
 
@@ -420,7 +407,6 @@ class OnlinePredictor:
         self._open.clear()
         self._fired.clear()
         self._gaps.clear()
-        self._life.clear()
         return out
 
     def _prediction(

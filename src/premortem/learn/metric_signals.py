@@ -14,6 +14,14 @@ onset, within the longest horizon, of at least MIN_TRIGGER_EPISODES failures and
 many runs where no failure followed as where one did (it must say something about failure, not
 merely "a fault was injected"). Like a log template indicator it is then a variable of the
 network, and the online predictor fires it from live samples (`OnlinePredictor.observe_series`).
+
+**Levels in warning lines** are series too (`timeline.level_series`: "volume /data is 81% full"
+gives `level:<template id>#0/3` = 81). A fault held below what breaks the system logs the same
+warnings as one that breaks it, and often only the level tells them apart (the volume that
+stays at 81 %, the one that climbs to 91 %). Such a series is learned by the same rule, with
+one more: a run where no failure followed must have shown it *after* a failure it fired before.
+A number that only grows (an order number, a clock) exceeds everything seen before in whatever
+run comes last, so without that it would pass for a level that precedes failures.
 """
 
 from __future__ import annotations
@@ -24,13 +32,14 @@ from dataclasses import dataclass
 
 from premortem.domain import MAX_NS, MetricSeries
 from premortem.learn.precursors import MAX_HORIZON_NS, RunView
-from premortem.learn.timeline import Timeline
+from premortem.learn.timeline import Timeline, level_template
 
 MARGIN = 0.1
 TINY = 1e-9
 MIN_NORMAL_POINTS = 5
 MIN_TRIGGER_EPISODES = 2
 MAX_METRIC_INDICATORS = 12
+MAX_LEVEL_INDICATORS = 8
 PREFIX = "metric:"
 
 
@@ -61,17 +70,24 @@ def attach(
             timeline.metric_names[s.id] = indicator_name(s)
 
 
-def learn_metric_indicators(views: Sequence[RunView]) -> dict[str, MetricThreshold]:
+def learn_metric_indicators(
+    views: Sequence[RunView], *, levels: bool = False
+) -> dict[str, MetricThreshold]:
     """Indicator name -> threshold of every series that rose past its normal range before
-    failures (module docstring), the most telling first, at most MAX_METRIC_INDICATORS."""
+    failures (module docstring), the most telling first, at most MAX_METRIC_INDICATORS; with
+    `levels`, the warning lines' numbers instead, at most MAX_LEVEL_INDICATORS."""
     normal: dict[str, list[float]] = defaultdict(list)
     names: dict[str, str] = {}
-    for view in views:
-        names |= view.timeline.metric_names
+    wanted = [
+        (view, {k: p for k, p in view.timeline.metrics.items() if _is_level(k) == levels})
+        for view in views
+    ]
+    for view, series in wanted:
+        names |= {k: view.timeline.metric_names[k] for k in series}
         # A run that did not fail shows levels that are, by its own evidence, no sign of failure
         # (a fault the system absorbed included); a failed run, only its part before the fault.
         until = view.normal_end_ns if view.episode is not None else MAX_NS
-        for key, points in view.timeline.metrics.items():
+        for key, points in series.items():
             normal[key] += [v for t, v in points if t < until]
     thresholds = {
         key: _threshold(values)
@@ -80,27 +96,42 @@ def learn_metric_indicators(views: Sequence[RunView]) -> dict[str, MetricThresho
     }
     before_failure: dict[str, int] = defaultdict(int)
     without_failure: dict[str, int] = defaultdict(int)
-    for view in views:
-        for key, points in view.timeline.metrics.items():
+    first_fired: dict[str, int] = {}  # the start of the earliest run it fired before a failure
+    normal_since: dict[str, int] = {}  # the start of the latest run that showed it normal
+    for view, series in wanted:
+        for key, points in series.items():
             above = thresholds.get(key)
             if above is None:
                 continue
             fired = firing_times(points, above[0])
+            start = view.timeline.start_ns
             if view.episode is not None:
                 since = view.watch_end_ns - MAX_HORIZON_NS
-                before_failure[key] += any(since <= t < view.watch_end_ns for t in fired)
+                hit = any(since <= t < view.watch_end_ns for t in fired)
+                before_failure[key] += hit
+                if hit:
+                    first_fired[key] = min(first_fired.get(key, start), start)
             else:
                 without_failure[key] += bool(fired)
+            if view.episode is None or any(t < view.normal_end_ns for t, _ in points):
+                normal_since[key] = max(normal_since.get(key, start), start)
     kept = [
         key
         for key, hits in before_failure.items()
-        if hits >= MIN_TRIGGER_EPISODES and without_failure[key] <= hits
+        if hits >= MIN_TRIGGER_EPISODES
+        and without_failure[key] <= hits
+        and (not levels or normal_since.get(key, -1) > first_fired[key])
     ]
     kept.sort(key=lambda key: (without_failure[key] - before_failure[key], names[key]))
+    cap = MAX_LEVEL_INDICATORS if levels else MAX_METRIC_INDICATORS
     return {
         names[key]: MetricThreshold(key, thresholds[key][0], thresholds[key][1])
-        for key in kept[:MAX_METRIC_INDICATORS]
+        for key in kept[:cap]
     }
+
+
+def _is_level(series_id: str) -> bool:
+    return level_template(series_id) is not None
 
 
 def _threshold(values: list[float]) -> tuple[float, float]:

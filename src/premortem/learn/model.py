@@ -239,8 +239,10 @@ def _fit(
 
 
 def _with_metrics(indicators: IndicatorSet, views: Sequence[RunView]) -> IndicatorSet:
-    """The log indicators plus the metric series that rose before failures, as room allows."""
+    """The log indicators plus the metric series and warning-line levels that rose before
+    failures, as room allows."""
     learned = list(learn_metric_indicators(views).items())
+    learned += learn_metric_indicators(views, levels=True).items()
     learned = learned[: max(MAX_INDICATORS - len(indicators.names), 0)]
     if not learned:
         return indicators

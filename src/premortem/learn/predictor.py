@@ -177,6 +177,7 @@ class OnlinePredictor:
         predictions: list[Prediction] = []
         add = self._miner.add
         fired_of = self._indicators.fired
+        levels, levels_fired = self._indicators.watched_levels, self._indicators.levels_fired
         source_now = self._source_now
         sources: set[str] = set()
         for record in records:
@@ -215,6 +216,9 @@ class OnlinePredictor:
                 predictions += self._close_all(now, UNNAMED_FAILURE)
                 continue
             names = fired_of(match.template_id, record.service, record.severity_number)
+            if match.template_id in levels:
+                more = levels_fired(match.template_id, record.body, record.severity_number)
+                names = tuple(dict.fromkeys((*names, *more)))
             if not names or not (names := self._unspent(names, now)):
                 continue
             fired = _Fired(

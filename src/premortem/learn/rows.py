@@ -5,7 +5,8 @@ An indicator is a binary signal that is active while it fired within the last `w
 - ``novel:*:<warn|error>`` — the same in any service (a service whose errors never preceded a
   failure in training can still warn of one);
 - ``tpl:<id>`` — a specific template that preceded failures of a mode (a learned log trigger);
-- ``metric:<name>{labels}`` — a metric series above its normal range (learn/metric_signals.py).
+- ``metric:<name>{labels}`` — a metric series above its normal range (learn/metric_signals.py);
+- ``level:<template id>#<j>/<n>`` — a number in a warning line above its normal range (the same).
 
 Rows sample every run every `step_s` seconds (STEP_S, finer when runs are short) up to its onset
 (or end): the active indicators at that moment, the injected fault type (once it started) and, per
@@ -26,7 +27,7 @@ from premortem.conditions import FAULT, NO_FAULT
 from premortem.domain import ERROR_SEVERITY, WARN_SEVERITY, FailureMode, TriggerKind
 from premortem.learn.network import ModeNetwork
 from premortem.learn.precursors import MAX_HORIZON_NS, RunView
-from premortem.learn.timeline import Timeline
+from premortem.learn.timeline import Timeline, level_series, level_template
 
 STEP_S = 10.0
 WINDOW_S = 300.0
@@ -65,9 +66,17 @@ class IndicatorSet:
     # Metric indicators: name -> (series id, fires above this value).
     metric_thresholds: dict[str, tuple[str, float]] = field(default_factory=dict)
     _name_set: frozenset[str] = frozenset()
+    # Template id -> {level series id: (fires above, indicator)}, from metric_thresholds.
+    _levels: dict[int, dict[str, tuple[float, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._name_set = frozenset(self.names) | frozenset(self.aliases)
+        self._levels = {}
+        for name, (series_id, above) in sorted(self.metric_thresholds.items()):
+            template_id = level_template(series_id)
+            if template_id is not None:
+                named = self.aliases.get(name, name)
+                self._levels.setdefault(template_id, {})[series_id] = (above, named)
 
     def fired(self, template_id: int, service: str, severity: int) -> tuple[str, ...]:
         """The indicators one record fires (usually none)."""
@@ -91,6 +100,23 @@ class IndicatorSet:
             points = timeline.metrics.get(series_id, ())
             fires[self.aliases.get(name, name)].extend(t for t, v in points if v > above)
         return {name: sorted(times) for name, times in fires.items() if times}
+
+    @property
+    def watched_levels(self) -> dict[int, dict[str, tuple[float, str]]]:
+        """Templates whose warning lines carry a learned level, by template id."""
+        return self._levels
+
+    def levels_fired(self, template_id: int, body: str, severity: int) -> tuple[str, ...]:
+        """The level indicators a live warning line fires with its numbers (usually none)."""
+        watched = self._levels.get(template_id)
+        if watched is None or severity < WARN_SEVERITY:
+            return ()
+        fired = []
+        for series_id, value in level_series(template_id, body):
+            held = watched.get(series_id)
+            if held is not None and value > held[0]:
+                fired.append(held[1])
+        return tuple(fired)
 
     def metric_fired(self, series_id: str, value: float) -> str | None:
         """The indicator a live metric sample fires, if any."""

@@ -7,6 +7,7 @@ template (kept as evidence).
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -50,7 +51,8 @@ class Timeline:
     service: dict[int, str] = field(default_factory=dict)
     samples: dict[int, Sample] = field(default_factory=dict)
     templates: dict[int, str] = field(default_factory=dict)  # the template's text when first seen
-    # Metric series in the run's window: series id -> (time, value) ascending (metric_signals).
+    # Metric series in the run's window: series id -> (time, value) ascending (metric_signals),
+    # and the numbers of its warning lines as series of their own (`level_series`).
     metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     metric_names: dict[str, str] = field(default_factory=dict)  # series id -> indicator name
 
@@ -98,9 +100,44 @@ def build_timeline(run_id: str, records: Iterable[LogRecord], miner: Miner) -> T
             occurrences.append(when)
             if record.severity_number > severity[template_id]:
                 severity[template_id] = record.severity_number
+        if is_warning_or_worse(record.severity_number):
+            for key, value in level_series(template_id, record.body):
+                points = timeline.metrics.get(key)
+                if points is None:
+                    points = timeline.metrics[key] = []
+                    timeline.metric_names[key] = key
+                points.append((when, value))
     timeline.start_ns = first or 0
     timeline.end_ns = last or 0
     return timeline
+
+
+# A number standing alone in a line, a unit glued to it allowed ("81%", "350ms", "12.5s"), not
+# part of a word or an id ("w3", "P-0934", "3f2a…", the later parts of "10.0.1.2").
+_NUMBER = re.compile(r"(?<![\w.,\-:/])(\d+(?:\.\d+)?)[a-zA-Z%]*(?![\w.\-:/])")
+MAX_LEVELS_PER_LINE = 8
+LEVEL_PREFIX = "level:"
+
+
+def level_series(template_id: int, body: str) -> list[tuple[str, float]]:
+    """The numbers of a warning line, each as a point of its own series: a level the line
+    reports (a queue's depth, a volume's fill, a wait in ms) can say more than the line itself.
+    A series is the j-th number of the n numbers in the template's headline
+    (`level:<template id>#<j>/<n>`): the count tells lines of one template apart whose numbers
+    do not line up."""
+    headline = body.split("\n", 1)[0][:500]
+    found = _NUMBER.findall(headline)
+    if not found or len(found) > MAX_LEVELS_PER_LINE:
+        return []
+    n = len(found)
+    return [(f"{LEVEL_PREFIX}{template_id}#{j}/{n}", float(v)) for j, v in enumerate(found)]
+
+
+def level_template(series_id: str) -> int | None:
+    """The template id of a `level_series` id, None for a metric series."""
+    if not series_id.startswith(LEVEL_PREFIX):
+        return None
+    return int(series_id[len(LEVEL_PREFIX) : series_id.index("#")])
 
 
 def _time_of(record: LogRecord) -> int:

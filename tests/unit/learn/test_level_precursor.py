@@ -1,0 +1,126 @@
+"""A level in a warning line tells a fault that breaks the system from one it absorbs.
+
+A volume fills under a fault. In runs that fail it climbs from 80 % to full, then writes fail; in
+runs whose fill is capped (a harmless fault) it stays at 80-82 %. Both log the same warning
+("volume /data is N% full"), so the line alone cannot tell them apart: only its number can.
+Trained on both, the model learns the number as an indicator (learn/metric_signals.py, levels),
+warns the failing run ahead and stays silent on the capped one; without levels it alerts on
+both. An order number that only grows, logged only under the fault, is not taken for a level.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from premortem.clock import ManualClock
+from premortem.domain import InjectedFault, LogRecord, Prediction, TestRun
+from premortem.learn import OnlinePredictor, TrainedModel, metric_signals, train
+
+S = 1_000_000_000
+START = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+RUN_S = 240
+FAULT_S = 40
+FAILURE_S = 150
+FAILURE_LINE = "ERROR ledger write failed: [Errno 28] No space left on device"
+
+
+def _run(index: int, kind: str) -> tuple[TestRun, list[LogRecord]]:
+    start = START + timedelta(seconds=index * RUN_S)
+    start_ns = int(start.timestamp()) * S
+    fails = kind == "fail"
+    run = TestRun(
+        test_id=f"vol-{index:02d}",
+        timestamp=start,
+        ended_at=start + timedelta(seconds=RUN_S - 1),
+        expected_outcome="pass",
+        actual_outcome="fail" if fails else "pass",
+        failure_details=FAILURE_LINE if fails else None,
+        injected_faults=[InjectedFault(type="disk_fill", start=FAULT_S)] if kind != "pass" else [],
+        service="orders",
+    )
+    end_s = FAILURE_S + 10 if fails else RUN_S
+    records = [
+        LogRecord(start_ns + s * S, f"INFO order {index * 1000 + s} settled in {20 + s % 7} ms",
+                  "orders", 9, "INFO")
+        for s in range(0, end_s, 2)
+    ]  # fmt: skip
+    if kind != "pass":
+        for s in range(FAULT_S + 10, end_s, 2):
+            climb = (s - FAULT_S - 10) / (FAILURE_S - FAULT_S - 10)
+            share = 80 + (20 * climb if fails else 2 * min(climb * 4, 1.0))
+            line = f"WARNING volume /data is {share:.0f}% full ({share * 0.08:.1f} of 8.0 MiB used)"
+            records.append(LogRecord(start_ns + s * S, line, "orders", 13, "WARNING"))
+            if s % 10 == 0:  # only under the fault, and its number only grows
+                waited = f"WARNING order {index * 1000 + s} waited for the ledger"
+                records.append(LogRecord(start_ns + s * S + 1, waited, "orders", 13, "WARNING"))
+    if fails:
+        records += [
+            LogRecord(start_ns + (FAILURE_S + k) * S, FAILURE_LINE, "orders", 17, "ERROR")
+            for k in range(0, 10, 2)
+        ]
+    return run, sorted(records, key=lambda r: r.time_ns)
+
+
+# The last two training runs fail after the last run without a failure: a number that only grows
+# exceeds everything before it in them, as a real level would.
+HISTORY = "harmless fail pass fail harmless pass fail harmless fail fail".split()
+
+
+def _trained() -> TrainedModel:
+    history = [_run(i, kind) for i, kind in enumerate(HISTORY)]
+    return train([run for run, _ in history], {run.test_id: records for run, records in history})
+
+
+def _alerts(model: TrainedModel, records: list[LogRecord]) -> list[Prediction]:
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    said: list[Prediction] = []
+    for record in records:
+        clock.set(record.time_ns)
+        said += predictor.observe([record])
+    return [p for p in said if "closes" not in p.evidence]
+
+
+def test_the_level_in_a_warning_line_warns_of_the_fill_that_breaks_and_not_the_capped_one() -> None:
+    model = _trained()
+    levels = {
+        name: series_id
+        for name, (series_id, _) in model.indicators.metric_thresholds.items()
+        if series_id.startswith("level:")
+    }
+    assert len(levels) >= 1, model.indicators.names
+    template_ids = {int(s[len("level:") : s.index("#")]) for s in levels.values()}
+    texts = {t.id: t.template for t in model.miner.templates()}
+    assert all("volume" in texts[t] for t in template_ids), [texts[t] for t in template_ids]
+
+    _, failing = _run(20, "fail")
+    said = _alerts(model, failing)
+    assert said, "the failing fill was not warned"
+    lead_s = (failing[0].time_ns + FAILURE_S * S - said[0].time_ns) / S
+    assert lead_s >= 10, f"warned only {lead_s:.0f} s ahead"
+    assert any(name.startswith("level:") for name in said[0].evidence["indicators"])
+
+    _, capped = _run(21, "harmless")
+    assert _alerts(model, capped) == [], "the capped fill was alerted"
+
+
+def test_without_levels_the_capped_fill_is_alerted_like_the_real_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The anchor: the warning line alone cannot tell the two apart."""
+    monkeypatch.setattr(metric_signals, "MAX_LEVEL_INDICATORS", 0)
+    model = _trained()
+    assert not any(n.startswith("level:") for n in model.indicators.names)
+    _, capped = _run(21, "harmless")
+    _, failing = _run(20, "fail")
+    assert _alerts(model, failing) and _alerts(model, capped)
+
+
+def test_a_number_that_only_grows_is_not_a_level() -> None:
+    model = _trained()
+    texts = {t.id: t.template for t in model.miner.templates()}
+    for series_id, _ in model.indicators.metric_thresholds.values():
+        if series_id.startswith("level:"):
+            assert "waited for the ledger" not in texts[int(series_id[6 : series_id.index("#")])]

@@ -177,9 +177,10 @@ class FixedPredictor:
     """Predicts 0.35 for db_pool on every "precursor" line, like the real predictor only at or
     above `min_probability`."""
 
-    def __init__(self, model: TrainedModel, clock: Clock, *, min_probability: float) -> None:
+    def __init__(self, model: TrainedModel, clock: Clock, *, min_probability: float | None) -> None:
         self.model = model
-        self.min_probability = min_probability
+        # As the real one: the setting for every mode when given, else the mode's learned one.
+        self.threshold = model.threshold_of(MODE.id) if min_probability is None else min_probability
 
     def observed_failures(self) -> list[ObservedFailure]:
         return []  # this fake never sees a failure's own lines
@@ -198,11 +199,13 @@ class FixedPredictor:
                 horizon_s=300,
             )
             for r in records
-            if "precursor" in r.body and self.min_probability <= 0.35
+            if "precursor" in r.body and self.threshold <= 0.35
         ]
 
 
-def serve_model(client: TestClient, threshold: float) -> None:
+def serve_model(
+    client: TestClient, threshold: float, by_mode: dict[str, float] | None = None
+) -> None:
     runtime = runtime_of(client)
     model = TrainedModel(
         modes=[MODE],
@@ -210,6 +213,7 @@ def serve_model(client: TestClient, threshold: float) -> None:
         indicators=IndicatorSet([], set()),
         network=ModeNetwork([], []),
         alert_threshold=threshold,
+        mode_thresholds=by_mode or {},
     )
     runtime.models.save(model.dumps(), kind="test", summary={"threshold": threshold})
     runtime.prediction.make_predictor = FixedPredictor
@@ -253,6 +257,21 @@ def test_the_threshold_learned_in_training_is_the_one_used_live(
 
         page = client.get("/").text
         assert f"Alert threshold: <strong>{expected * 100:.0f}%</strong> ({source})" in page
+
+
+@pytest.mark.parametrize(("own", "fires"), [(0.3, True), (0.6, False)])
+def test_each_mode_alerts_at_its_own_learned_threshold(
+    client_factory: Callable[..., TestClient], own: float, fires: bool
+) -> None:
+    with client_factory() as client:
+        serve_model(client, threshold=0.5, by_mode={MODE.id: own, "fm-other": 0.25})
+        alerts = alerts_after_a_precursor(client)
+        assert [a["labels"]["mode_id"] for a in alerts] == (["db_pool"] if fires else [])  # type: ignore[index]
+        latest = client.get("/api/v1/models/latest").json()
+        assert latest["alert_threshold"] == 0.25, "the lowest in force"
+        assert latest["alert_thresholds_by_mode"] == {MODE.id: own, "fm-other": 0.25}
+        page = client.get("/").text
+        assert f"Alert threshold: <strong>25–{own * 100:.0f}% (per mode)</strong>" in page
 
 
 def test_without_a_model_the_threshold_says_so(client: TestClient) -> None:

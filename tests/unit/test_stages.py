@@ -109,13 +109,14 @@ def test_a_replay_of_old_logs_after_newer_ones_gives_the_windows_of_an_in_order_
 
 
 class Models:
-    def __init__(self, threshold: float) -> None:
+    def __init__(self, threshold: float, by_mode: dict[str, float] | None = None) -> None:
         model = TrainedModel(
             modes=[MODE],
             miner=DrainMiner(),
             indicators=IndicatorSet([], set()),
             network=ModeNetwork([], []),
             alert_threshold=threshold,
+            mode_thresholds=by_mode or {},
         )
         self.stored = StoredModel(1, 0, "test", model.dumps(), {})
 
@@ -128,7 +129,8 @@ class Models:
 
 class FakePredictor:
     """Says `probability` for db_pool on every "precursor" line, at the record's time; like the
-    real predictor, only when that is at least `min_probability` (unless told to ignore it)."""
+    real predictor, only when that is at least its threshold: `min_probability` when given, else
+    the model's for the mode (unless told to ignore it)."""
 
     made: ClassVar[list[FakePredictor]] = []
 
@@ -137,13 +139,14 @@ class FakePredictor:
         model: TrainedModel,
         clock: Clock,
         *,
-        min_probability: float,
+        min_probability: float | None,
         probability: float = 0.35,
         filter: bool = True,
     ) -> None:
         self.model = model
         self.clock = clock
         self.min_probability = min_probability
+        self.threshold = model.threshold_of(MODE.id) if min_probability is None else min_probability
         self.probability = probability
         self.filter = filter
         self.seen_now: list[tuple[str, int]] = []
@@ -167,7 +170,7 @@ class FakePredictor:
         out = []
         for record in records:
             if "precursor" in record.body and (
-                not self.filter or self.probability >= self.min_probability
+                not self.filter or self.probability >= self.threshold
             ):
                 out.append(self._prediction(record))
         self.opened += out
@@ -196,7 +199,11 @@ class Predictions:
 
 
 def prediction_stage(
-    *, model_threshold: float, override: float | None = None, filter: bool = True
+    *,
+    model_threshold: float,
+    override: float | None = None,
+    filter: bool = True,
+    by_mode: dict[str, float] | None = None,
 ) -> tuple[PredictionStage, AlertingService, StreamClocks, ManualClock]:
     mono = ManualClock(0)
     clocks = StreamClocks(mono)
@@ -208,11 +215,11 @@ def prediction_stage(
         stream_time=clocks.now_ns,
     )
 
-    def make(model: TrainedModel, clock: Clock, *, min_probability: float) -> FakePredictor:
+    def make(model: TrainedModel, clock: Clock, *, min_probability: float | None) -> FakePredictor:
         return FakePredictor(model, clock, min_probability=min_probability, filter=filter)
 
     stage = PredictionStage(
-        Models(model_threshold),
+        Models(model_threshold, by_mode),
         predictions=Predictions(),
         alerting=alerting,
         clocks=clocks,
@@ -235,9 +242,25 @@ def test_the_learned_threshold_is_the_one_used_live() -> None:
     stage.on_logs([line("db", 100)])
     assert stage.threshold is not None
     assert (stage.threshold.value, stage.threshold.source) == (0.3, "learned by model v1")
-    assert FakePredictor.made[-1].min_probability == 0.3
+    assert FakePredictor.made[-1].threshold == 0.3
     assert alerting.policy.default.threshold == 0.3
     assert firing(alerting) == ["db_pool"], "0.35 is above the model's 0.3: it alerts"
+
+
+@pytest.mark.parametrize(("own", "alerts"), [(0.3, True), (0.4, False)])
+def test_a_mode_alerts_at_its_own_learned_threshold(own: float, alerts: bool) -> None:
+    # Another mode's threshold is the lowest: alerting lets through what reaches it, and the
+    # predictor holds each mode to its own.
+    stage, alerting, _, _ = prediction_stage(
+        model_threshold=0.5, by_mode={MODE.id: own, "fm-other": 0.2}
+    )
+    stage.on_logs([line("db", 100)])
+    assert stage.threshold is not None
+    assert stage.threshold.value == 0.2 and stage.threshold.by_mode[MODE.id] == own
+    assert FakePredictor.made[-1].min_probability is None
+    assert FakePredictor.made[-1].threshold == own
+    assert alerting.policy.default.threshold == 0.2
+    assert firing(alerting) == (["db_pool"] if alerts else [])
 
 
 @pytest.mark.parametrize("filter", [True, False], ids=["predictor", "alert-policy"])
@@ -247,7 +270,7 @@ def test_the_setting_overrides_the_learned_threshold(filter: bool) -> None:
     stage.on_logs([line("db", 100)])
     assert stage.threshold is not None
     assert stage.threshold.source == "set by PREMORTEM_ALERT_THRESHOLD"
-    assert FakePredictor.made[-1].min_probability == 0.4
+    assert FakePredictor.made[-1].threshold == 0.4
     assert alerting.policy.default.threshold == 0.4
     assert firing(alerting) == []
 

@@ -63,7 +63,7 @@ def replay(
             records[-1].time_ns - records[0].time_ns if records else 0,
             int(predictor.horizon_s * 1e9),
         )
-        _replay_one(predictor, clock, records, outcome, kind_of_mode, model.alert_threshold)
+        _replay_one(predictor, clock, records, outcome, kind_of_mode)
         first_error = next((r for r in records if r.severity_number >= ERROR_SEVERITY), None)
         if first_error is not None:
             outcome.baseline.add(first_error.time_ns, baseline_kind, 1.0)
@@ -79,7 +79,6 @@ def _replay_one(
     records: Sequence[LogRecord],
     outcome: RunOutcome,
     kind_of_mode: Callable[[str], str],
-    threshold: float,
 ) -> None:
     for start in range(0, len(records), BATCH):
         batch = records[start : start + BATCH]
@@ -87,7 +86,7 @@ def _replay_one(
         alerting = [
             (p.time_ns, p.mode_id, p.probability)
             for p in predictor.observe(batch)
-            if p.probability >= threshold
+            if p.probability >= predictor.threshold_of(p.mode_id)
         ]
         for when, mode_id, probability in strongest_per_moment(alerting):
             outcome.model.add(when, kind_of_mode(mode_id), probability)

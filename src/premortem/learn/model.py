@@ -47,7 +47,7 @@ from premortem.learn.rows import (
     MAX_INDICATORS,
     IndicatorSet,
     aftermath_templates,
-    choose_threshold,
+    choose_thresholds,
     evidence_window_s,
     indicator_set,
     merge_identical,
@@ -76,9 +76,21 @@ class TrainedModel:
     manifest_templates: list[int] = field(default_factory=list)
     # Which modes each of those templates is the failure of (a live failure is stored as one).
     manifest_modes: dict[int, list[str]] = field(default_factory=dict)
+    # Each learned mode's own alert threshold (rows.choose_thresholds); `alert_threshold` is the
+    # one for all, used for a mode without one of its own.
+    mode_thresholds: dict[str, float] = field(default_factory=dict)
 
     def mode(self, mode_id: str) -> FailureMode | None:
         return next((m for m in self.modes if m.id == mode_id), None)
+
+    def threshold_of(self, mode_id: str) -> float:
+        """The probability at which a prediction of this mode alerts, as learned."""
+        return self.mode_thresholds.get(mode_id, self.alert_threshold)
+
+    @property
+    def lowest_threshold(self) -> float:
+        """The lowest learned threshold: below it, no prediction of any mode alerts."""
+        return min(self.mode_thresholds.values(), default=self.alert_threshold)
 
     def dumps(self) -> bytes:
         return orjson.dumps(
@@ -94,6 +106,7 @@ class TrainedModel:
                 "stats": self.stats,
                 "manifest_templates": self.manifest_templates,
                 "manifest_modes": {str(k): v for k, v in self.manifest_modes.items()},
+                "mode_thresholds": dict(sorted(self.mode_thresholds.items())),
             }
         )
 
@@ -113,6 +126,8 @@ class TrainedModel:
             stats=state["stats"],
             manifest_templates=list(state.get("manifest_templates", [])),
             manifest_modes={int(k): v for k, v in state.get("manifest_modes", {}).items()},
+            # A model stored before modes had thresholds of their own: one for all.
+            mode_thresholds={str(k): float(v) for k, v in state.get("mode_thresholds", {}).items()},
         )
 
 
@@ -146,7 +161,7 @@ def train(
     fitted = _fit(views, events, simulations, horizon_s=horizon_s)
     modes, by_mode, healthy = fitted.modes, fitted.by_mode, fitted.healthy
     indicators, rows, network = fitted.indicators, fitted.rows, fitted.network
-    threshold = choose_threshold(views, indicators, network, horizon_s=horizon_s)
+    threshold, mode_thresholds = choose_thresholds(views, indicators, network)
     indicators.aftermath = aftermath_templates(views)
     factor = feedback_factors(modes, by_mode, feedback)
     _apply_feedback(modes, factor)
@@ -175,6 +190,7 @@ def train(
         stats,
         sorted(manifest_modes),
         {t: sorted(modes) for t, modes in sorted(manifest_modes.items())},
+        mode_thresholds,
     )
 
 

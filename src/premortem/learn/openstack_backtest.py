@@ -186,6 +186,7 @@ def _train_and_replay(
         "test_experiments": len(evaluated),
         "modes": len(model.modes),
         "alert_threshold": model.alert_threshold,
+        "alert_thresholds_by_mode": dict(sorted(model.mode_thresholds.items())),
         "indicators": len(model.indicators.names),
         "network_edges": len(model.network.edges_),
         "lines_replayed": sum(o.lines for o in outcomes),

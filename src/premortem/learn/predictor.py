@@ -61,7 +61,8 @@ class _Fired:
 
 
 class OnlinePredictor:
-    """Feed records with `observe`; get predictions for modes at or above `min_probability`.
+    """Feed records with `observe`; get predictions for modes at or above their threshold (each
+    mode's learned one, `TrainedModel.threshold_of`, or `min_probability` for all when given).
 
     A prediction opens only on new evidence: an indicator that was not active fires, or an active
     one fires again after a pause (`rows.REGAP_SHARE` of the window: a new incident of a signal that
@@ -96,7 +97,9 @@ class OnlinePredictor:
         self.model = model
         self.clock = clock
         self.horizon_s = horizon_s or model.horizon_s
-        self.min_probability = model.alert_threshold if min_probability is None else min_probability
+        # One threshold for every mode when one is given (PREMORTEM_ALERT_THRESHOLD), else each
+        # mode's learned one.
+        self.min_probability = min_probability
         self._miner = copy.deepcopy(model.miner)
         self._indicators = model.indicators
         self._window_ns = int(model.indicators.window_s * 1e9)
@@ -345,6 +348,12 @@ class OnlinePredictor:
         factor = self.model.mode_factor
         return {mode: p * factor.get(mode, 1.0) for mode, p in posterior.items()}
 
+    def threshold_of(self, mode_id: str) -> float:
+        """The probability at which this mode's predictions are made."""
+        if self.min_probability is not None:
+            return self.min_probability
+        return self.model.threshold_of(mode_id)
+
     def _expire(
         self, clock_now: int = 0, sources: frozenset[str] = frozenset(), *, global_now: int = 0
     ) -> bool:
@@ -384,7 +393,7 @@ class OnlinePredictor:
         self._expire()
         out = []
         for mode_id, probability in sorted(self.probabilities().items()):
-            if probability >= self.min_probability and self._active:
+            if probability >= self.threshold_of(mode_id) and self._active:
                 self._open[mode_id] = probability
                 out.append(self._prediction(mode_id, probability, now))
             elif mode_id in self._open:
@@ -399,7 +408,7 @@ class OnlinePredictor:
         out = []
         for mode_id in sorted(self._open):
             probability = min(current.get(mode_id, 0.0), self._open[mode_id])
-            if probability >= self.min_probability:
+            if probability >= self.threshold_of(mode_id):
                 self._open[mode_id] = probability
                 continue
             del self._open[mode_id]

@@ -353,38 +353,85 @@ def training_rows(
     return rows
 
 
-def choose_threshold(
-    views: Sequence[RunView], indicators: IndicatorSet, network: ModeNetwork, *, horizon_s: float
-) -> float:
-    """The alert threshold with the best run-level F0.5 on the training runs, among those that
-    alert on at most 1 % of the fault-free passing runs.
+def choose_thresholds(
+    views: Sequence[RunView], indicators: IndicatorSet, network: ModeNetwork
+) -> tuple[float, dict[str, float]]:
+    """The alert threshold of each mode, and one for all (`threshold_from_scores`, F0.5 on the
+    training runs within the fault-free budget).
 
     A run's score is what the live predictor could alert on in it: the highest posterior at a
     moment with new evidence (an indicator active that was not a step before). With nothing
     active the predictor never speaks, so the network's prior is no run's score — where most
     training runs fail, the prior alone is high, and a fault-free run scored by it forbade every
     threshold under it; expiry only lowers risk, so a posterior that rises as evidence expires
-    is not one either."""
-    del horizon_s
-    scored = []
+    is not one either.
+
+    **Per mode**, because modes' posteriors live on different scales: a mode whose precursor a
+    harmless fault logs too never gets far above one half, a mode with a clean level indicator
+    reaches one. With one threshold for both, F0.5 kept the clean mode's precision and
+    silenced the other mode for good (all its failures unwarned, though its precursors came
+    before every one). A mode's threshold is chosen on its own failures and on the runs without
+    a failure (runs that failed otherwise are another mode's business); the one for all, on
+    every run by its likeliest mode, is kept for a mode that no threshold warned of in
+    training (nothing to choose its own by)."""
+    scores = run_scores(views, indicators, network)
+    faulty = [bool(view.run.injected_faults) for view in views]
+    modes = [view.episode.mode if view.episode is not None else None for view in views]
+    return thresholds_from_scores(scores, modes, faulty)
+
+
+def thresholds_from_scores(
+    scores: Sequence[Mapping[str, float]], modes: Sequence[str | None], faulty: Sequence[bool]
+) -> tuple[float, dict[str, float]]:
+    """`choose_thresholds` on each run's per-mode scores, the mode it failed with (None: it did
+    not fail) and whether it had a fault, in the same order."""
+    overall = [
+        (max(best.values(), default=0.0), mode is not None, fault)
+        for best, mode, fault in zip(scores, modes, faulty, strict=True)
+    ]
+    for_all = threshold_from_scores(overall, modes)
+    per_mode = {}
+    for mode_id in sorted({m for m in modes if m is not None}):
+        own = [
+            (best.get(mode_id, 0.0), mode is not None, fault)
+            for best, mode, fault in zip(scores, modes, faulty, strict=True)
+            if mode in (None, mode_id)
+        ]
+        threshold, f_score = _best_threshold(own, [m for m in modes if m in (None, mode_id)])
+        # A mode no threshold warned of in training has nothing to choose by: the one for all.
+        per_mode[mode_id] = threshold if f_score > 0 else for_all
+    return for_all, per_mode
+
+
+def run_scores(
+    views: Sequence[RunView], indicators: IndicatorSet, network: ModeNetwork
+) -> list[dict[str, float]]:
+    """Per run, per mode: the highest posterior at a moment with new evidence."""
+    scores = []
     for view in views:
-        best = 0.0
+        best: dict[str, float] = {}
         before: frozenset[str] = frozenset()
         for _, active in _states(view, indicators):
             if not active <= before:
-                posterior = network.posterior(active)
-                best = max(best, max(posterior.values(), default=0.0))
+                for mode_id, p in network.posterior(active).items():
+                    best[mode_id] = max(best.get(mode_id, 0.0), p)
             before = active
-        scored.append((best, view.episode is not None, bool(view.run.injected_faults)))
-    modes = [view.episode.mode if view.episode is not None else None for view in views]
-    return threshold_from_scores(scored, modes)
+        scores.append(best)
+    return scores
 
 
 def threshold_from_scores(
     scored: Sequence[tuple[float, bool, bool]], modes: Sequence[str | None]
 ) -> float:
-    """`choose_threshold` on the runs' scores: (score, failed, had a fault) and each failed
+    """`choose_thresholds` on the runs' scores: (score, failed, had a fault) and each failed
     run's mode, in the same order."""
+    return _best_threshold(scored, modes)[0]
+
+
+def _best_threshold(
+    scored: Sequence[tuple[float, bool, bool]], modes: Sequence[str | None]
+) -> tuple[float, float]:
+    """The threshold and its F0.5 (0.0 when no threshold warns of any failure)."""
     candidates = [round(0.05 * k, 2) for k in range(2, 19)]
     allowed: list[tuple[float, float]] = []
     for threshold in candidates:
@@ -395,7 +442,7 @@ def threshold_from_scores(
             continue
         allowed.append((threshold, _f_beta(alerted, sum(1 for s in scored if s[1]), beta=0.5)))
     if not allowed:
-        return 0.5
+        return 0.5, 0.0
     # Equally good thresholds: the middle one keeps a margin on both sides. The highest would sit
     # just under the failing runs' final scores (reached when the failure is already logged) and
     # alert late; the lowest just over the passing runs' scores.
@@ -413,7 +460,7 @@ def threshold_from_scores(
 
     most = max(warned_modes(t) for t in tied)
     tied = [t for t in tied if warned_modes(t) == most]
-    return tied[len(tied) // 2]
+    return tied[len(tied) // 2], best_score
 
 
 def _f_beta(alerted: list[tuple[bool, bool]], positives: int, *, beta: float) -> float:

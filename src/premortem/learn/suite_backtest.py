@@ -162,6 +162,7 @@ def _fold_details(model: TrainedModel, outcomes: Sequence[RunOutcome]) -> dict[s
     return {
         "modes": [m.name for m in model.modes],
         "alert_threshold": model.alert_threshold,
+        "alert_thresholds_by_mode": dict(sorted(model.mode_thresholds.items())),
         "evidence_window_s": model.indicators.window_s,
         "runs": [
             {

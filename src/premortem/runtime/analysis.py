@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Protocol
 
@@ -136,7 +136,7 @@ class FailureSink(Protocol):
 
 class PredictorFactory(Protocol):
     def __call__(
-        self, model: TrainedModel, clock: Clock, *, min_probability: float
+        self, model: TrainedModel, clock: Clock, *, min_probability: float | None
     ) -> Predictor: ...
 
 
@@ -147,8 +147,10 @@ THRESHOLD_SETTING = "PREMORTEM_ALERT_THRESHOLD"
 class AlertThreshold:
     """The probability at which a prediction alerts, and where that number came from."""
 
-    value: float
+    value: float  # the lowest in force: below it nothing alerts
     source: str  # "learned by model v3" or "set by PREMORTEM_ALERT_THRESHOLD"
+    # Learned per mode (mode id -> threshold); empty when one value holds for every mode.
+    by_mode: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,8 +239,9 @@ class PredictionStage:
     The model is whatever training stored last: the stage looks for a newer version every
     `reload_s` seconds (training may run in another process, e.g. `premortem train`).
 
-    One threshold: the predictor and alerting both use the model's learned `alert_threshold`,
-    unless `alert_threshold` (the PREMORTEM_ALERT_THRESHOLD setting) overrides it.
+    One set of thresholds: the predictor predicts each mode at the model's learned threshold for
+    it, and alerting lets through what reaches the lowest of them; `alert_threshold` (the
+    PREMORTEM_ALERT_THRESHOLD setting) overrides them all with one value.
 
     The predictor's clock is a `SourceClock` that the stage points at the source of each run of
     consecutive records before handing that run over, so its `now_ns()` (used for expiry at the
@@ -378,7 +381,7 @@ class PredictionStage:
             return
         model = TrainedModel.loads(stored.blob)
         threshold = self._threshold_for(model, stored.version)
-        self.predictor = self.make_predictor(model, self._clock, min_probability=threshold.value)
+        self.predictor = self.make_predictor(model, self._clock, min_probability=self._override)
         self._alerting.use_threshold(threshold.value)
         self.threshold = threshold
         self.version = stored.version
@@ -392,7 +395,9 @@ class PredictionStage:
     def _threshold_for(self, model: TrainedModel, version: int) -> AlertThreshold:
         if self._override is not None:
             return AlertThreshold(self._override, f"set by {THRESHOLD_SETTING}")
-        return AlertThreshold(model.alert_threshold, f"learned by model v{version}")
+        return AlertThreshold(
+            model.lowest_threshold, f"learned by model v{version}", dict(model.mode_thresholds)
+        )
 
     def _reload_if_due(self) -> None:
         now = time.monotonic_ns()

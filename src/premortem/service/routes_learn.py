@@ -72,6 +72,11 @@ def latest_model(request: Request) -> dict[str, Any]:
 
 
 def alert_threshold(runtime: Runtime) -> dict[str, Any]:
-    """The probability at which predictions alert, and where it came from."""
+    """The probability at which predictions alert, and where it came from: the lowest in force,
+    and each mode's own when they were learned per mode."""
     threshold = runtime.alert_threshold()
-    return {"alert_threshold": threshold.value, "alert_threshold_source": threshold.source}
+    return {
+        "alert_threshold": threshold.value,
+        "alert_threshold_source": threshold.source,
+        "alert_thresholds_by_mode": dict(sorted(threshold.by_mode.items())),
+    }

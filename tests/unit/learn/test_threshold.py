@@ -19,7 +19,7 @@ from premortem.clock import ManualClock
 from premortem.domain import LogRecord, TestRun
 from premortem.ingest.native import log_record, validate_test_run
 from premortem.learn import OnlinePredictor, TrainedModel, train
-from premortem.learn.rows import threshold_from_scores
+from premortem.learn.rows import threshold_from_scores, thresholds_from_scores
 
 START = datetime(2026, 5, 4, 9, 0, 0, tzinfo=UTC)
 FAULT_S, WARN_FROM_S, FAILURE_S = 15, 20, 45
@@ -172,3 +172,31 @@ def test_among_equally_good_thresholds_the_one_that_lets_more_modes_warn() -> No
     # Without a tie the best F0.5 wins as before: the poison's harmless run now alerts twice.
     noisier = [*scored, (0.57, False, True), (0.57, False, True)]
     assert threshold_from_scores(noisier, [*modes, None, None]) > 0.57
+
+
+def test_each_mode_alerts_at_its_own_threshold() -> None:
+    """The same trial's runs scored per mode, with two more harmless poison runs: one threshold
+    for all lands above 0.57 and silences both the poison and the Redis mode, whose precursors
+    also came in runs that did not fail; each mode's own keeps the leak's precision and lets the
+    other two warn."""
+    leak, poison, redis = "leak", "poison", "redis"
+    runs: list[tuple[dict[str, float], str | None, bool]] = [
+        ({}, None, False),  # fault-free: nothing fired
+        ({leak: 0.97, poison: 0.02}, leak, True),
+        ({leak: 0.99}, leak, True),
+        ({poison: 0.57, leak: 0.05}, poison, True),
+        ({redis: 0.51}, None, True),  # harmless Redis pause
+        ({leak: 0.99}, leak, True),
+        ({redis: 0.51, leak: 0.03}, redis, True),
+        ({poison: 0.57}, poison, True),
+        ({}, None, False),
+        *[({poison: 0.57}, None, True)] * 3,  # harmless poison messages
+    ]
+    scores = [s for s, _, _ in runs]
+    modes = [m for _, m, _ in runs]
+    faulty = [f for _, _, f in runs]
+    for_all, per_mode = thresholds_from_scores(scores, modes, faulty)
+    overall = [(max(s.values(), default=0.0), m is not None, f) for s, m, f in runs]
+    assert for_all == threshold_from_scores(overall, modes) > 0.57
+    assert 0.05 < per_mode[leak] <= 0.97, "every leak warned, nothing else alerted as one"
+    assert per_mode[poison] <= 0.57 and per_mode[redis] <= 0.51

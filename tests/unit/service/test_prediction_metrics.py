@@ -184,7 +184,7 @@ class Models:
 class ScriptedPredictor:
     """Answers a line "open p" with a prediction at p, and a line "close" with its closing."""
 
-    def __init__(self, model: TrainedModel, clock: Clock, *, min_probability: float) -> None:
+    def __init__(self, model: TrainedModel, clock: Clock, *, min_probability: float | None) -> None:
         self.model = model
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:

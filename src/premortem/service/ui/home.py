@@ -114,7 +114,7 @@ def predictive_analysis(
         },
         "threshold": {
             "value": threshold.value,
-            "text": f"{threshold.value * 100:.0f}%",
+            "text": _threshold_text(threshold.value, threshold.by_mode),
             "source": threshold.source,
         },
         "timeline": timeline,
@@ -230,3 +230,11 @@ def home_data(
     return predictive_analysis(
         runtime_of(request), alerts_of(request), service=service or None, window=window
     )
+
+
+def _threshold_text(lowest: float, by_mode: dict[str, float]) -> str:
+    """ "35%", or "35–60% (per mode)" when modes learned thresholds of their own."""
+    highest = max(by_mode.values(), default=lowest)
+    if highest <= lowest:
+        return f"{lowest * 100:.0f}%"
+    return f"{lowest * 100:.0f}–{highest * 100:.0f}% (per mode)"

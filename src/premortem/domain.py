@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -173,12 +174,22 @@ class TestRun(BaseModel):
 
     @property
     def failed(self) -> bool:
-        """A run failed when its actual outcome differs from the expected one."""
-        if self.actual_outcome is None:
+        """Whether the run failed (docs/ingest.md, "When a run failed"): a verdict word in
+        `actual_outcome` ("pass", "failed", "ok", …) decides; else a run failed when its actual
+        outcome differs from the expected one — unless, with neither `failure_details` nor
+        `failure_time` to say what broke, the actual outcome reads as a success in other words
+        ("all orders succeeded" against "every order succeeds (no 5xx)")."""
+        verdict = outcome_verdict(self.actual_outcome)
+        if verdict is not None:
+            return verdict == "fail"
+        if self.actual_outcome is None:  # no outcome yet (a run still going on)
             return self.failure_time is not None
+        explicit = bool(self.failure_details) or self.failure_time is not None
         if self.expected_outcome is None:
-            return bool(self.failure_details) or self.failure_time is not None
-        return _norm(self.actual_outcome) != _norm(self.expected_outcome)
+            return explicit
+        if _norm(self.actual_outcome) == _norm(self.expected_outcome):
+            return False
+        return explicit or not reads_as_success(self.actual_outcome)
 
     @property
     def outcome(self) -> str:
@@ -192,6 +203,59 @@ class TestRun(BaseModel):
     @property
     def fault_types(self) -> list[str]:
         return sorted({fault.type for fault in self.injected_faults})
+
+
+_PASS_WORDS = frozenset(
+    [
+        "pass",
+        "passed",
+        "passing",
+        "ok",
+        "okay",
+        "success",
+        "succeeded",
+        "successful",
+        "green",
+        "healthy",
+        "true",
+    ]
+)
+_FAIL_WORDS = frozenset(
+    ["fail", "failed", "failing", "failure", "error", "errored", "red", "unhealthy", "false"]
+)
+# "no 5xx", "without errors", "0 failures": a failure word that says it did not happen.
+_DENIED = re.compile(
+    r"\b(?:no|without|zero|0|never)\s+(?:\w+\s+)?"
+    r"(?:fail\w*|errors?|exceptions?|5xx|5\d\d|timeouts?|time-?outs?|crash\w*|deviations?)\b"
+)
+_FAILURE_WORDS = re.compile(
+    r"\b(?:fail\w*|errors?|errored|exceptions?|timed out|timeouts?|unavailable|exceed\w*|"
+    r"deviat\w*|broke\w*|crash\w*|refused|rejected|denied|down|5xx|5\d\d|not|no|never|"
+    r"unhealthy|lost|missing|degraded|aborted|killed)\b"
+)
+_SUCCESS_WORDS = re.compile(
+    r"\b(?:succe\w*|pass\w*|ok|okay|healthy|held|holds|met|within|green|normal|fine|all)\b"
+)
+
+
+def outcome_verdict(value: Outcome) -> str | None:
+    """ "pass" or "fail" when the outcome is a plain verdict word, else None."""
+    if not isinstance(value, str):
+        return None
+    word = value.strip().strip(".!").lower()
+    if word in _PASS_WORDS:
+        return "pass"
+    if word in _FAIL_WORDS:
+        return "fail"
+    return None
+
+
+def reads_as_success(value: Outcome) -> bool:
+    """A free-text outcome that says things went well and names nothing going wrong."""
+    if not isinstance(value, str):
+        return False
+    text = _DENIED.sub(" ", value.lower())
+    return bool(_SUCCESS_WORDS.search(text)) and not _FAILURE_WORDS.search(text)
 
 
 def _norm(value: Outcome) -> str:

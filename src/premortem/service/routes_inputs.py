@@ -53,7 +53,10 @@ async def post_test_runs(
         count_rejected(metrics, "test_run", exc)
     stored = await run_in_threadpool(pipeline.ingest_test_runs, runs)
     metrics.ingested.labels("test_run").inc(stored)
-    return {"stored": stored, "ids": [r.run.test_id for r in runs]}
+    # How each run was read (docs/ingest.md, "When a run failed"): a passing run whose outcome
+    # texts differ must not silently become a failure.
+    outcomes = {r.run.test_id: r.run.outcome for r in runs}
+    return {"stored": stored, "ids": [r.run.test_id for r in runs], "outcomes": outcomes}
 
 
 @router.get("/test-runs", dependencies=[CanRead])

@@ -65,7 +65,18 @@ def _run(index: int, kind: str) -> tuple[TestRun, list[LogRecord]]:
 
 # The last two training runs fail after the last run without a failure: a number that only grows
 # exceeds everything before it in them, as a real level would.
-HISTORY = "harmless fail pass fail harmless pass fail harmless fail fail".split()
+HISTORY = [
+    "harmless",
+    "fail",
+    "pass",
+    "fail",
+    "harmless",
+    "pass",
+    "fail",
+    "harmless",
+    "fail",
+    "fail",
+]
 
 
 def _trained() -> TrainedModel:

@@ -151,3 +151,38 @@ def test_prediction_does_not_change_the_template_ids_of_live_records(database_ur
         stored = client.get("/api/v1/logs", params={"q": "900ms"}).json()["items"][0]
         template = client.get(f"/api/v1/templates/{stored['template_id']}").json()
         assert "connection pool wait" in template["template"]
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["learned", "with-manual-advice"])
+def test_a_mode_retraining_no_longer_learns_is_retired(
+    client_factory: Callable[..., TestClient], edited: bool
+) -> None:
+    """A trial on an unseen system posted its passing runs with outcome texts that read as
+    failures, corrected them, retrained: the mode learned from the passing runs stayed in the
+    database for good. Retraining on the whole history now retires a learned mode it no longer
+    finds — unless someone wrote into it."""
+    with client_factory() as client:
+        post_seed(client)
+        assert client.post("/api/v1/train").json()["modes"] >= 1
+        (mode,) = [
+            m
+            for m in client.get("/api/v1/failure-modes").json()["items"]
+            if m["source"] == "learned"
+        ]
+        if edited:
+            advice = [*mode["mitigations"], {"action": "page the DBA on call"}]
+            patched = client.patch(
+                f"/api/v1/failure-modes/{mode['id']}", json={"mitigations": advice}
+            )
+            assert patched.status_code == 200, patched.text
+        corrected = json.loads(seed_example_bytes())
+        corrected["actual_outcome"] = corrected["expected_outcome"]  # it passed after all
+        corrected.pop("failure_details", None)
+        corrected.pop("failure_time", None)
+        posted = client.post("/api/v1/test-runs", json=corrected)
+        assert posted.json()["outcomes"] == {corrected["test_id"]: "pass"}
+
+        trained = client.post("/api/v1/train").json()
+        assert trained["retired"] == (0 if edited else 1)
+        found = client.get(f"/api/v1/failure-modes/{mode['id']}")
+        assert found.status_code == (200 if edited else 404)

@@ -23,12 +23,14 @@ def train() -> None:
     table.add_column("failure modes", justify="right")
     table.add_column("new", justify="right")
     table.add_column("updated", justify="right")
+    table.add_column("retired", justify="right")
     table.add_column("runs", justify="right")
     table.add_column("alert threshold", justify="right")
     table.add_row(
         str(result.modes),
         str(result.created),
         str(result.updated),
+        str(result.retired),
         str(result.stats.get("runs", 0)),
         f"{result.stats.get('threshold', 0):.2f}",
     )

@@ -3,12 +3,13 @@
 Rules: a manual mode is kept as it is (learned triggers and evidence for the same id are added to
 it, its own text never changes); inside a learned mode, manual triggers and mitigations survive
 and learned ones are replaced by the new learning (matched by id, so nothing is duplicated); the
-version goes up when the learned content changed.
+version goes up when the learned content changed. A learned mode that retraining no longer
+finds, with nothing written into it by hand, is retired (`retired_modes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from premortem.domain import Evidence, FailureMode, Mitigation, Source, Trigger
 
@@ -22,6 +23,24 @@ def merge_modes(
         old = merged.get(new.id)
         merged[new.id] = new.model_copy(deep=True) if old is None else _merge_one(old, new)
     return list(merged.values())
+
+
+def retired_modes(
+    existing: Sequence[FailureMode], learned_ids: Iterable[str]
+) -> list[FailureMode]:
+    """The learned modes that a retraining on the whole history no longer learns: the runs they
+    were learned from are gone, or no longer failures (an outcome corrected), or the same
+    failure is now known under another key. A mode someone wrote into (a manual trigger or
+    mitigation) is kept."""
+    learned = set(learned_ids)
+    return [
+        mode
+        for mode in existing
+        if mode.source != Source.MANUAL
+        and mode.id not in learned
+        and not _keep_manual(mode.triggers)
+        and not _keep_manual(mode.mitigations)
+    ]
 
 
 def _merge_one(old: FailureMode, new: FailureMode) -> FailureMode:

@@ -17,7 +17,7 @@ from typing import Any
 from premortem.alerting.feedback import feedback_for_training
 from premortem.alerting.repository import AlertRepository
 from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun, TestRun, datetime_to_ns
-from premortem.learn.merge import merge_modes
+from premortem.learn.merge import merge_modes, retired_modes
 from premortem.learn.model import train
 from premortem.modes.edit import differs
 from premortem.ports import (
@@ -45,6 +45,7 @@ class TrainingResult:
     created: int
     updated: int
     stats: dict[str, Any]
+    retired: int = 0
 
 
 def run_end_ns(run: TestRun) -> int | None:
@@ -207,10 +208,16 @@ class Trainer:
             progress=progress,
             series=self._series_by_run(runs),
         )
-        created, updated = self._save_modes(stored, merge_modes(stored, model.modes))
+        # The network's modes are the ones learned now; the model carries the stored ones too.
+        retired = {m.id for m in retired_modes(stored, model.network.modes)}
+        model.modes = [m for m in model.modes if m.id not in retired]
+        kept = [m for m in stored if m.id not in retired]
+        created, updated = self._save_modes(kept, merge_modes(kept, model.modes))
+        for mode_id in sorted(retired):
+            self._modes.delete_mode(mode_id)
         summary = {**model.stats, "modes": len(model.modes), "threshold": model.alert_threshold}
         version = self._models.save(model.dumps(), kind=MODEL_KIND, summary=summary)
-        return TrainingResult(version, len(model.modes), created, updated, summary)
+        return TrainingResult(version, len(model.modes), created, updated, summary, len(retired))
 
     def _series_by_run(self, runs: Sequence[TestRun]) -> dict[str, list[MetricSeries]]:
         """Each run's metric series, by the same windows as its logs (remote-written samples)."""

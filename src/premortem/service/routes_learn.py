@@ -34,6 +34,7 @@ async def train_now(request: Request) -> dict[str, Any]:
         "modes": result.modes,
         "created": result.created,
         "updated": result.updated,
+        "retired": result.retired,
         "stats": result.stats,
     }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -583,6 +584,30 @@ class FailureMode(BaseModel):
     )
     version: int = 1
     updated_at: UtcDatetime | None = None
+
+    def expected_lead_times_s(self, fired_templates: Iterable[int] = ()) -> list[float]:
+        """How long before the failure, in training, the precursors seen live came: the lead
+        times of this mode's triggers on the templates that fired (the model's template ids),
+        else of every trigger a live stream can show (log lines, event sequences). A fault's
+        injection, which premortem never sees live, came earlier than any line: counting it
+        said "46 s" where the lines that fired came 13 s ahead."""
+        fired = set(fired_templates)
+        own = [
+            t
+            for trig in self.triggers
+            if trig.condition.get("template_id") in fired
+            for t in trig.lead_times_s
+            if t >= 0
+        ]
+        if own:
+            return own
+        return [
+            t
+            for trig in self.triggers
+            if trig.kind in (TriggerKind.LOG_PATTERN, TriggerKind.EVENT_SEQUENCE)
+            for t in trig.lead_times_s
+            if t >= 0
+        ]
 
 
 class Prediction(BaseModel):

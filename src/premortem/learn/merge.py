@@ -25,19 +25,18 @@ def merge_modes(
     return list(merged.values())
 
 
-def retired_modes(
-    existing: Sequence[FailureMode], learned_ids: Iterable[str]
-) -> list[FailureMode]:
+def retired_modes(existing: Sequence[FailureMode], learned_ids: Iterable[str]) -> list[FailureMode]:
     """The learned modes that a retraining on the whole history no longer learns: the runs they
     were learned from are gone, or no longer failures (an outcome corrected), or the same
-    failure is now known under another key. A mode someone wrote into (a manual trigger or
-    mitigation) is kept."""
+    failure is now known under another key. A mode someone wrote into (an edited field, a manual
+    trigger or mitigation) is kept."""
     learned = set(learned_ids)
     return [
         mode
         for mode in existing
         if mode.source != Source.MANUAL
         and mode.id not in learned
+        and not mode.manual_fields
         and not _keep_manual(mode.triggers)
         and not _keep_manual(mode.mitigations)
     ]

@@ -427,7 +427,8 @@ class OnlinePredictor:
     ) -> Prediction:
         mode = self._names.get(mode_id)
         fired = sorted(self._fired.items(), key=lambda item: item[1].time_ns)
-        leads = [t for trig in (mode.triggers if mode else []) for t in trig.lead_times_s]
+        fired_ids = [f.template_id for _, f in fired if f.template_id >= 0]
+        leads = sorted(mode.expected_lead_times_s(fired_ids)) if mode else []
         return Prediction(
             id="pr-" + stable_id(mode_id, now, sorted(self._active), closes)[:16],
             time_ns=now,
@@ -435,12 +436,19 @@ class OnlinePredictor:
             service=mode.service if mode else "",
             probability=round(min(max(probability, 0.0), 1.0), 4),
             horizon_s=self.horizon_s,
-            lead_time_s=sorted(leads)[len(leads) // 2] if leads else None,
+            lead_time_s=leads[len(leads) // 2] if leads else None,
             evidence={
                 "indicators": sorted(self._active),
                 "template_ids": sorted({f.template_id for _, f in fired if f.template_id >= 0}),
-                "record_ids": [f.record_id for _, f in fired if f.record_id][:20],
-                "samples": [{"service": f.service, "line": f.line} for _, f in fired][:5],
+                # One record can fire several indicators (its template, "new warning here"):
+                # each record and line once.
+                "record_ids": list(dict.fromkeys(f.record_id for _, f in fired if f.record_id))[
+                    :20
+                ],
+                "samples": [
+                    {"service": service, "line": line}
+                    for service, line in dict.fromkeys((f.service, f.line) for _, f in fired)
+                ][:5],
                 # The live lines that fired the indicators, in the shape alerting shows first.
                 "templates": _templates(fired),
                 "mode_name": mode.name if mode else mode_id,

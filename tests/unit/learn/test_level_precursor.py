@@ -112,6 +112,8 @@ def test_the_level_in_a_warning_line_warns_of_the_fill_that_breaks_and_not_the_c
     lead_s = (failing[0].time_ns + FAILURE_S * S - said[0].time_ns) / S
     assert lead_s >= 10, f"warned only {lead_s:.0f} s ahead"
     assert any(name.startswith("level:") for name in said[0].evidence["indicators"])
+    ids = said[0].evidence["record_ids"]
+    assert len(ids) == len(set(ids)), "a line that fired two indicators is one record"
 
     _, capped = _run(21, "harmless")
     assert _alerts(model, capped) == [], "the capped fill was alerted"

@@ -54,6 +54,17 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # Before "connection pool": the database's own limit, reached by queries that hold on.
+        "long-running queries",
+        r"\blong[ -]?running (?:quer\w*|statements?|transactions?)|\bslow quer\w*"
+        r"|\bmax (?:user )?connections|\bconnection usage",
+        (
+            "Find the long-running queries holding connections (SHOW PROCESSLIST, "
+            "pg_stat_activity) and end them; set a statement timeout so they cannot pile up.",
+            "Cap connections per user; keep the application's pools below the database's limit.",
+        ),
+    ),
+    (
         "connection pool",
         r"\bpool\b|\btoo many (?:connections|clients)|\bconnection slots|\bmax connections",
         (
@@ -106,6 +117,19 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "instead of retrying it.",
             "Alert on dead-letter queue depth and inspect the parked messages before replaying.",
             "Validate messages at the producer so malformed payloads never enter the queue.",
+        ),
+    ),
+    (
+        # Before "slow dependency": a queue that grows is its consumers' problem, whatever else
+        # is slow.
+        "consumer backlog",
+        r"\bqueue depth|\bconsumer lag|\bqueue (?:\S+ )?(?:is )?(?:nearly |almost )?full"
+        r"|\bbacklog\b|\bunacked|\bmessages? (?:ready|waiting)",
+        (
+            "Scale out the consumers or workers (or speed up their handler) while queue depth "
+            "or consumer lag keeps growing.",
+            "Alert on the queue's depth and consumer lag trend, not only on a full queue.",
+            "Bound the queue and shed or reject load when it is full.",
         ),
     ),
     (

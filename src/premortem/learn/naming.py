@@ -43,7 +43,8 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
         "lock contention",
     ),
     (
-        r"\btoo many (?:connections|clients)|\bremaining connection slots|\bmax connections",
+        r"\btoo many (?:connections|clients)|\bremaining connection slots"
+        r"|\bmax (?:user )?connections",
         "connection limit reached",
     ),
     (
@@ -87,7 +88,7 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     (r"\btimed out in (?:the )?(?:work )?queue", "queue wait timeout"),
     (
-        r"\bqueue (?:is )?(?:full|overflow\w*)|\bqueue capacity|\brejected execution"
+        r"\bqueue (?:\S+ )?(?:is )?(?:full|overflow\w*)|\bqueue capacity|\brejected execution"
         r"|\bbacklog (?:is )?full",
         "queue overflow",
     ),

@@ -77,7 +77,7 @@ def test_precursors_keep_their_order() -> None:
         ("retrying request (attempt 7 of 10)", "retry storm"),
         ("x509: certificate has expired or is not yet valid", "certificate"),
         ("lookup inventory.svc: no such host", "dns"),
-        ("queue depth high: 9/10 requests waiting for a worker", "queue"),
+        ("queue depth high: 9/10 requests waiting for a worker", "consumer backlog"),
         ("connection_leak", "connection leak"),
         ("OPENSTACK_MISSING_PARAMETERS-VOLUME", "volume"),
         ("WARNING volume /var/lib/orders is <*> full (<*> of <*> used)", "disk"),
@@ -148,3 +148,23 @@ def test_no_duplicates_and_stable_ids() -> None:
 def test_a_volume_filling_up_gets_disk_advice_not_storage_backend_advice() -> None:
     actions = matching_actions("WARNING volume /var/lib/orders is <*> full (<*> of <*> used)")
     assert actions == list(_topic_actions("disk"))
+
+
+def test_a_growing_queue_gets_consumer_advice_before_slow_dependency_advice() -> None:
+    """A trial's backlog mode (queue depth growing behind a slowed consumer, whose handler logs
+    "slow handler") was advised circuit breakers and fallbacks for a slow dependency only."""
+    backlog = list(_topic_actions("consumer backlog"))
+    texts = [
+        'msg="queue depth above threshold" queue=ticket.index depth=<*>',
+        "slow handler <*> ms",
+    ]
+    actions = [
+        m.action
+        for m in mitigations_for("fm", fault_types=[], trigger_kinds=[], trigger_texts=texts)
+    ]
+    assert actions[: len(backlog)] == backlog
+
+
+def test_long_running_queries_get_database_advice() -> None:
+    actions = matching_actions('msg="long running queries" user=ticketapp count=<*> longest_s=<*>')
+    assert actions == list(_topic_actions("long-running queries"))

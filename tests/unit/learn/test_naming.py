@@ -290,3 +290,18 @@ def test_a_logfmt_failure_line_is_named_by_its_message_not_its_keys() -> None:
     assert (
         mode_name("payments", "payments failed", [pool]) == "payments: connection pool exhaustion"
     )
+
+
+def test_mariadb_user_connection_limit_and_a_named_full_queue() -> None:
+    """A trial's modes read "database get user ticketapp exceeded" and "publish rejected broker
+    queue ticket": MariaDB's `max_user_connections` and "queue ticket.index is full" were not
+    recognised."""
+    limit = (
+        "database error on GET /tickets/7: (1226, \"User 'ticketapp' has exceeded the "
+        "'max_user_connections' resource (current value: 30)\")"
+    )
+    assert (
+        mode_name("ticketing", "requests failed", [limit]) == "ticketing: connection limit reached"
+    )
+    full = "publish rejected by broker: queue ticket.index is full (max-length 200), ticket 9 lost"
+    assert mode_name("ticketing", "ticket creation failed", [full]) == "ticketing: queue overflow"

@@ -35,7 +35,26 @@ def test_timeline_is_the_fired_lines_the_alert_and_the_failure_in_time_order(
                 source="pager",
                 subject="pool",
                 service="shop",
-            )
+            ),
+            # Seen live in the lines of another service than the mode's (a trial's mode was
+            # "ticketing", its failure logged by "ticket-api"): it names the alert's mode.
+            Event(
+                time_ns=T0 + 31 * NS,
+                type="premortem.failure.observed",
+                source="premortem",
+                subject="shop: pool exhausted",
+                service="shop-api",
+                attributes={"mode_id": "fm-1", "mode_ids": ["fm-1"]},
+            ),
+            # Another mode's failure of another service: not this incident's.
+            Event(
+                time_ns=T0 + 32 * NS,
+                type="premortem.failure.observed",
+                source="premortem",
+                subject="search: disk full",
+                service="search-api",
+                attributes={"mode_id": "fm-2", "mode_ids": ["fm-2"]},
+            ),
         ]
     )
     alert = Alert(
@@ -66,8 +85,10 @@ def test_timeline_is_the_fired_lines_the_alert_and_the_failure_in_time_order(
         ("precursor", 10),
         ("alert", 12),
         ("failure", 30),
+        ("failure", 31),
     ]
     assert timeline[0]["lines"] == [(T0 + 4 * NS, "leak suspected: #1 for 3.4 s")]
     # named by the catalogue's template (the live predictor cites templates by text only)
     assert "leak suspected" in timeline[0]["what"] and "pool low" in timeline[1]["what"]
-    assert "incident.opened" in timeline[-1]["what"]
+    assert "incident.opened" in timeline[-2]["what"]
+    assert "pool exhausted" in timeline[-1]["what"]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from premortem.alerting.model import Alert, AlertQuery, AlertState, FeedbackKind, Matcher
+from premortem.domain import Event
 from premortem.errors import NotFound
 from premortem.failures import is_failure_event
 from premortem.ports import EventQuery, LogQuery
@@ -141,12 +142,14 @@ def incident_timeline(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
     entries.append(_marker(alert.started_ns, "alert", alert, "alert raised"))
     if alert.resolved_ns:
         entries.append(_marker(alert.resolved_ns, "resolved", alert, "alert resolved"))
+    # A failure seen live is stored under the service that logged it, which need not be the
+    # mode's (a test run's `service` names the system, its lines come from "ticket-api"): it
+    # belongs to this alert when it names the alert's mode, or comes from the alert's service.
     failures = store.list_events(
         EventQuery(
-            service=alert.service or None,
             since_ns=alert.started_ns,
             until_ns=alert.started_ns + horizon_ns,
-            limit=MAX_ITEMS,
+            limit=MAX_ITEMS * 10,
         )
     ).items
     entries += [
@@ -159,10 +162,16 @@ def incident_timeline(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
             "line": "",
         }
         for e in failures
-        if is_failure_event(e.type)
-    ]
+        if is_failure_event(e.type) and _concerns(e, alert)
+    ][:MAX_ITEMS]
     order = {"precursor": 0, "alert": 1, "after": 2, "failure": 3, "resolved": 4}
     return _grouped(sorted(entries, key=lambda e: (e["time_ns"], order[e["kind"]], e["line"])))
+
+
+def _concerns(event: Event, alert: Alert) -> bool:
+    """A failure event of the alert's mode, or of its service."""
+    named = event.attributes.get("mode_ids") or [event.attributes.get("mode_id")]
+    return not alert.service or event.service == alert.service or alert.mode_id in named
 
 
 def _grouped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -175,21 +175,24 @@ class TestRun(BaseModel):
 
     @property
     def failed(self) -> bool:
-        """Whether the run failed (docs/ingest.md, "When a run failed"): a verdict word in
-        `actual_outcome` ("pass", "failed", "ok", …) decides; else a run failed when its actual
-        outcome differs from the expected one — unless, with neither `failure_details` nor
-        `failure_time` to say what broke, the actual outcome reads as a success in other words
-        ("all orders succeeded" against "every order succeeds (no 5xx)")."""
+        """Whether the run failed (docs/ingest.md, "When a run failed"): an actual outcome the
+        same as the expected one passed; else a verdict word in it ("pass", "failed", "ok", …)
+        decides; else a run failed when its actual outcome differs from the expected one —
+        unless, with neither `failure_details` nor `failure_time` to say what broke, the actual
+        outcome reads as a success in other words ("all orders succeeded" against "every order
+        succeeds (no 5xx)")."""
+        if self.actual_outcome is None:  # no outcome yet (a run still going on)
+            return self.failure_time is not None
+        if self.expected_outcome is not None and _norm(self.actual_outcome) == _norm(
+            self.expected_outcome
+        ):
+            return False  # what should happen happened, whatever its words
         verdict = outcome_verdict(self.actual_outcome)
         if verdict is not None:
             return verdict == "fail"
-        if self.actual_outcome is None:  # no outcome yet (a run still going on)
-            return self.failure_time is not None
         explicit = bool(self.failure_details) or self.failure_time is not None
         if self.expected_outcome is None:
             return explicit
-        if _norm(self.actual_outcome) == _norm(self.expected_outcome):
-            return False
         return explicit or not reads_as_success(self.actual_outcome)
 
     @property
@@ -226,16 +229,20 @@ _FAIL_WORDS = frozenset(
 )
 # "no 5xx", "without errors", "0 failures": a failure word that says it did not happen.
 _DENIED = re.compile(
-    r"\b(?:no|without|zero|0|never)\s+(?:\w+\s+)?"
+    r"\b(?:no|without|zero|(?<![\d.])0|never)\s+(?:\w+\s+)?"
     r"(?:fail\w*|errors?|exceptions?|5xx|5\d\d|timeouts?|time-?outs?|crash\w*|deviations?)\b"
 )
 _FAILURE_WORDS = re.compile(
     r"\b(?:fail\w*|errors?|errored|exceptions?|timed out|timeouts?|unavailable|exceed\w*|"
-    r"deviat\w*|broke\w*|crash\w*|refused|rejected|denied|down|5xx|5\d\d|not|no|never|"
-    r"unhealthy|lost|missing|degraded|aborted|killed)\b"
+    r"deviat\w*|broke\w*|crash\w*|refused|rejected|denied|down|5xx|5\d\d\w*|4\d\d\w*|"
+    r"not|no|never|unhealthy|lost|missing|degraded|aborted|killed|restart\w*|drop\w*|"
+    r"slow\w*|oom\w*|rose|grew|spik\w*|leak\w*|stuck|hung|full)\b"
 )
+# Words that say a check came out well; "all" or "within" alone say nothing ("all pods
+# restarted", "p99 rose to 9 s within a minute").
 _SUCCESS_WORDS = re.compile(
-    r"\b(?:succe\w*|pass\w*|ok|okay|healthy|held|holds|met|within|green|normal|fine|all)\b"
+    r"\b(?:succe\w*|pass(?:ed|es|ing)?|ok|okay|healthy|green|as expected)\b"
+    r"|\bsteady[ -]state (?:held|holds|was met|met|maintained)\b"
 )
 
 

@@ -175,6 +175,15 @@ def test_a_mode_retraining_no_longer_learns_is_retired(
                 f"/api/v1/failure-modes/{mode['id']}", json={"mitigations": advice}
             )
             assert patched.status_code == 200, patched.text
+        # Another failure, so that the retraining still learns something: one that finds no
+        # failure at all retires nothing.
+        other = json.loads(seed_example_bytes()) | {
+            "test_id": "chaos-test-002",
+            "timestamp": "2023-11-16T14:30:00Z",
+            "failure_time": "2023-11-16T14:34:10Z",
+            "failure_details": "disk full on the database volume",
+        }
+        assert client.post("/api/v1/test-runs", json=other).status_code == 201
         corrected = json.loads(seed_example_bytes())
         corrected["actual_outcome"] = corrected["expected_outcome"]  # it passed after all
         corrected.pop("failure_details", None)

@@ -123,7 +123,8 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         # Before "slow dependency": a queue that grows is its consumers' problem, whatever else
         # is slow.
         "consumer backlog",
-        r"\bqueue depth|\bconsumer lag|\bqueue (?:\S+ )?(?:is )?(?:nearly |almost )?full"
+        r"\bqueue depth|\bconsumer lag"
+        r"|\bqueue (?:(?!not\b|isn't\b)\S+ )?(?:is )?(?:nearly |almost )?full"
         r"|\bbacklog\b|\bunacked|\bmessages? (?:ready|waiting)",
         (
             "Scale out the consumers or workers (or speed up their handler) while queue depth "

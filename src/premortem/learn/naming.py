@@ -88,7 +88,8 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     (r"\btimed out in (?:the )?(?:work )?queue", "queue wait timeout"),
     (
-        r"\bqueue (?:\S+ )?(?:is )?(?:full|overflow\w*)|\bqueue capacity|\brejected execution"
+        r"\bqueue (?:(?!not\b|isn't\b)\S+ )?(?:is )?(?:full|overflow\w*)|\bqueue capacity"
+        r"|\brejected execution"
         r"|\bbacklog (?:is )?full",
         "queue overflow",
     ),

@@ -112,9 +112,9 @@ def build_timeline(run_id: str, records: Iterable[LogRecord], miner: Miner) -> T
     return timeline
 
 
-# A number standing alone in a line, a unit glued to it allowed ("81%", "350ms", "12.5s"), not
-# part of a word or an id ("w3", "P-0934", "3f2a…", the later parts of "10.0.1.2").
-_NUMBER = re.compile(r"(?<![\w.,\-:/])(\d+(?:\.\d+)?)[a-zA-Z%]*(?![\w.\-:/])")
+# A number standing alone in a line, a unit glued to it allowed ("81%", "350ms", "12.5s", one
+# that ends a sentence), not part of a word or an id ("w3", "P-0934", "3f2a…", "10.0.1.2").
+_NUMBER = re.compile(r"(?<![\w.,\-:/])(\d+(?:\.\d+)?)[a-zA-Z%]*(?!\.?\d)(?![\w\-:/])")
 MAX_LEVELS_PER_LINE = 8
 LEVEL_PREFIX = "level:"
 

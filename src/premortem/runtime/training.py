@@ -9,6 +9,7 @@ version, which the server's prediction stage picks up.
 
 from __future__ import annotations
 
+import contextlib
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from premortem.alerting.feedback import feedback_for_training
 from premortem.alerting.repository import AlertRepository
 from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun, TestRun, datetime_to_ns
+from premortem.errors import NotFound
 from premortem.learn.merge import merge_modes, retired_modes
 from premortem.learn.model import train
 from premortem.modes.edit import differs
@@ -209,14 +211,26 @@ class Trainer:
             series=self._series_by_run(runs),
         )
         # The network's modes are the ones learned now; the model carries the stored ones too.
-        retired = {m.id for m in retired_modes(stored, model.network.modes)}
+        # A training that found no failure at all (no runs, logs that could not be read) retires
+        # nothing: it says nothing about the modes learned before.
+        retired = (
+            {m.id for m in retired_modes(stored, model.network.modes)}
+            if model.stats.get("episodes")
+            else set()
+        )
         model.modes = [m for m in model.modes if m.id not in retired]
         kept = [m for m in stored if m.id not in retired]
         created, updated = self._save_modes(kept, merge_modes(kept, model.modes))
-        for mode_id in sorted(retired):
-            self._modes.delete_mode(mode_id)
-        summary = {**model.stats, "modes": len(model.modes), "threshold": model.alert_threshold}
+        summary = {
+            **model.stats,
+            "modes": len(model.modes),
+            "threshold": model.lowest_threshold,
+            "thresholds_by_mode": dict(sorted(model.mode_thresholds.items())),
+        }
         version = self._models.save(model.dumps(), kind=MODEL_KIND, summary=summary)
+        for mode_id in sorted(retired):
+            with contextlib.suppress(NotFound):  # deleted by hand meanwhile
+                self._modes.delete_mode(mode_id)
         return TrainingResult(version, len(model.modes), created, updated, summary, len(retired))
 
     def _series_by_run(self, runs: Sequence[TestRun]) -> dict[str, list[MetricSeries]]:

@@ -38,6 +38,7 @@ def _failed(**fields: Any) -> bool:
         # other words for the same success
         ({"expected_outcome": EXPECTED, "actual_outcome": "all ticket creations and searches succeeded"}, False),
         ({"expected_outcome": "steady state holds", "actual_outcome": "steady state held"}, False),
+        ({"expected_outcome": EXPECTED, "actual_outcome": "every request succeeded, 0 errors"}, False),
         ({"expected_outcome": EXPECTED, "actual_outcome": "no 5xx, every request succeeded"}, False),
         # different words that name something going wrong: failed
         ({"expected_outcome": EXPECTED, "actual_outcome": "3 of 200 ticket creations failed with 503"}, True),
@@ -46,6 +47,13 @@ def _failed(**fields: Any) -> bool:
         ({"expected_outcome": EXPECTED, "actual_outcome": "tickets not created"}, True),
         # different words, and the run says what broke: failed whatever the words
         ({"expected_outcome": EXPECTED, "actual_outcome": "all succeeded", "failure_details": "probe: 503"}, True),
+        # "all" and "within" say nothing by themselves; a status code in the plural is one
+        ({"expected_outcome": EXPECTED, "actual_outcome": "all pods restarted"}, True),
+        ({"expected_outcome": EXPECTED, "actual_outcome": "p99 rose to 9 s within a minute"}, True),
+        ({"expected_outcome": EXPECTED, "actual_outcome": "all requests returned 500s"}, True),
+        ({"expected_outcome": EXPECTED, "actual_outcome": "2.0 errors per second"}, True),
+        # the same text as expected passed, even when it is a verdict word
+        ({"expected_outcome": "error", "actual_outcome": "error"}, False),
         # texts that differ and read as neither: failed, as before
         ({"expected_outcome": EXPECTED, "actual_outcome": "queue 200/200"}, True),
         # no outcome yet, no expectation

@@ -48,7 +48,8 @@ def _iso(ns: int) -> str:
 def _lead_time(prediction: Prediction, mode: FailureMode | None) -> float | None:
     if prediction.lead_time_s is not None:
         return prediction.lead_time_s
-    samples = [s for tr in (mode.triggers if mode else []) for s in tr.lead_times_s if s >= 0]
+    fired = [t for t in prediction.evidence.get("template_ids", []) if isinstance(t, int)]
+    samples = mode.expected_lead_times_s(fired) if mode else []
     return float(statistics.median(samples)) if samples else None
 
 

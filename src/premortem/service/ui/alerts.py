@@ -3,6 +3,7 @@ and feedback (confirmed / prevented / false alarm) as same-site form posts."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from premortem.alerting.model import Alert, AlertQuery, AlertState, FeedbackKind, Matcher
 from premortem.domain import Event
 from premortem.errors import NotFound
-from premortem.failures import is_failure_event
+from premortem.failures import OBSERVED_FAILURE, is_failure_event
 from premortem.ports import EventQuery, LogQuery
 from premortem.runtime.assembly import Runtime
 from premortem.service.ui.alerts_access import alerts_of
@@ -145,13 +146,16 @@ def incident_timeline(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
     # A failure seen live is stored under the service that logged it, which need not be the
     # mode's (a test run's `service` names the system, its lines come from "ticket-api"): it
     # belongs to this alert when it names the alert's mode, or comes from the alert's service.
-    failures = store.list_events(
-        EventQuery(
-            since_ns=alert.started_ns,
-            until_ns=alert.started_ns + horizon_ns,
-            limit=MAX_ITEMS * 10,
-        )
-    ).items
+    since, until = alert.started_ns, alert.started_ns + horizon_ns
+    of_service = EventQuery(service=alert.service or None, since_ns=since, until_ns=until)
+    seen_live = EventQuery(type=OBSERVED_FAILURE, since_ns=since, until_ns=until)
+    failures = list(
+        {
+            e.id: e
+            for query in (of_service, seen_live)
+            for e in store.list_events(replace(query, limit=MAX_ITEMS)).items
+        }.values()
+    )
     entries += [
         {
             "time_ns": e.time_ns,
@@ -163,7 +167,7 @@ def incident_timeline(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
         }
         for e in failures
         if is_failure_event(e.type) and _concerns(e, alert)
-    ][:MAX_ITEMS]
+    ]
     order = {"precursor": 0, "alert": 1, "after": 2, "failure": 3, "resolved": 4}
     return _grouped(sorted(entries, key=lambda e: (e["time_ns"], order[e["kind"]], e["line"])))
 

@@ -627,6 +627,12 @@ class Prediction(BaseModel):
     lead_time_s: float | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def fired_template_ids(self) -> list[int]:
+        """The model's template ids that fired this prediction (its evidence's `template_ids`)."""
+        found = self.evidence.get("template_ids")
+        return [t for t in found if isinstance(t, int)] if isinstance(found, list) else []
+
 
 @dataclass(slots=True)
 class MetricSeries:

@@ -32,8 +32,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def lead_time_summary(mode: FailureMode | None, prediction: Prediction) -> JSON | None:
     """Median and range of the lead times the precursors that fired were seen with in
     training, in seconds (`FailureMode.expected_lead_times_s`)."""
-    fired = [t for t in _as_list(prediction.evidence.get("template_ids")) if isinstance(t, int)]
-    samples = mode.expected_lead_times_s(fired) if mode else []
+    samples = mode.expected_lead_times_s(prediction.fired_template_ids) if mode else []
     if not samples and prediction.lead_time_s is not None:
         samples = [prediction.lead_time_s]
     if not samples:

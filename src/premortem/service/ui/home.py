@@ -48,8 +48,7 @@ def _iso(ns: int) -> str:
 def _lead_time(prediction: Prediction, mode: FailureMode | None) -> float | None:
     if prediction.lead_time_s is not None:
         return prediction.lead_time_s
-    fired = [t for t in prediction.evidence.get("template_ids", []) if isinstance(t, int)]
-    samples = mode.expected_lead_times_s(fired) if mode else []
+    samples = mode.expected_lead_times_s(prediction.fired_template_ids) if mode else []
     return float(statistics.median(samples)) if samples else None
 
 

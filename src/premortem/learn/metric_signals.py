@@ -19,9 +19,11 @@ network, and the online predictor fires it from live samples (`OnlinePredictor.o
 gives `level:<template id>#0/3` = 81). A fault held below what breaks the system logs the same
 warnings as one that breaks it, and often only the level tells them apart (the volume that
 stays at 81 %, the one that climbs to 91 %). Such a series is learned by the same rule, with
-one more: a run where no failure followed must have shown it *after* a failure it fired before.
-A number that only grows (an order number, a clock) exceeds everything seen before in whatever
-run comes last, so without that it would pass for a level that precedes failures.
+one more: a number that only grows (an order number, a clock) exceeds everything seen before in
+whatever run comes last, so it would pass for a level that precedes failures. A level must show
+that it is not one: a run where no failure followed showed it *after* a failure it fired before,
+or it went down between runs at least once (a run's lowest value below an earlier run's
+highest: the capped fill at 80-82 % before the one that climbed from 80 % to full).
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def learn_metric_indicators(
     without_failure: dict[str, int] = defaultdict(int)
     first_fired: dict[str, int] = {}  # the start of the earliest run it fired before a failure
     normal_since: dict[str, int] = {}  # the start of the latest run that showed it normal
+    ranges: dict[str, list[tuple[int, float, float]]] = defaultdict(list)  # per run, for levels
     for view, series in wanted:
         for key, points in series.items():
             above = thresholds.get(key)
@@ -115,12 +118,14 @@ def learn_metric_indicators(
                 without_failure[key] += bool(fired)
             if view.episode is None or any(t < view.normal_end_ns for t, _ in points):
                 normal_since[key] = max(normal_since.get(key, start), start)
+            values = [v for _, v in points]
+            ranges[key].append((start, min(values), max(values)))
     kept = [
         key
         for key, hits in before_failure.items()
         if hits >= MIN_TRIGGER_EPISODES
         and without_failure[key] <= hits
-        and (not levels or normal_since.get(key, -1) > first_fired[key])
+        and (not levels or normal_since.get(key, -1) > first_fired[key] or _went_down(ranges[key]))
     ]
     kept.sort(key=lambda key: (without_failure[key] - before_failure[key], names[key]))
     cap = MAX_LEVEL_INDICATORS if levels else MAX_METRIC_INDICATORS
@@ -128,6 +133,17 @@ def learn_metric_indicators(
         names[key]: MetricThreshold(key, thresholds[key][0], thresholds[key][1])
         for key in kept[:cap]
     }
+
+
+def _went_down(runs: list[tuple[int, float, float]]) -> bool:
+    """Whether some run's lowest value was below an earlier run's highest (runs by start): a
+    counter or a clock never does, a level that rises under a fault and falls back does."""
+    highest = None
+    for _, low, high in sorted(runs):
+        if highest is not None and low < highest:
+            return True
+        highest = high if highest is None else max(highest, high)
+    return False
 
 
 def _is_level(series_id: str) -> bool:

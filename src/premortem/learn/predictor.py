@@ -239,10 +239,14 @@ class OnlinePredictor:
         (learn/metric_signals.py) and, when that is new evidence, the modes are evaluated."""
         predictions: list[Prediction] = []
         metric_fired = self._indicators.metric_fired
+        # In time order, ties by series id: one scrape stamps every series alike, and their values
+        # tie often (a zero), so the series themselves must never be compared. NaN never fires
+        # (value == value is False only for NaN).
         samples = sorted(
-            (t, value, s) for s in series for t, value in s.points if value == value
-        )  # NaN never fires (value == value is False only for NaN)
-        for now, value, s in samples:
+            ((t, s.id, value, s) for s in series for t, value in s.points if value == value),
+            key=_time_and_series,
+        )
+        for now, _, value, s in samples:
             name = metric_fired(s.id, value)
             if name is None or not self._unspent((name,), now):
                 continue
@@ -479,3 +483,7 @@ def _templates(fired: list[tuple[str, _Fired]]) -> list[dict[str, object]]:
             samples.append(f.line)
         entry["count"] = len(samples)
     return list(by_template.values())[:5]
+
+
+def _time_and_series(sample: tuple[int, str, float, MetricSeries]) -> tuple[int, str]:
+    return sample[0], sample[1]

@@ -37,7 +37,12 @@ def _replay(
         clock.set(high)
         said += predictor.observe([r for r in records if low <= r.time_ns < high])
         points = [(t, v) for t, v in series.points if low <= t < high]
-        said += predictor.observe_series([MetricSeries(series.metric, series.labels, points)])
+        # One scrape stamps every series alike, and values tie (a replica pool as busy as the
+        # primary): the samples are ordered without ever comparing two series.
+        replica = MetricSeries(series.metric, {**series.labels, "pool": "replica"}, points)
+        said += predictor.observe_series(
+            [MetricSeries(series.metric, series.labels, points), replica]
+        )
     return [p for p in said if "closes" not in p.evidence]
 
 

@@ -23,9 +23,13 @@ def _logs(records: list[LogRecord]) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-def _write(client: TestClient, series: MetricSeries) -> None:
-    samples = [(t // 1_000_000, v) for t, v in series.points]
-    body = write_body([({"__name__": series.metric, **series.labels}, samples)])
+def _write(client: TestClient, *many: MetricSeries) -> None:
+    body = write_body(
+        [
+            ({"__name__": s.metric, **s.labels}, [(t // 1_000_000, v) for t, v in s.points])
+            for s in many
+        ]
+    )
     answer = client.post(
         "/api/v1/write", content=body, headers={"Content-Type": "application/x-protobuf"}
     )
@@ -63,8 +67,9 @@ def test_remote_written_metric_learned_as_precursor_alerts_before_the_failure(
         if lines:
             client.post("/api/v1/logs", json=_logs(lines))
         points = [(t, v) for t, v in series.points if low <= t < high]
-        if points:
-            _write(client, MetricSeries(series.metric, series.labels, points))
+        if points:  # one scrape: a replica pool as busy as the primary, stamped alike
+            replica = MetricSeries(series.metric, {**series.labels, "pool": "replica"}, points)
+            _write(client, MetricSeries(series.metric, series.labels, points), replica)
         pipeline.drain()
         alerts = client.get("/api/v1/alerts", params={"state": "firing"}).json()["items"]
         if alerts:
@@ -75,3 +80,9 @@ def test_remote_written_metric_learned_as_precursor_alerts_before_the_failure(
     (alert,) = alerts
     assert alert["mode_id"] == modes[0]["id"]
     assert "db_pool_usage" in str(alert)  # the evidence names the metric that fired
+    failed = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("premortem_analysis_failures_total")
+    ]
+    assert failed == ["premortem_analysis_failures_total 0.0"]

@@ -125,6 +125,9 @@ class Pipeline:
         self._waiting_records = 0
         self._lag_lock = threading.Lock()
         self._analysed_per_s = 0.0  # recent analysis speed, for Retry-After
+        # Analysis steps that raised (each logged with its traceback): a stage failing on every
+        # batch must show in /metrics, not only in the server's log.
+        self.failed_steps = 0
 
     # ------------------------------------------------------------------ ingestion
 
@@ -286,9 +289,9 @@ class Pipeline:
         for handler in handlers:
             handler(batch)
 
-    @staticmethod
-    def _safely(step: Callable[[], None]) -> None:
+    def _safely(self, step: Callable[[], None]) -> None:
         try:
             step()
         except Exception:  # a failing stage must not stop analysis of later batches
+            self.failed_steps += 1
             log.exception("analysis stage failed")

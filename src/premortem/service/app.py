@@ -168,5 +168,10 @@ def _install_health(app: FastAPI) -> None:
         sizes = runtime.sizes() | {"live_predictions": len(runtime.prediction.live)}
         metrics.observe_sizes(sizes, evictions=runtime.pipeline.catalog.evictions)
         lag = runtime.pipeline.lag()
-        metrics.observe_lag(lag.records, lag.seconds, runtime.pipeline.max_queued_records)
+        metrics.observe_lag(
+            lag.records,
+            lag.seconds,
+            runtime.pipeline.max_queued_records,
+            failures=runtime.pipeline.failed_steps,
+        )
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

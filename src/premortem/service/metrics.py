@@ -83,7 +83,15 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
-    def observe_lag(self, records: int, seconds: float, bound: int) -> None:
+        self.analysis_failures = Gauge(
+            "premortem_analysis_failures_total",
+            "Analysis steps that raised an error (each is in the server's log with its "
+            "traceback); the batch's records stay stored, its analysis is lost.",
+            registry=self.registry,
+        )
+
+    def observe_lag(self, records: int, seconds: float, bound: int, *, failures: int = 0) -> None:
+        self.analysis_failures.set(failures)
         self.analysis_lag_records.set(records)
         self.analysis_lag_seconds.set(seconds)
         self.analysis_queue_bound.set(bound)

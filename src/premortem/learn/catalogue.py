@@ -65,8 +65,21 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # Before "connection pool": a pool of workers (render, thread, process) saturates from
+        # slow work, not from connections held; the database's limits do not apply to it.
+        "worker pool",
+        r"\b(?:workers?|threads?|render|process(?:es)?|executors?|task) pool\b",
+        (
+            "Bound the work queue in front of the pool and reject fast when it is full.",
+            "Put a timeout on every call a worker makes, so one slow dependency cannot hold "
+            "every worker.",
+        ),
+    ),
+    (
         "connection pool",
-        r"\bpool\b|\btoo many (?:connections|clients)|\bconnection slots|\bmax connections",
+        # a pool, unless a worker pool's (above)
+        r"\b(?<!worker )(?<!workers )(?<!thread )(?<!threads )(?<!render )(?<!task )pool\b"
+        r"|\btoo many (?:connections|clients)|\bconnection slots|\bmax connections",
         (
             "Raise the connection pool size or shed load before the pool saturates.",
             "Add a pool acquire timeout so callers fail fast instead of piling up.",
@@ -80,6 +93,16 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "Set memory limits and alert on growth before the limit.",
             "Hunt the leak: compare heap dumps or allocation profiles taken minutes apart.",
             "Cap caches and buffers by size; restart leaking workers before they reach the limit.",
+        ),
+    ),
+    (
+        "file descriptors",
+        r"\bfile descriptors?|\bopen files\b|\bfds?\b|\bemfile\b|\bulimit\b|\bnofile\b",
+        (
+            "Find what is left open: count the process's descriptors by kind (ls -l /proc/PID/fd, "
+            "lsof -p PID) and close files and sockets on every path, errors included.",
+            "Alert on open descriptors against the process's limit; raise the limit "
+            "(ulimit -n, LimitNOFILE) only once the leak is fixed.",
         ),
     ),
     (

@@ -61,8 +61,16 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     (
         r"\bout of memory|\boom\b|\boom killed|\bmemory error|\bheap space|\bgc overhead"
-        r"|\bcannot allocate memory|\bmemory (?:exhausted|limit exceeded)|\bbad alloc",
+        r"|\bcannot allocate memory|\bmemory (?:exhausted|limit exceeded)|\bbad alloc"
+        # a supervisor's kill: "killed: rss 301 MB exceeded memory limit 300 MB"
+        r"|\bexceed\w* (?:the |its )?memory limit|\bmemory limit (?:reached|hit)"
+        r"|\b(?:rss|resident (?:set|memory))\b[^.;\n]{0,40}\bexceed",
         "memory exhaustion",
+    ),
+    (
+        r"\btoo many open files|\bemfile\b|\bfile descriptors? (?:exhausted|limit)"
+        r"|\bout of file descriptors|\bopen files limit",
+        "file descriptor exhaustion",
     ),
     (
         r"\bno space left|\bdisk (?:is )?full|\bdisk quota|\benospc\b|\bfile ?system (?:is )?full"

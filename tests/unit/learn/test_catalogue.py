@@ -82,6 +82,8 @@ def test_precursors_keep_their_order() -> None:
         ("OPENSTACK_MISSING_PARAMETERS-VOLUME", "volume"),
         ("WARNING volume /var/lib/orders is <*> full (<*> of <*> used)", "disk"),
         ("worker <*> stuck sending the receipt for order <*> for <*>", "stuck workers"),
+        ("open file descriptors high (<*> of <*>)", "file descriptors"),
+        ("fd_leak", "file descriptors"),
         # before retry advice: retrying is what a poison message abuses
         ("message m-7 moved to dead-letter queue after 5 attempts, will retry", "poison message"),
     ],
@@ -168,3 +170,14 @@ def test_a_growing_queue_gets_consumer_advice_before_slow_dependency_advice() ->
 def test_long_running_queries_get_database_advice() -> None:
     actions = matching_actions('msg="long running queries" user=ticketapp count=<*> longest_s=<*>')
     assert actions == list(_topic_actions("long-running queries"))
+
+
+def test_a_saturated_worker_pool_gets_no_database_connection_advice() -> None:
+    """A trial's render pool (workers waiting on a slow upstream) was advised to keep "the sum
+    of all pools below the database's max_connections" on a system with no database."""
+    actions = matching_actions("render pool saturated (<*> of <*> busy, queue <*>)")
+    assert actions[:2] == list(_topic_actions("worker pool"))
+    assert not any("max_connections" in a for a in actions)
+    assert matching_actions("HikariPool-1 - Connection is not available")[:3] == list(
+        _topic_actions("connection pool")
+    )

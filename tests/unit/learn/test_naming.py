@@ -141,6 +141,12 @@ def test_the_learning_stage_names_a_mode_key_the_same_way() -> None:
         ("x509: certificate has expired or is not yet valid", "TLS certificate failure"),
         ("Temporary failure in name resolution", "DNS resolution failure"),
         ("worker 3 died with SIGKILL", "worker crash"),
+        (
+            "reports-supervisor: reports-api (pid 10110) killed: rss 301 MB exceeded memory "
+            "limit 300 MB",
+            "memory exhaustion",
+        ),
+        ("report 2604 failed: <urlopen error [Errno 24] Too many open files>", "file descriptor"),
         ("WARNING volume /var/lib/orders is 91% full (58.2 of 64.0 MiB used)", "disk full"),
         ("worker orders-worker-2 stuck sending the receipt for order 1071 for 2.2 s", "stuck"),
         ("INFO: task kworker/3:1 blocked for more than 120 seconds; hung task", "stuck workers"),
@@ -305,3 +311,11 @@ def test_mariadb_user_connection_limit_and_a_named_full_queue() -> None:
     )
     full = "publish rejected by broker: queue ticket.index is full (max-length 200), ticket 9 lost"
     assert mode_name("ticketing", "ticket creation failed", [full]) == "ticketing: queue overflow"
+
+
+def test_a_kill_for_memory_outranks_the_refused_connections_it_causes() -> None:
+    """A trial's supervisor killed the app over its memory limit; the probe saw connections
+    refused. The failure's own line says what broke."""
+    details = "error rate 29%: ConnectionRefusedError: [Errno 111] Connection refused"
+    kill = ["reports-api (pid 10110) killed: rss 301 MB exceeded memory limit 300 MB"]
+    assert mode_name("reports-api", details, kill) == "reports-api: memory exhaustion"

@@ -23,7 +23,6 @@ class Cluster:
     __slots__ = (
         "__weakref__",
         "_getters",
-        "_positions",
         "alive",
         "count",
         "home",
@@ -44,15 +43,19 @@ class Cluster:
 
     def _refresh(self) -> None:
         self.text = " ".join(self.tokens)
-        self._positions = tuple(i for i, token in enumerate(self.tokens) if WILDCARD in token)
-        self._getters: dict[bool, ParamGetter] = {}
+        # Getters are built when first asked for: most templates past a busy cap are evicted
+        # before anyone reads a parameter of theirs.
+        self._getters: dict[bool, ParamGetter] | None = None
 
     def getter(self, *, aligned: bool) -> ParamGetter:
         """The parameter getter for messages (not) aligned with the template, built once."""
-        found = self._getters.get(aligned)
+        getters = self._getters
+        if getters is None:
+            getters = self._getters = {}
+        found = getters.get(aligned)
         if found is None:
             found = self.aligned_getter() if aligned else self.regex_getter()
-            self._getters[aligned] = found
+            getters[aligned] = found
         return found
 
     @classmethod
@@ -80,7 +83,7 @@ class Cluster:
 
     def aligned_getter(self) -> ParamGetter:
         """Parameters of a message whose whitespace tokens line up with this template."""
-        positions = self._positions
+        positions = tuple(i for i, token in enumerate(self.tokens) if WILDCARD in token)
         if not positions:
             return no_parameters
         # split no further than the last parameter: the rest of a long line stays one string
@@ -166,10 +169,19 @@ def _is_word(token: str) -> bool:
     return WILDCARD not in token and _WORD.fullmatch(token) is not None
 
 
+_CUE_LENGTH = max(map(len, _NAME_CUES))
+
+
 def _names_something(before: str, token: str) -> bool:
     """Whether a word here is a name: after a cue word ("for root") or a cue key ("user=root")."""
-    key, sep, _ = token.partition("=")
-    return before.lower() in _NAME_CUES or (bool(sep) and key.lower() in _NAME_CUES)
+    # Lowering never shortens a string: a longer word cannot be a cue, and needs no copy. This
+    # runs for every token of every template filed, so the copies were a sixth of creating one.
+    if len(before) <= _CUE_LENGTH and before.lower() in _NAME_CUES:
+        return True
+    if "=" not in token:
+        return False
+    key = token.partition("=")[0]
+    return len(key) <= _CUE_LENGTH and key.lower() in _NAME_CUES
 
 
 def lead(tokens: list[str], heuristics: Heuristics) -> str:
@@ -248,10 +260,11 @@ class Bucket:
     accepts no match resting on none), unless the message has no constant at all.
     """
 
-    __slots__ = ("_at", "_cues", "_open", "_veto", "members")
+    __slots__ = ("_at", "_cues", "_open", "_veto", "lead", "members")
 
-    def __init__(self, size: int, heuristics: Heuristics) -> None:
+    def __init__(self, size: int, heuristics: Heuristics, *, lead: str = "") -> None:
         self.members: dict[int, Cluster] = {}
+        self.lead = lead  # its templates' `lead`: where the miner files the bucket
         self._veto = heuristics.word_veto
         self._cues = heuristics.name_cues
         # by position: the templates by their constant token there; those open there
@@ -277,13 +290,21 @@ class Bucket:
 
     def file(self, cluster: Cluster) -> None:
         """Index the template's tokens (`Cluster.absorb` files it again once generalised)."""
-        at, opened, cluster_id = self._at, self._open, cluster.id
+        at, opened, cluster_id, cues = self._at, self._open, cluster.id, self._cues
         before = ""
+        # `_opens`, written out: this runs for every token of every new template
         for i, token in enumerate(cluster.tokens):
-            if WILDCARD not in token:
-                at[i].setdefault(token, {})[cluster_id] = cluster
-            if self._opens(before, token):
+            if token == WILDCARD:
                 opened[i][cluster_id] = cluster
+            else:
+                if WILDCARD not in token:
+                    same = at[i].get(token)
+                    if same is None:
+                        at[i][token] = {cluster_id: cluster}
+                    else:
+                        same[cluster_id] = cluster
+                if cues and _names_something(before, token):
+                    opened[i][cluster_id] = cluster
             before = token
 
     def unfile(self, cluster: Cluster) -> None:

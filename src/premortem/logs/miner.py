@@ -307,7 +307,7 @@ class PrefixTreeMiner:
         first = lead(cluster.tokens, self.heuristics)
         bucket = group.get(first)
         if bucket is None:
-            bucket = group[first] = Bucket(len(cluster.tokens), self.heuristics)
+            bucket = group[first] = Bucket(len(cluster.tokens), self.heuristics, lead=first)
         bucket.append(cluster)
         heapq.heappush(self._rarity, (cluster.count, cluster.id, cluster))
 
@@ -343,8 +343,9 @@ class PrefixTreeMiner:
         del self._clusters[cluster.id]
         key = (cluster.service, len(cluster.tokens))
         group = self._groups[key]
-        first = lead(cluster.tokens, self.heuristics)
-        bucket = group[first]
+        bucket = cluster.home
+        assert bucket is not None  # every held template is filed
+        first = bucket.lead  # a template's lead never changes: no need to work it out again
         bucket.remove(cluster)
         if not bucket:  # one service per template must not leave a key per service behind
             del group[first]

@@ -84,7 +84,12 @@ class TokenShapes(dict[bytes, bytes]):
 
     def key(self, shape: bytes) -> tuple[bytes, list[bytes]]:
         """The cache key of a message, from its digit shape, and the token shapes it joins."""
-        shapes = list(map(self.__getitem__, shape.split()))
+        if _ZERO not in shape and shape.isascii():
+            # every token stands for itself (`__missing__`): no look-up, and no memo entry for
+            # words that may never come back (a message of new words used to cost one each)
+            shapes = shape.split()
+        else:
+            shapes = list(map(self.__getitem__, shape.split()))
         return b" ".join(shapes), shapes
 
     def __missing__(self, token: bytes) -> bytes:

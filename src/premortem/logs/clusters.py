@@ -22,7 +22,8 @@ class Cluster:
 
     __slots__ = (
         "__weakref__",
-        "_getters",
+        "_aligned",
+        "_unaligned",
         "alive",
         "count",
         "home",
@@ -43,19 +44,21 @@ class Cluster:
 
     def _refresh(self) -> None:
         self.text = " ".join(self.tokens)
-        # Getters are built when first asked for: most templates past a busy cap are evicted
-        # before anyone reads a parameter of theirs.
-        self._getters: dict[bool, ParamGetter] | None = None
+        # built when first asked for, in two slots rather than a dict: one object fewer for
+        # every template, of which past a busy cap most are evicted before anyone reads them
+        self._aligned: ParamGetter | None = None
+        self._unaligned: ParamGetter | None = None
 
     def getter(self, *, aligned: bool) -> ParamGetter:
         """The parameter getter for messages (not) aligned with the template, built once."""
-        getters = self._getters
-        if getters is None:
-            getters = self._getters = {}
-        found = getters.get(aligned)
-        if found is None:
-            found = self.aligned_getter() if aligned else self.regex_getter()
-            getters[aligned] = found
+        if aligned:
+            found = self._aligned
+            if found is None:
+                found = self._aligned = self.aligned_getter()
+        else:
+            found = self._unaligned
+            if found is None:
+                found = self._unaligned = self.regex_getter()
         return found
 
     @classmethod
@@ -83,6 +86,8 @@ class Cluster:
 
     def aligned_getter(self) -> ParamGetter:
         """Parameters of a message whose whitespace tokens line up with this template."""
+        if WILDCARD not in self.text:  # one C-level search; a parameter lies within a token
+            return no_parameters
         positions = tuple(i for i, token in enumerate(self.tokens) if WILDCARD in token)
         if not positions:
             return no_parameters

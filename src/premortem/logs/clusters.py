@@ -272,8 +272,11 @@ class Bucket:
         self.lead = lead  # its templates' `lead`: where the miner files the bucket
         self._veto = heuristics.word_veto
         self._cues = heuristics.name_cues
-        # by position: the templates by their constant token there; those open there
-        self._at: list[dict[str, dict[int, Cluster]]] = [{} for _ in range(size)]
+        # By position: the templates by their constant token there (the template itself where it
+        # is the only one: most tokens of a group with thousands of templates are, and a dict
+        # for each made every template several objects more to allocate and to collect); and
+        # the templates open there.
+        self._at: list[dict[str, Cluster | dict[int, Cluster]]] = [{} for _ in range(size)]
         self._open: list[dict[int, Cluster]] = [{} for _ in range(size)]
 
     def __len__(self) -> int:
@@ -305,9 +308,11 @@ class Bucket:
                 if WILDCARD not in token:
                     same = at[i].get(token)
                     if same is None:
-                        at[i][token] = {cluster_id: cluster}
-                    else:
+                        at[i][token] = cluster
+                    elif isinstance(same, dict):
                         same[cluster_id] = cluster
+                    elif same is not cluster:
+                        at[i][token] = {same.id: same, cluster_id: cluster}
                 if cues and _names_something(before, token):
                     opened[i][cluster_id] = cluster
             before = token
@@ -317,9 +322,12 @@ class Bucket:
         for i, token in enumerate(cluster.tokens):
             if WILDCARD not in token:
                 same = at[i][token]
-                del same[cluster_id]
-                if not same:
+                if not isinstance(same, dict):
                     del at[i][token]
+                else:
+                    del same[cluster_id]
+                    if len(same) == 1:  # as if the one left had been filed alone
+                        at[i][token] = next(iter(same.values()))
             opened[i].pop(cluster_id, None)
 
     def candidates(self, tokens: list[str]) -> Iterable[Cluster]:
@@ -340,7 +348,9 @@ class Bucket:
         fewest, where = len(self.members) + 1, -1
         for i, token in enumerate(tokens):
             same = at[i].get(token)
-            count = len(opened[i]) + (len(same) if same else 0)
+            count = len(opened[i])
+            if same is not None:
+                count += len(same) if isinstance(same, dict) else 1
             if count < fewest and _is_word(token):  # the count first: it is cheaper
                 fewest, where = count, i
         if where < 0:
@@ -348,8 +358,10 @@ class Bucket:
         if fewest >= len(self.members):
             return self.members.values()
         same = at[where].get(tokens[where])
-        if not same:
+        if same is None:
             return list(opened[where].values())
+        if not isinstance(same, dict):
+            return list({same.id: same, **opened[where]}.values())
         return list({**same, **opened[where]}.values())
 
     def _sharing(self, tokens: list[str]) -> Iterable[Cluster]:
@@ -362,8 +374,11 @@ class Bucket:
                 continue
             constant = True
             same = at[i].get(token)
-            if same:
-                found.update(same)
+            if same is not None:
+                if isinstance(same, dict):
+                    found.update(same)
+                else:
+                    found[same.id] = same
                 if len(found) >= len(members):
                     return members.values()
         return list(found.values()) if constant else members.values()

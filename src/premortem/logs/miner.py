@@ -134,9 +134,12 @@ class PrefixTreeMiner:
         self.on_evict: Callable[[list[int]], None] | None = None
         self._next_id = 1
         self._clusters: dict[int, Cluster] = {}
-        # Eviction order, kept lazily: (count when pushed, id, cluster). Counts only grow, so a
-        # stale entry sorts too early and is pushed again with its count when it surfaces.
-        self._rarity: list[tuple[int, int, Cluster]] = []
+        # Eviction order, kept lazily: (count when pushed, id). Counts only grow, so a stale
+        # entry sorts too early and is pushed again with its count when it surfaces. Every held
+        # template has one entry; its cluster is found by id. Pairs of ints, not triples with
+        # the cluster: the collector stops tracking them at once, where a triple stayed until
+        # eviction and made every full collection longer.
+        self._rarity: list[tuple[int, int]] = []
         # Templates by service and token count, then by their first word (`lead`).
         self._groups: dict[tuple[str, int], dict[str, Bucket]] = {}
         self._by_shape: dict[str, dict[bytes, Entry]] = {}
@@ -309,7 +312,7 @@ class PrefixTreeMiner:
         if bucket is None:
             bucket = group[first] = Bucket(len(cluster.tokens), self.heuristics, lead=first)
         bucket.append(cluster)
-        heapq.heappush(self._rarity, (cluster.count, cluster.id, cluster))
+        heapq.heappush(self._rarity, (cluster.count, cluster.id))
 
     # ------------------------------------------------------------------ memory bound
 
@@ -319,13 +322,14 @@ class PrefixTreeMiner:
         batch = max(excess, self.max_templates // 100, 1)
         newest = self._next_id - 1  # never evict the template just created
         evicted: list[Cluster] = []
-        kept: list[tuple[int, int, Cluster]] = []
-        rarity = self._rarity
+        kept: list[tuple[int, int]] = []
+        rarity, clusters = self._rarity, self._clusters
         while len(evicted) < batch and rarity:
             entry = heapq.heappop(rarity)
-            count, cluster_id, cluster = entry
+            count, cluster_id = entry
+            cluster = clusters[cluster_id]
             if count != cluster.count:
-                heapq.heappush(rarity, (cluster.count, cluster_id, cluster))
+                heapq.heappush(rarity, (cluster.count, cluster_id))
             elif cluster_id == newest:
                 kept.append(entry)
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from operator import itemgetter
 
 from premortem.logs.heuristics import Heuristics
@@ -164,11 +165,12 @@ _NAME_CUES = frozenset({"user", "for"})
 
 def tokens_of(masked: str, heuristics: Heuristics) -> list[str]:
     """Whitespace tokens of a masked message, each run of variables collapsed if switched on."""
-    if heuristics.variable_runs:
+    if heuristics.variable_runs and WILDCARD in masked:  # no variable, no run: spare the regex
         masked = _VARIABLE_RUN.sub(WILDCARD, masked)
     return masked.split()
 
 
+@lru_cache(maxsize=1 << 16)  # the same few words lead and face most messages searched
 def _is_word(token: str) -> bool:
     """A plain word, which names an event rather than carrying a value."""
     return WILDCARD not in token and _WORD.fullmatch(token) is not None

@@ -221,7 +221,7 @@ class PrefixTreeMiner:
         if entry is not None and entry.cluster.alive:
             return entry, False
         self.key_misses += 1
-        entry, is_new = self._learn(message, service, self._token_masks.masked(tokens))
+        entry, is_new = self._learn(message, service, self._token_masks.masked(tokens, key))
         self._cache_key(service, key, entry)
         return entry, is_new
 
@@ -293,8 +293,12 @@ class PrefixTreeMiner:
         if group is None:
             return ()
         first = lead(tokens, self.heuristics)
-        buckets = (group.get(first), group.get("")) if first else (group.get(""),)
-        return chain.from_iterable(b.candidates(tokens) for b in buckets if b is not None)
+        leadless = group.get("")
+        bucket = group.get(first) if first else None
+        if bucket is None or leadless is None:  # most often one bucket: no chain to build
+            found = bucket if bucket is not None else leadless
+            return found.candidates(tokens) if found is not None else ()
+        return chain(bucket.candidates(tokens), leadless.candidates(tokens))
 
     def _create(self, tokens: list[str], service: str) -> Cluster:
         cluster = Cluster(self._next_id, service, tokens)

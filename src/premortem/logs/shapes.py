@@ -145,9 +145,12 @@ class TokenMasks(dict[bytes, str]):
         self.heuristics = heuristics
         self._pattern = mask_pattern(heuristics)
 
-    def masked(self, shapes: list[bytes]) -> str | None:
-        """The masked message, from its token shapes; None if a rule might span tokens."""
-        if self.heuristics.quantities:
+    def masked(self, shapes: list[bytes], joined: bytes | None = None) -> str | None:
+        """The masked message, from its token shapes; None if a rule might span tokens.
+
+        `joined`, the shapes joined (`TokenShapes.key`), spares the pairwise test when it holds
+        neither byte a quantity's first token ends with."""
+        if self.heuristics.quantities and (joined is None or b"(" in joined or b"0" in joined):
             for token, after in pairwise(shapes):
                 if token.endswith(_OPENS_QUANTITY) and (
                     token.endswith(b"(") or _CLOSES_QUANTITY.match(after)

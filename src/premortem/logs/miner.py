@@ -229,14 +229,20 @@ class PrefixTreeMiner:
         if self._cached >= self.cache_limit:  # a crude bound: start again rather than track age
             self._by_shape.clear()
             self._cached = 0
-        self._by_shape.setdefault(service, {})[shape] = entry
+        entries = self._by_shape.get(service)
+        if entries is None:  # not `setdefault`: it would build a dict on every call
+            entries = self._by_shape[service] = {}
+        entries[shape] = entry
         self._cached += 1
 
     def _cache_key(self, service: str, key: bytes, entry: Entry) -> None:
         if self._keyed >= self.cache_limit:
             self._by_key.clear()
             self._keyed = 0
-        self._by_key.setdefault(service, {})[key] = entry
+        entries = self._by_key.get(service)
+        if entries is None:
+            entries = self._by_key[service] = {}
+        entries[key] = entry
         self._keyed += 1
 
     def match(self, message: str, *, service: str = "") -> Match | None:

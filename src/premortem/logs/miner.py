@@ -335,12 +335,14 @@ class PrefixTreeMiner:
         kept: list[tuple[int, int]] = []
         rarity, clusters = self._rarity, self._clusters
         while len(evicted) < batch and rarity:
-            entry = heapq.heappop(rarity)
+            entry = rarity[0]
             count, cluster_id = entry
             cluster = clusters[cluster_id]
-            if count != cluster.count:
-                heapq.heappush(rarity, (cluster.count, cluster_id))
-            elif cluster_id == newest:
+            if count != cluster.count:  # stale (every new template's is): one sift, not two
+                heapq.heapreplace(rarity, (cluster.count, cluster_id))
+                continue
+            heapq.heappop(rarity)
+            if cluster_id == newest:
                 kept.append(entry)
             else:
                 evicted.append(cluster)

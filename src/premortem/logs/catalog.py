@@ -90,7 +90,9 @@ class _Stats:
         # shallow copy of the lists is a snapshot; a reader between the two appends sees one
         # sample more than parameters, which the cut evens out.
         samples, parameters = list(self.samples), list(self.parameters)
-        kept = min(len(samples), len(parameters))
+        if len(samples) != len(parameters):  # rare: cut, rather than copy twice every time
+            kept = min(len(samples), len(parameters))
+            samples, parameters = samples[:kept], parameters[:kept]
         return _Stats(
             self.id,
             self.service,
@@ -98,8 +100,8 @@ class _Stats:
             self.count,
             self.first_seen_ns,
             self.last_seen_ns,
-            samples[:kept],
-            parameters[:kept],
+            samples,
+            parameters,
         )
 
     @classmethod

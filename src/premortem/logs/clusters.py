@@ -355,6 +355,8 @@ class Bucket:
                 count += len(same) if isinstance(same, dict) else 1
             if count < fewest and _is_word(token):  # the count first: it is cheaper
                 fewest, where = count, i
+                if not count:  # none can do better: a new message's first new word ends it
+                    break
         if where < 0:
             return None
         if fewest >= len(self.members):

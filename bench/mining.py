@@ -107,13 +107,17 @@ def run_catalog(runs: Sequence[Workload]) -> float:
     return elapsed
 
 
-def dump(runs: Sequence[Workload], out: Path) -> int:
+def dump(runs: Sequence[Workload], out: Path, *, off: Sequence[str] = (), cap: int = 5000) -> int:
+    from premortem.logs.heuristics import Heuristics
     from premortem.logs.miner import DrainMiner
 
+    heuristics = Heuristics()
+    for name in off:
+        heuristics = heuristics.switched(name, on=False)
     count = 0
     with out.open("w", encoding="utf-8") as handle:
         for n, run in enumerate(runs):
-            miner = DrainMiner()
+            miner = DrainMiner(heuristics=heuristics, max_templates=cap)
             evicted: list[int] = []
             miner.on_evict = evicted.extend
             for service, message in run:
@@ -136,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mode", choices=("miner", "catalog", "both"), default="both")
     parser.add_argument("--dump", type=Path, help="write every line's match here (one workload)")
+    parser.add_argument("--off", action="append", default=[], help="heuristic off in --dump")
+    parser.add_argument("--cap", type=int, default=5000, help="max_templates in --dump")
     parser.add_argument("--profile", type=Path, help="cProfile the first miner run to this file")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -151,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = chosen[name]()
         lines = sum(map(len, runs))
         if args.dump:
-            print(f"{name}: {dump(runs, args.dump)} lines dumped to {args.dump}")
+            dumped = dump(runs, args.dump, off=args.off, cap=args.cap)
+            print(f"{name}: {dumped} lines dumped to {args.dump}")
             continue
         if args.profile:
             cProfile.runctx("run_miner(runs)", globals(), {"runs": runs}, str(args.profile))
@@ -162,8 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             times = [run(runs) / lines * 1e6 for _ in range(args.repeats)]
             result[f"{name}/{mode}"] = {"lines": lines, "us_per_line": times}
             print(
-                f"{name:15} {mode:8} {lines:7} lines  median {statistics.median(times):7.2f} µs/line"
-                f"  runs {' '.join(f'{t:.2f}' for t in times)}",
+                f"{name:15} {mode:8} {lines:7} lines  median {statistics.median(times):7.2f}"
+                f" µs/line  runs {' '.join(f'{t:.2f}' for t in times)}",
                 flush=True,
             )
     if args.json:

@@ -316,7 +316,10 @@ class PrefixTreeMiner:
 
     def _hold(self, cluster: Cluster) -> None:
         self._clusters[cluster.id] = cluster
-        group = self._groups.setdefault((cluster.service, len(cluster.tokens)), {})
+        key = (cluster.service, len(cluster.tokens))
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = {}
         first = lead(cluster.tokens, self.heuristics)
         bucket = group.get(first)
         if bucket is None:

@@ -205,8 +205,11 @@ class TemplateCatalog:
                     self._unsaved[template_id] = None
             entry.template = match.template
             entry.count += 1
-            entry.first_seen_ns = min(entry.first_seen_ns or record.time_ns, record.time_ns)
-            entry.last_seen_ns = max(entry.last_seen_ns, record.time_ns)
+            time_ns = record.time_ns
+            if not entry.first_seen_ns or time_ns < entry.first_seen_ns:
+                entry.first_seen_ns = time_ns
+            if time_ns > entry.last_seen_ns:
+                entry.last_seen_ns = time_ns
             if len(entry.samples) < SAMPLES_PER_TEMPLATE:
                 entry.samples.append(record.body)
                 entry.parameters.append(list(match.parameters))

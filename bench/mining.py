@@ -128,7 +128,29 @@ def dump(runs: Sequence[Workload], out: Path, *, off: Sequence[str] = (), cap: i
             final = [[t.id, t.service, t.template, t.count] for t in miner.templates()]
             handle.write(json.dumps({"run": n, "templates": final, "evicted": evicted}) + "\n")
             handle.write(json.dumps({"run": n, "state": miner.dumps().decode()}) + "\n")
+            ids, templates = _catalog_run(run, heuristics=heuristics, cap=cap)
+            handle.write(json.dumps({"run": n, "catalog_ids": ids}) + "\n")
+            for template in templates:
+                handle.write(template.model_dump_json() + "\n")
     return count
+
+
+def _catalog_run(run: Workload, *, heuristics: Any, cap: int) -> tuple[list[int | None], Any]:
+    """Each record's template id through `TemplateCatalog.assign` (batches of 1,000) and the
+    catalog's templates at the end, with their statistics."""
+    from premortem.domain import LogRecord
+    from premortem.logs.catalog import TemplateCatalog
+    from premortem.logs.miner import DrainMiner
+
+    records = [
+        LogRecord(time_ns=1_700_000_000_000_000_000 + 7 * i % 1000, body=m, service=s)
+        for i, (s, m) in enumerate(run)
+    ]
+    catalog = TemplateCatalog(DrainMiner(heuristics=heuristics, max_templates=cap))
+    for i in range(0, len(records), BATCH):
+        catalog.assign(records[i : i + BATCH])
+    templates = sorted(catalog.templates(), key=lambda t: t.id)
+    return [r.template_id for r in records], templates
 
 
 def main(argv: Sequence[str] | None = None) -> int:

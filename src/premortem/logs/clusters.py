@@ -170,7 +170,7 @@ def tokens_of(masked: str, heuristics: Heuristics) -> list[str]:
     return masked.split()
 
 
-@lru_cache(maxsize=1 << 16)  # the same few words lead and face most messages searched
+@lru_cache(maxsize=1 << 12)  # the same few words lead and face most messages searched
 def _is_word(token: str) -> bool:
     """A plain word, which names an event rather than carrying a value."""
     return WILDCARD not in token and _WORD.fullmatch(token) is not None
@@ -294,15 +294,12 @@ class Bucket:
         cluster.home = None
         self.unfile(cluster)
 
-    def _opens(self, before: str, token: str) -> bool:
-        """Whether a plain word of a message facing `token` (after `before`) escapes the veto."""
-        return token == WILDCARD or (self._cues and _names_something(before, token))
-
     def file(self, cluster: Cluster) -> None:
         """Index the template's tokens (`Cluster.absorb` files it again once generalised)."""
         at, opened, cluster_id, cues = self._at, self._open, cluster.id, self._cues
         before = ""
-        # `_opens`, written out: this runs for every token of every new template
+        # A template is open at a position where a plain word of a message escapes the veto
+        # there: a variable, or a name (`name_cues`).
         for i, token in enumerate(cluster.tokens):
             if token == WILDCARD:
                 opened[i][cluster_id] = cluster

@@ -90,7 +90,9 @@ class _Stats:
         # shallow copy of the lists is a snapshot; a reader between the two appends sees one
         # sample more than parameters, which the cut evens out.
         samples, parameters = list(self.samples), list(self.parameters)
-        kept = min(len(samples), len(parameters))
+        if len(samples) != len(parameters):  # rare: cut, rather than copy twice every time
+            kept = min(len(samples), len(parameters))
+            samples, parameters = samples[:kept], parameters[:kept]
         return _Stats(
             self.id,
             self.service,
@@ -98,8 +100,8 @@ class _Stats:
             self.count,
             self.first_seen_ns,
             self.last_seen_ns,
-            samples[:kept],
-            parameters[:kept],
+            samples,
+            parameters,
         )
 
     @classmethod
@@ -203,8 +205,11 @@ class TemplateCatalog:
                     self._unsaved[template_id] = None
             entry.template = match.template
             entry.count += 1
-            entry.first_seen_ns = min(entry.first_seen_ns or record.time_ns, record.time_ns)
-            entry.last_seen_ns = max(entry.last_seen_ns, record.time_ns)
+            time_ns = record.time_ns
+            if not entry.first_seen_ns or time_ns < entry.first_seen_ns:
+                entry.first_seen_ns = time_ns
+            if time_ns > entry.last_seen_ns:
+                entry.last_seen_ns = time_ns
             if len(entry.samples) < SAMPLES_PER_TEMPLATE:
                 entry.samples.append(record.body)
                 entry.parameters.append(list(match.parameters))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from operator import itemgetter
 
 from premortem.logs.heuristics import Heuristics
@@ -22,8 +23,8 @@ class Cluster:
 
     __slots__ = (
         "__weakref__",
-        "_getters",
-        "_positions",
+        "_aligned",
+        "_unaligned",
         "alive",
         "count",
         "home",
@@ -44,15 +45,21 @@ class Cluster:
 
     def _refresh(self) -> None:
         self.text = " ".join(self.tokens)
-        self._positions = tuple(i for i, token in enumerate(self.tokens) if WILDCARD in token)
-        self._getters: dict[bool, ParamGetter] = {}
+        # built when first asked for, in two slots rather than a dict: one object fewer for
+        # every template, of which past a busy cap most are evicted before anyone reads them
+        self._aligned: ParamGetter | None = None
+        self._unaligned: ParamGetter | None = None
 
     def getter(self, *, aligned: bool) -> ParamGetter:
         """The parameter getter for messages (not) aligned with the template, built once."""
-        found = self._getters.get(aligned)
-        if found is None:
-            found = self.aligned_getter() if aligned else self.regex_getter()
-            self._getters[aligned] = found
+        if aligned:
+            found = self._aligned
+            if found is None:
+                found = self._aligned = self.aligned_getter()
+        else:
+            found = self._unaligned
+            if found is None:
+                found = self._unaligned = self.regex_getter()
         return found
 
     @classmethod
@@ -80,7 +87,9 @@ class Cluster:
 
     def aligned_getter(self) -> ParamGetter:
         """Parameters of a message whose whitespace tokens line up with this template."""
-        positions = self._positions
+        if WILDCARD not in self.text:  # one C-level search; a parameter lies within a token
+            return no_parameters
+        positions = tuple(i for i, token in enumerate(self.tokens) if WILDCARD in token)
         if not positions:
             return no_parameters
         # split no further than the last parameter: the rest of a long line stays one string
@@ -156,20 +165,30 @@ _NAME_CUES = frozenset({"user", "for"})
 
 def tokens_of(masked: str, heuristics: Heuristics) -> list[str]:
     """Whitespace tokens of a masked message, each run of variables collapsed if switched on."""
-    if heuristics.variable_runs:
+    if heuristics.variable_runs and WILDCARD in masked:  # no variable, no run: spare the regex
         masked = _VARIABLE_RUN.sub(WILDCARD, masked)
     return masked.split()
 
 
+@lru_cache(maxsize=1 << 12)  # the same few words lead and face most messages searched
 def _is_word(token: str) -> bool:
     """A plain word, which names an event rather than carrying a value."""
     return WILDCARD not in token and _WORD.fullmatch(token) is not None
 
 
+_CUE_LENGTH = max(map(len, _NAME_CUES))
+
+
 def _names_something(before: str, token: str) -> bool:
     """Whether a word here is a name: after a cue word ("for root") or a cue key ("user=root")."""
-    key, sep, _ = token.partition("=")
-    return before.lower() in _NAME_CUES or (bool(sep) and key.lower() in _NAME_CUES)
+    # Lowering never shortens a string: a longer word cannot be a cue, and needs no copy. This
+    # runs for every token of every template filed, so the copies were a sixth of creating one.
+    if len(before) <= _CUE_LENGTH and before.lower() in _NAME_CUES:
+        return True
+    if "=" not in token:
+        return False
+    key = token.partition("=")[0]
+    return len(key) <= _CUE_LENGTH and key.lower() in _NAME_CUES
 
 
 def lead(tokens: list[str], heuristics: Heuristics) -> str:
@@ -248,14 +267,18 @@ class Bucket:
     accepts no match resting on none), unless the message has no constant at all.
     """
 
-    __slots__ = ("_at", "_cues", "_open", "_veto", "members")
+    __slots__ = ("_at", "_cues", "_open", "_veto", "lead", "members")
 
-    def __init__(self, size: int, heuristics: Heuristics) -> None:
+    def __init__(self, size: int, heuristics: Heuristics, *, lead: str = "") -> None:
         self.members: dict[int, Cluster] = {}
+        self.lead = lead  # its templates' `lead`: where the miner files the bucket
         self._veto = heuristics.word_veto
         self._cues = heuristics.name_cues
-        # by position: the templates by their constant token there; those open there
-        self._at: list[dict[str, dict[int, Cluster]]] = [{} for _ in range(size)]
+        # By position: the templates by their constant token there (the template itself where it
+        # is the only one: most tokens of a group with thousands of templates are, and a dict
+        # for each made every template several objects more to allocate and to collect); and
+        # the templates open there.
+        self._at: list[dict[str, Cluster | dict[int, Cluster]]] = [{} for _ in range(size)]
         self._open: list[dict[int, Cluster]] = [{} for _ in range(size)]
 
     def __len__(self) -> int:
@@ -271,19 +294,26 @@ class Bucket:
         cluster.home = None
         self.unfile(cluster)
 
-    def _opens(self, before: str, token: str) -> bool:
-        """Whether a plain word of a message facing `token` (after `before`) escapes the veto."""
-        return token == WILDCARD or (self._cues and _names_something(before, token))
-
     def file(self, cluster: Cluster) -> None:
         """Index the template's tokens (`Cluster.absorb` files it again once generalised)."""
-        at, opened, cluster_id = self._at, self._open, cluster.id
+        at, opened, cluster_id, cues = self._at, self._open, cluster.id, self._cues
         before = ""
+        # A template is open at a position where a plain word of a message escapes the veto
+        # there: a variable, or a name (`name_cues`).
         for i, token in enumerate(cluster.tokens):
-            if WILDCARD not in token:
-                at[i].setdefault(token, {})[cluster_id] = cluster
-            if self._opens(before, token):
+            if token == WILDCARD:
                 opened[i][cluster_id] = cluster
+            else:
+                if WILDCARD not in token:
+                    same = at[i].get(token)
+                    if same is None:
+                        at[i][token] = cluster
+                    elif isinstance(same, dict):
+                        same[cluster_id] = cluster
+                    elif same is not cluster:
+                        at[i][token] = {same.id: same, cluster_id: cluster}
+                if cues and _names_something(before, token):
+                    opened[i][cluster_id] = cluster
             before = token
 
     def unfile(self, cluster: Cluster) -> None:
@@ -291,9 +321,12 @@ class Bucket:
         for i, token in enumerate(cluster.tokens):
             if WILDCARD not in token:
                 same = at[i][token]
-                del same[cluster_id]
-                if not same:
+                if not isinstance(same, dict):
                     del at[i][token]
+                else:
+                    del same[cluster_id]
+                    if len(same) == 1:  # as if the one left had been filed alone
+                        at[i][token] = next(iter(same.values()))
             opened[i].pop(cluster_id, None)
 
     def candidates(self, tokens: list[str]) -> Iterable[Cluster]:
@@ -314,16 +347,22 @@ class Bucket:
         fewest, where = len(self.members) + 1, -1
         for i, token in enumerate(tokens):
             same = at[i].get(token)
-            count = len(opened[i]) + (len(same) if same else 0)
+            count = len(opened[i])
+            if same is not None:
+                count += len(same) if isinstance(same, dict) else 1
             if count < fewest and _is_word(token):  # the count first: it is cheaper
                 fewest, where = count, i
+                if not count:  # none can do better: a new message's first new word ends it
+                    break
         if where < 0:
             return None
         if fewest >= len(self.members):
             return self.members.values()
         same = at[where].get(tokens[where])
-        if not same:
+        if same is None:
             return list(opened[where].values())
+        if not isinstance(same, dict):
+            return list({same.id: same, **opened[where]}.values())
         return list({**same, **opened[where]}.values())
 
     def _sharing(self, tokens: list[str]) -> Iterable[Cluster]:
@@ -336,8 +375,11 @@ class Bucket:
                 continue
             constant = True
             same = at[i].get(token)
-            if same:
-                found.update(same)
+            if same is not None:
+                if isinstance(same, dict):
+                    found.update(same)
+                else:
+                    found[same.id] = same
                 if len(found) >= len(members):
                     return members.values()
         return list(found.values()) if constant else members.values()

@@ -134,9 +134,12 @@ class PrefixTreeMiner:
         self.on_evict: Callable[[list[int]], None] | None = None
         self._next_id = 1
         self._clusters: dict[int, Cluster] = {}
-        # Eviction order, kept lazily: (count when pushed, id, cluster). Counts only grow, so a
-        # stale entry sorts too early and is pushed again with its count when it surfaces.
-        self._rarity: list[tuple[int, int, Cluster]] = []
+        # Eviction order, kept lazily: (count when pushed, id). Counts only grow, so a stale
+        # entry sorts too early and is pushed again with its count when it surfaces. Every held
+        # template has one entry; its cluster is found by id. Pairs of ints, not triples with
+        # the cluster: the collector stops tracking them at once, where a triple stayed until
+        # eviction and made every full collection longer.
+        self._rarity: list[tuple[int, int]] = []
         # Templates by service and token count, then by their first word (`lead`).
         self._groups: dict[tuple[str, int], dict[str, Bucket]] = {}
         self._by_shape: dict[str, dict[bytes, Entry]] = {}
@@ -218,7 +221,7 @@ class PrefixTreeMiner:
         if entry is not None and entry.cluster.alive:
             return entry, False
         self.key_misses += 1
-        entry, is_new = self._learn(message, service, self._token_masks.masked(tokens))
+        entry, is_new = self._learn(message, service, self._token_masks.masked(tokens, key))
         self._cache_key(service, key, entry)
         return entry, is_new
 
@@ -226,14 +229,20 @@ class PrefixTreeMiner:
         if self._cached >= self.cache_limit:  # a crude bound: start again rather than track age
             self._by_shape.clear()
             self._cached = 0
-        self._by_shape.setdefault(service, {})[shape] = entry
+        entries = self._by_shape.get(service)
+        if entries is None:  # not `setdefault`: it would build a dict on every call
+            entries = self._by_shape[service] = {}
+        entries[shape] = entry
         self._cached += 1
 
     def _cache_key(self, service: str, key: bytes, entry: Entry) -> None:
         if self._keyed >= self.cache_limit:
             self._by_key.clear()
             self._keyed = 0
-        self._by_key.setdefault(service, {})[key] = entry
+        entries = self._by_key.get(service)
+        if entries is None:
+            entries = self._by_key[service] = {}
+        entries[key] = entry
         self._keyed += 1
 
     def match(self, message: str, *, service: str = "") -> Match | None:
@@ -290,8 +299,12 @@ class PrefixTreeMiner:
         if group is None:
             return ()
         first = lead(tokens, self.heuristics)
-        buckets = (group.get(first), group.get("")) if first else (group.get(""),)
-        return chain.from_iterable(b.candidates(tokens) for b in buckets if b is not None)
+        leadless = group.get("")
+        bucket = group.get(first) if first else None
+        if bucket is None or leadless is None:  # most often one bucket: no chain to build
+            found = bucket if bucket is not None else leadless
+            return found.candidates(tokens) if found is not None else ()
+        return chain(bucket.candidates(tokens), leadless.candidates(tokens))
 
     def _create(self, tokens: list[str], service: str) -> Cluster:
         cluster = Cluster(self._next_id, service, tokens)
@@ -303,13 +316,16 @@ class PrefixTreeMiner:
 
     def _hold(self, cluster: Cluster) -> None:
         self._clusters[cluster.id] = cluster
-        group = self._groups.setdefault((cluster.service, len(cluster.tokens)), {})
+        key = (cluster.service, len(cluster.tokens))
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = {}
         first = lead(cluster.tokens, self.heuristics)
         bucket = group.get(first)
         if bucket is None:
-            bucket = group[first] = Bucket(len(cluster.tokens), self.heuristics)
+            bucket = group[first] = Bucket(len(cluster.tokens), self.heuristics, lead=first)
         bucket.append(cluster)
-        heapq.heappush(self._rarity, (cluster.count, cluster.id, cluster))
+        heapq.heappush(self._rarity, (cluster.count, cluster.id))
 
     # ------------------------------------------------------------------ memory bound
 
@@ -319,14 +335,17 @@ class PrefixTreeMiner:
         batch = max(excess, self.max_templates // 100, 1)
         newest = self._next_id - 1  # never evict the template just created
         evicted: list[Cluster] = []
-        kept: list[tuple[int, int, Cluster]] = []
-        rarity = self._rarity
+        kept: list[tuple[int, int]] = []
+        rarity, clusters = self._rarity, self._clusters
         while len(evicted) < batch and rarity:
-            entry = heapq.heappop(rarity)
-            count, cluster_id, cluster = entry
-            if count != cluster.count:
-                heapq.heappush(rarity, (cluster.count, cluster_id, cluster))
-            elif cluster_id == newest:
+            entry = rarity[0]
+            count, cluster_id = entry
+            cluster = clusters[cluster_id]
+            if count != cluster.count:  # stale (every new template's is): one sift, not two
+                heapq.heapreplace(rarity, (cluster.count, cluster_id))
+                continue
+            heapq.heappop(rarity)
+            if cluster_id == newest:
                 kept.append(entry)
             else:
                 evicted.append(cluster)
@@ -343,8 +362,9 @@ class PrefixTreeMiner:
         del self._clusters[cluster.id]
         key = (cluster.service, len(cluster.tokens))
         group = self._groups[key]
-        first = lead(cluster.tokens, self.heuristics)
-        bucket = group[first]
+        bucket = cluster.home
+        assert bucket is not None  # every held template is filed
+        first = bucket.lead  # a template's lead never changes: no need to work it out again
         bucket.remove(cluster)
         if not bucket:  # one service per template must not leave a key per service behind
             del group[first]

@@ -84,7 +84,12 @@ class TokenShapes(dict[bytes, bytes]):
 
     def key(self, shape: bytes) -> tuple[bytes, list[bytes]]:
         """The cache key of a message, from its digit shape, and the token shapes it joins."""
-        shapes = list(map(self.__getitem__, shape.split()))
+        if _ZERO not in shape and shape.isascii():
+            # every token stands for itself (`__missing__`): no look-up, and no memo entry for
+            # words that may never come back (a message of new words used to cost one each)
+            shapes = shape.split()
+        else:
+            shapes = list(map(self.__getitem__, shape.split()))
         return b" ".join(shapes), shapes
 
     def __missing__(self, token: bytes) -> bytes:
@@ -140,15 +145,29 @@ class TokenMasks(dict[bytes, str]):
         self.heuristics = heuristics
         self._pattern = mask_pattern(heuristics)
 
-    def masked(self, shapes: list[bytes]) -> str | None:
-        """The masked message, from its token shapes; None if a rule might span tokens."""
-        if self.heuristics.quantities:
+    def masked(self, shapes: list[bytes], joined: bytes | None = None) -> str | None:
+        """The masked message, from its token shapes; None if a rule might span tokens.
+
+        `joined`, the shapes joined (`TokenShapes.key`), spares the pairwise test when it holds
+        neither byte a quantity's first token ends with."""
+        if self.heuristics.quantities and (joined is None or b"(" in joined or b"0" in joined):
             for token, after in pairwise(shapes):
                 if token.endswith(_OPENS_QUANTITY) and (
                     token.endswith(b"(") or _CLOSES_QUANTITY.match(after)
                 ):
                     return None
-        return " ".join(map(self.__getitem__, shapes))
+        # written out rather than `map(self.__getitem__, ...)`: where most tokens are new (a
+        # message no key knew), the dispatch to `__missing__` cost a fifth of masking them
+        get, sub, masked = self.get, self._pattern.sub, []
+        for token in shapes:
+            found = get(token)
+            if found is None:  # `__missing__`, inline
+                found = sub(WILDCARD, token.decode("utf-8", "surrogatepass"))
+                if len(self) >= self.limit:
+                    self.clear()
+                self[token] = found
+            masked.append(found)
+        return " ".join(masked)
 
     def __missing__(self, token: bytes) -> str:
         found = self._pattern.sub(WILDCARD, token.decode("utf-8", "surrogatepass"))

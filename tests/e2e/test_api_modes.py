@@ -59,3 +59,15 @@ def test_failure_mode_crud_and_history(client: TestClient) -> None:
 def test_predictions_list_is_empty_before_training(client: TestClient) -> None:
     assert client.get("/api/v1/predictions").json() == {"items": [], "total": 0}
     assert client.get("/api/v1/predictions", params={"current": True}).json()["total"] == 0
+
+
+def test_the_mode_page_shows_json_values_as_text_a_reader_can_read(client: TestClient) -> None:
+    """A trial's mode page showed its failure lines as `["report 1 failed: \\u003curlopen …"]`:
+    the script-safe `tojson` escapes, shown as text. Text JSON, escaped as HTML, reads right."""
+    line = "report 2604 failed: <urlopen error [Errno 24] Too many open files>"
+    mode = {**MODE, "name": "fd exhaustion", "manifestation": {"failure_lines": [line]}}
+    created = client.post("/api/v1/failure-modes", json=mode)
+    assert created.status_code == 201, created.text
+    page = client.get(f"/modes/{created.json()['id']}").text
+    assert "&lt;urlopen error [Errno 24] Too many open files&gt;" in page
+    assert "\\u003c" not in page and "<urlopen" not in page

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -69,7 +70,13 @@ def label(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-environment.filters.update(when=when, duration=duration, percent=percent)
+def json_text(value: object) -> str:
+    """A value as JSON text for a page, escaped by the template like any text. Not `tojson`:
+    that escapes `<` as `\\u003c` for scripts, which a reader then sees as is."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+environment.filters.update(when=when, duration=duration, percent=percent, json_text=json_text)
 
 
 def sparkline_points(values: list[float], *, width: int = 120, height: int = 28) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
+
+from premortem.domain import Prediction
 
 pytestmark = pytest.mark.e2e
 
@@ -71,3 +75,24 @@ def test_the_mode_page_shows_json_values_as_text_a_reader_can_read(client: TestC
     page = client.get(f"/modes/{created.json()['id']}").text
     assert "&lt;urlopen error [Errno 24] Too many open files&gt;" in page
     assert "\\u003c" not in page and "<urlopen" not in page
+
+
+def test_a_mode_whose_prediction_closed_is_not_listed_as_predicted_now(
+    client: TestClient,
+) -> None:
+    """A trial's home page listed a mode at 0 % under "Failure modes predicted now", beside
+    "Nothing is predicted right now": its latest prediction was the one that closed it."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    now = time.time_ns()
+    opened = [
+        Prediction(id=f"p-{mode}", time_ns=now - 2_000_000_000, mode_id=mode, service="api",
+                   probability=0.9, horizon_s=300, evidence={"indicators": ["tpl:1"]})
+        for mode in ("fm-open", "fm-closed")
+    ]  # fmt: skip
+    closed = Prediction(id="p-close", time_ns=now - 1_000_000_000, mode_id="fm-closed",
+                        service="api", probability=0.0, horizon_s=300,
+                        evidence={"closes": "evidence expired"})  # fmt: skip
+    runtime.predictions.add_predictions([*opened, closed])
+    page = client.get("/").text
+    assert 'href="/modes/fm-open"' in page
+    assert 'href="/modes/fm-closed"' not in page.split('id="predicted-now"')[1].split("</table>")[0]

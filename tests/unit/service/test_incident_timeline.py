@@ -92,3 +92,47 @@ def test_timeline_is_the_fired_lines_the_alert_and_the_failure_in_time_order(
     assert "leak suspected" in timeline[0]["what"] and "pool low" in timeline[1]["what"]
     assert "incident.opened" in timeline[-2]["what"]
     assert "pool exhausted" in timeline[-1]["what"]
+
+
+def test_another_mode_s_failure_after_the_alert_resolved_is_not_this_incident(
+    tmp_path: Path,
+) -> None:
+    """A trial's alert page listed failures of the service's other modes minutes after the
+    alert had resolved; its own mode's failure within the horizon still belongs to it."""
+    runtime = build_runtime(Settings(database_url=f"sqlite:///{tmp_path / 't.db'}"))
+
+    def failure(seconds: int, mode_id: str | None) -> Event:
+        named = {"mode_id": mode_id, "mode_ids": [mode_id]} if mode_id else {}
+        return Event(
+            time_ns=T0 + seconds * NS,
+            type="premortem.failure.observed" if mode_id else "incident.opened",
+            source="premortem",
+            subject=f"failure {seconds}",
+            service="shop",
+            attributes=named,
+        )
+
+    runtime.pipeline.store.add_events(
+        [failure(30, None), failure(40, "fm-2"), failure(200, "fm-1"), failure(240, "fm-2")]
+    )
+    alert = Alert(
+        id="al-2",
+        fingerprint="fp2",
+        labels={"mode_id": "fm-1", "service": "shop"},
+        state=AlertState.RESOLVED,
+        probability=0.9,
+        started_ns=T0 + 12 * NS,
+        updated_ns=T0 + 40 * NS,
+        last_seen_ns=T0 + 40 * NS,
+        resolved_ns=T0 + 40 * NS,
+        horizon_s=300,
+        doc={"evidence": {}},
+    )
+    timeline = incident_timeline(runtime, alert)
+    assert [(e["kind"], (e["time_ns"] - T0) // NS) for e in timeline] == [
+        ("alert", 12),
+        ("failure", 30),
+        ("failure", 40),
+        ("resolved", 40),
+        ("failure", 200),
+    ]

@@ -173,9 +173,15 @@ def incident_timeline(runtime: Runtime, alert: Alert) -> list[dict[str, Any]]:
 
 
 def _concerns(event: Event, alert: Alert) -> bool:
-    """A failure event of the alert's mode, or of its service."""
+    """A failure event of the alert's mode; one of its service that names no mode or another
+    mode only while the alert was open (until it resolved, or in the same second): another
+    mode's failure minutes after this alert resolved is another incident."""
     named = event.attributes.get("mode_ids") or [event.attributes.get("mode_id")]
-    return not alert.service or event.service == alert.service or alert.mode_id in named
+    if alert.mode_id in named:
+        return True
+    if alert.service and event.service != alert.service:
+        return False
+    return not alert.resolved_ns or event.time_ns <= alert.resolved_ns + NS
 
 
 def _grouped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

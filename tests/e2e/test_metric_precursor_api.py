@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from pool_leak_suite import FAILURE_S, RUN_S, S, leak_suite
 from premortem.domain import LogRecord, MetricSeries, TestRun
+from premortem.runtime.backtesting import backtest_history
 from prom_write import write_body
 
 pytestmark = pytest.mark.e2e
@@ -86,3 +87,32 @@ def test_remote_written_metric_learned_as_precursor_alerts_before_the_failure(
         if line.startswith("premortem_analysis_failures_total")
     ]
     assert failed == ["premortem_analysis_failures_total 0.0"]
+
+
+def test_backtest_history_replays_the_metric_samples_as_the_server_saw_them(
+    client: TestClient,
+) -> None:
+    """`premortem backtest history` trains and replays runs with their remote-written samples, as
+    the server does: the pool's climb warns the held-out failure ahead, and the run whose pool
+    absorbed the fault is not alerted. Without the samples (the replay of logs alone, as before)
+    the same range has no early warning: only the metric can give one."""
+    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
+    later = leak_suite(["fail", "recovers", "fail"], 40)
+    for run, records, series in history + later:
+        _post_run(client, run)
+        assert client.post("/api/v1/logs", json=_logs(records)).status_code == 200
+        _write(client, series)
+    client.app.state.pipeline.drain()  # type: ignore[attr-defined]
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    since = int(later[0][0].timestamp.timestamp()) * S
+    store = runtime.pipeline.store
+
+    report = backtest_history(store, since_ns=since, series=runtime.trainer.series)
+    model = report["model"]
+    assert model["n_test_runs"] == 3
+    assert model["counts"]["right_alerts"] == 2 and model["counts"]["wrong_alerts"] == 0
+    assert min(model["lead_times_s"]) >= 10
+    assert model["harmless_alerted_share"] == 0
+
+    logs_only = backtest_history(store, since_ns=since)["model"]
+    assert logs_only["counts"]["right_alerts"] == 0 or max(logs_only["lead_times_s"]) < 10

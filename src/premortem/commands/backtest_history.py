@@ -55,6 +55,7 @@ def history(
                 until_ns=optional_ns(until),
                 horizon_s=settings.horizon_s,
                 progress=lambda run_id, _n: status.update(f"replaying {run_id}"),
+                series=runtime.trainer.series,
             )
             live = StoredHistoryBacktest(runtime).report(
                 since_ns=rfc3339_to_ns(report["since"]),

@@ -1,6 +1,7 @@
 """Backtest: replay held-out runs in time order through the online predictor.
 
-The predictor sees only log records (no fault activation, no outcome); each run becomes a
+The predictor sees only log records and, where the runs have them, their metric samples (no
+fault activation, no outcome), in time order as a server receives them; each run becomes a
 `RunOutcome` scored by the one scorer, `premortem.evaluation.scoring.score` (its docstring defines
 right and wrong alerts, the warned share, precision, lead time, mode accuracy, false alarms per day
 and calibration). The naive baseline "alert on the first ERROR line" is replayed beside it, its
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from premortem.clock import ManualClock
-from premortem.domain import ERROR_SEVERITY, LogRecord, TestRun
+from premortem.domain import ERROR_SEVERITY, LogRecord, MetricSeries, TestRun
 from premortem.evaluation.scoring import Alerts, RunOutcome, strongest_per_moment
 from premortem.learn.episodes import fault_start_ns
 from premortem.learn.model import TrainedModel
@@ -28,6 +29,7 @@ class ReplayRun:
     run: TestRun
     records: Callable[[], list[LogRecord]]
     kind: str | None = None  # the failure kind of a failed run, for mode accuracy
+    series: Callable[[], list[MetricSeries]] | None = None  # its remote-written samples
 
 
 def replay(
@@ -50,6 +52,7 @@ def replay(
         )
         if onset is not None:
             records = [r for r in records if r.time_ns < onset]
+        scrapes = _scrapes(item.series() if item.series else [], until_ns=onset)
         outcome = RunOutcome(
             item.run.test_id,
             item.run.failed,
@@ -63,7 +66,7 @@ def replay(
             records[-1].time_ns - records[0].time_ns if records else 0,
             int(predictor.horizon_s * 1e9),
         )
-        _replay_one(predictor, clock, records, outcome, kind_of_mode)
+        _replay_one(predictor, clock, _steps(records, scrapes), outcome, kind_of_mode)
         first_error = next((r for r in records if r.severity_number >= ERROR_SEVERITY), None)
         if first_error is not None:
             outcome.baseline.add(first_error.time_ns, baseline_kind, 1.0)
@@ -76,17 +79,60 @@ def replay(
 def _replay_one(
     predictor: OnlinePredictor,
     clock: ManualClock,
-    records: Sequence[LogRecord],
+    steps: Iterable[Sequence[LogRecord] | Sequence[MetricSeries]],
     outcome: RunOutcome,
     kind_of_mode: Callable[[str], str],
 ) -> None:
-    for start in range(0, len(records), BATCH):
-        batch = records[start : start + BATCH]
-        clock.set(batch[-1].time_ns)
+    for step in steps:
+        if isinstance(step[0], LogRecord):
+            lines = [r for r in step if isinstance(r, LogRecord)]
+            clock.set(lines[-1].time_ns)
+            said = predictor.observe(lines)
+        else:
+            scrape = [s for s in step if isinstance(s, MetricSeries)]
+            clock.set(scrape[0].points[0][0])
+            said = predictor.observe_series(scrape)
         alerting = [
             (p.time_ns, p.mode_id, p.probability)
-            for p in predictor.observe(batch)
+            for p in said
             if p.probability >= predictor.threshold_of(p.mode_id)
         ]
         for when, mode_id, probability in strongest_per_moment(alerting):
             outcome.model.add(when, kind_of_mode(mode_id), probability)
+
+
+def _scrapes(series: Sequence[MetricSeries], *, until_ns: int | None) -> list[list[MetricSeries]]:
+    """The samples before `until_ns` grouped by time, as remote-write sends a scrape: each
+    group holds one point of every series stamped at that time (by series id, for a stable
+    order)."""
+    at: dict[int, list[MetricSeries]] = {}
+    for s in sorted(series, key=lambda s: s.id):
+        for t, value in s.points:
+            if until_ns is None or t < until_ns:
+                at.setdefault(t, []).append(MetricSeries(s.metric, s.labels, [(t, value)]))
+    return [at[t] for t in sorted(at)]
+
+
+def _steps(
+    records: Sequence[LogRecord], scrapes: Sequence[Sequence[MetricSeries]]
+) -> list[Sequence[LogRecord] | Sequence[MetricSeries]]:
+    """Records in batches of at most BATCH, each cut where a scrape falls among its lines, and
+    the scrapes in between: the order a server receives them in."""
+    steps: list[Sequence[LogRecord] | Sequence[MetricSeries]] = []
+    batch: list[LogRecord] = []
+    waiting = list(scrapes)
+    waiting.reverse()  # the earliest last, popped first
+    for record in records:
+        while waiting and waiting[-1][0].points[0][0] < record.time_ns:
+            if batch:
+                steps.append(batch)
+                batch = []
+            steps.append(waiting.pop())
+        batch.append(record)
+        if len(batch) == BATCH:
+            steps.append(batch)
+            batch = []
+    if batch:
+        steps.append(batch)
+    steps += reversed(waiting)
+    return steps

@@ -2,7 +2,8 @@
 
 What `premortem backtest history` runs. The test runs in `[since, until)` are replayed in time order
 with a manual clock through a predictor trained only on the runs (and events, simulations) stored
-before `since`; the predictor sees only their logs. Each run is scored by the one scorer
+before `since`; the predictor sees only their logs and remote-written metric samples, each run's
+by the windows training ties them with. Each run is scored by the one scorer
 (`premortem.evaluation.scoring`), next to the naive "first ERROR line" rule.
 """
 
@@ -13,14 +14,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from premortem.domain import LogRecord, TestRun, datetime_to_ns, rfc3339_ns
+from premortem.domain import LogRecord, MetricSeries, TestRun, datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
 from premortem.evaluation.scoring import score
 from premortem.learn.backtest import ReplayRun, replay
 from premortem.learn.episodes import episode_from_run
 from premortem.learn.model import train
-from premortem.ports import EventQuery, InputStore, SimulationQuery, TestRunQuery
-from premortem.runtime.training import PAGE, RunLogs, pages
+from premortem.ports import EventQuery, InputStore, SeriesStore, SimulationQuery, TestRunQuery
+from premortem.runtime.training import PAGE, RunLogs, pages, run_windows_ns
 
 
 def _report_of(run: TestRun) -> str | None:
@@ -40,6 +41,7 @@ def backtest_history(
     until_ns: int | None = None,
     horizon_s: float = 300.0,
     progress: Callable[[str, int], None] | None = None,
+    series: SeriesStore | None = None,
 ) -> dict[str, Any]:
     runs = sorted(
         (
@@ -74,7 +76,19 @@ def backtest_history(
         if datetime_to_ns(s.started_at) < since
     ]
     logs = RunLogs(inputs, runs)
-    model = train(history, logs, events, simulations, horizon_s=horizon_s)
+    windows = run_windows_ns(runs)
+
+    def series_of(run: TestRun) -> list[MetricSeries]:
+        return series.series_between(*windows[run.test_id]) if series is not None else []
+
+    model = train(
+        history,
+        logs,
+        events,
+        simulations,
+        horizon_s=horizon_s,
+        series={run.test_id: series_of(run) for run in history},
+    )
     # A mode may hold failures reported in several ways (learn.episodes.assign_modes).
     mode_of_report = {
         key: mode.id for mode in model.modes for key in mode.manifestation.get("reported_as", [])
@@ -87,7 +101,12 @@ def backtest_history(
     trained_modes = Counter(m for m in map(mode_of, history) if m)
     outcomes = replay(
         model,
-        [ReplayRun(run, partial(_records, logs, run.test_id), mode_of(run)) for run in replayed],
+        [
+            ReplayRun(
+                run, partial(_records, logs, run.test_id), mode_of(run), partial(series_of, run)
+            )
+            for run in replayed
+        ],
         kind_of_mode=lambda mode_id: mode_id,
         baseline_kind=trained_modes.most_common(1)[0][0] if trained_modes else "",
         progress=progress,

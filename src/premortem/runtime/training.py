@@ -176,7 +176,7 @@ class Trainer:
         horizon_s: float = 300.0,
         series: SeriesStore | None = None,
     ) -> None:
-        self._series = series
+        self.series = series  # the remote-written metric samples runs are trained with
         self._inputs = inputs
         self._modes = modes
         self._alerts = alerts
@@ -235,10 +235,10 @@ class Trainer:
 
     def _series_by_run(self, runs: Sequence[TestRun]) -> dict[str, list[MetricSeries]]:
         """Each run's metric series, by the same windows as its logs (remote-written samples)."""
-        if self._series is None:
+        if self.series is None:
             return {}
         windows = run_windows_ns(runs)
-        return {run.test_id: self._series.series_between(*windows[run.test_id]) for run in runs}
+        return {run.test_id: self.series.series_between(*windows[run.test_id]) for run in runs}
 
     def _save_modes(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[int, int]:
         previous = {mode.id: mode for mode in before}

@@ -57,6 +57,13 @@ def test_remote_written_metric_learned_as_precursor_alerts_before_the_failure(
     assert trained.status_code == 200, trained.text
     modes = client.get("/api/v1/failure-modes").json()["items"]
     assert len(modes) == 1
+    # The metric is no trigger of the mode's document; the model's summary and the mode page
+    # say it is watched for the mode.
+    summary = client.get("/api/v1/models/latest").json()["summary"]
+    (signal,) = summary["signals"][modes[0]["id"]]
+    assert signal["kind"] == "metric" and "db_pool_usage" in signal["what"]
+    page = client.get(f"/modes/{modes[0]['id']}").text
+    assert "Metric and level precursors" in page and "db_pool_usage{pool=primary" in page
 
     # Live, later: lines and samples second by second, as they happen.
     run, records, series = leak_suite(["fail"], 40)[0]

@@ -29,7 +29,7 @@ highest: the capped fill at 80-82 % before the one that climbed from 80 % to ful
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from premortem.domain import MAX_NS, MetricSeries
@@ -133,6 +133,34 @@ def learn_metric_indicators(
         names[key]: MetricThreshold(key, thresholds[key][0], thresholds[key][1])
         for key in kept[:cap]
     }
+
+
+def signals_by_mode(
+    edges: Sequence[tuple[str, str]],
+    thresholds: dict[str, tuple[str, float]],
+    template_text: Callable[[int], str],
+) -> dict[str, list[dict[str, object]]]:
+    """Per mode, the metric series and warning-line levels the network takes as its direct
+    precursors, readable: they are no trigger of the mode's document (they live in the model), so
+    the train answer and the mode page list them from here."""
+    found: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for parent, mode_id in sorted(edges):
+        if parent not in thresholds:
+            continue
+        series_id, above = thresholds[parent]
+        template_id = level_template(series_id)
+        if template_id is None:
+            what = f"{parent[len(PREFIX) :]} above {above:g}"
+            kind = "metric"
+        else:
+            position = series_id[series_id.index("#") + 1 :].split("/")
+            what = (
+                f"number {int(position[0]) + 1} of {position[1]} in "
+                f'"{template_text(template_id)}" above {above:g}'
+            )
+            kind = "level"
+        found[mode_id].append({"indicator": parent, "kind": kind, "above": above, "what": what})
+    return dict(found)
 
 
 def _went_down(runs: list[tuple[int, float, float]]) -> bool:

@@ -29,7 +29,7 @@ from premortem.learn.catalogue import mitigations_for, rollback_mitigations
 from premortem.learn.context import run_contexts
 from premortem.learn.episodes import Episode, collect_episodes, fault_start_ns, mode_skeletons
 from premortem.learn.merge import merge_modes
-from premortem.learn.metric_signals import attach, learn_metric_indicators
+from premortem.learn.metric_signals import attach, learn_metric_indicators, signals_by_mode
 from premortem.learn.network import ModeNetwork
 from premortem.learn.onset import AT_FAILURE_NS, logged_at_failure, place_onset
 from premortem.learn.precursors import (
@@ -172,6 +172,9 @@ def train(
         "healthy_templates": len(healthy),
         "rows": len(rows),
         "edges": network.edges_,
+        "signals": signals_by_mode(
+            network.edges_, indicators.metric_thresholds, _template_texts(miner)
+        ),
     }
     manifest_modes: dict[int, set[str]] = defaultdict(set)
     for view in views:
@@ -192,6 +195,17 @@ def train(
         {t: sorted(modes) for t, modes in sorted(manifest_modes.items())},
         mode_thresholds,
     )
+
+
+def _template_texts(miner: Any) -> Callable[[int], str]:
+    texts: dict[int, str] = {}
+
+    def text(template_id: int) -> str:
+        if not texts:  # read once, and only when a level is a precursor
+            texts.update({t.id: t.template for t in miner.templates()})
+        return texts.get(template_id, f"template {template_id}")
+
+    return text
 
 
 def _describe_failure_templates(

@@ -183,4 +183,14 @@ def mode_detail(
         excerpt_times=excerpt_times(runtime, mode),
         versions=runtime.modes.versions(mode_id)[:30],
         notice=NOTICES.get(notice or ""),
+        signals=model_signals(runtime, mode_id),
     )
+
+
+def model_signals(runtime: Runtime, mode_id: str) -> list[dict[str, Any]]:
+    """The metric series and warning-line levels the latest model watches for this mode (its
+    training summary's `signals`): precursors that are no trigger of the mode's document."""
+    stored = runtime.models.latest()
+    signals = (stored.summary or {}).get("signals", {}) if stored is not None else {}
+    found = signals.get(mode_id, []) if isinstance(signals, dict) else []
+    return [s for s in found if isinstance(s, dict)]

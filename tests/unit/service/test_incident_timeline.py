@@ -19,6 +19,24 @@ def _line(seconds: int, body: str, service: str = "shop") -> LogRecord:
     return LogRecord(time_ns=T0 + seconds * NS, service=service, body=body, severity_text="WARN")
 
 
+def _alert(*, doc: dict[str, object], resolved_ns: int | None = None) -> Alert:
+    """Mode fm-1's alert on "shop", raised at +12 s (resolved when `resolved_ns` is given)."""
+    last = resolved_ns or T0 + 12 * NS
+    return Alert(
+        id="al-1",
+        fingerprint="fp",
+        labels={"mode_id": "fm-1", "service": "shop"},
+        state=AlertState.RESOLVED if resolved_ns else AlertState.FIRING,
+        probability=0.9,
+        started_ns=T0 + 12 * NS,
+        updated_ns=last,
+        last_seen_ns=last,
+        resolved_ns=resolved_ns,
+        horizon_s=300,
+        doc=doc,
+    )
+
+
 def test_timeline_is_the_fired_lines_the_alert_and_the_failure_in_time_order(
     tmp_path: Path,
 ) -> None:
@@ -57,16 +75,7 @@ def test_timeline_is_the_fired_lines_the_alert_and_the_failure_in_time_order(
             ),
         ]
     )
-    alert = Alert(
-        id="al-1",
-        fingerprint="fp",
-        labels={"mode_id": "fm-1", "service": "shop"},
-        state=AlertState.FIRING,
-        probability=0.9,
-        started_ns=T0 + 12 * NS,
-        updated_ns=T0 + 12 * NS,
-        last_seen_ns=T0 + 12 * NS,
-        horizon_s=300,
+    alert = _alert(
         doc={
             "evidence": {
                 # The model's own template ids: one may be another template's in the catalogue.
@@ -115,19 +124,7 @@ def test_another_mode_s_failure_after_the_alert_resolved_is_not_this_incident(
     runtime.pipeline.store.add_events(
         [failure(30, None), failure(40, "fm-2"), failure(200, "fm-1"), failure(240, "fm-2")]
     )
-    alert = Alert(
-        id="al-2",
-        fingerprint="fp2",
-        labels={"mode_id": "fm-1", "service": "shop"},
-        state=AlertState.RESOLVED,
-        probability=0.9,
-        started_ns=T0 + 12 * NS,
-        updated_ns=T0 + 40 * NS,
-        last_seen_ns=T0 + 40 * NS,
-        resolved_ns=T0 + 40 * NS,
-        horizon_s=300,
-        doc={"evidence": {}},
-    )
+    alert = _alert(doc={"evidence": {}}, resolved_ns=T0 + 40 * NS)
     timeline = incident_timeline(runtime, alert)
     assert [(e["kind"], (e["time_ns"] - T0) // NS) for e in timeline] == [
         ("alert", 12),

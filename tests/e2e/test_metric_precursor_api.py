@@ -123,3 +123,25 @@ def test_backtest_history_replays_the_metric_samples_as_the_server_saw_them(
 
     logs_only = backtest_history(store, since_ns=since)["model"]
     assert logs_only["counts"]["right_alerts"] == 0 or max(logs_only["lead_times_s"]) < 10
+
+
+def test_train_until_holds_the_later_runs_out(client: TestClient) -> None:
+    """`POST /api/v1/train?until=T` learns from the runs that started before T only (a user's
+    hold-out, replayed against the model afterwards), and retires nothing learned from the rest."""
+    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
+    later = leak_suite(["fail", "recovers", "fail"], 40)
+    for run, records, series in history + later:
+        _post_run(client, run)
+        assert client.post("/api/v1/logs", json=_logs(records)).status_code == 200
+        _write(client, series)
+    client.app.state.pipeline.drain()  # type: ignore[attr-defined]
+    until = later[0][0].timestamp.isoformat().replace("+00:00", "Z")
+    held_out = client.post("/api/v1/train", params={"until": until})
+    assert held_out.status_code == 200, held_out.text
+    assert held_out.json()["stats"]["runs"] == len(history)
+    everything = client.post("/api/v1/train").json()
+    assert everything["stats"]["runs"] == len(history) + len(later)
+    assert everything["retired"] == 0
+    bad = client.post("/api/v1/train", params={"until": "yesterday"})
+    assert bad.status_code in (400, 422)
+    assert bad.headers["content-type"].startswith("application/problem+json")

@@ -183,39 +183,57 @@ class Trainer:
         self._models = models
         self._horizon_s = horizon_s
 
-    def run(self, *, progress: Callable[[str], None] | None = None) -> TrainingResult:
-        runs = [
+    def run(
+        self, *, progress: Callable[[str], None] | None = None, until_ns: int | None = None
+    ) -> TrainingResult:
+        """Train on every test run, event and simulation stored, or on those that started
+        before `until_ns` (a later part held out: replay it against the model, then train on
+        all). Runs are tied to their logs and samples by the windows of *all* stored runs, so a
+        held-out run's lines never fall into the last trained run's window."""
+        stored_runs = [
             s.run
             for s in pages(
                 lambda o: self._inputs.list_test_runs(TestRunQuery(limit=PAGE, offset=o)).items
             )
         ]
+        runs = [
+            r for r in stored_runs if until_ns is None or datetime_to_ns(r.timestamp) < until_ns
+        ]
         events: list[Event] = list(
-            pages(lambda o: self._inputs.list_events(EventQuery(limit=PAGE, offset=o)).items)
-        )
-        simulations: list[SimulationRun] = list(
             pages(
-                lambda o: self._inputs.list_simulations(SimulationQuery(limit=PAGE, offset=o)).items
+                lambda o: (
+                    self._inputs.list_events(
+                        EventQuery(until_ns=until_ns, limit=PAGE, offset=o)
+                    ).items
+                )
             )
         )
+        simulations: list[SimulationRun] = [
+            sim
+            for sim in pages(
+                lambda o: self._inputs.list_simulations(SimulationQuery(limit=PAGE, offset=o)).items
+            )
+            if until_ns is None or datetime_to_ns(sim.started_at) < until_ns
+        ]
         stored = self._modes.all_modes()
         model = train(
             runs,
-            RunLogs(self._inputs, runs),
+            RunLogs(self._inputs, stored_runs),
             events,
             simulations,
             manual_modes=stored,
             feedback=feedback_for_training(self._alerts),
             horizon_s=self._horizon_s,
             progress=progress,
-            series=self._series_by_run(runs),
+            series=self._series_by_run(runs, stored_runs),
         )
         # The network's modes are the ones learned now; the model carries the stored ones too.
         # A training that found no failure at all (no runs, logs that could not be read) retires
-        # nothing: it says nothing about the modes learned before.
+        # nothing: it says nothing about the modes learned before; nor does one on part of the
+        # history (`until_ns`): the rest may hold them.
         retired = (
             {m.id for m in retired_modes(stored, model.network.modes)}
-            if model.stats.get("episodes")
+            if model.stats.get("episodes") and until_ns is None
             else set()
         )
         model.modes = [m for m in model.modes if m.id not in retired]
@@ -233,11 +251,13 @@ class Trainer:
                 self._modes.delete_mode(mode_id)
         return TrainingResult(version, len(model.modes), created, updated, summary, len(retired))
 
-    def _series_by_run(self, runs: Sequence[TestRun]) -> dict[str, list[MetricSeries]]:
+    def _series_by_run(
+        self, runs: Sequence[TestRun], stored_runs: Sequence[TestRun]
+    ) -> dict[str, list[MetricSeries]]:
         """Each run's metric series, by the same windows as its logs (remote-written samples)."""
         if self.series is None:
             return {}
-        windows = run_windows_ns(runs)
+        windows = run_windows_ns(stored_runs)
         return {run.test_id: self.series.series_between(*windows[run.test_id]) for run in runs}
 
     def _save_modes(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[int, int]:

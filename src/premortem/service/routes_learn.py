@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from premortem.domain import rfc3339_ns
+from premortem.domain import optional_ns, rfc3339_ns
 from premortem.errors import Conflict, NotFound
 from premortem.runtime.assembly import Runtime
 from premortem.service.deps import CanAdmin, CanRead
 from premortem.service.openapi import problem_responses
+from premortem.service.params import Until
 
 router = APIRouter(prefix="/api/v1", tags=["learning"])
 _training = threading.Lock()
 
 
 @router.post("/train", dependencies=[CanAdmin], responses=problem_responses(409))
-async def train_now(request: Request) -> dict[str, Any]:
-    """Retrain on everything stored; the server switches to the new model right away."""
+async def train_now(request: Request, until: Until = None) -> dict[str, Any]:
+    """Retrain on everything stored — or, with `until`, on the test runs (events, simulations)
+    that started before it, holding the later ones out to replay against the model; the server
+    switches to the new model right away."""
     runtime: Runtime = request.app.state.runtime
     if not _training.acquire(blocking=False):
         raise Conflict("training is already running")
     try:
-        result = await run_in_threadpool(runtime.trainer.run)
+        result = await run_in_threadpool(partial(runtime.trainer.run, until_ns=optional_ns(until)))
     finally:
         _training.release()
     await run_in_threadpool(runtime.reload_model)

@@ -98,6 +98,14 @@ def _learn_and_edit(client: TestClient, database_url: str, monkeypatch: pytest.M
     total = client.get("/api/v1/failure-modes").json()["total"]
     assert total == len(modes), "retraining must not duplicate modes"
 
+    # A training that holds every run out (`--until` before them all) learns nothing and retires
+    # nothing.
+    load_settings.cache_clear()
+    held_out = CliRunner().invoke(cli, ["train", "--until", "2000-01-01T00:00:00"])
+    load_settings.cache_clear()
+    assert held_out.exit_code == 0, held_out.output
+    assert client.get("/api/v1/failure-modes").json()["total"] == total
+
 
 def test_a_trained_mode_is_predicted_and_alerted_on_new_logs(
     database_url: str,

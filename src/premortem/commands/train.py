@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 
-def train() -> None:
+def train(
+    until: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Train on the runs that started before this time only (hold out the rest)"
+        ),
+    ] = None,
+) -> None:
     """Learn failure modes from stored test runs, logs, events, simulations and alert feedback."""
     from premortem.config import load_settings
+    from premortem.domain import optional_ns
     from premortem.runtime.assembly import build_runtime
 
     console = Console(stderr=True)
     runtime = build_runtime(load_settings())
     try:
         with console.status("training…") as status:
-            result = runtime.trainer.run(progress=lambda step: status.update(f"training: {step}"))
+            result = runtime.trainer.run(
+                progress=lambda step: status.update(f"training: {step}"),
+                until_ns=optional_ns(until),
+            )
     finally:
         runtime.engine.dispose()
     table = Table(title=f"model version {result.version}")

@@ -628,6 +628,12 @@ class Prediction(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
 
     @property
+    def closing(self) -> bool:
+        """Whether this prediction closes the mode's open one (`evidence["closes"]` says why:
+        its evidence expired, the failure came): its alert resolves, nothing is predicted."""
+        return bool(self.evidence.get("closes"))
+
+    @property
     def fired_template_ids(self) -> list[int]:
         """The model's template ids that fired this prediction (its evidence's `template_ids`)."""
         found = self.evidence.get("template_ids")

@@ -42,6 +42,22 @@ def _post_run(client: TestClient, run: TestRun) -> None:
     assert answer.status_code in (200, 201), answer.text
 
 
+Suite = list[tuple[TestRun, list[LogRecord], MetricSeries]]
+
+
+def _post_history_and_later(client: TestClient) -> tuple[Suite, Suite]:
+    """Twelve runs to learn from and three later ones (a failure, an absorbed fault, a failure),
+    each posted with its logs and samples, and stored."""
+    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
+    later = leak_suite(["fail", "recovers", "fail"], 40)
+    for run, records, series in history + later:
+        _post_run(client, run)
+        assert client.post("/api/v1/logs", json=_logs(records)).status_code == 200
+        _write(client, series)
+    client.app.state.pipeline.drain()  # type: ignore[attr-defined]
+    return history, later
+
+
 def test_remote_written_metric_learned_as_precursor_alerts_before_the_failure(
     client: TestClient,
 ) -> None:
@@ -103,13 +119,7 @@ def test_backtest_history_replays_the_metric_samples_as_the_server_saw_them(
     the server does: the pool's climb warns the held-out failure ahead, and the run whose pool
     absorbed the fault is not alerted. Without the samples (the replay of logs alone, as before)
     the same range has no early warning: only the metric can give one."""
-    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
-    later = leak_suite(["fail", "recovers", "fail"], 40)
-    for run, records, series in history + later:
-        _post_run(client, run)
-        assert client.post("/api/v1/logs", json=_logs(records)).status_code == 200
-        _write(client, series)
-    client.app.state.pipeline.drain()  # type: ignore[attr-defined]
+    _, later = _post_history_and_later(client)
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
     since = int(later[0][0].timestamp.timestamp()) * S
     store = runtime.pipeline.store
@@ -128,13 +138,7 @@ def test_backtest_history_replays_the_metric_samples_as_the_server_saw_them(
 def test_train_until_holds_the_later_runs_out(client: TestClient) -> None:
     """`POST /api/v1/train?until=T` learns from the runs that started before T only (a user's
     hold-out, replayed against the model afterwards), and retires nothing learned from the rest."""
-    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
-    later = leak_suite(["fail", "recovers", "fail"], 40)
-    for run, records, series in history + later:
-        _post_run(client, run)
-        assert client.post("/api/v1/logs", json=_logs(records)).status_code == 200
-        _write(client, series)
-    client.app.state.pipeline.drain()  # type: ignore[attr-defined]
+    history, later = _post_history_and_later(client)
     until = later[0][0].timestamp.isoformat().replace("+00:00", "Z")
     held_out = client.post("/api/v1/train", params={"until": until})
     assert held_out.status_code == 200, held_out.text

@@ -179,7 +179,7 @@ class AlertingService:
             # resolved, so that it starts a new alert instead of firing the old one again.
             for prediction in predictions:
                 proposal = self._proposal(prediction)
-                if prediction.evidence.get("closes"):
+                if prediction.closing:
                     # Its evidence expired, or the failure it warned of came: the alert
                     # resolves, whatever the hysteresis would say.
                     proposal = proposal.evolve(state=AlertState.RESOLVED)

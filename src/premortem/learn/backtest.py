@@ -76,20 +76,22 @@ def replay(
     return outcomes
 
 
+# One step of a replay: a batch of lines, or one scrape of samples (the other one empty).
+Step = tuple[Sequence[LogRecord], Sequence[MetricSeries]]
+
+
 def _replay_one(
     predictor: OnlinePredictor,
     clock: ManualClock,
-    steps: Iterable[Sequence[LogRecord] | Sequence[MetricSeries]],
+    steps: Iterable[Step],
     outcome: RunOutcome,
     kind_of_mode: Callable[[str], str],
 ) -> None:
-    for step in steps:
-        if isinstance(step[0], LogRecord):
-            lines = [r for r in step if isinstance(r, LogRecord)]
+    for lines, scrape in steps:
+        if lines:
             clock.set(lines[-1].time_ns)
             said = predictor.observe(lines)
         else:
-            scrape = [s for s in step if isinstance(s, MetricSeries)]
             clock.set(scrape[0].points[0][0])
             said = predictor.observe_series(scrape)
         alerting = [
@@ -113,26 +115,23 @@ def _scrapes(series: Sequence[MetricSeries], *, until_ns: int | None) -> list[li
     return [at[t] for t in sorted(at)]
 
 
-def _steps(
-    records: Sequence[LogRecord], scrapes: Sequence[Sequence[MetricSeries]]
-) -> list[Sequence[LogRecord] | Sequence[MetricSeries]]:
+def _steps(records: Sequence[LogRecord], scrapes: Sequence[Sequence[MetricSeries]]) -> list[Step]:
     """Records in batches of at most BATCH, each cut where a scrape falls among its lines, and
     the scrapes in between: the order a server receives them in."""
-    steps: list[Sequence[LogRecord] | Sequence[MetricSeries]] = []
+    steps: list[Step] = []
     batch: list[LogRecord] = []
-    waiting = list(scrapes)
-    waiting.reverse()  # the earliest last, popped first
+    next_scrape = 0
     for record in records:
-        while waiting and waiting[-1][0].points[0][0] < record.time_ns:
+        while next_scrape < len(scrapes) and scrapes[next_scrape][0].points[0][0] < record.time_ns:
             if batch:
-                steps.append(batch)
+                steps.append((batch, ()))
                 batch = []
-            steps.append(waiting.pop())
+            steps.append(((), scrapes[next_scrape]))
+            next_scrape += 1
         batch.append(record)
         if len(batch) == BATCH:
-            steps.append(batch)
+            steps.append((batch, ()))
             batch = []
     if batch:
-        steps.append(batch)
-    steps += reversed(waiting)
-    return steps
+        steps.append((batch, ()))
+    return steps + [((), scrape) for scrape in scrapes[next_scrape:]]

@@ -204,7 +204,7 @@ def replay_stream(
             firing.add(
                 p.time_ns,
                 kinds.get(p.mode_id, p.mode_id),
-                closes="closes" in p.evidence,
+                closes=p.closing,
                 probability=p.probability,
             )
     learned_from = {t for tests in evidence.values() for t in tests}

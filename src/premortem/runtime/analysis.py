@@ -199,7 +199,7 @@ class LivePredictions:
             for p in predictions:
                 key = (p.mode_id, p.service)
                 self._open.pop(key, None)
-                if "closes" in p.evidence:
+                if p.closing:
                     continue
                 if len(self._open) >= self.max_entries:
                     self._open.popitem(last=False)  # re-inserted on update: the first is stalest

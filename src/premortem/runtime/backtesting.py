@@ -21,7 +21,7 @@ from premortem.learn.backtest import ReplayRun, replay
 from premortem.learn.episodes import episode_from_run
 from premortem.learn.model import train
 from premortem.ports import EventQuery, InputStore, SeriesStore, SimulationQuery, TestRunQuery
-from premortem.runtime.training import PAGE, RunLogs, pages, run_windows_ns
+from premortem.runtime.training import PAGE, RunLogs, pages, run_windows_ns, series_by_run
 
 
 def _report_of(run: TestRun) -> str | None:
@@ -79,7 +79,7 @@ def backtest_history(
     windows = run_windows_ns(runs)
 
     def series_of(run: TestRun) -> list[MetricSeries]:
-        return series.series_between(*windows[run.test_id]) if series is not None else []
+        return series_by_run(series, [run], windows).get(run.test_id, [])
 
     model = train(
         history,
@@ -87,7 +87,7 @@ def backtest_history(
         events,
         simulations,
         horizon_s=horizon_s,
-        series={run.test_id: series_of(run) for run in history},
+        series=series_by_run(series, history, windows),
     )
     # A mode may hold failures reported in several ways (learn.episodes.assign_modes).
     mode_of_report = {

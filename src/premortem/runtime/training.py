@@ -118,6 +118,18 @@ def logs_by_run(
     return out
 
 
+def series_by_run(
+    store: SeriesStore | None,
+    runs: Sequence[TestRun],
+    windows: Mapping[str, tuple[int, int]],
+) -> dict[str, list[MetricSeries]]:
+    """Each of `runs`' remote-written metric series, by the windows its logs are read with
+    (`run_windows_ns` of every stored run)."""
+    if store is None:
+        return {}
+    return {run.test_id: store.series_between(*windows[run.test_id]) for run in runs}
+
+
 class RunLogs(Mapping[str, Sequence[LogRecord]]):
     """Lazy run id → log records of its window (each run is read once by training).
 
@@ -225,7 +237,7 @@ class Trainer:
             feedback=feedback_for_training(self._alerts),
             horizon_s=self._horizon_s,
             progress=progress,
-            series=self._series_by_run(runs, stored_runs),
+            series=series_by_run(self.series, runs, run_windows_ns(stored_runs)),
         )
         # The network's modes are the ones learned now; the model carries the stored ones too.
         # A training that found no failure at all (no runs, logs that could not be read) retires
@@ -250,15 +262,6 @@ class Trainer:
             with contextlib.suppress(NotFound):  # deleted by hand meanwhile
                 self._modes.delete_mode(mode_id)
         return TrainingResult(version, len(model.modes), created, updated, summary, len(retired))
-
-    def _series_by_run(
-        self, runs: Sequence[TestRun], stored_runs: Sequence[TestRun]
-    ) -> dict[str, list[MetricSeries]]:
-        """Each run's metric series, by the same windows as its logs (remote-written samples)."""
-        if self.series is None:
-            return {}
-        windows = run_windows_ns(stored_runs)
-        return {run.test_id: self.series.series_between(*windows[run.test_id]) for run in runs}
 
     def _save_modes(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[int, int]:
         previous = {mode.id: mode for mode in before}

@@ -91,11 +91,7 @@ def predictive_analysis(
 ) -> dict[str, Any]:
     # A mode whose latest word closed its prediction (evidence expired, the failure came) is no
     # longer predicted: listed at 0 % it read as predicted beside "Nothing is predicted".
-    current = [
-        p
-        for p in runtime.predictions.latest_per_mode(service=service)
-        if p.probability > 0 and "closes" not in p.evidence
-    ]
+    current = [p for p in runtime.predictions.latest_per_mode(service=service) if not p.closing]
     firing = alerts.firing_by_mode(service=service)
     modes = {m.id: m for m in runtime.modes.all_modes()}
     histories = runtime.predictions.probability_points(

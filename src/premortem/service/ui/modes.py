@@ -190,7 +190,7 @@ def mode_detail(
 def model_signals(runtime: Runtime, mode_id: str) -> list[dict[str, Any]]:
     """The metric series and warning-line levels the latest model watches for this mode (its
     training summary's `signals`): precursors that are no trigger of the mode's document."""
-    stored = runtime.models.latest()
-    signals = (stored.summary or {}).get("signals", {}) if stored is not None else {}
+    newest = runtime.models.history(limit=1)  # the summary, without the model itself
+    signals = (newest[0].summary or {}).get("signals", {}) if newest else {}
     found = signals.get(mode_id, []) if isinstance(signals, dict) else []
     return [s for s in found if isinstance(s, dict)]

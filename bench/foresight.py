@@ -70,12 +70,18 @@ def main() -> None:
     parser.add_argument(
         "--system", default="inventory", help="which lab to record: inventory, bookings or orders"
     )
+    parser.add_argument(
+        "--all-first",
+        action="store_true",
+        help="send every run and every line first, train with `?until=` the later half's start, "
+        "then replay the later half's lines again (a recording sent whole before training)",
+    )
     args = parser.parse_args()
     console = Console()
     path = args.suite or record_lab(console, system=args.system, pace=args.pace, noise=args.noise)
     warnings.simplefilter("ignore")  # pgmpy's FutureWarnings
     suite = read_suite(path)
-    api = through_the_api(path, suite, console)
+    api = through_the_api(path, suite, console, all_first=args.all_first)
     offline = backtest_suite(suite)
     offline.pop("details", None)
     report = {"suite": str(path), "api": api, "offline": offline}
@@ -101,8 +107,12 @@ def record_lab(console: Console, *, system: str, pace: float, noise: float) -> P
     return out
 
 
-def through_the_api(path: Path, suite: Suite, console: Console) -> dict[str, Any]:
-    """Train and replay through a real server; score its alerts."""
+def through_the_api(
+    path: Path, suite: Suite, console: Console, *, all_first: bool = False
+) -> dict[str, Any]:
+    """Train and replay through a real server; score its alerts. With `all_first`, the whole
+    recording is sent before a training held to the earlier half (`?until=`), and the later
+    half's lines are then sent again."""
     training, replayed = split_suite(suite)
     windows = run_windows_ns(suite.runs)
     cut = min(windows[r.test_id][0] for r in replayed)
@@ -117,10 +127,13 @@ def through_the_api(path: Path, suite: Suite, console: Console) -> dict[str, Any
         process, url = start_server(work, {"PREMORTEM_DATABASE_URL": f"sqlite:///{work}/p.db"})
         try:
             with httpx.Client(base_url=url, timeout=300) as http:
-                post(http, "/api/v1/test-runs", [r for r in runs if r["test_id"] in trained_ids])
-                for start in range(0, len(early), 1000):
-                    post(http, "/api/v1/logs", early[start : start + 1000])
-                trained = post(http, "/api/v1/train", None)
+                sent_runs = runs if all_first else [r for r in runs if r["test_id"] in trained_ids]
+                sent_lines = docs if all_first else early
+                post(http, "/api/v1/test-runs", sent_runs)
+                for start in range(0, len(sent_lines), 1000):
+                    post(http, "/api/v1/logs", sent_lines[start : start + 1000])
+                until = f"?until={rfc3339(cut)}" if all_first else ""
+                trained = post(http, f"/api/v1/train{until}", None)
                 console.print(f"trained: {trained['modes']} modes, threshold {trained['stats']}")
                 time.sleep(6)  # the prediction stage looks for a new model every 5 s
                 replay_file = work / "later.jsonl"
@@ -161,6 +174,11 @@ def through_the_api(path: Path, suite: Suite, console: Console) -> dict[str, Any
     report["baseline"] = score(outcomes, "baseline")
     report["alerts"] = len(alerts)
     return report
+
+
+def rfc3339(ns: int) -> str:
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest:09d}Z"
 
 
 def post(http: httpx.Client, path: str, body: Any) -> Any:

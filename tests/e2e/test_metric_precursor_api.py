@@ -149,3 +149,44 @@ def test_train_until_holds_the_later_runs_out(client: TestClient) -> None:
     bad = client.post("/api/v1/train", params={"until": "yesterday"})
     assert bad.status_code in (400, 422)
     assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_lines_and_samples_already_received_are_predicted_on_when_sent_again(
+    client: TestClient,
+) -> None:
+    """A recording sent whole, then a training held to its earlier part (`?until=`), then its
+    later part sent again (`premortem replay logs`): the model predicts on it as when it is first
+    sent after training — the failures warned ahead, the absorbed fault not alerted. Before, the
+    stream's time stayed at the newest line already received, so every alert of the replay
+    resolved only there and covered every later run."""
+    _, later = _post_history_and_later(client)
+    pipeline = client.app.state.pipeline  # type: ignore[attr-defined]
+    until = later[0][0].timestamp.isoformat().replace("+00:00", "Z")
+    trained = client.post("/api/v1/train", params={"until": until})
+    assert trained.status_code == 200, trained.text
+    assert trained.json()["stats"]["trained_until_ns"] == int(later[0][0].timestamp.timestamp()) * S
+
+    for _run, records, series in later:  # sent again in time order, ten seconds at a time
+        start = int(_run.timestamp.timestamp()) * S
+        for low in range(start, start + RUN_S * S, 10 * S):
+            high = low + 10 * S
+            lines = [r for r in records if low <= r.time_ns < high]
+            if lines:
+                assert client.post("/api/v1/logs", json=_logs(lines)).status_code == 200
+            points = [(t, v) for t, v in series.points if low <= t < high]
+            if points:
+                _write(client, MetricSeries(series.metric, series.labels, points))
+            pipeline.drain()
+
+    alerts = client.get("/api/v1/alerts", params={"limit": 100}).json()["items"]
+    for index, (run, _records, _series) in enumerate(later):
+        start = int(run.timestamp.timestamp()) * S
+        end = start + RUN_S * S
+        inside = [a for a in alerts if a["started_ns"] < end and (a["resolved_ns"] or end) > start]
+        if run.actual_outcome == "fail":
+            failure = start + FAILURE_S * S
+            early = [a for a in inside if start <= a["started_ns"] <= failure - 10 * S]
+            assert early, f"later run {index}: no alert ≥ 10 s before its failure"
+        else:
+            spans = [(a["started_at"], a["resolved_at"]) for a in inside]
+            assert not inside, f"the absorbed fault (run {index}) was alerted: {spans}"

@@ -105,11 +105,32 @@ def test_a_replay_of_old_logs_after_newer_ones_gives_the_windows_of_an_in_order_
     assert len(spans(alone_sink.windows, "replayed")) == 29
 
 
+def test_a_source_sent_again_from_its_past_gives_the_windows_of_its_first_pass() -> None:
+    # More than clock.REWIND_NS behind its own newest line: the source's past, sent again (a
+    # recording replayed after it was sent live). Its windows start over instead of being late.
+    once = records("api", 0, 900, step_s=3)
+    batches = [once[i : i + 20] for i in range(0, len(once), 20)]
+    stage, sink, mono = analysis()
+    for batch in batches:
+        feed(stage, mono, batch)
+    first = spans(sink.windows, "api")
+    sink.windows.clear()
+    for batch in batches:
+        feed(stage, mono, batch)
+    assert spans(sink.windows, "api") == first
+    assert len(first) == 89
+
+
 # --------------------------------------------------------------------------- prediction
 
 
 class Models:
-    def __init__(self, threshold: float, by_mode: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        threshold: float,
+        by_mode: dict[str, float] | None = None,
+        stats: dict[str, int] | None = None,
+    ) -> None:
         model = TrainedModel(
             modes=[MODE],
             miner=DrainMiner(),
@@ -117,6 +138,7 @@ class Models:
             network=ModeNetwork([], []),
             alert_threshold=threshold,
             mode_thresholds=by_mode or {},
+            stats=dict(stats or {}),
         )
         self.stored = StoredModel(1, 0, "test", model.dumps(), {})
 
@@ -273,6 +295,28 @@ def test_the_setting_overrides_the_learned_threshold(filter: bool) -> None:
     assert FakePredictor.made[-1].threshold == 0.4
     assert alerting.policy.default.threshold == 0.4
     assert firing(alerting) == []
+
+
+def test_a_model_trained_until_a_time_takes_stream_time_back_there() -> None:
+    # `POST /api/v1/train?until=T` after the whole recording was sent: the lines after T, sent
+    # again, are the model's live stream, however close to the newest line they are.
+    mono = ManualClock(0)
+    clocks = StreamClocks(mono)
+    clocks.observe("api", 1_000 * S)
+    clocks.observe("db", 400 * S)
+    alerting = AlertingService(
+        MemoryAlertStore(), routes=[], modes={MODE.id: MODE}.get, clock=clocks.newest()
+    )
+    stage = PredictionStage(
+        Models(0.3, stats={"trained_until_ns": 900 * S}),
+        predictions=Predictions(),
+        alerting=alerting,
+        clocks=clocks,
+    )
+    stage.reload()
+    assert (clocks.now_ns("api"), clocks.now_ns("db")) == (900 * S, 400 * S)
+    stage.on_logs([line("api", 950, "ok")])
+    assert clocks.now_ns("api") == 950 * S
 
 
 def test_the_predictor_reads_the_time_of_the_source_it_was_given() -> None:

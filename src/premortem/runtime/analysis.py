@@ -382,6 +382,13 @@ class PredictionStage:
         model = TrainedModel.loads(stored.blob)
         threshold = self._threshold_for(model, stored.version)
         self.predictor = self.make_predictor(model, self._clock, min_probability=self._override)
+        until = model.stats.get("trained_until_ns")
+        if until is not None:
+            # Trained on what came before `until`: what came after, received already or not, is
+            # what it predicts on, as live (clock.StreamClocks.go_back_to).
+            moved = self._clocks.go_back_to(int(until))
+            if moved:
+                log.info("stream time of %d sources back to the end of training", len(moved))
         self._alerting.use_threshold(threshold.value)
         self.threshold = threshold
         self.version = stored.version

@@ -249,6 +249,10 @@ class Trainer:
             else set()
         )
         model.modes = [m for m in model.modes if m.id not in retired]
+        if until_ns is not None:
+            # The held-out part is this model's live stream: where it loads, stream time goes
+            # back here (`PredictionStage.reload`), so lines already received can be sent again.
+            model.stats["trained_until_ns"] = until_ns
         kept = [m for m in stored if m.id not in retired]
         created, updated = self._save_modes(kept, merge_modes(kept, model.modes))
         summary = {

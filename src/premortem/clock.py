@@ -37,11 +37,11 @@ class ManualClock:
 
 
 # A source's records that come more than this far behind its own newest are its past sent again
-# (a recording replayed after it was sent live, or sent whole before a training held to its
-# earlier part): its stream starts again from them. Five minutes, the default horizon, is longer
-# than a shipper's retries of one batch usually take (OpenTelemetry's exporters give up after
-# about a minute), so a late batch of a live stream is only late.
-REWIND_NS = 300 * 1_000_000_000
+# (a recording replayed after it was sent live): its stream starts again from them. Ten minutes
+# is twice the default horizon and longer than shippers retry one batch (OpenTelemetry's SDK
+# exporters give up after about a minute, its Collector after five by default), so a late batch
+# of a live stream is only late.
+REWIND_NS = 600 * 1_000_000_000
 
 
 def rewinds(newest_ns: int, time_ns: int) -> bool:
@@ -108,8 +108,8 @@ class StreamClocks:
 
     >>> clocks.observe("api", 800 * 10**9), clocks.now_ns("api") // 10**9
     (False, 1002)
-    >>> clocks.observe("api", 600 * 10**9), clocks.now_ns("api") // 10**9
-    (True, 600)
+    >>> clocks.observe("api", 200 * 10**9), clocks.now_ns("api") // 10**9
+    (True, 200)
 
     At most `max_sources` sources are kept; the one observed least recently is forgotten first.
     """

@@ -151,7 +151,8 @@ def test_a_deviated_run_is_a_failed_test_run_with_its_rollback(
     assert [r["test_id"] for r in runs["items"]] == [expected_id]  # run-failed + run-deviated: once
     (run,) = runs["items"]
     assert run["actual_outcome"] == "steady state deviated" and run["deviated"] is True
-    assert "health-returns-200" in run["failure_details"] and run["failure_time"]
+    assert "health-returns-200" in run["failure_details"] and run["failure_detected_at"]
+    assert run["failure_time"] is None  # when the probe noticed is not when it broke
     assert run["injected_faults"][0]["type"] == "break_dependency" or run["injected_faults"]
     assert [r["name"] for r in run["rollbacks"]] == ["fix-dependency"]
 

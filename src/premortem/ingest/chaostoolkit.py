@@ -8,7 +8,13 @@ Mapping:
   kill → `process_kill`, leak → `connection_leak`, spike/load → `load_spike`); the action's start
   is the fault's start, its `duration` argument the fault's duration.
 - outcome: expected "steady state met"; actual from the after-hypothesis (or the before one when
-  it already failed); `failure_time` = end of the last after-probe, else the journal end.
+  it already failed); `failure_details` = the failing probes and what they saw. No `failure_time`:
+  a probe's end is when the test *noticed*, often long after the system failed, so premortem
+  finds the onset in the run's logs (docs/correlation.md); the probe's end is kept as
+  `failure_detected_at`. Only a system already failing before the method (the before-hypothesis
+  not met) gets `failure_time`, the end of those probes.
+- the experiment's `title` is kept: failures of different experiments reported by the same probe
+  ("probe no-errors failed its tolerance") are told apart by it (`learn.episodes`).
 - rollbacks are kept in the document under `rollbacks` (later stages turn them into mitigations);
   the title, tags, status and `deviated` are kept too.
 
@@ -39,7 +45,7 @@ _FAULT_RULES = (
     (("leak",), "connection_leak"),
     (("cpu",), "cpu_hog"),
     (("memory", "mem_hog", "oom"), "memory_hog"),
-    (("latency", "delay", "slow"), "network_latency"),
+    (("latency", "delay"), "network_latency"),  # not "slow": slowed consumers are no network
     (("loss", "packet"), "network_loss"),
     (("partition", "blackhole"), "network_partition"),
     (("kill", "terminate", "crash", "stop_process"), "process_kill"),
@@ -105,7 +111,7 @@ def journal_doc(journal: JSON) -> JSON:
     configuration = configuration if isinstance(configuration, dict) else {}
     tags = [t for t in experiment.get("tags") or [] if isinstance(t, str)]
     runs = expect_array(journal.get("run", []), "/run") if journal.get("run") is not None else []
-    actual, details, failure_ns = _outcome(journal, end_ns)
+    actual, details, failure_ns, detected_ns = _outcome(journal, end_ns)
     return {
         "test_id": f"{_slug(title)}-{rfc3339_ns(start_ns)[:19].replace('-', '').replace(':', '')}Z",
         "timestamp": rfc3339_ns(start_ns),
@@ -119,6 +125,7 @@ def journal_doc(journal: JSON) -> JSON:
         "actual_outcome": actual,
         "failure_details": details,
         "failure_time": rfc3339_ns(failure_ns) if failure_ns else None,
+        "failure_detected_at": rfc3339_ns(detected_ns) if detected_ns else None,
         "environment": labelled(configuration, tags, ("environment", "env")),
         "service": labelled(configuration, tags, ("service",)),
         "source_format": "chaostoolkit",
@@ -222,24 +229,27 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _outcome(journal: JSON, end_ns: int) -> tuple[str, str | None, int | None]:
-    """(actual outcome, failure details, failure time) from the hypotheses and the status."""
+def _outcome(journal: JSON, end_ns: int) -> tuple[str, str | None, int | None, int | None]:
+    """(actual outcome, failure details, failure time, when the test noticed) from the
+    hypotheses and the status (module doc: only a system failing before the method has a
+    failure time)."""
     states = journal.get("steady_states")
     states = states if isinstance(states, dict) else {}
     before, after = states.get("before"), states.get("after")
     status = journal.get("status") or "completed"
     if isinstance(before, dict) and before.get("steady_state_met") is False:
         failing = _failing_probes(before)
-        return "steady state not met before the method", failing, _last_end(before) or end_ns
+        noticed = _last_end(before) or end_ns
+        return "steady state not met before the method", failing, noticed, noticed
     if journal.get("deviated") or (
         isinstance(after, dict) and after.get("steady_state_met") is False
     ):
         failing = _failing_probes(after) if isinstance(after, dict) else None
         ended = _last_end(after) if isinstance(after, dict) else None
-        return "steady state deviated", failing, ended or end_ns
+        return "steady state deviated", failing, None, ended or end_ns
     if status in ("failed", "aborted", "interrupted"):
-        return f"run {status}", _method_errors(journal), end_ns
-    return EXPECTED, None, None
+        return f"run {status}", _method_errors(journal), None, end_ns
+    return EXPECTED, None, None, None
 
 
 def _probe_runs(state: JSON) -> list[JSON]:

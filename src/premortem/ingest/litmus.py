@@ -145,7 +145,9 @@ def engine_docs(obj: JSON, *, now_ns: int) -> list[JSON]:
                 "injected_faults": [fault],
                 "expected_outcome": EXPECTED,
                 "actual_outcome": _actual(state.get("verdict")),
-                "failure_time": rfc3339_ns(
+                # The verdict's time is when the probes noticed, not when the system failed:
+                # the onset is found in the run's logs (docs/correlation.md).
+                "failure_detected_at": rfc3339_ns(
                     timestamp_ns(updated, f"/status/experiments/{exp_name}/lastUpdateTime")
                 )
                 if failed and updated

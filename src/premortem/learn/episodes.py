@@ -78,7 +78,14 @@ def episode_from_run(run: TestRun, *, manifest: Sequence[str] = ()) -> Episode |
     if not run.failed:
         return None
     details = outcome_text(run.failure_details) or outcome_text(run.actual_outcome) or "failed"
-    key = ModeKey(run.service or "", details_template(details), tuple(sorted(manifest)))
+    # An experiment's title (Chaos Toolkit's, kept in the document) is part of how the failure
+    # was reported: one steady-state probe ("no delivery failures") reports every experiment's
+    # failure alike. Reports of different experiments that name the same thing broken are still
+    # one mode (`assign_modes`).
+    title = (run.model_extra or {}).get("title")
+    title = title.strip() if isinstance(title, str) else ""
+    reported = f"{title}: {details}" if title else details
+    key = ModeKey(run.service or "", details_template(reported), tuple(sorted(manifest)))
     return Episode(
         source_id=run.test_id,
         onset_ns=datetime_to_ns(run.onset),

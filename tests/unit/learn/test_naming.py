@@ -319,3 +319,54 @@ def test_a_kill_for_memory_outranks_the_refused_connections_it_causes() -> None:
     details = "error rate 29%: ConnectionRefusedError: [Errno 111] Connection refused"
     kill = ["reports-api (pid 10110) killed: rss 301 MB exceeded memory limit 300 MB"]
     assert mode_name("reports-api", details, kill) == "reports-api: memory exhaustion"
+
+
+def test_experiments_reported_by_the_same_probe_are_told_apart_by_their_titles() -> None:
+    """Chaos Toolkit runs of different experiments whose one steady-state probe reports every
+    failure alike ("probe no-delivery-failures failed its tolerance (output: False)"): each
+    experiment's failures are a mode of their own, named after what their logs say broke —
+    not one catch-all mode (a new user's trial, session 36)."""
+    from datetime import UTC, datetime, timedelta
+
+    from premortem.domain import LogRecord, TestRun
+    from premortem.learn.model import train
+
+    start = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
+    failures = {
+        "notifications survive slow consumers": "publish rejected: queue notify.jobs is full",
+        "notifications survive row locks": "job failed: Lock wait timeout exceeded",
+    }
+    runs, logs = [], {}
+    for i in range(6):
+        title = list(failures)[i % 2]
+        began = start + timedelta(minutes=2 * i)
+        fails = i < 4
+        run = TestRun.model_validate(
+            {
+                "test_id": f"run-{i}",
+                "timestamp": began.isoformat(),
+                "duration_s": 110,
+                "title": title,
+                "injected_faults": [{"type": f"fault_{i % 2}", "start": 30}],
+                "expected_outcome": "steady state met",
+                "actual_outcome": "steady state deviated" if fails else "steady state met",
+                "failure_details": "probe no-delivery-failures failed its tolerance (output: False)"
+                if fails
+                else None,
+            }
+        )
+        t0 = int(began.timestamp()) * 10**9
+        records = [
+            LogRecord(t0 + s * 10**9, f"job {s} delivered in {s % 7} ms", "notify-worker", 9)
+            for s in range(0, 100, 2)
+        ]
+        if fails:
+            records += [
+                LogRecord(t0 + s * 10**9, failures[title], "notify-api", 17) for s in range(80, 100)
+            ]
+        runs.append(run)
+        logs[run.test_id] = sorted(records, key=lambda r: r.time_ns)
+    model = train(runs, logs)
+    names = sorted(m.name for m in model.modes)
+    assert len(names) == 2, names
+    assert any("queue" in n for n in names) and any("lock" in n for n in names), names

@@ -75,6 +75,10 @@ def test_the_mode_page_shows_json_values_as_text_a_reader_can_read(client: TestC
     page = client.get(f"/modes/{created.json()['id']}").text
     assert "&lt;urlopen error [Errno 24] Too many open files&gt;" in page
     assert "\\u003c" not in page and "<urlopen" not in page
+    # a list of lines reads as a list (a trial read `["…"]` as raw JSON), under a readable name
+    assert "<dt>Failure lines</dt>" in page
+    assert "<li><code>report 2604 failed: &lt;urlopen error" in page
+    assert '["report' not in page
 
 
 def test_a_mode_whose_prediction_closed_is_not_listed_as_predicted_now(

@@ -349,12 +349,25 @@ class OnlinePredictor:
         return ObservedFailure(
             record.time_ns,
             record.service,
-            modes[0] if modes else "",
+            self._failed_mode(modes),
             record.id,
             record.body[:300],
             match.template,
             modes,
         )
+
+    def _failed_mode(self, modes: tuple[str, ...]) -> str:
+        """Which of the modes a failure line manifests failed: when training saw the same line
+        end failures of several modes, the one predicted now (the likeliest), else the likeliest
+        on the evidence, else the first learned."""
+        if len(modes) < 2:
+            return modes[0] if modes else ""
+        if predicted := [m for m in modes if m in self._open]:
+            return max(predicted, key=lambda m: self._open[m])
+        if self._fired:
+            probability = self.probabilities()
+            return max(modes, key=lambda m: probability.get(m, 0.0))
+        return modes[0]
 
     def probabilities(self) -> dict[str, float]:
         """P(mode within the horizon) for the current evidence, per mode id."""

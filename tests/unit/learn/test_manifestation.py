@@ -268,3 +268,57 @@ def _alerts_before(model: TrainedModel, logs: list[LogRecord], failure_ns: int) 
         clock.set(record.time_ns)
         alerts += [p for p in predictor.observe([record]) if p.probability >= model.alert_threshold]
     return alerts
+
+
+def test_a_failure_line_two_modes_end_with_is_stored_as_the_mode_that_was_predicted() -> None:
+    """Two kinds of failure end with the same line (a Redis outage and a load ramp both end in
+    "request rejected: too many in-flight requests"; the outage's details read like no line, so
+    that line is its manifestation too). Seen live, the failure is the mode the evidence
+    pointed at — here the outage, warned by its cache misses — not the first one learned (a
+    trial's `GET /api/v1/failures` put load failures under the outage's mode)."""
+    start = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
+    failure = "request rejected: too many in-flight requests"
+    kinds = {
+        "redis": ("timed out waiting for a db connection", "cache miss: redis down, reading db"),
+        "load": (failure, "load rising: workers busy"),
+    }
+
+    def run_of(i: int, kind: str) -> tuple[TestRun, list[LogRecord]]:
+        began = start + timedelta(minutes=2 * i)
+        fails = kind != "none"
+        run = TestRun.model_validate(
+            {
+                "test_id": f"run-{i}",
+                "timestamp": began.isoformat(),
+                "duration_s": 110,
+                "injected_faults": [{"type": kind, "start": 30}] if fails else [],
+                "expected_outcome": "pass",
+                "actual_outcome": "fail" if fails else "pass",
+                "failure_details": kinds[kind][0] if fails else None,
+            }
+        )
+        t0 = int(began.timestamp()) * 10**9
+        lines = [
+            LogRecord(t0 + s * 10**9, f"GET /items/{s % 9} 200 in {s % 7} ms", "api", 9)
+            for s in range(0, 100, 2)
+        ]
+        if fails:
+            lines += [
+                LogRecord(t0 + s * 10**9, kinds[kind][1], "api", 13) for s in range(35, 80, 3)
+            ]
+            lines += [LogRecord(t0 + s * 10**9, failure, "api", 17) for s in range(80, 100)]
+        return run, sorted(lines, key=lambda r: r.time_ns)
+
+    order = ["redis", "load", "none", "redis", "load", "none", "redis", "load"]
+    history = [run_of(i, kind) for i, kind in enumerate(order)]
+    model = train([r for r, _ in history], {r.test_id: lines for r, lines in history})
+    (shared,) = [t for t, modes in model.manifest_modes.items() if len(modes) == 2]
+    by_kind = {m.name: m.id for m in model.modes}
+    outage = by_kind["slow dependency timeout"]
+    assert model.manifest_modes[shared][0] != outage, "the outage is not simply the first listed"
+
+    predictor = OnlinePredictor(model, ManualClock(0))
+    _, lines = run_of(20, "redis")
+    predictor.observe(lines)
+    (seen, *_) = predictor.observed_failures()
+    assert seen.mode_id == outage

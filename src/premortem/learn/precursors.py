@@ -279,43 +279,52 @@ def _is_number(value: object) -> bool:
 def event_candidates(
     mode_episodes: Sequence[RunView], views: Sequence[RunView], events: Sequence[Event]
 ) -> list[Candidate]:
-    """Ordered pairs of event types (A then B) within the horizon before onset."""
+    """Event types (a deploy) and ordered pairs of them (A then B) seen before onset in the
+    failed run's own window (from its start, at most the longest horizon before the onset): an
+    event of the run before is no precursor of this one. `seen` counts the runs whose window
+    (until the onset, or the end) held it, failed or not, so a good deploy lowers a deploy's
+    precision."""
     if not events:
         return []
     ordered = sorted(events, key=lambda e: e.time_ns)
     n = len(mode_episodes)
-    hits: dict[tuple[str, str], list[float]] = defaultdict(list)
+    hits: dict[tuple[str, ...], list[float]] = defaultdict(list)
     for view in mode_episodes:
-        for pair, when in _pairs(
-            ordered, view.watch_end_ns - MAX_HORIZON_NS, view.watch_end_ns
-        ).items():
-            hits[pair].append((view.watch_end_ns - when) / 1e9)
-    seen: dict[tuple[str, str], int] = defaultdict(int)
+        since = max(_run_start_ns(view), view.watch_end_ns - MAX_HORIZON_NS)
+        for sequence, when in _sequences(ordered, since, view.watch_end_ns).items():
+            hits[sequence].append((view.watch_end_ns - when) / 1e9)
+    seen: dict[tuple[str, ...], int] = defaultdict(int)
     for view in views:
-        for pair in _pairs(ordered, view.timeline.start_ns, view.watch_end_ns):
-            seen[pair] += 1
+        for sequence in _sequences(ordered, _run_start_ns(view), view.watch_end_ns):
+            seen[sequence] += 1
     return [
         Candidate(
             TriggerKind.EVENT_SEQUENCE,
-            f"{a} followed by {b}",
-            {"sequence": [a, b], "within_s": HORIZONS_S[-1]},
+            " followed by ".join(sequence) if len(sequence) > 1 else f"{sequence[0]} event",
+            {"sequence": list(sequence), "within_s": HORIZONS_S[-1]},
             len(leads),
-            max(seen[(a, b)], len(leads)),
+            max(seen[sequence], len(leads)),
             n,
             leads,
         )
-        for (a, b), leads in hits.items()
+        for sequence, leads in sorted(hits.items())
     ]
 
 
-def _pairs(events: Sequence[Event], since_ns: int, until_ns: int) -> dict[tuple[str, str], int]:
+def _run_start_ns(view: RunView) -> int:
+    return datetime_to_ns(view.run.timestamp)
+
+
+def _sequences(events: Sequence[Event], since_ns: int, until_ns: int) -> dict[tuple[str, ...], int]:
+    """Each event type, and each ordered pair of two types, in [since, until): its first time."""
     window = [e for e in events if since_ns <= e.time_ns < until_ns]
-    pairs: dict[tuple[str, str], int] = {}
+    found: dict[tuple[str, ...], int] = {}
     for i, first in enumerate(window):
+        found.setdefault((first.type,), first.time_ns)
         for second in window[i + 1 :]:
             if second.type != first.type:
-                pairs.setdefault((first.type, second.type), first.time_ns)
-    return pairs
+                found.setdefault((first.type, second.type), first.time_ns)
+    return found
 
 
 def simulation_candidates(

@@ -110,6 +110,12 @@ def test_remote_written_metric_learned_as_precursor_alerts_before_the_failure(
         if line.startswith("premortem_analysis_failures_total")
     ]
     assert failed == ["premortem_analysis_failures_total 0.0"]
+    samples = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith('premortem_ingested_records_total{kind="metric_sample"}')
+    ]
+    assert samples and float(samples[0].split()[-1]) > 0, "stored samples are counted"
 
 
 def test_backtest_history_replays_the_metric_samples_as_the_server_saw_them(

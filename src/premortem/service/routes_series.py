@@ -74,7 +74,8 @@ def otlp_metrics(request: Request, body: Body) -> Response:
 
 def _store(request: Request, series: list[MetricSeries]) -> None:
     request.app.state.pipeline.admit(len(series))  # 429 before storing, when analysis is behind
-    series_store(request).add_series(series)
+    stored = series_store(request).add_series(series)
+    request.app.state.metrics.ingested.labels("metric_sample").inc(stored)
     # Stored first; then a live metric precursor may raise a prediction (learn/metric_signals).
     request.app.state.pipeline.analyse_series(series)
 

@@ -62,6 +62,9 @@ class Episode:
     # The failure mode it belongs to (`assign_modes`): its key's, or that of the first failure
     # reported differently that names the same thing broken.
     mode_id: str = ""
+    # How its onset was placed (learn/onset.py): "failure_time", "details" (a line read like
+    # them), "new error" (none did: the first new error after the fault), "last line".
+    onset_rule: str = ""
 
     @property
     def mode(self) -> str:

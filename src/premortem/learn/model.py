@@ -169,6 +169,9 @@ def train(
     stats = {
         "runs": len(views),
         "episodes": len(episodes),
+        # How each failed run's onset was placed: a run whose details read like no line of its
+        # logs ("new error", "last line") is worth a look (docs/correlation.md).
+        "onsets": _onset_rules(views),
         "healthy_templates": len(healthy),
         "rows": len(rows),
         "edges": network.edges_,
@@ -195,6 +198,15 @@ def train(
         {t: sorted(modes) for t, modes in sorted(manifest_modes.items())},
         mode_thresholds,
     )
+
+
+def _onset_rules(views: Sequence[RunView]) -> dict[str, list[str]]:
+    """Failed runs by how their onset was placed (at most 20 ids each)."""
+    by_rule: dict[str, list[str]] = defaultdict(list)
+    for view in views:
+        if view.episode is not None and view.episode.onset_rule:
+            by_rule[view.episode.onset_rule].append(view.run.test_id)
+    return {rule: ids[:20] for rule, ids in sorted(by_rule.items())}
 
 
 def _template_texts(miner: Any) -> Callable[[int], str]:
@@ -388,6 +400,15 @@ def _place_onset(episode: Episode, run: TestRun, timeline: Timeline, healthy: se
     episode.manifest_lines = tuple(timeline.samples[t].line for t in manifest[:5])
     if run.failure_time is None:
         episode.onset_ns = onset
+    episode.onset_rule = (
+        "failure_time"
+        if run.failure_time is not None
+        else "details"
+        if failure_ns is None
+        else "new error"
+        if onset < timeline.end_ns
+        else "last line"
+    )
 
 
 def _learn_mode(

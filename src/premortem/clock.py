@@ -36,26 +36,12 @@ class ManualClock:
         self._now += int(seconds * 1e9)
 
 
-# A source's records that come more than this far behind its own newest are its past sent again
-# (a recording replayed after it was sent live): its stream starts again from them. Ten minutes
-# is twice the default horizon and longer than shippers retry one batch (OpenTelemetry's SDK
-# exporters give up after about a minute, its Collector after five by default), so a late batch
-# of a live stream is only late.
-REWIND_NS = 600 * 1_000_000_000
-
-
-def rewinds(newest_ns: int, time_ns: int) -> bool:
-    """Whether a record at `time_ns` starts its source's stream again (see REWIND_NS)."""
-    return time_ns < newest_ns - REWIND_NS
-
-
 class StreamClock:
     """Event time of a stream: the newest record time seen, moved on by the real time since.
 
     Windows and horizons are measured in record time, so a replay of old logs posted in a burst
     and the same logs arriving live close the same windows; while the stream is quiet, time still
-    advances (at wall-clock pace) so that windows close and alerts resolve. Records from more than
-    REWIND_NS before the newest start the stream again at their time (`rewinds`).
+    advances (at wall-clock pace) so that windows close and alerts resolve.
     """
 
     def __init__(self, monotonic_ns: Clock | None = None) -> None:
@@ -63,12 +49,9 @@ class StreamClock:
         self._watermark = 0
         self._seen_at = 0
 
-    def observe(self, time_ns: int) -> bool:
-        """Move on to `time_ns`; True when it started the stream again (went back)."""
-        went_back = rewinds(self._watermark, time_ns)
-        if time_ns > self._watermark or went_back:
+    def observe(self, time_ns: int) -> None:
+        if time_ns > self._watermark:
             self.restart(time_ns)
-        return went_back
 
     def restart(self, time_ns: int) -> None:
         """The stream is at `time_ns` now, whatever it was."""
@@ -95,21 +78,13 @@ class StreamClocks:
 
     >>> mono = ManualClock(0)
     >>> clocks = StreamClocks(mono)
-    >>> clocks.observe("api", 1_000 * 10**9), clocks.observe("db", 10 * 10**9)
-    (False, False)
+    >>> clocks.observe("api", 1_000 * 10**9)
+    >>> clocks.observe("db", 10 * 10**9)
     >>> mono.advance(2)
     >>> clocks.now_ns("api") // 10**9, clocks.now_ns("db") // 10**9, clocks.now_ns("other")
     (1002, 12, 0)
     >>> sorted(clocks.sources())
     ['api', 'db']
-
-    A source's line a little behind its newest is late; one more than REWIND_NS behind is its
-    past sent again, and its time starts over from there:
-
-    >>> clocks.observe("api", 800 * 10**9), clocks.now_ns("api") // 10**9
-    (False, 1002)
-    >>> clocks.observe("api", 200 * 10**9), clocks.now_ns("api") // 10**9
-    (True, 200)
 
     At most `max_sources` sources are kept; the one observed least recently is forgotten first.
     """
@@ -120,8 +95,7 @@ class StreamClocks:
         self._clocks: OrderedDict[str, StreamClock] = OrderedDict()
         self._lock = threading.Lock()
 
-    def observe(self, source: str, time_ns: int) -> bool:
-        """Move the source's time on to `time_ns`; True when its stream started again."""
+    def observe(self, source: str, time_ns: int) -> None:
         with self._lock:
             clock = self._clocks.pop(source, None)
             if clock is None:
@@ -130,7 +104,7 @@ class StreamClocks:
                     self._clocks.popitem(last=False)
                 clock = StreamClock(self._mono)
             self._clocks[source] = clock
-            return clock.observe(time_ns)
+            clock.observe(time_ns)
 
     def go_back_to(self, time_ns: int) -> list[str]:
         """Every source whose time is past `time_ns` starts again from it (a model trained on

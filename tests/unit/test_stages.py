@@ -105,22 +105,6 @@ def test_a_replay_of_old_logs_after_newer_ones_gives_the_windows_of_an_in_order_
     assert len(spans(alone_sink.windows, "replayed")) == 29
 
 
-def test_a_source_sent_again_from_its_past_gives_the_windows_of_its_first_pass() -> None:
-    # More than clock.REWIND_NS behind its own newest line: the source's past, sent again (a
-    # recording replayed after it was sent live). Its windows start over instead of being late.
-    once = records("api", 0, 900, step_s=3)
-    batches = [once[i : i + 20] for i in range(0, len(once), 20)]
-    stage, sink, mono = analysis()
-    for batch in batches:
-        feed(stage, mono, batch)
-    first = spans(sink.windows, "api")
-    sink.windows.clear()
-    for batch in batches:
-        feed(stage, mono, batch)
-    assert spans(sink.windows, "api") == first
-    assert len(first) == 89
-
-
 # --------------------------------------------------------------------------- prediction
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 
 from premortem import textjson
-from premortem.clock import Clock, rewinds
+from premortem.clock import Clock
 from premortem.domain import (
     ERROR_SEVERITY,
     LogRecord,
@@ -32,7 +32,6 @@ RISK_LOWERED = "risk lowered"
 EVIDENCE_EXPIRED = "evidence expired"
 FAILURE_MANIFESTED = "failure manifested"
 UNNAMED_FAILURE = "a failure no learned mode names"
-STREAM_STARTED_AGAIN = "the stream started again from an earlier time"
 _NEVER = 1 << 62
 FLOOD_LINES = 5
 MAX_TRACKED = 256  # unknown error templates whose recent lines are kept
@@ -85,9 +84,7 @@ class OnlinePredictor:
     still in flight when the fault is rolled back) is not the warning of the next one. A failure no
     learned mode names ends the incident the same way: while a prediction is open, an error template
     training never saw logged FLOOD_LINES times within REGAP_SHARE of the window (every request
-    failing). `reset()` forgets the evidence, not the templates — used between independent runs,
-    and when a source's records come from more than `clock.REWIND_NS` before its newest (its past
-    sent again: the stream starts over from there, open predictions closed at the newest time)."""
+    failing). `reset()` forgets the evidence, not the templates — used between independent runs."""
 
     def __init__(
         self,
@@ -189,13 +186,6 @@ class OnlinePredictor:
         for record in records:
             sources.add(record.service)
             now = record.time_ns
-            if rewinds(source_now.get(record.service, 0), now):
-                # The source's past sent again (a recording replayed after it was sent live):
-                # what was held is of a later time. Its predictions close where they were.
-                predictions += self._close_all(self._newest, STREAM_STARTED_AGAIN)
-                observed = list(self._observed)  # failures seen before it, not yet collected
-                self.reset()
-                self._observed += observed
             self._heard(record.service, now)
             if self._newest >= self._expiry_due and self._expire():
                 # Evidence expires when the stream reaches its time, not when a batch ends:

@@ -24,7 +24,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from premortem.clock import Clock, SystemClock, rewinds
+from premortem.clock import Clock, SystemClock
 from premortem.counts import SeriesPoint, Window, make_window
 from premortem.domain import ERROR_SEVERITY, LogRecord, severity_text_from_number
 
@@ -164,8 +164,6 @@ class WindowCounter:
 
     def _source(self, service: str, time_ns: int) -> _Source:
         source = self._sources.pop(service, None)
-        if source is not None and rewinds(source.next_start, time_ns):
-            source = None  # its past sent again: its windows start over (clock.REWIND_NS)
         if source is None:
             if len(self._sources) >= self.max_services:
                 # dicts keep insertion order; re-inserting on use makes the first the stalest

@@ -63,7 +63,11 @@ class Receiver:
             ]
 
     def close(self) -> None:
-        self.server.shutdown()
+        # Bounded: a CI run once hung here for good in `shutdown()` (its serve_forever thread
+        # gone); a receiver that does not stop in 10 s is left to the process's exit (daemon).
+        stopper = threading.Thread(target=self.server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(10)
         self.server.server_close()
 
 

@@ -7,7 +7,7 @@ from premortem.clock import ManualClock
 from premortem.domain import LogRecord, Prediction
 from premortem.examples import load_seed_example, load_seed_logs
 from premortem.learn.model import TrainedModel, train
-from premortem.learn.predictor import STREAM_STARTED_AGAIN, OnlinePredictor
+from premortem.learn.predictor import OnlinePredictor
 
 SECOND = 10**9
 
@@ -62,28 +62,3 @@ def test_state_holds_hostile_text() -> None:
     restored.restore(kept.state())
     assert restored.state() == kept.state()
     assert line in restored.state().decode("ascii").encode().decode("unicode_escape")
-
-
-def test_a_stream_sent_again_from_its_past_is_predicted_on_as_the_first_time() -> None:
-    """The same lines once more, from more than clock.REWIND_NS before the newest (a recording
-    replayed after it was sent live): what was open closes at the newest time, and the lines
-    sent again open the predictions they opened the first time — not judged as hopelessly late."""
-    model, stream = _model(), _stream()  # 2,000 s of lines
-    clock = ManualClock(0)
-    predictor = OnlinePredictor(model, clock)
-    first = []
-    for start in range(0, len(stream), 100):  # batches, the stream clock at each batch's end
-        batch = stream[start : start + 100]
-        clock.set(batch[-1].time_ns)
-        first += predictor.observe(batch)
-    newest = stream[-1].time_ns
-    again = []
-    predictor.clock = clock = ManualClock(0)  # the stream clock starts over too (clock.py)
-    for start in range(0, len(stream), 100):
-        batch = stream[start : start + 100]
-        clock.set(batch[-1].time_ns)
-        again += predictor.observe(batch)
-
-    closed = [p for p in again if p.evidence.get("closes") == STREAM_STARTED_AGAIN]
-    assert [p.time_ns for p in closed] == [newest] * len(closed)
-    assert _opened(first) and _opened(again) == _opened(first)

@@ -196,15 +196,18 @@ def test_a_batch_the_dying_child_was_storing_is_answered_503_and_kept_once_when_
     with _app(tmp_path, "d.db", process=True) as client:
         analysis = client.app.state.runtime.analysis_process  # type: ignore[attr-defined]
         child = analysis._ensure_child()
-        os.kill(child.process.pid, signal.SIGKILL)
-        child.process.join(20)
-        # The server finds out only when the pipe breaks under this batch.
-        child.process.is_alive = lambda: True  # type: ignore[method-assign]
         batch = [
             {"timestamp": 1_764_000_000_000_000_000 + i, "service": "cart", "body": f"item {i}"}
             for i in range(10)
         ]
-        refused = client.post("/api/v1/logs", json=batch)
+        # The analysis thread's tick must not find the dead pipe first (it did once, on a busy
+        # machine, and started a new child before the batch came): it waits for this lock.
+        with analysis._calls:
+            os.kill(child.process.pid, signal.SIGKILL)
+            child.process.join(20)
+            # The server finds out only when the pipe breaks under this batch.
+            child.process.is_alive = lambda: True  # type: ignore[method-assign]
+            refused = client.post("/api/v1/logs", json=batch)
         assert refused.status_code == 503, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert int(refused.headers["retry-after"]) >= 1

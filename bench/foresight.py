@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from _server import start_server
+from premortem.domain import rfc3339_ns
 from premortem.evaluation.scoring import score
 from premortem.ingest.native import log_record
 from premortem.learn.suite_backtest import (
@@ -132,7 +133,7 @@ def through_the_api(
                 post(http, "/api/v1/test-runs", sent_runs)
                 for start in range(0, len(sent_lines), 1000):
                     post(http, "/api/v1/logs", sent_lines[start : start + 1000])
-                until = f"?until={rfc3339(cut)}" if all_first else ""
+                until = f"?until={rfc3339_ns(cut)}" if all_first else ""
                 trained = post(http, f"/api/v1/train{until}", None)
                 console.print(f"trained: {trained['modes']} modes, threshold {trained['stats']}")
                 time.sleep(6)  # the prediction stage looks for a new model every 5 s
@@ -174,11 +175,6 @@ def through_the_api(
     report["baseline"] = score(outcomes, "baseline")
     report["alerts"] = len(alerts)
     return report
-
-
-def rfc3339(ns: int) -> str:
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest:09d}Z"
 
 
 def post(http: httpx.Client, path: str, body: Any) -> Any:

@@ -9,12 +9,13 @@ script file of ours (`ui/static/apidocs.js`), which reads the OpenAPI URL from t
 
 from __future__ import annotations
 
+from functools import cache
 from html import escape
 from pathlib import Path
 
 import fastapi_offline
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from premortem.service.headers import CSP
 
@@ -26,6 +27,12 @@ FILES = {
 }
 OPENAPI_URL = "/openapi.json"
 REDOC_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+# ReDoc 2.x draws "API docs by Redocly" with a logo from its CDN: under the CSP (and offline) the
+# browser blocks it and logs an error on every visit, so the file we serve points it at an empty
+# image instead. Other builds without that URL are served unchanged.
+REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_SVG = b"data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27/%3E"
+CACHE = {"Cache-Control": "public, max-age=86400"}
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,11 +71,16 @@ def redoc() -> HTMLResponse:
     return page
 
 
-@router.get("/api-docs/{name}")
-def vendored(name: str) -> FileResponse:
+@cache
+def _redoc_without_cdn() -> bytes:
+    return (VENDOR / "redoc.standalone.js").read_bytes().replace(REDOC_CDN_LOGO, EMPTY_SVG)
+
+
+@router.get("/api-docs/{name}", response_model=None)
+def vendored(name: str) -> FileResponse | Response:
     media = FILES.get(name)
     if media is None:
         raise HTTPException(404, "no such file")
-    return FileResponse(
-        VENDOR / name, media_type=media, headers={"Cache-Control": "public, max-age=86400"}
-    )
+    if name == "redoc.standalone.js":
+        return Response(_redoc_without_cdn(), media_type=media, headers=CACHE)
+    return FileResponse(VENDOR / name, media_type=media, headers=CACHE)

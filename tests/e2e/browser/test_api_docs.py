@@ -49,5 +49,13 @@ def test_redoc_renders_the_operations_offline(server: Server, watched: Watched) 
     blocked, errors = _offline(page, server)
     page.goto(server.url + "/redoc")
     expect(page.locator("#redoc")).to_contain_text("/api/v1/logs", timeout=15_000)
+    # ReDoc draws its footer logo after the first render: wait until every image has loaded (or
+    # failed) so a blocked CDN logo shows up as a console error instead of racing the asserts.
+    expect(page.locator("#redoc")).to_contain_text("API docs by Redocly")
+    page.wait_for_function("[...document.images].every(img => img.complete)")
+    sources = page.eval_on_selector_all("img", "imgs => imgs.map(img => img.src)")
+    assert [
+        src for src in sources if src.startswith("http") and not src.startswith(server.url)
+    ] == []
     assert blocked == []
     assert errors == []

@@ -23,9 +23,9 @@ def _stamp(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def post_history(client: TestClient, runs: int = 10) -> None:
-    rng = random.Random(5)
-    for n in range(runs):
+def post_history(client: TestClient, runs: int = 10, first: int = 0) -> None:
+    rng = random.Random(5 + first)
+    for n in range(first, first + runs):
         begin = START + timedelta(hours=n)
         failing = n % 2 == 0
         failure = begin + timedelta(seconds=150)
@@ -115,3 +115,26 @@ def test_backtest_needs_history_before_the_range(
     result = CliRunner().invoke(cli, ["backtest", "history", "--since", "2020-01-01T00:00:00Z"])
     load_settings.cache_clear()
     assert result.exit_code != 0
+
+
+def test_live_scores_begin_where_the_first_model_begins(tmp_path: Path) -> None:
+    """The Backtest page scores what premortem forecast: the runs the model was trained on came
+    before it and are not counted as failures it missed."""
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        post_history(client, runs=6)
+        trained = client.post("/api/v1/train")
+        assert trained.status_code == 200, trained.text
+        post_history(client, runs=4, first=6)
+        client.app.state.runtime.pipeline.drain()  # type: ignore[attr-defined]
+        answer = client.get(
+            "/api/v1/backtest",
+            params={"since": _stamp(START), "until": _stamp(START + timedelta(hours=12))},
+        )
+    assert answer.status_code == 200, answer.text
+    page = answer.json()
+    assert page["model"]["n_test_runs"] == 4  # runs 6–9; runs 0–5 trained the model
+    assert page["model"]["recall"] == 1.0
+    assert page["model"]["counts"]["failed_runs"] == 2
+    assert page["since"] == "2024-03-01T05:00:00.000001Z"  # just after run 5 started
+    assert any("first model" in note for note in page["notes"])

@@ -259,6 +259,17 @@ class LiveWindows:
         return _live("live, outside test runs", self.horizon_ns, watched_ns=rest)
 
 
+def _scored_from_note(asked_ns: int, since_ns: int, live_from: int | None) -> list[str]:
+    if live_from is None:
+        return ["No model has been trained yet: nothing premortem could have forecast."]
+    if since_ns <= asked_ns:
+        return []
+    return [
+        f"Scored from {rfc3339_ns(since_ns)}, where the first model's live stream begins: "
+        "runs before it were trained on or came before any model, not forecast."
+    ]
+
+
 def _live(
     name: str, horizon_ns: int, *, failed: tuple[str, int] | None = None, watched_ns: int = 0
 ) -> RunOutcome:
@@ -328,6 +339,13 @@ class StoredHistoryBacktest:
         horizon_s = self.runtime.settings.horizon_s
         horizon_ns = int(horizon_s * NS)
         store = self.runtime.pipeline.store
+        asked_since_ns = since_ns
+        live_from = self._live_from_ns()
+        if live_from is not None:
+            # Before the first model's live stream nothing could be forecast: those runs were
+            # trained on (or came before any model), and scoring them counts every failure
+            # there as missed.
+            since_ns = min(max(since_ns, live_from), until_ns)
         runs = [
             s.run
             for s in store.list_test_runs(
@@ -362,9 +380,20 @@ class StoredHistoryBacktest:
             notes=[
                 "An alert is a stored prediction that does not close one (each was at or above "
                 f"the threshold in force when made, and ≥ {self.threshold:.2f}); "
-                f"the horizon is {horizon_s:.0f} s."
+                f"the horizon is {horizon_s:.0f} s.",
+                *_scored_from_note(asked_since_ns, since_ns, live_from),
             ],
         )
+
+    def _live_from_ns(self) -> int | None:
+        """Where the first model's live stream began (`live_from_ns` in its summary: the runs
+        it did not train on start there; a model saved before that key was recorded counts
+        from when it was saved); None while no model exists."""
+        starts = [
+            int(m.summary.get("live_from_ns") or m.created_ns)
+            for m in self.runtime.models.history(limit=1_000_000)
+        ]
+        return min(starts) if starts else None
 
     def _evidence_runs(self, runs: Sequence[TestRun]) -> list[TestRun]:
         """The runs in range and every run a stored mode was learned from (their kinds)."""

@@ -164,7 +164,8 @@ _LOGGER = re.compile(r"^\s*[A-Za-z_][\w$-]*(?:\.[\w$-]+)+:\s")
 _PROBE_NAME = re.compile(r"\bprobe\s+\S+", re.IGNORECASE)
 _COMMAND = re.compile(r"\b(?:api error|command failed|error running)\s*:?\s+(.*)", re.IGNORECASE)
 _COMMAND_WORD = re.compile(r"[a-z][a-z_]*")
-_CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
+# A hyphenated compound is one word ("in-flight": its "in" alone is boilerplate and was dropped).
+_CONTENT_WORD = re.compile(r"[A-Za-z][A-Za-z_]*(?:-[A-Za-z][A-Za-z_]*)+|[A-Za-z][A-Za-z_]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _MAX_WORDS = 5
 # A logfmt line (`ts=… level=error svc=gateway msg="payment failed: …" id=…`): its message is the

@@ -257,6 +257,7 @@ class Trainer:
         created, updated = self._save_modes(kept, merge_modes(kept, model.modes))
         summary = {
             **model.stats,
+            "live_from_ns": _live_from_ns(runs, until_ns),
             "modes": len(model.modes),
             "threshold": model.lowest_threshold,
             "thresholds_by_mode": dict(sorted(model.mode_thresholds.items())),
@@ -279,3 +280,14 @@ class Trainer:
                 self._modes.save_mode(mode, change="retrained")
                 updated += 1
         return created, updated
+
+
+def _live_from_ns(runs: Sequence[TestRun], until_ns: int | None) -> int | None:
+    """Where this model's live stream begins: runs that start here or later were not trained
+    on, so what it says about them is a forecast (`until_ns`, else a microsecond after the last
+    trained run's start, the precision of an RFC 3339 time in answers; None when it learned from
+    no run). The live backtest scores from the first model's (`evaluation.history`)."""
+    if until_ns is not None:
+        return until_ns
+    starts = [datetime_to_ns(r.timestamp) for r in runs]
+    return max(starts) + 1_000 if starts else None

@@ -228,6 +228,10 @@ def test_unrecognised_failures_fall_back_to_masked_content_words() -> None:
     )
     assert mode_name("", "steady state deviated") == "failure"
     assert content_words(["expected 200 got 418 teapot brewing"]) == "teapot brewing"
+    # a hyphenated compound keeps its short words ("in" alone is boilerplate)
+    assert content_words(["request rejected: too many in-flight requests (limit 64)"]) == (
+        "request rejected too many in flight"
+    )
 
 
 def test_names_are_deterministic_and_never_empty() -> None:
@@ -290,7 +294,7 @@ def test_a_logfmt_failure_line_is_named_by_its_message_not_its_keys() -> None:
         'dead-letter queue over limit" dlq=12 limit=10'
     )
     assert mode_name("payments", "payments failed", [line]) == (
-        "payments: reconciliation halted dead letter queue"
+        "payments: reconciliation halted dead letter queue over"
     )
     pool = 'ts=1 level=error svc=gateway msg="payment failed: processor error (no database connection available)"'
     assert (

@@ -10,6 +10,7 @@ from itertools import pairwise
 import pytest
 from fastapi.testclient import TestClient
 
+from load_tests_seed import post_load_tests
 from premortem.domain import datetime_to_ns
 from premortem.examples import seed_example_bytes, seed_logs_bytes
 from premortem.sim import FaultSpec, run_model
@@ -259,3 +260,50 @@ def test_what_if_and_playback_need_the_read_scope(
         assert client.get("/api/v1/simulations/x/playback").status_code == 401
         missing = client.get("/api/v1/simulations/x/playback", headers=as_reader)
         assert missing.status_code == 404
+
+
+# --------------------------------------------------------------------------- learned load
+
+
+def _post_load_tests_and_train(client: TestClient) -> None:
+    post_load_tests(client)
+    client.app.state.runtime.pipeline.drain()  # type: ignore[attr-defined]
+    assert client.post("/api/v1/train").status_code == 200
+
+
+def test_a_learned_load_parameter_can_be_set_and_varied(client: TestClient) -> None:
+    """A workload parameter of the user's own load tests (`concurrent_users`) is no parameter of
+    the built-in model: What-If takes it as evidence for the load condition training learned."""
+    _post_load_tests_and_train(client)
+    body = {"service": "shop", "change": "concurrent_users", "values": [10, 100, 200],
+            "duration_s": 10}  # fmt: skip
+    answer = client.post("/api/v1/what-if", json=body)
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["load_parameters"] == ["concurrent_users"]
+    assert found["inference"] == "bayesian-network"
+    assert found["evidence_variables"] == ["load:concurrent_users>=150"]
+
+    def pool(point: dict[str, object]) -> float:
+        modes = point["modes"]
+        assert isinstance(modes, list)
+        return next(m["probability"] for m in modes if m["mode"].startswith("fm-"))
+
+    low, middle, high = (pool(p) for p in found["points"])
+    assert low == middle < 0.1 < 0.5 < high  # the learned pool mode appears past 150 users
+    appeared = next(a for a in found["appearances"] if a["mode"].startswith("fm-"))
+    assert "connection pool exhaustion" in appeared["name"] and appeared["first_value"] == 200
+    assert ".;" not in appeared["mitigation"]
+
+    # set while a simulated parameter varies; an unknown name lists the learned ones too
+    fixed = {
+        **body,
+        "change": "request_rate",
+        "values": [20, 40],
+        "params": {"concurrent_users": 200},
+    }
+    points = client.post("/api/v1/what-if", json=fixed).json()["points"]
+    assert all(pool(p) > 0.5 for p in points)
+    wrong = client.post("/api/v1/what-if", json={**body, "change": "users"})
+    assert wrong.status_code == 400
+    assert "learned load parameters of the trained model: concurrent_users" in wrong.text

@@ -32,8 +32,9 @@ from premortem.service.deps import CanRead
 from premortem.service.params import QueryTime
 from premortem.service.routes_series import series_store
 from premortem.sim import FaultSpec, what_if
-from premortem.sim.inference import NetworkEstimator, describe_modes
+from premortem.sim.inference import NetworkEstimator, describe_modes, load_parameters
 from premortem.sim.params import ParamValue, model_spec, resolve_params
+from premortem.sim.whatif import check_parameter_names
 
 router = APIRouter(prefix="/api/v1", tags=["simulation"])
 
@@ -127,8 +128,10 @@ def answer_what_if(runtime: Runtime, body: WhatIfRequest) -> dict[str, Any]:
             f"duration_s x grid points must be at most {MAX_SIMULATED_S:g} simulated seconds, "
             f"got {body.duration_s:g} x {len(values)}"
         )
-    _check_arrivals(body, values)
     model, version = trained_model(runtime)
+    learned = load_parameters(model.network if model else None)
+    check_parameter_names(body.model, [*body.params, body.change], learned)
+    _check_arrivals(body, values, learned)
     estimator = NetworkEstimator(
         model.network if model else None,
         model.modes if model else (),
@@ -145,6 +148,7 @@ def answer_what_if(runtime: Runtime, body: WhatIfRequest) -> dict[str, Any]:
         faults=body.faults,
         threshold=body.threshold,
         estimate=estimator,
+        load_parameters=learned,
     )
     result = describe_modes(result, model.modes if model else ())
     return {
@@ -154,15 +158,18 @@ def answer_what_if(runtime: Runtime, body: WhatIfRequest) -> dict[str, Any]:
         "inference": estimator.inference,
         "inference_note": estimator.note,
         "evidence_variables": estimator.variables,
+        "load_parameters": learned,
         "model_version": version or None,
         "elapsed_s": round(time.perf_counter() - started, 4),
     }
 
 
-def _check_arrivals(body: WhatIfRequest, values: list[ParamValue]) -> None:
+def _check_arrivals(body: WhatIfRequest, values: list[ParamValue], learned: list[str]) -> None:
     arrivals = 0.0
-    for value in values:
-        resolved = resolve_params(body.model, {**body.params, body.change: value})
+    simulated = {k: v for k, v in body.params.items() if k not in learned}
+    for value in values if body.change not in learned else values[:1]:
+        point = simulated if body.change in learned else {**simulated, body.change: value}
+        resolved = resolve_params(body.model, point)
         arrivals += resolved.get("request_rate", 0.0) * body.duration_s
     if arrivals > MAX_ARRIVALS:
         raise ConfigError(

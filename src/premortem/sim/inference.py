@@ -92,6 +92,23 @@ def speaks_for(variable: str) -> bool:
     return name in _BOOLEAN_CONDITIONS
 
 
+def load_thresholds(network: Network | None) -> dict[str, list[float]]:
+    """The test-run parameters the network has `load:<parameter>>=x` variables for, with their
+    thresholds x: What-If may set and vary them though no model simulates them
+    (`what_if(load_parameters=…)`)."""
+    found: dict[str, list[float]] = {}
+    for variable in network.indicators if network else ():
+        match = _THRESHOLD.match(variable[len(LOAD_PREFIX) :])
+        if variable.startswith(LOAD_PREFIX) and match is not None:
+            found.setdefault(match["name"], []).append(float(match["value"]))
+    return {name: sorted(found[name]) for name in sorted(found)}
+
+
+def load_parameters(network: Network | None) -> list[str]:
+    """The names of `load_thresholds`."""
+    return list(load_thresholds(network))
+
+
 class NetworkEstimator:
     """`estimate=` for `what_if`: the network's P(mode | evidence) combined with the simulation's.
 
@@ -284,5 +301,11 @@ def describe_modes(result: WhatIfResult, modes: Sequence[FailureMode]) -> WhatIf
         if item.name == item.mode:
             item.name = mode.name
         if not item.mitigation and mode.mitigations:
-            item.mitigation = "; ".join(m.action for m in mode.mitigations[:2])
+            # Actions are sentences ("Raise the pool size….")
+            item.mitigation = " ".join(_sentence(m.action) for m in mode.mitigations[:2])
     return result
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text[-1] in ".!?" else text + "."

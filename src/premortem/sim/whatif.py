@@ -17,7 +17,7 @@ Three layers, each usable alone:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import NamedTuple
 
@@ -210,12 +210,29 @@ def what_if(
     threshold: float = 0.5,
     estimate: ModeEstimator = failure_modes_from_run,
     executor: Executor | None = None,
+    load_parameters: Collection[str] = (),
 ) -> WhatIfResult:
-    """Predicted failure modes at every grid point, and where along the grid each appears."""
-    runs = grid_runs(
-        base_params, change, values,
-        model=model, seed=seed, duration_s=duration_s, faults=faults, executor=executor,
-    )  # fmt: skip
+    """Predicted failure modes at every grid point, and where along the grid each appears.
+
+    `load_parameters` are parameters the model does not simulate but `estimate` reads from a
+    run's parameters: a trained network's `load:<parameter>>=x` variables, learned from test runs
+    (`concurrent_users` of a k6 run, say). They may be set in `base_params` and varied; each
+    point's run carries them, and varying one simulates the model once for every point.
+    """
+    check_parameter_names(model, [*base_params, change], load_parameters)
+    if not values:
+        raise ConfigError("a What-If grid needs at least one value")
+    simulated = {k: v for k, v in base_params.items() if k not in load_parameters}
+    given = {k: _load_value(k, v) for k, v in base_params.items() if k in load_parameters}
+    if change in load_parameters:
+        once = run_model(model, simulated, seed=seed, duration_s=duration_s, faults=faults)
+        runs = [_with_load(once, {**given, change: _load_value(change, v)}) for v in values]
+    else:
+        runs = grid_runs(
+            simulated, change, values,
+            model=model, seed=seed, duration_s=duration_s, faults=faults, executor=executor,
+        )  # fmt: skip
+        runs = [_with_load(run, given) for run in runs] if given else runs
     points = [_point(value, run, estimate) for value, run in zip(values, runs, strict=True)]
     return WhatIfResult(
         model=model,
@@ -228,6 +245,36 @@ def what_if(
         points=points,
         appearances=_appearances(points, threshold),
     )
+
+
+def check_parameter_names(
+    model: str, names: Sequence[str], load_parameters: Collection[str]
+) -> None:
+    """Every name is a parameter of the model or a learned load parameter (else a ConfigError
+    naming both lists)."""
+    simulated = [spec.name for spec in model_spec(model).params]
+    unknown = sorted(set(names) - set(simulated) - set(load_parameters))
+    if unknown:
+        learned = ", ".join(sorted(load_parameters)) or "none"
+        raise ConfigError(
+            f"unknown parameter {unknown[0]!r} for model {model!r}; known: "
+            f"{', '.join(simulated)}; learned load parameters of the trained model: {learned}"
+        )
+
+
+def _load_value(name: str, raw: ParamValue) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"parameter {name!r} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"parameter {name!r} must be finite, got {raw!r}")
+    return value
+
+
+def _with_load(run: SimulationRun, load: Mapping[str, float]) -> SimulationRun:
+    """The run with the load parameters among its parameters (where `load:` evidence reads)."""
+    return run.model_copy(update={"parameters": {**run.parameters, **load}})
 
 
 def _point(value: ParamValue, run: SimulationRun, estimate: ModeEstimator) -> WhatIfPoint:

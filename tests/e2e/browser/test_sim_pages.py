@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from sim_seed import INCIDENT_S, SERVICE, seed_simulation_pages
 
 from conftest import SCREENSHOTS, Watched, serve
+from load_tests_seed import post_load_tests
 from premortem.config import Settings
 from premortem.service.app import create_app
 
@@ -140,4 +142,33 @@ def test_playback_aligns_with_a_test_run_or_incident_picked_from_a_list(
     # the incident (INCIDENT_S = 900 s: 10:15:00) minus the simulated fault's 100 s offset
     assert INCIDENT_S == 900
     expect(page.locator("#playback-aligned")).to_contain_text("2024-06-03 10:13:20 UTC")
+    assert watched.errors == []
+
+
+@pytest.fixture(scope="module")
+def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server that learned from load tests of its own (`concurrent_users`)."""
+    path = tmp_path_factory.mktemp("load-ui") / "ui.db"
+    app = create_app(Settings(database_url=f"sqlite:///{path}"))
+    for url in serve(app):
+        with httpx.Client(base_url=url, timeout=60) as client:
+            post_load_tests(client)
+            app.state.runtime.pipeline.drain()
+            assert client.post("/api/v1/train").status_code == 200
+        yield url
+
+
+def test_what_if_varies_a_learned_load_parameter(load_server: str, watched: Watched) -> None:
+    page = watched.page
+    page.goto(load_server + "/what-if")
+    expect(page.locator("#whatif-load")).to_contain_text("learned: ≥ 150")
+    page.locator("#whatif-change").select_option("concurrent_users")
+    expect(page.locator("#load-concurrent_users")).to_be_disabled()  # the varied one
+    expect(page.locator("#whatif-to")).to_have_value("300")
+    page.locator("#whatif-steps").fill("4")
+    page.locator("#whatif-run").click()
+    page.wait_for_selector("#whatif-chart[data-drawn='1']", timeout=30_000)
+    expect(page.locator("#whatif-inference")).to_contain_text("load:concurrent_users>=150")
+    row = page.locator("#whatif-body tr", has_text="shop: connection pool exhaustion")
+    expect(row).to_contain_text("concurrent_users = 200")
     assert watched.errors == []

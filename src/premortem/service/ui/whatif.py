@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from premortem.service.routes_whatif import DEFAULT_DURATION_S
+from premortem.runtime.assembly import Runtime
+from premortem.service.routes_whatif import DEFAULT_DURATION_S, trained_model
 from premortem.service.ui.web import Reader, render, runtime_of
 from premortem.sim import MODELS
 from premortem.sim.faults import FAULT_DEFAULT_VALUES
+from premortem.sim.inference import load_thresholds
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,6 +51,30 @@ def sliders() -> list[Slider]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class LoadParameter:
+    """A parameter of the user's own test runs the trained model learned a load condition on:
+    no built-in model simulates it, What-If gives it to the network as evidence."""
+
+    name: str
+    thresholds: list[float]
+
+    @property
+    def learned(self) -> str:
+        return " or ".join(f"≥ {x:g}" for x in self.thresholds)
+
+    @property
+    def default_to(self) -> str:
+        """A sweep from 0 ends past the highest learned threshold (as the form shows it)."""
+        return f"{2 * self.thresholds[-1]:.3g}" if self.thresholds[-1] > 0 else "1"
+
+
+def load_parameters(runtime: Runtime) -> list[LoadParameter]:
+    model, _ = trained_model(runtime)
+    found = load_thresholds(model.network if model else None)
+    return [LoadParameter(name, thresholds) for name, thresholds in found.items()]
+
+
 FAULT_LABELS = {
     "latency": "Added query latency (s)",
     "cpu_hog": "CPU hog (time factor)",
@@ -65,6 +91,7 @@ def what_if_page(request: Request, viewer: Reader, service: str | None = None) -
         "whatif.html",
         viewer=viewer,
         sliders=sliders(),
+        load_params=load_parameters(runtime_of(request)),
         faults=[(name, FAULT_LABELS[name], value) for name, value in FAULT_DEFAULT_VALUES.items()],
         services=runtime_of(request).overview.services(),
         service=service or "",

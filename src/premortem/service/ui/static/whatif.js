@@ -30,7 +30,7 @@
 
   function syncVaried(form) {
     const change = form.elements.change.value;
-    form.querySelectorAll("input[type=range]").forEach(function (slider) {
+    form.querySelectorAll("input[type=range], input[data-load]").forEach(function (slider) {
       slider.disabled = slider.name === change;
       slider.closest("label").classList.toggle("varied", slider.disabled);
     });
@@ -48,6 +48,10 @@
     const params = {};
     form.querySelectorAll("input[type=range]").forEach(function (slider) {
       if (slider.name !== change) params[slider.name] = Number(slider.value);
+    });
+    // A learned load parameter left empty is unknown: not sent, the network sums it out.
+    form.querySelectorAll("input[data-load]").forEach(function (input) {
+      if (input.name !== change && input.value !== "") params[input.name] = Number(input.value);
     });
     const body = {
       model: "service",

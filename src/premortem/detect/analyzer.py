@@ -277,6 +277,12 @@ class Analyzer:
         found: list[Anomaly] = []
         for template in source.last_window:
             count = window.by_template.get(template, 0)
+            if count == 0 and not self.rates.knows((window.service, template)):
+                # Its history was dropped (more templates than `max_rate_keys`): a zero would
+                # only start a new one and drop another's, every window, for nothing.
+                source.ongoing.discard(("rate_burst", template))
+                source.ongoing.discard(("rate_drop", template))
+                continue
             found.extend(self._rate(window, source, template, count))
         found.extend(self._rate(window, source, None, window.total))
         found.extend(self._errors(window, source))
@@ -296,7 +302,7 @@ class Analyzer:
     ) -> list[Anomaly]:
         x = {"key": (window.service, template), "count": count}
         baseline = self.rates.baseline(x)
-        score = self.rates.score_one(x)
+        score = self.rates.score_against(baseline, x)
         self.rates.learn_one(x)
         median, scale = baseline or (0.0, 0.0)
         burst = count > median

@@ -88,17 +88,29 @@ class RateDetector:
         self.histories_.append(x["key"], float(x["count"]))
 
     def score_one(self, x: Mapping[str, Any]) -> float:
-        baseline = self.baseline(x)
+        return self.score_against(self.baseline(x), x)
+
+    def score_against(self, baseline: tuple[float, float] | None, x: Mapping[str, Any]) -> float:
+        """`score_one` given the key's `baseline` (computed once by a caller that needs both)."""
         if baseline is None:
             return 0.0
         median, scale = baseline
         return abs(float(x["count"]) - median) / scale
+
+    def knows(self, key: Hashable) -> bool:
+        """Whether the key has a history (it may have been dropped past `max_keys`)."""
+        return self.histories_ is not None and self.histories_.get(key) is not None
 
     def baseline(self, x: Mapping[str, Any]) -> tuple[float, float] | None:
         """(median, scale) of the key's history, or None while it is warming up."""
         values = self.histories_.get(x["key"]) if self.histories_ else None
         if values is None or len(values) < self.warmup:
             return None
+        if values.count(0.0) > len(values) // 2:
+            # Counts are never negative: with more than half of them zero the median is 0 and
+            # so is the MAD. Most templates of a busy service are rare, and their histories
+            # mostly zeros; this skips two sorts per template and window for the same answer.
+            return 0.0, max(0.0, self.min_scale)
         median, mad = median_mad(list(values))
         return median, max(MAD_TO_SD * mad, math.sqrt(max(median, 0.0)), self.min_scale)
 

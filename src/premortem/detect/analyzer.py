@@ -67,6 +67,9 @@ class AnalyzerConfig:
     max_sources: int = 1000
     max_templates_per_source: int = 1000
     max_rate_keys: int = 10_000  # (source, template) baselines of the rate detector
+    # New templates a source reports one by one per window; past it one anomaly says there were
+    # more (a deploy that changes log formats, or unique messages) and the rest stay quiet.
+    max_new_templates_per_window: int = 20
     windows_kept: int = 6  # closed windows a source keeps in memory (the store keeps them all)
     session_keys: SessionKeys = field(default_factory=SessionKeys)
 
@@ -80,6 +83,7 @@ class _SourceState:
     # template id -> start of the last window it appeared in
     last_window: dict[int, int] = field(default_factory=dict)
     reported: set[tuple[str, int]] = field(default_factory=set)  # (detector, template) this window
+    new_reported: int = 0  # new-template anomalies this window
     window_start: int = -1
     # (detector, template) whose window condition holds; reported on entry only
     ongoing: set[tuple[str, int | None]] = field(default_factory=set)
@@ -167,7 +171,7 @@ class Analyzer:
         source.records += 1
         window_start = record.time_ns - record.time_ns % self.windows.width_ns
         if window_start != source.window_start:
-            source.window_start, source.reported = window_start, set()
+            source.window_start, source.reported, source.new_reported = window_start, set(), 0
         self._remember(source, record, template)
         warm = (
             source.records >= config.warmup_records
@@ -177,8 +181,9 @@ class Analyzer:
         found: list[Anomaly] = []
         if self.new_templates.score_one(x) > 0:
             self.new_templates.learn_one(x)
-            if warm:
-                found.append(self._record_anomaly("new_template", 1.0, record, source))
+            if warm and source.new_reported <= config.max_new_templates_per_window:
+                source.new_reported += 1
+                found.append(self._new_template(record, source))
         elif warm:
             bits = self.rare_templates.score_one(x)
             if bits > config.rare_bits and ("rare_template", template) not in source.reported:
@@ -236,6 +241,19 @@ class Analyzer:
             sample[1].append(record.id)
             source.samples[template] = (record, sample[1])
 
+    def _new_template(self, record: LogRecord, source: _SourceState) -> Anomaly:
+        cap = self.config.max_new_templates_per_window
+        if source.new_reported <= cap:
+            return self._record_anomaly("new_template", 1.0, record, source)
+        flood = {"more_than": cap, "window_start_ns": source.window_start}
+        summary = (
+            f"New templates: more than {cap} in one window of "
+            f"{record.service or 'unnamed source'}, from this one on: {record.body[:120]}"
+        )
+        return self._record_anomaly(
+            "new_template", 1.0, record, source, extra=flood, summary=summary
+        )
+
     def _record_anomaly(
         self,
         detector: str,
@@ -244,6 +262,7 @@ class Analyzer:
         source: _SourceState,
         *,
         extra: dict[str, Any] | None = None,
+        summary: str | None = None,
     ) -> Anomaly:
         template = record.template_id
         evidence: dict[str, Any] = {
@@ -262,7 +281,7 @@ class Analyzer:
             detector=detector,
             score=score,
             template_id=template,
-            summary=f"{_TITLES[detector]}: {record.body[:120]}",
+            summary=summary or f"{_TITLES[detector]}: {record.body[:120]}",
             evidence=evidence,
         )
 

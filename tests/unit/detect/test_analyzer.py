@@ -125,3 +125,21 @@ def test_closed_windows_are_handed_over_once() -> None:
         (s, t) for s in ("api", "db") for t in (0, 10, 20)
     ]
     assert analyzer.closed_windows() == []
+
+
+def test_a_flood_of_new_templates_is_reported_as_one_past_the_cap() -> None:
+    """A deploy that changes every log format shows thousands of new templates at once: the first
+    ones are reported, then one anomaly says there were more, and the window stays quiet."""
+    analyzer = _warm()
+    cap = CONFIG.max_new_templates_per_window
+    flood = [record(T0 + 300 * S + k, 1000 + k, body=f"format {k} changed") for k in range(500)]
+    found = analyzer.observe(flood)
+    assert [a.template_id for a in found] == [1000 + k for k in range(cap + 1)]
+    assert all(a.detector == "new_template" for a in found)
+    assert "more_than" not in found[cap - 1].evidence
+    assert found[cap].evidence["more_than"] == cap
+    assert found[cap].summary.startswith(f"New templates: more than {cap} in one window of api")
+    # the next window reports new templates one by one again
+    later = [record(T0 + 311 * S + k, 5000 + k, body=f"other {k}") for k in range(3)]
+    new = [a.template_id for a in analyzer.observe(later) if a.detector == "new_template"]
+    assert new == [5000, 5001, 5002]

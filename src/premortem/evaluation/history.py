@@ -260,9 +260,7 @@ class LiveWindows:
 
 
 def _scored_from_note(asked_ns: int, since_ns: int, live_from: int | None) -> list[str]:
-    if live_from is None:
-        return ["No model has been trained yet: nothing premortem could have forecast."]
-    if since_ns <= asked_ns:
+    if live_from is None or since_ns <= asked_ns:
         return []
     return [
         f"Scored from {rfc3339_ns(since_ns)}, where the first model's live stream begins: "

@@ -95,11 +95,30 @@ def false_alarm_chart(report: BacktestReport) -> dict[str, Any]:
             (report.baseline_name, report.baseline),
         )
     ]
-    layout = {
+    highest = max(
+        (
+            n
+            for scores in (report.model, report.baseline)
+            for n in scores.false_alarms_by_day.values()
+        ),
+        default=0,
+    )
+    layout: dict[str, Any] = {
         "barmode": "group",
-        "xaxis": {"type": "category"},
-        "yaxis": {"title": {"text": "false alarms"}},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        "xaxis": {"type": "category", "title": {"text": "day (UTC)"}},
+        # counts: never below zero, whole numbers
+        "yaxis": {"title": {"text": "false alarms"}, "rangemode": "tozero"},
     }
+    if highest <= 10:
+        layout["yaxis"]["dtick"] = 1
+    if not days:  # an empty plot read as broken: say why it is empty
+        layout["xaxis"]["visible"] = False
+        layout["yaxis"]["visible"] = False
+        layout["annotations"] = [
+            {"text": "no false alarms in this range", "showarrow": False,
+             "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+        ]  # fmt: skip
     return {"data": data, "layout": layout}
 
 

@@ -145,3 +145,33 @@ def test_an_http_error_stops_the_replay_with_one_line() -> None:
     with pytest.raises(IngestFailed) as failure:
         replay_logs(client, timed(0, 1))
     assert str(failure.value) == "413 from /api/v1/logs: body too large (after 0 of 2 records)"
+
+
+def test_since_and_until_send_the_held_out_part_only(tmp_path: Path) -> None:
+    """`--since` the time a model was trained `until`: the part it was trained on stays home."""
+    from typer.testing import CliRunner
+
+    from premortem.cli import app
+
+    path = write_lines(tmp_path / "a.jsonl", [doc(t, f"line {t}") for t in range(10)])
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.extend(d["body"] for d in orjson.loads(request.content))
+        return httpx.Response(200, json={"accepted": 1})
+
+    real_client = httpx.Client
+
+    def client(**kwargs: object) -> httpx.Client:
+        return real_client(transport=httpx.MockTransport(handler), **kwargs)  # type: ignore[arg-type]
+
+    since = "2023-11-14T22:13:24Z"  # T0 + 4 s
+    until = "2023-11-14T22:13:27.5Z"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpx, "Client", client)
+        result = CliRunner().invoke(
+            app, ["replay", "logs", str(path), "--since", since, "--until", until]
+        )
+    assert result.exit_code == 0, result.output
+    assert sent == ["line 4", "line 5", "line 6", "line 7"]
+    assert "replayed 4 log record(s)" in result.output

@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -150,18 +151,36 @@ def replay_logs_command(
         float | None,
         typer.Option(min=0.001, help="pace by record time / X (1 = real time)"),
     ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="send only records stamped at or after this time (RFC 3339)"),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option(help="send only records stamped before this time (RFC 3339)"),
+    ] = None,
     url: Annotated[str, typer.Option(envvar="PREMORTEM_URL")] = "http://127.0.0.1:8080",
     token: Annotated[str | None, typer.Option(envvar="PREMORTEM_TOKEN")] = None,
 ) -> None:
-    """Send native log files to a server in record-time order, optionally paced."""
+    """Send native log files to a server in record-time order, optionally paced; `--since` the
+    time a model was trained `until` sends the held-out part of a recording."""
     import httpx
 
-    records = read_log_files(files)
+    from premortem.domain import optional_ns
+
+    records = in_range(read_log_files(files), optional_ns(since), optional_ns(until))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     console = Console(stderr=True)
     with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
         sent = replay_logs(client, records, speed=speed, console=console)
     typer.echo(f"replayed {sent} log record(s) from {len(files)} file(s) to {url}{_span(records)}")
+
+
+def in_range(records: list[TimedDoc], since_ns: int | None, until_ns: int | None) -> list[TimedDoc]:
+    """The records stamped in [since, until) (either bound may be left open)."""
+    low = since_ns if since_ns is not None else -1
+    high = until_ns if until_ns is not None else 2**63
+    return [r for r in records if low <= r.time_ns < high]
 
 
 def read_log_files(files: Sequence[Path]) -> list[TimedDoc]:

@@ -278,6 +278,9 @@ class PredictionStage:
         self.version = 0
         self.predictor: Predictor | None = None
         self.threshold: AlertThreshold | None = None
+        # A model trained with `until` learned from what came before it: records from then are
+        # its training data, not its live stream, when they are sent again (`reload`).
+        self.trained_until_ns: int | None = None
         self.live = LivePredictions()
         # Told every (source, predictions) alerting is told: the analysis process passes them
         # to the server's `live` (premortem.runtime.analysis_process).
@@ -292,6 +295,13 @@ class PredictionStage:
         if predictor is None:
             observe_stream_time(self._clocks, records)
             return
+        until = self.trained_until_ns
+        if until is not None and any(r.time_ns < until for r in records):
+            # The whole recording sent again after `train?until=`: its first part was trained
+            # on; predicted on again, every warning line of it opened an alert.
+            records = [r for r in records if r.time_ns >= until]
+            if not records:
+                return
         told: list[tuple[str | None, list[Prediction]]] = []
         # Runs of consecutive records of one source, in arrival order (never reordered); the
         # source's time moves with each run, so the predictor never reads a time its records
@@ -315,6 +325,13 @@ class PredictionStage:
         if predictor is None:
             return
         told: list[tuple[str | None, list[Prediction]]] = []
+        until = self.trained_until_ns
+        if until is not None:  # samples from before the end of training, as log records
+            series = [
+                MetricSeries(s.metric, s.labels, later)
+                for s in series
+                if (later := [p for p in s.points if p[0] >= until])
+            ]
         for source, grouped in groupby(series, key=lambda s: s.service):
             self._clock.source = source
             predictions = predictor.observe_series(list(grouped))
@@ -383,6 +400,7 @@ class PredictionStage:
         threshold = self._threshold_for(model, stored.version)
         self.predictor = self.make_predictor(model, self._clock, min_probability=self._override)
         until = model.stats.get("trained_until_ns")
+        self.trained_until_ns = int(until) if until is not None else None
         if until is not None:
             # Trained on what came before `until`: what came after, received already or not, is
             # what it predicts on, as live (clock.StreamClocks.go_back_to).

@@ -30,9 +30,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def lead_time_summary(mode: FailureMode | None, prediction: Prediction) -> JSON | None:
-    """Median and range of the lead times the precursors that fired were seen with in
-    training, in seconds (`FailureMode.expected_lead_times_s`)."""
-    samples = mode.expected_lead_times_s(prediction.fired_template_ids) if mode else []
+    """Median and range of the lead times the prediction quotes (`evidence.lead_times_s`: how
+    long before the failure the mode's alerts came in training), else of those the precursors
+    that fired were seen with (`FailureMode.expected_lead_times_s`), in seconds."""
+    quoted = prediction.evidence.get("lead_times_s")
+    samples = (
+        [float(x) for x in quoted]
+        if isinstance(quoted, list) and quoted
+        else (mode.expected_lead_times_s(prediction.fired_template_ids) if mode else [])
+    )
     if not samples and prediction.lead_time_s is not None:
         samples = [prediction.lead_time_s]
     if not samples:

@@ -47,6 +47,7 @@ from premortem.learn.rows import (
     MAX_INDICATORS,
     IndicatorSet,
     aftermath_templates,
+    alert_leads_s,
     choose_thresholds,
     evidence_window_s,
     indicator_set,
@@ -79,6 +80,9 @@ class TrainedModel:
     # Each learned mode's own alert threshold (rows.choose_thresholds); `alert_threshold` is the
     # one for all, used for a mode without one of its own.
     mode_thresholds: dict[str, float] = field(default_factory=dict)
+    # Per mode, how long before its training failures it would have alerted (rows.alert_leads_s):
+    # the lead time its predictions quote.
+    alert_leads_s: dict[str, list[float]] = field(default_factory=dict)
 
     def mode(self, mode_id: str) -> FailureMode | None:
         return next((m for m in self.modes if m.id == mode_id), None)
@@ -107,6 +111,7 @@ class TrainedModel:
                 "manifest_templates": self.manifest_templates,
                 "manifest_modes": {str(k): v for k, v in self.manifest_modes.items()},
                 "mode_thresholds": dict(sorted(self.mode_thresholds.items())),
+                "alert_leads_s": dict(sorted(self.alert_leads_s.items())),
             }
         )
 
@@ -128,6 +133,10 @@ class TrainedModel:
             manifest_modes={int(k): v for k, v in state.get("manifest_modes", {}).items()},
             # A model stored before modes had thresholds of their own: one for all.
             mode_thresholds={str(k): float(v) for k, v in state.get("mode_thresholds", {}).items()},
+            # A model stored before: its predictions quote the leads of the triggers that fired.
+            alert_leads_s={
+                str(k): [float(x) for x in v] for k, v in state.get("alert_leads_s", {}).items()
+            },
         )
 
 
@@ -162,6 +171,9 @@ def train(
     modes, by_mode, healthy = fitted.modes, fitted.by_mode, fitted.healthy
     indicators, rows, network = fitted.indicators, fitted.rows, fitted.network
     threshold, mode_thresholds = choose_thresholds(views, indicators, network)
+    leads = alert_leads_s(
+        views, indicators, network, lambda mode_id: mode_thresholds.get(mode_id, threshold)
+    )
     indicators.aftermath = aftermath_templates(views)
     factor = feedback_factors(modes, by_mode, feedback)
     _apply_feedback(modes, factor)
@@ -197,6 +209,7 @@ def train(
         sorted(manifest_modes),
         {t: sorted(modes) for t, modes in sorted(manifest_modes.items())},
         mode_thresholds,
+        leads,
     )
 
 

@@ -35,6 +35,7 @@ UNNAMED_FAILURE = "a failure no learned mode names"
 _NEVER = 1 << 62
 FLOOD_LINES = 5
 MAX_TRACKED = 256  # unknown error templates whose recent lines are kept
+MAX_LEADS = 50  # lead times a prediction quotes (its training failures, usually a handful)
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,7 +446,11 @@ class OnlinePredictor:
         mode = self._names.get(mode_id)
         fired = sorted(self._fired.items(), key=lambda item: item[1].time_ns)
         fired_ids = [f.template_id for _, f in fired if f.template_id >= 0]
-        leads = sorted(mode.expected_lead_times_s(fired_ids)) if mode else []
+        # How long before the failure this mode's alerts came in training; a model without
+        # them (stored before): how long before it the precursors that fired came.
+        leads = list(self.model.alert_leads_s.get(mode_id, ())) or (
+            sorted(mode.expected_lead_times_s(fired_ids)) if mode else []
+        )
         return Prediction(
             id="pr-" + stable_id(mode_id, now, sorted(self._active), closes)[:16],
             time_ns=now,
@@ -456,6 +461,7 @@ class OnlinePredictor:
             lead_time_s=leads[len(leads) // 2] if leads else None,
             evidence={
                 "indicators": sorted(self._active),
+                "lead_times_s": leads[:MAX_LEADS],
                 "template_ids": sorted({f.template_id for _, f in fired if f.template_id >= 0}),
                 # One record can fire several indicators (its template, "new warning here"):
                 # each record and line once.

@@ -148,3 +148,22 @@ def test_a_number_that_only_grows_is_not_a_level(history: list[str]) -> None:
     for series_id, _ in model.indicators.metric_thresholds.values():
         if series_id.startswith("level:"):
             assert "waited for the ledger" not in texts[int(series_id[6 : series_id.index("#")])]
+
+
+def test_the_lead_an_alert_quotes_is_the_alert_lead_seen_in_training() -> None:
+    """The volume warning starts 100 s before the failure, but premortem alerts only once the
+    level passes what capped fills reach: the lead it quotes is that of its alerts in training,
+    not that of the warning's first line (a trial's disk alerts quoted 25 s and came 6 s ahead)."""
+    model = _trained()
+    _, failing = _run(20, "fail")
+    said = _alerts(model, failing)
+    real_lead_s = (failing[0].time_ns + FAILURE_S * S - said[0].time_ns) / S
+    mode = model.mode(said[0].mode_id)
+    assert mode is not None
+    first_line_leads = mode.expected_lead_times_s(said[0].fired_template_ids)
+    assert min(first_line_leads) >= FAILURE_S - FAULT_S - 10 - 2  # the warning's first line
+    quoted = said[0].evidence["lead_times_s"]
+    assert quoted == model.alert_leads_s[said[0].mode_id] and len(quoted) == HISTORY.count("fail")
+    assert said[0].lead_time_s is not None
+    assert abs(said[0].lead_time_s - real_lead_s) <= 5, (said[0].lead_time_s, real_lead_s)
+    assert said[0].lead_time_s < min(first_line_leads) / 2

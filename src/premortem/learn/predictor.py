@@ -116,6 +116,10 @@ class OnlinePredictor:
         self._seen_at: dict[str, int] = {}  # per source: `_newest` when it last sent
         self._open: dict[str, float] = {}  # modes predicted at or above the threshold, and p
         self._failing_until = 0  # a failure is manifesting: no evidence until then
+        # The last failure line, and whether new evidence came since: a failure whose lines
+        # pause and come back with nothing new between is the same failure (`_is_new_failure`).
+        self._last_failure_ns = -_NEVER
+        self._warned_since_failure = True
         self._spent: dict[str, int] = {}  # indicators of a failed incident: when they last fired
         self._names = {m.id: m for m in model.modes}
         self._observed: list[ObservedFailure] = []
@@ -136,6 +140,8 @@ class OnlinePredictor:
         self._seen_at.clear()
         self._open.clear()
         self._failing_until = 0
+        self._last_failure_ns = -_NEVER
+        self._warned_since_failure = True
         self._spent.clear()
         self._recent_errors.clear()
         self._expiry_due = _NEVER
@@ -154,6 +160,8 @@ class OnlinePredictor:
                 "seen_at": self._seen_at,
                 "open": self._open,
                 "failing_until": self._failing_until,
+                "last_failure_ns": self._last_failure_ns,
+                "warned_since_failure": self._warned_since_failure,
                 "spent": self._spent,
                 "recent_errors": {str(k): v for k, v in sorted(self._recent_errors.items())},
             }
@@ -172,6 +180,8 @@ class OnlinePredictor:
         self._seen_at = {str(k): int(v) for k, v in seen_at.items()}
         self._open = {str(k): float(v) for k, v in state["open"].items()}
         self._failing_until = int(state["failing_until"])
+        self._last_failure_ns = int(state.get("last_failure_ns", -_NEVER))
+        self._warned_since_failure = bool(state.get("warned_since_failure", True))
         self._spent = {str(k): int(v) for k, v in state.get("spent", {}).items()}
         recent = state.get("recent_errors", {})
         self._recent_errors = {int(k): [int(t) for t in v] for k, v in recent.items()}
@@ -199,8 +209,9 @@ class OnlinePredictor:
             if match.template_id in self._manifest:
                 # The failure is here: its precursors are spent and its predictions fulfilled.
                 # While it goes on (its lines keep coming) nothing new is evidence of it.
-                if now >= self._failing_until:
+                if self._is_new_failure(now):
                     self._observed.append(self._observed_failure(record, match))
+                self._last_failure_ns, self._warned_since_failure = now, False
                 self._end_incident(now)
                 if self._fired or self._open:
                     predictions += self._close_all(now, FAILURE_MANIFESTED)
@@ -229,6 +240,7 @@ class OnlinePredictor:
                 now, record.id, match.template_id, record.body[:300], record.service, match.template
             )
             if self._fire(names, fired):
+                self._warned_since_failure = True
                 predictions += self._evaluate(now)
         clock_now = self.clock.now_ns()
         if self._expire(clock_now, frozenset(sources)):
@@ -275,6 +287,14 @@ class OnlinePredictor:
         times.append(now)
         del times[: max(0, len(times) - FLOOD_LINES)]
         return len(times) == FLOOD_LINES and now - times[0] <= self._regap_ns
+
+    def _is_new_failure(self, now: int) -> bool:
+        """A failure line starts a failure of its own once the last one's lines have paused
+        (`_failing_until`) and either new evidence came since or a whole evidence window passed:
+        a lock fault held on fails in bursts seconds apart, one failure, not one per burst."""
+        return now >= self._failing_until and (
+            self._warned_since_failure or now - self._last_failure_ns >= self._window_ns
+        )
 
     def _end_incident(self, now: int) -> None:
         """A failure is here: what warned of it is spent, and nothing is evidence while its

@@ -181,6 +181,32 @@ def test_a_failure_seen_live_is_reported_once_per_incident_with_its_mode(
         assert predictor.observed_failures() == []
 
 
+def test_a_failure_that_pauses_and_comes_back_is_one_failure(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    """A fault held on fails in bursts (lock timeouts seconds apart): a burst after a pause longer
+    than the incident's, with nothing new between, is the same failure (a trial's run counted
+    twice in `GET /api/v1/failures`); after new evidence, or a whole window later, a new one."""
+    runs, records, truth = recorded
+    run = runs[9]
+    start, onset = datetime_to_ns(run.timestamp), truth[run.test_id]
+    predictor = OnlinePredictor(model, ManualClock())
+    predictor.observe([r for r in records if start <= r.time_ns <= onset])
+    assert len(predictor.observed_failures()) == 1
+    failure = next(r for r in records if r.time_ns == onset)
+    regap = max(int(model.indicators.window_s * S * 0.1), int(model.indicators.step_s * S))
+    burst = replace(failure, time_ns=onset + 2 * regap, id="burst")
+    predictor.observe([burst])
+    assert predictor.observed_failures() == [], "the same failure, back after a pause"
+    warning = _db_precursors(recorded, 1)[0]
+    fresh = replace(warning, time_ns=burst.time_ns + 2 * regap, id="fresh-warning")
+    predictor.observe([fresh, replace(failure, time_ns=fresh.time_ns + regap // 2, id="next")])
+    assert len(predictor.observed_failures()) == 1, "after new evidence: a new failure"
+    later = onset + 10 * int(model.indicators.window_s * S)
+    predictor.observe([replace(failure, time_ns=later, id="much-later")])
+    assert len(predictor.observed_failures()) == 1, "a window later: a new failure"
+
+
 def test_unseen_parent_combinations_back_off_instead_of_one_half() -> None:
     rows = (
         [{"fault": "none", "a": 0, "b": 0, "m": 0}] * 60

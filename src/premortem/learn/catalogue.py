@@ -36,13 +36,34 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # MySQL / MariaDB (InnoDB) say it their way: error 1205 "Lock wait timeout exceeded; try
+        # restarting transaction". PostgreSQL's tools would be the wrong advice there.
+        "innodb lock",
+        r"\block wait timeout exceeded|\btry restarting transaction|\binnodb\b",
+        (
+            "Find the blocking transaction (SHOW ENGINE INNODB STATUS, sys.innodb_lock_waits) "
+            "and end or fix it.",
+            "Lower innodb_lock_wait_timeout for the application's sessions so waiters fail fast, "
+            "and retry the transaction with backoff.",
+        ),
+    ),
+    (
+        "postgres lock",
+        r"\bshare ?(?:row ?)?(?:exclusive ?)?lock\b|\bexclusive ?lock\b|\bstill waiting for\b"
+        r"|\bdue to lock timeout|\block timeout\b|\bpg (?:locks|stat activity|blocking pids)\b",
+        (
+            "Find the blocking session (pg_blocking_pids, pg_stat_activity) and end or fix it.",
+            "Set lock_timeout (and statement_timeout) so waiters fail fast instead of piling up.",
+        ),
+    ),
+    (
         "lock",
         r"\block(?:s|ed|ing)?\b|\bblocked by\b",
         (
-            "Find the blocking session (pg_blocking_pids, pg_stat_activity) and end or fix it.",
+            "Find the session or transaction holding the lock and end or fix it.",
             "Shorten transactions: no user or network waits while holding row locks.",
             "Take locks in one consistent order in every code path that updates the same rows.",
-            "Set lock_timeout (and statement_timeout) so waiters fail fast instead of piling up.",
+            "Set a lock wait timeout so waiters fail fast instead of piling up.",
         ),
     ),
     (

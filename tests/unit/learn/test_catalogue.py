@@ -41,6 +41,17 @@ def test_lock_wait_precursors_get_lock_advice_first_and_no_queue_advice() -> Non
     assert not any("queue" in a.lower() for a in actions)
 
 
+def test_a_mysql_lock_wait_gets_innodb_advice_not_postgresql_tools() -> None:
+    """MariaDB's error 1205 (a trial got pg_blocking_pids and lock_timeout for it)."""
+    failure = (
+        "result write failed: (1205, 'Lock wait timeout exceeded; try restarting transaction')"
+    )
+    actions = _actions(texts=[failure], kinds={TriggerKind.LOG_PATTERN})
+    assert "SHOW ENGINE INNODB STATUS" in actions[0]
+    assert "innodb_lock_wait_timeout" in actions[1]
+    assert not any("pg_" in a or "lock_timeout (" in a for a in actions)
+
+
 def test_precursor_advice_outranks_fault_types_and_the_description() -> None:
     actions = _actions(
         texts=[LOCK_WAIT],
@@ -65,7 +76,9 @@ def test_precursors_keep_their_order() -> None:
     ("text", "topic"),
     [
         ("ERROR:  deadlock detected", "deadlock"),
-        ("Lock wait timeout exceeded; try restarting transaction", "lock"),
+        ("Lock wait timeout exceeded; try restarting transaction", "innodb lock"),
+        ("process 4343 still waiting for ShareLock on transaction 77", "postgres lock"),
+        ("row lock held by the batch job", "lock"),
         ("GET /checkout: timed out after 5000 ms calling inventory", "slow dependency"),
         ("upstream request timeout", "slow dependency"),
         ("java.lang.OutOfMemoryError: Java heap space", "memory"),

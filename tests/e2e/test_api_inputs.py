@@ -197,8 +197,14 @@ def test_native_logs_json_lines_and_array(client: TestClient) -> None:
         == 200
     )
     array = [{"body": "no timestamp, no service"}, {"timestamp": 1714564800000000000, "body": "ns"}]
-    assert client.post("/api/v1/logs", json=array).status_code == 200
-    assert client.get("/api/v1/logs").json()["total"] == 7
+    answer = client.post("/api/v1/logs", json=array)
+    assert answer.status_code == 200
+    # a record without a time is said to be stamped on arrival (a user's own field names were
+    # accepted without a word, and every line re-timed to "now")
+    assert answer.json()["untimed"] == 1 and "stamped with the time they arrived" in answer.text
+    timed = client.post("/api/v1/logs", json=[{"ts": "2024-05-01T12:00:09Z", "msg": "zap"}])
+    assert "untimed" not in timed.json()
+    assert client.get("/api/v1/logs").json()["total"] == 8
     assert client.get("/api/v1/logs", params={"q": "/items/3"}).json()["total"] == 1
     since = client.get("/api/v1/logs", params={"service": "api", "since": "2024-05-01T12:00:03Z"})
     assert since.json()["total"] == 2

@@ -79,8 +79,14 @@ def validate_test_run(doc: JSON, *, at: str = "") -> ParsedTestRun:
 
 # --------------------------------------------------------------------------- logs
 
-_BODY_ALIASES = ("message", "log", "msg")
-_TIME_ALIASES = ("@timestamp", "time", "date")
+# Spellings of loggers and shippers (Elastic, Go's zap and slog, logrus, pino, Serilog's compact
+# JSON, Python's logging), read when the native key is absent. Unread, a record lost its time
+# (stamped on arrival) and its level without a word.
+_BODY_ALIASES = ("message", "log", "msg", "@m")
+_TIME_ALIASES = ("@timestamp", "time", "date", "ts", "@t", "datetime")
+_LEVEL_ALIASES = ("level", "lvl", "severity", "loglevel", "levelname", "log.level", "@l")
+_SERVICE_ALIASES = ("service.name", "svc", "app")
+TIME_FIELDS = ("timestamp", *_TIME_ALIASES)
 _MIN_EPOCH_NS = 10**17  # below this an epoch number is in a coarser unit (fields.epoch_to_ns)
 # Keys read by the parser; any other top-level key is kept as an attribute.
 _LOG_KEYS = frozenset(
@@ -109,8 +115,8 @@ def parse_logs(data: bytes | str | Any, *, now_ns: int) -> list[LogRecord]:
     "attributes", "trace_id", "span_id"}`; only `body` is required.
 
     `timestamp` is RFC 3339 or an epoch number (or digit string) and defaults to `now_ns`.
-    Shipper spellings are understood when the native key is absent: `message`/`log`/`msg` for
-    the body, `@timestamp`/`time`/`date` for the time, `level` for the severity text.
+    Shipper spellings are understood when the native key is absent (`_BODY_ALIASES`,
+    `_TIME_ALIASES`, `_LEVEL_ALIASES`, `_SERVICE_ALIASES`: `msg`, `ts`, `lvl`, `service.name`, …).
     A record without a level gets the one its message starts with, and continuation lines are
     folded into the record they continue (`premortem.ingest.multiline`).
     """
@@ -176,7 +182,7 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
     record = LogRecord(
         time_ns,
         body,
-        service if type(service) is str else _optional_text(item, "service") or "",
+        service if type(service) is str else _service(item),
         number,
         text,
         0 if observed is None else timestamp_ns(observed, "/observed_timestamp"),
@@ -227,6 +233,12 @@ def _body(item: JSON, body: Any) -> str:
     raise _wrong_type(key, body, "a string or a JSON object")
 
 
+def _service(item: JSON) -> str:
+    if item.get("service") is not None:
+        return _optional_text(item, "service") or ""
+    return next((v for k in _SERVICE_ALIASES if type(v := item.get(k)) is str), "")
+
+
 def _time(item: JSON, now_ns: int) -> int:
     value = item.get("timestamp")
     key = "timestamp"
@@ -246,8 +258,14 @@ def _time(item: JSON, now_ns: int) -> int:
 def _severity(item: JSON) -> tuple[int, str]:
     text = item.get("severity_text")
     text_key = "severity_text"
-    if text is None and "level" in item:
-        text, text_key = item["level"], "level"
+    if text is None:
+        # `level` as before (a non-string one is an error); the other spellings only when they
+        # hold a level name (a numeric `severity` stays an attribute, as it always did)
+        text_key = next(
+            (k for k in _LEVEL_ALIASES if (k == "level" and k in item) or type(item.get(k)) is str),
+            text_key,
+        )
+        text = item.get(text_key)
     number = item.get("severity_number")
     if text is not None and type(text) is not str:
         raise _wrong_type(text_key, text, "a string")

@@ -109,6 +109,36 @@ def test_log_shipper_spellings_and_unknown_keys() -> None:
     assert record.attributes == {"kubernetes": {"pod": "p"}}
 
 
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        # zap / logfmt-style keys (a trial's own logger: the time and level were lost silently)
+        ({"ts": "2024-05-01T12:00:00Z", "lvl": "warn", "svc": "janitor", "message": "m"},
+         (1_714_564_800_000_000_000, 13, "janitor")),
+        ({"ts": 1714564800.25, "level": "error", "msg": "m"}, (1_714_564_800_250_000_000, 17, "")),
+        # Serilog compact JSON, Elastic Common Schema, Python's logging
+        ({"@t": "2024-05-01T12:00:00Z", "@l": "Warning", "@m": "m"},
+         (1_714_564_800_000_000_000, 13, "")),
+        ({"@timestamp": "2024-05-01T12:00:00Z", "log.level": "info", "service.name": "api",
+          "message": "m"}, (1_714_564_800_000_000_000, 9, "api")),
+        ({"datetime": "2024-05-01T12:00:00Z", "levelname": "CRITICAL", "app": "web", "msg": "m"},
+         (1_714_564_800_000_000_000, 21, "web")),
+    ],
+)  # fmt: skip
+def test_common_logger_spellings_give_time_level_and_service(
+    record: dict[str, object], expected: tuple[int, int, str]
+) -> None:
+    [parsed] = parse_logs([record], now_ns=NOW)
+    assert (parsed.time_ns, parsed.severity_number, parsed.service) == expected
+    assert parsed.body == "m"
+
+
+def test_a_numeric_severity_stays_an_attribute() -> None:
+    [parsed] = parse_logs([{"body": "m", "severity": 3, "app": {"name": "x"}}], now_ns=NOW)
+    assert parsed.severity_number == 0 and parsed.service == ""
+    assert parsed.attributes == {"severity": 3, "app": {"name": "x"}}
+
+
 def test_structured_body_is_json_text() -> None:
     [record] = parse_logs([{"body": {"event": "login", "ok": True}}], now_ns=NOW)
     assert orjson.loads(record.body) == {"event": "login", "ok": True}

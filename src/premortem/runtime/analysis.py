@@ -28,6 +28,7 @@ from premortem.domain import Anomaly, Event, LogRecord, MetricSeries, Prediction
 from premortem.failures import failure_event
 from premortem.learn.model import TrainedModel
 from premortem.learn.predictor import ObservedFailure, OnlinePredictor
+from premortem.runtime.event_evidence import EventSource, add_event_evidence
 from premortem.store.models import StoredModel
 
 log = logging.getLogger(__name__)
@@ -264,8 +265,10 @@ class PredictionStage:
         reload_s: float = 5.0,
         predictor: PredictorFactory = OnlinePredictor,
         failures: FailureSink | None = None,
+        events: EventSource | None = None,
     ) -> None:
         self._models = models
+        self._events = events
         self._predictions = predictions
         self._failures = failures
         self._alerting = alerting
@@ -345,7 +348,10 @@ class PredictionStage:
         its probability below the threshold) is stored too, so that the newest prediction of a
         mode says whether it is open (`GET /api/v1/predictions?current=true`, the dashboard)."""
         if told:
-            self._predictions.add_predictions([p for _, batch in told for p in batch])
+            made = [p for _, batch in told for p in batch]
+            if self._events is not None and self.predictor is not None:
+                add_event_evidence(self._events, self.predictor.model, made)
+            self._predictions.add_predictions(made)
             for source, predictions in told:
                 self.live.update(predictions, source=source or "")
                 self._alerting.submit(predictions, source=source)

@@ -267,6 +267,7 @@ def build_prediction_side(
         clocks=stream_clocks,
         alert_threshold=settings.alert_threshold,
         failures=inputs,
+        events=inputs,
     )
     return alert_store, alerting, models, predictions, prediction
 

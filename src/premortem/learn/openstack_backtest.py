@@ -185,8 +185,11 @@ def _train_and_replay(
         "train_experiments": len(training),
         "test_experiments": len(evaluated),
         "modes": len(model.modes),
-        "alert_threshold": model.alert_threshold,
+        # as `GET /api/v1/models/latest` says it: the lowest in force; a mode without a
+        # threshold of its own alerts at `alert_threshold_other_modes`
+        "alert_threshold": model.lowest_threshold,
         "alert_thresholds_by_mode": dict(sorted(model.mode_thresholds.items())),
+        "alert_threshold_other_modes": model.alert_threshold,
         "indicators": len(model.indicators.names),
         "network_edges": len(model.network.edges_),
         "lines_replayed": sum(o.lines for o in outcomes),

@@ -161,8 +161,11 @@ def _train_and_replay(
 def _fold_details(model: TrainedModel, outcomes: Sequence[RunOutcome]) -> dict[str, Any]:
     return {
         "modes": [m.name for m in model.modes],
-        "alert_threshold": model.alert_threshold,
+        # as `GET /api/v1/models/latest` says it: the lowest in force; a mode without a
+        # threshold of its own alerts at `alert_threshold_other_modes`
+        "alert_threshold": model.lowest_threshold,
         "alert_thresholds_by_mode": dict(sorted(model.mode_thresholds.items())),
+        "alert_threshold_other_modes": model.alert_threshold,
         "evidence_window_s": model.indicators.window_s,
         "runs": [
             {

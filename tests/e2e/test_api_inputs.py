@@ -208,6 +208,14 @@ def test_native_logs_json_lines_and_array(client: TestClient) -> None:
     assert client.get("/api/v1/logs", params={"q": "/items/3"}).json()["total"] == 1
     since = client.get("/api/v1/logs", params={"service": "api", "since": "2024-05-01T12:00:03Z"})
     assert since.json()["total"] == 2
+    # a level name or its number (a trial's ?min_severity=WARN was a 422)
+    client.post(
+        "/api/v1/logs", json=[{"timestamp": 1714564810000000000, "level": "warn", "body": "w"}]
+    )
+    for level in ("WARN", "warning", "13"):
+        assert client.get("/api/v1/logs", params={"min_severity": level}).json()["total"] == 1
+    bad = client.get("/api/v1/logs", params={"min_severity": "loud"})
+    assert bad.status_code == 400 and "unknown level name" in bad.text
 
 
 BAD_INPUTS: list[tuple[str, str, Any, str]] = [

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from premortem.domain import Event, LogRecord, optional_ns
-from premortem.errors import IngestError
+from premortem.errors import ConfigError, IngestError
 from premortem.ingest import TEST_RUN_FORMATS, cloudevents, events, native, simulation
+from premortem.ingest.severity import severity_number
 from premortem.ports import EventQuery, LogQuery, SimulationQuery, TestRunQuery
 from premortem.service import openapi
 from premortem.service.deps import Body, CanIngest, CanRead, MetricsDep, PipelineDep
@@ -158,7 +159,19 @@ async def post_logs(
     return answer
 
 
-@router.get("/logs", dependencies=[CanRead])
+def _severity_floor(text: str | None) -> int | None:
+    """`min_severity` as a number: given as one, or a level name's (an unknown name is a 400)."""
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    number = severity_number(text)
+    if number == 0:
+        raise ConfigError(f"min_severity: unknown level name {text!r} (WARN, ERROR, …, or 0–24)")
+    return number
+
+
+@router.get("/logs", dependencies=[CanRead], responses=openapi.problem_responses(400))
 def list_logs(
     pipeline: PipelineDep,
     service: str | None = None,
@@ -166,7 +179,13 @@ def list_logs(
     until: Until = None,
     q: Annotated[str | None, Query(description="text the body contains")] = None,
     template_id: TemplateId = None,
-    min_severity: Annotated[int | None, Query(ge=0, le=24)] = None,
+    min_severity: Annotated[
+        str | None,
+        Query(
+            description="a severity number (0–24) or a level name (WARN, error, …)",
+            pattern=r"^(?:[0-9]|1[0-9]|2[0-4]|[A-Za-z]+)$",
+        ),
+    ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -176,7 +195,7 @@ def list_logs(
         optional_ns(until),
         q or None,
         template_id,
-        min_severity,
+        _severity_floor(min_severity),
         limit,
         offset,
     )

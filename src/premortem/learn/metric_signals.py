@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from premortem.conditions import FAULT
 from premortem.domain import MAX_NS, MetricSeries
 from premortem.learn.precursors import MAX_HORIZON_NS, RunView
 from premortem.learn.timeline import Timeline, level_template
@@ -139,28 +140,51 @@ def signals_by_mode(
     edges: Sequence[tuple[str, str]],
     thresholds: dict[str, tuple[str, float]],
     template_text: Callable[[int], str],
+    modes: Sequence[str] = (),
 ) -> dict[str, list[dict[str, object]]]:
-    """Per mode, the metric series and warning-line levels the network takes as its direct
-    precursors, readable: they are no trigger of the mode's document (they live in the model), so
-    the train answer and the mode page list them from here."""
-    found: dict[str, list[dict[str, object]]] = defaultdict(list)
-    for parent, mode_id in sorted(edges):
-        if parent not in thresholds:
-            continue
-        series_id, above = thresholds[parent]
-        template_id = level_template(series_id)
-        if template_id is None:
-            what = f"{parent[len(PREFIX) :]} above {above:g}"
-            kind = "metric"
-        else:
-            position = series_id[series_id.index("#") + 1 :].split("/")
-            what = (
-                f"number {int(position[0]) + 1} of {position[1]} in "
-                f'"{template_text(template_id)}" above {above:g}'
-            )
-            kind = "level"
-        found[mode_id].append({"indicator": parent, "kind": kind, "above": above, "what": what})
-    return dict(found)
+    """Per mode, the metric series and warning-line levels the network takes as its precursors,
+    readable: they are no trigger of the mode's document (they live in the model), so the train
+    answer and the mode page list them from here. A direct parent of the mode, or (`"via":
+    "fault"`) a child of the injected-fault variable where that is one of the mode's parents:
+    seen live, it says which fault is on and so moves the mode's probability (an alert cited a
+    queue-depth metric the summary did not list). `modes`: the network's modes (default: the
+    children of a metric or level)."""
+    parents: dict[str, set[str]] = defaultdict(set)
+    for parent, child in edges:
+        parents[child].add(parent)
+    told_by_fault = sorted(
+        child for parent, child in edges if parent == FAULT and child in thresholds
+    )
+    targets = modes or sorted({child for parent, child in edges if parent in thresholds})
+    found: dict[str, list[dict[str, object]]] = {}
+    for mode_id in sorted(targets):
+        direct = sorted(p for p in parents[mode_id] if p in thresholds)
+        via = [i for i in told_by_fault if i not in direct] if FAULT in parents[mode_id] else []
+        listed = [_signal(i, thresholds[i], template_text) for i in direct]
+        listed += [{**_signal(i, thresholds[i], template_text), "via": "fault"} for i in via]
+        if listed:
+            found[mode_id] = listed
+    return found
+
+
+def _signal(
+    indicator: str, threshold: tuple[str, float], template_text: Callable[[int], str]
+) -> dict[str, object]:
+    series_id, above = threshold
+    template_id = level_template(series_id)
+    if template_id is None:
+        return {
+            "indicator": indicator,
+            "kind": "metric",
+            "above": above,
+            "what": f"{indicator[len(PREFIX) :]} above {above:g}",
+        }
+    position = series_id[series_id.index("#") + 1 :].split("/")
+    what = (
+        f"number {int(position[0]) + 1} of {position[1]} in "
+        f'"{template_text(template_id)}" above {above:g}'
+    )
+    return {"indicator": indicator, "kind": "level", "above": above, "what": what}
 
 
 def _went_down(runs: list[tuple[int, float, float]]) -> bool:

@@ -188,7 +188,7 @@ def train(
         "rows": len(rows),
         "edges": network.edges_,
         "signals": signals_by_mode(
-            network.edges_, indicators.metric_thresholds, _template_texts(miner)
+            network.edges_, indicators.metric_thresholds, _template_texts(miner), network.modes
         ),
     }
     manifest_modes: dict[int, set[str]] = defaultdict(set)

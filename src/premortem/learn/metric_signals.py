@@ -141,13 +141,15 @@ def signals_by_mode(
     thresholds: dict[str, tuple[str, float]],
     template_text: Callable[[int], str],
     modes: Sequence[str] = (),
+    raises: Callable[[str, str], bool] = lambda _indicator, _mode: True,
 ) -> dict[str, list[dict[str, object]]]:
     """Per mode, the metric series and warning-line levels the network takes as its precursors,
     readable: they are no trigger of the mode's document (they live in the model), so the train
     answer and the mode page list them from here. A direct parent of the mode, or (`"via":
     "fault"`) a child of the injected-fault variable where that is one of the mode's parents:
     seen live, it says which fault is on and so moves the mode's probability (an alert cited a
-    queue-depth metric the summary did not list). `modes`: the network's modes (default: the
+    queue-depth metric the summary did not list) — when it `raises(indicator, mode)` the mode's
+    probability (another fault's signal lowers it). `modes`: the network's modes (default: the
     children of a metric or level)."""
     parents: dict[str, set[str]] = defaultdict(set)
     for parent, child in edges:
@@ -159,7 +161,11 @@ def signals_by_mode(
     found: dict[str, list[dict[str, object]]] = {}
     for mode_id in sorted(targets):
         direct = sorted(p for p in parents[mode_id] if p in thresholds)
-        via = [i for i in told_by_fault if i not in direct] if FAULT in parents[mode_id] else []
+        via = (
+            [i for i in told_by_fault if i not in direct and raises(i, mode_id)]
+            if FAULT in parents[mode_id]
+            else []
+        )
         listed = [_signal(i, thresholds[i], template_text) for i in direct]
         listed += [{**_signal(i, thresholds[i], template_text), "via": "fault"} for i in via]
         if listed:

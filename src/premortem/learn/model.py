@@ -59,6 +59,7 @@ from premortem.logs.miner import DrainMiner
 
 Feedback = tuple[str, int, str]  # (mode_id, time_ns, "confirmed" | "prevented" | "false_alarm")
 STATE_VERSION = 1
+RAISES_BY = 0.05  # a signal listed for a mode through the fault variable lifts it this much
 
 
 @dataclass(slots=True)
@@ -188,7 +189,11 @@ def train(
         "rows": len(rows),
         "edges": network.edges_,
         "signals": signals_by_mode(
-            network.edges_, indicators.metric_thresholds, _template_texts(miner), network.modes
+            network.edges_,
+            indicators.metric_thresholds,
+            _template_texts(miner),
+            network.modes,
+            raises=lambda indicator, mode_id: _raises(network, indicator, mode_id),
         ),
     }
     manifest_modes: dict[int, set[str]] = defaultdict(set)
@@ -211,6 +216,12 @@ def train(
         mode_thresholds,
         leads,
     )
+
+
+def _raises(network: ModeNetwork, indicator: str, mode_id: str) -> bool:
+    """Whether the indicator alone makes the mode likelier than nothing active does."""
+    alone = network.posterior(frozenset({indicator})).get(mode_id, 0.0)
+    return alone > network.posterior(frozenset()).get(mode_id, 0.0) + RAISES_BY
 
 
 def _onset_rules(views: Sequence[RunView]) -> dict[str, list[str]]:

@@ -24,3 +24,11 @@ def test_direct_parents_and_children_of_the_fault_variable_are_listed() -> None:
     ]
     assert [(s["indicator"], s["kind"]) for s in found["fm-disk"]] == [("level:16#0/3", "level")]
     assert found["fm-disk"][0]["what"] == 'number 1 of 3 in "template 16" above 77'
+
+
+def test_a_fault_signal_that_does_not_raise_the_mode_is_not_its_precursor() -> None:
+    edges = [("fault", "fm-queue"), ("fault", "metric:queue_depth{service=janitor}")]
+    found = signals_by_mode(
+        edges, THRESHOLDS, str, ["fm-queue"], raises=lambda _indicator, _mode: False
+    )
+    assert found == {}

@@ -1,12 +1,14 @@
 """k6 end-of-test summaries (the `handleSummary(data)` object, formats.md §8) as native test runs.
 
-Parameters are read from the metrics (`vus_max` → `concurrent_users`, `http_reqs` rate →
-`request_rate`, run duration, latency percentiles, error rate). The outcome is the thresholds':
-expected "all thresholds passed", actual lists the thresholds that failed. Without thresholds,
-failed checks decide.
+The load the run was given is its parameter (`vus_max` → `concurrent_users`, and the run's
+duration); what it measured (`http_reqs` count and rate, iterations, latency percentiles, error
+rate) goes to `results` — the fault's doing, never a load condition the network would take for a
+cause. The outcome is the thresholds': expected "all thresholds passed", actual lists the
+thresholds that failed. Without thresholds, failed checks decide.
 
 The summary carries no id or start time: a `setup_data` object (what the script's `setup()`
-returned) may give `test_id`, `timestamp`, `service` and `environment`; otherwise the id derives
+returned) may give `test_id`, `timestamp`, `service` and `environment`, and the native run's
+`injected_faults`, `ended_at`, `duration_s`, `failure_time`, `services`; otherwise the id derives
 from the content and the time is `now_ns`.
 """
 
@@ -19,9 +21,11 @@ from premortem.ingest.fields import expect_object, load_json, optional_object, t
 from premortem.ingest.native import ParsedTestRun, validate_test_run
 
 EXPECTED = "all thresholds passed"
-# parameter name -> (metric, values key)
-_PARAMETERS = {
-    "concurrent_users": ("vus_max", "max"),
+_NATIVE_FIELDS = ("injected_faults", "ended_at", "duration_s", "failure_time", "services")
+# parameter name -> (metric, values key): the load given
+_PARAMETERS = {"concurrent_users": ("vus_max", "max")}
+# result name -> (metric, values key): what the run measured
+_RESULTS = {
     "request_rate": ("http_reqs", "rate"),
     "requests": ("http_reqs", "count"),
     "iterations": ("iterations", "count"),
@@ -44,7 +48,7 @@ def summary_doc(summary: JSON, *, now_ns: int) -> JSON:
     setup = summary.get("setup_data") if isinstance(summary.get("setup_data"), dict) else {}
     setup = setup or {}
     state = summary.get("state") if isinstance(summary.get("state"), dict) else {}
-    parameters = _parameters(metrics)
+    parameters = _values(metrics, _PARAMETERS)
     duration_ms = (state or {}).get("testRunDurationMs")
     if isinstance(duration_ms, int | float):
         parameters["duration_s"] = round(duration_ms / 1000, 3)
@@ -59,7 +63,9 @@ def summary_doc(summary: JSON, *, now_ns: int) -> JSON:
         "test_id": test_id,
         "timestamp": rfc3339_ns(time_ns),
         "parameters": parameters,
+        "results": _values(metrics, _RESULTS),
         "injected_faults": [],
+        **{k: setup[k] for k in _NATIVE_FIELDS if setup.get(k) is not None},
         "expected_outcome": EXPECTED,
         "actual_outcome": actual,
         "failure_details": details,
@@ -79,13 +85,13 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _parameters(metrics: JSON) -> JSON:
-    parameters: JSON = {}
-    for name, (metric, key) in _PARAMETERS.items():
+def _values(metrics: JSON, wanted: dict[str, tuple[str, str]]) -> JSON:
+    found: JSON = {}
+    for name, (metric, key) in wanted.items():
         value = (metrics.get(metric) or {}).get("values", {}).get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            parameters[name] = round(value, 6) if isinstance(value, float) else value
-    return parameters
+            found[name] = round(value, 6) if isinstance(value, float) else value
+    return found
 
 
 def _failed_thresholds(metrics: JSON) -> list[str]:

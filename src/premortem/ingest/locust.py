@@ -1,9 +1,16 @@
 """Locust CSV results (`--csv=PREFIX`, formats.md §8) as native test runs.
 
 Input: the text of `PREFIX_stats.csv`, optionally with `PREFIX_failures.csv`; or a JSON object
-`{"stats": "<csv>", "failures": "<csv>", "test_id", "timestamp", "service", "environment"}` so
-both files and the labels travel in one request body. Parameters come from the `Aggregated` row;
-the run failed when any request failed (expected "no failed requests").
+`{"stats": "<csv>", "failures": "<csv>", "test_id", "timestamp", "service", "environment", ...}`
+so both files and the labels travel in one request body, with any of the native run's own fields
+(`injected_faults`, `ended_at`, `duration_s`, `failure_time`, `services`, `parameters`): CSV files
+cannot say which fault a run injected, or when. An unknown key is an error, never dropped.
+
+What the `Aggregated` row measured (request counts and rates, response times) goes to `results`:
+it is what the run *did*, much of it the fault's doing, never a load condition (a trial's lock mode
+learned "failed_requests >= 66" as a cause, a parent the live stream never shows, and never
+alerted). `parameters` is the load the run was given, when the labels say (`{"users": 6}`). The
+run failed when any request failed (expected "no failed requests").
 Errors point at CSV cells as `/stats/<row>/<column>`.
 """
 
@@ -19,6 +26,10 @@ from premortem.ingest.fields import load_json, optional_str, timestamp_ns
 from premortem.ingest.native import ParsedTestRun, validate_test_run
 
 EXPECTED = "no failed requests"
+# Keys of the JSON wrapper: the two files, labels, and the native run's own fields.
+_NATIVE_FIELDS = ("injected_faults", "ended_at", "duration_s", "failure_time", "services")
+_LABELS = ("stats", "failures", "test_id", "timestamp", "service", "environment", "parameters")
+_WRAPPER_KEYS = frozenset((*_LABELS, *_NATIVE_FIELDS))
 _REQUIRED = ("Name", "Request Count", "Failure Count")
 # parameter -> stats column
 _COLUMNS = {
@@ -38,6 +49,12 @@ def parse(
     labels: JSON = {}
     if isinstance(data, dict) or (_text(data).lstrip()[:1] == "{"):
         labels = load_json(data)
+        unknown = sorted(set(labels) - _WRAPPER_KEYS)
+        if unknown:
+            raise IngestError(
+                f"unknown key {unknown[0]!r}; the wrapper takes {', '.join(sorted(_WRAPPER_KEYS))}",
+                pointer=f"/{unknown[0]}",
+            )
         stats = optional_str(labels, "stats", "")
         if not stats:
             raise IngestError("is required (the text of PREFIX_stats.csv)", pointer="/stats")
@@ -86,18 +103,21 @@ def stats_doc(stats: str, failures: str | None, labels: JSON, now_ns: int) -> JS
     at = f"/stats/{index + 1}"
     requests = int(_number(total, "Request Count", at) or 0)
     failed = int(_number(total, "Failure Count", at) or 0)
-    parameters: JSON = {"requests": requests, "failed_requests": failed}
+    results: JSON = {"requests": requests, "failed_requests": failed}
     for name, column in _COLUMNS.items():
         value = _number(total, column, at)
         if value is not None:
-            parameters[name] = int(value) if value.is_integer() else round(value, 3)
+            results[name] = int(value) if value.is_integer() else round(value, 3)
     share = f" ({failed / requests:.1%})" if requests else ""
     raw_time = labels.get("timestamp")
+    native = {key: labels[key] for key in _NATIVE_FIELDS if labels.get(key) is not None}
     return {
         "test_id": labels.get("test_id") or "locust-" + stable_id("locust", stats)[:16],
         "timestamp": rfc3339_ns(timestamp_ns(raw_time, "/timestamp") if raw_time else now_ns),
-        "parameters": parameters,
+        "parameters": labels.get("parameters") or {},
+        "results": results,
         "injected_faults": [],
+        **native,
         "expected_outcome": EXPECTED,
         "actual_outcome": f"{failed} of {requests} requests failed{share}" if failed else EXPECTED,
         "failure_details": _failure_details(failures) if failures else None,

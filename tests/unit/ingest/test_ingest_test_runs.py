@@ -233,10 +233,10 @@ def test_k6_summary() -> None:
     run = parsed.run
     assert (run.test_id, run.service) == ("k6-checkout-1", "checkout")
     assert run.failed and "http_req_duration p(95)<500" in str(run.actual_outcome)
-    assert run.parameters["concurrent_users"] == 10
-    assert run.parameters["request_rate"] == 9.99
-    assert run.parameters["duration_s"] == 30.018
-    assert run.parameters["error_rate"] == 0.01
+    # the load given is a parameter; what the run measured is its results, never a load condition
+    assert run.parameters == {"concurrent_users": 10, "duration_s": 30.018}
+    results = parsed.doc["results"]
+    assert results["request_rate"] == 9.99 and results["error_rate"] == 0.01
     assert parsed.doc["thresholds"] == {
         "http_req_duration: p(95)<500": False,
         "http_req_failed: rate<0.05": True,
@@ -278,7 +278,9 @@ def test_locust_csv() -> None:
     run = parsed.run
     assert run.failed and run.actual_outcome == "12 of 1000 requests failed (1.2%)"
     assert run.failure_details == "GET /checkout: ConnectionError('pool exhausted') x12"
-    assert run.parameters["response_time_p99_ms"] == 1400
+    assert run.parameters == {}  # measured, not given: results, never a load condition
+    assert parsed.doc["results"]["response_time_p99_ms"] == 1400
+    assert parsed.doc["results"]["failed_requests"] == 12
     assert run.timestamp.timestamp() == NOW / 1e9
     assert len(parsed.doc["endpoints"]) == 2
 
@@ -289,6 +291,23 @@ def test_locust_json_wrapper_and_pass() -> None:
             "timestamp": "2024-05-01T12:00:00Z"}  # fmt: skip
     run = locust.parse(orjson.dumps(body), now_ns=0)[0].run
     assert (run.test_id, run.service, run.failed) == ("load-1", "checkout", False)
+
+
+def test_the_locust_wrapper_carries_the_fault_the_run_injected() -> None:
+    """CSV files cannot say which fault a run injected, or when: the wrapper takes the native
+    run's fields (a trial's `injected_faults` and `ended_at` were dropped without a word)."""
+    body = {
+        "stats": (FIXTURES / "locust_stats.csv").read_text(), "test_id": "lock-1",
+        "timestamp": "2024-05-01T12:00:00Z", "ended_at": "2024-05-01T12:01:10Z",
+        "parameters": {"users": 6},
+        "injected_faults": [{"type": "db_lock_contention", "start": "2024-05-01T12:00:10Z"}],
+    }  # fmt: skip
+    run = locust.parse(orjson.dumps(body), now_ns=0)[0].run
+    assert [f.type for f in run.injected_faults] == ["db_lock_contention"]
+    assert run.ended_at is not None and run.parameters == {"users": 6}
+    with pytest.raises(IngestError) as info:
+        locust.parse(orjson.dumps({**body, "dry_run": 1}), now_ns=0)
+    assert info.value.pointer == "/dry_run" and "unknown key" in info.value.message
 
 
 @pytest.mark.parametrize(

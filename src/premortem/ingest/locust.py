@@ -31,7 +31,7 @@ _NATIVE_FIELDS = ("injected_faults", "ended_at", "duration_s", "failure_time", "
 _LABELS = ("stats", "failures", "test_id", "timestamp", "service", "environment", "parameters")
 _WRAPPER_KEYS = frozenset((*_LABELS, *_NATIVE_FIELDS))
 _REQUIRED = ("Name", "Request Count", "Failure Count")
-# parameter -> stats column
+# result -> stats column
 _COLUMNS = {
     "request_rate": "Requests/s",
     "failure_rate": "Failures/s",

@@ -240,7 +240,6 @@ class OnlinePredictor:
                 now, record.id, match.template_id, record.body[:300], record.service, match.template
             )
             if self._fire(names, fired):
-                self._warned_since_failure = True
                 predictions += self._evaluate(now)
         clock_now = self.clock.now_ns()
         if self._expire(clock_now, frozenset(sources)):
@@ -343,6 +342,8 @@ class OnlinePredictor:
                 del gaps[:-RECENT_GAPS]
             self._expiry_due = min(self._expiry_due, fired.time_ns + self._life(name))
             self._fired[name] = fired
+        if fresh:  # log line or metric sample: a failure after it is a failure of its own
+            self._warned_since_failure = True
         return fresh
 
     def _life(self, name: str) -> int:

@@ -63,6 +63,10 @@ class MemoryInputStore:
             raise NotFound(f"no test run with id {test_id!r}")
         return copy.deepcopy(self._test_runs[test_id])
 
+    def delete_test_run(self, test_id: str) -> None:
+        if self._test_runs.pop(test_id, None) is None:
+            raise NotFound(f"no test run with id {test_id!r}")
+
     def list_test_runs(self, query: TestRunQuery) -> Page[StoredTestRun]:
         def keep(stored: StoredTestRun) -> bool:
             run = stored.run

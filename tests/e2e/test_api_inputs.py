@@ -329,6 +329,23 @@ def test_tokens_and_scopes(client_factory: Callable[..., TestClient]) -> None:
         )
 
 
+def test_a_test_run_sent_by_mistake_can_be_deleted(
+    client_factory: Callable[..., TestClient],
+) -> None:
+    """A trial had to re-send a wrong run as a passing one dated 2020 to neutralise it."""
+    run = {"test_id": "oops/1", "timestamp": "2024-05-01T12:00:00Z", "actual_outcome": "fail",
+           "expected_outcome": "pass", "failure_details": "wrong run"}  # fmt: skip
+    with client_factory(tokens="ing=ingest,adm=admin") as client:
+        ingest, admin = ({"authorization": f"Bearer {t}"} for t in ("ing", "adm"))
+        assert client.post("/api/v1/test-runs", json=run, headers=ingest).status_code == 201
+        assert client.delete("/api/v1/test-runs/oops/1", headers=ingest).status_code == 403
+        assert client.delete("/api/v1/test-runs/oops%2F1", headers=admin).status_code == 204
+        assert client.get("/api/v1/test-runs/oops/1", headers=admin).status_code == 404
+        gone = client.delete("/api/v1/test-runs/oops/1", headers=admin)
+        assert gone.status_code == 404
+        assert gone.headers["content-type"].startswith("application/problem+json")
+
+
 def test_health_metrics_and_openapi(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}

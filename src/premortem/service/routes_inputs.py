@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from premortem.domain import Event, LogRecord, optional_ns
@@ -18,7 +18,7 @@ from premortem.ingest import TEST_RUN_FORMATS, cloudevents, events, native, simu
 from premortem.ingest.severity import severity_number
 from premortem.ports import EventQuery, LogQuery, SimulationQuery, TestRunQuery
 from premortem.service import openapi
-from premortem.service.deps import Body, CanIngest, CanRead, MetricsDep, PipelineDep
+from premortem.service.deps import Body, CanAdmin, CanIngest, CanRead, MetricsDep, PipelineDep
 from premortem.service.params import Limit, Offset, Since, TemplateId, Until
 
 router = APIRouter(prefix="/api/v1", tags=["inputs"])
@@ -83,6 +83,19 @@ def get_test_run(test_id: str, pipeline: PipelineDep) -> dict[str, Any]:
     """The test run exactly as it was sent. Its id may hold `/` (`Nova/Test_1/round_1`, as
     `premortem replay` names OpenStack runs), written plain or as `%2F`."""
     return pipeline.store.get_test_run(test_id).doc
+
+
+@router.delete(
+    "/test-runs/{test_id:path}",
+    status_code=204,
+    dependencies=[CanAdmin],
+    responses=openapi.problem_responses(404),
+)
+def delete_test_run(test_id: str, pipeline: PipelineDep) -> Response:
+    """Forget a test run sent by mistake: the next training no longer learns from it (its logs
+    stay, as do modes already learned from it until the next training)."""
+    pipeline.store.delete_test_run(test_id)
+    return Response(status_code=204)
 
 
 # ---------------------------------------------------------------------------- simulations

@@ -167,6 +167,13 @@ class SqlInputStore:
                 conn.execute(insert(t.test_run_faults), faults)
         return len(rows)
 
+    def delete_test_run(self, test_id: str) -> None:
+        with write_lock(self.engine), self.engine.begin() as conn:
+            conn.execute(delete(t.test_run_faults).where(t.test_run_faults.c.run_id == test_id))
+            gone = conn.execute(delete(t.test_runs).where(t.test_runs.c.id == test_id)).rowcount
+        if not gone:
+            raise NotFound(f"no test run with id {test_id!r}")
+
     def add_simulations(self, runs: Sequence[SimulationRun]) -> int:
         if not runs:
             return 0

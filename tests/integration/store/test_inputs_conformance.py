@@ -90,6 +90,18 @@ def test_resending_a_test_run_replaces_it(store: InputStore) -> None:
     assert not store.get_test_run("a").run.failed
 
 
+def test_a_deleted_run_is_gone_with_its_faults(store: InputStore) -> None:
+    store.add_test_runs([run("a", minute=0, failed=True, faults=["cpu_hog"])])
+    store.add_test_runs([run("b", minute=1, failed=False, faults=[])])
+    store.delete_test_run("a")
+    assert [s.run.test_id for s in store.list_test_runs(TestRunQuery()).items] == ["b"]
+    assert store.list_test_runs(TestRunQuery(fault_type="cpu_hog")).total == 0
+    with pytest.raises(NotFound):
+        store.get_test_run("a")
+    with pytest.raises(NotFound):
+        store.delete_test_run("a")
+
+
 def test_a_run_sent_twice_in_one_batch_keeps_the_last(store: InputStore) -> None:
     first = run("a", minute=0, failed=True, faults=["cpu_hog", "latency"])
     last = run("a", minute=0, failed=False, faults=["process_kill"])

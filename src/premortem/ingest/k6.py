@@ -18,10 +18,9 @@ from typing import Any
 
 from premortem.domain import JSON, rfc3339_ns, stable_id
 from premortem.ingest.fields import expect_object, load_json, optional_object, timestamp_ns
-from premortem.ingest.native import ParsedTestRun, validate_test_run
+from premortem.ingest.native import NATIVE_RUN_FIELDS, ParsedTestRun, validate_test_run
 
 EXPECTED = "all thresholds passed"
-_NATIVE_FIELDS = ("injected_faults", "ended_at", "duration_s", "failure_time", "services")
 # parameter name -> (metric, values key): the load given
 _PARAMETERS = {"concurrent_users": ("vus_max", "max")}
 # result name -> (metric, values key): what the run measured
@@ -65,7 +64,7 @@ def summary_doc(summary: JSON, *, now_ns: int) -> JSON:
         "parameters": parameters,
         "results": _values(metrics, _RESULTS),
         "injected_faults": [],
-        **{k: setup[k] for k in _NATIVE_FIELDS if setup.get(k) is not None},
+        **{k: setup[k] for k in NATIVE_RUN_FIELDS if setup.get(k) is not None},
         "expected_outcome": EXPECTED,
         "actual_outcome": actual,
         "failure_details": details,

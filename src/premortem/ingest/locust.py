@@ -23,13 +23,12 @@ from typing import Any
 from premortem.domain import JSON, rfc3339_ns, stable_id
 from premortem.errors import IngestError
 from premortem.ingest.fields import load_json, optional_str, timestamp_ns
-from premortem.ingest.native import ParsedTestRun, validate_test_run
+from premortem.ingest.native import NATIVE_RUN_FIELDS, ParsedTestRun, validate_test_run
 
 EXPECTED = "no failed requests"
 # Keys of the JSON wrapper: the two files, labels, and the native run's own fields.
-_NATIVE_FIELDS = ("injected_faults", "ended_at", "duration_s", "failure_time", "services")
 _LABELS = ("stats", "failures", "test_id", "timestamp", "service", "environment", "parameters")
-_WRAPPER_KEYS = frozenset((*_LABELS, *_NATIVE_FIELDS))
+_WRAPPER_KEYS = frozenset((*_LABELS, *NATIVE_RUN_FIELDS))
 _REQUIRED = ("Name", "Request Count", "Failure Count")
 # result -> stats column
 _COLUMNS = {
@@ -110,7 +109,7 @@ def stats_doc(stats: str, failures: str | None, labels: JSON, now_ns: int) -> JS
             results[name] = int(value) if value.is_integer() else round(value, 3)
     share = f" ({failed / requests:.1%})" if requests else ""
     raw_time = labels.get("timestamp")
-    native = {key: labels[key] for key in _NATIVE_FIELDS if labels.get(key) is not None}
+    native = {key: labels[key] for key in NATIVE_RUN_FIELDS if labels.get(key) is not None}
     return {
         "test_id": labels.get("test_id") or "locust-" + stable_id("locust", stats)[:16],
         "timestamp": rfc3339_ns(timestamp_ns(raw_time, "/timestamp") if raw_time else now_ns),

@@ -77,6 +77,10 @@ def validate_test_run(doc: JSON, *, at: str = "") -> ParsedTestRun:
         raise validation_error(exc, at=at, doc=doc) from exc
 
 
+# The native run's fields a tool's own report cannot give (which fault, when, when it ended):
+# readers of such reports (k6's setup_data, the Locust body) take them as sent.
+NATIVE_RUN_FIELDS = ("injected_faults", "ended_at", "duration_s", "failure_time", "services")
+
 # --------------------------------------------------------------------------- logs
 
 # Spellings of loggers and shippers (Elastic, Go's zap and slog, logrus, pino, Serilog's compact

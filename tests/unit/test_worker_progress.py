@@ -45,3 +45,12 @@ def test_redeliveries_out_of_order_are_analysed_once_each() -> None:
 def test_a_partition_taken_and_given_back_untouched_has_not_moved() -> None:
     assert not Progress(covered=7, restored=7).moved
     assert Progress().moved  # nothing restored: a first checkpoint is worth saving
+
+
+def test_a_prediction_checkpoint_holds_the_predictor_and_the_alerts() -> None:
+    from premortem.runtime.worker import _pack_prediction, _unpack_prediction
+
+    predictor, alerts = b'{"model_version": 3}\n{"fired": {}}', b'{"active": []}'
+    assert _unpack_prediction(_pack_prediction(predictor, alerts)) == (predictor, alerts)
+    # A checkpoint saved before the alerts went in: the predictor's state, no alerts.
+    assert _unpack_prediction(predictor) == (predictor, None)

@@ -90,6 +90,47 @@ class Alert:
     def evolve(self, **changes: Any) -> Alert:
         return replace(self, **changes)
 
+    def to_state(self) -> JSON:
+        """Every field, for a checkpoint (`from_state` reads it back)."""
+        return {
+            "id": self.id,
+            "fingerprint": self.fingerprint,
+            "labels": dict(self.labels),
+            "state": self.state.value,
+            "probability": self.probability,
+            "started_ns": self.started_ns,
+            "updated_ns": self.updated_ns,
+            "last_seen_ns": self.last_seen_ns,
+            "horizon_s": self.horizon_s,
+            "doc": dict(self.doc),
+            "resolved_ns": self.resolved_ns,
+            "acknowledged": self.acknowledged,
+            "notified": self.notified,
+            "event": self.event.value if self.event is not None else None,
+            "previous_labels": self.previous_labels,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Alert:
+        event = state.get("event")
+        return cls(
+            id=str(state["id"]),
+            fingerprint=str(state["fingerprint"]),
+            labels=dict(state["labels"]),
+            state=AlertState(state["state"]),
+            probability=float(state["probability"]),
+            started_ns=int(state["started_ns"]),
+            updated_ns=int(state["updated_ns"]),
+            last_seen_ns=int(state["last_seen_ns"]),
+            horizon_s=float(state["horizon_s"]),
+            doc=dict(state.get("doc") or {}),
+            resolved_ns=state.get("resolved_ns"),
+            acknowledged=bool(state.get("acknowledged", False)),
+            notified=bool(state.get("notified", False)),
+            event=AlertEvent(event) if event is not None else None,
+            previous_labels=state.get("previous_labels"),
+        )
+
     def to_json(self) -> JSON:
         """The API's view of an alert (raw content: consumers escape when rendering)."""
         return {

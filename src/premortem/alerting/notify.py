@@ -87,10 +87,25 @@ class _Lane:
     resolving: dict[str, int] = field(default_factory=dict)
     # alerts whose firing this receiver never got: their resolve is not sent either
     unannounced: set[str] = field(default_factory=set)
+    # batches put and not yet through delivery (delivered, given up), oldest first
+    outstanding: list[Batch] = field(default_factory=list)
+
+    def undelivered(self) -> list[Batch]:
+        """The batch being delivered and those queued behind it, in order."""
+        with self.lock:
+            return list(self.outstanding)
+
+    def done(self, batch: Batch) -> None:
+        with self.lock:
+            for index, waiting in enumerate(self.outstanding):
+                if waiting is batch:
+                    del self.outstanding[index]
+                    return
 
     def put(self, batch: Batch, enqueued_s: float) -> None:
-        if batch.event is AlertEvent.RESOLVED:
-            with self.lock:
+        with self.lock:
+            self.outstanding.append(batch)
+            if batch.event is AlertEvent.RESOLVED:
                 for alert in batch.alerts:
                     self.resolving[alert.id] = self.resolving.get(alert.id, 0) + 1
         self.queue.put((batch, enqueued_s))
@@ -146,6 +161,17 @@ class Dispatcher:
     def pending(self) -> int:
         return sum(lane.queue.qsize() for lane in self._lanes)
 
+    def undelivered(self) -> dict[str, list[Batch]]:
+        """Per route, what is not delivered yet (being delivered, or queued), in order."""
+        return {lane.route.name: lane.undelivered() for lane in self._lanes}
+
+    def requeue(self, undelivered: Mapping[str, Sequence[Batch]]) -> None:
+        """Queue batches another process did not deliver (`undelivered`), each on its route."""
+        now = time.monotonic()
+        for lane in self._lanes:
+            for batch in undelivered.get(lane.route.name, ()):
+                lane.put(batch, now)
+
     def start(self) -> None:
         self._stopping.clear()
         for lane in self._lanes:
@@ -190,6 +216,12 @@ class Dispatcher:
             self._take(lane, *item)
 
     def _take(self, lane: _Lane, batch: Batch, enqueued_s: float) -> None:
+        try:
+            self._deliver_batch(lane, batch, enqueued_s)
+        finally:
+            lane.done(batch)
+
+    def _deliver_batch(self, lane: _Lane, batch: Batch, enqueued_s: float) -> None:
         if batch.event is not AlertEvent.RESOLVED:
             if self._deliver(lane, batch, enqueued_s):
                 lane.unannounced.difference_update(a.id for a in batch.alerts)
@@ -278,6 +310,7 @@ class Dispatcher:
             except queue.Empty:
                 return
             if item is not None:
+                lane.done(item[0])
                 self._record(
                     lane.route, item[0], status="dead", attempts=0, error="dispatcher stopped"
                 )

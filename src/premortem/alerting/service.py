@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+import orjson
+
 from premortem.alerting.alertmanager import AlertmanagerNotifier
 from premortem.alerting.content import build_content
 from premortem.alerting.model import (
@@ -193,6 +195,35 @@ class AlertingService:
         prediction role before this one) fired and told is known, and is not told again."""
         with self._lock:
             self.active.replace(self.store.firing_alerts())
+
+    def snapshot(self) -> bytes:
+        """The firing alerts and the notifications not delivered yet, for a checkpoint taken with
+        the predictor's: a process resuming from both tells what this one had not told yet, and
+        what it tells again (the records after the checkpoint, analysed again) carries the same
+        batch id, the receivers' Idempotency-Key."""
+        with self._lock:
+            state = {
+                "active": [a.to_state() for a in self.active.all()],
+                "undelivered": {
+                    route: [b.to_state() for b in batches]
+                    for route, batches in self.dispatcher.undelivered().items()
+                },
+                "sources": self._sources,
+            }
+            return orjson.dumps(state)
+
+    def restore(self, snapshot: bytes) -> None:
+        """Go on from `snapshot` (see `snapshot`): its firing alerts, its undelivered batches
+        queued again on their routes."""
+        state = orjson.loads(snapshot)
+        with self._lock:
+            self.active.replace([Alert.from_state(a) for a in state["active"]])
+            self._sources = dict(state.get("sources", {}))
+            undelivered = {
+                route: [Batch.from_state(b) for b in batches]
+                for route, batches in state.get("undelivered", {}).items()
+            }
+            self.dispatcher.requeue(undelivered)
 
     def use_threshold(self, threshold: float) -> None:
         """The default alert threshold from now on (the model's learned one, or the setting);

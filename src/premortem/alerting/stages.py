@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from premortem.alerting.content import template_keys
 from premortem.alerting.model import Alert, AlertEvent, AlertState, severity_rank
 from premortem.alerting.repository import AlertRepository
 from premortem.clock import Clock
-from premortem.domain import stable_id
+from premortem.domain import JSON, stable_id
 
 
 class Stage(Protocol):
@@ -235,6 +235,26 @@ class Batch:
     alerts: tuple[Alert, ...]
     created_ns: int
 
+    def to_state(self) -> JSON:
+        """For a checkpoint: a batch not delivered yet is delivered by whoever restores it."""
+        return {
+            "id": self.id,
+            "event": self.event.value,
+            "group_key": self.group_key,
+            "alerts": [a.to_state() for a in self.alerts],
+            "created_ns": self.created_ns,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Batch:
+        return cls(
+            str(state["id"]),
+            AlertEvent(state["event"]),
+            str(state["group_key"]),
+            tuple(Alert.from_state(a) for a in state["alerts"]),
+            int(state["created_ns"]),
+        )
+
 
 class NotifyStage:
     """Groups changed alerts by (event, group labels) and enqueues them; returns at once."""
@@ -265,6 +285,11 @@ class NotifyStage:
         now = self.clock.now_ns()
         for (event, key), members in groups.items():
             parts = [(a.id, a.updated_ns) for a in members]
-            batch_id = stable_id("batch", event.value, key, parts, now)
+            # The id says what is told (event, alerts, their state's time), not when: a worker
+            # taking over the prediction role tells again, from its checkpoint, what its dead
+            # predecessor may have told already, under the same Idempotency-Key. A re-send is
+            # told again on purpose: its own id.
+            when = (now,) if event is AlertEvent.RESEND else ()
+            batch_id = stable_id("batch", event.value, key, parts, *when)
             self.enqueue(Batch(batch_id, event, key, tuple(members), now))
         return alerts

@@ -27,9 +27,13 @@ lands in the same partition; runtime/handoff.py). Any number of workers share th
   (the holder of the `predict` lease) runs it over every partition through one durable consumer
   (`premortem.logs.>`, stream order = publish order), with alerting: one notification per alert.
   It counts as one unit of work when the workers share the partitions. A worker taking the role
-  over waits for the dead holder's messages the same way, restores the predictor's checkpoint
-  (evidence, open predictions, its miner; for the same model version) and the firing alerts
-  from the store, so an alert the dead holder told is not told again.
+  over waits for the dead holder's messages the same way and restores the predictor's checkpoint
+  (evidence, open predictions, its miner; for the same model version) with the alerts as they
+  were at that checkpoint: the firing ones, and the notifications not delivered yet, which it
+  delivers. Analysing the records after the checkpoint again tells the same things again under
+  the same batch ids (the webhook's `Idempotency-Key`): a receiver that drops repeated keys,
+  as docs/alerting.md asks, hears of each alert once; nothing told is lost with the holder.
+  Only the holder runs alerting's ticker (expiry, re-sends): another worker's view is stale.
 
 Workers need PostgreSQL: the leases are its advisory locks (on SQLite two workers could not
 see each other).
@@ -40,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -178,7 +183,6 @@ class Worker:
             ack_wait_s=self.settings.bus_ack_wait_s,
             max_ack_pending=MAX_ACK_PENDING,
         )
-        self.alerting.start()
         try:
             self._take_slot()
             # Workers started together see each other on the next claim: wait for it, so the
@@ -222,6 +226,8 @@ class Worker:
             if self.predicting is not None:
                 self.predicting.cancel()
                 self.predicting = None
+                # Not the holder any more: what it had not told is in its last checkpoint.
+                await asyncio.to_thread(self.alerting.stop)
             self.slot = None
         total = self.settings.bus_partitions
         self._take_slot()
@@ -360,13 +366,24 @@ class Worker:
     async def _save_prediction(self) -> None:
         state = self.prediction.snapshot()
         if state is not None:
-            self.checkpoints.save(self._lease(PREDICT), self.predict_progress.position, state)
+            # The alerts with the predictor, in one checkpoint: the records after it, analysed
+            # again by the next holder, meet the alerts as they were then (not as the store has
+            # them now), and tell the same things under the same batch ids.
+            packed = _pack_prediction(state, self.alerting.snapshot())
+            self.checkpoints.save(self._lease(PREDICT), self.predict_progress.position, packed)
         await _acknowledge(self.predict_progress)
 
     async def _predict(self) -> None:
         saved = self.checkpoints.load(self._lease(PREDICT))
-        restored = self.prediction.resume(saved.state if saved else None)
-        self.alerting.reload_firing()
+        prediction, alerting = _unpack_prediction(saved.state) if saved else (None, None)
+        restored = self.prediction.resume(prediction)
+        if restored and alerting is not None:
+            self.alerting.restore(alerting)  # and delivers what the last holder had not
+        else:
+            self.alerting.reload_firing()
+        # Only the role's holder looks after alerts (resolves, re-sends, tells what a mute held
+        # back): another worker's view of them is stale.
+        self.alerting.start()
         self.predict_progress = Progress(saved.position if saved and restored else 0)
         log.info("prediction role: %s", "checkpoint restored" if restored else "starts afresh")
 
@@ -407,6 +424,22 @@ class Worker:
             owned.catalog.flush_if_due(now)
         if self.predicting is not None:
             self.prediction.on_tick(now)
+
+
+_PREDICTION_CHECKPOINT = b"premortem-prediction/2\n"
+
+
+def _pack_prediction(prediction: bytes, alerting: bytes) -> bytes:
+    return _PREDICTION_CHECKPOINT + struct.pack(">Q", len(prediction)) + prediction + alerting
+
+
+def _unpack_prediction(blob: bytes) -> tuple[bytes, bytes | None]:
+    """(predictor state, alerting state); a checkpoint from before alerts were in it has none."""
+    if not blob.startswith(_PREDICTION_CHECKPOINT):
+        return blob, None
+    body = blob[len(_PREDICTION_CHECKPOINT) :]
+    (length,) = struct.unpack(">Q", body[:8])
+    return body[8 : 8 + length], body[8 + length :]
 
 
 async def _acknowledge(progress: Progress) -> None:

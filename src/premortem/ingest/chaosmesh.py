@@ -10,10 +10,11 @@ ends at the last recovery, so `premortem train` ties the logs of exactly that st
 Chaos Mesh records the fault, not what the system did: a run is a failure only when its
 annotations say so — `premortem.dev/expected-outcome`, `premortem.dev/actual-outcome`,
 `premortem.dev/failure-details`, `premortem.dev/failure-time` (set by whoever checks the system,
-e.g. a Workflow's status check or a CI step) — or when a failure/incident event in the same
-stretch says so. Without them a run is a fault the system survived, which is what the
-correlation engine needs to tell harmless faults from harmful ones. Test ids derive from the
-object's uid, so a re-sent, updated object replaces the earlier version.
+e.g. a Workflow's status check or a CI step; ingest/annotations.py lists every one read) — or
+when a failure/incident event in the same stretch says so. Without them a run is a fault the
+system survived, which is what the correlation engine needs to tell harmless faults from
+harmful ones. Test ids derive from the object's uid, so a re-sent, updated object replaces the
+earlier version.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from premortem.domain import JSON, rfc3339_ns
 from premortem.errors import IngestError
+from premortem.ingest.annotations import app_label, check_object_keys, run_fields
 from premortem.ingest.fields import (
     expect_object,
     kubernetes_objects,
@@ -32,7 +34,6 @@ from premortem.ingest.fields import (
 )
 from premortem.ingest.native import ParsedTestRun, validate_test_run
 
-ANNOTATION = "premortem.dev/"
 _FAULT_TYPES = {
     ("NetworkChaos", "delay"): "network_latency",
     ("NetworkChaos", "loss"): "network_loss",
@@ -58,8 +59,6 @@ _VALUES = {
 }
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-# Labels that name the application a selector targets, most specific first.
-_APP_LABELS = ("app.kubernetes.io/name", "app", "app.kubernetes.io/component", "k8s-app")
 
 
 def parse(data: bytes | str | Any, *, now_ns: int) -> list[ParsedTestRun]:
@@ -81,6 +80,7 @@ def run_doc(obj: JSON, *, now_ns: int) -> JSON:
     kind = obj.get("kind")
     if not isinstance(kind, str) or not kind.endswith("Chaos"):
         raise IngestError(f"must be a Chaos Mesh kind (…Chaos), got {kind!r:.64}", pointer="/kind")
+    check_object_keys(obj)
     metadata = optional_object(obj, "metadata", "")
     name = metadata.get("name")
     if not isinstance(name, str) or not name:
@@ -94,8 +94,8 @@ def run_doc(obj: JSON, *, now_ns: int) -> JSON:
         if applied
         else (timestamp_ns(created, "/metadata/creationTimestamp") if created else now_ns)
     )
-    notes = _annotations(metadata)
-    service = _service(spec)
+    notes = run_fields(metadata)
+    service = notes.get("service") or _service(spec)
     faults = [
         {**fault, **({"start": rfc3339_ns(min(applied))} if applied else {})}
         for fault in _faults(kind, spec, service)
@@ -106,10 +106,6 @@ def run_doc(obj: JSON, *, now_ns: int) -> JSON:
         "service": service,
         "injected_faults": faults,
         "parameters": _no_none({"duration_s": _seconds(spec.get("duration"))}),
-        "expected_outcome": notes.get("expected-outcome"),
-        "actual_outcome": notes.get("actual-outcome"),
-        "failure_details": notes.get("failure-details"),
-        "failure_time": notes.get("failure-time"),
         "source_format": "chaosmesh",
         "chaos_kind": kind,
         "action": spec.get("action"),
@@ -119,6 +115,7 @@ def run_doc(obj: JSON, *, now_ns: int) -> JSON:
     }
     if recovered and max(recovered) >= start_ns:
         doc["ended_at"] = rfc3339_ns(max(recovered))
+    doc.update(notes)  # what whoever ran it says wins over what the object's status shows
     return {k: v for k, v in doc.items() if v is not None}
 
 
@@ -199,24 +196,8 @@ def _conditions(status: JSON) -> dict[str, str] | None:
     return found or None
 
 
-def _annotations(metadata: JSON) -> dict[str, str]:
-    annotations = metadata.get("annotations")
-    if not isinstance(annotations, dict):
-        return {}
-    return {
-        k.removeprefix(ANNOTATION): str(v)
-        for k, v in annotations.items()
-        if isinstance(k, str) and k.startswith(ANNOTATION) and v is not None
-    }
-
-
 def _service(spec: JSON) -> str | None:
-    labels = _selector(spec).get("labelSelectors")
-    if isinstance(labels, dict):
-        for key in _APP_LABELS:
-            if isinstance(labels.get(key), str) and labels[key]:
-                return str(labels[key])
-    return None
+    return app_label(_selector(spec).get("labelSelectors"))
 
 
 def _target(spec: JSON) -> str | None:

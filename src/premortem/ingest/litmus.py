@@ -3,8 +3,11 @@
 A ChaosResult gives one run: the experiment (`spec.experiment`) is the fault, the verdict the
 outcome (expected `Pass`; `Awaited` means still running, so no outcome yet). A ChaosEngine gives one
 run per experiment, with the fault's parameters read from its env vars (`TOTAL_CHAOS_DURATION`,
-`NETWORK_LATENCY`, ...) and the verdict from `status.experiments`. Test ids derive from the
-object's uid, so a re-sent, updated object replaces the earlier version.
+`NETWORK_LATENCY`, ...) and the verdict from `status.experiments`; a ChaosResult sent with its
+engine completes the engine's run. Neither says when a run ended: the engine's
+`TOTAL_CHAOS_DURATION` does, or the `premortem.dev/` annotations (ingest/annotations.py:
+`ended-at`, `duration-s`, `services`, ...). Test ids derive from the object's uid, so a re-sent,
+updated object replaces the earlier version.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from premortem.domain import JSON, rfc3339_ns
 from premortem.errors import IngestError
+from premortem.ingest.annotations import app_label, check_object_keys, run_fields
 from premortem.ingest.fields import (
     expect_array,
     expect_object,
@@ -46,26 +50,57 @@ _ENV_VALUES = (
 
 
 def parse(data: bytes | str | Any, *, now_ns: int) -> list[ParsedTestRun]:
-    """A ChaosResult, a ChaosEngine, or a list (JSON array or `kind: List`) of them."""
+    """A ChaosResult, a ChaosEngine, or a list (JSON array or `kind: List`) of them. In one list,
+    a ChaosResult of an engine in the list (`spec.engine`, `spec.experiment`) completes that
+    engine's run for the experiment: the engine says where, how long and with what values, the
+    result what came of it."""
     items, prefix = kubernetes_objects(load_json(data))
-    parsed: list[ParsedTestRun] = []
+    engine_runs: dict[tuple[object, object], JSON] = {}
+    docs: list[tuple[str, JSON]] = []
+    results: list[tuple[str, JSON]] = []
     for index, item in enumerate(items):
         at = "" if prefix is None else f"{prefix}/{index}"
+        obj = expect_object(item, at)
         try:
-            docs = _docs(expect_object(item, ""), now_ns)
+            check_object_keys(obj)
+            kind = obj.get("kind")
+            if kind == "ChaosResult":
+                results.append((at, result_doc(obj, now_ns=now_ns)))
+            elif kind == "ChaosEngine":
+                for doc in engine_docs(obj, now_ns=now_ns):
+                    engine_runs[(doc["engine"], _experiment(doc))] = doc
+                    docs.append((at, doc))
+            else:
+                raise IngestError(
+                    f"must be 'ChaosResult' or 'ChaosEngine', got {kind!r:.64}", pointer="/kind"
+                )
         except IngestError as exc:
             raise exc.at(at) from None
-        parsed.extend(validate_test_run(d, at=at) for d in docs)
-    return parsed
+    for at, result in results:
+        engine_run = engine_runs.get((result.get("engine"), _experiment(result)))
+        if engine_run is None:
+            docs.append((at, result))
+        else:
+            _complete(engine_run, result)
+    return [validate_test_run(doc, at=at) for at, doc in docs]
 
 
-def _docs(obj: JSON, now_ns: int) -> list[JSON]:
-    kind = obj.get("kind")
-    if kind == "ChaosResult":
-        return [result_doc(obj, now_ns=now_ns)]
-    if kind == "ChaosEngine":
-        return engine_docs(obj, now_ns=now_ns)
-    raise IngestError(f"must be 'ChaosResult' or 'ChaosEngine', got {kind!r:.64}", pointer="/kind")
+def _experiment(doc: JSON) -> object:
+    return doc["injected_faults"][0]["name"]
+
+
+# An engine's run keeps its own identity, time and fault (with the values from its env vars).
+_ENGINE_OWN = frozenset({"test_id", "timestamp", "injected_faults", "engine", "source_format"})
+
+
+def _complete(engine_run: JSON, result: JSON) -> None:
+    """The result's outcome (and anything the engine's run lacks) on the engine's run."""
+    parameters = {**engine_run.get("parameters", {}), **result.get("parameters", {})}
+    for key, value in result.items():
+        engine_knows = key in _ENGINE_OWN or (key == "service" and engine_run.get("service"))
+        if value is not None and not engine_knows:
+            engine_run[key] = value
+    engine_run["parameters"] = parameters
 
 
 def _metadata(obj: JSON, now_ns: int) -> tuple[JSON, str, int]:
@@ -100,21 +135,38 @@ def result_doc(obj: JSON, *, now_ns: int) -> JSON:
     verdict = experiment_status.get("verdict")
     probes = status.get("probeStatuses") or status.get("probeStatus") or []
     percentage = experiment_status.get("probeSuccessPercentage")
-    labels = metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {}
-    return {
+    doc: JSON = {
         "test_id": _run_id(metadata, name),
         "timestamp": rfc3339_ns(time_ns),
-        "parameters": {"probe_success_percentage": _number(percentage)},
+        "parameters": {},
+        # What the probes measured is an outcome, never a load condition to learn from.
+        "results": _no_none({"probe_success_percentage": _number(percentage)}),
         "injected_faults": [{"type": fault_type(experiment), "name": experiment}],
         "expected_outcome": EXPECTED,
         "actual_outcome": _actual(verdict),
         "failure_details": _details(experiment_status.get("failStep"), probes),
-        "service": (labels or {}).get("app") or None,
+        "service": _target(status) or app_label(metadata.get("labels")),
         "source_format": "litmus",
         "engine": spec.get("engine"),
         "phase": experiment_status.get("phase"),
         "probes": probes if isinstance(probes, list) else [],
     }
+    doc.update(run_fields(metadata))  # what whoever ran it says wins
+    return doc
+
+
+def _target(status: JSON) -> str | None:
+    """The application the result's history names as its target (`status.history.targets`)."""
+    history = status.get("history")
+    targets = history.get("targets") if isinstance(history, dict) else None
+    for target in targets if isinstance(targets, list) else []:
+        if isinstance(target, dict) and isinstance(target.get("name"), str) and target["name"]:
+            return str(target["name"])
+    return None
+
+
+def _no_none(values: JSON) -> JSON:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def engine_docs(obj: JSON, *, now_ns: int) -> list[JSON]:
@@ -123,11 +175,14 @@ def engine_docs(obj: JSON, *, now_ns: int) -> list[JSON]:
     status = optional_object(obj, "status", "")
     statuses = {s.get("name"): s for s in status.get("experiments") or [] if isinstance(s, dict)}
     appinfo = spec.get("appinfo") if isinstance(spec.get("appinfo"), dict) else {}
-    service = str((appinfo or {}).get("applabel") or "").partition("=")[2] or None
+    service = str((appinfo or {}).get("applabel") or "").partition("=")[2] or app_label(
+        metadata.get("labels")
+    )
+    notes = run_fields(metadata)
+    service = notes.get("service") or service
     docs = []
-    for index, experiment in enumerate(
-        expect_array(spec.get("experiments") or [], "/spec/experiments")
-    ):
+    experiments = expect_array(spec.get("experiments") or [], "/spec/experiments")
+    for index, experiment in enumerate(experiments):
         at = f"/spec/experiments/{index}"
         experiment = expect_object(experiment, at)
         exp_name = experiment.get("name")
@@ -137,10 +192,14 @@ def engine_docs(obj: JSON, *, now_ns: int) -> list[JSON]:
         fault = _engine_fault(exp_name, _env(experiment, at), service)
         updated = state.get("lastUpdateTime")
         failed = str(state.get("verdict") or "").lower() == "fail"
+        # One experiment runs from the engine's start for its chaos duration; of several, run
+        # one after another, only the first one's start is known.
+        alone = len(experiments) == 1 and fault.get("duration") is not None
         docs.append(
             {
                 "test_id": _run_id(metadata, name, exp_name),
                 "timestamp": rfc3339_ns(time_ns),
+                "duration_s": fault["duration"] if alone else None,
                 "parameters": {k: v for k, v in fault.items() if k == "duration"},
                 "injected_faults": [fault],
                 "expected_outcome": EXPECTED,
@@ -157,6 +216,7 @@ def engine_docs(obj: JSON, *, now_ns: int) -> list[JSON]:
                 "engine": name,
                 "engine_status": status.get("engineStatus"),
                 "experiment_status": state.get("status"),
+                **notes,
             }
         )
     return docs

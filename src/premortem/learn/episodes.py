@@ -57,6 +57,7 @@ class Episode:
     # Templates of the run that are the failure itself (see learn/onset.py), and a line of each.
     manifest: tuple[int, ...] = ()
     manifest_lines: tuple[str, ...] = ()
+    manifest_services: tuple[str, ...] = ()  # the service that logged each of those lines
     # Of those, the ones taken only because their first line is at the run's `failure_time`.
     at_failure: tuple[int, ...] = ()
     # The failure mode it belongs to (`assign_modes`): its key's, or that of the first failure

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -301,7 +301,21 @@ def _fit(
         rows = training_rows(views, indicators, horizon_s=horizon_s, context=contexts)
     context = sorted({name for held in contexts.values() for name in held})
     network = ModeNetwork([*indicators.names, *context], list(modes)).fit(rows)
+    for mode in modes.values():
+        # Runs that name no service: the mode (its alerts' `service` label) is the service
+        # whose lines were the failure, as docs/alerting.md says.
+        if not mode.service:
+            mode.service = _failing_service(by_mode[mode.id])
     return _Fitted(modes, dict(by_mode), healthy, indicators, rows, network)
+
+
+def _failing_service(views: Sequence[RunView]) -> str:
+    """The service that logged the failure in most of a mode's runs (ties: the first seen)."""
+    services = [
+        v.episode.manifest_services[0] for v in views if v.episode and v.episode.manifest_services
+    ]
+    counts = Counter(s for s in services if s)
+    return max(counts, key=lambda s: (counts[s], -services.index(s))) if counts else ""
 
 
 def _with_metrics(indicators: IndicatorSet, views: Sequence[RunView]) -> IndicatorSet:
@@ -422,6 +436,7 @@ def _place_onset(episode: Episode, run: TestRun, timeline: Timeline, healthy: se
         manifest += episode.at_failure
     episode.manifest = tuple(manifest)
     episode.manifest_lines = tuple(timeline.samples[t].line for t in manifest[:5])
+    episode.manifest_services = tuple(timeline.samples[t].service for t in manifest[:5])
     if run.failure_time is None:
         episode.onset_ns = onset
     episode.onset_rule = (

@@ -107,3 +107,16 @@ def test_errors_name_the_field(doc: object, pointer: str) -> None:
 )
 def test_go_durations(text: object, seconds: float | None) -> None:
     assert chaosmesh._seconds(text) == seconds
+
+
+def test_annotations_give_the_end_and_services_and_refuse_a_misspelling() -> None:
+    doc = orjson.loads((FIXTURES / "pod-kill.json").read_bytes())
+    doc["metadata"].setdefault("annotations", {}).update(
+        {"premortem.dev/ended-at": "2026-05-04T10:06:00Z", "premortem.dev/services": "cart,web"}
+    )
+    (parsed,) = chaosmesh.parse(doc, now_ns=NOW)
+    assert parsed.run.ended_at is not None and parsed.run.services == ["cart", "web"]
+    doc["metadata"]["annotations"]["premortem.dev/endedat"] = "2026-05-04T10:06:00Z"
+    with pytest.raises(IngestError) as info:
+        chaosmesh.parse(doc, now_ns=NOW)
+    assert info.value.pointer == "/metadata/annotations/premortem.dev~1endedat"

@@ -182,7 +182,75 @@ def test_litmus_chaosresult() -> None:
     assert run.test_id == "litmus-prod-checkout-chaos-pod-network-latency-3f2a9c1e"
     assert run.failed and run.fault_types == ["network_latency"] and run.service == "checkout"
     assert "p99 above 500ms" in str(run.failure_details)
-    assert run.parameters == {"probe_success_percentage": 50}
+    # What the probes measured is an outcome (results), never a load condition (parameters).
+    assert run.parameters == {} and parsed.doc["results"] == {"probe_success_percentage": 50}
+
+
+def _chaosresult() -> dict[str, Any]:
+    doc: dict[str, Any] = orjson.loads((FIXTURES / "litmus-chaosresult.json").read_bytes())
+    return doc
+
+
+def test_litmus_annotations_say_what_the_object_cannot() -> None:
+    doc = _chaosresult()
+    doc["metadata"]["annotations"] = {
+        "premortem.dev/ended-at": "2024-05-01T12:01:30Z",
+        "premortem.dev/services": "checkout, payments",
+        "litmuschaos.io/other": "kept out",
+    }
+    run = litmus.parse(doc, now_ns=NOW)[0].run
+    assert run.ended_at is not None and run.ended_at.isoformat().startswith("2024-05-01T12:01:30")
+    assert run.services == ["checkout", "payments"]
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer", "says"),
+    [
+        # A native field next to spec was dropped without a word; now it says where it goes.
+        (lambda d: d.update(ended_at="2024-05-01T12:01:30Z"), "/ended_at", "premortem.dev/ended-at"),
+        (lambda d: d["metadata"].update(annotations={"premortem.dev/ended_at": "x"}),
+         "/metadata/annotations/premortem.dev~1ended_at", "premortem.dev/ended-at"),
+        (lambda d: d["metadata"].update(annotations={"premortem.dev/duration-s": "long"}),
+         "/metadata/annotations/premortem.dev~1duration-s", "seconds"),
+    ],
+)  # fmt: skip
+def test_litmus_refuses_fields_it_would_drop(change: Any, pointer: str, says: str) -> None:
+    doc = _chaosresult()
+    change(doc)
+    with pytest.raises(IngestError) as info:
+        litmus.parse(doc, now_ns=NOW)
+    assert info.value.pointer == pointer
+    assert says in info.value.message
+
+
+def test_litmus_result_service_from_its_target_or_app_label() -> None:
+    doc = _chaosresult()
+    doc["metadata"]["labels"] = {"app.kubernetes.io/name": "search-api"}
+    assert litmus.parse(doc, now_ns=NOW)[0].run.service == "search-api"
+    doc["status"]["history"]["targets"] = [{"name": "search-indexer", "kind": "deployment"}]
+    assert litmus.parse(doc, now_ns=NOW)[0].run.service == "search-indexer"
+
+
+def test_litmus_result_sent_with_its_engine_completes_the_engine_run() -> None:
+    engine = orjson.loads((FIXTURES / "litmus-chaosengine.json").read_bytes())
+    result = _chaosresult()
+    result["status"]["experimentStatus"]["verdict"] = "Fail"
+    latency, cpu = litmus.parse({"kind": "List", "items": [engine, result]}, now_ns=NOW)
+    # One run per experiment (not a third for the result), under the engine's id, with the
+    # engine's fault values and the result's outcome.
+    assert latency.run.test_id == "litmus-prod-checkout-chaos-pod-network-latency-9b8c7d6e"
+    assert latency.run.injected_faults[0].value == 2000 and latency.run.service == "checkout"
+    assert "p99 above 500ms" in str(latency.run.failure_details)
+    assert latency.doc["results"] == {"probe_success_percentage": 50}
+    assert cpu.run.test_id.endswith("pod-cpu-hog-9b8c7d6e") and not cpu.run.failed
+
+
+def test_litmus_engine_of_one_experiment_runs_for_its_chaos_duration() -> None:
+    engine = orjson.loads((FIXTURES / "litmus-chaosengine.json").read_bytes())
+    assert all(p.run.duration_s is None for p in litmus.parse(engine, now_ns=NOW))
+    engine["spec"]["experiments"] = engine["spec"]["experiments"][:1]
+    [only] = litmus.parse(engine, now_ns=NOW)
+    assert only.run.duration_s == 60
 
 
 def test_litmus_awaited_has_no_outcome_yet() -> None:

@@ -325,3 +325,15 @@ def test_a_failure_line_two_modes_end_with_is_stored_as_the_mode_that_was_predic
     predictor.observe(lines)
     (seen, *_) = predictor.observed_failures()
     assert seen.mode_id == outage
+
+
+def test_runs_that_name_no_service_give_the_mode_the_service_that_failed() -> None:
+    """docs/alerting.md: a mode's `service` (its alerts' label) is its runs' `service`, else the
+    service whose lines were the failure — not an empty label (a Litmus trial's alerts had one)."""
+    rng = random.Random(3)
+    made = [_run(n, rng) for n in range(6)]
+    for run, _, _ in made:
+        run.service = None
+    model = train([r for r, _, _ in made], {r.test_id: logs for r, logs, _ in made})
+    (mode,) = model.modes
+    assert mode.service == "app"

@@ -138,3 +138,27 @@ def test_live_scores_begin_where_the_first_model_begins(tmp_path: Path) -> None:
     assert page["model"]["counts"]["failed_runs"] == 2
     assert page["since"] == "2024-03-01T05:00:00.000001Z"  # just after run 5 started
     assert any("first model" in note for note in page["notes"])
+
+
+def test_the_default_range_ends_where_the_last_run_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --until the range took the last run's start for its end: what failed and was
+    said live during that run was left out of the live scores (a trial saw 5 of 6 failures)."""
+    url = f"sqlite:///{tmp_path / 'last.db'}"
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        post_history(client, runs=6)
+        assert client.post("/api/v1/train").status_code == 200
+        post_history(client, runs=5, first=6)  # runs 6, 8 and the last, 10, fail
+        client.app.state.runtime.pipeline.drain()  # type: ignore[attr-defined]
+    monkeypatch.setenv("PREMORTEM_DATABASE_URL", url)
+    load_settings.cache_clear()
+    out = tmp_path / "report.json"
+    since = _stamp(START + timedelta(hours=6))
+    result = CliRunner().invoke(cli, ["backtest", "history", "--since", since, "--json", str(out)])
+    load_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["until"] > _stamp(START + timedelta(hours=10, seconds=150))
+    assert report["model"]["counts"]["failed_runs"] == 3
+    assert report["live"]["model"]["failures"] == 3, report["live"]

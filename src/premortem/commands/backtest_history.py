@@ -31,7 +31,10 @@ def history(
     since: Annotated[
         datetime | None, typer.Option(help="Start of the replayed range (default: the median run)")
     ] = None,
-    until: Annotated[datetime | None, typer.Option(help="End of the replayed range")] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option(help="End of the replayed range (default: where the last run's logs end)"),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
 ) -> None:
     """Train on stored runs before --since, replay the range in time order, score it; and score

@@ -55,8 +55,12 @@ def backtest_history(
     if len(runs) < 2:
         raise ConfigError("a backtest needs at least two stored test runs")
     times = [datetime_to_ns(r.timestamp) for r in runs]
+    windows = run_windows_ns(runs)
     since = since_ns if since_ns is not None else times[len(times) // 2]
-    until = until_ns if until_ns is not None else times[-1] + 1
+    # By default the range ends where the last run's logs do (its window), not at its start:
+    # what was said live during that run is in the range too.
+    last_end = max(end for _, end in windows.values())
+    until = until_ns if until_ns is not None else max(times[-1] + 1, last_end)
     history = [r for r, t in zip(runs, times, strict=True) if t < since]
     replayed = [r for r, t in zip(runs, times, strict=True) if since <= t < until]
     if not history:
@@ -76,7 +80,6 @@ def backtest_history(
         if datetime_to_ns(s.started_at) < since
     ]
     logs = RunLogs(inputs, runs)
-    windows = run_windows_ns(runs)
 
     def series_of(run: TestRun) -> list[MetricSeries]:
         return series_by_run(series, [run], windows).get(run.test_id, [])

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from premortem.conditions import FAULT
-from premortem.domain import MAX_NS, MetricSeries
+from premortem.domain import MAX_NS, MetricSeries, stable_id
 from premortem.learn.precursors import MAX_HORIZON_NS, RunView
 from premortem.learn.timeline import Timeline, level_template
 
@@ -53,8 +53,24 @@ class MetricThreshold:
     normal_high: float
 
 
+# Labels that name one process rather than what is measured: Prometheus' scrape target, the
+# OpenTelemetry SDK's `service.instance.id` (a random id per process start). A signal learned
+# on them would never fire again after a restart or a redeploy; the same metric of another
+# instance of the service is the same signal.
+PER_PROCESS_LABELS = frozenset({"instance"})
+
+
+def _signal_labels(series: MetricSeries) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in series.labels.items() if k not in PER_PROCESS_LABELS)
+
+
+def signal_id(series: MetricSeries) -> str:
+    """The series' identity as a signal: its metric and labels but the per-process ones."""
+    return "sig-" + stable_id(series.metric, _signal_labels(series))[:24]
+
+
 def indicator_name(series: MetricSeries) -> str:
-    labels = ",".join(f"{k}={v}" for k, v in sorted(series.labels.items()))
+    labels = ",".join(f"{k}={v}" for k, v in _signal_labels(series))
     return f"{PREFIX}{series.metric}{{{labels}}}"
 
 
@@ -67,10 +83,11 @@ def attach(
 ) -> None:
     """Put the series' points inside [since, until) (the run's window) on its timeline."""
     for s in series:
-        points = sorted((t, v) for t, v in s.points if since_ns <= t < until_ns)
+        points = [(t, v) for t, v in s.points if since_ns <= t < until_ns]
         if points:
-            timeline.metrics[s.id] = points
-            timeline.metric_names[s.id] = indicator_name(s)
+            key = signal_id(s)  # several instances (processes) of one signal: their points
+            timeline.metrics[key] = sorted([*timeline.metrics.get(key, ()), *points])
+            timeline.metric_names[key] = indicator_name(s)
 
 
 def learn_metric_indicators(

@@ -23,6 +23,7 @@ from premortem.domain import (
     stable_id,
 )
 from premortem.ingest.severity import without_header
+from premortem.learn.metric_signals import signal_id
 from premortem.learn.model import TrainedModel
 from premortem.learn.rows import RECENT_GAPS, evidence_life_ns, regap_ns
 from premortem.logs.miner import DrainMiner, Match
@@ -259,7 +260,9 @@ class OnlinePredictor:
             key=_time_and_series,
         )
         for now, _, value, s in samples:
-            name = metric_fired(s.id, value)
+            # By signal (any instance of the series); a model stored before signals were
+            # told apart from their instances knows the series' own id.
+            name = metric_fired(signal_id(s), value) or metric_fired(s.id, value)
             if name is None or not self._unspent((name,), now):
                 continue
             source = s.service

@@ -13,6 +13,7 @@ from pool_leak_suite import FAILURE_S, LABELS, RUN_S, S, leak_suite
 from premortem.clock import ManualClock
 from premortem.domain import LogRecord, MetricSeries, Prediction, TestRun
 from premortem.learn import OnlinePredictor, TrainedModel, train
+from premortem.learn.metric_signals import signal_id
 
 
 def _trained() -> TrainedModel:
@@ -51,7 +52,7 @@ def test_a_rising_pool_metric_warns_before_the_failure_the_logs_only_show_at_the
     name = "metric:db_pool_usage{pool=primary,service=orders}"
     assert name in model.indicators.names
     series_id, above = model.indicators.metric_thresholds[name]
-    assert series_id == MetricSeries("db_pool_usage", LABELS).id
+    assert series_id == signal_id(MetricSeries("db_pool_usage", LABELS))
     # Above the highest level of the runs that did not fail (0.65, where a fault was absorbed).
     assert 0.65 < above < 0.75
 
@@ -81,3 +82,23 @@ def test_without_the_metric_the_same_history_gives_no_early_warning() -> None:
     failure_ns = records[0].time_ns + FAILURE_S * S
     early = [p for p in _replay(model, run, records, series) if p.time_ns < failure_ns]
     assert early == []
+
+
+def test_a_signal_learned_on_one_process_fires_on_the_next() -> None:
+    """The OpenTelemetry SDK labels every series with its process's random
+    `service.instance.id` (`instance`): a signal learned on one process start must fire on the
+    next one's series, or it never fires again after a restart (a trial's learned signal did)."""
+    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
+
+    def of_process(series: MetricSeries, process: str) -> MetricSeries:
+        return MetricSeries(series.metric, {**series.labels, "instance": process}, series.points)
+
+    model = train(
+        [run for run, _, _ in history],
+        {run.test_id: records for run, records, _ in history},
+        series={run.test_id: [of_process(s, f"p{n}")] for n, (run, _, s) in enumerate(history)},
+    )
+    assert "metric:db_pool_usage{pool=primary,service=orders}" in model.indicators.names
+    run, records, series = leak_suite(["fail"], 40)[0]
+    said = _replay(model, run, records, of_process(series, "restarted"))
+    assert said and said[0].time_ns < records[0].time_ns + FAILURE_S * S

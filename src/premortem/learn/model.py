@@ -50,6 +50,7 @@ from premortem.learn.rows import (
     alert_leads_s,
     choose_thresholds,
     evidence_window_s,
+    failure_gap_s,
     indicator_set,
     merge_identical,
     training_rows,
@@ -176,6 +177,7 @@ def train(
         views, indicators, network, lambda mode_id: mode_thresholds.get(mode_id, threshold)
     )
     indicators.aftermath = aftermath_templates(views)
+    indicators.failure_gap_s = failure_gap_s(views)
     factor = feedback_factors(modes, by_mode, feedback)
     _apply_feedback(modes, factor)
     merged = merge_modes(list(manual_modes), list(modes.values()))

@@ -35,6 +35,7 @@ FAILURE_MANIFESTED = "failure manifested"
 UNNAMED_FAILURE = "a failure no learned mode names"
 _NEVER = 1 << 62
 FLOOD_LINES = 5
+FAILURE_GAP_MARGIN = 1.5
 MAX_TRACKED = 256  # unknown error templates whose recent lines are kept
 MAX_LEADS = 50  # lead times a prediction quotes (its training failures, usually a handful)
 
@@ -106,6 +107,10 @@ class OnlinePredictor:
         self._indicators = model.indicators
         self._window_ns = int(model.indicators.window_s * 1e9)
         self._regap_ns = regap_ns(model.indicators.window_s, model.indicators.step_s)
+        # A failure goes on until this long after its last line: its lines' usual spacing in
+        # training, with a margin (at least the re-gap, at most half the window).
+        failing = int(model.indicators.failure_gap_s * FAILURE_GAP_MARGIN * 1e9)
+        self._failing_ns = max(self._regap_ns, min(failing, self._window_ns // 2))
         self._manifest = frozenset(model.manifest_templates)
         self._unknown_from = self._miner.next_id  # templates from here on: training never saw
         self._fired: dict[str, _Fired] = {}
@@ -301,7 +306,7 @@ class OnlinePredictor:
     def _end_incident(self, now: int) -> None:
         """A failure is here: what warned of it is spent, and nothing is evidence while its
         lines keep coming."""
-        self._failing_until = now + self._regap_ns
+        self._failing_until = now + self._failing_ns
         self._spent.update((name, f.time_ns) for name, f in self._fired.items())
 
     def _heard(self, source: str, time_ns: int) -> None:

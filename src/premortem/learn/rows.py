@@ -17,6 +17,7 @@ that evidence.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,8 @@ class IndicatorSet:
     aftermath: set[int] = field(default_factory=set)
     # Metric indicators: name -> (series id, fires above this value).
     metric_thresholds: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # How far apart a failure's own lines come while it goes on (`failure_gap_s`).
+    failure_gap_s: float = 0.0
     _name_set: frozenset[str] = frozenset()
     # Template id -> {level series id: (fires above, indicator)}, from metric_thresholds.
     _levels: dict[int, dict[str, tuple[float, str]]] = field(default_factory=dict)
@@ -135,6 +138,7 @@ class IndicatorSet:
             "step_s": self.step_s,
             "aftermath": sorted(self.aftermath),
             "metric_thresholds": {k: list(v) for k, v in sorted(self.metric_thresholds.items())},
+            "failure_gap_s": self.failure_gap_s,
         }
 
     @classmethod
@@ -148,6 +152,7 @@ class IndicatorSet:
             float(state.get("step_s", STEP_S)),
             set(state.get("aftermath", [])),
             {k: (str(v[0]), float(v[1])) for k, v in state.get("metric_thresholds", {}).items()},
+            float(state.get("failure_gap_s", 0.0)),
         )
 
 
@@ -205,6 +210,34 @@ def aftermath_templates(views: Sequence[RunView]) -> set[int]:
             elif view.episode is not None:
                 after.add(template_id)
     return after - before
+
+
+def failure_gap_s(views: Sequence[RunView]) -> float:
+    """How far apart a failure's own lines come while the failure goes on: per failed run, the
+    upper quartile of the gaps between its manifestation lines from the onset on; the median of
+    those over the runs (0 with fewer than two such lines anywhere).
+
+    Live, a failure is still going on until that long after its last line: a lock fault whose
+    "giving up" lines come ten seconds apart, with retry warnings between them, is one failure,
+    not a new warning seven seconds into it (a trial's alerts re-opened so)."""
+    per_run = []
+    for view in views:
+        episode = view.episode
+        if episode is None or not episode.manifest:
+            continue
+        times = sorted(
+            t
+            for template_id in set(episode.manifest)
+            for t in view.timeline.times.get(template_id, ())
+            if t >= episode.onset_ns
+        )
+        gaps = sorted(b - a for a, b in itertools.pairwise(times) if b > a)
+        if gaps:
+            per_run.append(gaps[(len(gaps) * 3) // 4] / 1e9)
+    if not per_run:
+        return 0.0
+    per_run.sort()
+    return per_run[len(per_run) // 2]
 
 
 def evidence_window_s(views: Sequence[RunView]) -> float:

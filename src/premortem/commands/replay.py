@@ -1,10 +1,12 @@
 """`premortem replay …`: send recorded logs to a running server through its API, in time order.
 
-`replay logs FILE…` reads native log files (JSON lines or a JSON array, as `POST /api/v1/logs`
-accepts; gzip too), merges every file's records in record-time order (stable: equal times keep
-file, then line order) and posts them in batches, as fast as possible or paced by record time
-(`--speed 1` is real time, `--speed 10` ten times faster). The server keeps stream time per
-source, so replaying older logs after newer ones gives the same windows as live.
+`replay logs FILE… [--metrics FILE…]` reads native log files (JSON lines or a JSON array, as
+`POST /api/v1/logs` accepts; gzip too) and metric samples (commands/replay_metrics.py), merges
+every file's records in record-time order (stable: equal times keep file, then line order) and
+posts them in batches (logs to `/api/v1/logs`, samples to `/v1/metrics`), as fast as possible
+or paced by record time (`--speed 1` is real time, `--speed 10` ten times faster). The server
+keeps stream time per source, so replaying older logs after newer ones gives the same windows
+as live.
 
 `replay openstack-fi EXPERIMENT_DIR` reads one experiment laid out like the OpenStack
 fault-injection dataset (`tests/<Subsystem>/Test_<n>/`), sends its service logs in time order as
@@ -135,10 +137,12 @@ def replay_experiment(
 
 @dataclass(frozen=True, slots=True)
 class TimedDoc:
-    """One native log record as read from a file, and its record time (for order and pace)."""
+    """One native log record as read from a file, and its record time (for order and pace);
+    or, `kind` "metric", one metric sample (`replay_metrics.Sample`)."""
 
     time_ns: int
     doc: Any
+    kind: str = "log"
 
 
 @replay_app.command("logs")
@@ -159,21 +163,50 @@ def replay_logs_command(
         datetime | None,
         typer.Option(help="send only records stamped before this time (RFC 3339)"),
     ] = None,
+    metrics: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--metrics",
+            metavar="FILE",
+            help="metric samples to send with the logs, in one time order (JSON lines of "
+            "{metric, labels, timestamp, value}, or GET /api/v1/series items); repeatable",
+        ),
+    ] = None,
     url: Annotated[str, typer.Option(envvar="PREMORTEM_URL")] = "http://127.0.0.1:8080",
     token: Annotated[str | None, typer.Option(envvar="PREMORTEM_TOKEN")] = None,
 ) -> None:
-    """Send native log files to a server in record-time order, optionally paced; `--since` the
-    time a model was trained `until` sends the held-out part of a recording."""
+    """Send native log files (and metric samples) to a server in record-time order, optionally
+    paced; `--since` the time a model was trained `until` sends the held-out part."""
     import httpx
 
     from premortem.domain import optional_ns
 
-    records = in_range(read_log_files(files), optional_ns(since), optional_ns(until))
+    merged = read_log_files(files) + read_metric_files(metrics or [])
+    merged.sort(key=lambda record: record.time_ns)  # stable: at one time, logs first
+    records = in_range(merged, optional_ns(since), optional_ns(until))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     console = Console(stderr=True)
     with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
         sent = replay_logs(client, records, speed=speed, console=console)
-    typer.echo(f"replayed {sent} log record(s) from {len(files)} file(s) to {url}{_span(records)}")
+    samples = sum(r.kind == "metric" for r in records)
+    also = f" and {samples} metric sample(s)" if metrics else ""
+    typer.echo(
+        f"replayed {sent - samples} log record(s){also} from "
+        f"{len(files) + len(metrics or [])} file(s) to {url}{_span(records)}"
+    )
+
+
+def read_metric_files(files: Sequence[Path]) -> list[TimedDoc]:
+    from premortem.commands.replay_metrics import read_samples
+
+    timed: list[TimedDoc] = []
+    for file in files:
+        try:
+            samples = read_samples(_file_bytes(file), str(file))
+        except IngestError as exc:
+            raise IngestFailed(exc.message) from exc
+        timed += [TimedDoc(sample.time_ns, sample, "metric") for sample in samples]
+    return timed
 
 
 def in_range(records: list[TimedDoc], since_ns: int | None, until_ns: int | None) -> list[TimedDoc]:
@@ -258,12 +291,15 @@ def replay_logs(
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Post the records (already in order) in batches; returns how many were sent.
+    """Post the records (already in order) in batches; returns how many were sent (log records
+    and metric samples).
 
     With `speed`, a batch is sent when its first record is due: (record time − first record
     time) / speed seconds after the start. `sleep` and `monotonic` are the test seam.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from premortem.commands.replay_metrics import otlp_body
 
     columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("records"))
     sent = 0
@@ -275,9 +311,11 @@ def replay_logs(
             delay = started + due_s - monotonic()
             if delay > 0:
                 sleep(delay)
-            body = orjson.dumps([record.doc for record in batch])
             try:
-                post(client, "/api/v1/logs", body, {})
+                if batch[0].kind == "metric":
+                    post(client, "/v1/metrics", otlp_body([r.doc for r in batch]), {})
+                else:
+                    post(client, "/api/v1/logs", orjson.dumps([r.doc for r in batch]), {})
             except IngestFailed as exc:
                 raise IngestFailed(f"{exc} (after {sent} of {len(records)} records)") from exc
             sent += len(batch)
@@ -298,6 +336,8 @@ def paced_batches(
         due = _due_s(records[start].time_ns, first, speed)
         end = start + 1
         while end < len(records) and end - start < size:
+            if records[end].kind != records[start].kind:
+                break  # logs and metric samples go to their own routes, in turn
             if (
                 speed is not None
                 and _due_s(records[end].time_ns, first, speed) > due + PACED_SPAN_S

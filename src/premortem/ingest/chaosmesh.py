@@ -3,9 +3,10 @@
 An object is the fault: `spec` says what (`action`, its parameters, `duration`) and where
 (`selector`); `status.experiment.containerRecords[].events` say when each target was injected
 (`operation: Apply`) and recovered (`operation: Recover`), and whether that worked (`type:
-Succeeded|Failed`) — the shapes of chaos-mesh `api/v1alpha1/common_types.go`. The run starts at
-the first successful injection (else the object's creation), its fault starts there too, and it
-ends at the last recovery, so `premortem train` ties the logs of exactly that stretch to it.
+Succeeded|Failed`) — the shapes of chaos-mesh `api/v1alpha1/common_types.go`. The run starts
+when the object was created (or at the first successful injection, if that came first), its
+fault at the first successful injection — what came between is the run's own normal operation —
+and it ends at the last recovery, so `premortem train` ties the logs of that stretch to it.
 
 Chaos Mesh records the fault, not what the system did: a run is a failure only when its
 annotations say so — `premortem.dev/expected-outcome`, `premortem.dev/actual-outcome`,
@@ -89,11 +90,11 @@ def run_doc(obj: JSON, *, now_ns: int) -> JSON:
     status = optional_object(obj, "status", "")
     applied, recovered, failures = _record_times(status)
     created = metadata.get("creationTimestamp")
-    start_ns = (
-        min(applied)
-        if applied
-        else (timestamp_ns(created, "/metadata/creationTimestamp") if created else now_ns)
-    )
+    created_ns = timestamp_ns(created, "/metadata/creationTimestamp") if created else None
+    # The run starts when the object was made, its fault at the first injection: what came
+    # between is the run's own normal operation. Without injections, at the object's creation.
+    starts = [t for t in (created_ns, min(applied) if applied else None) if t is not None]
+    start_ns = min(starts) if starts else now_ns
     notes = run_fields(metadata)
     service = notes.get("service") or _service(spec)
     faults = [
@@ -153,7 +154,8 @@ def _faults(kind: str, spec: JSON, service: str | None) -> list[JSON]:
     action = str(spec.get("action") or "")
     fault: JSON = {"type": fault_type(kind, action), "name": f"{kind}/{action}", **base}
     path, unit = _VALUES.get(action, ((), ""))
-    value = _at(spec, path) if kind == "NetworkChaos" else None
+    # An action without a value of its own (partition) has none: not the whole spec.
+    value = _at(spec, path) if kind == "NetworkChaos" and path else None
     if kind == "IOChaos" and action == "latency":
         value, unit = spec.get("delay"), "ms"
     if kind == "IOChaos" and action == "fault":

@@ -89,7 +89,10 @@ NATIVE_RUN_FIELDS = ("injected_faults", "ended_at", "duration_s", "failure_time"
 _BODY_ALIASES = ("message", "log", "msg", "@m")
 _TIME_ALIASES = ("@timestamp", "time", "date", "ts", "@t", "datetime")
 _LEVEL_ALIASES = ("level", "lvl", "severity", "loglevel", "levelname", "log.level", "@l")
-_SERVICE_ALIASES = ("service.name", "svc", "app")
+_SERVICE_ALIASES = ("service.name", "svc", "app", "logger")
+# pino / bunyan: `level` as a number, the logger's `name` the service (read only on a line that
+# carries their `pid` and `hostname` too: elsewhere `name` is anybody's field)
+_NUMERIC_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
 TIME_FIELDS = ("timestamp", *_TIME_ALIASES)
 _MIN_EPOCH_NS = 10**17  # below this an epoch number is in a coarser unit (fields.epoch_to_ns)
 # Keys read by the parser; any other top-level key is kept as an attribute.
@@ -240,7 +243,10 @@ def _body(item: JSON, body: Any) -> str:
 def _service(item: JSON) -> str:
     if item.get("service") is not None:
         return _optional_text(item, "service") or ""
-    return next((v for k in _SERVICE_ALIASES if type(v := item.get(k)) is str), "")
+    named = next((v for k in _SERVICE_ALIASES if type(v := item.get(k)) is str), "")
+    if not named and type(item.get("name")) is str and "pid" in item and "hostname" in item:
+        return str(item["name"])  # pino's / bunyan's logger name
+    return named
 
 
 def _time(item: JSON, now_ns: int) -> int:
@@ -271,6 +277,16 @@ def _severity(item: JSON) -> tuple[int, str]:
         )
         text = item.get(text_key)
     number = item.get("severity_number")
+    if text_key == "level" and type(text) is int and number is None:
+        # pino's and bunyan's numeric levels (10 trace … 60 fatal), their default output
+        named = _NUMERIC_LEVELS.get(text)
+        if named is None:
+            raise IngestError(
+                f"a numeric level must be pino's or bunyan's (10, 20, 30, 40, 50, 60), "
+                f"got {text}; or send `severity_number` (0–24)",
+                pointer="/level",
+            )
+        return severity_number(named), named
     if text is not None and type(text) is not str:
         raise _wrong_type(text_key, text, "a string")
     if number is None:

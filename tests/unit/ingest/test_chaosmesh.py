@@ -8,7 +8,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from premortem.domain import datetime_to_ns
 from premortem.errors import IngestError
 from premortem.ingest import TEST_RUN_FORMATS, chaosmesh
 
@@ -24,9 +23,13 @@ def test_network_delay_with_its_outcome_annotations_is_a_failed_run() -> None:
     (parsed,) = _parse("network-delay.json")
     run = parsed.run
     assert run.test_id == "chaosmesh-shop-networkchaos-network-delay-example-6f1c2d3e"
-    assert run.timestamp.isoformat() == "2026-05-04T10:00:01.500000+00:00"  # first injection
+    # The run starts when the object was made, its fault at the first injection: what came
+    # between is the run's own normal operation.
+    assert run.timestamp.isoformat() == "2026-05-04T10:00:00+00:00"
     assert run.ended_at is not None and run.ended_at.isoformat().startswith("2026-05-04T10:00:11.6")
     (fault,) = run.injected_faults
+    assert fault.start is not None
+    assert fault.start.isoformat() == "2026-05-04T10:00:01.500000+00:00"  # first injection
     assert (fault.type, fault.value, fault.unit, fault.duration) == (
         "network_latency",
         90.0,
@@ -34,7 +37,6 @@ def test_network_delay_with_its_outcome_annotations_is_a_failed_run() -> None:
         10.0,
     )
     assert fault.target == "app.kubernetes.io/component=tikv"
-    assert datetime_to_ns(fault.start) == datetime_to_ns(run.timestamp)
     assert run.service == "tikv"
     assert run.failed and run.failure_details == "checkout latency SLO breached"
     assert run.failure_time is not None
@@ -57,7 +59,9 @@ def test_a_list_of_stress_and_io_chaos() -> None:
     assert (stress.model_extra or {})["injection_failures"] == [
         "Apply: container not found, retrying"
     ]
-    assert stress.timestamp.isoformat() == "2026-05-04T10:10:02+00:00"  # the successful Apply
+    assert stress.timestamp.isoformat() == "2026-05-04T10:10:00+00:00"  # created
+    assert stress.injected_faults[0].start is not None
+    assert stress.injected_faults[0].start.isoformat() == "2026-05-04T10:10:02+00:00"  # applied
     (fault,) = io.injected_faults
     assert (fault.type, fault.value, fault.unit, fault.duration) == (
         "io_latency",
@@ -120,3 +124,15 @@ def test_annotations_give_the_end_and_services_and_refuse_a_misspelling() -> Non
     with pytest.raises(IngestError) as info:
         chaosmesh.parse(doc, now_ns=NOW)
     assert info.value.pointer == "/metadata/annotations/premortem.dev~1endedat"
+
+
+def test_a_network_partition_has_no_value() -> None:
+    """`partition` carries no value of its own: the whole spec was taken for one (a 400 about
+    `/injected_faults/0/value`, a field of premortem's own document, not of what was sent)."""
+    doc = orjson.loads((FIXTURES / "network-delay.json").read_bytes())
+    spec = doc["spec"]
+    spec.pop("delay", None)
+    spec.update(action="partition", direction="to")
+    (parsed,) = chaosmesh.parse(doc, now_ns=NOW)
+    (fault,) = parsed.run.injected_faults
+    assert (fault.type, fault.value) == ("network_partition", None)

@@ -123,6 +123,15 @@ def test_log_shipper_spellings_and_unknown_keys() -> None:
           "message": "m"}, (1_714_564_800_000_000_000, 9, "api")),
         ({"datetime": "2024-05-01T12:00:00Z", "levelname": "CRITICAL", "app": "web", "msg": "m"},
          (1_714_564_800_000_000_000, 21, "web")),
+        # Go's zap: the named logger is the service when nothing else says
+        ({"ts": 1714564800.0, "level": "warn", "logger": "catalog", "caller": "db.go:42",
+          "msg": "m"}, (1_714_564_800_000_000_000, 13, "catalog")),
+        # pino / bunyan defaults: a numeric level (a trial's whole batch was a 400), the
+        # logger's name beside pid and hostname, the time in ms
+        ({"level": 40, "time": 1714564800000, "pid": 7, "hostname": "h", "name": "cart",
+          "msg": "m"}, (1_714_564_800_000_000_000, 13, "cart")),
+        ({"level": 50, "time": 1714564800000, "name": "not a logger", "msg": "m"},
+         (1_714_564_800_000_000_000, 17, "")),
     ],
 )  # fmt: skip
 def test_common_logger_spellings_give_time_level_and_service(
@@ -131,6 +140,13 @@ def test_common_logger_spellings_give_time_level_and_service(
     [parsed] = parse_logs([record], now_ns=NOW)
     assert (parsed.time_ns, parsed.severity_number, parsed.service) == expected
     assert parsed.body == "m"
+
+
+def test_a_numeric_level_that_is_not_pinos_is_refused_with_what_to_send() -> None:
+    with pytest.raises(IngestError) as info:
+        parse_logs([{"body": "m", "level": 4}], now_ns=NOW)
+    assert info.value.pointer == "/0/level"
+    assert "severity_number" in info.value.message
 
 
 def test_a_numeric_severity_stays_an_attribute() -> None:

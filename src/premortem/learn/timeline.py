@@ -114,7 +114,12 @@ def build_timeline(run_id: str, records: Iterable[LogRecord], miner: Miner) -> T
 
 # A number standing alone in a line, a unit glued to it allowed ("81%", "350ms", "12.5s", one
 # that ends a sentence), not part of a word or an id ("w3", "P-0934", "3f2a…", "10.0.1.2").
-_NUMBER = re.compile(r"(?<![\w.,\-:/])(\d+(?:\.\d+)?)[a-zA-Z%]*(?!\.?\d)(?![\w\-:/])")
+# Or a count out of a whole, "19/20", "attempt 2/6": both its numbers (the first says how far
+# along; a path "/v1/2" or a date "12/06/2026" is none).
+_NUMBER = re.compile(
+    r"(?<![\w.,\-:/])(?:(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)(?!\.?\d)(?![\w\-:/])"
+    r"|(\d+(?:\.\d+)?)[a-zA-Z%]*(?!\.?\d)(?![\w\-:/]))"
+)
 MAX_LEVELS_PER_LINE = 8
 LEVEL_PREFIX = "level:"
 
@@ -126,7 +131,7 @@ def level_series(template_id: int, body: str) -> list[tuple[str, float]]:
     (`level:<template id>#<j>/<n>`): the count tells lines of one template apart whose numbers
     do not line up."""
     headline = body.split("\n", 1)[0][:500]
-    found = _NUMBER.findall(headline)
+    found = [n for groups in _NUMBER.findall(headline) for n in groups if n]
     if not found or len(found) > MAX_LEVELS_PER_LINE:
         return []
     n = len(found)

@@ -167,3 +167,21 @@ def test_the_lead_an_alert_quotes_is_the_alert_lead_seen_in_training() -> None:
     assert said[0].lead_time_s is not None
     assert abs(said[0].lead_time_s - real_lead_s) <= 5, (said[0].lead_time_s, real_lead_s)
     assert said[0].lead_time_s < min(first_line_leads) / 2
+
+
+@pytest.mark.parametrize(
+    ("line", "levels"),
+    [
+        # A count out of a whole says how far along it is: both its numbers (two trials'
+        # "19/20 connections in use" and "attempt 2/6" were no level at all).
+        ("redis pool: 19/20 connections in use", [19.0, 20.0]),
+        ("reconnecting, attempt 2/6", [2.0, 6.0]),
+        ("volume 81% full, 350ms to flush", [81.0, 350.0]),
+        # a path, a date, an address, an id: none
+        ("GET /v1/2 on 12/06/2026 from 10.0.1.2 for w3", []),
+    ],
+)
+def test_the_numbers_a_warning_line_reports(line: str, levels: list[float]) -> None:
+    from premortem.learn.timeline import level_series
+
+    assert [value for _, value in level_series(7, line)] == levels

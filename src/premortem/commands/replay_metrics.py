@@ -9,9 +9,10 @@ JSON lines (or a JSON array, gzip too) of either shape:
     {"metric": "queue_depth", "labels": {...}, "points": [[1796701221500000000, 12], ...]}
 
 the second being an item of `GET /api/v1/series` (a server's stored series, exported). Times are
-RFC 3339 or epoch numbers in seconds, ms, µs or ns (told apart by size), as in log records. They are posted to `/v1/metrics`: the labels
-`service`, `namespace` and `instance` as the resource's `service.name`, `service.namespace`
-and `service.instance.id`, the others as point attributes — the server stores the very series.
+RFC 3339 or epoch numbers in seconds, ms, µs or ns (told apart by size), as in log records. They
+are posted to `/v1/metrics`: the labels `service`, `namespace` and `instance` as the resource's
+`service.name`, `service.namespace` and `service.instance.id`, the others as point attributes —
+the server stores the very series.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from premortem.ingest.fields import (
     load_json,
     optional_object,
     timestamp_ns,
+    without_none,
 )
 from premortem.ingest.native import ParsedTestRun, validate_test_run
 
@@ -106,7 +107,7 @@ def run_doc(obj: JSON, *, now_ns: int) -> JSON:
         "timestamp": rfc3339_ns(start_ns),
         "service": service,
         "injected_faults": faults,
-        "parameters": _no_none({"duration_s": _seconds(spec.get("duration"))}),
+        "parameters": without_none({"duration_s": _seconds(spec.get("duration"))}),
         "source_format": "chaosmesh",
         "chaos_kind": kind,
         "action": spec.get("action"),
@@ -118,10 +119,6 @@ def run_doc(obj: JSON, *, now_ns: int) -> JSON:
         doc["ended_at"] = rfc3339_ns(max(recovered))
     doc.update(notes)  # what whoever ran it says wins over what the object's status shows
     return {k: v for k, v in doc.items() if v is not None}
-
-
-def _no_none(values: JSON) -> JSON:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def fault_type(kind: str, action: str) -> str:

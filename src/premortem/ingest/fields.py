@@ -406,3 +406,8 @@ def kubernetes_objects(doc: Any) -> tuple[list[Any], str | None]:
     if isinstance(doc, list):
         return doc, ""
     return [doc], None
+
+
+def without_none(values: JSON) -> JSON:
+    """The entries that hold a value."""
+    return {k: v for k, v in values.items() if v is not None}

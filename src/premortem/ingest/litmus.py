@@ -24,6 +24,7 @@ from premortem.ingest.fields import (
     load_json,
     optional_object,
     timestamp_ns,
+    without_none,
 )
 from premortem.ingest.native import ParsedTestRun, validate_test_run
 
@@ -140,7 +141,7 @@ def result_doc(obj: JSON, *, now_ns: int) -> JSON:
         "timestamp": rfc3339_ns(time_ns),
         "parameters": {},
         # What the probes measured is an outcome, never a load condition to learn from.
-        "results": _no_none({"probe_success_percentage": _number(percentage)}),
+        "results": without_none({"probe_success_percentage": _number(percentage)}),
         "injected_faults": [{"type": fault_type(experiment), "name": experiment}],
         "expected_outcome": EXPECTED,
         "actual_outcome": _actual(verdict),
@@ -163,10 +164,6 @@ def _target(status: JSON) -> str | None:
         if isinstance(target, dict) and isinstance(target.get("name"), str) and target["name"]:
             return str(target["name"])
     return None
-
-
-def _no_none(values: JSON) -> JSON:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def engine_docs(obj: JSON, *, now_ns: int) -> list[JSON]:

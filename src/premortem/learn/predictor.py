@@ -260,14 +260,22 @@ class OnlinePredictor:
         # In time order, ties by series id: one scrape stamps every series alike, and their values
         # tie often (a zero), so the series themselves must never be compared. NaN never fires
         # (value == value is False only for NaN).
+        # Each series' ids once (both are hashes), not once per sample: by signal (any instance
+        # of the series), and its own id, which a model stored before signals were told apart
+        # from their instances knows.
+        series = list(series)
+        ids = {id(s): (s.id, signal_id(s)) for s in series}
         samples = sorted(
-            ((t, s.id, value, s) for s in series for t, value in s.points if value == value),
+            (
+                (t, ids[id(s)][0], value, s)
+                for s in series
+                for t, value in s.points
+                if value == value
+            ),
             key=_time_and_series,
         )
-        for now, _, value, s in samples:
-            # By signal (any instance of the series); a model stored before signals were
-            # told apart from their instances knows the series' own id.
-            name = metric_fired(signal_id(s), value) or metric_fired(s.id, value)
+        for now, own_id, value, s in samples:
+            name = metric_fired(ids[id(s)][1], value) or metric_fired(own_id, value)
             if name is None or not self._unspent((name,), now):
                 continue
             source = s.service

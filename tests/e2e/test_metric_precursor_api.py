@@ -130,14 +130,16 @@ def test_backtest_history_replays_the_metric_samples_as_the_server_saw_them(
     since = int(later[0][0].timestamp.timestamp()) * S
     store = runtime.pipeline.store
 
-    report = backtest_history(store, since_ns=since, series=runtime.trainer.series)
+    report = backtest_history(
+        store, since_ns=since, series=runtime.trainer.series, facts=runtime.overview
+    )
     model = report["model"]
     assert model["n_test_runs"] == 3
     assert model["counts"]["right_alerts"] == 2 and model["counts"]["wrong_alerts"] == 0
     assert min(model["lead_times_s"]) >= 10
     assert model["harmless_alerted_share"] == 0
 
-    logs_only = backtest_history(store, since_ns=since)["model"]
+    logs_only = backtest_history(store, since_ns=since, facts=runtime.overview)["model"]
     assert logs_only["counts"]["right_alerts"] == 0 or max(logs_only["lead_times_s"]) < 10
 
 

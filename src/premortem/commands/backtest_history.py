@@ -37,8 +37,9 @@ def history(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
 ) -> None:
-    """Train on stored runs before --since, replay the range in time order, score it; and score
-    what premortem said live in the range against what failed (the Backtest page's numbers)."""
+    """Train on stored runs before --since, replay the range as one live stream, score it; and
+    score what premortem said live in the range against what failed (the Backtest page's
+    numbers, by the same windows)."""
     from premortem.config import load_settings
     from premortem.domain import optional_ns
     from premortem.evaluation.history import StoredHistoryBacktest
@@ -57,8 +58,9 @@ def history(
                 since_ns=optional_ns(since),
                 until_ns=optional_ns(until),
                 horizon_s=settings.horizon_s,
-                progress=lambda run_id, _n: status.update(f"replaying {run_id}"),
+                progress=lambda at, n: status.update(f"replaying {at} ({n:,} records)"),
                 series=runtime.trainer.series,
+                facts=runtime.overview,
             )
             live = StoredHistoryBacktest(runtime).report(
                 since_ns=rfc3339_to_ns(report["since"]),

@@ -21,12 +21,12 @@ a mode's, the most common kind of the runs it was learned from (`learn.suite_bac
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, Protocol
 
-from premortem.domain import TestRun, datetime_to_ns, rfc3339_ns
+from premortem.domain import Event, TestRun, datetime_to_ns, rfc3339_ns
 from premortem.evaluation.scoring import (
     Alerts,
     RunOutcome,
@@ -322,6 +322,61 @@ class Intervals:
         return self._ends[i - 1] if i else 0
 
 
+class LogFacts(Protocol):
+    """What scoring a range asks of the stored logs (`store.overview.SqlOverview`)."""
+
+    def log_span(
+        self, since_ns: int, until_ns: int, services: Sequence[str] | None
+    ) -> tuple[int | None, int | None, int | None]:
+        """(first, last, first ERROR) record times in [since, until) of these services."""
+        ...
+
+    def first_errors(
+        self, since_ns: int, until_ns: int, service: str | None, slot_ns: int
+    ) -> list[tuple[int, str]]:
+        """The first ERROR line per service and `slot_ns`-wide slot, as (time, service)."""
+        ...
+
+
+def failures_of(events: Iterable[Event], kinds: Mapping[str, str]) -> list[Failure]:
+    """The failures among stored events: failure/incident events and those premortem saw
+    itself (`premortem.failures`), each with the kind of the mode it names."""
+    out = []
+    for e in events:
+        if is_failure_event(e.type):
+            mode_id = str(e.attributes.get("mode_id") or "")
+            out.append(Failure(e.time_ns, e.service, kinds.get(mode_id, mode_id or e.type)))
+    return sorted(out, key=lambda f: f.time_ns)
+
+
+def score_range(
+    runs: Sequence[TestRun],
+    failures: Sequence[Failure],
+    alerts: Sequence[tuple[int, str, float]],
+    facts: LogFacts,
+    *,
+    since_ns: int,
+    until_ns: int,
+    horizon_ns: int,
+    service: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The scorer's report for the model's `alerts` (time, mode kind, probability) and for the
+    first-ERROR-line baseline over a range: its test runs and failures as windows
+    (`LiveWindows`). What the Backtest page scores stored predictions with, and what
+    `backtest history` scores its replay with."""
+    windows = LiveWindows(
+        runs, failures, since_ns=since_ns, until_ns=until_ns, horizon_ns=horizon_ns
+    )
+    outcomes = windows.outcomes(
+        strongest_per_moment(alerts),
+        facts.first_errors(since_ns, until_ns, service, horizon_ns),
+        logs=lambda begin, end, services: LogSpan(*facts.log_span(begin, end, services)),
+        service=service,
+        baseline_kind=common_kind(r for r in runs if r.failed),
+    )
+    return score(outcomes, "model"), score(outcomes, "baseline")
+
+
 class StoredHistoryBacktest:
     """What premortem said live in a range, scored window by window by the one scorer
     (`premortem.evaluation.scoring`): each stored test run in the range is a window (its
@@ -354,27 +409,25 @@ class StoredHistoryBacktest:
             {m.id: m.evidence.test_runs for m in self.runtime.modes.all_modes()},
             self._evidence_runs(runs),
         )
-        windows = LiveWindows(
+        events = store.list_events(
+            EventQuery(service=service, since_ns=since_ns, until_ns=until_ns, limit=5000)
+        ).items
+        model, baseline = score_range(
             runs,
-            self._failures(since_ns, until_ns, service, kinds),
+            failures_of(events, kinds),
+            self._predictions(since_ns, until_ns, service, kinds),
+            self.runtime.overview,
             since_ns=since_ns,
             until_ns=until_ns,
             horizon_ns=horizon_ns,
-        )
-        model_alerts = strongest_per_moment(self._predictions(since_ns, until_ns, service, kinds))
-        outcomes = windows.outcomes(
-            model_alerts,
-            self._first_errors(since_ns, until_ns, service, horizon_ns),
-            logs=self._log_span,
             service=service,
-            baseline_kind=common_kind(r for r in runs if r.failed),
         )
         return BacktestReport(
             since_ns=since_ns,
             until_ns=until_ns,
             horizon_s=horizon_s,
-            model=Scores.of(score(outcomes, "model")),
-            baseline=Scores.of(score(outcomes, "baseline")),
+            model=Scores.of(model),
+            baseline=Scores.of(baseline),
             notes=[
                 "An alert is a stored prediction that does not close one (each was at or above "
                 f"the threshold in force when made, and ≥ {self.threshold:.2f}); "
@@ -415,29 +468,3 @@ class StoredHistoryBacktest:
             for p in page.items
             if "closes" not in p.evidence  # stored to say it closed, not an alert
         ]
-
-    def _failures(
-        self, since_ns: int, until_ns: int, service: str | None, kinds: dict[str, str]
-    ) -> list[Failure]:
-        """Failures seen live: premortem's own (`premortem.failures`) and failure/incident
-        events, each with the kind of the mode it names."""
-        events = self.runtime.pipeline.store.list_events(
-            EventQuery(service=service, since_ns=since_ns, until_ns=until_ns, limit=5000)
-        ).items
-        out = []
-        for e in events:
-            if is_failure_event(e.type):
-                mode_id = str(e.attributes.get("mode_id") or "")
-                out.append(Failure(e.time_ns, e.service, kinds.get(mode_id, mode_id or e.type)))
-        return sorted(out, key=lambda f: f.time_ns)
-
-    def _log_span(self, since_ns: int, until_ns: int, services: Sequence[str] | None) -> LogSpan:
-        """(first, last, first ERROR) record times in [since, until) of these services."""
-        return LogSpan(*self.runtime.overview.log_span(since_ns, until_ns, services))
-
-    def _first_errors(
-        self, since_ns: int, until_ns: int, service: str | None, horizon_ns: int
-    ) -> list[tuple[int, str]]:
-        """The baseline outside test runs: the first ERROR line per service and horizon-wide
-        slot, (time, service)."""
-        return self.runtime.overview.first_errors(since_ns, until_ns, service, horizon_ns)

@@ -19,7 +19,7 @@ from premortem.evaluation.scoring import Alerts, RunOutcome, strongest_per_momen
 from premortem.learn.episodes import fault_start_ns
 from premortem.learn.model import TrainedModel
 from premortem.learn.onset import onset_in_records
-from premortem.learn.predictor import OnlinePredictor
+from premortem.learn.predictor import ObservedFailure, OnlinePredictor
 
 BATCH = 512
 
@@ -74,6 +74,45 @@ def replay(
         if progress is not None:
             progress(item.run.test_id, len(records))
     return outcomes
+
+
+@dataclass(slots=True)
+class StreamForecasts:
+    """What a server running `model` would have stored on this stream: every prediction that
+    alerts (time, mode id, probability; not those that close one) and the failures it saw."""
+
+    alerts: list[tuple[int, str, float]]
+    failures: list[ObservedFailure]
+
+
+def forecast_stream(
+    model: TrainedModel,
+    records: Sequence[LogRecord],
+    series: Sequence[MetricSeries] = (),
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> StreamForecasts:
+    """Replay one stretch of time as one live stream (records and samples in time order, no
+    reset anywhere): evidence left over from one run can alert in the next, as it does live.
+    `progress(time_ns, records so far)` after each batch."""
+    clock = ManualClock()
+    predictor = OnlinePredictor(model, clock)
+    out = StreamForecasts([], [])
+    done = 0
+    ordered = sorted(records, key=lambda r: (r.time_ns, r.id))
+    for lines, scrape in _steps(ordered, _scrapes(series, until_ns=None)):
+        if lines:
+            clock.set(lines[-1].time_ns)
+            said = predictor.observe(lines)
+            done += len(lines)
+        else:
+            clock.set(scrape[0].points[0][0])
+            said = predictor.observe_series(scrape)
+        out.alerts += [(p.time_ns, p.mode_id, p.probability) for p in said if not p.closing]
+        out.failures += predictor.observed_failures()
+        if progress is not None and lines:
+            progress(lines[-1].time_ns, done)
+    return out
 
 
 # One step of a replay: a batch of lines, or one scrape of samples (the other one empty).

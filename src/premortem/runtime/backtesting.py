@@ -1,37 +1,36 @@
 """Backtest over stored history: train on what came before a time range, replay the range.
 
-What `premortem backtest history` runs. The test runs in `[since, until)` are replayed in time order
-with a manual clock through a predictor trained only on the runs (and events, simulations) stored
-before `since`; the predictor sees only their logs and remote-written metric samples, each run's
-by the windows training ties them with. Each run is scored by the one scorer
-(`premortem.evaluation.scoring`), next to the naive "first ERROR line" rule.
+What `premortem backtest history` runs. A predictor trained only on the runs (and events,
+simulations) stored before `since` is run over every log record and remote-written metric sample
+stored in `[since, until)`, in time order, as one live stream with a manual clock — no reset
+between runs, so what a run leaves behind can alert in the next, as it does live. What it would
+have stored (its alerts, the failures it saw) is scored exactly as the Backtest page scores what
+premortem stored live (`premortem.evaluation.history.score_range`): the stored test runs in the
+range as windows, next to the naive "first ERROR line" rule. So with the same model, the
+replayed and the live scores of a range are the same numbers.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-from premortem.domain import LogRecord, MetricSeries, TestRun, datetime_to_ns, rfc3339_ns
+from premortem.domain import datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
-from premortem.evaluation.scoring import score
-from premortem.learn.backtest import ReplayRun, replay
-from premortem.learn.episodes import episode_from_run
+from premortem.evaluation.history import LogFacts, failures_of, score_range
+from premortem.failures import OBSERVED_FAILURE, failure_event
+from premortem.learn.backtest import forecast_stream
 from premortem.learn.model import train
-from premortem.ports import EventQuery, InputStore, SeriesStore, SimulationQuery, TestRunQuery
+from premortem.learn.suite_backtest import mode_kinds
+from premortem.ports import (
+    EventQuery,
+    InputStore,
+    LogQuery,
+    SeriesStore,
+    SimulationQuery,
+    TestRunQuery,
+)
 from premortem.runtime.training import PAGE, RunLogs, pages, run_windows_ns, series_by_run
-
-
-def _report_of(run: TestRun) -> str | None:
-    """How the run's failure was reported (its mode key's id), or None when it passed."""
-    episode = episode_from_run(run)
-    return episode.key.mode_id if episode else None
-
-
-def _records(logs: RunLogs, test_id: str) -> list[LogRecord]:
-    return list(logs[test_id])
 
 
 def backtest_history(
@@ -42,6 +41,7 @@ def backtest_history(
     horizon_s: float = 300.0,
     progress: Callable[[str, int], None] | None = None,
     series: SeriesStore | None = None,
+    facts: LogFacts,
 ) -> dict[str, Any]:
     runs = sorted(
         (
@@ -81,9 +81,6 @@ def backtest_history(
     ]
     logs = RunLogs(inputs, runs)
 
-    def series_of(run: TestRun) -> list[MetricSeries]:
-        return series_by_run(series, [run], windows).get(run.test_id, [])
-
     model = train(
         history,
         logs,
@@ -92,27 +89,52 @@ def backtest_history(
         horizon_s=horizon_s,
         series=series_by_run(series, history, windows),
     )
-    # A mode may hold failures reported in several ways (learn.episodes.assign_modes).
-    mode_of_report = {
-        key: mode.id for mode in model.modes for key in mode.manifestation.get("reported_as", [])
-    }
-
-    def mode_of(run: TestRun) -> str | None:
-        report = _report_of(run)
-        return mode_of_report.get(report, report) if report else None
-
-    trained_modes = Counter(m for m in map(mode_of, history) if m)
-    outcomes = replay(
-        model,
-        [
-            ReplayRun(
-                run, partial(_records, logs, run.test_id), mode_of(run), partial(series_of, run)
+    records = list(
+        pages(
+            lambda o: (
+                inputs.list_logs(
+                    LogQuery(
+                        since_ns=since, until_ns=until, newest_first=False, limit=PAGE, offset=o
+                    )
+                ).items
             )
-            for run in replayed
+        )
+    )
+    said = forecast_stream(
+        model,
+        records,
+        series.series_between(since, until) if series is not None else (),
+        progress=(lambda t, n: progress(rfc3339_ns(t), n)) if progress else None,
+    )
+    kinds = mode_kinds({m.id: m.evidence.test_runs for m in model.modes}, runs)
+    names = {m.id: m.name for m in model.modes}
+    in_range = list(
+        pages(
+            lambda o: (
+                inputs.list_events(
+                    EventQuery(since_ns=since, until_ns=until, limit=PAGE, offset=o)
+                ).items
+            )
+        )
+    )
+    # The failures: those reported in the range, and those this replay saw itself — not the
+    # ones the live model saw (stored as events too), which may differ from this model's.
+    failures = failures_of(
+        [
+            *(e for e in in_range if e.type != OBSERVED_FAILURE),
+            *(failure_event(f, names.get(f.mode_id, "")) for f in said.failures),
         ],
-        kind_of_mode=lambda mode_id: mode_id,
-        baseline_kind=trained_modes.most_common(1)[0][0] if trained_modes else "",
-        progress=progress,
+        kinds,
+    )
+    model_report, baseline_report = score_range(
+        replayed,
+        failures,
+        [(t, kinds.get(mode_id, mode_id), p) for t, mode_id, p in said.alerts],
+        facts,
+        since_ns=since,
+        until_ns=until,
+        horizon_ns=int(horizon_s * 1e9),
+        service=None,
     )
     report: dict[str, Any] = {
         "since": rfc3339_ns(since),
@@ -120,7 +142,6 @@ def backtest_history(
         "trained_on_runs": len(history),
         "modes": len(model.modes),
     }
-    for name in ("model", "baseline"):
-        report[name] = score(outcomes, name)
+    report["model"], report["baseline"] = model_report, baseline_report
     report["lead_times_s"] = report["model"]["lead_times_s"]
     return report

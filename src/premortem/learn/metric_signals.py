@@ -28,6 +28,7 @@ highest: the capped fill at 80-82 % before the one that climbed from 80 % to ful
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,14 +55,35 @@ class MetricThreshold:
 
 
 # Labels that name one process rather than what is measured: Prometheus' scrape target, the
-# OpenTelemetry SDK's `service.instance.id` (a random id per process start). A signal learned
-# on them would never fire again after a restart or a redeploy; the same metric of another
-# instance of the service is the same signal.
-PER_PROCESS_LABELS = frozenset({"instance"})
+# OpenTelemetry SDK's `service.instance.id` (a random id per process start), a container's or a
+# pod's unique id. A signal learned on them would never fire again after a restart or a
+# redeploy; the same metric of another instance of the service is the same signal.
+PER_PROCESS_LABELS = frozenset(
+    {"instance", "container_id", "container.id", "pod_uid", "k8s_pod_uid", "k8s.pod.uid"}
+)
+# Labels holding a Kubernetes pod's name (cAdvisor and kube-state-metrics, Prometheus'
+# Kubernetes discovery, the OpenTelemetry resource attribute as given and as exported).
+POD_LABELS = frozenset({"pod", "pod_name", "kubernetes_pod_name", "k8s_pod_name", "k8s.pod.name"})
+# A generated pod name ends in five random characters, after the ReplicaSet's pod-template hash
+# for a Deployment's pods, both from Kubernetes' alphabet without vowels (and 0, 1, 3); a
+# StatefulSet's `name-0` is stable and kept. What is left names the workload, which a redeploy
+# keeps: `ts-contacts-service-866bd68c97-xcqfx` → `ts-contacts-service`.
+_POD_SUFFIX = re.compile(
+    r"(?:-[bcdfghjklmnpqrstvwxz2456789]{6,10})?-[bcdfghjklmnpqrstvwxz2456789]{5}$"
+)
+
+
+def workload_of(pod: str) -> str:
+    """A Kubernetes pod's name without what each new pod gets anew (its workload's name)."""
+    return _POD_SUFFIX.sub("", pod) or pod
 
 
 def _signal_labels(series: MetricSeries) -> list[tuple[str, str]]:
-    return sorted((k, v) for k, v in series.labels.items() if k not in PER_PROCESS_LABELS)
+    return sorted(
+        (k, workload_of(v) if k in POD_LABELS else v)
+        for k, v in series.labels.items()
+        if k not in PER_PROCESS_LABELS
+    )
 
 
 def signal_id(series: MetricSeries) -> str:

@@ -13,7 +13,7 @@ from pool_leak_suite import FAILURE_S, LABELS, RUN_S, S, leak_suite
 from premortem.clock import ManualClock
 from premortem.domain import LogRecord, MetricSeries, Prediction, TestRun
 from premortem.learn import OnlinePredictor, TrainedModel, train
-from premortem.learn.metric_signals import signal_id
+from premortem.learn.metric_signals import signal_id, workload_of
 
 
 def _trained() -> TrainedModel:
@@ -102,3 +102,25 @@ def test_a_signal_learned_on_one_process_fires_on_the_next() -> None:
     run, records, series = leak_suite(["fail"], 40)[0]
     said = _replay(model, run, records, of_process(series, "restarted"))
     assert said and said[0].time_ns < records[0].time_ns + FAILURE_S * S
+
+
+def test_a_signal_learned_on_one_pod_fires_on_the_next_pod_of_its_deployment() -> None:
+    """cAdvisor and kube-state-metrics label a series with its pod, whose name a redeploy
+    changes (`orders-866bd68c97-xcqfx` → `orders-5f55b6cf68-qmx8k`): a signal learned on one
+    pod fires on its successor's series (a trial on the Nezha TrainTicket data learned pod
+    signals that never fired the next day), and a StatefulSet's stable `db-0` stays itself."""
+    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
+
+    def of_pod(series: MetricSeries, pod: str) -> MetricSeries:
+        return MetricSeries(series.metric, {**series.labels, "pod": pod}, series.points)
+
+    model = train(
+        [run for run, _, _ in history],
+        {run.test_id: records for run, records, _ in history},
+        series={run.test_id: [of_pod(s, "orders-866bd68c97-xcqfx")] for run, _, s in history},
+    )
+    assert "metric:db_pool_usage{pod=orders,pool=primary,service=orders}" in model.indicators.names
+    run, records, series = leak_suite(["fail"], 40)[0]
+    said = _replay(model, run, records, of_pod(series, "orders-5f55b6cf68-qmx8k"))
+    assert said and said[0].time_ns < records[0].time_ns + FAILURE_S * S
+    assert workload_of("db-0") == "db-0" and workload_of("fluentd-x7k2p") == "fluentd"

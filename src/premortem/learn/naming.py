@@ -162,6 +162,14 @@ _ASSERTION = re.compile(r"\bFAILURE_([A-Z][A-Z0-9_]*)")
 # not what broke.
 _LOGGER = re.compile(r"^\s*[A-Za-z_][\w$-]*(?:\.[\w$-]+)+:\s")
 _PROBE_NAME = re.compile(r"\bprobe\s+\S+", re.IGNORECASE)
+# Fields that tie a line to a request, not to what broke (`TraceID: 7f… SpanID: 01…`,
+# `request_id=…`), and a Java logger's name as logback abbreviates it, one letter a package
+# (`f.m.c.StationController#71`, `o.a.c.c.C.[.[localhost].[/].[dispatcherServlet]`): they
+# name the code path, not the failure (`java.lang.OutOfMemoryError`, unabbreviated, stays).
+_CORRELATION = re.compile(
+    r"\b(?:trace|span|request|correlation|parent)[_ -]?id\b\s*[:=]?\s*\S*", re.IGNORECASE
+)
+_JAVA_CLASS = re.compile(r"(?<!\S)(?:[a-z]\.)+[A-Z][\w$.\[\]/-]*(?:#\d+)?")
 _COMMAND = re.compile(r"\b(?:api error|command failed|error running)\s*:?\s+(.*)", re.IGNORECASE)
 _COMMAND_WORD = re.compile(r"[a-z][a-z_]*")
 # A hyphenated compound is one word ("in-flight": its "in" alone is boilerplate and was dropped).
@@ -244,6 +252,7 @@ def content_words(lines: Sequence[str]) -> str | None:
     """The first few masked words of the lines that are not probe/test boilerplate, or None."""
     messages = (_LOGGER.sub("", _message(line), count=1) for line in lines)
     text = _PROBE_NAME.sub(" ", mask(" ".join(messages)))
+    text = _JAVA_CLASS.sub(" ", _CORRELATION.sub(" ", text))
     words = [
         word
         for word in (normalised(w) for w in _CONTENT_WORD.findall(text))

@@ -374,3 +374,23 @@ def test_experiments_reported_by_the_same_probe_are_told_apart_by_their_titles()
     names = sorted(m.name for m in model.modes)
     assert len(names) == 2, names
     assert any("queue" in n for n in names) and any("lock" in n for n in names), names
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        # TrainTicket (Nezha): logback's abbreviated logger and the trace fields named modes
+        # "trace id span id query for travel" before.
+        (
+            "19:38:52.065 INFO  f.m.c.StationController#71 TraceID: cf96aa SpanID: da24bb "
+            "[queryForIdBatch][query stations by ids]",
+            "query for id batch query stations ids",
+        ),
+        ("connection pool exhausted request_id=abc123 trace_id=77", "connection pool exhausted"),
+        # unabbreviated, a class is what broke
+        ("at com.shop.Cart.add java.lang.NullPointerException", "com shop cart add java"),
+        ("order 7 not settled: payment.gateway timeout", "order not settled payment gateway"),
+    ],
+)
+def test_content_words_leave_out_request_ids_and_logger_names(line: str, name: str) -> None:
+    assert content_words([line]) == name

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # httpx and rich.progress are imported where they are used: `premortem --help` stays fast.
 
 BATCH_LINES = 1000
+MAX_LISTED_RUNS = 20  # more runs than this: their verdicts are counted, not listed
 BIG_FILE_BYTES = 1 << 20
 
 
@@ -67,9 +68,28 @@ def ingest(
             sent = _send_log_lines(client, file)
         else:
             data = _read(file)
-            post(client, ENDPOINTS[kind], data, params)
+            answer = post(client, ENDPOINTS[kind], data, params)
             sent = 1
     typer.echo(f"sent {sent} batch(es) of {kind.value} to {url}")
+    if kind is Kind.test_run:
+        typer.echo(_outcomes_read(answer))
+
+
+def _outcomes_read(answer: httpx.Response) -> str:
+    """How the server read the runs' outcomes (its answer's `outcomes`): the verdict a user
+    must check before training (a run taken as passed teaches nothing about its failure)."""
+    try:
+        outcomes = orjson.loads(answer.content).get("outcomes") or {}
+    except (orjson.JSONDecodeError, AttributeError):
+        return "the server did not say how it read the runs"
+    counts: dict[str, int] = {}
+    for verdict in outcomes.values():
+        counts[str(verdict)] = counts.get(str(verdict), 0) + 1
+    summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+    lines = [f"read as: {summary or 'no runs'}"]
+    if len(outcomes) <= MAX_LISTED_RUNS:
+        lines += [f"  {test_id}: {verdict}" for test_id, verdict in outcomes.items()]
+    return "\n".join(lines)
 
 
 def _read(file: Path) -> bytes:
@@ -121,7 +141,7 @@ def post(
     params: dict[str, str],
     *,
     content_type: str = "application/json",
-) -> None:
+) -> httpx.Response:
     import httpx
 
     try:
@@ -132,6 +152,7 @@ def post(
         raise IngestFailed(f"cannot reach {client.base_url}: {exc}") from exc
     if response.status_code >= 400:
         raise IngestFailed(f"{response.status_code} from {path}: {_problem_detail(response)}")
+    return response
 
 
 def _problem_detail(response: httpx.Response) -> str:

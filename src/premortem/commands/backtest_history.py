@@ -33,7 +33,10 @@ def history(
     ] = None,
     until: Annotated[
         datetime | None,
-        typer.Option(help="End of the replayed range (default: where the last run's logs end)"),
+        typer.Option(
+            help="End of the replayed range (default: the newest stored record, at least "
+            "where the last run's logs end)"
+        ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here")] = None,
 ) -> None:
@@ -42,12 +45,15 @@ def history(
     numbers, by the same windows)."""
     from premortem.config import load_settings
     from premortem.domain import optional_ns
+    from premortem.errors import ConfigError
     from premortem.evaluation.history import StoredHistoryBacktest
     from premortem.ingest.fields import rfc3339_to_ns
     from premortem.runtime.assembly import build_runtime
     from premortem.runtime.backtesting import backtest_history
+    from premortem.store.engine import stored_database
 
     settings = load_settings()
+    database = stored_database(settings.database_url)
     runtime = build_runtime(settings)
     console = Console(stderr=True)
     try:
@@ -68,6 +74,8 @@ def history(
                 service=None,
             )
             report["live"] = {"model": live.model.to_json(), "baseline": live.baseline.to_json()}
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (in {database})") from exc
     finally:
         runtime.engine.dispose()
     Console().print(_table(report))

@@ -22,9 +22,12 @@ def train(
     from premortem.config import load_settings
     from premortem.domain import optional_ns
     from premortem.runtime.assembly import build_runtime
+    from premortem.store.engine import stored_database
 
     console = Console(stderr=True)
-    runtime = build_runtime(load_settings())
+    settings = load_settings()
+    stored_database(settings.database_url)
+    runtime = build_runtime(settings)
     try:
         with console.status("training…") as status:
             result = runtime.trainer.run(

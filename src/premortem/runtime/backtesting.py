@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from premortem.domain import datetime_to_ns, rfc3339_ns
+from premortem.domain import MAX_NS, datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
 from premortem.evaluation.history import LogFacts, failures_of, score_range
 from premortem.failures import OBSERVED_FAILURE, failure_event
@@ -57,10 +57,15 @@ def backtest_history(
     times = [datetime_to_ns(r.timestamp) for r in runs]
     windows = run_windows_ns(runs)
     since = since_ns if since_ns is not None else times[len(times) // 2]
-    # By default the range ends where the last run's logs do (its window), not at its start:
-    # what was said live during that run is in the range too.
+    # By default the range ends with the newest stored record, and never before the last run's
+    # window does: what was said live during that run, and after it, is in the range too.
     last_end = max(end for _, end in windows.values())
-    until = until_ns if until_ns is not None else max(times[-1] + 1, last_end)
+    newest = facts.log_span(since, MAX_NS, None)[1]
+    until = (
+        until_ns
+        if until_ns is not None
+        else max(times[-1] + 1, last_end, newest + 1 if newest is not None else 0)
+    )
     history = [r for r, t in zip(runs, times, strict=True) if t < since]
     replayed = [r for r, t in zip(runs, times, strict=True) if since <= t < until]
     if not history:

@@ -26,6 +26,26 @@ def _json_loads(value: str | bytes | float) -> Any:
     return value if isinstance(value, int | float) else orjson.loads(value)
 
 
+def stored_database(url: str) -> str:
+    """Where a command that reads what a server stored will look (for its messages; no
+    password). A SQLite file that is not there is refused: opening it would create an empty
+    store, and the command would report that nothing was stored."""
+    from sqlalchemy.engine import make_url
+
+    from premortem.errors import ConfigError
+
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        path = parsed.database or ""
+        if path and path != ":memory:" and not Path(path).exists():
+            raise ConfigError(
+                f"no premortem database at {Path(path).resolve()}: run this where `premortem "
+                "serve` keeps it, or set PREMORTEM_DATABASE_URL to the server's"
+            )
+        return str(Path(path).resolve()) if path else url
+    return parsed.render_as_string(hide_password=True)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; on every database it binds text as `store.text` says (no NUL)."""
     if url.startswith("sqlite"):

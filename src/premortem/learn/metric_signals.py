@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from premortem.conditions import FAULT
@@ -112,12 +112,24 @@ def attach(
             timeline.metric_names[key] = indicator_name(s)
 
 
+def normal_values(series: Sequence[MetricSeries]) -> dict[str, list[float]]:
+    """Signal id -> the values of samples taken in normal time outside every run."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for s in series:
+        values[signal_id(s)] += [v for _, v in s.points]
+    return dict(values)
+
+
 def learn_metric_indicators(
-    views: Sequence[RunView], *, levels: bool = False
+    views: Sequence[RunView],
+    *,
+    levels: bool = False,
+    outside: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, MetricThreshold]:
     """Indicator name -> threshold of every series that rose past its normal range before
     failures (module docstring), the most telling first, at most MAX_METRIC_INDICATORS; with
-    `levels`, the warning lines' numbers instead, at most MAX_LEVEL_INDICATORS."""
+    `levels`, the warning lines' numbers instead, at most MAX_LEVEL_INDICATORS. `outside`:
+    signal id -> values seen in normal time between the runs, part of the normal range too."""
     normal: dict[str, list[float]] = defaultdict(list)
     names: dict[str, str] = {}
     wanted = [
@@ -131,6 +143,9 @@ def learn_metric_indicators(
         until = view.normal_end_ns if view.episode is not None else MAX_NS
         for key, points in series.items():
             normal[key] += [v for t, v in points if t < until]
+    outside = outside or {}
+    for key in sorted(normal.keys() & outside.keys()):
+        normal[key] += outside[key]
     thresholds = {
         key: _threshold(values)
         for key, values in normal.items()

@@ -29,7 +29,12 @@ from premortem.learn.catalogue import mitigations_for, rollback_mitigations
 from premortem.learn.context import run_contexts
 from premortem.learn.episodes import Episode, collect_episodes, fault_start_ns, mode_skeletons
 from premortem.learn.merge import merge_modes
-from premortem.learn.metric_signals import attach, learn_metric_indicators, signals_by_mode
+from premortem.learn.metric_signals import (
+    attach,
+    learn_metric_indicators,
+    normal_values,
+    signals_by_mode,
+)
 from premortem.learn.network import ModeNetwork
 from premortem.learn.onset import AT_FAILURE_NS, logged_at_failure, place_onset
 from premortem.learn.precursors import (
@@ -157,19 +162,22 @@ def train(
     miner: Miner | None = None,
     progress: Callable[[str], None] | None = None,
     series: Mapping[str, Sequence[MetricSeries]] | None = None,
+    normal_series: Sequence[MetricSeries] = (),
 ) -> TrainedModel:
     """Learn failure modes, their triggers and the network from test runs and their logs.
 
     `logs` maps a test run's id to its records (a lazy mapping is fine: each run is read once),
     or is one iterator of records carrying `attributes["run"]` = test id. `series` maps a test
-    run's id to the metric series of its window (learn/metric_signals.py).
+    run's id to the metric series of its window (learn/metric_signals.py); `normal_series`
+    holds samples of normal time outside every run (`runtime.training.series_between_runs`),
+    which widen the series' normal ranges only.
     """
     runs = sorted(test_runs, key=lambda r: r.timestamp)
     miner = miner or DrainMiner(max_templates=20000)
     episodes = {e.source_id: e for e in collect_episodes(runs, events)}
     views = _views(runs, _by_run(logs), episodes, miner, progress, series or {})
     keep_onset_only(views)
-    fitted = _fit(views, events, simulations, horizon_s=horizon_s)
+    fitted = _fit(views, events, simulations, horizon_s=horizon_s, normal_series=normal_series)
     modes, by_mode, healthy = fitted.modes, fitted.by_mode, fitted.healthy
     indicators, rows, network = fitted.indicators, fitted.rows, fitted.network
     threshold, mode_thresholds = choose_thresholds(views, indicators, network)
@@ -188,6 +196,8 @@ def train(
         # logs ("new error", "last line") is worth a look (docs/correlation.md).
         "onsets": _onset_rules(views),
         "healthy_templates": len(healthy),
+        # metric samples of normal time between the runs, in the series' normal ranges
+        "samples_between_runs": sum(len(s.points) for s in normal_series),
         "rows": len(rows),
         "edges": network.edges_,
         "signals": signals_by_mode(
@@ -280,6 +290,7 @@ def _fit(
     simulations: Sequence[SimulationRun],
     *,
     horizon_s: float,
+    normal_series: Sequence[MetricSeries] = (),
 ) -> _Fitted:
     """Modes, their triggers, the indicators and the network from the runs' timelines."""
     healthy = healthy_templates(views)
@@ -295,6 +306,7 @@ def _fit(
     indicators = _with_metrics(
         indicator_set(views, healthy, list(modes.values()), window_s=evidence_window_s(views)),
         views,
+        normal_series,
     )
     rows = training_rows(views, indicators, horizon_s=horizon_s)
     indicators = merge_identical(indicators, rows)
@@ -320,10 +332,12 @@ def _failing_service(views: Sequence[RunView]) -> str:
     return max(counts, key=lambda s: (counts[s], -services.index(s))) if counts else ""
 
 
-def _with_metrics(indicators: IndicatorSet, views: Sequence[RunView]) -> IndicatorSet:
+def _with_metrics(
+    indicators: IndicatorSet, views: Sequence[RunView], normal_series: Sequence[MetricSeries]
+) -> IndicatorSet:
     """The log indicators plus the metric series and warning-line levels that rose before
     failures, as room allows."""
-    learned = list(learn_metric_indicators(views).items())
+    learned = list(learn_metric_indicators(views, outside=normal_values(normal_series)).items())
     learned += learn_metric_indicators(views, levels=True).items()
     learned = learned[: max(MAX_INDICATORS - len(indicators.names), 0)]
     if not learned:

@@ -30,7 +30,15 @@ from premortem.ports import (
     SimulationQuery,
     TestRunQuery,
 )
-from premortem.runtime.training import PAGE, RunLogs, pages, run_windows_ns, series_by_run
+from premortem.runtime.training import (
+    PAGE,
+    RunLogs,
+    failure_times,
+    pages,
+    run_windows_ns,
+    series_between_runs,
+    series_by_run,
+)
 
 
 def backtest_history(
@@ -93,6 +101,14 @@ def backtest_history(
         simulations,
         horizon_s=horizon_s,
         series=series_by_run(series, history, windows),
+        normal_series=series_between_runs(
+            series,
+            history,
+            windows,
+            horizon_ns=int(horizon_s * 1e9),
+            failures_ns=failure_times(events),
+            until_ns=since,
+        ),
     )
     records = list(
         pages(

@@ -10,15 +10,17 @@ version, which the server's prediction stage picks up.
 from __future__ import annotations
 
 import contextlib
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from premortem.alerting.feedback import feedback_for_training
 from premortem.alerting.repository import AlertRepository
 from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun, TestRun, datetime_to_ns
 from premortem.errors import NotFound
+from premortem.failures import is_failure_event
 from premortem.learn.merge import merge_modes, retired_modes
 from premortem.learn.model import train
 from premortem.modes.edit import differs
@@ -130,6 +132,62 @@ def series_by_run(
     return {run.test_id: store.series_between(*windows[run.test_id]) for run in runs}
 
 
+def failure_times(events: Sequence[Event]) -> list[int]:
+    """When the failures and incidents among `events` happened (premortem's own included)."""
+    return sorted(e.time_ns for e in events if is_failure_event(e.type))
+
+
+def series_between_runs(
+    store: SeriesStore | None,
+    runs: Sequence[TestRun],
+    windows: Mapping[str, tuple[int, int]],
+    *,
+    horizon_ns: int,
+    failures_ns: Sequence[int] = (),
+    until_ns: int | None = None,
+) -> list[MetricSeries]:
+    """The samples of normal time between the runs, for the series' normal ranges: from the
+    first run's start to the end of the last run's window (before `until_ns`), outside every
+    window, and not within a horizon after a run that failed or had a fault injected (its
+    recovery) nor within a horizon of a failure reported outside the runs (`failures_ns`).
+
+    With one sample a minute, a run's own normal part holds a point or two; the time between
+    runs is what shows a series' everyday range (learn/metric_signals.py)."""
+    if store is None or not runs:
+        return []
+    spans = [windows[r.test_id] for r in runs]
+    begin = min(start for start, _ in spans)
+    end = max(stop for _, stop in spans)
+    if until_ns is not None:
+        end = min(end, until_ns)
+    if end <= begin:
+        return []
+    excluded = sorted(
+        [
+            *spans,
+            *(
+                (windows[r.test_id][1], windows[r.test_id][1] + horizon_ns)
+                for r in runs
+                if r.failed or r.injected_faults
+            ),
+            *((t - horizon_ns, t + horizon_ns) for t in failures_ns),
+        ]
+    )
+    starts = [start for start, _ in excluded]
+    reach = list(accumulate((stop for _, stop in excluded), max))  # furthest end so far
+
+    def normal(t: int) -> bool:
+        i = bisect_right(starts, t)
+        return i == 0 or reach[i - 1] <= t
+
+    out = []
+    for s in store.series_between(begin, end):
+        points = [(t, v) for t, v in s.points if normal(t)]
+        if points:
+            out.append(MetricSeries(s.metric, s.labels, points))
+    return out
+
+
 class RunLogs(Mapping[str, Sequence[LogRecord]]):
     """Lazy run id → log records of its window (each run is read once by training).
 
@@ -228,6 +286,7 @@ class Trainer:
             if until_ns is None or datetime_to_ns(sim.started_at) < until_ns
         ]
         stored = self._modes.all_modes()
+        windows = run_windows_ns(stored_runs)
         model = train(
             runs,
             RunLogs(self._inputs, stored_runs),
@@ -237,7 +296,15 @@ class Trainer:
             feedback=feedback_for_training(self._alerts),
             horizon_s=self._horizon_s,
             progress=progress,
-            series=series_by_run(self.series, runs, run_windows_ns(stored_runs)),
+            series=series_by_run(self.series, runs, windows),
+            normal_series=series_between_runs(
+                self.series,
+                runs,
+                windows,
+                horizon_ns=int(self._horizon_s * SECOND),
+                failures_ns=failure_times(events),
+                until_ns=until_ns,
+            ),
         )
         # The network's modes are the ones learned now; the model carries the stored ones too.
         # A training that found no failure at all (no runs, logs that could not be read) retires

@@ -124,3 +124,25 @@ def test_a_signal_learned_on_one_pod_fires_on_the_next_pod_of_its_deployment() -
     said = _replay(model, run, records, of_pod(series, "orders-5f55b6cf68-qmx8k"))
     assert said and said[0].time_ns < records[0].time_ns + FAILURE_S * S
     assert workload_of("db-0") == "db-0" and workload_of("fluentd-x7k2p") == "fluentd"
+
+
+def test_normal_time_between_runs_widens_the_normal_range() -> None:
+    """Samples of normal time outside every run (`normal_series`) set the normal range with
+    the runs' own: an everyday excursion to 0.8 between runs is no sign of failure, so the
+    threshold rises above it (with one sample a minute, a run's normal part held one or two
+    points and a trial's series fired on every excursion), and the leak that climbs to 1.0
+    still warns ahead."""
+    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
+    excursion = MetricSeries("db_pool_usage", LABELS, [(0, 0.5), (S, 0.8), (2 * S, 0.4)])
+    model = train(
+        [run for run, _, _ in history],
+        {run.test_id: records for run, records, _ in history},
+        series={run.test_id: [series] for run, _, series in history},
+        normal_series=[excursion],
+    )
+    name = "metric:db_pool_usage{pool=primary,service=orders}"
+    _, above = model.indicators.metric_thresholds[name]
+    assert above > 0.8
+    failing = leak_suite(["fail"], 40)[0]
+    said = _replay(model, *failing)
+    assert said and said[0].time_ns <= failing[1][0].time_ns + (FAILURE_S - 10) * S

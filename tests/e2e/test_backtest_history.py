@@ -6,6 +6,7 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -140,6 +141,21 @@ def test_live_scores_begin_where_the_first_model_begins(tmp_path: Path) -> None:
     assert any("first model" in note for note in page["notes"])
 
 
+def _history_from_hour_6(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> dict[str, Any]:
+    """`premortem backtest history --since <run 6's start> --json` over the database at `url`."""
+    monkeypatch.setenv("PREMORTEM_DATABASE_URL", url)
+    load_settings.cache_clear()
+    out = tmp_path / "report.json"
+    since = _stamp(START + timedelta(hours=6))
+    result = CliRunner().invoke(cli, ["backtest", "history", "--since", since, "--json", str(out)])
+    load_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
+
+
 def test_the_default_range_ends_where_the_last_run_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,14 +167,7 @@ def test_the_default_range_ends_where_the_last_run_ends(
         assert client.post("/api/v1/train").status_code == 200
         post_history(client, runs=5, first=6)  # runs 6, 8 and the last, 10, fail
         client.app.state.runtime.pipeline.drain()  # type: ignore[attr-defined]
-    monkeypatch.setenv("PREMORTEM_DATABASE_URL", url)
-    load_settings.cache_clear()
-    out = tmp_path / "report.json"
-    since = _stamp(START + timedelta(hours=6))
-    result = CliRunner().invoke(cli, ["backtest", "history", "--since", since, "--json", str(out)])
-    load_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
+    report = _history_from_hour_6(tmp_path, monkeypatch, url)
     assert report["until"] > _stamp(START + timedelta(hours=10, seconds=150))
     assert report["model"]["counts"]["failed_runs"] == 3
     assert report["live"]["model"]["failures"] == 3, report["live"]
@@ -191,14 +200,7 @@ def test_the_replay_scores_what_the_live_stream_said(
         assert client.post("/api/v1/logs", json=lines).status_code == 200
         post_history(client, runs=2, first=9)
         client.app.state.runtime.pipeline.drain()  # type: ignore[attr-defined]
-    monkeypatch.setenv("PREMORTEM_DATABASE_URL", url)
-    load_settings.cache_clear()
-    out = tmp_path / "report.json"
-    since = _stamp(START + timedelta(hours=6))
-    result = CliRunner().invoke(cli, ["backtest", "history", "--since", since, "--json", str(out)])
-    load_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
+    report = _history_from_hour_6(tmp_path, monkeypatch, url)
     replayed, live = report["model"], report["live"]["model"]
     assert replayed["counts"]["wrong_alerts"] == 1, replayed
     assert replayed["counts"]["right_alerts"] == 3, replayed

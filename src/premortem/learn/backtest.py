@@ -10,7 +10,7 @@ mode being the most common failure kind of the training runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from premortem.clock import ManualClock
@@ -87,20 +87,21 @@ class StreamForecasts:
 
 def forecast_stream(
     model: TrainedModel,
-    records: Sequence[LogRecord],
+    records: Iterable[LogRecord],
     series: Sequence[MetricSeries] = (),
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> StreamForecasts:
     """Replay one stretch of time as one live stream (records and samples in time order, no
     reset anywhere): evidence left over from one run can alert in the next, as it does live.
-    `progress(time_ns, records so far)` after each batch."""
+    `records` come in time order, ties by id (as the store lists them), and are read as they
+    come: a long range is never held in memory. `progress(time_ns, records so far)` after each
+    batch."""
     clock = ManualClock()
     predictor = OnlinePredictor(model, clock)
     out = StreamForecasts([], [])
     done = 0
-    ordered = sorted(records, key=lambda r: (r.time_ns, r.id))
-    for lines, scrape in _steps(ordered, _scrapes(series, until_ns=None)):
+    for lines, scrape in _steps(records, _scrapes(series, until_ns=None)):
         if lines:
             clock.set(lines[-1].time_ns)
             said = predictor.observe(lines)
@@ -154,23 +155,25 @@ def _scrapes(series: Sequence[MetricSeries], *, until_ns: int | None) -> list[li
     return [at[t] for t in sorted(at)]
 
 
-def _steps(records: Sequence[LogRecord], scrapes: Sequence[Sequence[MetricSeries]]) -> list[Step]:
-    """Records in batches of at most BATCH, each cut where a scrape falls among its lines, and
-    the scrapes in between: the order a server receives them in."""
-    steps: list[Step] = []
+def _steps(
+    records: Iterable[LogRecord], scrapes: Sequence[Sequence[MetricSeries]]
+) -> Iterator[Step]:
+    """Records (in time order) in batches of at most BATCH, each cut where a scrape falls among
+    its lines, and the scrapes in between: the order a server receives them in."""
     batch: list[LogRecord] = []
     next_scrape = 0
     for record in records:
         while next_scrape < len(scrapes) and scrapes[next_scrape][0].points[0][0] < record.time_ns:
             if batch:
-                steps.append((batch, ()))
+                yield batch, ()
                 batch = []
-            steps.append(((), scrapes[next_scrape]))
+            yield (), scrapes[next_scrape]
             next_scrape += 1
         batch.append(record)
         if len(batch) == BATCH:
-            steps.append((batch, ()))
+            yield batch, ()
             batch = []
     if batch:
-        steps.append((batch, ()))
-    return steps + [((), scrape) for scrape in scrapes[next_scrape:]]
+        yield batch, ()
+    for scrape in scrapes[next_scrape:]:
+        yield (), scrape

@@ -110,15 +110,13 @@ def backtest_history(
             until_ns=since,
         ),
     )
-    records = list(
-        pages(
-            lambda o: (
-                inputs.list_logs(
-                    LogQuery(
-                        since_ns=since, until_ns=until, newest_first=False, limit=PAGE, offset=o
-                    )
-                ).items
-            )
+    # read page by page as the replay goes (in time order, ties by id): a long range is never
+    # held in memory
+    records = pages(
+        lambda o: (
+            inputs.list_logs(
+                LogQuery(since_ns=since, until_ns=until, newest_first=False, limit=PAGE, offset=o)
+            ).items
         )
     )
     said = forecast_stream(

@@ -146,10 +146,23 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# One PostgreSQL advisory lock for migrations, whatever the deployment: `serve` and workers
+# started together on a fresh database all migrate, and without it two of them created
+# `alembic_version` at once and one exited (a UniqueViolation).
+MIGRATION_LOCK = 0x7072656D6F7274  # "premort"
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migrations (idempotent). Feature packages add migrations that
-    branch from 0001, so there may be several heads: all are applied."""
+    branch from 0001, so there may be several heads: all are applied. On PostgreSQL the processes
+    that start together take turns (a transaction-scoped advisory lock): the first migrates, the
+    others then find the schema current. On SQLite the migration takes the write lock before it
+    reads the schema (`BEGIN IMMEDIATE`; the driver would begin only at the first write)."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")

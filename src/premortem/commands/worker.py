@@ -9,6 +9,7 @@ and one of them predicts and alerts (docs/scaling.md).
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 
 import typer
@@ -23,6 +24,7 @@ def worker() -> None:
 
     settings = load_settings()
     console = Console(stderr=True)
+    _log_ownership()
     running = Worker(settings)
 
     async def main() -> None:
@@ -47,6 +49,17 @@ def worker() -> None:
         f"premortem worker stopped after {running.records_done} records (CPU: {cpu})",
         soft_wrap=True,  # one line, whatever the width: bench/scaleout.py reads it
     )
+
+
+def _log_ownership() -> None:
+    """The worker's own INFO lines on standard error — the partitions it takes and gives back,
+    the prediction role — so an operator sees who owns what after a rebalance or a takeover."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s premortem %(message)s"))
+    log = logging.getLogger("premortem.runtime.worker")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def register(app: typer.Typer) -> None:

@@ -383,6 +383,9 @@ def test_a_partition_handed_over_goes_on_from_its_checkpoint(
                     time.sleep(0.5)
             finally:
                 worker.stop()  # gives its partitions back: checkpointed, acknowledged
+            # what it owned, as it changed, on its standard error (a trial could not tell)
+            assert "worker took the prediction role" in worker.log, worker.log
+            assert "worker gave back partition 0" in worker.log, worker.log
 
     single = _single_process(batches, tmp_path / "single.db", model)
     assert _templates_of(url) == _templates_of(single)

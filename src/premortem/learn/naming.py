@@ -154,13 +154,16 @@ _BOILERPLATE_WORDS = """
     exception check checks test tests assertion assertions results result run runs experiment
     info warning warn fatal critical debug log detail statement hint traceback true false null
     none the and for with was were its this that from into has have had but are an in on at
-    to of by as is
+    to of by as is after before within via
 """
 BOILERPLATE = frozenset(_BOILERPLATE_WORDS.split())
 _ASSERTION = re.compile(r"\bFAILURE_([A-Z][A-Z0-9_]*)")
 # A dotted logger name before the message (`orders.api: order 7 not settled`) names the code,
-# not what broke.
-_LOGGER = re.compile(r"^\s*[A-Za-z_][\w$-]*(?:\.[\w$-]+)+:\s")
+# not what broke; after a level word too (`ERROR ledger.transfer: transfer 7 aborted`).
+_LOGGER = re.compile(
+    r"^\s*(?:(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL)\s+)?"
+    r"[A-Za-z_][\w$-]*(?:\.[\w$-]+)+:\s"
+)
 _PROBE_NAME = re.compile(r"\bprobe\s+\S+", re.IGNORECASE)
 # Fields that tie a line to a request, not to what broke (`TraceID: 7f… SpanID: 01…`,
 # `request_id=…`), and a Java logger's name as logback abbreviates it, one letter a package

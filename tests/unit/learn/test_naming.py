@@ -282,7 +282,7 @@ def test_a_raw_text_line_names_its_failure_by_its_message() -> None:
     words, not the header's."""
     line = "2026-12-06 01:24:30,123 ERROR orders.api: order 1136 not settled within 3.0 s"
     assert mode_name("orders-api", "probe answered 504", [line]) == (
-        "orders-api: order not settled within"
+        "orders-api: order not settled"
     )
 
 
@@ -394,3 +394,10 @@ def test_experiments_reported_by_the_same_probe_are_told_apart_by_their_titles()
 )
 def test_content_words_leave_out_request_ids_and_logger_names(line: str, name: str) -> None:
     assert content_words([line]) == name
+
+
+def test_a_logger_after_the_level_word_is_not_the_name() -> None:
+    """A trial's mode was named "ledger transfer transfer aborted fx rates" from its failure
+    line `ERROR ledger.transfer: transfer 332 aborted: …`: the logger came after the level."""
+    line = "ERROR ledger.transfer: transfer 332 aborted: fx-rates unavailable after 5/5 retries"
+    assert content_words([line]) == "transfer aborted fx rates unavailable retries"

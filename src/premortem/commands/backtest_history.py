@@ -95,7 +95,7 @@ def _table(report: dict[str, Any]) -> Table:
 
 
 LIVE_ROWS = (
-    ("alerts", "alert episodes stored"),
+    ("alerts", "alerts (premortem: stored; baseline: first ERROR lines)"),
     ("right_alerts", "followed by a failure within the horizon"),
     ("failures", "failures stored (runs, events, seen live)"),
     ("warned", "failures warned before"),

@@ -54,10 +54,11 @@ def worker() -> None:
 def _log_ownership() -> None:
     """The worker's own INFO lines on standard error — the partitions it takes and gives back,
     the prediction role — so an operator sees who owns what after a rebalance or a takeover."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s premortem %(message)s"))
     log = logging.getLogger("premortem.runtime.worker")
-    log.addHandler(handler)
+    if not log.handlers:  # once per process, however often the command runs in it
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s premortem %(message)s"))
+        log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
 

@@ -7,6 +7,7 @@ sent whole. Any failure prints one line and exits 1.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -82,9 +83,7 @@ def _outcomes_read(answer: httpx.Response) -> str:
         outcomes = orjson.loads(answer.content).get("outcomes") or {}
     except (orjson.JSONDecodeError, AttributeError):
         return "the server did not say how it read the runs"
-    counts: dict[str, int] = {}
-    for verdict in outcomes.values():
-        counts[str(verdict)] = counts.get(str(verdict), 0) + 1
+    counts = Counter(str(verdict) for verdict in outcomes.values())
     summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
     lines = [f"read as: {summary or 'no runs'}"]
     if len(outcomes) <= MAX_LISTED_RUNS:

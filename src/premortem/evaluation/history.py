@@ -20,10 +20,9 @@ a mode's, the most common kind of the runs it was learned from (`learn.suite_bac
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any, Protocol
 
 from premortem.domain import Event, TestRun, datetime_to_ns, rfc3339_ns
@@ -34,6 +33,7 @@ from premortem.evaluation.scoring import (
     strongest_per_moment,
 )
 from premortem.failures import is_failure_event
+from premortem.intervals import Intervals
 from premortem.learn.episodes import fault_start_ns
 from premortem.learn.suite_backtest import common_kind, mode_kinds, run_kind
 from premortem.ports import EventQuery, TestRunQuery
@@ -293,33 +293,6 @@ def _watched(span: LogSpan) -> int:
     if span.first_ns is None or span.last_ns is None:
         return 0
     return int(span.last_ns) - int(span.first_ns)
-
-
-class Intervals:
-    """Windows [begin, end), sorted by begin: which holds a moment, by bisection (the window
-    starting last at or before it; an earlier one only where windows overlap, as runs of disjoint
-    `services` may)."""
-
-    def __init__(self, spans: Sequence[tuple[int, int]]) -> None:
-        self.spans = sorted(spans)
-        self._begins = [begin for begin, _ in self.spans]
-        self._ends = sorted(end for _, end in self.spans)
-        # Runs of disjoint `services` may overlap: then the reach of every earlier window counts.
-        self._reach = list(accumulate((end for _, end in self.spans), max))
-
-    def holds(self, when: int) -> bool:
-        i = bisect_right(self._begins, when)
-        if i == 0 or when >= self._reach[i - 1]:
-            return False
-        if when < self.spans[i - 1][1]:
-            return True
-        # Only where windows overlap: an earlier, longer window may hold it.
-        return any(begin <= when < end for begin, end in self.spans[: i - 1])
-
-    def end_before(self, when: int) -> int:
-        """The latest window end at or before `when` (0: none)."""
-        i = bisect_right(self._ends, when)
-        return self._ends[i - 1] if i else 0
 
 
 class LogFacts(Protocol):

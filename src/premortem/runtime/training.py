@@ -10,10 +10,9 @@ version, which the server's prediction stage picks up.
 from __future__ import annotations
 
 import contextlib
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 from premortem.alerting.feedback import feedback_for_training
@@ -21,6 +20,7 @@ from premortem.alerting.repository import AlertRepository
 from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun, TestRun, datetime_to_ns
 from premortem.errors import NotFound
 from premortem.failures import is_failure_event
+from premortem.intervals import Intervals
 from premortem.learn.merge import merge_modes, retired_modes
 from premortem.learn.model import train
 from premortem.modes.edit import differs
@@ -162,7 +162,7 @@ def series_between_runs(
         end = min(end, until_ns)
     if end <= begin:
         return []
-    excluded = sorted(
+    taken = Intervals(
         [
             *spans,
             *(
@@ -173,16 +173,9 @@ def series_between_runs(
             *((t - horizon_ns, t + horizon_ns) for t in failures_ns),
         ]
     )
-    starts = [start for start, _ in excluded]
-    reach = list(accumulate((stop for _, stop in excluded), max))  # furthest end so far
-
-    def normal(t: int) -> bool:
-        i = bisect_right(starts, t)
-        return i == 0 or reach[i - 1] <= t
-
     out = []
     for s in store.series_between(begin, end):
-        points = [(t, v) for t, v in s.points if normal(t)]
+        points = [(t, v) for t, v in s.points if not taken.holds(t)]
         if points:
             out.append(MetricSeries(s.metric, s.labels, points))
     return out

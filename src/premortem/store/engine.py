@@ -12,10 +12,13 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 
-from premortem.store import text
+from premortem.errors import ConfigError
+from premortem.store import text as storable
+from premortem.store.leases import lease_key
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -30,10 +33,6 @@ def stored_database(url: str) -> str:
     """Where a command that reads what a server stored will look (for its messages; no
     password). A SQLite file that is not there is refused: opening it would create an empty
     store, and the command would report that nothing was stored."""
-    from sqlalchemy.engine import make_url
-
-    from premortem.errors import ConfigError
-
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         path = parsed.database or ""
@@ -51,7 +50,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            json_serializer=text.json_dumps,
+            json_serializer=storable.json_dumps,
             json_deserializer=_json_loads,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
@@ -59,13 +58,13 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(
             url,
-            json_serializer=text.json_dumps,
+            json_serializer=storable.json_dumps,
             json_deserializer=_json_loads,
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=10,
         )
-    text.install(engine)
+    storable.install(engine)
     return engine
 
 
@@ -149,7 +148,7 @@ def alembic_config(url: str) -> Config:
 # One PostgreSQL advisory lock for migrations, whatever the deployment: `serve` and workers
 # started together on a fresh database all migrate, and without it two of them created
 # `alembic_version` at once and one exited (a UniqueViolation).
-MIGRATION_LOCK = 0x7072656D6F7274  # "premort"
+MIGRATION_LOCK = lease_key("schema-migrations")
 
 
 def migrate(engine: Engine) -> None:
@@ -161,7 +160,7 @@ def migrate(engine: Engine) -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection

@@ -51,7 +51,7 @@ from premortem.detect.analyzer import Analyzer
 from premortem.detect.sequence import END, START, NextTemplateDetector
 from premortem.domain import LogRecord
 from premortem.logs.catalog import TemplateCatalog
-from premortem.logs.miner import DrainMiner
+from premortem.logs.miner import PrefixTreeMiner
 from premortem.logs.windows import WindowCounter
 
 LOGLIZER = {"PCA": 0.513, "InvariantsMiner": 0.710, "IsolationForest": 0.620}
@@ -241,7 +241,7 @@ def rebuild_lines(
 def mine_blocks(blocks: Sequence[Block], lines: Sequence[Sequence[str]]) -> list[Block]:
     """The blocks with premortem's template ids instead of the dataset's, mined in stream order."""
     stream = _stream(blocks, lines, with_ids=False)
-    TemplateCatalog(DrainMiner()).assign([record for record, _, _ in stream])
+    TemplateCatalog(PrefixTreeMiner()).assign([record for record, _, _ in stream])
     mined = [[0] * len(block.events) for block in blocks]
     for record, i, k in stream:
         assert record.template_id is not None
@@ -278,7 +278,7 @@ def throughput(
     anomalies: list[str] = []
     for _ in range(repeats):
         raw = as_stream(blocks, lines, with_ids=False)
-        catalog, analyzer = TemplateCatalog(DrainMiner()), Analyzer()
+        catalog, analyzer = TemplateCatalog(PrefixTreeMiner()), Analyzer()
         started = time.perf_counter()
         for i in range(0, len(raw), BATCH):
             batch = raw[i : i + BATCH]

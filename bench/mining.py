@@ -76,11 +76,11 @@ def workloads(data: Path, lines: int) -> dict[str, Callable[[], list[Workload]]]
 
 
 def run_miner(runs: Sequence[Workload]) -> float:
-    from premortem.logs.miner import DrainMiner
+    from premortem.logs.miner import PrefixTreeMiner
 
     elapsed = 0.0
     for run in runs:
-        add = DrainMiner().add
+        add = PrefixTreeMiner().add
         started = time.perf_counter()
         for service, message in run:
             add(message, service=service)
@@ -91,7 +91,7 @@ def run_miner(runs: Sequence[Workload]) -> float:
 def run_catalog(runs: Sequence[Workload]) -> float:
     from premortem.domain import LogRecord
     from premortem.logs.catalog import TemplateCatalog
-    from premortem.logs.miner import DrainMiner
+    from premortem.logs.miner import PrefixTreeMiner
 
     elapsed = 0.0
     for run in runs:
@@ -99,7 +99,7 @@ def run_catalog(runs: Sequence[Workload]) -> float:
             LogRecord(time_ns=1_700_000_000_000_000_000 + i, body=m, service=s)
             for i, (s, m) in enumerate(run)
         ]
-        catalog = TemplateCatalog(DrainMiner())
+        catalog = TemplateCatalog(PrefixTreeMiner())
         started = time.perf_counter()
         for i in range(0, len(records), BATCH):
             catalog.assign(records[i : i + BATCH])
@@ -109,7 +109,7 @@ def run_catalog(runs: Sequence[Workload]) -> float:
 
 def dump(runs: Sequence[Workload], out: Path, *, off: Sequence[str] = (), cap: int = 5000) -> int:
     from premortem.logs.heuristics import Heuristics
-    from premortem.logs.miner import DrainMiner
+    from premortem.logs.miner import PrefixTreeMiner
 
     heuristics = Heuristics()
     for name in off:
@@ -117,7 +117,7 @@ def dump(runs: Sequence[Workload], out: Path, *, off: Sequence[str] = (), cap: i
     count = 0
     with out.open("w", encoding="utf-8") as handle:
         for n, run in enumerate(runs):
-            miner = DrainMiner(heuristics=heuristics, max_templates=cap)
+            miner = PrefixTreeMiner(heuristics=heuristics, max_templates=cap)
             evicted: list[int] = []
             miner.on_evict = evicted.extend
             for service, message in run:
@@ -140,13 +140,13 @@ def _catalog_run(run: Workload, *, heuristics: Any, cap: int) -> tuple[list[int 
     catalog's templates at the end, with their statistics."""
     from premortem.domain import LogRecord
     from premortem.logs.catalog import TemplateCatalog
-    from premortem.logs.miner import DrainMiner
+    from premortem.logs.miner import PrefixTreeMiner
 
     records = [
         LogRecord(time_ns=1_700_000_000_000_000_000 + 7 * i % 1000, body=m, service=s)
         for i, (s, m) in enumerate(run)
     ]
-    catalog = TemplateCatalog(DrainMiner(heuristics=heuristics, max_templates=cap))
+    catalog = TemplateCatalog(PrefixTreeMiner(heuristics=heuristics, max_templates=cap))
     for i in range(0, len(records), BATCH):
         catalog.assign(records[i : i + BATCH])
     templates = sorted(catalog.templates(), key=lambda t: t.id)

@@ -55,9 +55,9 @@ Parse = Callable[[str, str], int]
 def premortem_miner(heuristics: Heuristics | None = None) -> PrefixTreeMiner:
     # imported here: the drain3 worker must not carry premortem in its peak RSS
     from premortem.logs.heuristics import Heuristics
-    from premortem.logs.miner import DrainMiner
+    from premortem.logs.miner import PrefixTreeMiner
 
-    return DrainMiner(heuristics=heuristics or Heuristics())
+    return PrefixTreeMiner(heuristics=heuristics or Heuristics())
 
 
 def parser(name: str, system: str, heuristics: Heuristics | None = None) -> Parse:

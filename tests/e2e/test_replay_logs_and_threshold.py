@@ -24,7 +24,7 @@ from premortem.learn.model import TrainedModel
 from premortem.learn.network import ModeNetwork
 from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
-from premortem.logs.miner import DrainMiner
+from premortem.logs.miner import PrefixTreeMiner
 from premortem.runtime.assembly import Runtime
 
 pytestmark = pytest.mark.e2e
@@ -209,7 +209,7 @@ def serve_model(
     runtime = runtime_of(client)
     model = TrainedModel(
         modes=[MODE],
-        miner=DrainMiner(),
+        miner=PrefixTreeMiner(),
         indicators=IndicatorSet([], set()),
         network=ModeNetwork([], []),
         alert_threshold=threshold,

@@ -22,8 +22,8 @@ def test_importing_the_cli_loads_nothing_heavy() -> None:
 def test_mining_needs_no_learning_side() -> None:
     code = (
         "import io, premortem.commands.mine as m\n"
-        "from premortem.logs.miner import DrainMiner\n"
-        "m.mine_stream(io.StringIO('disk full on /dev/sda1\\n'), io.StringIO(), miner=DrainMiner())"
+        "from premortem.logs.miner import PrefixTreeMiner\n"
+        "m.mine_stream(io.StringIO('disk full on /dev/sda1\\n'), io.StringIO(), miner=PrefixTreeMiner())"
     )
     assert _loaded_after(code) == []
 

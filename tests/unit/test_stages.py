@@ -17,7 +17,7 @@ from premortem.learn.model import TrainedModel
 from premortem.learn.network import ModeNetwork
 from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
-from premortem.logs.miner import DrainMiner
+from premortem.logs.miner import PrefixTreeMiner
 from premortem.runtime.analysis import AnalysisStage, PredictionStage
 from premortem.store.models import StoredModel
 
@@ -117,7 +117,7 @@ class Models:
     ) -> None:
         model = TrainedModel(
             modes=[MODE],
-            miner=DrainMiner(),
+            miner=PrefixTreeMiner(),
             indicators=IndicatorSet([], set()),
             network=ModeNetwork([], []),
             alert_threshold=threshold,

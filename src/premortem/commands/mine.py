@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from premortem.logs.miner import DrainMiner
+    from premortem.logs.miner import PrefixTreeMiner
 
 
 def register(app: typer.Typer) -> None:
@@ -30,17 +30,19 @@ def mine(
     service: Annotated[str, typer.Option(help="Service the messages come from")] = "",
 ) -> None:
     """Mine templates from log messages and write each line's template as CSV."""
-    from premortem.logs.miner import DrainMiner
+    from premortem.logs.miner import PrefixTreeMiner
 
     try:
         with _opened(input, "r") as source, _opened(output, "w") as sink:
-            mine_stream(source, sink, miner=DrainMiner(), service=service)
+            mine_stream(source, sink, miner=PrefixTreeMiner(), service=service)
     except OSError as exc:
         typer.echo(f"premortem mine: {exc}", err=True)
         raise typer.Exit(1) from exc
 
 
-def mine_stream(source: IO[str], sink: IO[str], *, miner: DrainMiner, service: str = "") -> int:
+def mine_stream(
+    source: IO[str], sink: IO[str], *, miner: PrefixTreeMiner, service: str = ""
+) -> int:
     """Write `line,template_id,template` for every line of `source`; return the line count."""
     writer = csv.writer(sink, lineterminator="\n")
     writer.writerow(("line", "template_id", "template"))

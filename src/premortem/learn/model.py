@@ -60,8 +60,8 @@ from premortem.learn.rows import (
     merge_identical,
     training_rows,
 )
-from premortem.learn.timeline import Miner, Timeline, build_timeline
-from premortem.logs.miner import DrainMiner
+from premortem.learn.timeline import Timeline, build_timeline
+from premortem.logs import PrefixTreeMiner, TemplateMiner
 
 Feedback = tuple[str, int, str]  # (mode_id, time_ns, "confirmed" | "prevented" | "false_alarm")
 STATE_VERSION = 1
@@ -129,7 +129,7 @@ class TrainedModel:
             raise ValueError(f"unknown model state version {state.get('version')!r}")
         return cls(
             modes=[FailureMode.model_validate(m) for m in state["modes"]],
-            miner=DrainMiner.loads(state["miner"].encode()),
+            miner=PrefixTreeMiner.loads(state["miner"].encode()),
             indicators=IndicatorSet.from_state(state["indicators"]),
             network=ModeNetwork.from_state(state["network"]),
             horizon_s=state["horizon_s"],
@@ -159,7 +159,7 @@ def train(
     manual_modes: Sequence[FailureMode] = (),
     feedback: Sequence[Feedback] = (),
     horizon_s: float = 300.0,
-    miner: Miner | None = None,
+    miner: TemplateMiner | None = None,
     progress: Callable[[str], None] | None = None,
     series: Mapping[str, Sequence[MetricSeries]] | None = None,
     normal_series: Sequence[MetricSeries] = (),
@@ -173,7 +173,7 @@ def train(
     which widen the series' normal ranges only.
     """
     runs = sorted(test_runs, key=lambda r: r.timestamp)
-    miner = miner or DrainMiner(max_templates=20000)
+    miner = miner or PrefixTreeMiner(max_templates=20000)
     episodes = {e.source_id: e for e in collect_episodes(runs, events)}
     views = _views(runs, _by_run(logs), episodes, miner, progress, series or {})
     keep_onset_only(views)
@@ -362,7 +362,7 @@ def _views(
     runs: Sequence[TestRun],
     logs: Mapping[str, Sequence[LogRecord]],
     episodes: Mapping[str, Episode],
-    miner: Miner,
+    miner: TemplateMiner,
     progress: Callable[[str], None] | None,
     series: Mapping[str, Sequence[MetricSeries]],
 ) -> list[RunView]:

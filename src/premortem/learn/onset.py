@@ -36,7 +36,8 @@ from premortem.domain import (
     outcome_text,
 )
 from premortem.learn.episodes import fault_start_ns
-from premortem.learn.timeline import Miner, Timeline, build_timeline
+from premortem.learn.timeline import Timeline, build_timeline
+from premortem.logs import TemplateMiner
 
 _WORD = re.compile(r"[a-z][a-z_]{2,}")
 # Words that say nothing about what failed (masking placeholders, test-report boilerplate).
@@ -179,7 +180,7 @@ def place_onset(
 
 
 def onset_in_records(
-    run: TestRun, records: Sequence[LogRecord], *, miner: Miner, healthy: set[int]
+    run: TestRun, records: Sequence[LogRecord], *, miner: TemplateMiner, healthy: set[int]
 ) -> int | None:
     """A failed run's onset as training would place it: `failure_time`, else found in
     `records` (its logs) with a trained model's miner and healthy templates; None if it passed.

@@ -26,7 +26,7 @@ from premortem.ingest.severity import without_header
 from premortem.learn.metric_signals import signal_id
 from premortem.learn.model import TrainedModel
 from premortem.learn.rows import RECENT_GAPS, evidence_life_ns, regap_ns
-from premortem.logs.miner import DrainMiner, Match
+from premortem.logs.miner import Match, PrefixTreeMiner
 
 # Why a prediction closes (its `evidence["closes"]`): the alert it raised resolves.
 RISK_LOWERED = "risk lowered"
@@ -175,7 +175,7 @@ class OnlinePredictor:
 
     def restore(self, data: bytes) -> None:
         state = textjson.loads(data)
-        self._miner = DrainMiner.loads(state["miner"].encode())
+        self._miner = PrefixTreeMiner.loads(state["miner"].encode())
         self._fired = {name: _Fired(*fields) for name, fields in state["fired"].items()}
         # A checkpoint from before steady signals expired early has no gaps: the window.
         self._gaps = {str(k): [int(g) for g in v] for k, v in state.get("gaps", {}).items()}

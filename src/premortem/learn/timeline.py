@@ -11,25 +11,9 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from premortem.domain import WARN_SEVERITY, LogRecord
-
-
-class MatchLike(Protocol):
-    @property
-    def template_id(self) -> int: ...
-
-    @property
-    def template(self) -> str: ...
-
-
-class Miner(Protocol):
-    """The part of the template miner (premortem.logs.miner) the engine uses."""
-
-    def add(self, message: str, *, service: str = "") -> MatchLike: ...
-
-    def dumps(self) -> bytes: ...
+from premortem.logs import TemplateMiner
 
 
 @dataclass(slots=True)
@@ -76,7 +60,7 @@ class Timeline:
         return {t for t in self.times if self.first_in(t, since_ns, until_ns) is not None}
 
 
-def build_timeline(run_id: str, records: Iterable[LogRecord], miner: Miner) -> Timeline:
+def build_timeline(run_id: str, records: Iterable[LogRecord], miner: TemplateMiner) -> Timeline:
     """Mine `records` (any order) into a timeline; the miner learns as it goes."""
     timeline = Timeline(run_id)
     times = timeline.times

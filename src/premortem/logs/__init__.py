@@ -1,13 +1,14 @@
 """Log analysis: template mining (`miner`, `masking`) and windowed counts.
 
-`TemplateMiner` is the role the pipeline codes against; `DrainMiner` is the implementation.
+`TemplateMiner` is the one miner role the pipeline and the learning code against (the server's
+catalog, the model's own miner, a run's timeline); `PrefixTreeMiner` is its implementation.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
-from premortem.logs.miner import DrainMiner, Match, PrefixTreeMiner
+from premortem.logs.miner import Match, PrefixTreeMiner
 
 if TYPE_CHECKING:  # pydantic stays out of a process that only mines
     from premortem.domain import Template
@@ -26,5 +27,8 @@ class TemplateMiner(Protocol):
 
     def dumps(self) -> bytes: ...
 
+    @classmethod
+    def loads(cls, data: bytes) -> Self: ...
 
-__all__ = ["DrainMiner", "Match", "PrefixTreeMiner", "TemplateMiner"]
+
+__all__ = ["Match", "PrefixTreeMiner", "TemplateMiner"]

@@ -31,7 +31,7 @@ from typing import Protocol
 
 from premortem.counts import TemplateFields
 from premortem.domain import LogRecord, Template
-from premortem.logs.miner import DrainMiner
+from premortem.logs.miner import PrefixTreeMiner
 
 SAMPLES_PER_TEMPLATE = 5
 _ORDER = itemgetter(0, 1)  # (-count, id): entries themselves are not comparable
@@ -121,7 +121,7 @@ class _Stats:
 class TemplateCatalog:
     def __init__(
         self,
-        miner: DrainMiner,
+        miner: PrefixTreeMiner,
         repository: TemplateRepository | None = None,
         *,
         flush_interval_s: float = 5.0,
@@ -148,7 +148,9 @@ class TemplateCatalog:
         cls, repository: TemplateRepository, *, max_templates: int, flush_interval_s: float = 5.0
     ) -> TemplateCatalog:
         state = repository.load_miner_state()
-        miner = DrainMiner.loads(state) if state else DrainMiner(max_templates=max_templates)
+        miner = (
+            PrefixTreeMiner.loads(state) if state else PrefixTreeMiner(max_templates=max_templates)
+        )
         saved = sorted(repository.load_templates(), key=lambda tpl: tpl.id)
         catalog = cls(miner, repository, flush_interval_s=flush_interval_s)
         since_state = miner.next_id

@@ -480,6 +480,3 @@ class PrefixTreeMiner:
         for cluster_id, service, tokens, count in state["clusters"]:
             miner._hold(Cluster(cluster_id, service, list(tokens), count))
         return miner
-
-
-DrainMiner = PrefixTreeMiner

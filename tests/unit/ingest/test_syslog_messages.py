@@ -6,7 +6,7 @@ message. PostgreSQL's wire shape: src/backend/utils/error/elog.c, write_syslog (
 from __future__ import annotations
 
 from premortem.ingest import syslog
-from premortem.logs.miner import DrainMiner
+from premortem.logs.miner import PrefixTreeMiner
 
 NOW = 1_714_557_600_000_000_000
 
@@ -46,7 +46,7 @@ def test_one_message_with_other_details_is_one_template() -> None:
     other = PG.replace("1234; blocked by process 813", "98; blocked by process 4").replace(
         "id = 7", "id = 9"
     )
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     first = syslog.parse_lines(PG, now_ns=NOW)[0]
     second = syslog.parse_lines(other.replace("[7-", "[8-"), now_ns=NOW)[0]
     assert (

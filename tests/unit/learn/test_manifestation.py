@@ -152,7 +152,7 @@ def test_a_line_healthy_operation_logs_at_info_is_never_the_failure() -> None:
     is the failure, and the onset is that ERROR's first line, not the run's first order."""
     from premortem.learn.onset import place_onset
     from premortem.learn.timeline import build_timeline
-    from premortem.logs.miner import DrainMiner
+    from premortem.logs.miner import PrefixTreeMiner
 
     second = 1_000_000_000
     records = [
@@ -166,7 +166,7 @@ def test_a_line_healthy_operation_logs_at_info_is_never_the_failure() -> None:
         for k in range(20, 30)
     ]
     records.sort(key=lambda r: r.time_ns)
-    timeline = build_timeline("r", records, DrainMiner())
+    timeline = build_timeline("r", records, PrefixTreeMiner())
     settled = next(t for t, text in timeline.templates.items() if "not" not in text)
     details = "probe POST /api/orders answered 504: order not settled within 3 s"
     manifest, onset = place_onset(timeline, details, fault_start_ns=10 * second, healthy={settled})

@@ -9,7 +9,7 @@ import time
 
 from premortem.domain import LogRecord
 from premortem.logs.catalog import TemplateCatalog
-from premortem.logs.miner import DrainMiner
+from premortem.logs.miner import PrefixTreeMiner
 
 
 def word(n: int) -> str:
@@ -34,7 +34,7 @@ def distinct(start: int, count: int, *, services: int = 1) -> list[LogRecord]:
 
 
 def test_statistics_are_evicted_with_the_miners_templates() -> None:
-    catalog = TemplateCatalog(DrainMiner(max_templates=50))
+    catalog = TemplateCatalog(PrefixTreeMiner(max_templates=50))
     for start in range(0, 3000, 100):
         catalog.assign(distinct(start, 100))
     held = catalog.templates()
@@ -45,7 +45,7 @@ def test_statistics_are_evicted_with_the_miners_templates() -> None:
 
 
 def test_per_service_maps_are_bounded_by_the_template_cap() -> None:
-    catalog = TemplateCatalog(DrainMiner(max_templates=50, cache_limit=1000))
+    catalog = TemplateCatalog(PrefixTreeMiner(max_templates=50, cache_limit=1000))
     for start in range(0, 6000, 200):
         catalog.assign(distinct(start, 200, services=6000))
     sizes = catalog.sizes()
@@ -58,7 +58,7 @@ def test_per_service_maps_are_bounded_by_the_template_cap() -> None:
 
 
 def test_reading_while_another_thread_assigns_never_fails() -> None:
-    catalog = TemplateCatalog(DrainMiner(max_templates=2000))
+    catalog = TemplateCatalog(PrefixTreeMiner(max_templates=2000))
     catalog.assign(distinct(0, 1000))
     stop = threading.Event()
 
@@ -89,7 +89,7 @@ def test_reading_while_another_thread_assigns_never_fails() -> None:
 
 
 def test_a_page_is_ordered_by_count_then_id_and_filtered() -> None:
-    catalog = TemplateCatalog(DrainMiner())
+    catalog = TemplateCatalog(PrefixTreeMiner())
     records = distinct(0, 30, services=3)
     catalog.assign(records + records[:5] + records[:2])
     page, total = catalog.page(limit=4)
@@ -99,7 +99,7 @@ def test_a_page_is_ordered_by_count_then_id_and_filtered() -> None:
     assert total == 10 and len(page) == 9 and all(t.service == "svc-1" for t in page)
 
 
-class SortingMiner(DrainMiner):
+class SortingMiner(PrefixTreeMiner):
     """The eviction as it was first written (sort everything, drop the rarest): the reference."""
 
     def _evict(self) -> None:
@@ -119,13 +119,13 @@ def test_eviction_picks_the_same_templates_as_a_full_sort() -> None:
         (f"{word(rng.randrange(400))} done in {rng.randrange(99)} ms", f"svc-{rng.randrange(3)}")
         for _ in range(20_000)
     ]
-    fast, reference = DrainMiner(max_templates=120), SortingMiner(max_templates=120)
+    fast, reference = PrefixTreeMiner(max_templates=120), SortingMiner(max_templates=120)
     assigned = [fast.add(line, service=service).template_id for line, service in lines]
     expected = [reference.add(line, service=service).template_id for line, service in lines]
     assert assigned == expected
     assert fast.templates() == reference.templates()
     assert fast.evictions == reference.evictions > 1000
-    restored = DrainMiner.loads(fast.dumps())
+    restored = PrefixTreeMiner.loads(fast.dumps())
     reference = SortingMiner.loads(fast.dumps())
     assert [restored.add(x, service=s).template_id for x, s in lines[:5000]] == [
         reference.add(x, service=s).template_id for x, s in lines[:5000]
@@ -164,7 +164,7 @@ class _SlowRows:
 def test_a_template_evicted_while_its_row_is_being_saved_leaves_no_row_behind() -> None:
     """Review of issue 13: a flush that ran before the row existed must not forget it."""
     rows = _SlowRows()
-    catalog = TemplateCatalog(DrainMiner(max_templates=2), rows)
+    catalog = TemplateCatalog(PrefixTreeMiner(max_templates=2), rows)
     first = threading.Thread(target=catalog.assign, args=(distinct(0, 1),))
     first.start()
     assert rows.entered.wait(10)  # its new template is being saved

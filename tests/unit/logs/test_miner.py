@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from premortem.domain import Template
-from premortem.logs import DrainMiner, Match, TemplateMiner
+from premortem.logs import Match, PrefixTreeMiner, TemplateMiner
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import mask
 
@@ -31,7 +31,7 @@ def grouping_accuracy(truth: list[str], predicted: list[int]) -> float:
 
 
 def test_distinct_events_differing_in_one_word_stay_apart() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     started = miner.add("[instance: 7f3a] VM Started (Lifecycle Event)")
     paused = miner.add("[instance: 9b1c] VM Paused (Lifecycle Event)")
     assert started.template_id != paused.template_id
@@ -39,7 +39,7 @@ def test_distinct_events_differing_in_one_word_stay_apart() -> None:
 
 
 def test_a_name_after_user_or_for_is_a_parameter() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     first = miner.add("Failed password for root from 10.0.0.1 port 22 ssh2")
     second = miner.add("Failed password for admin from 10.0.0.2 port 23 ssh2")
     assert second.template_id == first.template_id
@@ -49,7 +49,7 @@ def test_a_name_after_user_or_for_is_a_parameter() -> None:
 
 
 def test_mostly_parameter_lines_do_not_spawn_clusters() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     ids = {
         miner.add(f"{i} {i * 7}.{i % 10} 0x{i:04x} {i}ms /data/blk_{i} node-{i % 5}").template_id
         for i in range(500)
@@ -59,14 +59,14 @@ def test_mostly_parameter_lines_do_not_spawn_clusters() -> None:
 
 
 def test_identical_short_messages_match_and_distinct_ones_do_not() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     assert miner.add("succeeded").template_id == miner.add("succeeded").template_id
     assert miner.add("ok").template_id != miner.add("failed").template_id
     assert miner.add("").template == ""
 
 
 def test_parameters_are_extracted_with_the_template() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     found = miner.add("Received block blk_-1608 of size 67108864 from /10.250.19.102")
     assert found.is_new
     assert found.template == "Received block <*> of size <*> from <*>"
@@ -76,7 +76,7 @@ def test_parameters_are_extracted_with_the_template() -> None:
 
 
 def test_a_parameter_spanning_tokens_is_one_parameter() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     short = miner.add("close, 0 bytes sent, lifetime 00:01")
     long = miner.add("close, 1190 bytes (1.16 KB) sent, lifetime 00:02")
     assert long.template_id == short.template_id
@@ -84,14 +84,14 @@ def test_a_parameter_spanning_tokens_is_one_parameter() -> None:
 
 
 def test_templates_generalise_and_keep_their_id() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     first = miner.add("ssl.gstatic.com:443 open through proxy proxy.example.org:5070 HTTPS")
     second = miner.add("tcp.tencent.com:80 open through proxy proxy.example.org:5070 HTTPS")
     assert second.template_id == first.template_id
     # host names without a digit are constants unless dotted_names is on (docs/detectors.md)
     assert second.template == "<*> open through proxy proxy.example.org:<*> HTTPS"
     assert second.parameters == ("tcp.tencent.com:80", "proxy.example.org:5070")
-    dotted = DrainMiner(heuristics=Heuristics(dotted_names=True))
+    dotted = PrefixTreeMiner(heuristics=Heuristics(dotted_names=True))
     dotted.add("ssl.gstatic.com:443 open through proxy proxy.example.org:5070 HTTPS")
     assert (
         dotted.add("tcp.tencent.com:80 open through proxy proxy.example.org:5070 HTTPS").template
@@ -100,7 +100,7 @@ def test_templates_generalise_and_keep_their_id() -> None:
 
 
 def test_services_have_their_own_templates_and_global_ids() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     a = miner.add("connection reset", service="api")
     b = miner.add("connection reset", service="db")
     assert a.template_id != b.template_id
@@ -108,7 +108,7 @@ def test_services_have_their_own_templates_and_global_ids() -> None:
 
 
 def test_match_does_not_learn() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     assert miner.match("Disk 3 is full") is None
     learned = miner.add("Disk 3 is full")
     found = miner.match("Disk 12 is full")
@@ -119,7 +119,7 @@ def test_match_does_not_learn() -> None:
 
 
 def test_cap_evicts_the_rarest_and_counts_evictions() -> None:
-    miner = DrainMiner(max_templates=3)
+    miner = PrefixTreeMiner(max_templates=3)
     for _ in range(5):
         kept = miner.add("alpha event happened")
     miner.add("beta event happened")
@@ -134,10 +134,10 @@ def test_cap_evicts_the_rarest_and_counts_evictions() -> None:
 
 
 def test_state_round_trip_keeps_ids_and_counts() -> None:
-    miner = DrainMiner(max_templates=50)
+    miner = PrefixTreeMiner(max_templates=50)
     first = [miner.add(f"user {i} logged in from 10.0.0.{i}") for i in range(3)]
     other = miner.add("cache flushed")
-    restored = DrainMiner.loads(miner.dumps())
+    restored = PrefixTreeMiner.loads(miner.dumps())
     assert restored.templates() == miner.templates()
     assert restored.add("user 9 logged in from 10.0.0.9").template_id == first[0].template_id
     assert restored.add("cache flushed").template_id == other.template_id
@@ -147,18 +147,18 @@ def test_state_round_trip_keeps_ids_and_counts() -> None:
 
 def test_loads_rejects_unknown_state() -> None:
     with pytest.raises(ValueError):
-        DrainMiner.loads(b'{"version": 99}')
+        PrefixTreeMiner.loads(b'{"version": 99}')
 
 
 def test_templates_are_domain_templates() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     miner.add("job 1 done")
     miner.add("job 2 done")
     assert miner.templates() == [Template(id=1, service="", template="job <*> done", count=2)]
 
 
 def test_drain_miner_plays_the_template_miner_role() -> None:
-    miner: TemplateMiner = DrainMiner()
+    miner: TemplateMiner = PrefixTreeMiner()
     assert isinstance(miner.add("x"), Match)
 
 
@@ -179,7 +179,7 @@ def test_masking_defaults() -> None:
 def test_grouping_accuracy_on_loghub_excerpts(system: str, floor: float) -> None:
     with (FIXTURES / f"{system}_200_structured.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     predicted = [miner.add(row["Content"]).template_id for row in rows]
     assert grouping_accuracy([row["EventTemplate"] for row in rows], predicted) >= floor
 
@@ -195,7 +195,7 @@ def test_parameters_read_late_are_those_read_at_once() -> None:
         "close, 1190 bytes (1.16 KB) sent, lifetime 00:02",
         "Received block blk_77 of size 1 from /10.0.0.9",
     ]
-    eager, lazy = DrainMiner(), DrainMiner()
+    eager, lazy = PrefixTreeMiner(), PrefixTreeMiner()
     at_once = [eager.add(line).parameters for line in lines]
     matches = [lazy.add(line) for line in lines]
     assert [m.parameters for m in matches] == at_once
@@ -208,10 +208,10 @@ def test_parameters_read_late_are_those_read_at_once() -> None:
 def test_state_round_trips_lines_that_are_not_utf8() -> None:
     """Syslog bytes that are not UTF-8 arrive as lone surrogates; the miner's state (saved by
     the catalog, and in a predictor's checkpoint) keeps them."""
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     for n in range(3):
         miner.add(f"disk \udc80\udcff full on sd{n}", service="api\udc80")
-    restored = DrainMiner.loads(miner.dumps())
+    restored = PrefixTreeMiner.loads(miner.dumps())
     assert restored.dumps() == miner.dumps()
     assert restored.add("disk \udc80\udcff full on sd9", service="api\udc80").template_id == (
         miner.add("disk \udc80\udcff full on sd9", service="api\udc80").template_id

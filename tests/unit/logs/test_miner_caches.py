@@ -10,7 +10,7 @@ import weakref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from premortem.logs import DrainMiner
+from premortem.logs import PrefixTreeMiner
 from premortem.logs.clusters import Cluster
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import digit_shape, mask
@@ -82,7 +82,7 @@ def _real_like(rng: random.Random, n: int) -> list[tuple[str, str]]:
 
 def _uncached(lines: list[tuple[str, str]]) -> list[tuple[int, str, tuple[str, ...]]]:
     """The same miner with its caches emptied before every message: clustering alone."""
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     out = []
     for message, service in lines:
         miner._by_shape.clear()
@@ -94,7 +94,7 @@ def _uncached(lines: list[tuple[str, str]]) -> list[tuple[int, str, tuple[str, .
 
 def test_cached_miner_gives_the_templates_of_the_uncached_one() -> None:
     lines = _real_like(random.Random(3), 3000)
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     cached = [miner.add(message, service=service) for message, service in lines]
     assert [(m.template_id, m.template, m.parameters) for m in cached] == _uncached(lines)
     # the caches answered most lines without masking (the point of keying on token shapes)
@@ -102,7 +102,7 @@ def test_cached_miner_gives_the_templates_of_the_uncached_one() -> None:
 
 
 def test_numbers_of_another_length_and_hex_ids_hit_the_cache() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     miner.add("Lock 3f2a9c acquired by 7 :: waited 0.5s")
     miner.add("Lock 99e1b0d7 acquired by 12345 :: waited 10.25s")
     assert miner.key_misses == 1 and miner.shape_misses == 2
@@ -111,7 +111,7 @@ def test_numbers_of_another_length_and_hex_ids_hit_the_cache() -> None:
 def test_mining_is_deterministic_across_runs_and_hash_seeds() -> None:
     """No set or dict order leaks into ids: two miners agree, including after eviction."""
     lines = _real_like(random.Random(5), 2000)
-    first, second = DrainMiner(max_templates=20), DrainMiner(max_templates=20)
+    first, second = PrefixTreeMiner(max_templates=20), PrefixTreeMiner(max_templates=20)
     assert [first.add(m, service=s) for m, s in lines] == [
         second.add(m, service=s) for m, s in lines
     ]
@@ -120,7 +120,7 @@ def test_mining_is_deterministic_across_runs_and_hash_seeds() -> None:
 
 
 def test_evicted_templates_leave_memory() -> None:
-    miner = DrainMiner(max_templates=20, cache_limit=10_000)
+    miner = PrefixTreeMiner(max_templates=20, cache_limit=10_000)
     alive: list[weakref.ref[Cluster]] = []
     for i in range(3000):
         word = "".join(chr(97 + (i // 26**k) % 26) for k in range(3))
@@ -140,7 +140,7 @@ def test_evicted_templates_leave_memory() -> None:
 def test_evicted_templates_of_many_services_leave_memory() -> None:
     """A pass over the caches walks only the services that lost a template; it still frees
     every evicted template, whichever service held it."""
-    miner = DrainMiner(max_templates=20, cache_limit=10_000)
+    miner = PrefixTreeMiner(max_templates=20, cache_limit=10_000)
     alive: list[weakref.ref[Cluster]] = []
     for i in range(3000):
         word = "".join(chr(97 + (i // 26**k) % 26) for k in range(3))
@@ -156,7 +156,7 @@ def test_evicted_templates_of_many_services_leave_memory() -> None:
 def test_every_heuristic_can_be_switched_off() -> None:
     for name in Heuristics.names():
         off = Heuristics().switched(name, on=False)
-        miner = DrainMiner(heuristics=off)
+        miner = PrefixTreeMiner(heuristics=off)
         assert miner.add("disk 3 of /dev/sda1 full (12 KB left)").template_id == 1
     assert Heuristics().switched("min_shared_words", on=False).min_shared_words == 0
 
@@ -183,7 +183,7 @@ def test_one_off_digit_shapes_do_not_fill_the_cache() -> None:
     """Numbers that change length make a new digit shape almost every line: those are answered by
     the runs key and not cached one by one, while shapes that come back still are."""
     rng = random.Random(11)
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     for _ in range(5000):
         numbers = [str(rng.randrange(10 ** rng.randint(1, 12))) for _ in range(4)]
         miner.add("Served {} bytes to {}:{} in {} ms".format(*numbers))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from premortem.logs import DrainMiner
+from premortem.logs import PrefixTreeMiner
 from premortem.logs.clusters import Bucket, Cluster, lead
 from premortem.logs.heuristics import Heuristics
 from premortem.logs.masking import DEFAULTS, WILDCARD
@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "logs"
 Lines = list[tuple[str, str]]  # (message, service)
 
 
-class FullScanMiner(DrainMiner):
+class FullScanMiner(PrefixTreeMiner):
     """Compares a message with every held template of its service, length and lead."""
 
     def _candidates(self, tokens: list[str], service: str) -> Iterator[Cluster]:
@@ -34,7 +34,7 @@ class FullScanMiner(DrainMiner):
                 yield cluster
 
 
-def assert_index_consistent(miner: DrainMiner) -> None:
+def assert_index_consistent(miner: PrefixTreeMiner) -> None:
     """Every bucket holds exactly its group's templates, indexed by their current tokens."""
     held = 0
     for (service, size), group in miner._groups.items():
@@ -112,7 +112,7 @@ def _names(count: int, seed: int) -> Lines:
     return lines
 
 
-def _mine(miner: DrainMiner, lines: Lines) -> Iterator[tuple[int, str]]:
+def _mine(miner: PrefixTreeMiner, lines: Lines) -> Iterator[tuple[int, str]]:
     for step, (message, service) in enumerate(lines):
         found = miner.add(message, service=service)
         yield found.template_id, found.template
@@ -140,12 +140,12 @@ STREAMS = {
 def test_the_index_picks_the_template_a_full_scan_picks(stream: str, heuristics: str) -> None:
     make, cap = STREAMS[stream]
     lines, rules = make(), HEURISTICS[heuristics]
-    indexed = DrainMiner(max_templates=cap, heuristics=rules)
+    indexed = PrefixTreeMiner(max_templates=cap, heuristics=rules)
     reference = FullScanMiner(max_templates=cap, heuristics=rules)
     half = len(lines) // 2
     assert list(_mine(indexed, lines[:half])) == list(_mine(reference, lines[:half]))
     # state restored: the index is rebuilt from the templates
-    indexed = DrainMiner.loads(indexed.dumps(), heuristics=rules)
+    indexed = PrefixTreeMiner.loads(indexed.dumps(), heuristics=rules)
     reference = FullScanMiner.loads(reference.dumps(), heuristics=rules)
     assert_index_consistent(indexed)
     assert list(_mine(indexed, lines[half:])) == list(_mine(reference, lines[half:]))
@@ -156,7 +156,7 @@ def test_the_index_picks_the_template_a_full_scan_picks(stream: str, heuristics:
 
 
 def test_the_streams_exercise_eviction_absorption_and_big_buckets() -> None:
-    miner = DrainMiner(max_templates=60)
+    miner = PrefixTreeMiner(max_templates=60)
     for message, service in _absorbing(4000, seed=3):
         miner.add(message, service=service)
     assert miner.evictions > 0
@@ -166,14 +166,14 @@ def test_the_streams_exercise_eviction_absorption_and_big_buckets() -> None:
         for t in miner.templates()
     )
     assert max(len(b) for group in miner._groups.values() for b in group.values()) > 8
-    many = DrainMiner(max_templates=150)
+    many = PrefixTreeMiner(max_templates=150)
     for message, service in _many_templates(1200):
         many.add(message, service=service)
     assert many.evictions > 0
 
 
 def test_a_message_of_new_words_is_compared_with_few_templates() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     for message, service in _many_templates(2000):
         miner.add(message, service=service)
     (bucket,) = miner._groups[("svc", 7)].values()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from premortem.ingest.native import parse_logs
-from premortem.logs import DrainMiner
+from premortem.logs import PrefixTreeMiner
 
 DETAILS = (
     "Process holding the lock: 813. Wait queue: 812.",
@@ -36,7 +36,7 @@ def _postgres_batch() -> bytes:
 def test_five_detail_variants_are_one_template() -> None:
     records = parse_logs(_postgres_batch(), now_ns=0)
     assert len(records) == 5
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     matches = [miner.add(r.body, service=r.service) for r in records]
     assert {m.template_id for m in matches} == {1}
     [template] = miner.templates()
@@ -48,7 +48,7 @@ def test_five_detail_variants_are_one_template() -> None:
 
 
 def test_headline_parameters_and_match() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     first = miner.add("ERROR: timeout after 30 s\nDETAIL: a", service="s")
     second = miner.add("ERROR: timeout after 45 s\n\tat a.B.c(B.java:1)", service="s")
     assert (first.template_id, second.template_id) == (1, 1)
@@ -59,5 +59,5 @@ def test_headline_parameters_and_match() -> None:
 
 
 def test_blank_first_line_uses_the_first_line_with_text() -> None:
-    miner = DrainMiner()
+    miner = PrefixTreeMiner()
     assert miner.add("\nboom 1\nmore", service="s").template == "boom <*>"

@@ -17,7 +17,7 @@ from premortem.learn.model import TrainedModel
 from premortem.learn.network import ModeNetwork
 from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
-from premortem.logs.miner import DrainMiner
+from premortem.logs.miner import PrefixTreeMiner
 from premortem.runtime import analysis as stages
 from premortem.runtime.analysis import LivePredictions, PredictionStage
 from premortem.service.metrics import ServiceMetrics
@@ -168,7 +168,7 @@ class Models:
     def __init__(self) -> None:
         model = TrainedModel(
             modes=[MODE],
-            miner=DrainMiner(),
+            miner=PrefixTreeMiner(),
             indicators=IndicatorSet([], set()),
             network=ModeNetwork([], []),
         )

@@ -203,3 +203,43 @@ def test_lines_and_samples_already_received_are_predicted_on_when_sent_again(
             assert not inside, f"the absorbed fault (run {index}) was alerted: {spans}"
     trained_on = int(later[0][0].timestamp.timestamp()) * S
     assert [a["started_at"] for a in alerts if a["started_ns"] < trained_on] == []
+
+
+def test_what_a_plain_training_learned_from_is_not_predicted_on_when_sent_again(
+    client: TestClient,
+) -> None:
+    """`POST /api/v1/train` on everything, then the same lines and samples arrive again (a
+    shipper restarted without its position file): the new model raised an alert inside a
+    trained run and stored the trained failures as seen live (a trial). Now nothing of it is
+    predicted on, and the next run, live, is warned as before."""
+    pipeline = client.app.state.pipeline  # type: ignore[attr-defined]
+    history = leak_suite(["fail", "pass", "recovers", "fail", "pass", "fail"] * 2, 0)
+    for run, records, series in history:
+        _post_run(client, run)
+        assert client.post("/api/v1/logs", json=_logs(records)).status_code == 200
+        _write(client, series)
+    pipeline.drain()
+    trained = client.post("/api/v1/train")
+    assert trained.status_code == 200, trained.text
+    newest = max(t for _run, _records, series in history for t, _ in series.points)
+    assert trained.json()["stats"]["learned_until_ns"] == newest + 1, "its newest sample"
+
+    for _run, records, series in history:
+        assert client.post("/api/v1/logs", json=_logs(records)).status_code == 200
+        _write(client, series)
+        pipeline.drain()
+    assert client.get("/api/v1/alerts").json()["items"] == []
+    assert client.get("/api/v1/failures").json()["items"] == []
+
+    run, records, series = leak_suite(["fail"], 40)[0]
+    for second in range(RUN_S):
+        low, high = records[0].time_ns + second * S, records[0].time_ns + (second + 1) * S
+        lines = [r for r in records if low <= r.time_ns < high]
+        if lines:
+            client.post("/api/v1/logs", json=_logs(lines))
+        points = [(t, v) for t, v in series.points if low <= t < high]
+        if points:
+            _write(client, MetricSeries(series.metric, series.labels, points))
+        pipeline.drain()
+    alerts = client.get("/api/v1/alerts").json()["items"]
+    assert alerts and all(a["started_ns"] >= records[0].time_ns for a in alerts)

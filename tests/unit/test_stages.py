@@ -303,6 +303,34 @@ def test_a_model_trained_until_a_time_takes_stream_time_back_there() -> None:
     assert clocks.now_ns("api") == 950 * S
 
 
+def test_what_a_model_trained_on_everything_learned_from_is_not_predicted_on_again() -> None:
+    # A plain `train` learned from the records up to the newest it read (`learned_until_ns`).
+    # A shipper restarted without its position sends them again: the new model must not alert
+    # on them (a trial's did, and stored its trained failures as "seen live"). Stream time
+    # stays where it is: only `until` takes it back.
+    mono = ManualClock(0)
+    clocks = StreamClocks(mono)
+    clocks.observe("db", 1_000 * S)
+    alerting = AlertingService(
+        MemoryAlertStore(), routes=[], modes={MODE.id: MODE}.get, clock=clocks.newest()
+    )
+    stage = PredictionStage(
+        Models(0.3, stats={"learned_until_ns": 900 * S}),
+        predictions=Predictions(),
+        alerting=alerting,
+        clocks=clocks,
+        predictor=lambda model, clock, *, min_probability: FakePredictor(
+            model, clock, min_probability=min_probability
+        ),
+    )
+    stage.reload()
+    assert clocks.now_ns("db") == 1_000 * S
+    stage.on_logs([line("db", 500), line("db", 899)])
+    assert firing(alerting) == [], "what it trained on, sent again"
+    stage.on_logs([line("db", 1_001)])
+    assert firing(alerting) == ["db_pool"], "a line after what it learned from is live"
+
+
 def test_the_predictor_reads_the_time_of_the_source_it_was_given() -> None:
     stage, _, _, mono = prediction_stage(model_threshold=0.3)
     stage.on_logs([line("a", 1000, "ok"), line("a", 1001, "ok"), line("b", 10, "ok")])

@@ -281,8 +281,9 @@ class PredictionStage:
         self.version = 0
         self.predictor: Predictor | None = None
         self.threshold: AlertThreshold | None = None
-        # A model trained with `until` learned from what came before it: records from then are
-        # its training data, not its live stream, when they are sent again (`reload`).
+        # A model learned from what came before `until` (or, trained on everything, before the
+        # newest record it read): records from then are its training data, not its live stream,
+        # when they are sent again (`reload`). Only `until` takes stream time back.
         self.trained_until_ns: int | None = None
         self.live = LivePredictions()
         # Told every (source, predictions) alerting is told: the analysis process passes them
@@ -406,7 +407,9 @@ class PredictionStage:
         threshold = self._threshold_for(model, stored.version)
         self.predictor = self.make_predictor(model, self._clock, min_probability=self._override)
         until = model.stats.get("trained_until_ns")
-        self.trained_until_ns = int(until) if until is not None else None
+        learned = model.stats.get("learned_until_ns")  # the newest record it trained on, + 1
+        cutoff = until if until is not None else learned
+        self.trained_until_ns = int(cutoff) if cutoff is not None else None
         if until is not None:
             # Trained on what came before `until`: what came after, received already or not, is
             # what it predicts on, as live (clock.StreamClocks.go_back_to).

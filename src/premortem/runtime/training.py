@@ -13,6 +13,7 @@ import contextlib
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from premortem.alerting.feedback import feedback_for_training
@@ -192,6 +193,7 @@ class RunLogs(Mapping[str, Sequence[LogRecord]]):
         self._store = store
         self._runs = {run.test_id: run for run in runs}
         self._windows = run_windows_ns(runs)
+        self.newest_ns: int | None = None  # the newest record read: what training learned up to
 
     def __getitem__(self, test_id: str) -> Sequence[LogRecord]:
         run = self._runs[test_id]
@@ -201,6 +203,9 @@ class RunLogs(Mapping[str, Sequence[LogRecord]]):
             records += self._read(
                 LogQuery(service=service, since_ns=since, until_ns=until, newest_first=False)
             )
+        if records:
+            newest = max(r.time_ns for r in records)
+            self.newest_ns = newest if self.newest_ns is None else max(self.newest_ns, newest)
         return sorted(records, key=lambda r: r.time_ns) if run.services else records
 
     def _read(self, query: LogQuery) -> list[LogRecord]:
@@ -280,24 +285,27 @@ class Trainer:
         ]
         stored = self._modes.all_modes()
         windows = run_windows_ns(stored_runs)
+        logs = RunLogs(self._inputs, stored_runs)
+        by_run = series_by_run(self.series, runs, windows)
+        normal = series_between_runs(
+            self.series,
+            runs,
+            windows,
+            horizon_ns=int(self._horizon_s * SECOND),
+            failures_ns=failure_times(events),
+            until_ns=until_ns,
+        )
         model = train(
             runs,
-            RunLogs(self._inputs, stored_runs),
+            logs,
             events,
             simulations,
             manual_modes=stored,
             feedback=feedback_for_training(self._alerts),
             horizon_s=self._horizon_s,
             progress=progress,
-            series=series_by_run(self.series, runs, windows),
-            normal_series=series_between_runs(
-                self.series,
-                runs,
-                windows,
-                horizon_ns=int(self._horizon_s * SECOND),
-                failures_ns=failure_times(events),
-                until_ns=until_ns,
-            ),
+            series=by_run,
+            normal_series=normal,
         )
         # The network's modes are the ones learned now; the model carries the stored ones too.
         # A training that found no failure at all (no runs, logs that could not be read) retires
@@ -313,6 +321,13 @@ class Trainer:
             # The held-out part is this model's live stream: where it loads, stream time goes
             # back here (`PredictionStage.reload`), so lines already received can be sent again.
             model.stats["trained_until_ns"] = until_ns
+        elif (
+            learned := _newest_ns(logs.newest_ns, [*normal, *chain(*by_run.values())])
+        ) is not None:
+            # What it learned from is no live stream either: those lines sent again (a shipper
+            # restarted without its position) were predicted on by the new model, which knew
+            # nothing of their time, and alerted and "saw" the trained failures again.
+            model.stats["learned_until_ns"] = learned + 1
         kept = [m for m in stored if m.id not in retired]
         created, updated = self._save_modes(kept, merge_modes(kept, model.modes))
         summary = {
@@ -340,6 +355,14 @@ class Trainer:
                 self._modes.save_mode(mode, change="retrained")
                 updated += 1
         return created, updated
+
+
+def _newest_ns(newest_record_ns: int | None, series: Sequence[MetricSeries]) -> int | None:
+    """The newest time training read: of its log records, and of its metric samples."""
+    times = [max(t for t, _ in s.points) for s in series if s.points]
+    if newest_record_ns is not None:
+        times.append(newest_record_ns)
+    return max(times, default=None)
 
 
 def _live_from_ns(runs: Sequence[TestRun], until_ns: int | None) -> int | None:

@@ -72,6 +72,9 @@ class Episode:
         return self.mode_id or self.key.mode_id
 
 
+MIN_SPLIT = 2  # failures a group needs to become a mode of its own (as a trigger needs)
+
+
 def details_template(details: str) -> str:
     """Failure details with variables masked, whitespace collapsed and bounded in length."""
     return " ".join(mask(details).split())[:300]
@@ -152,6 +155,7 @@ def assign_modes(episodes: Sequence[Episode]) -> dict[str, tuple[str, list[str]]
     later failures never renames it. Sets each episode's `mode_id`; returns mode id -> (its
     name, the key ids of every report it holds).
     """
+    split_by_manifestation(episodes)
     names: dict[str, str] = {}  # key id -> name (from the key's first episode)
     first: dict[str, str] = {}  # name -> mode id
     for episode in sorted(episodes, key=_earliest):
@@ -165,6 +169,49 @@ def assign_modes(episodes: Sequence[Episode]) -> dict[str, tuple[str, list[str]]
         mode_id: (name, sorted(k for k, n in names.items() if n == name))
         for name, mode_id in first.items()
     }
+
+
+def split_by_manifestation(episodes: Sequence[Episode]) -> None:
+    """Failures reported alike whose own lines name different things broken are different
+    modes. A load generator reports every failure as the same HTTP 504; the service's logs said
+    "timed out waiting in queue" for one fault and "downstream call still running" for another,
+    and one mode of both named the saturation alerts "slow dependency timeout" (a trial). The
+    failures of one report are grouped by the manifestation templates they share; where two
+    groups of at least MIN_SPLIT failures share none, each later group's key adds its masked
+    failure lines (and so its own id); the earliest keeps the report's key, so a mode learned
+    before keeps its id. A failure with no manifestation, or in a smaller group, stays with the
+    earliest group."""
+    by_key: dict[ModeKey, list[Episode]] = {}
+    for episode in sorted(episodes, key=_earliest):
+        by_key.setdefault(episode.key, []).append(episode)
+    for key, alike in by_key.items():
+        groups = [g for g in _sharing_groups(alike) if len(g) >= MIN_SPLIT]
+        if len(groups) < 2:
+            continue
+        for group in groups[1:]:
+            lines = sorted({details_template(line) for e in group for line in e.manifest_lines})
+            for episode in group:
+                episode.key = ModeKey(key.service, key.details_template, tuple(lines))
+
+
+def _sharing_groups(episodes: Sequence[Episode]) -> list[list[Episode]]:
+    """The episodes (in order) grouped by shared manifestation templates, each group in the
+    order of its earliest episode; an episode without any is a group of its own."""
+    groups: list[tuple[set[int], list[Episode]]] = []
+    for episode in episodes:
+        own = set(episode.manifest)
+        joined = [g for g in groups if own & g[0]]
+        if not joined:
+            groups.append((own, [episode]))
+            continue
+        keep, *rest = joined
+        keep[0].update(own)
+        keep[1].append(episode)
+        for other in rest:
+            keep[0].update(other[0])
+            keep[1].extend(other[1])
+            groups.remove(other)
+    return [sorted(members, key=_earliest) for _, members in groups]
 
 
 def _earliest(episode: Episode) -> tuple[int, str]:

@@ -94,7 +94,12 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
         r"|\bshort circuited|\bbroken circuit|\bcall not permitted",
         "circuit breaker open",
     ),
-    (r"\btimed out in (?:the )?(?:work )?queue", "queue wait timeout"),
+    (
+        # "timed out in the work queue"; "request timed out after 2000 ms waiting in queue"
+        r"\btimed out in (?:the )?(?:work )?queue"
+        r"|\btimed out\b[^.;\n]{0,40}?\bwaiting in (?:the )?(?:\w+ )?queue",
+        "queue wait timeout",
+    ),
     (
         r"\bqueue (?:(?!not\b|isn't\b)\S+ )?(?:is )?(?:full|overflow\w*)|\bqueue capacity"
         r"|\brejected execution"

@@ -1,0 +1,46 @@
+"""Failures reported alike whose own lines name different things broken are different modes
+(`episodes.split_by_manifestation`): a load generator reports a saturated queue and a slow
+dependency alike ("504 Gateway Timeout"); the service's failure lines tell them apart."""
+
+from __future__ import annotations
+
+from premortem.learn.episodes import Episode, ModeKey, assign_modes
+
+REPORT = ModeKey("quotes", "GET <*>: HTTPError('<*> Server Error: Gateway Timeout') <*>")
+QUEUE = "request timed out after 2000 ms waiting in queue (depth 57)"
+SLOW = "request timed out after 2000 ms: pricing downstream call still running"
+
+
+def failure(n: int, manifest: tuple[int, ...], line: str) -> Episode:
+    return Episode(
+        source_id=f"run-{n}",
+        onset_ns=n * 1_000_000_000,
+        key=REPORT,
+        details="GET /quote/[id]: HTTPError('504 Server Error: Gateway Timeout') x65",
+        manifest=manifest,
+        manifest_lines=(line,) if manifest else (),
+    )
+
+
+def modes_of(episodes: list[Episode]) -> list[str]:
+    assign_modes(episodes)
+    return [e.mode for e in episodes]
+
+
+def test_two_failures_logged_differently_are_two_modes() -> None:
+    episodes = [failure(1, (7,), SLOW), failure(2, (9,), QUEUE)]
+    episodes += [failure(3, (7,), SLOW), failure(4, (9,), QUEUE)]
+    modes = modes_of(episodes)
+    assert modes[0] == modes[2] != modes[1] == modes[3]
+    assert modes[0] == REPORT.mode_id, "the earliest keeps the id a mode learned before had"
+    names = {name for name, _ in assign_modes(episodes).values()}
+    assert names == {"quotes: slow dependency timeout", "quotes: queue wait timeout"}
+
+
+def test_failures_sharing_a_line_or_too_few_to_learn_from_stay_one_mode() -> None:
+    shared = [failure(1, (7,), SLOW), failure(2, (7, 9), QUEUE), failure(3, (9,), QUEUE)]
+    assert len(set(modes_of(shared))) == 1
+    lone = [failure(1, (7,), SLOW), failure(2, (7,), SLOW), failure(3, (9,), QUEUE)]
+    assert len(set(modes_of(lone))) == 1, "one failure is no mode of its own (nor a trigger)"
+    unknown = [failure(1, (7,), SLOW), failure(2, (), ""), failure(3, (7,), SLOW)]
+    assert len(set(modes_of(unknown))) == 1

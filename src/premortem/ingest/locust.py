@@ -32,8 +32,8 @@ _WRAPPER_KEYS = frozenset((*_LABELS, *NATIVE_RUN_FIELDS))
 _REQUIRED = ("Name", "Request Count", "Failure Count")
 # result -> stats column
 _COLUMNS = {
-    "request_rate": "Requests/s",
-    "failure_rate": "Failures/s",
+    "requests_per_s": "Requests/s",
+    "failures_per_s": "Failures/s",
     "response_time_median_ms": "Median Response Time",
     "response_time_avg_ms": "Average Response Time",
     "response_time_max_ms": "Max Response Time",
@@ -57,6 +57,15 @@ def parse(
         stats = optional_str(labels, "stats", "")
         if not stats:
             raise IngestError("is required (the text of PREFIX_stats.csv)", pointer="/stats")
+        if not labels.get("timestamp"):
+            # A raw CSV posted as the run ends is stamped on arrival; a wrapper that says when
+            # the run ended but not when it started was refused over `ended_at` with no pointer,
+            # and one that said neither was stored 20 minutes after its own fault (a trial).
+            raise IngestError(
+                "is required: when the run started (a CSV cannot say; stamped on arrival, the "
+                "run would begin after its own logs and fault)",
+                pointer="/timestamp",
+            )
         failures = optional_str(labels, "failures", "")
         data = stats
     failures_text = _text(failures) if failures else None

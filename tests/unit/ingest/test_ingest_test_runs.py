@@ -398,6 +398,18 @@ def test_locust_wrapper_needs_stats() -> None:
     assert info.value.pointer == "/stats"
 
 
+@pytest.mark.parametrize("more", [{}, {"ended_at": "2024-05-01T12:01:10Z"}])
+def test_the_locust_wrapper_needs_the_runs_start(more: dict[str, str]) -> None:
+    # Without it a trial's run was stored as starting when it was posted, after its own fault
+    # (or refused over `ended_at` with no pointer).
+    body = {"stats": (FIXTURES / "locust_stats.csv").read_text(), "test_id": "x", **more}
+    with pytest.raises(IngestError) as info:
+        locust.parse(orjson.dumps(body), now_ns=NOW)
+    assert info.value.pointer == "/timestamp" and "when the run started" in info.value.message
+    run = locust.parse(orjson.dumps({**body, "timestamp": "2024-05-01T12:00:00Z"}), now_ns=0)
+    assert run[0].doc["results"]["failures_per_s"] == 0.2  # per second, not a share
+
+
 # --------------------------------------------------------------------------- simulation
 
 

@@ -34,7 +34,7 @@ from premortem.evaluation.scoring import (
 )
 from premortem.failures import is_failure_event
 from premortem.intervals import Intervals
-from premortem.learn.episodes import fault_start_ns
+from premortem.learn.episodes import scored_fault_ns
 from premortem.learn.suite_backtest import common_kind, mode_kinds, run_kind
 from premortem.ports import EventQuery, TestRunQuery
 from premortem.runtime.assembly import Runtime
@@ -202,7 +202,7 @@ class LiveWindows:
                 bool(run.injected_faults),
                 run_kind(run) if run.failed else None,
                 onset,
-                fault_start_ns(run),
+                scored_fault_ns(run),
                 Alerts(),
                 Alerts(),
                 watched_ns=_watched(span),

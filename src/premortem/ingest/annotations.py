@@ -7,6 +7,7 @@ rest and can say it where Kubernetes objects carry such notes, `premortem.dev/<f
     premortem.dev/ended-at          when the run ended (RFC 3339)        -> ended_at
     premortem.dev/duration-s        or how long it ran, in seconds        -> duration_s
     premortem.dev/failure-time      when the system failed, if known      -> failure_time
+    premortem.dev/fault-start       when the fault was injected (RFC 3339) -> every fault's start
     premortem.dev/services          the services it touched, comma-separated -> services
     premortem.dev/service           the service under test                -> service
     premortem.dev/environment                                             -> environment
@@ -27,6 +28,7 @@ RUN_FIELDS = {
     "ended-at": "ended_at",
     "duration-s": "duration_s",
     "failure-time": "failure_time",
+    "fault-start": "fault_start",
     "services": "services",
     "service": "service",
     "environment": "environment",
@@ -70,6 +72,16 @@ def run_fields(metadata: JSON) -> JSON:
             )
         fields[field] = _value(field, str(value), pointer)
     return fields
+
+
+def with_fault_start(doc: JSON) -> JSON:
+    """`doc` with the `fault-start` annotation (if any) as the start of each injected fault: a
+    ChaosResult names its experiment, not when it injected, so training and the scorers took
+    the run's start for it and no failure of it counted as one long after its fault."""
+    start = doc.pop("fault_start", None)
+    if start is not None:
+        doc["injected_faults"] = [{**f, "start": start} for f in doc.get("injected_faults") or []]
+    return doc
 
 
 def _value(field: str, text: str, pointer: str) -> object:

@@ -25,7 +25,12 @@ from typing import Any
 
 from premortem.domain import JSON, rfc3339_ns
 from premortem.errors import IngestError
-from premortem.ingest.annotations import app_label, check_object_keys, run_fields
+from premortem.ingest.annotations import (
+    app_label,
+    check_object_keys,
+    run_fields,
+    with_fault_start,
+)
 from premortem.ingest.fields import (
     expect_object,
     kubernetes_objects,
@@ -118,7 +123,7 @@ def run_doc(obj: JSON, *, now_ns: int) -> JSON:
     if recovered and max(recovered) >= start_ns:
         doc["ended_at"] = rfc3339_ns(max(recovered))
     doc.update(notes)  # what whoever ran it says wins over what the object's status shows
-    return {k: v for k, v in doc.items() if v is not None}
+    return {k: v for k, v in with_fault_start(doc).items() if v is not None}
 
 
 def fault_type(kind: str, action: str) -> str:

@@ -16,7 +16,12 @@ from typing import Any
 
 from premortem.domain import JSON, rfc3339_ns
 from premortem.errors import IngestError
-from premortem.ingest.annotations import app_label, check_object_keys, run_fields
+from premortem.ingest.annotations import (
+    app_label,
+    check_object_keys,
+    run_fields,
+    with_fault_start,
+)
 from premortem.ingest.fields import (
     expect_array,
     expect_object,
@@ -153,7 +158,7 @@ def result_doc(obj: JSON, *, now_ns: int) -> JSON:
         "probes": probes if isinstance(probes, list) else [],
     }
     doc.update(run_fields(metadata))  # what whoever ran it says wins
-    return doc
+    return with_fault_start(doc)
 
 
 def _target(status: JSON) -> str | None:
@@ -193,28 +198,30 @@ def engine_docs(obj: JSON, *, now_ns: int) -> list[JSON]:
         # one after another, only the first one's start is known.
         alone = len(experiments) == 1 and fault.get("duration") is not None
         docs.append(
-            {
-                "test_id": _run_id(metadata, name, exp_name),
-                "timestamp": rfc3339_ns(time_ns),
-                "duration_s": fault["duration"] if alone else None,
-                "parameters": {k: v for k, v in fault.items() if k == "duration"},
-                "injected_faults": [fault],
-                "expected_outcome": EXPECTED,
-                "actual_outcome": _actual(state.get("verdict")),
-                # The verdict's time is when the probes noticed, not when the system failed:
-                # the onset is found in the run's logs (docs/correlation.md).
-                "failure_detected_at": rfc3339_ns(
-                    timestamp_ns(updated, f"/status/experiments/{exp_name}/lastUpdateTime")
-                )
-                if failed and updated
-                else None,
-                "service": service,
-                "source_format": "litmus",
-                "engine": name,
-                "engine_status": status.get("engineStatus"),
-                "experiment_status": state.get("status"),
-                **notes,
-            }
+            with_fault_start(
+                {
+                    "test_id": _run_id(metadata, name, exp_name),
+                    "timestamp": rfc3339_ns(time_ns),
+                    "duration_s": fault["duration"] if alone else None,
+                    "parameters": {k: v for k, v in fault.items() if k == "duration"},
+                    "injected_faults": [fault],
+                    "expected_outcome": EXPECTED,
+                    "actual_outcome": _actual(state.get("verdict")),
+                    # The verdict's time is when the probes noticed, not when the system failed:
+                    # the onset is found in the run's logs (docs/correlation.md).
+                    "failure_detected_at": rfc3339_ns(
+                        timestamp_ns(updated, f"/status/experiments/{exp_name}/lastUpdateTime")
+                    )
+                    if failed and updated
+                    else None,
+                    "service": service,
+                    "source_format": "litmus",
+                    "engine": name,
+                    "engine_status": status.get("engineStatus"),
+                    "experiment_status": state.get("status"),
+                    **notes,
+                }
+            )
         )
     return docs
 

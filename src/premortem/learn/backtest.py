@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from premortem.clock import ManualClock
 from premortem.domain import ERROR_SEVERITY, LogRecord, MetricSeries, TestRun
 from premortem.evaluation.scoring import Alerts, RunOutcome, strongest_per_moment
-from premortem.learn.episodes import fault_start_ns
+from premortem.learn.episodes import scored_fault_ns
 from premortem.learn.model import TrainedModel
 from premortem.learn.onset import onset_in_records
 from premortem.learn.predictor import ObservedFailure, OnlinePredictor
@@ -59,7 +59,7 @@ def replay(
             bool(item.run.injected_faults),
             item.kind,
             onset,
-            fault_start_ns(item.run),
+            scored_fault_ns(item.run),
             Alerts(),
             Alerts(),
             len(records),

@@ -127,6 +127,16 @@ def fault_start_ns(run: TestRun) -> int | None:
     return min(starts) if starts else None
 
 
+def scored_fault_ns(run: TestRun) -> int | None:
+    """When a run's fault started, for the scorer: `fault_start_ns`, or the run's start for a
+    fault no one timed (a Litmus ChaosResult names its experiment, not when it injected), as
+    training takes it (its normal operation ends there); None for a run without a fault."""
+    start = fault_start_ns(run)
+    if start is None and run.injected_faults:
+        return datetime_to_ns(run.timestamp)
+    return start
+
+
 def rollback_steps(run: TestRun) -> list[str]:
     """The `rollbacks` extra key of a chaos test run, as readable action texts."""
     extra = (run.model_extra or {}).get("rollbacks") or []

@@ -38,7 +38,7 @@ from premortem.evaluation.scoring import Alerts, RunOutcome, lead_s, score
 from premortem.ingest.fields import rfc3339_to_ns
 from premortem.ingest.multiline import assemble
 from premortem.ingest.native import log_record, validate_test_run
-from premortem.learn.episodes import details_template, fault_start_ns
+from premortem.learn.episodes import details_template, scored_fault_ns
 from premortem.learn.model import TrainedModel, train
 from premortem.learn.predictor import OnlinePredictor
 from premortem.runtime.training import logs_by_run, run_windows_ns
@@ -251,7 +251,7 @@ def score_intervals(
             bool(run.injected_faults),
             run_kind(run) if run.failed else None,
             onset if run.failed else None,
-            fault_start_ns(run),
+            scored_fault_ns(run),
             Alerts([(begin, k) for k in carried] + [(s, k) for s, k, _ in raised], raised),
             Alerts(),
             len(before_cut),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from premortem.errors import IngestError
 from premortem.ingest import TEST_RUN_FORMATS, chaostoolkit, k6, litmus, locust, simulation
+from premortem.learn.episodes import fault_start_ns, scored_fault_ns
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ingest"
 NOW = 1_714_564_800_000_000_000
@@ -201,6 +203,24 @@ def test_litmus_annotations_say_what_the_object_cannot() -> None:
     run = litmus.parse(doc, now_ns=NOW)[0].run
     assert run.ended_at is not None and run.ended_at.isoformat().startswith("2024-05-01T12:01:30")
     assert run.services == ["checkout", "payments"]
+
+
+def test_litmus_fault_start_annotation_times_the_fault_and_scoring_falls_back_to_the_start() -> (
+    None
+):
+    # A ChaosResult says which experiment ran, not when it injected: without a start, trial 19's
+    # failures 35-64 s after their faults never counted as delayed (2 of 6 did, Chaos Mesh's).
+    doc = _chaosresult()
+    bare = litmus.parse(doc, now_ns=NOW)[0].run
+    assert [f.start for f in bare.injected_faults] == [None]
+    assert scored_fault_ns(bare) == int(bare.timestamp.timestamp() * 1e9)
+    doc["metadata"]["annotations"] = {"premortem.dev/fault-start": "2024-05-01T12:00:20Z"}
+    timed = litmus.parse(doc, now_ns=NOW)[0].run
+    assert scored_fault_ns(timed) == fault_start_ns(timed)
+    assert (
+        fault_start_ns(timed)
+        == int(datetime(2024, 5, 1, 12, 0, 20, tzinfo=UTC).timestamp()) * 10**9
+    )
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,9 @@ class OnlinePredictor:
         self._newest = 0  # the newest record time of any source
         self._seen_at: dict[str, int] = {}  # per source: `_newest` when it last sent
         self._open: dict[str, float] = {}  # modes predicted at or above the threshold, and p
+        # When each mode was last predicted in this incident: a failure whose lines two modes
+        # share is the one warned of, even if that warning closed a moment before it came.
+        self._predicted_at: dict[str, int] = {}
         self._failing_until = 0  # a failure is manifesting: no evidence until then
         # The last failure line, and whether new evidence came since: a failure whose lines
         # pause and come back with nothing new between is the same failure (`_is_new_failure`).
@@ -145,6 +148,7 @@ class OnlinePredictor:
         self._newest = 0
         self._seen_at.clear()
         self._open.clear()
+        self._predicted_at.clear()
         self._failing_until = 0
         self._last_failure_ns = -_NEVER
         self._warned_since_failure = True
@@ -165,6 +169,7 @@ class OnlinePredictor:
                 "newest": self._newest,
                 "seen_at": self._seen_at,
                 "open": self._open,
+                "predicted_at": self._predicted_at,
                 "failing_until": self._failing_until,
                 "last_failure_ns": self._last_failure_ns,
                 "warned_since_failure": self._warned_since_failure,
@@ -185,6 +190,7 @@ class OnlinePredictor:
         seen_at = state.get("seen_at") or dict.fromkeys(self._source_now, self._newest)
         self._seen_at = {str(k): int(v) for k, v in seen_at.items()}
         self._open = {str(k): float(v) for k, v in state["open"].items()}
+        self._predicted_at = {str(k): int(v) for k, v in state.get("predicted_at", {}).items()}
         self._failing_until = int(state["failing_until"])
         self._last_failure_ns = int(state.get("last_failure_ns", -_NEVER))
         self._warned_since_failure = bool(state.get("warned_since_failure", True))
@@ -316,6 +322,7 @@ class OnlinePredictor:
         lines keep coming."""
         self._failing_until = now + self._failing_ns
         self._spent.update((name, f.time_ns) for name, f in self._fired.items())
+        self._predicted_at.clear()
 
     def _heard(self, source: str, time_ns: int) -> None:
         if time_ns > self._source_now.get(source, 0):
@@ -377,21 +384,29 @@ class OnlinePredictor:
         return ObservedFailure(
             record.time_ns,
             record.service,
-            self._failed_mode(modes),
+            self._failed_mode(modes, record.time_ns),
             record.id,
             record.body[:300],
             match.template,
             modes,
         )
 
-    def _failed_mode(self, modes: tuple[str, ...]) -> str:
+    def _failed_mode(self, modes: tuple[str, ...], now: int) -> str:
         """Which of the modes a failure line manifests failed: when training saw the same line
-        end failures of several modes, the one predicted now (the likeliest), else the likeliest
-        on the evidence, else the first learned."""
+        end failures of several modes, the one predicted now (the likeliest), else the one last
+        predicted within the horizon (a trial's warning closed 2 s before the failure, and the
+        failure went to the other mode), else the likeliest on the evidence, else the first
+        learned."""
         if len(modes) < 2:
             return modes[0] if modes else ""
         if predicted := [m for m in modes if m in self._open]:
             return max(predicted, key=lambda m: self._open[m])
+        horizon_ns = int(self.horizon_s * 1e9)
+        lately = [
+            (at, m) for m in modes if (at := self._predicted_at.get(m, -_NEVER)) >= now - horizon_ns
+        ]
+        if lately:
+            return max(lately)[1]
         if self._fired:
             probability = self.probabilities()
             return max(modes, key=lambda m: probability.get(m, 0.0))
@@ -450,6 +465,7 @@ class OnlinePredictor:
         for mode_id, probability in sorted(self.probabilities().items()):
             if probability >= self.threshold_of(mode_id) and self._active:
                 self._open[mode_id] = probability
+                self._predicted_at[mode_id] = now
                 out.append(self._prediction(mode_id, probability, now))
             elif mode_id in self._open:
                 del self._open[mode_id]

@@ -326,6 +326,18 @@ def test_a_failure_line_two_modes_end_with_is_stored_as_the_mode_that_was_predic
     (seen, *_) = predictor.observed_failures()
     assert seen.mode_id == outage
 
+    # The warnings stop 20 s before the failure: the prediction closes as its evidence expires,
+    # and the failure is still the outage it warned of (a trial's went to the other mode).
+    predictor = OnlinePredictor(model, ManualClock(0))
+    _, lines = run_of(30, "redis")
+    t0 = lines[0].time_ns
+    quiet = [r for r in lines if not (r.body == kinds["redis"][1] and r.time_ns >= t0 + 60 * 10**9)]
+    told = predictor.observe(quiet)
+    closed = [p for p in told if p.evidence.get("closes") == "evidence expired"]
+    assert closed and closed[0].time_ns < t0 + 80 * 10**9, "closed before the failure came"
+    (seen, *_) = predictor.observed_failures()
+    assert seen.mode_id == outage
+
 
 def test_runs_that_name_no_service_give_the_mode_the_service_that_failed() -> None:
     """docs/alerting.md: a mode's `service` (its alerts' label) is its runs' `service`, else the

@@ -136,6 +136,9 @@ def test_remote_write_is_stored_and_listed_as_series(client: TestClient) -> None
     assert bad.status_code == 400
     assert bad.headers["content-type"].startswith("application/problem+json")
     assert client.get("/api/v1/series").status_code == 422  # metric is required
+    names = client.get("/api/v1/series/names").json()
+    assert {"metric": "queue_depth", "series": 1} in names["items"]
+    assert names["total"] == len(names["items"])
 
 
 def test_cloudevents_batch_is_stored_and_listed(client: TestClient) -> None:

@@ -7,6 +7,8 @@
   (`premortem.ingest.otlp_metrics`).
 - `GET /api/v1/series?metric=NAME[&since&until&limit&offset]` lists that metric's series
   (one per label set) with their points `[t_ns, value]` in the range, oldest first.
+- `GET /api/v1/series/names[?limit&offset]` lists the stored metrics and how many series each
+  has: to read a server's samples back without knowing every name.
 """
 
 from __future__ import annotations
@@ -98,5 +100,15 @@ def list_series(
             {"metric": s.metric, "labels": s.labels, "points": [[t, v] for t, v in s.points]}
             for s in page.items
         ],
+        "total": page.total,
+    }
+
+
+@router.get("/api/v1/series/names", dependencies=[CanRead], tags=["learning"])
+def list_metric_names(request: Request, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """The stored metrics by name, with how many series (label sets) each has."""
+    page = series_store(request).metric_names(limit=limit, offset=offset)
+    return {
+        "items": [{"metric": name, "series": n} for name, n in page.items],
         "total": page.total,
     }

@@ -71,6 +71,20 @@ class SqlSeriesStore:
             ]
         return Page(items, int(total))
 
+    def metric_names(self, *, limit: int = 100, offset: int = 0) -> Page[tuple[str, int]]:
+        """The stored metrics (by name) and how many series (label sets) each has."""
+        c = metric_series.c
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count(func.distinct(c.metric)))).scalar_one()
+            rows = conn.execute(
+                select(c.metric, func.count())
+                .group_by(c.metric)
+                .order_by(c.metric)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return Page([(str(name), int(n)) for name, n in rows], int(total))
+
     def series_between(self, since_ns: int, until_ns: int) -> list[MetricSeries]:
         """Every series with points in [since, until) — a training run's window — with those
         points, at most MAX_SERIES_PER_RANGE series (by id) of MAX_POINTS_PER_SERIES points."""

@@ -38,6 +38,9 @@ def test_series_are_stored_once_and_listed_by_metric_and_range(sql_engine: Engin
     }
     assert store.list_series(SeriesQuery("db_pool_in_use", limit=1, offset=1)).total == 2
     assert store.list_series(SeriesQuery("missing")).items == []
+    names = store.metric_names()
+    assert (names.items, names.total) == ([("db_pool_in_use", 2), ("up", 1)], 2)
+    assert store.metric_names(limit=1, offset=1).items == [("up", 1)]
 
 
 def test_unstorable_text_in_labels_is_replaced_not_a_failure(sql_engine: Engine) -> None:

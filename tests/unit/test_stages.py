@@ -4,7 +4,7 @@ threshold (the model's, or PREMORTEM_ALERT_THRESHOLD) for the predictor and for 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -281,21 +281,33 @@ def test_the_setting_overrides_the_learned_threshold(filter: bool) -> None:
     assert firing(alerting) == []
 
 
-def test_a_model_trained_until_a_time_takes_stream_time_back_there() -> None:
-    # `POST /api/v1/train?until=T` after the whole recording was sent: the lines after T, sent
-    # again, are the model's live stream, however close to the newest line they are.
-    mono = ManualClock(0)
-    clocks = StreamClocks(mono)
-    clocks.observe("api", 1_000 * S)
-    clocks.observe("db", 400 * S)
+def stage_after_training(
+    stats: dict[str, Any], newest: dict[str, int], predictor: Any = None
+) -> tuple[PredictionStage, AlertingService, StreamClocks]:
+    """A prediction stage whose model's summary says `stats`, on a stream whose sources have
+    reached `newest` (source -> time)."""
+    clocks = StreamClocks(ManualClock(0))
+    for source, time_ns in newest.items():
+        clocks.observe(source, time_ns)
     alerting = AlertingService(
         MemoryAlertStore(), routes=[], modes={MODE.id: MODE}.get, clock=clocks.newest()
     )
+    extra = {"predictor": predictor} if predictor is not None else {}
     stage = PredictionStage(
-        Models(0.3, stats={"trained_until_ns": 900 * S}),
+        Models(0.3, stats=stats),
         predictions=Predictions(),
         alerting=alerting,
         clocks=clocks,
+        **extra,
+    )
+    return stage, alerting, clocks
+
+
+def test_a_model_trained_until_a_time_takes_stream_time_back_there() -> None:
+    # `POST /api/v1/train?until=T` after the whole recording was sent: the lines after T, sent
+    # again, are the model's live stream, however close to the newest line they are.
+    stage, _, clocks = stage_after_training(
+        {"trained_until_ns": 900 * S}, {"api": 1_000 * S, "db": 400 * S}
     )
     stage.reload()
     assert (clocks.now_ns("api"), clocks.now_ns("db")) == (900 * S, 400 * S)
@@ -304,24 +316,15 @@ def test_a_model_trained_until_a_time_takes_stream_time_back_there() -> None:
 
 
 def test_what_a_model_trained_on_everything_learned_from_is_not_predicted_on_again() -> None:
-    # A plain `train` learned from the records up to the newest it read (`learned_until_ns`).
+    # A plain `train` learned from each source's records up to the newest it read of it
+    # (`learned_until_ns`; per source, so one whose clock runs behind keeps its next lines).
     # A shipper restarted without its position sends them again: the new model must not alert
     # on them (a trial's did, and stored its trained failures as "seen live"). Stream time
     # stays where it is: only `until` takes it back.
-    mono = ManualClock(0)
-    clocks = StreamClocks(mono)
-    clocks.observe("db", 1_000 * S)
-    alerting = AlertingService(
-        MemoryAlertStore(), routes=[], modes={MODE.id: MODE}.get, clock=clocks.newest()
-    )
-    stage = PredictionStage(
-        Models(0.3, stats={"learned_until_ns": 900 * S}),
-        predictions=Predictions(),
-        alerting=alerting,
-        clocks=clocks,
-        predictor=lambda model, clock, *, min_probability: FakePredictor(
-            model, clock, min_probability=min_probability
-        ),
+    stage, alerting, clocks = stage_after_training(
+        {"learned_until_ns": {"db": 900 * S, "api": 2_000 * S}},
+        {"db": 1_000 * S},
+        predictor=FakePredictor,
     )
     stage.reload()
     assert clocks.now_ns("db") == 1_000 * S

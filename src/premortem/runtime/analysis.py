@@ -281,10 +281,12 @@ class PredictionStage:
         self.version = 0
         self.predictor: Predictor | None = None
         self.threshold: AlertThreshold | None = None
-        # A model learned from what came before `until` (or, trained on everything, before the
-        # newest record it read): records from then are its training data, not its live stream,
-        # when they are sent again (`reload`). Only `until` takes stream time back.
+        # A model learned from what came before `until` (or, trained on everything, per source
+        # before the newest record it read of it): records from then are its training data, not
+        # its live stream, when they are sent again (`reload`). Only `until` takes stream time
+        # back.
         self.trained_until_ns: int | None = None
+        self.learned_until_ns: dict[str, int] = {}
         self.live = LivePredictions()
         # Told every (source, predictions) alerting is told: the analysis process passes them
         # to the server's `live` (premortem.runtime.analysis_process).
@@ -299,11 +301,12 @@ class PredictionStage:
         if predictor is None:
             observe_stream_time(self._clocks, records)
             return
-        until = self.trained_until_ns
-        if until is not None and any(r.time_ns < until for r in records):
+        if (self.trained_until_ns is not None or self.learned_until_ns) and any(
+            r.time_ns < self._learned_until(r.service) for r in records
+        ):
             # The whole recording sent again after `train?until=`: its first part was trained
             # on; predicted on again, every warning line of it opened an alert.
-            records = [r for r in records if r.time_ns >= until]
+            records = [r for r in records if r.time_ns >= self._learned_until(r.service)]
             if not records:
                 return
         told: list[tuple[str | None, list[Prediction]]] = []
@@ -329,12 +332,12 @@ class PredictionStage:
         if predictor is None:
             return
         told: list[tuple[str | None, list[Prediction]]] = []
-        until = self.trained_until_ns
-        if until is not None:  # samples from before the end of training, as log records
+        if self.trained_until_ns is not None or self.learned_until_ns:
+            # samples from before the end of training, as log records
             series = [
                 MetricSeries(s.metric, s.labels, later)
                 for s in series
-                if (later := [p for p in s.points if p[0] >= until])
+                if (later := [p for p in s.points if p[0] >= self._learned_until(s.service)])
             ]
         for source, grouped in groupby(series, key=lambda s: s.service):
             self._clock.source = source
@@ -342,6 +345,12 @@ class PredictionStage:
             if predictions:
                 told.append((source, predictions))
         self._tell(told)
+
+    def _learned_until(self, source: str) -> int:
+        """Records of `source` before this were what the model learned from (-1: none were)."""
+        if self.trained_until_ns is not None:
+            return self.trained_until_ns
+        return self.learned_until_ns.get(source, -1)
 
     def _tell(self, told: list[tuple[str | None, list[Prediction]]]) -> None:
         """Store every prediction and hand it to alerting, with the source it was made on (None:
@@ -407,9 +416,11 @@ class PredictionStage:
         threshold = self._threshold_for(model, stored.version)
         self.predictor = self.make_predictor(model, self._clock, min_probability=self._override)
         until = model.stats.get("trained_until_ns")
-        learned = model.stats.get("learned_until_ns")  # the newest record it trained on, + 1
-        cutoff = until if until is not None else learned
-        self.trained_until_ns = int(cutoff) if cutoff is not None else None
+        self.trained_until_ns = int(until) if until is not None else None
+        learned = model.stats.get("learned_until_ns")  # per source: the newest it read, + 1
+        self.learned_until_ns = (
+            {str(k): int(v) for k, v in learned.items()} if isinstance(learned, dict) else {}
+        )
         if until is not None:
             # Trained on what came before `until`: what came after, received already or not, is
             # what it predicts on, as live (clock.StreamClocks.go_back_to).

@@ -193,7 +193,8 @@ class RunLogs(Mapping[str, Sequence[LogRecord]]):
         self._store = store
         self._runs = {run.test_id: run for run in runs}
         self._windows = run_windows_ns(runs)
-        self.newest_ns: int | None = None  # the newest record read: what training learned up to
+        # Per source, the newest record read: what training learned up to.
+        self.newest_ns: dict[str, int] = {}
 
     def __getitem__(self, test_id: str) -> Sequence[LogRecord]:
         run = self._runs[test_id]
@@ -203,9 +204,9 @@ class RunLogs(Mapping[str, Sequence[LogRecord]]):
             records += self._read(
                 LogQuery(service=service, since_ns=since, until_ns=until, newest_first=False)
             )
-        if records:
-            newest = max(r.time_ns for r in records)
-            self.newest_ns = newest if self.newest_ns is None else max(self.newest_ns, newest)
+        for record in records:
+            if record.time_ns > self.newest_ns.get(record.service, -1):
+                self.newest_ns[record.service] = record.time_ns
         return sorted(records, key=lambda r: r.time_ns) if run.services else records
 
     def _read(self, query: LogQuery) -> list[LogRecord]:
@@ -321,13 +322,12 @@ class Trainer:
             # The held-out part is this model's live stream: where it loads, stream time goes
             # back here (`PredictionStage.reload`), so lines already received can be sent again.
             model.stats["trained_until_ns"] = until_ns
-        elif (
-            learned := _newest_ns(logs.newest_ns, [*normal, *chain(*by_run.values())])
-        ) is not None:
+        elif learned := _newest_ns(logs.newest_ns, [*normal, *chain(*by_run.values())]):
             # What it learned from is no live stream either: those lines sent again (a shipper
             # restarted without its position) were predicted on by the new model, which knew
-            # nothing of their time, and alerted and "saw" the trained failures again.
-            model.stats["learned_until_ns"] = learned + 1
+            # nothing of their time, and alerted and "saw" the trained failures again. Per
+            # source: a source whose clock runs behind must not lose its next lines.
+            model.stats["learned_until_ns"] = {s: t + 1 for s, t in sorted(learned.items())}
         kept = [m for m in stored if m.id not in retired]
         created, updated = self._save_modes(kept, merge_modes(kept, model.modes))
         summary = {
@@ -357,12 +357,13 @@ class Trainer:
         return created, updated
 
 
-def _newest_ns(newest_record_ns: int | None, series: Sequence[MetricSeries]) -> int | None:
-    """The newest time training read: of its log records, and of its metric samples."""
-    times = [max(t for t, _ in s.points) for s in series if s.points]
-    if newest_record_ns is not None:
-        times.append(newest_record_ns)
-    return max(times, default=None)
+def _newest_ns(records_ns: Mapping[str, int], series: Sequence[MetricSeries]) -> dict[str, int]:
+    """Per source, the newest time training read: of its log records and metric samples."""
+    newest = dict(records_ns)
+    for s in series:
+        if s.points:
+            newest[s.service] = max(newest.get(s.service, -1), *(t for t, _ in s.points))
+    return newest
 
 
 def _live_from_ns(runs: Sequence[TestRun], until_ns: int | None) -> int | None:

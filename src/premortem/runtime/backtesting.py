@@ -12,10 +12,10 @@ replayed and the live scores of a range are the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from premortem.domain import MAX_NS, datetime_to_ns, rfc3339_ns
+from premortem.domain import MAX_NS, TestRun, datetime_to_ns, rfc3339_ns
 from premortem.errors import ConfigError
 from premortem.evaluation.history import LogFacts, failures_of, score_range
 from premortem.failures import OBSERVED_FAILURE, failure_event
@@ -50,7 +50,13 @@ def backtest_history(
     progress: Callable[[str, int], None] | None = None,
     series: SeriesStore | None = None,
     facts: LogFacts,
+    live_from_ns: int | None = None,
 ) -> dict[str, Any]:
+    """Train on the runs before `since_ns`, replay the range as one live stream, score it.
+
+    Without `since_ns`: where the model in use went live (`live_from_ns`, its summary's) — the
+    end of the last run it trained on, so the replay trains on the same runs and scores the
+    same model the live section does — else the median run."""
     runs = sorted(
         (
             s.run
@@ -64,7 +70,7 @@ def backtest_history(
         raise ConfigError("a backtest needs at least two stored test runs")
     times = [datetime_to_ns(r.timestamp) for r in runs]
     windows = run_windows_ns(runs)
-    since = since_ns if since_ns is not None else times[len(times) // 2]
+    since = since_ns if since_ns is not None else _default_since(runs, windows, live_from_ns)
     # By default the range ends with the newest stored record, and never before the last run's
     # window does: what was said live during that run, and after it, is in the range too.
     last_end = max(end for _, end in windows.values())
@@ -164,3 +170,14 @@ def backtest_history(
     report["model"], report["baseline"] = model_report, baseline_report
     report["lead_times_s"] = report["model"]["lead_times_s"]
     return report
+
+
+def _default_since(
+    runs: Sequence[TestRun], windows: Mapping[str, tuple[int, int]], live_from_ns: int | None
+) -> int:
+    """The end of the window of the last run the live model trained on (what followed it is
+    the live stream), else the median run's start."""
+    trained = [r for r in runs if datetime_to_ns(r.timestamp) < (live_from_ns or 0)]
+    if trained and len(trained) < len(runs):
+        return max(windows[trained[-1].test_id][1], live_from_ns or 0)
+    return datetime_to_ns(runs[len(runs) // 2].timestamp)

@@ -312,7 +312,7 @@ def mitigations_for(
 ) -> list[Mitigation]:
     """Catalogue mitigations for a mode, precursors' advice first (see module doc; no
     duplicates)."""
-    texts = [*trigger_texts, *fault_types, description]
+    texts = [*trigger_texts, *fault_types, without_data(description)]
     actions = [action for text in texts for action in matching_actions(text)]
     kinds = sorted(set(trigger_kinds), key=list(TriggerKind).index)
     actions += [action for kind in kinds for action in KIND_ACTIONS.get(kind, ())]
@@ -322,6 +322,20 @@ def mitigations_for(
         )
         for action in dict.fromkeys(actions)
     ]
+
+
+_DATA = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]")
+
+
+def without_data(text: str) -> str:
+    """`text` without the JSON objects and lists in it: a Chaos Toolkit failure report carries
+    its probe's raw output (`{"ok": false, "pool_in_use": 0, "cache_mb": 220}`), whose key names
+    are data, not words about what broke — a memory mode got connection-pool advice from it."""
+    while True:
+        shorter = _DATA.sub(" ", text)
+        if shorter == text:
+            return text
+        text = shorter
 
 
 def matching_actions(text: str) -> list[str]:

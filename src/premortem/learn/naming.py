@@ -56,7 +56,10 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
         # ActiveRecord's "could not obtain a connection from the pool within 5.000 seconds
         # … all pooled connections were in use", SQLAlchemy's "QueuePool limit … reached"
         r"|\bcould not obtain a (?:database )?connection|\ball pooled connections"
-        r"|\bqueue ?pool limit|\bno (?:database |db )?connection within",
+        r"|\bqueue ?pool limit|\bno (?:database |db )?connection within"
+        # "timed out acquiring db connection after 2000 ms"
+        r"|\b(?:timed out|timeout) (?:while )?(?:acquiring|obtaining|getting|waiting for)"
+        r" (?:a |an )?(?:\w+ )?connection\b",
         "connection pool exhaustion",
     ),
     (

@@ -194,3 +194,23 @@ def test_a_saturated_worker_pool_gets_no_database_connection_advice() -> None:
     assert matching_actions("HikariPool-1 - Connection is not available")[:3] == list(
         _topic_actions("connection pool")
     )
+
+
+def test_a_probes_raw_output_in_the_report_steers_no_advice() -> None:
+    # Trial 20: a memory mode's Chaos Toolkit report carried its health probe's output, whose
+    # key `pool_in_use` earned it connection-pool advice.
+    report = (
+        "Learned from failures like: probe health deviated "
+        '(output: {"ok": false, "pool_in_use": 0, "cache_mb": 220})'
+    )
+    actions = [
+        m.action
+        for m in mitigations_for(
+            "fm-m",
+            fault_types=["memory_hog"],
+            trigger_kinds=[],
+            trigger_texts=["cache memory at <*>% of budget"],
+            description=report,
+        )
+    ]
+    assert actions and not [a for a in actions if "pool" in a.lower()], actions

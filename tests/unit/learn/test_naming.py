@@ -139,6 +139,10 @@ def test_the_learning_stage_names_a_mode_key_the_same_way() -> None:
         ("write /var/lib/data/seg-7: no space left on device", "disk full"),
         ("work queue full (32/32)", "queue overflow"),
         ("request timed out after 2000 ms waiting in queue (depth 57)", "queue wait timeout"),
+        (
+            "reservation failed: timed out acquiring db connection after 2000 ms",
+            "connection pool exhaustion",
+        ),
         ("request timed out after 2000 ms: pricing downstream call still running", "slow"),
         ("x509: certificate has expired or is not yet valid", "TLS certificate failure"),
         ("Temporary failure in name resolution", "DNS resolution failure"),

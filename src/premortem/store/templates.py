@@ -132,8 +132,8 @@ class SqlTemplateRepository:
             upsert(conn, t.templates, [_row(tpl) for tpl in templates])
             return
         # Under many distinct templates every batch saves about as many as it has lines: bound
-        # straight to the driver, in key order as `upsert` does, the save costs a third of
-        # the Core statement's (bench/ingest.py --workload many-templates).
+        # straight to the driver, in key order as `upsert` does, the save costs about half the
+        # Core statement's (the catalog in-process, many-templates lines: 47.5 -> 40.3 us a line).
         rows = sorted(
             (
                 tpl.id,

@@ -317,7 +317,7 @@ def test_a_failure_line_two_modes_end_with_is_stored_as_the_mode_that_was_predic
                                      "new error": ["run-0", "run-3", "run-6"]}  # fmt: skip
     (shared,) = [t for t, modes in model.manifest_modes.items() if len(modes) == 2]
     by_kind = {m.name: m.id for m in model.modes}
-    outage = by_kind["slow dependency timeout"]
+    outage = by_kind["connection pool exhaustion"]  # "timed out waiting for a db connection"
     assert model.manifest_modes[shared][0] != outage, "the outage is not simply the first listed"
 
     predictor = OnlinePredictor(model, ManualClock(0))

@@ -287,6 +287,7 @@ class PredictionStage:
         # back.
         self.trained_until_ns: int | None = None
         self.learned_until_ns: dict[str, int] = {}
+        self._learned_max_ns = -1  # the latest of those: a batch wholly after it is all live
         self.live = LivePredictions()
         # Told every (source, predictions) alerting is told: the analysis process passes them
         # to the server's `live` (premortem.runtime.analysis_process).
@@ -301,7 +302,8 @@ class PredictionStage:
         if predictor is None:
             observe_stream_time(self._clocks, records)
             return
-        if (self.trained_until_ns is not None or self.learned_until_ns) and any(
+        cut = self._learned_max_ns
+        if any(r.time_ns < cut for r in records) and any(
             r.time_ns < self._learned_until(r.service) for r in records
         ):
             # The whole recording sent again after `train?until=`: its first part was trained
@@ -332,7 +334,7 @@ class PredictionStage:
         if predictor is None:
             return
         told: list[tuple[str | None, list[Prediction]]] = []
-        if self.trained_until_ns is not None or self.learned_until_ns:
+        if self._learned_max_ns >= 0:
             # samples from before the end of training, as log records
             series = [
                 MetricSeries(s.metric, s.labels, later)
@@ -420,6 +422,11 @@ class PredictionStage:
         learned = model.stats.get("learned_until_ns")  # per source: the newest it read, + 1
         self.learned_until_ns = (
             {str(k): int(v) for k, v in learned.items()} if isinstance(learned, dict) else {}
+        )
+        self._learned_max_ns = (
+            self.trained_until_ns
+            if self.trained_until_ns is not None
+            else max(self.learned_until_ns.values(), default=-1)
         )
         if until is not None:
             # Trained on what came before `until`: what came after, received already or not, is

@@ -165,7 +165,6 @@ def assign_modes(episodes: Sequence[Episode]) -> dict[str, tuple[str, list[str]]
     later failures never renames it. Sets each episode's `mode_id`; returns mode id -> (its
     name, the key ids of every report it holds).
     """
-    split_by_manifestation(episodes)
     names: dict[str, str] = {}  # key id -> name (from the key's first episode)
     first: dict[str, str] = {}  # name -> mode id
     for episode in sorted(episodes, key=_earliest):
@@ -230,7 +229,9 @@ def _earliest(episode: Episode) -> tuple[int, str]:
 
 def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
     """One failure mode per thing broken (`assign_modes`), with a readable name and the
-    episodes as evidence."""
+    episodes as evidence. Failures reported alike are first told apart by their own lines
+    (`split_by_manifestation`)."""
+    split_by_manifestation(episodes)
     assigned = assign_modes(episodes)
     modes: dict[str, FailureMode] = {}
     for episode in sorted(episodes, key=_earliest):

@@ -4,7 +4,7 @@ dependency alike ("504 Gateway Timeout"); the service's failure lines tell them 
 
 from __future__ import annotations
 
-from premortem.learn.episodes import Episode, ModeKey, assign_modes
+from premortem.learn.episodes import Episode, ModeKey, assign_modes, split_by_manifestation
 
 REPORT = ModeKey("quotes", "GET <*>: HTTPError('<*> Server Error: Gateway Timeout') <*>")
 QUEUE = "request timed out after 2000 ms waiting in queue (depth 57)"
@@ -23,6 +23,7 @@ def failure(n: int, manifest: tuple[int, ...], line: str) -> Episode:
 
 
 def modes_of(episodes: list[Episode]) -> list[str]:
+    split_by_manifestation(episodes)
     assign_modes(episodes)
     return [e.mode for e in episodes]
 

@@ -79,6 +79,14 @@ _CRASH_HEADER = re.compile(
     r"|(?:[a-z_$][\w$]*\.)+(?:[A-Z][\w$]*)?(?:Exception|Error|Throwable)(?::\s|:?$)"
 )
 _GO_FRAME = re.compile(r"[\w./*()\[\]-]+\(.*\)$|created by |\[signal |goroutine \d+ \[")
+# A stack's machinery inside a record: trace headers, frames (Python's, Java's, Go's), their
+# code lines, carets and elisions — the lines that name code, not what happened (`readable`).
+_MACHINERY = re.compile(
+    r"\s|Traceback \(most recent call last\):|at [\w$.<>/-]+\(|File \""
+    r"|\.\.\. \d+ (?:more|common frames omitted)|goroutine \d+ \[|created by "
+    r"|[\w./*()\[\]-]+\(.*\)$"
+    r"|During handling of the above exception|The above exception was the direct cause"
+)
 _BODY_PID = re.compile(rf"\s*{TIMESTAMP}\s+\[(\d+)(?:-\d+)?\]")
 _PID_KEYS = ("pid", "process.pid", "syslog.procid")
 _LOOKBACK = 1000  # records searched back for the record a line continues
@@ -266,6 +274,18 @@ def _pid(record: LogRecord) -> str:
             return str(value)
     found = _BODY_PID.match(record.body)
     return found.group(1) if found else ""
+
+
+def readable(body: str) -> str:
+    """A record's text without its stack machinery (`_MACHINERY`): the message, its exception
+    lines (`urllib.error.HTTPError: HTTP Error 502: Bad Gateway`, `Caused by: ...`) and
+    PostgreSQL's DETAIL and HINT stay. A frame's code line names what the code does, not what
+    broke: `urlopen(req, timeout=TIMEOUT)` in a full disk's traceback named it a timeout (a
+    trial). A body that is machinery only is kept whole."""
+    if "\n" not in body:
+        return body
+    kept = [line for line in body.split("\n") if line.strip() and not _MACHINERY.match(line)]
+    return "\n".join(kept) if kept else body
 
 
 def rebuilt(record: LogRecord, body: str) -> LogRecord:

@@ -66,12 +66,16 @@ class Episode:
     # How its onset was placed (learn/onset.py): "failure_time", "details" (a line read like
     # them), "new error" (none did: the first new error after the fault), "last line".
     onset_rule: str = ""
+    # The injected fault that tells it from failures reported alike (`split_by_manifestation`).
+    cause: str = ""
 
     @property
     def mode(self) -> str:
         return self.mode_id or self.key.mode_id
 
 
+# A mode told apart from failures reported alike only by the fault that caused it.
+FAULT_CAUSE = "caused by "
 MIN_SPLIT = 2  # failures a group needs to become a mode of its own (as a trigger needs)
 
 
@@ -172,7 +176,7 @@ def assign_modes(episodes: Sequence[Episode]) -> dict[str, tuple[str, list[str]]
         if key_id not in names:
             names[key_id] = mode_name(
                 episode.key, details=episode.details, manifest_lines=episode.manifest_lines
-            )
+            ) + (f" {FAULT_CAUSE}{episode.cause}" if episode.cause else "")
         episode.mode_id = first.setdefault(names[key_id], key_id)
     return {
         mode_id: (name, sorted(k for k, n in names.items() if n == name))
@@ -189,18 +193,42 @@ def split_by_manifestation(episodes: Sequence[Episode]) -> None:
     groups of at least MIN_SPLIT failures share none, each later group's key adds its masked
     failure lines (and so its own id); the earliest keeps the report's key, so a mode learned
     before keeps its id. A failure with no manifestation, or in a smaller group, stays with the
-    earliest group."""
+    earliest group.
+
+    Where their lines do not tell them apart — a failure seen at the edge of a chain and caused
+    at its far end: a gateway's "request failed upstream" after a full disk and after a starved
+    worker alike (a trial) — the faults the runs injected do: groups of at least MIN_SPLIT
+    failures by fault type become modes of their own the same way, each named with its cause.
+    One mode of both had the disk's precursors as parents and never warned of the starvation."""
     by_key: dict[ModeKey, list[Episode]] = {}
     for episode in sorted(episodes, key=_earliest):
         by_key.setdefault(episode.key, []).append(episode)
     for key, alike in by_key.items():
         groups = [g for g in _sharing_groups(alike) if len(g) >= MIN_SPLIT]
-        if len(groups) < 2:
+        if len(groups) >= 2:
+            for group in groups[1:]:
+                lines = sorted({details_template(line) for e in group for line in e.manifest_lines})
+                for episode in group:
+                    episode.key = ModeKey(key.service, key.details_template, tuple(lines))
             continue
-        for group in groups[1:]:
-            lines = sorted({details_template(line) for e in group for line in e.manifest_lines})
+        faults = [g for g in _fault_groups(alike) if len(g) >= MIN_SPLIT]
+        if len(faults) < 2:
+            continue
+        for n, group in enumerate(faults):
+            cause = ", ".join(sorted(set(group[0].fault_types)))
             for episode in group:
-                episode.key = ModeKey(key.service, key.details_template, tuple(lines))
+                episode.cause = cause
+                if n:
+                    episode.key = ModeKey(key.service, key.details_template, (FAULT_CAUSE + cause,))
+
+
+def _fault_groups(episodes: Sequence[Episode]) -> list[list[Episode]]:
+    """The episodes with injected faults grouped by their fault types, earliest group first."""
+    groups: dict[tuple[str, ...], list[Episode]] = {}
+    for episode in episodes:
+        if episode.fault_types:
+            groups.setdefault(tuple(sorted(set(episode.fault_types))), []).append(episode)
+    return list(groups.values())
 
 
 def _sharing_groups(episodes: Sequence[Episode]) -> list[list[Episode]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from premortem.ingest.multiline import readable
 from premortem.ingest.severity import message_part
 from premortem.logs.masking import mask
 
@@ -226,8 +227,9 @@ def normalised(text: str) -> str:
 
 
 def recognised_phrase(lines: Iterable[str]) -> str | None:
-    """The name of the most specific failure phrase found in any of the lines, or None."""
-    text = "\n".join(normalised(line) for line in lines)
+    """The name of the most specific failure phrase found in any of the lines (their stack
+    frames left out), or None."""
+    text = "\n".join(normalised(readable(line)) for line in lines)
     if not text:
         return None
     return next((name for pattern, name in _PHRASES if pattern.search(text)), None)
@@ -261,7 +263,7 @@ def _assertion_name(details: str) -> str | None:
 
 def content_words(lines: Sequence[str]) -> str | None:
     """The first few masked words of the lines that are not probe/test boilerplate, or None."""
-    messages = (_LOGGER.sub("", _message(line), count=1) for line in lines)
+    messages = (_LOGGER.sub("", _message(readable(line)), count=1) for line in lines)
     text = _PROBE_NAME.sub(" ", mask(" ".join(messages)))
     text = _JAVA_CLASS.sub(" ", _CORRELATION.sub(" ", text))
     words = [

@@ -45,3 +45,25 @@ def test_failures_sharing_a_line_or_too_few_to_learn_from_stay_one_mode() -> Non
     assert len(set(modes_of(lone))) == 1, "one failure is no mode of its own (nor a trigger)"
     unknown = [failure(1, (7,), SLOW), failure(2, (), ""), failure(3, (7,), SLOW)]
     assert len(set(modes_of(unknown))) == 1
+
+
+def caused(n: int, fault: str) -> Episode:
+    episode = failure(n, (7,), "GET /quote failed upstream")
+    episode.fault_types = (fault,)
+    return episode
+
+
+def test_failures_alike_in_every_line_are_told_apart_by_their_injected_fault() -> None:
+    episodes = [caused(1, "disk_fill"), caused(2, "cpu_hog"), caused(3, "disk_fill")]
+    episodes += [caused(4, "cpu_hog"), failure(5, (7,), "GET /quote failed upstream")]
+    modes = modes_of(episodes)
+    assert modes[0] == modes[2] == modes[4] != modes[1] == modes[3]
+    assert modes[0] == REPORT.mode_id, "the earliest cause keeps the report's id"
+    names = sorted(name for name, _ in assign_modes(episodes).values())
+    assert [n.rsplit(" caused by ", 1)[-1] for n in names] == ["cpu_hog", "disk_fill"]
+
+
+def test_a_cause_seen_once_is_no_mode_of_its_own() -> None:
+    episodes = [caused(1, "disk_fill"), caused(2, "cpu_hog"), caused(3, "disk_fill")]
+    assert len(set(modes_of(episodes))) == 1
+    assert all("caused by" not in name for name, _ in assign_modes(episodes).values())

@@ -407,3 +407,24 @@ def test_a_logger_after_the_level_word_is_not_the_name() -> None:
     line `ERROR ledger.transfer: transfer 332 aborted: …`: the logger came after the level."""
     line = "ERROR ledger.transfer: transfer 332 aborted: fx-rates unavailable after 5/5 retries"
     assert content_words([line]) == "transfer aborted fx rates unavailable retries"
+
+
+def test_a_stack_frame_names_code_not_what_broke() -> None:
+    """A frame's code line (`urlopen(req, timeout=TIMEOUT)`) in a full disk's traceback named the
+    mode a timeout, and the trace header gave the words "most recent" (a trial)."""
+    trace = (
+        "2026-12-07T13:19:47.845 ERROR gateway - request j0000528 failed upstream\n"
+        "Traceback (most recent call last):\n"
+        '  File "/srv/gateway.py", line 19, in do_POST\n'
+        "    with urllib.request.urlopen(req, timeout=TIMEOUT) as r: r.read()\n"
+        "urllib.error.HTTPError: HTTP Error 502: Bad Gateway"
+    )
+    name = mode_name("gateway", "gateway answered 503 to clients", [trace])
+    assert "timeout" not in name and "recent" not in name
+    timed_out = trace.replace(
+        "urllib.error.HTTPError: HTTP Error 502: Bad Gateway", "TimeoutError: timed out"
+    )
+    assert (
+        mode_name("gateway", "gateway answered 503", [timed_out])
+        == "gateway: slow dependency timeout"
+    )

@@ -81,6 +81,12 @@ class Bus(Protocol):
         none came within `timeout_s`."""
         ...
 
+    async def take_over(self, subject: str, durable: str) -> int:
+        """Before a new owner's first pull: what the consumer's last owner took and did not
+        acknowledge comes again at once, oldest first (not after its ack wait). Returns how
+        many messages that was."""
+        ...
+
     async def close(self) -> None: ...
 
 

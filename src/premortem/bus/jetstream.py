@@ -153,33 +153,54 @@ class JetStreamBus:
     async def _subscription(self, subject: str, durable: str) -> Any:
         found = self._subscriptions.get(durable)
         if found is None:
-            from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-            config = ConsumerConfig(
-                durable_name=durable,
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_wait=self.ack_wait_s,
-                max_deliver=-1,
-                max_ack_pending=self.max_ack_pending,
-                filter_subject=subject,
-            )
             found = await self._js.pull_subscribe(
-                subject, durable=durable, stream=self.stream, config=config
+                subject, durable=durable, stream=self.stream, config=self._config(subject, durable)
             )
             self._subscriptions[durable] = found
         return found
 
-    async def unacknowledged(self, durable: str) -> int:
-        """Messages the consumer `durable` delivered and nobody acknowledged yet (0 when it does
-        not exist yet)."""
+    def _config(self, subject: str, durable: str, *, start_seq: int | None = None) -> Any:
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+        return ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL
+            if start_seq is None
+            else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start_seq,
+            ack_wait=self.ack_wait_s,
+            max_deliver=-1,
+            max_ack_pending=self.max_ack_pending,
+            filter_subject=subject,
+        )
+
+    async def take_over(self, subject: str, durable: str) -> int:
+        """Take a consumer over from a worker that stopped: when it has messages out that nobody
+        acknowledged, or was made with another ack wait, it is made again from the oldest
+        message not acknowledged, so those come again at once and in stream order — not after
+        their ack wait ran out (30 s in which a prediction role taken over alerted nothing, a
+        trial), nor after newer ones. Messages acknowledged past that point come again too; the
+        worker's checkpoint position tells them apart (`Progress.is_new`). Returns how many were
+        out (0: the consumer was kept as it is)."""
         from nats.js.errors import NotFoundError
 
         try:
             info = await self._js.consumer_info(self.stream, durable)
         except NotFoundError:
             return 0
-        return int(info.num_ack_pending or 0)
+        out = int(info.num_ack_pending or 0)
+        if not out and info.config.ack_wait == self.ack_wait_s:
+            return 0
+        floor = int(info.ack_floor.stream_seq) if info.ack_floor else 0
+        held = self._subscriptions.pop(durable, None)
+        if held is not None:
+            await held.unsubscribe()
+        await self._js.delete_consumer(self.stream, durable)
+        await self._js.add_consumer(
+            self.stream, self._config(subject, durable, start_seq=floor + 1)
+        )
+        return out
 
     async def backlog(self, subject: str, durable: str) -> tuple[int, int | None]:
         """Messages of `subject` the consumer `durable` has not acknowledged, and when the oldest

@@ -132,5 +132,16 @@ class MemoryBus:
 
         return settle
 
+    async def take_over(self, subject: str, durable: str) -> int:
+        """What a stopped worker held and did not acknowledge comes again at once (JetStream
+        makes the consumer again from its oldest unacknowledged message)."""
+        consumer = self._consumers.get(durable)
+        if consumer is None:
+            return 0
+        now = self._now()
+        for seq in consumer.pending:
+            consumer.pending[seq] = now
+        return len(consumer.pending)
+
     async def close(self) -> None:
         return None

@@ -335,7 +335,7 @@ class Worker:
     ) -> None:
         """Pull a durable consumer in stream order: a message not analysed yet is analysed,
         and every message waits for the checkpoint that covers it to be acknowledged."""
-        batch = await self._after_redeliveries(durable)
+        batch = await self._after_redeliveries(topic, durable)
         while not leaving():
             async with _surviving(what):
                 for message in await self._pull(topic, durable, batch):
@@ -401,14 +401,13 @@ class Worker:
             self._save_prediction,
         )
 
-    async def _after_redeliveries(self, durable: str) -> int:
-        """A consumer with messages out that nobody acknowledged (their worker died): wait until
-        they are due again, so they are redelivered before anything newer is delivered. The
-        size of the first pull: all of them at once (they come back in the order their ack
-        waits ran out, `_pull` puts them in stream order)."""
+    async def _after_redeliveries(self, topic: str, durable: str) -> int:
+        """A consumer with messages out that nobody acknowledged (their worker died): made again
+        from the oldest of them (`JetStreamBus.take_over`), so they come again at once, before
+        anything newer. The size of the first pull: all of them at once (`_pull` keeps stream
+        order)."""
         assert self._bus is not None
-        if await self._bus.unacknowledged(durable):
-            await asyncio.sleep(self.settings.bus_ack_wait_s)
+        if await self._bus.take_over(topic, durable):
             return MAX_ACK_PENDING
         return FETCH
 

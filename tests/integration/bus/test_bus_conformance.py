@@ -165,6 +165,60 @@ def test_a_durable_consumer_resumes_where_it_was_after_a_restart(connect: Connec
     run(scenario())
 
 
+def test_a_new_owner_gets_what_a_dead_one_held_at_once_and_in_order(connect: Connect) -> None:
+    """A worker SIGKILLed with messages out: the one taking its consumer over must not wait for
+    their ack wait (a prediction role taken over alerted nothing for 30 s, a trial)."""
+
+    async def scenario() -> None:
+        first = await connect()
+        await first.publish(subj(connect, 4), batch("t1", "t2", "t3"))
+        held = await first.pull(subj(connect, 4), durable="w-4", batch=2, timeout_s=1.0)
+        assert [m.id for m in held] == ["t1", "t2"]
+        if isinstance(first, JetStreamBus):
+            await first.close()  # dies without acknowledging
+        second = await connect()
+        await second.publish(subj(connect, 4), batch("t4"))
+        started = time.monotonic()
+        assert await second.take_over(subj(connect, 4), "w-4") == 2
+        got = await second.pull(subj(connect, 4), durable="w-4", batch=10, timeout_s=0.5)
+        assert time.monotonic() - started < ACK_WAIT_S
+        assert [m.id for m in got] == ["t1", "t2", "t3", "t4"]
+        for message in got:
+            await message.ack()
+        await asyncio.sleep(0.5)  # JetStream takes an ack after `ack()` returns
+        assert await second.take_over(subj(connect, 4), "w-4") == 0
+        assert await drain(second, subj(connect, 4), "w-4") == []
+        await second.close()
+
+    run(scenario())
+
+
+def test_a_consumer_taken_over_gets_the_ack_wait_now_set() -> None:
+    """`PREMORTEM_BUS_ACK_WAIT_S` changed on a running deployment reached no consumer."""
+    name = f"PMTEST{uuid.uuid4().hex[:12].upper()}"
+    prefix = name.lower()
+    where = subject("logs", 1, prefix=prefix)
+
+    async def scenario() -> None:
+        before = await JetStreamBus.connect(NATS_URL, prefix=prefix, stream=name, ack_wait_s=1.0)
+        await before.publish(where, batch("a1"))
+        for message in await before.pull(where, durable="w-1", batch=1, timeout_s=1.0):
+            await message.ack()
+        await before.close()
+        after = await JetStreamBus.connect(NATS_URL, prefix=prefix, stream=name, ack_wait_s=2.5)
+        try:
+            assert await after.take_over(where, "w-1") == 0
+            info = await after._js.consumer_info(name, "w-1")
+            assert info.config.ack_wait == 2.5
+            await after.publish(where, batch("a2"))
+            assert [m.id for m in await drain(after, where, "w-1")] == ["a2"]
+        finally:
+            await after.delete_stream()
+            await after.close()
+
+    run(scenario())
+
+
 def test_nothing_to_pull_returns_empty_within_the_timeout(connect: Connect) -> None:
     async def scenario() -> None:
         bus = await connect()

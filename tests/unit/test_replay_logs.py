@@ -175,3 +175,21 @@ def test_since_and_until_send_the_held_out_part_only(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert sent == ["line 4", "line 5", "line 6", "line 7"]
     assert "replayed 4 log record(s)" in result.output
+
+
+def test_a_traceback_stamped_when_read_stays_with_its_record(tmp_path: Path) -> None:
+    """A tailer stamps continuation lines with the time it read them (docs/ingest.md): later
+    than the service's next line. Sorted by time alone, the traceback went to that next line."""
+    lines = [
+        doc(0.1, "2026-12-07T10:00:00.100 ERROR gateway - request A failed upstream"),
+        doc(0.9, "Traceback (most recent call last):"),
+        doc(0.9, '  File "gw.py", line 19, in do_POST'),
+        doc(0.9, "TimeoutError: timed out"),
+        doc(0.5, "2026-12-07T10:00:00.500 INFO gateway - served B in 40 ms"),
+    ]
+    merged = read_log_files([write_lines(tmp_path / "tb.jsonl", lines)])
+    heads = [r.doc["body"].split("\n")[0] for r in merged]
+    assert [h.split(" - ")[1] for h in heads] == ["request A failed upstream", "served B in 40 ms"]
+    assert merged[0].doc["body"].endswith("TimeoutError: timed out")
+    assert merged[0].time_ns == T0 + S // 10
+    assert "\n" not in merged[1].doc["body"]

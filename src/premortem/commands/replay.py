@@ -1,8 +1,9 @@
 """`premortem replay …`: send recorded logs to a running server through its API, in time order.
 
 `replay logs FILE… [--metrics FILE…]` reads native log files (JSON lines or a JSON array, as
-`POST /api/v1/logs` accepts; gzip too) and metric samples (commands/replay_metrics.py), merges
-every file's records in record-time order (stable: equal times keep file, then line order) and
+`POST /api/v1/logs` accepts; gzip too) and metric samples (commands/replay_metrics.py), folds
+each file's continuation lines into the record they continue (as the server folds a batch),
+merges every file's records in record-time order (stable: equal times keep file, then line order) and
 posts them in batches (logs to `/api/v1/logs`, samples to `/v1/metrics`), as fast as possible
 or paced by record time (`--speed 1` is real time, `--speed 10` ten times faster). The server
 keeps stream time per source, so replaying older logs after newer ones gives the same windows
@@ -241,13 +242,36 @@ def read_log_file(file: Path) -> list[TimedDoc]:
     except IngestError as exc:
         raise _not_native(file, exc) from exc
     timed: list[TimedDoc] = []
+    records: list[LogRecord] = []
     for index, item in enumerate(items):
         try:
-            time_ns = log_record(item, NO_TIME).time_ns
+            record = log_record(item, NO_TIME)
         except IngestError as exc:
             raise _not_native(file, exc.at(f"/{index}") if batch else exc) from exc
-        timed.append(TimedDoc(time_ns, item))
-    return list(_fill_missing_times(timed))
+        timed.append(TimedDoc(record.time_ns, item))
+        records.append(record)
+    return _folded(list(_fill_missing_times(timed)), records)
+
+
+def _folded(timed: list[TimedDoc], records: list[LogRecord]) -> list[TimedDoc]:
+    """A file's records with continuation lines folded into the record they continue, as the
+    server folds one batch (`premortem.ingest.multiline`), before the merge orders them by
+    time. A tailer stamps a traceback's lines with the time it read them (docs/ingest.md), later
+    than lines of the same service logged meanwhile: sorted apart from their record, they were
+    folded into the wrong one (a trial: three tracebacks in one record of 5,040 characters)."""
+    from premortem.ingest.multiline import assemble
+
+    bodies = [record.body for record in records]
+    for index, record in enumerate(records):
+        record.id = str(index)  # an id the sender gave is kept: it says which record this was
+    folded = []
+    for record in assemble(records):
+        index = int(record.id)
+        head = timed[index]
+        if record.body != bodies[index]:  # it took continuations
+            head = TimedDoc(head.time_ns, {**head.doc, "body": record.body}, head.kind)
+        folded.append(head)
+    return folded
 
 
 def _not_native(file: Path, error: IngestError) -> IngestFailed:

@@ -212,7 +212,11 @@ def mode_name(
     elif operation:
         phrase = f"{operation} failed"
     else:
-        phrase = phrase or content_words(manifest_lines[:1]) or content_words([details])
+        phrase = (
+            phrase
+            or content_words(manifest_lines[:1], besides=service)
+            or content_words([details], besides=service)
+        )
     text = phrase or "failure"
     return f"{service}: {text}" if service else text
 
@@ -261,15 +265,18 @@ def _assertion_name(details: str) -> str | None:
     return f"{found.group(1).replace('_', ' ').lower()} check failed"
 
 
-def content_words(lines: Sequence[str]) -> str | None:
-    """The first few masked words of the lines that are not probe/test boilerplate, or None."""
+def content_words(lines: Sequence[str], *, besides: str = "") -> str | None:
+    """The first few masked words of the lines that are not probe/test boilerplate, or None;
+    nor the service's name (`besides`), which the mode's name starts with already ("gateway:
+    gateway request upstream")."""
     messages = (_LOGGER.sub("", _message(readable(line)), count=1) for line in lines)
     text = _PROBE_NAME.sub(" ", mask(" ".join(messages)))
     text = _JAVA_CLASS.sub(" ", _CORRELATION.sub(" ", text))
+    own = normalised(besides)
     words = [
         word
         for word in (normalised(w) for w in _CONTENT_WORD.findall(text))
-        if len(word) > 1 and word not in BOILERPLATE
+        if len(word) > 1 and word not in BOILERPLATE and word != own
     ]
     return " ".join(words[:_MAX_WORDS]) or None
 

@@ -421,6 +421,7 @@ def test_a_stack_frame_names_code_not_what_broke() -> None:
     )
     name = mode_name("gateway", "gateway answered 503 to clients", [trace])
     assert "timeout" not in name and "recent" not in name
+    assert name.startswith("gateway: request upstream"), "the service is not named twice"
     timed_out = trace.replace(
         "urllib.error.HTTPError: HTTP Error 502: Bad Gateway", "TimeoutError: timed out"
     )

@@ -3,11 +3,11 @@
 `replay logs FILE… [--metrics FILE…]` reads native log files (JSON lines or a JSON array, as
 `POST /api/v1/logs` accepts; gzip too) and metric samples (commands/replay_metrics.py), folds
 each file's continuation lines into the record they continue (as the server folds a batch),
-merges every file's records in record-time order (stable: equal times keep file, then line order) and
-posts them in batches (logs to `/api/v1/logs`, samples to `/v1/metrics`), as fast as possible
-or paced by record time (`--speed 1` is real time, `--speed 10` ten times faster). The server
-keeps stream time per source, so replaying older logs after newer ones gives the same windows
-as live.
+merges every file's records in record-time order (stable: equal times keep file, then line
+order) and posts them in batches (logs to `/api/v1/logs`, samples to `/v1/metrics`), as fast
+as possible or paced by record time (`--speed 1` is real time, `--speed 10` ten times
+faster). The server keeps stream time per source, so replaying older logs after newer ones gives
+the same windows as live.
 
 `replay openstack-fi EXPERIMENT_DIR` reads one experiment laid out like the OpenStack
 fault-injection dataset (`tests/<Subsystem>/Test_<n>/`), sends its service logs in time order as

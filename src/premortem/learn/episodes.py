@@ -274,7 +274,11 @@ def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
                 service=episode.key.service,
                 manifestation={
                     "failure_details_template": episode.key.details_template,
-                    "manifest_templates": list(episode.key.manifest_templates),
+                    "manifest_templates": [
+                        t for t in episode.key.manifest_templates if not t.startswith(FAULT_CAUSE)
+                    ],
+                    # The injected fault that tells it from failures reported alike.
+                    **({"cause": episode.cause} if episode.cause else {}),
                     "example": episode.details[:500],
                     # What the failure looked like in the logs (learn/onset.py).
                     "failure_lines": [line[:300] for line in episode.manifest_lines],

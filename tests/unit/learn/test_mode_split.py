@@ -4,7 +4,13 @@ dependency alike ("504 Gateway Timeout"); the service's failure lines tell them 
 
 from __future__ import annotations
 
-from premortem.learn.episodes import Episode, ModeKey, assign_modes, split_by_manifestation
+from premortem.learn.episodes import (
+    Episode,
+    ModeKey,
+    assign_modes,
+    mode_skeletons,
+    split_by_manifestation,
+)
 
 REPORT = ModeKey("quotes", "GET <*>: HTTPError('<*> Server Error: Gateway Timeout') <*>")
 QUEUE = "request timed out after 2000 ms waiting in queue (depth 57)"
@@ -61,6 +67,8 @@ def test_failures_alike_in_every_line_are_told_apart_by_their_injected_fault() -
     assert modes[0] == REPORT.mode_id, "the earliest cause keeps the report's id"
     names = sorted(name for name, _ in assign_modes(episodes).values())
     assert [n.rsplit(" caused by ", 1)[-1] for n in names] == ["cpu_hog", "disk_fill"]
+    shown = mode_skeletons(episodes)[modes[1]].manifestation
+    assert (shown["cause"], shown["manifest_templates"]) == ("cpu_hog", [])
 
 
 def test_a_cause_seen_once_is_no_mode_of_its_own() -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from premortem.evaluation.history import BacktestReport, BacktestSource, StoredHistoryBacktest
-from premortem.service.ui.web import Reader, label, render, runtime_of, time_range
+from premortem.service.ui.web import Reader, count_ticks, label, render, runtime_of, time_range
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,8 +54,7 @@ def lead_histogram(report: BacktestReport) -> dict[str, Any]:
             "title": {"text": "failures", "standoff": 8},
             "automargin": True,
             "rangemode": "tozero",
-            # counts: whole ticks while they are few (plotly drew 0.2, 0.4, … failures)
-            **({"tick0": 0, "dtick": 1} if counts <= 10 else {"tickformat": ",d"}),
+            **count_ticks(counts),
         },
     }
     return {"data": data, "layout": layout}

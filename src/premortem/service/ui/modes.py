@@ -16,7 +16,7 @@ from premortem.evaluation import percentile
 from premortem.ports import LogQuery
 from premortem.runtime.assembly import Runtime
 from premortem.service.ui.queries import PageInfo
-from premortem.service.ui.web import Reader, label, render, runtime_of
+from premortem.service.ui.web import Reader, count_ticks, label, render, runtime_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -80,9 +80,13 @@ def trigger_stats(mode: FailureMode) -> list[dict[str, Any]]:
     return rows
 
 
+LEGEND_ROW_PX = 20
+
+
 def lead_time_histogram(mode: FailureMode) -> dict[str, Any]:
     """Lead times in seconds (as the tables give them), one bar group per trigger side by side;
-    the legend above the plot, where it cannot cover an axis title."""
+    the legend above the plot, where it cannot cover an axis title, with a row of room for
+    each trigger (a trigger's name is long: a row each; five of them covered a small plot)."""
     data = [
         {
             "type": "histogram",
@@ -96,7 +100,7 @@ def lead_time_histogram(mode: FailureMode) -> dict[str, Any]:
     layout = {
         "barmode": "group",
         "bargap": 0.15,
-        "margin": {"t": 30, "l": 64, "b": 56},
+        "margin": {"t": 12 + LEGEND_ROW_PX * min(len(data), 8), "l": 64, "b": 56},
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         "xaxis": {
             "title": {"text": "lead time before onset (s)", "standoff": 8},
@@ -107,6 +111,7 @@ def lead_time_histogram(mode: FailureMode) -> dict[str, Any]:
             "title": {"text": "failures", "standoff": 4},
             "automargin": True,
             "rangemode": "tozero",
+            **count_ticks(max((len(trace["x"]) for trace in data), default=0)),
         },
     }
     return {"data": data, "layout": layout}
@@ -121,6 +126,8 @@ def probability_history(runtime: Runtime, mode: FailureMode) -> dict[str, Any]:
             "name": "probability",
             "x": [_iso(p.time_ns) for p in points],
             "y": [p.probability for p in points],
+            # a probability holds until the next prediction: steps, not ramps between them
+            "line": {"shape": "hv"},
         }
     ]
     layout = {"yaxis": {"range": [0, 1], "tickformat": ".0%"}, "showlegend": False}

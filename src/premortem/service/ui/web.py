@@ -65,9 +65,16 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
 
 
+def count_ticks(highest: int) -> dict[str, Any]:
+    """A count axis's ticks: whole ones while they are few (plotly drew 0.2, 0.4, … failures)."""
+    return {"tick0": 0, "dtick": 1} if highest <= 10 else {"tickformat": ",d"}
+
+
 def label(text: object) -> str:
-    """Text bound for a plotly label: escaped, because plotly reads tags like <a> and <br>."""
-    return html.escape(str(text), quote=True)
+    """Text bound for a plotly label: `<`, `>` and `&` escaped, because plotly reads tags like
+    <a> and <br>. Not quotes: plotly decodes no `&quot;`, and a JSON log line's legend entry
+    read `{&quot;time&quot;: …` (a trial); outside a tag a quote is only text."""
+    return html.escape(str(text), quote=False)
 
 
 def json_text(value: object) -> str:

@@ -26,7 +26,11 @@ backtest_app = typer.Typer(
 )
 
 METRICS = (
-    ("warned_10s_share", "delayed failures warned ≥ 10 s ahead", "higher"),
+    (
+        "warned_10s_share",
+        "delayed failures warned ≥ 10 s ahead (of those ≥ 30 s after the fault)",
+        "higher",
+    ),
     ("precision", "alert precision (per run)", "higher"),
     ("fault_free_alerted_share", "fault-free runs alerted", "lower"),
     ("harmless_alerted_share", "harmless faulty runs alerted", "lower"),

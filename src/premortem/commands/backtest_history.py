@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 ROWS = (
     ("precision", "alert precision (per run)"),
     ("recall", "failed runs alerted before onset"),
-    ("warned_10s_share", "delayed failures warned ≥ 10 s ahead"),
+    ("warned_10s_share", "delayed failures warned ≥ 10 s ahead (of those ≥ 30 s after the fault)"),
     ("median_lead_s", "median lead time (s)"),
     ("false_alarms_per_day", "false alarms per day"),
     ("fault_free_alerted_share", "fault-free runs alerted"),

@@ -66,7 +66,7 @@ class Episode:
     # How its onset was placed (learn/onset.py): "failure_time", "details" (a line read like
     # them), "new error" (none did: the first new error after the fault), "last line".
     onset_rule: str = ""
-    # The injected fault that tells it from failures reported alike (`split_by_manifestation`).
+    # The injected fault that tells it from failures reported alike (`tell_alike_reports_apart`).
     cause: str = ""
 
     @property
@@ -184,7 +184,7 @@ def assign_modes(episodes: Sequence[Episode]) -> dict[str, tuple[str, list[str]]
     }
 
 
-def split_by_manifestation(episodes: Sequence[Episode]) -> None:
+def tell_alike_reports_apart(episodes: Sequence[Episode]) -> None:
     """Failures reported alike whose own lines name different things broken are different
     modes. A load generator reports every failure as the same HTTP 504; the service's logs said
     "timed out waiting in queue" for one fault and "downstream call still running" for another,
@@ -258,8 +258,8 @@ def _earliest(episode: Episode) -> tuple[int, str]:
 def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
     """One failure mode per thing broken (`assign_modes`), with a readable name and the
     episodes as evidence. Failures reported alike are first told apart by their own lines
-    (`split_by_manifestation`)."""
-    split_by_manifestation(episodes)
+    (`tell_alike_reports_apart`)."""
+    tell_alike_reports_apart(episodes)
     assigned = assign_modes(episodes)
     modes: dict[str, FailureMode] = {}
     for episode in sorted(episodes, key=_earliest):

@@ -1,5 +1,5 @@
 """Failures reported alike whose own lines name different things broken are different modes
-(`episodes.split_by_manifestation`): a load generator reports a saturated queue and a slow
+(`episodes.tell_alike_reports_apart`): a load generator reports a saturated queue and a slow
 dependency alike ("504 Gateway Timeout"); the service's failure lines tell them apart."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from premortem.learn.episodes import (
     ModeKey,
     assign_modes,
     mode_skeletons,
-    split_by_manifestation,
+    tell_alike_reports_apart,
 )
 
 REPORT = ModeKey("quotes", "GET <*>: HTTPError('<*> Server Error: Gateway Timeout') <*>")
@@ -29,7 +29,7 @@ def failure(n: int, manifest: tuple[int, ...], line: str) -> Episode:
 
 
 def modes_of(episodes: list[Episode]) -> list[str]:
-    split_by_manifestation(episodes)
+    tell_alike_reports_apart(episodes)
     assign_modes(episodes)
     return [e.mode for e in episodes]
 

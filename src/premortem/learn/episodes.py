@@ -185,41 +185,43 @@ def assign_modes(episodes: Sequence[Episode]) -> dict[str, tuple[str, list[str]]
 
 
 def tell_alike_reports_apart(episodes: Sequence[Episode]) -> None:
-    """Failures reported alike whose own lines name different things broken are different
-    modes. A load generator reports every failure as the same HTTP 504; the service's logs said
-    "timed out waiting in queue" for one fault and "downstream call still running" for another,
-    and one mode of both named the saturation alerts "slow dependency timeout" (a trial). The
-    failures of one report are grouped by the manifestation templates they share; where two
-    groups of at least MIN_SPLIT failures share none, each later group's key adds its masked
-    failure lines (and so its own id); the earliest keeps the report's key, so a mode learned
-    before keeps its id. A failure with no manifestation, or in a smaller group, stays with the
-    earliest group.
+    """Failures reported alike whose causes differ are different modes.
 
-    Where their lines do not tell them apart — a failure seen at the edge of a chain and caused
-    at its far end: a gateway's "request failed upstream" after a full disk and after a starved
-    worker alike (a trial) — the faults the runs injected do: groups of at least MIN_SPLIT
-    failures by fault type become modes of their own the same way, each named with its cause.
-    One mode of both had the disk's precursors as parents and never warned of the starvation."""
+    First by the faults the runs injected, the user's own word for the cause: where a report's
+    failures fall into groups of at least MIN_SPLIT by fault type, each group is a mode, named
+    with its cause ("… caused by cpu_hog"). A gateway logged the same "request failed upstream"
+    after a full disk and after a starved worker (a trial): one mode of both had the disk's
+    precursors as parents and never warned of the starvation; in another, three faults split by
+    their lines into two groups that named alike and merged again, and no alert said what broke.
+
+    Else by their own lines: a load generator reports every failure as the same HTTP 504; the
+    service's logs said "timed out waiting in queue" for one fault and "downstream call still
+    running" for another (a trial). The failures of one report are grouped by the manifestation
+    templates they share; where two groups of at least MIN_SPLIT failures share none, each later
+    group's key adds its masked failure lines (and so its own id).
+
+    Either way the earliest group keeps the report's key, so a mode learned before keeps its id;
+    a failure in a smaller group, or with no fault (no manifestation), stays with the earliest."""
     by_key: dict[ModeKey, list[Episode]] = {}
     for episode in sorted(episodes, key=_earliest):
         by_key.setdefault(episode.key, []).append(episode)
     for key, alike in by_key.items():
-        groups = [g for g in _sharing_groups(alike) if len(g) >= MIN_SPLIT]
-        if len(groups) >= 2:
-            for group in groups[1:]:
-                lines = sorted({details_template(line) for e in group for line in e.manifest_lines})
-                for episode in group:
-                    episode.key = ModeKey(key.service, key.details_template, tuple(lines))
-            continue
         faults = [g for g in _fault_groups(alike) if len(g) >= MIN_SPLIT]
-        if len(faults) < 2:
+        if len(faults) >= 2:
+            for n, group in enumerate(faults):
+                cause = ", ".join(sorted(set(group[0].fault_types)))
+                for episode in group:
+                    episode.cause = cause
+                    if n:
+                        episode.key = ModeKey(
+                            key.service, key.details_template, (FAULT_CAUSE + cause,)
+                        )
             continue
-        for n, group in enumerate(faults):
-            cause = ", ".join(sorted(set(group[0].fault_types)))
+        groups = [g for g in _sharing_groups(alike) if len(g) >= MIN_SPLIT]
+        for group in groups[1:] if len(groups) >= 2 else ():
+            lines = sorted({details_template(line) for e in group for line in e.manifest_lines})
             for episode in group:
-                episode.cause = cause
-                if n:
-                    episode.key = ModeKey(key.service, key.details_template, (FAULT_CAUSE + cause,))
+                episode.key = ModeKey(key.service, key.details_template, tuple(lines))
 
 
 def _fault_groups(episodes: Sequence[Episode]) -> list[list[Episode]]:

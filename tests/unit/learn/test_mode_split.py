@@ -75,3 +75,21 @@ def test_a_cause_seen_once_is_no_mode_of_its_own() -> None:
     episodes = [caused(1, "disk_fill"), caused(2, "cpu_hog"), caused(3, "disk_fill")]
     assert len(set(modes_of(episodes))) == 1
     assert all("caused by" not in name for name, _ in assign_modes(episodes).values())
+
+
+def test_the_fault_tells_causes_apart_even_where_their_lines_would_split_them_otherwise() -> None:
+    """Trial 23: three faults, one 502 at the front; the lines split the failures in two groups
+    that named alike and merged again: one mode for three causes, no alert said what broke."""
+    same = "GET /order failed upstream"
+
+    def run(n: int, fault: str, manifest: tuple[int, ...]) -> Episode:
+        episode = failure(n, manifest, same)
+        episode.fault_types = (fault,)
+        return episode
+
+    episodes = [run(1, "row_lock", (7,)), run(2, "redis_pause", (7,)), run(3, "pool", (9,))]
+    episodes += [run(4, "row_lock", (7,)), run(5, "redis_pause", (7,)), run(6, "pool", (9,))]
+    modes = modes_of(episodes)
+    assert len(set(modes)) == 3
+    assert modes[:3] == modes[3:]
+    assert len(assign_modes(episodes)) == 3

@@ -201,7 +201,8 @@ def tell_alike_reports_apart(episodes: Sequence[Episode]) -> None:
     group's key adds its masked failure lines (and so its own id).
 
     Either way the earliest group keeps the report's key, so a mode learned before keeps its id;
-    a failure in a smaller group, or with no fault (no manifestation), stays with the earliest."""
+    a failure in a smaller group, or without what the split goes by (a fault, a manifestation),
+    stays with the earliest group."""
     by_key: dict[ModeKey, list[Episode]] = {}
     for episode in sorted(episodes, key=_earliest):
         by_key.setdefault(episode.key, []).append(episode)
@@ -259,8 +260,8 @@ def _earliest(episode: Episode) -> tuple[int, str]:
 
 def mode_skeletons(episodes: Sequence[Episode]) -> dict[str, FailureMode]:
     """One failure mode per thing broken (`assign_modes`), with a readable name and the
-    episodes as evidence. Failures reported alike are first told apart by their own lines
-    (`tell_alike_reports_apart`)."""
+    episodes as evidence. Failures reported alike are first told apart by the faults that
+    caused them, else by their own lines (`tell_alike_reports_apart`)."""
     tell_alike_reports_apart(episodes)
     assigned = assign_modes(episodes)
     modes: dict[str, FailureMode] = {}

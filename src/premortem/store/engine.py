@@ -125,12 +125,14 @@ def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) ->
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # First, so that the rest waits for a lock too: processes started together on a fresh
+    # database switch it to WAL at once, and one found it locked (a CI run).
+    cursor.execute("PRAGMA busy_timeout=30000")
     # WAL lets the dashboard read while ingestion writes; NORMAL sync is durable across app
     # crashes (only an OS crash can lose the last transactions), and is what makes ingest fast.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     # A bigger page cache and fewer, larger WAL checkpoints roughly double the insert rate of
     # log batches (measured with bench/ingest.py); the WAL file may grow to ~40 MB between them.
     cursor.execute("PRAGMA cache_size=-65536")

@@ -82,10 +82,9 @@ _GO_FRAME = re.compile(r"[\w./*()\[\]-]+\(.*\)$|created by |\[signal |goroutine 
 # A stack's machinery inside a record: trace headers, frames (Python's, Java's, Go's), their
 # code lines, carets and elisions — the lines that name code, not what happened (`readable`).
 _MACHINERY = re.compile(
-    r"\s|Traceback \(most recent call last\):|at [\w$.<>/-]+\(|File \""
+    rf"\s|{re.escape(_PYTHON_TRACE)}|at [\w$.<>/-]+\(|File \""
     r"|\.\.\. \d+ (?:more|common frames omitted)|goroutine \d+ \[|created by "
-    r"|[\w./*()\[\]-]+\(.*\)$"
-    r"|During handling of the above exception|The above exception was the direct cause"
+    r"|[\w./*()\[\]-]+\(.*\)$|" + "|".join(re.escape(line) for line in _CHAINED)
 )
 _BODY_PID = re.compile(rf"\s*{TIMESTAMP}\s+\[(\d+)(?:-\d+)?\]")
 _PID_KEYS = ("pid", "process.pid", "syslog.procid")

@@ -335,7 +335,7 @@ class Worker:
     ) -> None:
         """Pull a durable consumer in stream order: a message not analysed yet is analysed,
         and every message waits for the checkpoint that covers it to be acknowledged."""
-        batch = await self._after_redeliveries(topic, durable)
+        batch = await self._take_over_first_batch(topic, durable)
         while not leaving():
             async with _surviving(what):
                 for message in await self._pull(topic, durable, batch):
@@ -401,7 +401,7 @@ class Worker:
             self._save_prediction,
         )
 
-    async def _after_redeliveries(self, topic: str, durable: str) -> int:
+    async def _take_over_first_batch(self, topic: str, durable: str) -> int:
         """A consumer with messages out that nobody acknowledged (their worker died): made again
         from the oldest of them (`JetStreamBus.take_over`), so they come again at once, before
         anything newer. The size of the first pull: all of them at once (`_pull` keeps stream

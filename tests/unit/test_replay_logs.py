@@ -193,3 +193,33 @@ def test_a_traceback_stamped_when_read_stays_with_its_record(tmp_path: Path) -> 
     assert merged[0].doc["body"].endswith("TimeoutError: timed out")
     assert merged[0].time_ns == T0 + S // 10
     assert "\n" not in merged[1].doc["body"]
+
+
+def test_pages_of_the_logs_api_replay_as_their_records(tmp_path: Path) -> None:
+    """Logs a server received over OTLP, Loki or syslog, read back with `GET /api/v1/logs`
+    (newest first, as it pages), replay in record-time order with their stored fields."""
+    stored = [
+        {**doc(2, "second"), "id": "b", "template_id": "t2", "observed_timestamp": T0 + 3 * S},
+        {**doc(1, "first"), "id": "a", "template_id": "t1", "resource": {"service.name": "api"}},
+    ]
+    pages = tmp_path / "pages.jsonl"
+    pages.write_bytes(
+        orjson.dumps({"items": stored[:1], "total": 3})
+        + b"\n"
+        + orjson.dumps({"items": stored[1:], "total": 3})
+        + b"\n"
+        + orjson.dumps(doc(0, "a native record beside them"))
+    )
+
+    replayed = read_log_files([pages])
+
+    assert [r.doc["body"] for r in replayed] == ["a native record beside them", "first", "second"]
+    assert [r.doc.get("id") for r in replayed] == [None, "a", "b"]  # sent again: stored once
+
+
+def test_a_page_with_a_bad_record_names_the_file(tmp_path: Path) -> None:
+    page = tmp_path / "page.json"
+    page.write_bytes(orjson.dumps({"items": [doc(1, "ok"), {"service": "api"}], "total": 2}))
+
+    with pytest.raises(IngestFailed, match=r"page\.json: not native log records at /1/body"):
+        read_log_file(page)

@@ -150,7 +150,10 @@ class TimedDoc:
 def replay_logs_command(
     files: Annotated[
         list[Path],
-        typer.Argument(metavar="FILE", help="native log files: JSON lines or array, .gz"),
+        typer.Argument(
+            metavar="FILE",
+            help="native log files: JSON lines or array, .gz, or GET /api/v1/logs pages",
+        ),
     ],
     speed: Annotated[
         float | None,
@@ -241,6 +244,8 @@ def read_log_file(file: Path) -> list[TimedDoc]:
         items, batch = load_documents(raw)
     except IngestError as exc:
         raise _not_native(file, exc) from exc
+    if any(_is_page(item) for item in items):
+        items, batch = _unpaged(items), True
     timed: list[TimedDoc] = []
     records: list[LogRecord] = []
     for index, item in enumerate(items):
@@ -251,6 +256,20 @@ def read_log_file(file: Path) -> list[TimedDoc]:
         timed.append(TimedDoc(record.time_ns, item))
         records.append(record)
     return _folded(list(_fill_missing_times(timed)), records)
+
+
+def _is_page(item: object) -> bool:
+    """A page of `GET /api/v1/logs` (`{"items": [...], "total": N}`): how logs a server received
+    over OTLP, Loki or syslog are read back to be replayed elsewhere."""
+    return isinstance(item, dict) and "body" not in item and isinstance(item.get("items"), list)
+
+
+def _unpaged(items: list[object]) -> list[object]:
+    """The records of every page, in file order (a record outside a page stays where it is)."""
+    flat: list[object] = []
+    for item in items:
+        flat.extend(item["items"] if _is_page(item) else [item])  # type: ignore[index]
+    return flat
 
 
 def _folded(timed: list[TimedDoc], records: list[LogRecord]) -> list[TimedDoc]:

@@ -98,13 +98,35 @@ def _learn_and_edit(client: TestClient, database_url: str, monkeypatch: pytest.M
     total = client.get("/api/v1/failure-modes").json()["total"]
     assert total == len(modes), "retraining must not duplicate modes"
 
-    # A training that holds every run out (`--until` before them all) learns nothing and retires
-    # nothing.
+    # A training that holds every run out (`--until` before them all) has nothing to learn
+    # from: it says so in one line, and the model in use and its modes stay as they were.
     load_settings.cache_clear()
     held_out = CliRunner().invoke(cli, ["train", "--until", "2000-01-01T00:00:00"])
     load_settings.cache_clear()
-    assert held_out.exit_code == 0, held_out.output
+    assert held_out.exit_code == 1  # `premortem` prints it as one line (cli.main)
+    assert "none of the 1 stored test runs started before 2000-01-01" in str(held_out.exception)
+    assert client.get("/api/v1/models").json()["total"] == 2
     assert client.get("/api/v1/failure-modes").json()["total"] == total
+
+
+def test_training_with_nothing_to_learn_from_keeps_the_model_in_use(database_url: str) -> None:
+    """A trial's first runs were refused (a 400 its script did not stop on) and `train` then
+    answered 200 with an empty model, which served: now it is a 409 and nothing changes."""
+    from premortem.config import Settings
+    from premortem.service.app import create_app
+
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        answer = client.post("/api/v1/train")
+        assert answer.status_code == 409
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert "no test run or simulation is stored" in answer.json()["detail"]
+        assert client.get("/api/v1/models").json()["total"] == 0
+
+        post_seed(client)
+        assert client.post("/api/v1/train").status_code == 200
+        before = client.get("/api/v1/models/latest").json()["version"]
+        assert client.post("/api/v1/train?until=2000-01-01T00:00:00Z").status_code == 409
+        assert client.get("/api/v1/models/latest").json()["version"] == before
 
 
 def test_a_trained_mode_is_predicted_and_alerted_on_new_logs(

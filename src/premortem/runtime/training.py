@@ -18,8 +18,16 @@ from typing import Any
 
 from premortem.alerting.feedback import feedback_for_training
 from premortem.alerting.repository import AlertRepository
-from premortem.domain import Event, LogRecord, MetricSeries, SimulationRun, TestRun, datetime_to_ns
-from premortem.errors import NotFound
+from premortem.domain import (
+    Event,
+    LogRecord,
+    MetricSeries,
+    SimulationRun,
+    TestRun,
+    datetime_to_ns,
+    rfc3339_ns,
+)
+from premortem.errors import Conflict, NotFound
 from premortem.failures import is_failure_event
 from premortem.intervals import Intervals
 from premortem.learn.merge import merge_modes, retired_modes
@@ -234,6 +242,16 @@ def pages(fetch: Callable[[int], Sequence[Any]]) -> Iterator[Any]:
         offset += PAGE
 
 
+def _nothing_to_learn(stored_runs: int, until_ns: int | None) -> str:
+    kept = "the model in use is kept"
+    if stored_runs and until_ns is not None:
+        return (
+            f"nothing to learn from: none of the {stored_runs} stored test runs started before "
+            f"{rfc3339_ns(until_ns)}; {kept}"
+        )
+    return f"nothing to learn from: no test run or simulation is stored; {kept}"
+
+
 class Trainer:
     def __init__(
         self,
@@ -284,6 +302,10 @@ class Trainer:
             )
             if until_ns is None or datetime_to_ns(sim.started_at) < until_ns
         ]
+        if not runs and not simulations:
+            # An empty model would replace the one serving, silently: a trial's first batch of
+            # runs was refused (a 400 it did not stop on), and `train` answered 200 with 0 modes.
+            raise Conflict(_nothing_to_learn(len(stored_runs), until_ns))
         stored = self._modes.all_modes()
         windows = run_windows_ns(stored_runs)
         logs = RunLogs(self._inputs, stored_runs)

@@ -46,7 +46,7 @@ from premortem.ingest.fields import (
 )
 from premortem.ingest.identity import identify_untimed
 from premortem.ingest.multiline import assemble
-from premortem.ingest.severity import severity_number
+from premortem.ingest.severity import PINO_LEVELS, severity_number
 from premortem.ports import StoredTestRun
 
 # A validated test run and its document in the native shape (stored and read back as is).
@@ -92,7 +92,6 @@ _LEVEL_ALIASES = ("level", "lvl", "severity", "loglevel", "levelname", "log.leve
 _SERVICE_ALIASES = ("service.name", "svc", "app", "logger")
 # pino / bunyan: `level` as a number, the logger's `name` the service (read only on a line that
 # carries their `pid` and `hostname` too: elsewhere `name` is anybody's field)
-_NUMERIC_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
 TIME_FIELDS = ("timestamp", *_TIME_ALIASES)
 _MIN_EPOCH_NS = 10**17  # below this an epoch number is in a coarser unit (fields.epoch_to_ns)
 # Keys read by the parser; any other top-level key is kept as an attribute.
@@ -279,7 +278,7 @@ def _severity(item: JSON) -> tuple[int, str]:
     number = item.get("severity_number")
     if text_key == "level" and type(text) is int and number is None:
         # pino's and bunyan's numeric levels (10 trace … 60 fatal), their default output
-        named = _NUMERIC_LEVELS.get(text)
+        named = PINO_LEVELS.get(text)
         if named is None:
             raise IngestError(
                 f"a numeric level must be pino's or bunyan's (10, 20, 30, 40, 50, 60), "

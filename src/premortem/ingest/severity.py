@@ -131,11 +131,19 @@ def infer_severity(body: str, *, leading_name: str | None = None) -> tuple[int, 
     `leading_name` is `leading_level_name(body)` when the caller has it already.
     """
     line = headline(body)[:200]
+    number = stated_level(line, leading_name=leading_name) or _crash_level(line)
+    return (number, severity_name(number)) if number else (0, "")
+
+
+def stated_level(line: str, *, leading_name: str | None = None) -> int:
+    """The severity number of the level a line states in its own header, or 0: a leading level
+    token, logfmt's `level=`, a klog header, or the level field of a JSON object (pino's and
+    bunyan's numbers too) — what a syslog sender's coarse PRI is overruled by. A crash is not
+    a stated level (`infer_severity` reads it for lines sent without one)."""
     if leading_name is None:
         leading_name = leading_level_name(line)
     number = LEVELS[leading_name] if leading_name else 0
-    number = number or _logfmt_level(line) or _klog_level(line) or _crash_level(line)
-    return (number, severity_name(number)) if number else (0, "")
+    return number or _logfmt_level(line) or _klog_level(line) or _json_level(line)
 
 
 def headline(body: str) -> str:
@@ -227,6 +235,34 @@ def _logfmt_level(line: str) -> int:
         return 0
     found = _LOGFMT_LEVEL.search(line)
     return severity_number(found.group(1)) if found else 0
+
+
+# The level fields of JSON loggers (the same spellings `native` reads from a record), and
+# pino's and bunyan's numeric levels.
+_JSON_LEVEL_KEYS = ("level", "lvl", "severity", "loglevel", "levelname", "log.level", "@l")
+_JSON_LEVEL = re.compile(
+    r'"(?:'
+    + "|".join(re.escape(k) for k in _JSON_LEVEL_KEYS)
+    + r')"\s*:\s*(?:"([A-Za-z]+\d?)"|(\d+)\b)'
+)
+PINO_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
+
+
+def _json_level(line: str) -> int:
+    """The level field of a JSON object line, as a logger wrote it (`{"level":50,...}`,
+    `{"level":"warn",...}`), read without parsing the object: a shipper that forwards such a
+    line as text (syslog, Loki, OTLP) keeps the level inside it. Only a key of the object's
+    own first level counts as far as a reader can tell from the text: the first match."""
+    if not line.startswith("{"):
+        return 0
+    found = _JSON_LEVEL.search(line)
+    if found is None:
+        return 0
+    name, number = found.groups()
+    if number is not None:
+        named = PINO_LEVELS.get(int(number))
+        return LEVELS[named] if named else 0
+    return severity_number(name)
 
 
 def _klog_level(line: str) -> int:

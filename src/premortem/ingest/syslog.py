@@ -22,10 +22,10 @@ from premortem.ingest.fields import check_log_lengths, rfc3339_to_ns
 from premortem.ingest.identity import identify_untimed
 from premortem.ingest.severity import (
     CONTINUATION_LEVELS,
-    LEVELS,
     headline,
     leading_level_name,
     severity_number,
+    stated_level,
 )
 
 # syslog severity code -> its name, whose OpenTelemetry number is in the `severity` table
@@ -105,9 +105,12 @@ def assemble(records: list[LogRecord]) -> list[LogRecord]:
 
 
 def _own_level(record: LogRecord) -> None:
-    """The level the message states at its start, if it states one."""
-    name = leading_level_name(headline(record.body)[:200])
-    number = LEVELS.get(name, 0) if name else 0
+    """The level the message states in its own header, if it states one (`stated_level`: a
+    leading level word, logfmt's `level=`, a klog header, a JSON object's `level`): a tailer
+    such as rsyslog's imfile sends every line at one PRI."""
+    line = headline(record.body)[:200]
+    name = leading_level_name(line)
+    number = stated_level(line, leading_name=name)
     if not number:
         return
     derived = record.id == record.content_id()

@@ -47,6 +47,7 @@ from premortem.learn.precursors import (
     load_candidates,
     log_candidates,
     simulation_candidates,
+    spilled_over,
 )
 from premortem.learn.rows import (
     MAX_INDICATORS,
@@ -375,10 +376,17 @@ def _views(
             progress(run.test_id)
         if timeline.times:
             timelines.append((run, timeline))
+    spills = _spills(timelines)
     # Normal operation known before any onset is placed: passing runs, and every run's part
     # before its fault started. Onsets found in the logs are judged against it.
     normal = [
-        RunView(run, timeline, _normal_end(run, timeline, None), timeline.end_ns + 1)
+        RunView(
+            run,
+            timeline,
+            _normal_end(run, timeline, None),
+            timeline.end_ns + 1,
+            spill=spills[run.test_id],
+        )
         for run, timeline in timelines
         if run.test_id not in episodes or fault_start_ns(run) is not None
     ]
@@ -396,9 +404,33 @@ def _views(
                 min(_normal_end(run, timeline, episode), watch_end),
                 watch_end,
                 episode,
+                spills[run.test_id],
             )
         )
     return views
+
+
+def _spills(timelines: Sequence[tuple[TestRun, Timeline]]) -> dict[str, dict[int, int]]:
+    """Each run's first lines that are the run before's tail (`spilled_over`), runs in time
+    order."""
+    ordered = sorted(
+        timelines, key=lambda pair: (datetime_to_ns(pair[0].timestamp), pair[0].test_id)
+    )
+    spills: dict[str, dict[int, int]] = {}
+    previous: tuple[TestRun, Timeline] | None = None
+    for run, timeline in ordered:
+        spills[run.test_id] = (
+            spilled_over(
+                previous[1],
+                _normal_end(previous[0], previous[1], None),
+                datetime_to_ns(run.timestamp),
+                timeline,
+            )
+            if previous is not None
+            else {}
+        )
+        previous = (run, timeline)
+    return spills
 
 
 def keep_onset_only(views: Sequence[RunView]) -> None:
@@ -412,7 +444,7 @@ def keep_onset_only(views: Sequence[RunView]) -> None:
     early: set[int] = set()
     for view in views:
         cutoff = view.watch_end_ns - AT_FAILURE_NS
-        early.update(t for t, times in view.timeline.times.items() if times[0] < cutoff)
+        early.update(t for t, first in view.own_firsts() if first < cutoff)
     for view in views:
         episode = view.episode
         if episode is not None and episode.at_failure:

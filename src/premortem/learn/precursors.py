@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,15 @@ class RunView:
     normal_end_ns: int
     watch_end_ns: int
     episode: Episode | None = None
+    # Per template, how many of its first lines are the run before's tail (`spilled_over`).
+    spill: dict[int, int] = field(default_factory=dict)
+
+    def own_firsts(self) -> Iterator[tuple[int, int]]:
+        """(template id, its first line of this run's own, past the run before's tail)."""
+        for template_id, times in self.timeline.times.items():
+            skip = self.spill.get(template_id, 0)
+            if skip < len(times):
+                yield template_id, times[skip]
 
 
 @dataclass(slots=True)
@@ -91,13 +100,42 @@ class Candidate:
 
 
 def healthy_templates(views: Sequence[RunView]) -> set[int]:
-    """Templates seen in normal operation: passing runs and before any fault started."""
+    """Templates seen in normal operation: passing runs and before any fault started — but
+    not in the tail of the run before (`RunView.spill`)."""
     healthy: set[int] = set()
     for view in views:
-        for template_id, times in view.timeline.times.items():
-            if times[0] < view.normal_end_ns:
-                healthy.add(template_id)
+        healthy.update(t for t, first in view.own_firsts() if first < view.normal_end_ns)
     return healthy
+
+
+# How far apart the run before's lines may come at a run's start and still be its tail.
+SPILL_GAP_S = 5.0
+
+
+def spilled_over(
+    previous: Timeline, previous_normal_end_ns: int, start_ns: int, timeline: Timeline
+) -> dict[int, int]:
+    """Per template, how many of a run's first lines go on with what the run before logged
+    after its fault began: its failure's tail, not this run's normal operation.
+
+    Runs back to back: requests in flight when one run's fault was rolled back fail in the
+    first second of the next, so that run's "normal" part held the failure line, which was
+    then taken for healthy — no mode had it as its failure, and no failure was recognised live
+    (a trial). Only templates the run before first logged after its fault started count, and
+    only while they keep coming from this run's start, each within SPILL_GAP_S of the last."""
+    gap = int(SPILL_GAP_S * 1e9)
+    spill = {}
+    for template_id, before in previous.times.items():
+        times = timeline.times.get(template_id)
+        if not times or before[0] < previous_normal_end_ns:
+            continue
+        count, last = 0, start_ns
+        while count < len(times) and times[count] - last <= gap:
+            last = times[count]
+            count += 1
+        if count:
+            spill[template_id] = count
+    return spill
 
 
 def novel_key(timeline: Timeline, template_id: int) -> str:

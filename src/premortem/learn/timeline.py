@@ -97,11 +97,14 @@ def build_timeline(run_id: str, records: Iterable[LogRecord], miner: TemplateMin
 
 
 # A number standing alone in a line, a unit glued to it allowed ("81%", "350ms", "12.5s", one
-# that ends a sentence), not part of a word or an id ("w3", "P-0934", "3f2a…", "10.0.1.2").
+# that ends a sentence), not part of a word or an id ("w3", "P-0934", "3f2a…", "10.0.1.2"), nor
+# of a time or an address ("10:00:05", "db:5432") — but a JSON member's value is one
+# (`"durationMs":2874`, a JSON logger's line shipped as text; a trial's lock waits were in them).
 # Or a count out of a whole, "19/20", "attempt 2/6": both its numbers (the first says how far
 # along; a path "/v1/2" or a date "12/06/2026" is none).
 _NUMBER = re.compile(
-    r"(?<![\w.,\-:/])(?:(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)(?!\.?\d)(?![\w\-:/])"
+    r'(?:(?<=":)|(?<![\w.,\-:/]))'
+    r"(?:(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)(?!\.?\d)(?![\w\-:/])"
     r"|(\d+(?:\.\d+)?)[a-zA-Z%]*(?!\.?\d)(?![\w\-:/]))"
 )
 MAX_LEVELS_PER_LINE = 8

@@ -65,6 +65,16 @@ def test_level_names_map_to_opentelemetry(text: str, number: int) -> None:
         ("java.lang.Exception: Apparent connection leak detected", (17, "ERROR")),
         ("Exception: boom", (17, "ERROR")),
         ("Exceptional traffic today", (0, "")),
+        # a JSON logger's line forwarded as text (rsyslog's imfile, a Loki line): its own field
+        ('{"level":50,"time":1733590000000,"pid":7,"msg":"order failed"}', (17, "ERROR")),
+        (
+            '{"level":40,"time":1733590000000,"msg":"slow transaction","durationMs":2874}',
+            (13, "WARN"),
+        ),
+        ('{"time":"2024-05-01T10:00:00Z", "level": "warning", "msg":"slow"}', (13, "WARN")),
+        ('{"@t":"2024-05-01T10:00:00Z","@l":"Error","@m":"failed"}', (17, "ERROR")),
+        ('{"level":35,"msg":"not a pino level"}', (0, "")),
+        ('{"msg":"no level field","count":40}', (0, "")),
     ],
 )
 def test_level_inferred_from_the_start_of_the_message(body: str, expected: tuple[int, str]) -> None:

@@ -92,3 +92,24 @@ def test_other_applications_keep_their_text_and_their_stated_level_counts() -> N
     assert (worker.body, worker.severity_text) == ("[42] worker started", "INFO")
     assert (warned.body, warned.severity_number) == ("[WARN] disk almost full", 13)
     assert (plain.body, plain.severity_number) == ("retrying after error", 17), "PRI's err"
+
+
+def test_a_level_stated_in_logfmt_or_a_json_line_overrules_the_tailers_pri() -> None:
+    """rsyslog's imfile sends every line of a file at one PRI (a trial: a pino `"level":50` and
+    a logfmt `level=error` stored as INFO); the line's own level field counts, PRI's is kept."""
+    pino, logfmt, klog, plain = syslog.parse_lines(
+        lines(
+            '<134>1 2024-05-01T10:00:01Z h fulfil - - - {"level":50,"time":1714557601000,'
+            '"msg":"order failed","durationMs":2874}',
+            "<134>1 2024-05-01T10:00:02Z h notify - - - time=2024-05-01T10:00:02Z level=warn "
+            'msg="slow call"',
+            "<134>1 2024-05-01T10:00:03Z h kubelet - - - E0501 10:00:03.000123 1 pod.go:12] failed",
+            '<134>1 2024-05-01T10:00:04Z h api - - - order accepted level="high"',
+        ),
+        now_ns=NOW,
+    )
+    assert (pino.severity_number, pino.severity_text) == (17, "ERROR")
+    assert pino.attributes["syslog.severity"] == "info"
+    assert (logfmt.severity_number, logfmt.severity_text) == (13, "WARN")
+    assert klog.severity_number == 17
+    assert (plain.severity_number, plain.severity_text) == (9, "INFO"), "PRI's: no level stated"

@@ -179,6 +179,12 @@ def test_the_lead_an_alert_quotes_is_the_alert_lead_seen_in_training() -> None:
         ("volume 81% full, 350ms to flush", [81.0, 350.0]),
         # a path, a date, an address, an id: none
         ("GET /v1/2 on 12/06/2026 from 10.0.1.2 for w3", []),
+        ("10:00:05 db:5432 refused", []),  # a time, a port
+        # a JSON logger's line shipped as text: its members' values (a trial's lock waits in
+        # `"durationMs":2874` were no level); a clock among them is no level either, later
+        # (`_went_down`)
+        ('{"level":40,"msg":"slow transaction","durationMs":2874,"ok":false}', [40.0, 2874.0]),
+        ('{"queueWaitMs": 1366.5, "id": "o-17"}', [1366.5]),
     ],
 )
 def test_the_numbers_a_warning_line_reports(line: str, levels: list[float]) -> None:

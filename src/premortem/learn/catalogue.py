@@ -6,7 +6,8 @@ Each entry is a topic, a pattern and its actions. Patterns are matched on word b
 without a per-dataset table, while PostgreSQL's "Wait queue: 812" is not a queue.
 
 Ranking follows trust in what was seen: the precursors (trigger texts, in the mode's order) first,
-then the injected fault types, then the mode's description, then advice per trigger kind. Within a
+with each injected fault type's advice before the precursors' more general topics (a lock fault
+before a precursor's "slow"), then the mode's description, then advice per trigger kind. Within a
 text, entries come in table order (specific before general). The result is deterministic.
 """
 
@@ -312,8 +313,12 @@ def mitigations_for(
 ) -> list[Mitigation]:
     """Catalogue mitigations for a mode, precursors' advice first (see module doc; no
     duplicates)."""
-    texts = [*trigger_texts, *fault_types, without_data(description)]
-    actions = [action for text in texts for action in matching_actions(text)]
+    topics = _fault_topics_first_where_specific(
+        [t for text in trigger_texts for t in matching_topics(text)],
+        [t for fault in fault_types for t in matching_topics(fault)],
+    )
+    topics += matching_topics(without_data(description))
+    actions = [action for topic in topics for action in _COMPILED[topic][1]]
     kinds = sorted(set(trigger_kinds), key=list(TriggerKind).index)
     actions += [action for kind in kinds for action in KIND_ACTIONS.get(kind, ())]
     return [
@@ -340,8 +345,25 @@ def without_data(text: str) -> str:
 
 def matching_actions(text: str) -> list[str]:
     """The actions of every catalogue entry whose pattern occurs in the text, in table order."""
+    return [action for topic in matching_topics(text) for action in _COMPILED[topic][1]]
+
+
+def matching_topics(text: str) -> list[int]:
+    """The catalogue entries (their places in the table) whose pattern occurs in the text."""
     plain = normalised(text)
-    return [a for pattern, actions in _COMPILED if pattern.search(plain) for a in actions]
+    return [index for index, (pattern, _) in enumerate(_COMPILED) if pattern.search(plain)]
+
+
+def _fault_topics_first_where_specific(precursors: list[int], faults: list[int]) -> list[int]:
+    """The precursors' topics in their order, each injected fault's topic placed before the
+    first of them that is more general (later in the table): a lock fault whose precursor
+    said only "slow transfer … (rates N ms, db N ms)" was advised circuit breakers for a slow
+    dependency first, and the lock's own advice fifth (a trial)."""
+    ordered = list(precursors)
+    for fault in faults:
+        at = next((i for i, topic in enumerate(ordered) if topic > fault), len(ordered))
+        ordered.insert(at, fault)
+    return ordered
 
 
 def rollback_mitigations(mode_id: str, steps: Iterable[str]) -> list[Mitigation]:

@@ -66,6 +66,17 @@ def test_precursor_advice_outranks_fault_types_and_the_description() -> None:
     assert lock < queue < timeout < kind
 
 
+def test_a_faults_specific_advice_comes_before_a_precursors_general_one() -> None:
+    """A trial's lock mode, whose precursor said only how slow a transfer was, led with four
+    pieces of slow-dependency advice; the injected fault said what was wrong."""
+    actions = _actions(
+        texts=["ledger logs: slow transfer <*> took <*> (rates <*>, db <*>)"],
+        faults=["db_lock_hold"],
+    )
+    assert actions[0] == _topic_actions("lock")[0]
+    assert actions.index(_topic_actions("slow dependency")[0]) > len(_topic_actions("lock")) - 1
+
+
 def test_precursors_keep_their_order() -> None:
     memory = "app logs: GC overhead: heap 94% full after full collection"
     actions = _actions(texts=[memory, LOCK_WAIT])

@@ -239,11 +239,10 @@ def _signal(
             "above": above,
             "what": f"{indicator[len(PREFIX) :]} above {above:g}",
         }
-    position = series_id[series_id.index("#") + 1 :].split("/")
-    what = (
-        f"number {int(position[0]) + 1} of {position[1]} in "
-        f'"{template_text(template_id)}" above {above:g}'
-    )
+    place = series_id[series_id.index("#") + 1 :]
+    j, _, n = place.partition("/")
+    where = f"number {int(j) + 1} of {n}" if j.isdigit() and n.isdigit() else f'field "{place}"'
+    what = f'{where} in "{template_text(template_id)}" above {above:g}'
     return {"indicator": indicator, "kind": "level", "above": above, "what": what}
 
 

@@ -244,7 +244,9 @@ class OnlinePredictor:
                 continue
             names = fired_of(match.template_id, record.service, record.severity_number)
             if match.template_id in levels:
-                more = levels_fired(match.template_id, record.body, record.severity_number)
+                more = levels_fired(
+                    match.template_id, record.body, record.severity_number, record.attributes
+                )
                 names = tuple(dict.fromkeys((*names, *more)))
             if not names or not (names := self._unspent(names, now)):
                 continue

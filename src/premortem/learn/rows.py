@@ -109,13 +109,19 @@ class IndicatorSet:
         """Templates whose warning lines carry a learned level, by template id."""
         return self._levels
 
-    def levels_fired(self, template_id: int, body: str, severity: int) -> tuple[str, ...]:
+    def levels_fired(
+        self,
+        template_id: int,
+        body: str,
+        severity: int,
+        attributes: Mapping[str, object] | None = None,
+    ) -> tuple[str, ...]:
         """The level indicators a live warning line fires with its numbers (usually none)."""
         watched = self._levels.get(template_id)
         if watched is None or severity < WARN_SEVERITY:
             return ()
         fired = []
-        for series_id, value in level_series(template_id, body):
+        for series_id, value in level_series(template_id, body, attributes):
             held = watched.get(series_id)
             if held is not None and value > held[0]:
                 fired.append(held[1])

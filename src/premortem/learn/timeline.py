@@ -7,9 +7,10 @@ template (kept as evidence).
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from premortem.domain import WARN_SEVERITY, LogRecord
@@ -85,7 +86,7 @@ def build_timeline(run_id: str, records: Iterable[LogRecord], miner: TemplateMin
             if record.severity_number > severity[template_id]:
                 severity[template_id] = record.severity_number
         if is_warning_or_worse(record.severity_number):
-            for key, value in level_series(template_id, record.body):
+            for key, value in level_series(template_id, record.body, record.attributes):
                 points = timeline.metrics.get(key)
                 if points is None:
                     points = timeline.metrics[key] = []
@@ -111,18 +112,46 @@ MAX_LEVELS_PER_LINE = 8
 LEVEL_PREFIX = "level:"
 
 
-def level_series(template_id: int, body: str) -> list[tuple[str, float]]:
+def level_series(
+    template_id: int, body: str, attributes: Mapping[str, object] | None = None
+) -> list[tuple[str, float]]:
     """The numbers of a warning line, each as a point of its own series: a level the line
     reports (a queue's depth, a volume's fill, a wait in ms) can say more than the line itself.
     A series is the j-th number of the n numbers in the template's headline
     (`level:<template id>#<j>/<n>`): the count tells lines of one template apart whose numbers
-    do not line up."""
+    do not line up. A structured logger puts them in fields instead (pino's, zap's, slog's
+    `{"msg": "slow transaction", "durationMs": 2874}`): each numeric attribute is a series of
+    its own, by name (`level:<template id>#<key>`), but for names of ids, times and places."""
     headline = body.split("\n", 1)[0][:500]
     found = [n for groups in _NUMBER.findall(headline) for n in groups if n]
-    if not found or len(found) > MAX_LEVELS_PER_LINE:
-        return []
     n = len(found)
-    return [(f"{LEVEL_PREFIX}{template_id}#{j}/{n}", float(v)) for j, v in enumerate(found)]
+    series = (
+        [(f"{LEVEL_PREFIX}{template_id}#{j}/{n}", float(v)) for j, v in enumerate(found)]
+        if found and n <= MAX_LEVELS_PER_LINE
+        else []
+    )
+    if attributes:
+        fields = sorted(
+            (key, float(value))
+            for key, value in attributes.items()
+            if isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and _NOT_A_LEVEL.search(key) is None
+        )
+        if len(fields) <= MAX_LEVELS_PER_LINE:
+            series += [(f"{LEVEL_PREFIX}{template_id}#{key}", v) for key, v in fields]
+    return series
+
+
+# Attribute names that are no level: ids, times, places in code or in a stream, versions,
+# levels of the log itself (a clock or a counter among the rest is found later: `_went_down`).
+_NOT_A_LEVEL = re.compile(
+    r"^(?i:id|pid|tid|uid|gid|port|line|lineno|time|timestamp|ts|epoch|seq|sequence|offset"
+    r"|version|v|level|severity|status|status_?code|code|errno|msgid)$"
+    r"|(?i:[._\-](?:id|pid|port|seq|offset|errno))$|(?<=[a-z])(?:Id|ID|Pid|Port|Seq|Offset)$"
+    r"|^(?i:syslog|code|thread|process|log|otel|host|net|k8s|container|service)\."
+)
 
 
 def level_template(series_id: str) -> int | None:

@@ -191,3 +191,51 @@ def test_the_numbers_a_warning_line_reports(line: str, levels: list[float]) -> N
     from premortem.learn.timeline import level_series
 
     assert [value for _, value in level_series(7, line)] == levels
+
+
+def _structured(records: list[LogRecord]) -> list[LogRecord]:
+    """The same runs as a structured logger writes them (pino, zap, slog): the message fixed,
+    its numbers in fields — the fill, and an order id that only grows."""
+    out = []
+    for r in records:
+        if r.body.startswith("WARNING volume"):
+            share = float(r.body.split(" is ")[1].split("%")[0])
+            attributes: dict[str, object] = {"fillPct": share, "usedMiB": round(share * 0.08, 1)}
+            out.append(
+                LogRecord(
+                    r.time_ns, "volume filling up", "orders", 13, "WARN", attributes=attributes
+                )
+            )
+        elif r.body.startswith("WARNING order"):
+            order = int(r.body.split()[2])
+            waited = LogRecord(
+                r.time_ns,
+                "order waited for the ledger",
+                "orders",
+                13,
+                "WARN",
+                attributes={"orderId": order},
+            )
+            out.append(waited)
+        else:
+            out.append(r)
+    return out
+
+
+def test_a_structured_loggers_fields_are_levels_too() -> None:
+    """A trial's JSON logs carried the deciding numbers in fields (`durationMs`); the fill
+    in a field tells the breaking fault from the capped one as the number in the text does,
+    and an id field is no level."""
+    history = [_run(i, kind) for i, kind in enumerate(HISTORY)]
+    model = train(
+        [run for run, _ in history], {run.test_id: _structured(recs) for run, recs in history}
+    )
+    levels = [s for s, _ in model.indicators.metric_thresholds.values() if s.startswith("level:")]
+    assert levels and all(s.endswith(("#fillPct", "#usedMiB")) for s in levels), levels
+
+    _, failing = _run(20, "fail")
+    said = _alerts(model, _structured(failing))
+    assert said, "the failing fill was not warned"
+    assert (failing[0].time_ns + FAILURE_S * S - said[0].time_ns) / S >= 10
+    _, capped = _run(21, "harmless")
+    assert _alerts(model, _structured(capped)) == [], "the capped fill was alerted"

@@ -417,19 +417,16 @@ def _spills(timelines: Sequence[tuple[TestRun, Timeline]]) -> dict[str, dict[int
         timelines, key=lambda pair: (datetime_to_ns(pair[0].timestamp), pair[0].test_id)
     )
     spills: dict[str, dict[int, int]] = {}
-    previous: tuple[TestRun, Timeline] | None = None
+    previous: tuple[Timeline, int | None] | None = None
     for run, timeline in ordered:
+        # Only a fault with a start says which of the run before's lines came with it.
+        fault_ns = previous[1] if previous is not None else None
         spills[run.test_id] = (
-            spilled_over(
-                previous[1],
-                _normal_end(previous[0], previous[1], None),
-                datetime_to_ns(run.timestamp),
-                timeline,
-            )
-            if previous is not None
+            spilled_over(previous[0], fault_ns, datetime_to_ns(run.timestamp), timeline)
+            if previous is not None and fault_ns is not None
             else {}
         )
-        previous = (run, timeline)
+        previous = (timeline, fault_start_ns(run))
     return spills
 
 

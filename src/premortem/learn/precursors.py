@@ -113,7 +113,7 @@ SPILL_GAP_S = 5.0
 
 
 def spilled_over(
-    previous: Timeline, previous_normal_end_ns: int, start_ns: int, timeline: Timeline
+    previous: Timeline, previous_fault_ns: int, start_ns: int, timeline: Timeline
 ) -> dict[int, int]:
     """Per template, how many of a run's first lines go on with what the run before logged
     after its fault began: its failure's tail, not this run's normal operation.
@@ -127,7 +127,7 @@ def spilled_over(
     spill = {}
     for template_id, before in previous.times.items():
         times = timeline.times.get(template_id)
-        if not times or before[0] < previous_normal_end_ns:
+        if not times or before[0] < previous_fault_ns:
             continue
         count, last = 0, start_ns
         while count < len(times) and times[count] - last <= gap:

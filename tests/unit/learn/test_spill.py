@@ -93,3 +93,36 @@ def test_without_the_tail_rule_it_was_taken_for_healthy(monkeypatch: pytest.Monk
     failed = model.miner.add(FAILED.format(n=1, ms=2500), service="ledger").template_id
     assert failed in model.indicators.healthy
     assert failed not in model.manifest_templates
+
+
+def test_only_what_came_with_a_timed_fault_is_a_tail() -> None:
+    """A steady line is no tail, nor is anything after a run whose fault has no start (it
+    cannot say which lines came with the fault)."""
+    from premortem.learn.model import _spills
+    from premortem.learn.timeline import Timeline
+
+    s = 1_000_000_000
+    steady = list(range(0, 60 * s, s // 2))  # every half second, before and after the fault
+    before = Timeline("a", times={1: steady, 2: [40 * s, 55 * s, 59 * s]})  # 2: the failure
+    after = Timeline("b", times={1: [60 * s + t for t in steady], 2: [60 * s + s // 4]})
+
+    def run(test_id: str, start_s: int, fault: dict[str, Any] | None) -> TestRun:
+        doc: dict[str, Any] = {
+            "test_id": test_id,
+            "timestamp": (START + timedelta(seconds=start_s)).isoformat(),
+            "expected_outcome": "pass",
+            "actual_outcome": "fail" if fault else "pass",
+        }
+        if fault:
+            doc["injected_faults"] = [fault]
+        return validate_test_run(doc).run
+
+    start_ns = int(START.timestamp()) * s
+    before.times = {k: [start_ns + t for t in v] for k, v in before.times.items()}
+    after.times = {k: [start_ns + t for t in v] for k, v in after.times.items()}
+    timed = _spills(
+        [(run("a", 0, {"type": "lock", "start": 30}), before), (run("b", 60, None), after)]
+    )
+    assert timed == {"a": {}, "b": {2: 1}}
+    untimed = _spills([(run("a", 0, {"type": "lock"}), before), (run("b", 60, None), after)])
+    assert untimed == {"a": {}, "b": {}}

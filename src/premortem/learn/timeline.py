@@ -149,7 +149,8 @@ def level_series(
 _NOT_A_LEVEL = re.compile(
     r"^(?i:id|pid|tid|uid|gid|port|line|lineno|time|timestamp|ts|epoch|seq|sequence|offset"
     r"|version|v|level|severity|status|status_?code|code|errno|msgid)$"
-    r"|(?i:[._\-](?:id|pid|port|seq|offset|errno))$|(?<=[a-z])(?:Id|ID|Pid|Port|Seq|Offset)$"
+    r"|(?i:[._\-](?:id|pid|port|seq|offset|errno|code|status_?code))$"
+    r"|(?<=[a-z])(?:Id|ID|Pid|Port|Seq|Offset|Code|StatusCode)$"
     r"|^(?i:syslog|code|thread|process|log|otel|host|net|k8s|container|service)\."
 )
 

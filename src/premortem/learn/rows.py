@@ -26,6 +26,7 @@ from typing import Any
 
 from premortem.conditions import FAULT, NO_FAULT
 from premortem.domain import ERROR_SEVERITY, WARN_SEVERITY, FailureMode, TriggerKind
+from premortem.learn.episodes import Episode
 from premortem.learn.network import ModeNetwork
 from premortem.learn.precursors import MAX_HORIZON_NS, RunView
 from premortem.learn.timeline import Timeline, level_series, level_template
@@ -416,21 +417,42 @@ def choose_thresholds(
     scores = run_scores(views, indicators, network)
     faulty = [bool(view.run.injected_faults) for view in views]
     modes = [view.episode.mode if view.episode is not None else None for view in views]
-    return thresholds_from_scores(scores, modes, faulty)
+    return thresholds_from_scores(scores, modes, faulty, silenced=covered_once(views))
 
 
-# A mode seen to fail once, among other failures, alerts only once it has failed again: no
-# trigger can have preceded two of its failures, so only generic signals (a new error
-# somewhere) point at it, and its alerts doubled another mode's (a trial: one connection leak
-# reported two ways, two alerts per incident, at p 0.10–0.15). Chosen by validation (OpenStack,
-# rolling and leave-one-system-out: no metric worse, precision, mode and ECE better). A model
-# that knows one failure in all (a first chaos run, the seed example) still alerts on it.
-MIN_FAILURES_TO_ALERT = 2
+def covered_once(views: Sequence[RunView]) -> frozenset[str]:
+    """Modes of one training failure whose injected fault types are those of a mode learned
+    from two or more (see NEVER)."""
+    episodes: dict[str, list[Episode]] = defaultdict(list)
+    for view in views:
+        if view.episode is not None:
+            episodes[view.episode.mode].append(view.episode)
+    causes = {
+        mode: frozenset(t for e in found for t in e.fault_types) for mode, found in episodes.items()
+    }
+    larger = {causes[mode] for mode, found in episodes.items() if len(found) >= 2}
+    return frozenset(
+        mode
+        for mode, found in episodes.items()
+        if len(found) == 1 and causes[mode] and causes[mode] in larger
+    )
+
+
+# A cause seen to fail once in a report of its own, while a mode learned from two or more
+# failures of the same injected fault already covers it, does not alert on its own: no trigger
+# can have preceded two of its failures, so only generic signals point at it, and its alerts
+# doubled the larger mode's (a trial: one connection leak reported two ways, two alerts per
+# incident, the lone one at p 0.10–0.15). A lone report of a cause no other mode covers still
+# alerts (another trial's slow dependency, reported two ways once each, was warned only so).
 NEVER = 1.0 + 1e-9  # above any probability
 
 
 def thresholds_from_scores(
-    scores: Sequence[Mapping[str, float]], modes: Sequence[str | None], faulty: Sequence[bool]
+    scores: Sequence[Mapping[str, float]],
+    modes: Sequence[str | None],
+    faulty: Sequence[bool],
+    *,
+    silenced: frozenset[str] = frozenset(),
 ) -> tuple[float, dict[str, float]]:
     """`choose_thresholds` on each run's per-mode scores, the mode it failed with (None: it did
     not fail) and whether it had a fault, in the same order."""
@@ -439,7 +461,6 @@ def thresholds_from_scores(
         for best, mode, fault in zip(scores, modes, faulty, strict=True)
     ]
     for_all = threshold_from_scores(overall, modes)
-    failures = sum(mode is not None for mode in modes)
     per_mode = {}
     for mode_id in sorted({m for m in modes if m is not None}):
         own = [
@@ -450,7 +471,7 @@ def thresholds_from_scores(
         threshold, f_score = _best_threshold(own, [m for m in modes if m in (None, mode_id)])
         # A mode no threshold warned of in training has nothing to choose by: the one for all.
         per_mode[mode_id] = threshold if f_score > 0 else for_all
-        if failures >= MIN_FAILURES_TO_ALERT > sum(m == mode_id for m in modes):
+        if mode_id in silenced:
             per_mode[mode_id] = NEVER
     return for_all, per_mode
 

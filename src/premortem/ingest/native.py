@@ -46,7 +46,7 @@ from premortem.ingest.fields import (
 )
 from premortem.ingest.identity import identify_untimed
 from premortem.ingest.multiline import assemble
-from premortem.ingest.severity import PINO_LEVELS, severity_number
+from premortem.ingest.severity import LEVEL_FIELDS, PINO_LEVELS, severity_number
 from premortem.ports import StoredTestRun
 
 # A validated test run and its document in the native shape (stored and read back as is).
@@ -88,7 +88,7 @@ NATIVE_RUN_FIELDS = ("injected_faults", "ended_at", "duration_s", "failure_time"
 # (stamped on arrival) and its level without a word.
 _BODY_ALIASES = ("message", "log", "msg", "@m")
 _TIME_ALIASES = ("@timestamp", "time", "date", "ts", "@t", "datetime")
-_LEVEL_ALIASES = ("level", "lvl", "severity", "loglevel", "levelname", "log.level", "@l")
+_LEVEL_ALIASES = LEVEL_FIELDS
 _SERVICE_ALIASES = ("service.name", "svc", "app", "logger")
 # pino / bunyan: `level` as a number, the logger's `name` the service (read only on a line that
 # carries their `pid` and `hostname` too: elsewhere `name` is anybody's field)

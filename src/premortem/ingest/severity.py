@@ -237,12 +237,12 @@ def _logfmt_level(line: str) -> int:
     return severity_number(found.group(1)) if found else 0
 
 
-# The level fields of JSON loggers (the same spellings `native` reads from a record), and
-# pino's and bunyan's numeric levels.
-_JSON_LEVEL_KEYS = ("level", "lvl", "severity", "loglevel", "levelname", "log.level", "@l")
+# The level fields of JSON loggers (`native` reads them from a record, `_json_level` from a line
+# sent as text), and pino's and bunyan's numeric levels.
+LEVEL_FIELDS = ("level", "lvl", "severity", "loglevel", "levelname", "log.level", "@l")
 _JSON_LEVEL = re.compile(
     r'"(?:'
-    + "|".join(re.escape(k) for k in _JSON_LEVEL_KEYS)
+    + "|".join(re.escape(k) for k in LEVEL_FIELDS)
     + r')"\s*:\s*(?:"([A-Za-z]+\d?)"|(\d+)\b)'
 )
 PINO_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}

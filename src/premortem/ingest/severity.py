@@ -8,8 +8,9 @@ brackets or colons ignored (`[WARN]`, `error:`). Unknown text is 0, like no leve
 leading level token (`ERROR: ...`, `[warn] ...`), one after a timestamp and a short header
 (`2024-05-01 10:00:00.123 UTC [812] LOG:  ...`), `level=error` in a logfmt line, a klog header
 (`E1202 10:00:00.000123 1 file.go:12] ...`), or the first line of a crash (`Traceback (most recent
-call last):`, `panic: ...`, `Exception in thread "main" ...`). A level word anywhere else in the
-message never counts: "retrying after error" stays whatever level it was sent with.
+call last):`, `panic: ...`, `Exception in thread "main" ...`), or an HTTP access line's 5xx status
+(`"GET /api HTTP/1.1" 504`: ERROR). A level word anywhere else in the message never counts:
+"retrying after error" stays whatever level it was sent with.
 
 >>> severity_number("LOG"), severity_number("[warning]"), severity_number("E"), severity_number("3")
 (9, 13, 17, 0)
@@ -131,8 +132,37 @@ def infer_severity(body: str, *, leading_name: str | None = None) -> tuple[int, 
     `leading_name` is `leading_level_name(body)` when the caller has it already.
     """
     line = headline(body)[:200]
-    number = stated_level(line, leading_name=leading_name) or _crash_level(line)
+    number = (
+        stated_level(line, leading_name=leading_name) or _crash_level(line) or access_level(body)
+    )
     return (number, severity_name(number)) if number else (0, "")
+
+
+# An HTTP access line (Common/Combined Log Format: nginx, Apache, gunicorn, HAProxy's HTTP
+# format; Python's and eventlet's WSGI servers write `status: 500` or the status bare): the
+# quoted request line, then the status. A long URL is why the span is wider than a header's;
+# the size after a bare status (a number or "-") tells an access line from prose that quotes one.
+_ACCESS = re.compile(
+    r'"[A-Z]{3,7} \S+ HTTP/\d(?:\.\d)?" (?:status:? ([1-5])\d\d(?!\d)|([1-5])\d\d (?:\d+|-)(?!\S))'
+)
+_ACCESS_SPAN = 2000
+
+
+def access_level(body: str) -> int:
+    """ERROR for an access line whose status is 5xx (the server failed the request), else 0.
+
+    A 4xx is the client's mistake, as OpenTelemetry's HTTP conventions say of server spans
+    (their status stays unset), and a 2xx or 3xx is what the line says anyway: neither is a
+    level.
+
+    >>> access_level('10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "GET /api HTTP/1.1" 504 167')
+    17
+    >>> access_level('10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "GET /api HTTP/1.1" 404 0')
+    0
+    """
+    line = headline(body)[:_ACCESS_SPAN]
+    found = _ACCESS.search(line) if '"' in line else None
+    return ERROR if found is not None and "5" in found.groups() else 0
 
 
 def stated_level(line: str, *, leading_name: str | None = None) -> int:

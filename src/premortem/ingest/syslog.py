@@ -22,6 +22,7 @@ from premortem.ingest.fields import check_log_lengths, rfc3339_to_ns
 from premortem.ingest.identity import identify_untimed
 from premortem.ingest.severity import (
     CONTINUATION_LEVELS,
+    access_level,
     headline,
     leading_level_name,
     severity_number,
@@ -106,11 +107,12 @@ def assemble(records: list[LogRecord]) -> list[LogRecord]:
 
 def _own_level(record: LogRecord) -> None:
     """The level the message states in its own header, if it states one (`stated_level`: a
-    leading level word, logfmt's `level=`, a klog header, a JSON object's `level`): a tailer
-    such as rsyslog's imfile sends every line at one PRI."""
+    leading level word, logfmt's `level=`, a klog header, a JSON object's `level`; or an access
+    line's 5xx status): a tailer such as rsyslog's imfile sends every line at one PRI."""
     line = headline(record.body)[:200]
     name = leading_level_name(line)
-    number = stated_level(line, leading_name=name)
+    # an access line's 5xx is its own too (nginx sends its access log at one PRI, `info`)
+    number = stated_level(line, leading_name=name) or access_level(record.body)
     if not number:
         return
     derived = record.id == record.content_id()

@@ -43,6 +43,7 @@ from premortem.learn.precursors import (
     best_triggers,
     event_candidates,
     fault_candidates,
+    healthy_levels,
     healthy_templates,
     load_candidates,
     log_candidates,
@@ -305,7 +306,13 @@ def _fit(
     for mode in modes.values():
         _learn_mode(mode, by_mode[mode.id], list(views), healthy, events, simulations)
     indicators = _with_metrics(
-        indicator_set(views, healthy, list(modes.values()), window_s=evidence_window_s(views)),
+        indicator_set(
+            views,
+            healthy,
+            list(modes.values()),
+            window_s=evidence_window_s(views),
+            levels=healthy_levels(views),
+        ),
         views,
         normal_series,
     )

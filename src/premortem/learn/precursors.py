@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from premortem.domain import (
+    ERROR_SEVERITY,
+    WARN_SEVERITY,
     Event,
     SimulationRun,
     TestRun,
@@ -106,6 +108,32 @@ def healthy_templates(views: Sequence[RunView]) -> set[int]:
     for view in views:
         healthy.update(t for t, first in view.own_firsts() if first < view.normal_end_ns)
     return healthy
+
+
+def healthy_levels(views: Sequence[RunView]) -> dict[int, int]:
+    """Per template seen in normal operation at a warning or worse, the worst `alarm_class` it
+    had there (a template missing here was only ever logged below WARN in normal operation)."""
+    levels: dict[int, int] = {}
+    for view in views:
+        for template_id, first in view.own_firsts():
+            if first >= view.normal_end_ns:
+                continue
+            worst = max(
+                (
+                    alarm_class(severity)
+                    for when, severity in view.timeline.alarms.get(template_id, ())
+                    if first <= when < view.normal_end_ns
+                ),
+                default=0,
+            )
+            if worst > levels.get(template_id, 0):
+                levels[template_id] = worst
+    return levels
+
+
+def alarm_class(severity: int) -> int:
+    """0 below WARN, 1 for a warning, 2 for an error or worse."""
+    return 2 if severity >= ERROR_SEVERITY else 1 if severity >= WARN_SEVERITY else 0
 
 
 # How far apart the run before's lines may come at a run's start and still be its tail.

@@ -28,7 +28,7 @@ from premortem.conditions import FAULT, NO_FAULT
 from premortem.domain import ERROR_SEVERITY, WARN_SEVERITY, FailureMode, TriggerKind
 from premortem.learn.episodes import Episode
 from premortem.learn.network import ModeNetwork
-from premortem.learn.precursors import MAX_HORIZON_NS, RunView
+from premortem.learn.precursors import MAX_HORIZON_NS, RunView, alarm_class
 from premortem.learn.timeline import Timeline, level_series, level_template
 
 STEP_S = 10.0
@@ -69,6 +69,11 @@ class IndicatorSet:
     metric_thresholds: dict[str, tuple[str, float]] = field(default_factory=dict)
     # How far apart a failure's own lines come while it goes on (`failure_gap_s`).
     failure_gap_s: float = 0.0
+    # Templates of normal operation at their worst level there (`healthy_levels`): a line of
+    # one at a worse level is new all the same (an access line that turns 5xx). Off for
+    # models saved before it (their `healthy` then counts at any level).
+    healthy_levels: dict[int, int] = field(default_factory=dict)
+    escalation: bool = False
     _name_set: frozenset[str] = frozenset()
     # Template id -> {level series id: (fires above, indicator)}, from metric_thresholds.
     _levels: dict[int, dict[str, tuple[float, str]]] = field(default_factory=dict)
@@ -85,20 +90,37 @@ class IndicatorSet:
     def fired(self, template_id: int, service: str, severity: int) -> tuple[str, ...]:
         """The indicators one record fires (usually none)."""
         named = self.template_indicators.get(template_id)
-        if severity < WARN_SEVERITY or template_id in self.healthy or template_id in self.aftermath:
+        if (
+            severity < WARN_SEVERITY
+            or template_id in self.aftermath
+            or (template_id in self.healthy and not self.escalated(template_id, severity))
+        ):
             return (self.aliases.get(named, named),) if named else ()
         fired = [key for key in novelty_names(service, severity) if key in self._name_set]
         if named:
             fired.append(named)
         return tuple(dict.fromkeys(self.aliases.get(name, name) for name in fired))
 
+    def escalated(self, template_id: int, severity: int) -> bool:
+        """A line of a template of normal operation at a level worse than it ever had there."""
+        return self.escalation and alarm_class(severity) > self.healthy_levels.get(template_id, 0)
+
     def firings(self, timeline: Timeline) -> dict[str, list[int]]:
         """Every indicator's firing times in one run (ascending)."""
         fires: dict[str, list[int]] = defaultdict(list)
         for template_id, times in timeline.times.items():
-            for name in self.fired(
-                template_id, timeline.service[template_id], timeline.severity[template_id]
-            ):
+            service = timeline.service[template_id]
+            if self.escalation and template_id in self.healthy:
+                # its own indicator on every line, novelty only on the lines past its level
+                for name in self.fired(template_id, service, 0):
+                    fires[name].extend(times)
+                for when, severity in timeline.alarms.get(template_id, ()):
+                    if template_id not in self.aftermath and self.escalated(template_id, severity):
+                        for name in novelty_names(service, severity):
+                            if name in self._name_set:
+                                fires[self.aliases.get(name, name)].append(when)
+                continue
+            for name in self.fired(template_id, service, timeline.severity[template_id]):
                 fires[name].extend(times)
         for name, (series_id, above) in self.metric_thresholds.items():
             points = timeline.metrics.get(series_id, ())
@@ -146,6 +168,8 @@ class IndicatorSet:
             "aftermath": sorted(self.aftermath),
             "metric_thresholds": {k: list(v) for k, v in sorted(self.metric_thresholds.items())},
             "failure_gap_s": self.failure_gap_s,
+            "healthy_levels": {str(k): v for k, v in sorted(self.healthy_levels.items())},
+            "escalation": self.escalation,
         }
 
     @classmethod
@@ -160,6 +184,8 @@ class IndicatorSet:
             set(state.get("aftermath", [])),
             {k: (str(v[0]), float(v[1])) for k, v in state.get("metric_thresholds", {}).items()},
             float(state.get("failure_gap_s", 0.0)),
+            {int(k): int(v) for k, v in state.get("healthy_levels", {}).items()},
+            bool(state.get("escalation", False)),
         )
 
 
@@ -169,14 +195,16 @@ def indicator_set(
     modes: Sequence[FailureMode],
     *,
     window_s: float = WINDOW_S,
+    levels: Mapping[int, int] | None = None,
 ) -> IndicatorSet:
-    """Novelty per service where it preceded a failure, plus each mode's best log triggers."""
+    """Novelty per service where it preceded a failure, plus each mode's best log triggers.
+    `levels`: `healthy_levels` of the views (None: a healthy template is never new)."""
     probe = IndicatorSet([], healthy, {}, window_s)
     novel_hits: dict[str, int] = defaultdict(int)
     for view in views:
         if view.episode is None:
             continue
-        for name, times in _novelty_firings(view.timeline, healthy).items():
+        for name, times in _novelty_firings(view.timeline, healthy, levels).items():
             if any(view.watch_end_ns - MAX_HORIZON_NS <= t < view.watch_end_ns for t in times):
                 novel_hits[name] += 1
     names = sorted(novel_hits, key=lambda n: (-novel_hits[n], n))[: MAX_INDICATORS // 2]
@@ -201,6 +229,8 @@ def indicator_set(
         {k: v for k, v in templates.items() if v in names},
         window_s,
         step_s=sampling_step_s(views),
+        healthy_levels=dict(levels or {}),
+        escalation=levels is not None,
     )
 
 
@@ -303,6 +333,8 @@ def merge_identical(indicators: IndicatorSet, rows: list[dict[str, Any]]) -> Ind
         aliases,
         indicators.step_s,
         metric_thresholds=dict(indicators.metric_thresholds),
+        healthy_levels=dict(indicators.healthy_levels),
+        escalation=indicators.escalation,
     )
 
 
@@ -312,13 +344,21 @@ def novelty_names(service: str, severity: int) -> tuple[str, str]:
     return f"novel:{service}:{level}", f"novel:{ANY_SERVICE}:{level}"
 
 
-def _novelty_firings(timeline: Timeline, healthy: set[int]) -> dict[str, list[int]]:
+def _novelty_firings(
+    timeline: Timeline, healthy: set[int], levels: Mapping[int, int] | None
+) -> dict[str, list[int]]:
     fires: dict[str, list[int]] = defaultdict(list)
     for template_id, times in timeline.times.items():
         severity = timeline.severity[template_id]
         if severity >= WARN_SEVERITY and template_id not in healthy:
             for name in novelty_names(timeline.service[template_id], severity):
                 fires[name].extend(times)
+        elif levels is not None and template_id in healthy:
+            known = levels.get(template_id, 0)
+            for when, level in timeline.alarms.get(template_id, ()):
+                if alarm_class(level) > known:
+                    for name in novelty_names(timeline.service[template_id], level):
+                        fires[name].append(when)
     return {name: sorted(times) for name, times in fires.items()}
 
 

@@ -40,6 +40,9 @@ class Timeline:
     # and the numbers of its warning lines as series of their own (`level_series`).
     metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     metric_names: dict[str, str] = field(default_factory=dict)  # series id -> indicator name
+    # Per template, its warning-or-worse lines as (time, severity), ascending: a template's lines
+    # need not share a level (an access line is an error when its status is 5xx).
+    alarms: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
     def first_in(self, template_id: int, since_ns: int, until_ns: int) -> int | None:
         """The first occurrence in [since, until), or None."""
@@ -86,6 +89,7 @@ def build_timeline(run_id: str, records: Iterable[LogRecord], miner: TemplateMin
             if record.severity_number > severity[template_id]:
                 severity[template_id] = record.severity_number
         if is_warning_or_worse(record.severity_number):
+            timeline.alarms.setdefault(template_id, []).append((when, record.severity_number))
             for key, value in level_series(template_id, record.body, record.attributes):
                 points = timeline.metrics.get(key)
                 if points is None:

@@ -75,6 +75,14 @@ def test_level_names_map_to_opentelemetry(text: str, number: int) -> None:
         ('{"@t":"2024-05-01T10:00:00Z","@l":"Error","@m":"failed"}', (17, "ERROR")),
         ('{"level":35,"msg":"not a pino level"}', (0, "")),
         ('{"msg":"no level field","count":40}', (0, "")),
+        # an HTTP access line: a 5xx is the server failing the request
+        (
+            '10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "POST /orders?id=7 HTTP/1.1" 502 157 "-" '
+            '"curl/8.5.0"',
+            (17, "ERROR"),
+        ),
+        ('127.0.0.1 - - [07/Dec/2026:21:00:00] "GET / HTTP/2" 503 0', (17, "ERROR")),
+        ('10.0.20.23 "GET /v2.0/ports HTTP/1.1" status: 500  len: 290 time: 0.21', (17, "ERROR")),
     ],
 )
 def test_level_inferred_from_the_start_of_the_message(body: str, expected: tuple[int, str]) -> None:
@@ -91,6 +99,12 @@ def test_level_inferred_from_the_start_of_the_message(body: str, expected: tuple
         "2024-05-01 10:00:00 retrying after ERROR",
         "Errors: 3",
         "GET /api/items/7 200 in 12ms",
+        # access lines answered, or refused as the client's mistake (OpenTelemetry leaves a
+        # server span's status unset for a 4xx)
+        '10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "GET /orders HTTP/1.1" 200 512',
+        '10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "GET /orders HTTP/1.1" 404 0',
+        '10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "GET /orders HTTP/1.1" 304 0 "-" "x" 5000',
+        'said "GET / HTTP/1.1" 500 times',  # not a request line quoted as an access log does
         "user=alice action=login",  # logfmt without a level key
         "E is for error",
         "",

@@ -113,3 +113,19 @@ def test_a_level_stated_in_logfmt_or_a_json_line_overrules_the_tailers_pri() -> 
     assert (logfmt.severity_number, logfmt.severity_text) == (13, "WARN")
     assert klog.severity_number == 17
     assert (plain.severity_number, plain.severity_text) == (9, "INFO"), "PRI's: no level stated"
+
+
+def test_an_access_lines_5xx_overrules_the_pri_its_log_is_sent_at() -> None:
+    """nginx sends its access log over syslog at one PRI (`info`): a 504 there is an error."""
+    failed, served = syslog.parse_lines(
+        lines(
+            "<190>1 2024-05-01T10:00:01Z h nginx - - - 10.0.0.7 - - [01/May/2024:10:00:01 +0000] "
+            '"GET /orders/7 HTTP/1.1" 504 167 "-" "curl/8.5.0"',
+            "<190>1 2024-05-01T10:00:02Z h nginx - - - 10.0.0.7 - - [01/May/2024:10:00:02 +0000] "
+            '"GET /orders/8 HTTP/1.1" 200 512 "-" "curl/8.5.0"',
+        ),
+        now_ns=NOW,
+    )
+    assert (failed.severity_number, failed.severity_text) == (17, "ERROR")
+    assert failed.attributes["syslog.severity"] == "info"
+    assert (served.severity_number, served.severity_text) == (9, "INFO")

@@ -138,11 +138,11 @@ def infer_severity(body: str, *, leading_name: str | None = None) -> tuple[int, 
     return (number, severity_name(number)) if number else (0, "")
 
 
-# An HTTP access line (Common/Combined Log Format: nginx, Apache, gunicorn; Python's and
-# eventlet's WSGI servers write `status: 500` or the status bare — HAProxy's puts the status
-# before the request and is not read): the
-# quoted request line, then the status. A long URL is why the span is wider than a header's;
-# the size after a bare status (a number or "-") tells an access line from prose that quotes one.
+# An HTTP access line: the quoted request line, then the status (Common/Combined Log Format:
+# nginx, Apache, gunicorn; Python's and eventlet's WSGI servers write `status: 500` or the
+# status bare; HAProxy's puts the status before the request and is not read). A long URL is
+# why the span is wider than a header's; the size after a bare status (a number or "-") tells
+# an access line from prose that quotes one.
 _ACCESS = re.compile(
     r'"[A-Z]{3,7} \S+ HTTP/\d(?:\.\d)?" (?:status:? ([1-5])\d\d(?!\d)|([1-5])\d\d (?:\d+|-)(?!\S))'
 )

@@ -103,7 +103,7 @@ class IndicatorSet:
 
     def escalated(self, template_id: int, severity: int) -> bool:
         """A line of a template of normal operation at a level worse than it ever had there."""
-        return self.escalation and alarm_class(severity) > self.healthy_levels.get(template_id, 0)
+        return self.escalation and past_its_level(self.healthy_levels, template_id, severity)
 
     def firings(self, timeline: Timeline) -> dict[str, list[int]]:
         """Every indicator's firing times in one run (ascending)."""
@@ -115,7 +115,7 @@ class IndicatorSet:
                 for name in self.fired(template_id, service, 0):
                     fires[name].extend(times)
                 for when, severity in timeline.alarms.get(template_id, ()):
-                    if template_id not in self.aftermath and self.escalated(template_id, severity):
+                    if self.escalated(template_id, severity):
                         for name in novelty_names(service, severity):
                             if name in self._name_set:
                                 fires[self.aliases.get(name, name)].append(when)
@@ -344,6 +344,11 @@ def novelty_names(service: str, severity: int) -> tuple[str, str]:
     return f"novel:{service}:{level}", f"novel:{ANY_SERVICE}:{level}"
 
 
+def past_its_level(levels: Mapping[int, int], template_id: int, severity: int) -> bool:
+    """A healthy template's line at a worse `alarm_class` than normal operation gave it."""
+    return alarm_class(severity) > levels.get(template_id, 0)
+
+
 def _novelty_firings(
     timeline: Timeline, healthy: set[int], levels: Mapping[int, int] | None
 ) -> dict[str, list[int]]:
@@ -354,9 +359,8 @@ def _novelty_firings(
             for name in novelty_names(timeline.service[template_id], severity):
                 fires[name].extend(times)
         elif levels is not None and template_id in healthy:
-            known = levels.get(template_id, 0)
             for when, level in timeline.alarms.get(template_id, ()):
-                if alarm_class(level) > known:
+                if past_its_level(levels, template_id, level):
                     for name in novelty_names(timeline.service[template_id], level):
                         fires[name].append(when)
     return {name: sorted(times) for name, times in fires.items()}

@@ -174,7 +174,13 @@ def stated_level(line: str, *, leading_name: str | None = None) -> int:
     if leading_name is None:
         leading_name = leading_level_name(line)
     number = LEVELS[leading_name] if leading_name else 0
-    return number or _logfmt_level(line) or _klog_level(line) or _json_level(line)
+    return (
+        number
+        or _logfmt_level(line)
+        or _klog_level(line)
+        or _json_level(line)
+        or _apache_level(line)
+    )
 
 
 def headline(body: str) -> str:
@@ -294,6 +300,23 @@ def _json_level(line: str) -> int:
         named = PINO_LEVELS.get(int(number))
         return LEVELS[named] if named else 0
     return severity_number(name)
+
+
+# Apache httpd's error log: `[Mon Dec 07 21:28:02.132866 2026] [proxy_http:error] [pid 12:tid 3]
+# ...` (2.4's default ErrorLogFormat; 2.2 wrote `[error]` without the module); trace1–trace8 are
+# its levels below debug.
+_APACHE = re.compile(
+    r"\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}\] "
+    r"\[(?:[\w-]+:)?([a-z]+)\d?\]"
+)
+
+
+def _apache_level(line: str) -> int:
+    found = _APACHE.match(line) if line[:1] == "[" else None
+    if found is None:
+        return 0
+    name = found.group(1)
+    return TRACE if name == "trace" else severity_number(name)
 
 
 def _klog_level(line: str) -> int:

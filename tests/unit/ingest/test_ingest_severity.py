@@ -75,6 +75,19 @@ def test_level_names_map_to_opentelemetry(text: str, number: int) -> None:
         ('{"@t":"2024-05-01T10:00:00Z","@l":"Error","@m":"failed"}', (17, "ERROR")),
         ('{"level":35,"msg":"not a pino level"}', (0, "")),
         ('{"msg":"no level field","count":40}', (0, "")),
+        # Apache httpd's error log (2.4's default format, and 2.2's without the module)
+        (
+            "[Mon Dec 07 21:28:02.132866 2026] [proxy_http:error] [pid 4242:tid 4243] (70007)The "
+            "timeout specified has expired: [client 127.0.0.1:5512] AH01102: error reading status "
+            "line from remote server 127.0.0.1:18701",
+            (17, "ERROR"),
+        ),
+        (
+            "[Mon Dec 07 21:28:02.132866 2026] [mpm_event:notice] [pid 1:tid 2] AH00489",
+            (10, "INFO"),
+        ),
+        ("[Mon Dec  7 21:28:02 2026] [warn] child process 7 still did not exit", (13, "WARN")),
+        ("[Mon Dec 07 21:28:02.1 2026] [core:trace3] [pid 1:tid 2] request.c(1): x", (1, "TRACE")),
         # an HTTP access line: a 5xx is the server failing the request
         (
             '10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "POST /orders?id=7 HTTP/1.1" 502 157 "-" '

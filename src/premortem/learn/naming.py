@@ -32,6 +32,7 @@ from premortem.logs.masking import mask
 # (pattern, name), most specific first: the first pattern found in a text names the failure, so
 # "pool exhausted: timed out after 2000 ms" is pool exhaustion, not a timeout. Patterns run on
 # `normalised` text: lower case, CamelCase split ("ShareLock" → "share lock"), `_`/`-` as spaces.
+BARE_TIMEOUT = "timeout"
 FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
     (r"\bdeadlock", "deadlock"),
     (
@@ -117,10 +118,14 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     (
         r"\bupstream\b[^.;]{0,30}\btime\w* ?out|\bgateway time ?out|\bdeadline exceeded"
-        r"|\btimed out\b|\btime ?out\b|\bdid not (?:answer|respond|reply)\b"
-        r"|\bno (?:answer|response|reply) (?:from|within)\b",
+        r"|\bdid not (?:answer|respond|reply)\b|\bno (?:answer|response|reply) (?:from|within)\b"
+        r"|\btimed out\b[^.;\n]{0,40}?\b(?:calling|downstream|upstream|dependency|backend)\b"
+        r"|\b(?:downstream|dependency|backend) (?:\w+ )?(?:timed out|time ?out)",
         "slow dependency timeout",
     ),
+    # A bare "timed out" names no dependency: in a service's own lines it is a call of its that
+    # timed out, in a probe's report the system under test not answering (`mode_name`).
+    (r"\btimed out\b|\btime ?out\b", BARE_TIMEOUT),
     (r"\bno valid host", "no valid host"),
     (
         r"\b(?:database|db|postgres\w*|mysql|redis|mongo\w*)\b[^.;]{0,30}"
@@ -202,7 +207,9 @@ def mode_name(
     """`service: what broke`, e.g. "shop-api: connection pool exhaustion" (see module doc)."""
     phrase = (
         recognised_phrase(manifest_lines)
-        or recognised_phrase([details])
+        # a probe's "timed out" is the system under test not answering, not a dependency of it
+        # (a trial: lock waits and a worker pool's exhaustion named "slow dependency timeout")
+        or recognised_phrase([details], bare="request timeout")
         or _assertion_name(details)
         or recognised_phrase(precursor_lines)
     )
@@ -230,13 +237,16 @@ def normalised(text: str) -> str:
     return " ".join(_CAMEL.sub(" ", text).replace("_", " ").replace("-", " ").lower().split())
 
 
-def recognised_phrase(lines: Iterable[str]) -> str | None:
+def recognised_phrase(
+    lines: Iterable[str], *, bare: str = "slow dependency timeout"
+) -> str | None:
     """The name of the most specific failure phrase found in any of the lines (their stack
-    frames left out), or None."""
+    frames left out), or None; a bare "timed out" is called `bare`."""
     text = "\n".join(normalised(readable(line)) for line in lines)
     if not text:
         return None
-    return next((name for pattern, name in _PHRASES if pattern.search(text)), None)
+    found = next((name for pattern, name in _PHRASES if pattern.search(text)), None)
+    return bare if found == BARE_TIMEOUT else found
 
 
 def failed_operation(details: str) -> str | None:

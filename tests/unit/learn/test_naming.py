@@ -429,3 +429,22 @@ def test_a_stack_frame_names_code_not_what_broke() -> None:
         mode_name("gateway", "gateway answered 503", [timed_out])
         == "gateway: slow dependency timeout"
     )
+
+
+@pytest.mark.parametrize(
+    ("details", "expected"),
+    [
+        ("probe: GET /export timed out after 5.0 s (3 in a row)", "shop: request timeout"),
+        ("checkout request timeout", "shop: request timeout"),
+        # a dependency named beside the timeout is still one
+        ("GET /checkout 504: timed out after 5000 ms calling inventory", "shop: slow dependency"),
+        ("upstream request timeout", "shop: slow dependency timeout"),
+    ],
+)
+def test_a_probe_that_timed_out_names_no_dependency(details: str, expected: str) -> None:
+    """A probe's "timed out" is the system under test not answering: a trial's lock waits and
+    worker exhaustion, with no failure line of their own, were all "slow dependency timeout"."""
+    assert mode_name("shop", details).startswith(expected)
+    assert mode_name("shop", details_template(details)).startswith(expected)
+    # the service's own line saying so is a call of its that timed out
+    assert mode_name("shop", details, ["pricing call timed out"]) == "shop: slow dependency timeout"

@@ -237,9 +237,7 @@ def normalised(text: str) -> str:
     return " ".join(_CAMEL.sub(" ", text).replace("_", " ").replace("-", " ").lower().split())
 
 
-def recognised_phrase(
-    lines: Iterable[str], *, bare: str = "slow dependency timeout"
-) -> str | None:
+def recognised_phrase(lines: Iterable[str], *, bare: str = "slow dependency timeout") -> str | None:
     """The name of the most specific failure phrase found in any of the lines (their stack
     frames left out), or None; a bare "timed out" is called `bare`."""
     text = "\n".join(normalised(readable(line)) for line in lines)

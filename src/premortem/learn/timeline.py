@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from premortem.domain import WARN_SEVERITY, LogRecord
+from premortem.ingest.multiline import readable
 from premortem.logs import TemplateMiner
 
 
@@ -82,7 +83,9 @@ def build_timeline(run_id: str, records: Iterable[LogRecord], miner: TemplateMin
             times[template_id] = [when]
             severity[template_id] = record.severity_number
             timeline.service[template_id] = record.service
-            timeline.samples[template_id] = Sample(record.id, record.body[:500], record.service)
+            timeline.samples[template_id] = Sample(
+                record.id, sample_line(record.body), record.service
+            )
             timeline.templates[template_id] = match.template
         else:
             occurrences.append(when)
@@ -99,6 +102,19 @@ def build_timeline(run_id: str, records: Iterable[LogRecord], miner: TemplateMin
     timeline.start_ns = first or 0
     timeline.end_ns = last or 0
     return timeline
+
+
+SAMPLE_CHARS = 500
+
+
+def sample_line(body: str) -> str:
+    """A record's text as a template's sample: whole when short, else without its stack frames
+    (`multiline.readable`) so that a long traceback keeps the exception that ends it — what
+    names the failure ("OperationalError: (1205, 'Lock wait timeout exceeded')"; a trial's
+    lock mode, cut after its frames, was named after the probe's words)."""
+    if len(body) <= SAMPLE_CHARS:
+        return body
+    return readable(body)[:SAMPLE_CHARS]
 
 
 # A number standing alone in a line, a unit glued to it allowed ("81%", "350ms", "12.5s", one

@@ -448,3 +448,29 @@ def test_a_probe_that_timed_out_names_no_dependency(details: str, expected: str)
     assert mode_name("shop", details_template(details)).startswith(expected)
     # the service's own line saying so is a call of its that timed out
     assert mode_name("shop", details, ["pricing call timed out"]) == "shop: slow dependency timeout"
+
+
+def test_a_long_traceback_keeps_the_exception_that_names_the_failure() -> None:
+    """A template's sample was the record's first 500 characters: a Python traceback's frames
+    filled them and its last line, the exception, was lost — a trial's lock mode was then named
+    after the probe's "timed out"."""
+    from premortem.learn.timeline import sample_line
+
+    frames = "".join(
+        f'  File "/srv/venv/lib/python3.11/site-packages/pymysql/connections.py", line {n}, in '
+        f"_read_query_result\n    result = self._read_packet(packet_type={n})\n"
+        for n in range(6)
+    )
+    body = (
+        "[2026-12-07 21:25:33,549] ERROR in app: order failed for item 4\n"
+        "Traceback (most recent call last):\n" + frames + "pymysql.err.OperationalError: "
+        "(1205, 'Lock wait timeout exceeded; try restarting transaction')"
+    )
+    assert len(body) > 500
+    details = "probe: GET /order/7 through apache failed for 8.0 s (timeout x2)"
+    assert mode_name("shop", details, [body[:500]]) == "shop: request timeout"
+    line = sample_line(body)
+    assert line.startswith("[2026-12-07 21:25:33,549] ERROR in app: order failed")
+    assert line.endswith("Lock wait timeout exceeded; try restarting transaction')")
+    assert mode_name("shop", details, [line]) == "shop: lock wait timeout"
+    assert sample_line("short line") == "short line"

@@ -90,7 +90,11 @@ CATALOGUE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         # Before "connection pool": a pool of workers (render, thread, process) saturates from
         # slow work, not from connections held; the database's limits do not apply to it.
         "worker pool",
-        r"\b(?:workers?|threads?|render|process(?:es)?|executors?|task) pool\b",
+        r"\b(?:workers?|threads?|render|process(?:es)?|executors?|task) pool\b"
+        # a pool said by what it ran out of: "worker exhaustion" (a fault type), Tomcat's "All
+        # threads (200) are currently busy", "4 of 4 request threads busy"
+        r"|\b(?:workers?|threads?|executors?) (?:pool )?(?:exhaust\w*|saturat\w*|starv\w*)"
+        r"|\b(?:workers?|threads?)\b[^.;\n]{0,25}\b(?:are )?(?:currently )?busy\b",
         (
             "Bound the work queue in front of the pool and reject fast when it is full.",
             "Put a timeout on every call a worker makes, so one slow dependency cannot hold "

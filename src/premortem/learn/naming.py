@@ -118,14 +118,14 @@ FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     (
         r"\bupstream\b[^.;]{0,30}\btime\w* ?out|\bgateway time ?out|\bdeadline exceeded"
-        r"|\bdid not (?:answer|respond|reply)\b|\bno (?:answer|response|reply) (?:from|within)\b"
+        r"|\bdid not (?:answer|respond|reply)\b|\bno (?:answer|response|reply) from\b"
         r"|\btimed out\b[^.;\n]{0,40}?\b(?:calling|downstream|upstream|dependency|backend)\b"
         r"|\b(?:downstream|dependency|backend) (?:\w+ )?(?:timed out|time ?out)",
         "slow dependency timeout",
     ),
     # A bare "timed out" names no dependency: in a service's own lines it is a call of its that
     # timed out, in a probe's report the system under test not answering (`mode_name`).
-    (r"\btimed out\b|\btime ?out\b", BARE_TIMEOUT),
+    (r"\btimed out\b|\btime ?out\b|\bno (?:answer|response|reply) within\b", BARE_TIMEOUT),
     (r"\bno valid host", "no valid host"),
     (
         r"\b(?:database|db|postgres\w*|mysql|redis|mongo\w*)\b[^.;]{0,30}"

@@ -207,6 +207,22 @@ def test_a_saturated_worker_pool_gets_no_database_connection_advice() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "worker-exhaustion",  # a fault type
+        "thread_pool_saturation",
+        "All threads (200) are currently busy, waiting. Increase maxThreads (200) or check the "
+        "servlet status",
+        "[<*> <*>:<*>:<*>,<*>] WARNING in app: <*> of <*> request threads busy",
+    ],
+)
+def test_a_pool_said_by_what_it_ran_out_of_is_a_worker_pool(text: str) -> None:
+    """A trial's worker exhaustion (slow exports holding gunicorn's threads) was advised only
+    circuit breakers for a slow dependency: neither its fault type nor its warning said "pool"."""
+    assert matching_actions(text)[:2] == list(_topic_actions("worker pool"))
+
+
 def test_a_probes_raw_output_in_the_report_steers_no_advice() -> None:
     # Trial 20: a memory mode's Chaos Toolkit report carried its health probe's output, whose
     # key `pool_in_use` earned it connection-pool advice.

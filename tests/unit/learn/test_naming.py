@@ -436,6 +436,7 @@ def test_a_stack_frame_names_code_not_what_broke() -> None:
     [
         ("probe: GET /export timed out after 5.0 s (3 in a row)", "shop: request timeout"),
         ("checkout request timeout", "shop: request timeout"),
+        ("probe: GET /order/7 failed for 8.0 s (no answer within 4 s)", "shop: request timeout"),
         # a dependency named beside the timeout is still one
         ("GET /checkout 504: timed out after 5000 ms calling inventory", "shop: slow dependency"),
         ("upstream request timeout", "shop: slow dependency timeout"),

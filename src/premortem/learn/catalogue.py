@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 
 from premortem.domain import Mitigation, Source, TriggerKind, stable_id
+from premortem.ingest.multiline import readable
 from premortem.learn.naming import normalised
 
 _TIMEOUTS = "Set client timeouts below the caller's deadline, per dependency."
@@ -314,12 +315,16 @@ def mitigations_for(
     trigger_kinds: Iterable[TriggerKind],
     trigger_texts: Iterable[str] = (),
     description: str = "",
+    failure_lines: Iterable[str] = (),
 ) -> list[Mitigation]:
     """Catalogue mitigations for a mode, precursors' advice first (see module doc; no
-    duplicates)."""
+    duplicates). The failure's own lines say what broke as a fault type does: their specific
+    advice goes before a precursor's more general one (a trial's MariaDB "Lock wait timeout
+    exceeded" got PostgreSQL-neutral lock advice, not InnoDB's)."""
     topics = _fault_topics_first_where_specific(
         [t for text in trigger_texts for t in matching_topics(text)],
-        [t for fault in fault_types for t in matching_topics(fault)],
+        [t for fault in fault_types for t in matching_topics(fault)]
+        + [t for line in failure_lines for t in matching_topics(readable(line))],
     )
     topics += matching_topics(without_data(description))
     actions = [action for topic in topics for action in _COMPILED[topic][1]]

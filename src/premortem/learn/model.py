@@ -526,6 +526,9 @@ def _learn_mode(
         trigger_kinds={t.kind for t in mode.triggers},
         trigger_texts=[t.description for t in mode.triggers],
         description=mode.description,
+        failure_lines=sorted(
+            {ln for v in episodes if v.episode for ln in v.episode.manifest_lines}
+        ),
     ) + rollback_mitigations(
         mode.id, [s for v in episodes if v.episode for s in v.episode.rollbacks]
     )

@@ -223,6 +223,28 @@ def test_a_pool_said_by_what_it_ran_out_of_is_a_worker_pool(text: str) -> None:
     assert matching_actions(text)[:2] == list(_topic_actions("worker pool"))
 
 
+def test_the_failures_own_line_steers_advice_as_a_fault_type_does() -> None:
+    """A trial's MariaDB lock mode, warned of by "slow db update", got the general lock advice;
+    its failure line said "Lock wait timeout exceeded", which is InnoDB's."""
+    actions = [
+        m.action
+        for m in mitigations_for(
+            "fm",
+            fault_types=["db-row-lock"],
+            trigger_kinds=[],
+            trigger_texts=["WARNING in app: slow db update for item <*> took <*>"],
+            failure_lines=[
+                "ERROR in app: order failed for item 4\npymysql.err.OperationalError: (1205, "
+                "'Lock wait timeout exceeded; try restarting transaction')"
+            ],
+        )
+    ]
+    assert actions[:2] == list(_topic_actions("innodb lock"))
+    assert actions.index(next(iter(_topic_actions("lock")))) < actions.index(
+        next(iter(_topic_actions("slow dependency")))
+    )
+
+
 def test_a_probes_raw_output_in_the_report_steers_no_advice() -> None:
     # Trial 20: a memory mode's Chaos Toolkit report carried its health probe's output, whose
     # key `pool_in_use` earned it connection-pool advice.

@@ -320,7 +320,7 @@ def mitigations_for(
     """Catalogue mitigations for a mode, precursors' advice first (see module doc; no
     duplicates). The failure's own lines say what broke as a fault type does: their specific
     advice goes before a precursor's more general one (a trial's MariaDB "Lock wait timeout
-    exceeded" got PostgreSQL-neutral lock advice, not InnoDB's)."""
+    exceeded" got only the general lock advice, not InnoDB's)."""
     topics = _fault_topics_first_where_specific(
         [t for text in trigger_texts for t in matching_topics(text)],
         [t for fault in fault_types for t in matching_topics(fault)]

@@ -29,10 +29,11 @@ from premortem.ingest.multiline import readable
 from premortem.ingest.severity import message_part
 from premortem.logs.masking import mask
 
+# The name a bare "timed out" gets in FAILURE_PHRASES; `recognised_phrase` says what it means.
+BARE_TIMEOUT = "timeout"
 # (pattern, name), most specific first: the first pattern found in a text names the failure, so
 # "pool exhausted: timed out after 2000 ms" is pool exhaustion, not a timeout. Patterns run on
 # `normalised` text: lower case, CamelCase split ("ShareLock" → "share lock"), `_`/`-` as spaces.
-BARE_TIMEOUT = "timeout"
 FAILURE_PHRASES: tuple[tuple[str, str], ...] = (
     (r"\bdeadlock", "deadlock"),
     (

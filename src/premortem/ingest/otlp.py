@@ -163,7 +163,7 @@ def _record_json(
         body = _body_text(_located(_any_value, body, "/body"))
     return LogRecord(
         time_ns or observed_ns or now_ns,
-        body or "",
+        with_exception(body or "", attributes),
         service,
         number or severity_number(text),
         text or severity_text_from_number(number),
@@ -395,7 +395,7 @@ def _record_pb(record: Any, resource: JSON, service: str, now_ns: int, *, scope:
     body = _any_value_pb(record.body) if record.HasField("body") else ""
     return LogRecord(
         time_ns=record.time_unix_nano or record.observed_time_unix_nano or now_ns,
-        body=_body_text(body),
+        body=with_exception(_body_text(body), attributes),
         service=service,
         severity_number=number or severity_number(text),
         severity_text=text or severity_text_from_number(number),
@@ -405,6 +405,28 @@ def _record_pb(record: Any, resource: JSON, service: str, now_ns: int, *, scope:
         trace_id=_hex_id(record.trace_id.hex(), 32),
         span_id=_hex_id(record.span_id.hex(), 16),
     )
+
+
+def with_exception(body: str, attributes: JSON) -> str:
+    """The record's text as a file logger writes it: the message, then the exception that
+    OpenTelemetry's SDKs put in the `exception.stacktrace` attribute (else `exception.type:
+    exception.message`), which `logger.exception(...)` writes below the message in a file.
+
+    The body alone is only the message ("Error handling request"): a trial's Redis failures,
+    whose exception said `OutOfMemoryError: OOM command not allowed`, were named "handling
+    request". The attributes stay; the template is the message's (the first line) as before.
+    """
+    trace = attributes.get("exception.stacktrace")
+    if isinstance(trace, str) and trace.strip():
+        extra = trace.strip("\n")
+    else:
+        kind, message = attributes.get("exception.type"), attributes.get("exception.message")
+        if not isinstance(kind, str) or not kind:
+            return body
+        extra = f"{kind}: {message}" if isinstance(message, str) and message else kind
+    if extra in body:
+        return body
+    return f"{body}\n{extra}" if body else extra
 
 
 def _attributes_pb(pairs: Any) -> JSON:

@@ -219,6 +219,49 @@ def test_otlp_scope_attributes_only_when_named(
     assert record.attributes == expected
 
 
+@pytest.mark.parametrize("wire", ["json", "protobuf"])
+def test_an_otlp_records_exception_follows_its_message(wire: str) -> None:
+    """OpenTelemetry's SDKs put a logged exception in `exception.*` attributes and only the
+    message in the body: a trial's Redis failures ("Error handling request", the exception an
+    `OutOfMemoryError`) were named "handling request". The body reads as a file logger's."""
+    trace = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/api.py", line 40, in enqueue\n'
+        "    queue.enqueue(job)\n"
+        "redis.exceptions.OutOfMemoryError: OOM command not allowed when used memory > "
+        "'maxmemory'.\n"
+    )
+    attributes = {
+        "exception.type": "redis.exceptions.OutOfMemoryError",
+        "exception.message": "OOM command not allowed when used memory > 'maxmemory'.",
+        "exception.stacktrace": trace,
+    }
+    only_type = {k: v for k, v in attributes.items() if k != "exception.stacktrace"}
+    bodies = []
+    for attrs in (attributes, only_type, {}):
+        doc = _scoped_request(None, attrs)
+        doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"] = {
+            "stringValue": "Error handling request"
+        }
+        body: Any = doc
+        if wire == "protobuf":
+            request = ExportLogsServiceRequest()
+            json_format.ParseDict(doc, request)
+            body = request.SerializeToString()
+        [record] = otlp.parse_otlp(body, now_ns=NOW).records
+        assert record.attributes == attrs
+        bodies.append(record.body)
+    assert bodies == [
+        "Error handling request\n" + trace.strip("\n"),
+        "Error handling request\nredis.exceptions.OutOfMemoryError: OOM command not allowed "
+        "when used memory > 'maxmemory'.",
+        "Error handling request",
+    ]
+    from premortem.learn.naming import mode_name
+
+    assert mode_name("api", "probe jobs failing", [bodies[0]]) == "api: memory exhaustion"
+
+
 def test_otlp_protobuf_garbage() -> None:
     with pytest.raises(IngestError, match="protobuf"):
         otlp.parse_otlp(b"\xff\xff\xff\xff", content_type="application/x-protobuf", now_ns=NOW)

@@ -411,3 +411,27 @@ def kubernetes_objects(doc: Any) -> tuple[list[Any], str | None]:
 def without_none(values: JSON) -> JSON:
     """The entries that hold a value."""
     return {k: v for k, v in values.items() if v is not None}
+
+
+def with_exception(body: str, attributes: Mapping[str, Any]) -> str:
+    """The record's text as a file logger writes it: the message, then the exception that
+    OpenTelemetry's SDKs put in the `exception.stacktrace` attribute (else `exception.type:
+    exception.message`), which `logger.exception(...)` writes below the message in a file.
+
+    The body alone is only the message ("Error handling request"): a trial's Redis failures,
+    whose exception said `OutOfMemoryError: OOM command not allowed`, were named "handling
+    request". The attributes stay; the template is the message's (the first line) as before.
+    Native records with these attributes read the same (pages of `GET /api/v1/logs` replayed
+    from a server that stored OTLP records).
+    """
+    trace = attributes.get("exception.stacktrace")
+    if isinstance(trace, str) and trace.strip():
+        extra = trace.strip("\n")
+    else:
+        kind, message = attributes.get("exception.type"), attributes.get("exception.message")
+        if not isinstance(kind, str) or not kind:
+            return body
+        extra = f"{kind}: {message}" if isinstance(message, str) and message else kind
+    if extra in body:
+        return body
+    return f"{body}\n{extra}" if body else extra

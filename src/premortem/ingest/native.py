@@ -43,6 +43,7 @@ from premortem.ingest.fields import (
     timestamp_ns,
     type_name,
     validation_error,
+    with_exception,
 )
 from premortem.ingest.identity import identify_untimed
 from premortem.ingest.multiline import assemble
@@ -179,6 +180,8 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
         attributes = {k: v for k, v in item.items() if k not in _LOG_KEYS} | attributes
     if attributes:
         check_values_depth(attributes, "/attributes")
+        if "exception.stacktrace" in attributes or "exception.type" in attributes:
+            body = with_exception(body, attributes)
     service = get("service")
     observed = get("observed_timestamp")
     resource = get("resource")

@@ -40,6 +40,7 @@ from premortem.ingest.fields import (
     load_json,
     optional_object,
     type_name,
+    with_exception,
 )
 from premortem.ingest.identity import identify_untimed
 from premortem.ingest.multiline import assemble
@@ -405,28 +406,6 @@ def _record_pb(record: Any, resource: JSON, service: str, now_ns: int, *, scope:
         trace_id=_hex_id(record.trace_id.hex(), 32),
         span_id=_hex_id(record.span_id.hex(), 16),
     )
-
-
-def with_exception(body: str, attributes: JSON) -> str:
-    """The record's text as a file logger writes it: the message, then the exception that
-    OpenTelemetry's SDKs put in the `exception.stacktrace` attribute (else `exception.type:
-    exception.message`), which `logger.exception(...)` writes below the message in a file.
-
-    The body alone is only the message ("Error handling request"): a trial's Redis failures,
-    whose exception said `OutOfMemoryError: OOM command not allowed`, were named "handling
-    request". The attributes stay; the template is the message's (the first line) as before.
-    """
-    trace = attributes.get("exception.stacktrace")
-    if isinstance(trace, str) and trace.strip():
-        extra = trace.strip("\n")
-    else:
-        kind, message = attributes.get("exception.type"), attributes.get("exception.message")
-        if not isinstance(kind, str) or not kind:
-            return body
-        extra = f"{kind}: {message}" if isinstance(message, str) and message else kind
-    if extra in body:
-        return body
-    return f"{body}\n{extra}" if body else extra
 
 
 def _attributes_pb(pairs: Any) -> JSON:

@@ -262,6 +262,23 @@ def test_an_otlp_records_exception_follows_its_message(wire: str) -> None:
     assert mode_name("api", "probe jobs failing", [bodies[0]]) == "api: memory exhaustion"
 
 
+def test_a_native_record_with_exception_attributes_reads_the_same() -> None:
+    """Pages of `GET /api/v1/logs` from a server that stored OTLP records are sent back as
+    native records: they read as the OTLP ones did, and a body that holds its trace already is
+    left alone."""
+    from premortem.ingest.native import log_record
+
+    item = {
+        "timestamp": "2026-12-07T21:44:20.970Z",
+        "body": "Error handling request",
+        "attributes": {"exception.type": "KeyError", "exception.message": "'job'"},
+    }
+    first = log_record(item, NOW)
+    assert first.body == "Error handling request\nKeyError: 'job'"
+    assert log_record({**item, "body": first.body}, NOW).body == first.body
+    assert log_record({**item, "attributes": {}}, NOW).body == "Error handling request"
+
+
 def test_otlp_protobuf_garbage() -> None:
     with pytest.raises(IngestError, match="protobuf"):
         otlp.parse_otlp(b"\xff\xff\xff\xff", content_type="application/x-protobuf", now_ns=NOW)

@@ -112,8 +112,9 @@ class IndicatorSet:
             service = timeline.service[template_id]
             if self.escalation and template_id in self.healthy:
                 # its own indicator on every line, novelty only on the lines past its level
-                for name in self.fired(template_id, service, 0):
-                    fires[name].extend(times)
+                named = self.template_indicators.get(template_id)
+                if named:
+                    fires[self.aliases.get(named, named)].extend(times)
                 for when, severity in timeline.alarms.get(template_id, ()):
                     if self.escalated(template_id, severity):
                         for name in novelty_names(service, severity):
@@ -199,7 +200,6 @@ def indicator_set(
 ) -> IndicatorSet:
     """Novelty per service where it preceded a failure, plus each mode's best log triggers.
     `levels`: `healthy_levels` of the views (None: a healthy template is never new)."""
-    probe = IndicatorSet([], healthy, {}, window_s)
     novel_hits: dict[str, int] = defaultdict(int)
     for view in views:
         if view.episode is None:
@@ -222,7 +222,6 @@ def indicator_set(
             template_id = int(trigger.condition["template_id"])
             templates[template_id] = f"tpl:{template_id}"
     names += sorted(set(templates.values()))[: MAX_INDICATORS - len(names)]
-    del probe
     return IndicatorSet(
         names,
         healthy,

@@ -182,17 +182,21 @@ def _scoped_request(scope: dict[str, Any] | None, attributes: dict[str, str]) ->
     return {"resourceLogs": [{"scopeLogs": [scope_logs]}]}
 
 
+def _on_wire(doc: dict[str, Any], wire: str) -> Any:
+    """An OTLP JSON request as sent: the document itself, or its protobuf encoding."""
+    if wire == "json":
+        return doc
+    request = ExportLogsServiceRequest()
+    json_format.ParseDict(doc, request)
+    return request.SerializeToString()
+
+
 @pytest.mark.parametrize("wire", ["json", "protobuf"])
 def test_otlp_scope_name_and_version_become_attributes(wire: str) -> None:
     """The Python SDK's logging bridge sends the logger's name only as the scope's name (issue 17);
     premortem keeps it the way the spec maps a scope to non-OTLP formats."""
     scope = {"name": "checkout.payments", "version": "2.4.1"}
-    doc = _scoped_request(scope, {"order.id": "42"})
-    body: Any = doc
-    if wire == "protobuf":
-        request = ExportLogsServiceRequest()
-        json_format.ParseDict(doc, request)
-        body = request.SerializeToString()
+    body = _on_wire(_scoped_request(scope, {"order.id": "42"}), wire)
     [record] = otlp.parse_otlp(body, now_ns=NOW).records
     assert record.attributes == {
         "order.id": "42",
@@ -243,12 +247,7 @@ def test_an_otlp_records_exception_follows_its_message(wire: str) -> None:
         doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"] = {
             "stringValue": "Error handling request"
         }
-        body: Any = doc
-        if wire == "protobuf":
-            request = ExportLogsServiceRequest()
-            json_format.ParseDict(doc, request)
-            body = request.SerializeToString()
-        [record] = otlp.parse_otlp(body, now_ns=NOW).records
+        [record] = otlp.parse_otlp(_on_wire(doc, wire), now_ns=NOW).records
         assert record.attributes == attrs
         bodies.append(record.body)
     assert bodies == [

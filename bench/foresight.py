@@ -3,8 +3,8 @@
 A recorded suite (`runs.json`, `logs.jsonl`, `truth.json`; by default the inventory lab is
 recorded first with `python -m premortem.labs record`) is split in time order. A fresh
 `premortem serve` (SQLite) gets the earlier half's test runs and logs over HTTP, trains with
-`POST /api/v1/train`, then the later half's logs are sent with `premortem replay logs` and the
-alerts are read back from `GET /api/v1/alerts`. They are scored by the same scorer as every
+`POST /api/v1/train`, gets the later half's test runs, then the later half's logs are sent with
+`premortem replay logs` and the alerts are read back from `GET /api/v1/alerts`. They are scored by the same scorer as every
 backtest (`premortem.learn.suite_backtest.score_intervals`), next to the anchor in the same run:
 the naive "first ERROR line" baseline, and the offline `premortem backtest suite` of the suite.
 
@@ -136,6 +136,14 @@ def through_the_api(
                 until = f"?until={rfc3339_ns(cut)}" if all_first else ""
                 trained = post(http, f"/api/v1/train{until}", None)
                 console.print(f"trained: {trained['modes']} modes, threshold {trained['stats']}")
+                if not all_first:
+                    # The later runs reported, as a chaos tool reports each when it ends; sent
+                    # before their lines, each still ends its incident at its end.
+                    post(
+                        http,
+                        "/api/v1/test-runs",
+                        [r for r in runs if r["test_id"] not in trained_ids],
+                    )
                 time.sleep(6)  # the prediction stage looks for a new model every 5 s
                 replay_file = work / "later.jsonl"
                 replay_file.write_bytes(b"\n".join(orjson.dumps(d) for d in late))

@@ -19,7 +19,7 @@ from premortem.evaluation.scoring import Alerts, RunOutcome, strongest_per_momen
 from premortem.learn.episodes import scored_fault_ns
 from premortem.learn.model import TrainedModel
 from premortem.learn.onset import onset_in_records
-from premortem.learn.predictor import ObservedFailure, OnlinePredictor
+from premortem.learn.predictor import ObservedFailure, OnlinePredictor, RunEnd
 
 BATCH = 512
 
@@ -90,15 +90,17 @@ def forecast_stream(
     records: Iterable[LogRecord],
     series: Sequence[MetricSeries] = (),
     *,
+    run_ends: Iterable[RunEnd] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> StreamForecasts:
     """Replay one stretch of time as one live stream (records and samples in time order, no
-    reset anywhere): evidence left over from one run can alert in the next, as it does live.
+    reset anywhere; each of `run_ends` ends its run's incident, as a server told the runs does).
     `records` come in time order, ties by id (as the store lists them), and are read as they
     come: a long range is never held in memory. `progress(time_ns, records so far)` after each
     batch."""
     clock = ManualClock()
     predictor = OnlinePredictor(model, clock)
+    predictor.end_runs(run_ends)
     out = StreamForecasts([], [])
     done = 0
     for lines, scrape in _steps(records, _scrapes(series, until_ns=None)):

@@ -9,7 +9,7 @@ and a dict lookup.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import astuple, dataclass
 
 from premortem import textjson
@@ -19,12 +19,14 @@ from premortem.domain import (
     LogRecord,
     MetricSeries,
     Prediction,
+    TestRun,
     is_fragment,
     stable_id,
 )
 from premortem.ingest.severity import without_header
 from premortem.learn.metric_signals import signal_id
 from premortem.learn.model import TrainedModel
+from premortem.learn.precursors import SPILL_GAP_S
 from premortem.learn.rows import RECENT_GAPS, evidence_life_ns, regap_ns
 from premortem.logs.miner import Match, PrefixTreeMiner
 
@@ -33,10 +35,12 @@ RISK_LOWERED = "risk lowered"
 EVIDENCE_EXPIRED = "evidence expired"
 FAILURE_MANIFESTED = "failure manifested"
 UNNAMED_FAILURE = "a failure no learned mode names"
+RUN_ENDED = "its test run ended"
 _NEVER = 1 << 62
 FLOOD_LINES = 5
 FAILURE_GAP_MARGIN = 1.5
 MAX_TRACKED = 256  # unknown error templates whose recent lines are kept
+MAX_ENDED = 10_000  # test runs whose end was reached (a run told again is not ended twice)
 MAX_LEADS = 50  # lead times a prediction quotes (its training failures, usually a handful)
 
 
@@ -51,6 +55,24 @@ class ObservedFailure:
     line: str
     template: str
     mode_ids: tuple[str, ...] = ()  # every mode that template is the failure of
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RunEnd:
+    """A test run's end (its window's, `training.run_windows_ns`): what its logs warned of is
+    over, as training never takes one run's lines for the next run's precursors."""
+
+    end_ns: int
+    test_id: str
+    services: tuple[str, ...] = ()  # the run's `services`; empty: every source
+
+    @classmethod
+    def of(cls, run: TestRun, windows: Mapping[str, tuple[int, int]]) -> RunEnd:
+        """The end of `run`'s window among `windows` (`training.run_windows_ns`)."""
+        return cls(windows[run.test_id][1], run.test_id, tuple(sorted(run.services or ())))
+
+    def holds(self, service: str) -> bool:
+        return not self.services or service in self.services
 
 
 @dataclass(slots=True)
@@ -87,7 +109,11 @@ class OnlinePredictor:
     still in flight when the fault is rolled back) is not the warning of the next one. A failure no
     learned mode names ends the incident the same way: while a prediction is open, an error template
     training never saw logged FLOOD_LINES times within REGAP_SHARE of the window (every request
-    failing). `reset()` forgets the evidence, not the templates — used between independent runs."""
+    failing). A test run's end (`end_runs`, when the stream reaches it, or at once for a run
+    reported after its end) ends its incident too: the evidence its lines fired is spent, and the
+    open predictions it alone held close — the next run starts with nothing carried over, as in
+    training, whether the run failed (a failure no line reads like, seen only by its probe) or
+    passed. `reset()` forgets the evidence, not the templates — used between independent runs."""
 
     def __init__(
         self,
@@ -134,6 +160,10 @@ class OnlinePredictor:
         self._observed: list[ObservedFailure] = []
         self._recent_errors: dict[int, list[int]] = {}  # unknown error templates: recent times
         self._expiry_due = _NEVER  # stream time before which no evidence can expire
+        self._run_ends: dict[str, RunEnd] = {}  # by test id: ends the stream has not reached
+        self._ended: dict[str, None] = {}  # test ids whose end was reached (the newest MAX_ENDED)
+        self._next_run_end = _NEVER
+        self._tail: dict[str, int] = {}  # indicators of the run that ended: when they last fired
 
     @property
     def _active(self) -> frozenset[str]:
@@ -155,6 +185,10 @@ class OnlinePredictor:
         self._spent.clear()
         self._recent_errors.clear()
         self._expiry_due = _NEVER
+        self._run_ends.clear()
+        self._ended.clear()
+        self._next_run_end = _NEVER
+        self._tail.clear()
 
     def state(self) -> bytes:
         """What this predictor learned and holds live (its miner, the evidence, the open
@@ -175,6 +209,9 @@ class OnlinePredictor:
                 "warned_since_failure": self._warned_since_failure,
                 "spent": self._spent,
                 "recent_errors": {str(k): v for k, v in sorted(self._recent_errors.items())},
+                "run_ends": [[e.end_ns, e.test_id, list(e.services)] for e in self._pending()],
+                "ended": list(self._ended),
+                "tail": self._tail,
             }
         )
 
@@ -198,6 +235,56 @@ class OnlinePredictor:
         recent = state.get("recent_errors", {})
         self._recent_errors = {int(k): [int(t) for t in v] for k, v in recent.items()}
         self._expiry_due = 0  # checked on the next record
+        ends = [RunEnd(int(t), str(i), tuple(s)) for t, i, s in state.get("run_ends", [])]
+        self._run_ends = {e.test_id: e for e in ends}
+        self._ended = dict.fromkeys(str(i) for i in state.get("ended", []))
+        self._next_run_end = min((e.end_ns for e in ends), default=_NEVER)
+        self._tail = {str(k): int(v) for k, v in state.get("tail", {}).items()}
+
+    def end_runs(self, ends: Iterable[RunEnd]) -> list[Prediction]:
+        """Test runs' ends: each ends its incident when the stream reaches it — at once for one
+        the stream has passed (a run reported after it ended, as chaos tools report). A run told
+        again replaces its end until the stream reaches it (its window is cut when the run after
+        it is reported). Returns the predictions that closed."""
+        for end in ends:
+            if end.test_id not in self._ended:
+                self._run_ends[end.test_id] = end
+        self._next_run_end = min((e.end_ns for e in self._run_ends.values()), default=_NEVER)
+        return self._runs_ended(self._newest)
+
+    def _pending(self) -> list[RunEnd]:
+        return sorted(self._run_ends.values())
+
+    def _runs_ended(self, now: int) -> list[Prediction]:
+        """Apply the run ends at or before `now`, oldest first."""
+        out: list[Prediction] = []
+        for end in self._pending():
+            if end.end_ns > now:
+                break
+            del self._run_ends[end.test_id]
+            self._ended[end.test_id] = None
+            if len(self._ended) > MAX_ENDED:
+                del self._ended[next(iter(self._ended))]
+            out += self._end_run(end)
+        self._next_run_end = min((e.end_ns for e in self._run_ends.values()), default=_NEVER)
+        return out
+
+    def _end_run(self, end: RunEnd) -> list[Prediction]:
+        """The run is over: what its lines fired is no longer evidence (a signal going on right
+        after it is its tail, `_past_tail`), and open predictions that evidence alone held close."""
+        fired = self._fired.items()
+        gone = [name for name, f in fired if f.time_ns < end.end_ns and end.holds(f.service)]
+        # Only the run's tail stays spent: a signal going on from its end, each firing within
+        # SPILL_GAP_S of the last (requests in flight when its fault was rolled back), as
+        # training reads a run's first lines (`precursors.spilled_over`). The next run's own
+        # warnings, seconds later, are evidence of its own incident.
+        self._tail = dict.fromkeys(gone, end.end_ns)
+        for name in gone:
+            del self._fired[name]
+            self._gaps.pop(name, None)
+        if gone:
+            self._predicted_at.clear()
+        return self._lower(max(end.end_ns, self._newest), RUN_ENDED)
 
     def observe(self, records: Iterable[LogRecord]) -> list[Prediction]:
         predictions: list[Prediction] = []
@@ -209,6 +296,8 @@ class OnlinePredictor:
         for record in records:
             sources.add(record.service)
             now = record.time_ns
+            if now >= self._next_run_end:  # before the record: it belongs to the next run
+                predictions += self._runs_ended(now)
             self._heard(record.service, now)
             if self._newest >= self._expiry_due and self._expire():
                 # Evidence expires when the stream reaches its time, not when a batch ends:
@@ -296,10 +385,12 @@ class OnlinePredictor:
     def pass_time(self, now_ns: int) -> list[Prediction]:
         """The stream's time has reached `now_ns` without records (a live tick: stream time moves
         on at wall-clock pace while every source is quiet). Evidence it takes past the window
-        expires; like any expiry that only lowers risk, closing what falls below the threshold."""
+        expires; like any expiry that only lowers risk, closing what falls below the threshold.
+        A test run's end it reaches ends the run's incident."""
+        ended = self._runs_ended(now_ns) if now_ns >= self._next_run_end else []
         if not self._expire(global_now=now_ns):
-            return []
-        return self._lower(max(now_ns, self._newest))
+            return ended
+        return ended + self._lower(max(now_ns, self._newest))
 
     def _flooding(self, template_id: int, now: int) -> bool:
         """The template's lines come as a failure's do: FLOOD_LINES of them within a
@@ -335,7 +426,10 @@ class OnlinePredictor:
 
     def _unspent(self, names: Iterable[str], now: int) -> tuple[str, ...]:
         """The indicators among `names` that are evidence at `now`: none while a failure's
-        lines keep coming (each is spent), and none still firing on from a failed incident."""
+        lines keep coming (each is spent), and none still firing on from a failed incident or
+        from a test run that ended (its tail)."""
+        if self._tail:
+            names = self._past_tail(names, now)
         spent = self._spent
         if now < self._failing_until:
             spent.update((name, now) for name in names)
@@ -350,6 +444,19 @@ class OnlinePredictor:
             else:
                 spent.pop(name, None)
                 fresh.append(name)
+        return tuple(fresh)
+
+    def _past_tail(self, names: Iterable[str], now: int) -> tuple[str, ...]:
+        """The names that are not the ended run's tail (still coming, each within SPILL_GAP_S)."""
+        tail, gap = self._tail, int(SPILL_GAP_S * 1e9)
+        fresh = []
+        for name in names:
+            last = tail.get(name)
+            if last is not None and now - last <= gap:
+                tail[name] = now
+                continue
+            tail.pop(name, None)
+            fresh.append(name)
         return tuple(fresh)
 
     def _fire(self, names: Iterable[str], fired: _Fired) -> bool:
@@ -474,7 +581,7 @@ class OnlinePredictor:
                 out.append(self._prediction(mode_id, probability, now, closes=RISK_LOWERED))
         return out
 
-    def _lower(self, now: int) -> list[Prediction]:
+    def _lower(self, now: int, reason: str = EVIDENCE_EXPIRED) -> list[Prediction]:
         """Expired evidence: risk can only go down; open predictions that fall below the
         threshold are closed (their alerts resolve), none is raised or opened."""
         current = self.probabilities() if self._active else {}
@@ -485,7 +592,7 @@ class OnlinePredictor:
                 self._open[mode_id] = probability
                 continue
             del self._open[mode_id]
-            out.append(self._prediction(mode_id, probability, now, closes=EVIDENCE_EXPIRED))
+            out.append(self._prediction(mode_id, probability, now, closes=reason))
         return out
 
     def _close_all(self, now: int, reason: str) -> list[Prediction]:

@@ -40,7 +40,7 @@ from premortem.ingest.multiline import assemble
 from premortem.ingest.native import log_record, validate_test_run
 from premortem.learn.episodes import details_template, scored_fault_ns
 from premortem.learn.model import TrainedModel, train
-from premortem.learn.predictor import OnlinePredictor
+from premortem.learn.predictor import OnlinePredictor, RunEnd
 from premortem.runtime.training import logs_by_run, run_windows_ns
 
 BATCH = 256
@@ -197,6 +197,9 @@ def replay_stream(
     records = [r for r in suite.logs if since <= r.time_ns < until]
     clock = ManualClock()
     predictor = OnlinePredictor(model, clock)
+    # Each run is reported by its end, as a chaos tool reports it (a server told the runs
+    # before their logs does the same: `runtime.run_ends`).
+    predictor.end_runs(RunEnd.of(r, windows) for r in runs)
     evidence = {mode.id: mode.evidence.test_runs for mode in model.modes}
     kinds = mode_kinds(evidence, suite.runs)
     firing = AlertIntervals(int(predictor.horizon_s * 1e9))

@@ -27,8 +27,9 @@ from premortem.detect.analyzer import Analyzer
 from premortem.domain import Anomaly, Event, LogRecord, MetricSeries, Prediction
 from premortem.failures import failure_event
 from premortem.learn.model import TrainedModel
-from premortem.learn.predictor import ObservedFailure, OnlinePredictor
+from premortem.learn.predictor import ObservedFailure, OnlinePredictor, RunEnd
 from premortem.runtime.event_evidence import EventSource, add_event_evidence
+from premortem.runtime.run_ends import RunEnds, RunSource
 from premortem.store.models import StoredModel
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class Predictor(Protocol):
     def observed_failures(self) -> list[ObservedFailure]: ...
 
     def pass_time(self, now_ns: int) -> list[Prediction]: ...
+
+    def end_runs(self, ends: Iterable[RunEnd]) -> list[Prediction]: ...
 
 
 class FailureSink(Protocol):
@@ -249,6 +252,11 @@ class PredictionStage:
     end of `observe`) is the stream time of the source whose records it just saw, and the
     predictions of a run are alerted on that source's time.
 
+    With `runs` (the stored test runs), each run's end ends its incident (`run_ends`): looked
+    up when a model loads and at every tick, so a run reported when it ends closes the alerts its
+    lines raised within a tick, and runs sent before their logs (a replay) close theirs exactly
+    at their ends.
+
     `live` holds the predictions open now, for /metrics (a scrape never queries the database).
     A newer model keeps them: its predictor starts with none open, so they leave when their
     horizon passes, as their alerts resolve.
@@ -266,8 +274,10 @@ class PredictionStage:
         predictor: PredictorFactory = OnlinePredictor,
         failures: FailureSink | None = None,
         events: EventSource | None = None,
+        runs: RunSource | None = None,
     ) -> None:
         self._models = models
+        self._run_ends = RunEnds(runs) if runs is not None else None
         self._events = events
         self._predictions = predictions
         self._failures = failures
@@ -376,10 +386,17 @@ class PredictionStage:
         if predictor is not None:
             # Quiet sources' evidence expires as the stream's time moves on (wall-clock pace
             # while nothing arrives): what it kept open closes and its alert resolves.
-            closed = predictor.pass_time(self._clocks.newest_ns())
+            closed = self._end_runs(predictor) + predictor.pass_time(self._clocks.newest_ns())
             if closed:
                 self._tell([(None, closed)])
         self.live.lapse(self._clocks.now_ns)
+
+    def _end_runs(self, predictor: Predictor) -> list[Prediction]:
+        """Tell the predictor the ends of the test runs stored near the stream's time."""
+        newest = self._clocks.newest_ns()
+        if self._run_ends is None or not newest:
+            return []  # nothing received yet: no stream time to look near
+        return predictor.end_runs(self._run_ends.near(newest))
 
     def _store_failures(self, predictor: Predictor) -> None:
         """A mode's manifestation seen live is a failure: stored as one (premortem.failures)."""
@@ -434,6 +451,7 @@ class PredictionStage:
             moved = self._clocks.go_back_to(int(until))
             if moved:
                 log.info("stream time of %d sources back to the end of training", len(moved))
+        self._end_runs(self.predictor)  # a new predictor: nothing open to close yet
         self._alerting.use_threshold(threshold.value)
         self.threshold = threshold
         self.version = stored.version

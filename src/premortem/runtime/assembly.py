@@ -268,6 +268,7 @@ def build_prediction_side(
         alert_threshold=settings.alert_threshold,
         failures=inputs,
         events=inputs,
+        runs=inputs,
     )
     return alert_store, alerting, models, predictions, prediction
 

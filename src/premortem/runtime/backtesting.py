@@ -21,6 +21,7 @@ from premortem.evaluation.history import LogFacts, failures_of, score_range
 from premortem.failures import OBSERVED_FAILURE, failure_event
 from premortem.learn.backtest import forecast_stream
 from premortem.learn.model import train
+from premortem.learn.predictor import RunEnd
 from premortem.learn.suite_backtest import mode_kinds
 from premortem.ports import (
     EventQuery,
@@ -129,6 +130,7 @@ def backtest_history(
         model,
         records,
         series.series_between(since, until) if series is not None else (),
+        run_ends=[RunEnd.of(run, windows) for run in replayed],
         progress=(lambda t, n: progress(rfc3339_ns(t), n)) if progress else None,
     )
     kinds = mode_kinds({m.id: m.evidence.test_runs for m in model.modes}, runs)

@@ -12,7 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from premortem.domain import LogRecord, TestRun
+from premortem.domain import LogRecord, TestRun, datetime_to_ns
 from premortem.ingest.native import log_record, validate_test_run
 
 START = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
@@ -98,23 +98,36 @@ def _lines(
     return out
 
 
+def documents(
+    runs: int = 12, *, seed: int = 7
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The suite as a user sends it: native test-run documents and native log records."""
+    rng = random.Random(seed)
+    run_docs: list[dict[str, Any]] = []
+    log_docs: list[dict[str, Any]] = []
+    for number in range(runs):
+        begin = START + timedelta(seconds=number * RUN_S)
+        faulty = number % 2 == 1
+        run_docs.append(_doc(number, begin, faulty=faulty))
+        log_docs += _lines(number, begin, faulty=faulty, rng=rng)
+    return run_docs, log_docs
+
+
 def suite(
     runs: int = 12, *, seed: int = 7
 ) -> tuple[list[TestRun], list[LogRecord], dict[str, int]]:
     """Test runs, their logs (time order) and each failed run's true failure time (ns)."""
-    rng = random.Random(seed)
-    test_runs: list[TestRun] = []
-    records: list[LogRecord] = []
+    run_docs, log_docs = documents(runs, seed=seed)
+    test_runs = [validate_test_run(doc).run for doc in run_docs]
+    records = sorted((log_record(d, 0) for d in log_docs), key=lambda r: r.time_ns)
     truth: dict[str, int] = {}
-    for number in range(runs):
-        begin = START + timedelta(seconds=number * RUN_S)
-        faulty = number % 2 == 1
-        run = validate_test_run(_doc(number, begin, faulty=faulty)).run
-        test_runs.append(run)
-        lines = [log_record(d, 0) for d in _lines(number, begin, faulty=faulty, rng=rng)]
-        records += lines
-        if faulty:
+    for run in test_runs:
+        if run.failed:
+            start = datetime_to_ns(run.timestamp)
             truth[run.test_id] = min(
-                r.time_ns for r in lines if r.body.startswith("checkout failed")
+                r.time_ns
+                for r in records
+                if r.body.startswith("checkout failed")
+                and start <= r.time_ns < start + RUN_S * 10**9
             )
-    return test_runs, sorted(records, key=lambda r: r.time_ns), truth
+    return test_runs, records, truth

@@ -1,11 +1,12 @@
-"""Failures seen live: when a learned mode's manifestation shows up in the logs, it is a failure.
+"""Failures seen live: when a learned mode's manifestation shows up in the logs, it is a failure;
+so is a failed test run whose failure no log line showed (its probe's deadline), when it ends.
 
-The online predictor reports the first manifestation line of each incident
-(`OnlinePredictor.observed_failures`); the prediction stage stores it as an operational event of
-type `premortem.failure.observed` (source `premortem`), so that everything that counts failures —
-the Backtest page, `backtest history` — counts the ones premortem saw itself next to failed test
-runs and incident events. `GET /api/v1/failures` lists them. Training does not learn new modes
-from them (they already are a mode's failure).
+The online predictor reports the first manifestation line of each incident, or the failed
+run's report (`OnlinePredictor.observed_failures`); the prediction stage stores it as an
+operational event of type `premortem.failure.observed` (source `premortem`), so that everything
+that counts failures — the Backtest page, `backtest history` — counts the ones premortem saw
+itself next to failed test runs and incident events. `GET /api/v1/failures` lists them.
+Training does not learn new modes from them (they already are a mode's failure).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def failure_event(observed: ObservedFailure, mode_name: str) -> Event:
         time_ns=observed.time_ns,
         type=OBSERVED_FAILURE,
         source=SOURCE,
-        subject=mode_name or observed.mode_id or observed.template[:200],
+        subject=mode_name or observed.mode_id or observed.template[:200] or observed.line[:200],
         service=observed.service,
         attributes={
             "mode_id": observed.mode_id,
@@ -41,6 +42,7 @@ def failure_event(observed: ObservedFailure, mode_name: str) -> Event:
             "record_id": observed.record_id,
             "template": observed.template[:300],
             "line": observed.line,
+            **({"test_run": observed.test_id} if observed.test_id else {}),
         },
     )
 
@@ -60,5 +62,6 @@ def failure_view(event: Event) -> dict[str, Any]:
             "line": attributes.get("line", ""),
             "template": attributes.get("template", ""),
             "mode_ids": attributes.get("mode_ids", []),
+            "test_run": attributes.get("test_run", ""),
         },
     }

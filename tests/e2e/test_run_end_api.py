@@ -104,7 +104,7 @@ def test_runs_sent_before_their_logs_resolve_their_alerts_at_their_ends(
 ) -> None:
     docs, records, end = _later_runs()
     trained.post("/api/v1/test-runs", json=docs).raise_for_status()
-    _runtime(trained).pipeline.tick()  # the stage looks at the stored runs once a tick
+    _runtime(trained).pipeline.drain()  # the stage looks at the stored runs once a tick
     _send(trained, records)
 
     (alert,) = _alerts(trained)
@@ -122,7 +122,7 @@ def test_a_run_reported_when_it_ends_resolves_its_alert_then(trained: TestClient
     assert alert["state"] == "firing", "the run is going on, as far as premortem knows"
 
     trained.post("/api/v1/test-runs", json=docs[:1]).raise_for_status()  # the run's report
-    _runtime(trained).pipeline.tick()
+    _runtime(trained).pipeline.drain()
     (alert,) = _alerts(trained)
     assert alert["state"] == "resolved", alert
     assert end <= alert["resolved_ns"] <= _time(during[-1]), (
@@ -137,3 +137,30 @@ def test_without_the_runs_the_alert_fires_on_into_the_next_run(trained: TestClie
     _send(trained, records)
     (alert,) = _alerts(trained)
     assert alert["resolved_ns"] is None or alert["resolved_ns"] > end + 5 * S, alert
+
+
+def test_a_failed_run_only_its_probe_saw_is_listed_as_a_failure_seen(
+    trained: TestClient,
+) -> None:
+    """The same warnings, but the run failed at its end with no line of its own (a probe's
+    deadline): `GET /api/v1/failures` lists it, with the mode premortem warned of and the run;
+    the training suite's failures (over before the model was loaded) are not listed."""
+    docs, records, end = _later_runs()
+    failed = {
+        **docs[0],
+        "test_id": "probe-only",
+        "actual_outcome": "checkout timed out",
+        "failure_details": "probe: checkout did not answer within 5 s",
+    }
+    trained.post("/api/v1/test-runs", json=[failed, docs[1]]).raise_for_status()
+    _runtime(trained).pipeline.drain()
+    _send(trained, records)
+    _runtime(trained).pipeline.drain()
+
+    (alert,) = _alerts(trained)
+    assert alert["resolved_ns"] == end
+    (seen,) = trained.get("/api/v1/failures").json()["items"]
+    assert seen["time_ns"] == end and seen["service"] == "app", str(seen)
+    assert seen["mode_id"] == alert["mode_id"], "the failure of the mode it warned of"
+    assert seen["evidence"]["test_run"] == "probe-only"
+    assert seen["evidence"]["line"] == "probe: checkout did not answer within 5 s"

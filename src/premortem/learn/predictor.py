@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 
 from premortem import textjson
 from premortem.clock import Clock
@@ -20,7 +20,9 @@ from premortem.domain import (
     MetricSeries,
     Prediction,
     TestRun,
+    datetime_to_ns,
     is_fragment,
+    outcome_text,
     stable_id,
 )
 from premortem.ingest.severity import without_header
@@ -55,21 +57,39 @@ class ObservedFailure:
     line: str
     template: str
     mode_ids: tuple[str, ...] = ()  # every mode that template is the failure of
+    test_id: str = ""  # a failed test run's report (no line of the failure was seen)
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class RunEnd:
     """A test run's end (its window's, `training.run_windows_ns`): what its logs warned of is
-    over, as training never takes one run's lines for the next run's precursors."""
+    over, as training never takes one run's lines for the next run's precursors. A failed run
+    says when it failed (`failure_ns`, else its end) and what its test saw (`details`)."""
 
     end_ns: int
     test_id: str
     services: tuple[str, ...] = ()  # the run's `services`; empty: every source
+    start_ns: int = 0
+    failed: bool = False
+    failure_ns: int | None = None
+    service: str = ""
+    details: str = ""
 
     @classmethod
     def of(cls, run: TestRun, windows: Mapping[str, tuple[int, int]]) -> RunEnd:
         """The end of `run`'s window among `windows` (`training.run_windows_ns`)."""
-        return cls(windows[run.test_id][1], run.test_id, tuple(sorted(run.services or ())))
+        start, end = windows[run.test_id]
+        failed = run.failed
+        return cls(
+            end,
+            run.test_id,
+            tuple(sorted(run.services or ())),
+            start,
+            failed,
+            datetime_to_ns(run.failure_time) if failed and run.failure_time else None,
+            run.service or "",
+            outcome_text(run.failure_details) or outcome_text(run.actual_outcome) if failed else "",
+        )
 
     def holds(self, service: str) -> bool:
         return not self.services or service in self.services
@@ -162,6 +182,7 @@ class OnlinePredictor:
         self._expiry_due = _NEVER  # stream time before which no evidence can expire
         self._run_ends: dict[str, RunEnd] = {}  # by test id: ends the stream has not reached
         self._ended: dict[str, None] = {}  # test ids whose end was reached (the newest MAX_ENDED)
+        self._before_start: set[str] = set()  # runs going on when this predictor started
         self._next_run_end = _NEVER
         self._tail: dict[str, int] = {}  # indicators of the run that ended: when they last fired
 
@@ -187,6 +208,7 @@ class OnlinePredictor:
         self._expiry_due = _NEVER
         self._run_ends.clear()
         self._ended.clear()
+        self._before_start.clear()
         self._next_run_end = _NEVER
         self._tail.clear()
 
@@ -209,8 +231,9 @@ class OnlinePredictor:
                 "warned_since_failure": self._warned_since_failure,
                 "spent": self._spent,
                 "recent_errors": {str(k): v for k, v in sorted(self._recent_errors.items())},
-                "run_ends": [[e.end_ns, e.test_id, list(e.services)] for e in self._pending()],
+                "run_ends": [astuple(e) for e in self._pending()],
                 "ended": list(self._ended),
+                "before_start": sorted(self._before_start),
                 "tail": self._tail,
             }
         )
@@ -235,22 +258,39 @@ class OnlinePredictor:
         recent = state.get("recent_errors", {})
         self._recent_errors = {int(k): [int(t) for t in v] for k, v in recent.items()}
         self._expiry_due = 0  # checked on the next record
-        ends = [RunEnd(int(t), str(i), tuple(s)) for t, i, s in state.get("run_ends", [])]
+        ends = [RunEnd(t, i, tuple(s), *more) for t, i, s, *more in state.get("run_ends", [])]
         self._run_ends = {e.test_id: e for e in ends}
         self._ended = dict.fromkeys(str(i) for i in state.get("ended", []))
+        self._before_start = {str(i) for i in state.get("before_start", [])}
         self._next_run_end = min((e.end_ns for e in ends), default=_NEVER)
         self._tail = {str(k): int(v) for k, v in state.get("tail", {}).items()}
 
-    def end_runs(self, ends: Iterable[RunEnd]) -> list[Prediction]:
+    def end_runs(self, ends: Iterable[RunEnd], *, started_ns: int = 0) -> list[Prediction]:
         """Test runs' ends: each ends its incident when the stream reaches it — at once for one
         the stream has passed (a run reported after it ended, as chaos tools report). A run told
         again replaces its end until the stream reaches it (its window is cut when the run after
-        it is reported). Returns the predictions that closed."""
+        it is reported). `started_ns`: the stream's time when this predictor started (a model
+        loaded then) — a run that ended before it has nothing here to end, and one going on
+        then is not reported failed by it (its failure, seen or not, was in what the model
+        learned from or before it). Returns the predictions that closed."""
         for end in ends:
-            if end.test_id not in self._ended:
-                self._run_ends[end.test_id] = end
+            if end.test_id in self._ended:
+                continue
+            if end.end_ns <= started_ns:
+                self._remember_ended(end.test_id)
+                continue
+            if end.start_ns < started_ns:
+                self._before_start.add(end.test_id)
+            if end.test_id in self._before_start:
+                end = replace(end, failed=False)
+            self._run_ends[end.test_id] = end
         self._next_run_end = min((e.end_ns for e in self._run_ends.values()), default=_NEVER)
         return self._runs_ended(self._newest)
+
+    def _remember_ended(self, test_id: str) -> None:
+        self._ended[test_id] = None
+        if len(self._ended) > MAX_ENDED:
+            del self._ended[next(iter(self._ended))]
 
     def _pending(self) -> list[RunEnd]:
         return sorted(self._run_ends.values())
@@ -262,16 +302,18 @@ class OnlinePredictor:
             if end.end_ns > now:
                 break
             del self._run_ends[end.test_id]
-            self._ended[end.test_id] = None
-            if len(self._ended) > MAX_ENDED:
-                del self._ended[next(iter(self._ended))]
+            self._before_start.discard(end.test_id)
+            self._remember_ended(end.test_id)
             out += self._end_run(end)
         self._next_run_end = min((e.end_ns for e in self._run_ends.values()), default=_NEVER)
         return out
 
     def _end_run(self, end: RunEnd) -> list[Prediction]:
         """The run is over: what its lines fired is no longer evidence (a signal going on right
-        after it is its tail, `_past_tail`), and open predictions that evidence alone held close."""
+        after it is its tail, `_past_tail`), and open predictions that evidence alone held close.
+        A failed run whose failure no line showed (a probe's deadline) is a failure seen."""
+        if end.failed and self._last_failure_ns < end.start_ns:
+            self._observed.append(self._reported_failure(end))
         fired = self._fired.items()
         gone = [name for name, f in fired if f.time_ns < end.end_ns and end.holds(f.service)]
         # Only the run's tail stays spent: a signal going on from its end, each firing within
@@ -487,6 +529,22 @@ class OnlinePredictor:
         line after a quiet REGAP_SHARE of the window), oldest first."""
         observed, self._observed = self._observed, []
         return observed
+
+    def _reported_failure(self, end: RunEnd) -> ObservedFailure:
+        """A failed run's report as a failure seen: at its `failure_time` (else its end), the
+        mode predicted then (the likeliest open one, else the last predicted within the
+        horizon; none: a failure no mode was warned of)."""
+        when = end.failure_ns if end.failure_ns is not None else end.end_ns
+        self._last_failure_ns, self._warned_since_failure = when, False
+        horizon_ns = int(self.horizon_s * 1e9)
+        lately = sorted((at, m) for m, at in self._predicted_at.items() if at >= when - horizon_ns)
+        if self._open:
+            mode = max(sorted(self._open), key=lambda m: self._open[m])
+        else:
+            mode = lately[-1][1] if lately else ""
+        return ObservedFailure(
+            when, end.service, mode, "", end.details[:300], "", (mode,) if mode else (), end.test_id
+        )
 
     def _observed_failure(self, record: LogRecord, match: Match) -> ObservedFailure:
         modes = tuple(self.model.manifest_modes.get(match.template_id, ()))

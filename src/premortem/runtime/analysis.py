@@ -129,7 +129,7 @@ class Predictor(Protocol):
 
     def pass_time(self, now_ns: int) -> list[Prediction]: ...
 
-    def end_runs(self, ends: Iterable[RunEnd]) -> list[Prediction]: ...
+    def end_runs(self, ends: Iterable[RunEnd], *, started_ns: int = 0) -> list[Prediction]: ...
 
 
 class FailureSink(Protocol):
@@ -389,14 +389,17 @@ class PredictionStage:
             closed = self._end_runs(predictor) + predictor.pass_time(self._clocks.newest_ns())
             if closed:
                 self._tell([(None, closed)])
+            self._store_failures(predictor)  # a failed run's report, at its end
         self.live.lapse(self._clocks.now_ns)
 
-    def _end_runs(self, predictor: Predictor) -> list[Prediction]:
-        """Tell the predictor the ends of the test runs stored near the stream's time."""
+    def _end_runs(self, predictor: Predictor, *, started: bool = True) -> list[Prediction]:
+        """Tell the predictor the ends of the test runs stored near the stream's time (a new
+        predictor, `started=False`: it started now)."""
         newest = self._clocks.newest_ns()
         if self._run_ends is None or not newest:
             return []  # nothing received yet: no stream time to look near
-        return predictor.end_runs(self._run_ends.near(newest))
+        ends = self._run_ends.near(newest)
+        return predictor.end_runs(ends, started_ns=0 if started else newest)
 
     def _store_failures(self, predictor: Predictor) -> None:
         """A mode's manifestation seen live is a failure: stored as one (premortem.failures)."""
@@ -451,7 +454,7 @@ class PredictionStage:
             moved = self._clocks.go_back_to(int(until))
             if moved:
                 log.info("stream time of %d sources back to the end of training", len(moved))
-        self._end_runs(self.predictor)  # a new predictor: nothing open to close yet
+        self._end_runs(self.predictor, started=False)
         self._alerting.use_threshold(threshold.value)
         self.threshold = threshold
         self.version = stored.version

@@ -134,3 +134,53 @@ def test_run_ends_survive_a_checkpoint(
     resumed.restore(first.state())
     said = resumed.observe(harmless[5:] + _quiet_run(end)[:2])
     assert [p.time_ns for p in said if p.closing] == [end]
+
+
+def test_a_failed_run_no_line_showed_is_a_failure_seen_with_the_mode_warned_of(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    """A probe's deadline: the run failed, no line reads like it. Its report, at its end, is the
+    failure seen live — of the mode premortem was warning of."""
+    harmless = _harmless_run(recorded)
+    start = harmless[0].time_ns - FAULT_S * S
+    end = start + RUN_S * S
+    predictor = OnlinePredictor(model, ManualClock())
+    report = RunEnd(
+        end, "probe-only", (), start, True, None, "app", "probe: checkout did not answer in 5 s"
+    )
+    predictor.end_runs([report])
+    opened = [p for p in predictor.observe(harmless) if not p.closing]
+    assert predictor.observed_failures() == [], "nothing failed before the run ended"
+    predictor.observe(_quiet_run(end)[:1])
+    (seen,) = predictor.observed_failures()
+    assert (seen.time_ns, seen.test_id, seen.service) == (end, "probe-only", "app")
+    assert seen.mode_id == opened[-1].mode_id and seen.line.startswith("probe: checkout")
+
+
+def test_a_failure_its_lines_showed_is_not_seen_twice(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    runs, records, _ = recorded
+    run = runs[9]
+    windows = run_windows_ns(runs)
+    start, end = windows[run.test_id]
+    predictor = OnlinePredictor(model, ManualClock())
+    predictor.end_runs([RunEnd.of(run, windows)])
+    predictor.observe([r for r in records if start <= r.time_ns < end + 3 * S])
+    (seen,) = predictor.observed_failures()
+    assert seen.test_id == "" and seen.record_id, "the failure's own line, not the report"
+
+
+def test_runs_over_before_a_predictor_started_are_not_its_failures(
+    model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
+) -> None:
+    """A model loaded after the training runs: their failures were not seen by it live."""
+    runs, _, _ = recorded
+    windows = run_windows_ns(runs)
+    predictor = OnlinePredictor(model, ManualClock())
+    last_end = max(end for _, end in windows.values())
+    ends = [RunEnd.of(r, windows) for r in runs]
+    predictor.end_runs(ends, started_ns=last_end - 50 * S)
+    predictor.end_runs(ends)  # told again at the next look
+    predictor.observe(_quiet_run(last_end)[:2])
+    assert predictor.observed_failures() == [], "neither the runs over nor the one going on"

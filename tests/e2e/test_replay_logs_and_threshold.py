@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from premortem.clock import Clock
 from premortem.commands.replay import read_log_files, replay_logs
+from premortem.config import Settings
 from premortem.domain import FailureMode, LogRecord, Prediction
 from premortem.learn.model import TrainedModel
 from premortem.learn.network import ModeNetwork
@@ -26,6 +27,7 @@ from premortem.learn.predictor import ObservedFailure
 from premortem.learn.rows import IndicatorSet
 from premortem.logs.miner import PrefixTreeMiner
 from premortem.runtime.assembly import Runtime
+from premortem.service.app import create_app
 
 pytestmark = pytest.mark.e2e
 
@@ -138,6 +140,33 @@ def premortem(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def test_a_servers_pages_replay_as_it_stored_them(
+    client_factory: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """A stack trace cut between two shipper batches: the live server kept the second part as a
+    fragment. Its pages, replayed into a fresh server, are stored as they were, not folded."""
+    head = {"timestamp": T0, "service": "api", "severity_text": "ERROR", "body": "order 7 failed"}
+    frame = {
+        "timestamp": T0 + S // 10,
+        "service": "api",
+        "body": "    at shop.Orders.place(Orders.java:41)",
+    }
+    rest = {"timestamp": T0 + S // 5, "service": "api", "body": "    at shop.Api.post(Api.java:12)"}
+    with client_factory() as live:
+        live.post("/api/v1/logs", json=[head, frame]).raise_for_status()
+        live.post("/api/v1/logs", json=[rest]).raise_for_status()
+        page = live.get("/api/v1/logs", params={"limit": 100}).json()
+    kept = sorted(item["body"] for item in page["items"])
+    assert len(kept) == 2, "the live server kept the cut-off part apart"
+    saved = write(tmp_path / "pages.jsonl", [page])
+
+    again = TestClient(create_app(Settings(database_url=f"sqlite:///{tmp_path / 'again.db'}")))
+    with again:
+        assert replay_logs(again, read_log_files([saved])) == 2
+        replayed = again.get("/api/v1/logs", params={"limit": 100}).json()["items"]
+    assert sorted(item["body"] for item in replayed) == kept
 
 
 def test_the_replay_command_sends_every_file_in_time_order(server: str, tmp_path: Path) -> None:

@@ -244,7 +244,8 @@ def read_log_file(file: Path) -> list[TimedDoc]:
         items, batch = load_documents(raw)
     except IngestError as exc:
         raise _not_native(file, exc) from exc
-    if any(_is_page(item) for item in items):
+    pages = any(_is_page(item) for item in items)
+    if pages:
         items, batch = _unpaged(items), True
     timed: list[TimedDoc] = []
     records: list[LogRecord] = []
@@ -255,7 +256,10 @@ def read_log_file(file: Path) -> list[TimedDoc]:
             raise _not_native(file, exc.at(f"/{index}") if batch else exc) from exc
         timed.append(TimedDoc(record.time_ns, item))
         records.append(record)
-    return _folded(list(_fill_missing_times(timed)), records)
+    timed = list(_fill_missing_times(timed))
+    # A server's own records were folded when it received them: folded again, a continuation it
+    # kept apart (sent in the next batch) would join a record it never joined.
+    return timed if pages else _folded(timed, records)
 
 
 def _is_page(item: object) -> bool:

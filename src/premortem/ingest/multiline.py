@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from premortem.domain import FRAGMENT_ATTRIBUTE, WARN_SEVERITY, LogRecord
+from premortem.domain import FRAGMENT_ATTRIBUTE, WARN_SEVERITY, LogRecord, is_fragment
 from premortem.ingest.severity import (
     CONTINUATION_LEVELS,
     TIMESTAMP,
@@ -203,6 +203,10 @@ def assemble(records: list[LogRecord]) -> list[LogRecord]:
                     batch.open_trace(len(batch.out) - 1, record.body)
                 continue
             target = _pid_target(batch, record)
+        elif record.attributes and is_fragment(record):
+            # A piece a premortem server already kept apart (its own pages, replayed): as it
+            # was stored, or a replay folds what the live server did not.
+            target = None
         else:
             target = _levelless_target(batch, record)
         if target is None:

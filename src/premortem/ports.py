@@ -39,6 +39,7 @@ class TestRunQuery:
     until_ns: int | None = None
     limit: int = 100
     offset: int = 0
+    newest_first: bool = True
 
 
 @dataclass(slots=True)

@@ -79,7 +79,12 @@ class MemoryInputStore:
 
         return _page(
             filter(keep, self._test_runs.values()),
-            key=lambda s: (-datetime_to_ns(s.run.timestamp), s.run.test_id),
+            key=lambda s: (
+                -datetime_to_ns(s.run.timestamp)
+                if query.newest_first
+                else datetime_to_ns(s.run.timestamp),
+                s.run.test_id,
+            ),
             limit=query.limit,
             offset=query.offset,
         )

@@ -49,6 +49,7 @@ class RunEnds:
                 since_ns=newest_ns - LOOK_BACK_NS,
                 until_ns=newest_ns + LOOK_AHEAD_NS,
                 limit=MAX_RUNS,
+                newest_first=False,  # more than MAX_RUNS ahead: the nearest are the ones due
             )
         )
         runs = [stored.run for stored in page.items]

@@ -80,6 +80,8 @@ def test_test_runs_round_trip_and_filter(store: InputStore) -> None:
     assert {s.run.test_id for s in later.items} == {"b", "c"}
     page = store.list_test_runs(TestRunQuery(limit=1, offset=1))
     assert page.total == 3 and [s.run.test_id for s in page.items] == ["b"]
+    oldest = store.list_test_runs(TestRunQuery(limit=2, newest_first=False))
+    assert [s.run.test_id for s in oldest.items] == ["a", "b"]
 
 
 def test_resending_a_test_run_replaces_it(store: InputStore) -> None:

@@ -4,9 +4,10 @@ A recorded suite (`runs.json`, `logs.jsonl`, `truth.json`; by default the invent
 recorded first with `python -m premortem.labs record`) is split in time order. A fresh
 `premortem serve` (SQLite) gets the earlier half's test runs and logs over HTTP, trains with
 `POST /api/v1/train`, gets the later half's test runs, then the later half's logs are sent with
-`premortem replay logs` and the alerts are read back from `GET /api/v1/alerts`. They are scored by the same scorer as every
-backtest (`premortem.learn.suite_backtest.score_intervals`), next to the anchor in the same run:
-the naive "first ERROR line" baseline, and the offline `premortem backtest suite` of the suite.
+`premortem replay logs` and the alerts are read back from `GET /api/v1/alerts`. They are scored
+by the same scorer as every backtest (`premortem.learn.suite_backtest.score_intervals`), next to
+the anchor in the same run: the naive "first ERROR line" baseline, and the offline `premortem
+backtest suite` of the suite.
 
     python bench/foresight.py [--suite DIR | --system inventory|bookings|orders --pace P --noise R]
                               [--json OUT]

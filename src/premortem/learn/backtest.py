@@ -19,7 +19,8 @@ from premortem.evaluation.scoring import Alerts, RunOutcome, strongest_per_momen
 from premortem.learn.episodes import scored_fault_ns
 from premortem.learn.model import TrainedModel
 from premortem.learn.onset import onset_in_records
-from premortem.learn.predictor import ObservedFailure, OnlinePredictor, RunEnd
+from premortem.learn.predictor import ObservedFailure, OnlinePredictor
+from premortem.learn.run_end import RunEnd
 
 BATCH = 512
 

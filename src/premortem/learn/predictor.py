@@ -9,8 +9,8 @@ and a dict lookup.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
-from dataclasses import astuple, dataclass, replace
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass
 
 from premortem import textjson
 from premortem.clock import Clock
@@ -19,10 +19,7 @@ from premortem.domain import (
     LogRecord,
     MetricSeries,
     Prediction,
-    TestRun,
-    datetime_to_ns,
     is_fragment,
-    outcome_text,
     stable_id,
 )
 from premortem.ingest.severity import without_header
@@ -30,6 +27,7 @@ from premortem.learn.metric_signals import signal_id
 from premortem.learn.model import TrainedModel
 from premortem.learn.precursors import SPILL_GAP_S
 from premortem.learn.rows import RECENT_GAPS, evidence_life_ns, regap_ns
+from premortem.learn.run_end import RunEnd, RunEnds
 from premortem.logs.miner import Match, PrefixTreeMiner
 
 # Why a prediction closes (its `evidence["closes"]`): the alert it raised resolves.
@@ -42,7 +40,6 @@ _NEVER = 1 << 62
 FLOOD_LINES = 5
 FAILURE_GAP_MARGIN = 1.5
 MAX_TRACKED = 256  # unknown error templates whose recent lines are kept
-MAX_ENDED = 10_000  # test runs whose end was reached (a run told again is not ended twice)
 MAX_LEADS = 50  # lead times a prediction quotes (its training failures, usually a handful)
 
 
@@ -58,41 +55,6 @@ class ObservedFailure:
     template: str
     mode_ids: tuple[str, ...] = ()  # every mode that template is the failure of
     test_id: str = ""  # a failed test run's report (no line of the failure was seen)
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class RunEnd:
-    """A test run's end (its window's, `training.run_windows_ns`): what its logs warned of is
-    over, as training never takes one run's lines for the next run's precursors. A failed run
-    says when it failed (`failure_ns`, else its end) and what its test saw (`details`)."""
-
-    end_ns: int
-    test_id: str
-    services: tuple[str, ...] = ()  # the run's `services`; empty: every source
-    start_ns: int = 0
-    failed: bool = False
-    failure_ns: int | None = None
-    service: str = ""
-    details: str = ""
-
-    @classmethod
-    def of(cls, run: TestRun, windows: Mapping[str, tuple[int, int]]) -> RunEnd:
-        """The end of `run`'s window among `windows` (`training.run_windows_ns`)."""
-        start, end = windows[run.test_id]
-        failed = run.failed
-        return cls(
-            end,
-            run.test_id,
-            tuple(sorted(run.services or ())),
-            start,
-            failed,
-            datetime_to_ns(run.failure_time) if failed and run.failure_time else None,
-            run.service or "",
-            outcome_text(run.failure_details) or outcome_text(run.actual_outcome) if failed else "",
-        )
-
-    def holds(self, service: str) -> bool:
-        return not self.services or service in self.services
 
 
 @dataclass(slots=True)
@@ -130,10 +92,11 @@ class OnlinePredictor:
     learned mode names ends the incident the same way: while a prediction is open, an error template
     training never saw logged FLOOD_LINES times within REGAP_SHARE of the window (every request
     failing). A test run's end (`end_runs`, when the stream reaches it, or at once for a run
-    reported after its end) ends its incident too: the evidence its lines fired is spent, and the
-    open predictions it alone held close — the next run starts with nothing carried over, as in
-    training, whether the run failed (a failure no line reads like, seen only by its probe) or
-    passed. `reset()` forgets the evidence, not the templates — used between independent runs."""
+    reported after its end) ends its incident too: the evidence its lines fired stops counting
+    (the same signals still coming right after it are its tail), and the open predictions it
+    alone held close — the next run starts with nothing carried over, as in training, whether the
+    run failed (a failure no line reads like, seen only by its probe: a failure seen) or passed.
+    `reset()` forgets the evidence, not the templates — used between independent runs."""
 
     def __init__(
         self,
@@ -180,10 +143,7 @@ class OnlinePredictor:
         self._observed: list[ObservedFailure] = []
         self._recent_errors: dict[int, list[int]] = {}  # unknown error templates: recent times
         self._expiry_due = _NEVER  # stream time before which no evidence can expire
-        self._run_ends: dict[str, RunEnd] = {}  # by test id: ends the stream has not reached
-        self._ended: dict[str, None] = {}  # test ids whose end was reached (the newest MAX_ENDED)
-        self._before_start: set[str] = set()  # runs going on when this predictor started
-        self._next_run_end = _NEVER
+        self._run_ends = RunEnds()  # test runs' ends the stream has not reached
         self._tail: dict[str, int] = {}  # indicators of the run that ended: when they last fired
 
     @property
@@ -206,10 +166,7 @@ class OnlinePredictor:
         self._spent.clear()
         self._recent_errors.clear()
         self._expiry_due = _NEVER
-        self._run_ends.clear()
-        self._ended.clear()
-        self._before_start.clear()
-        self._next_run_end = _NEVER
+        self._run_ends = RunEnds()
         self._tail.clear()
 
     def state(self) -> bytes:
@@ -231,9 +188,7 @@ class OnlinePredictor:
                 "warned_since_failure": self._warned_since_failure,
                 "spent": self._spent,
                 "recent_errors": {str(k): v for k, v in sorted(self._recent_errors.items())},
-                "run_ends": [astuple(e) for e in self._pending()],
-                "ended": list(self._ended),
-                "before_start": sorted(self._before_start),
+                "run_ends": self._run_ends.state(),
                 "tail": self._tail,
             }
         )
@@ -258,55 +213,20 @@ class OnlinePredictor:
         recent = state.get("recent_errors", {})
         self._recent_errors = {int(k): [int(t) for t in v] for k, v in recent.items()}
         self._expiry_due = 0  # checked on the next record
-        ends = [RunEnd(t, i, tuple(s), *more) for t, i, s, *more in state.get("run_ends", [])]
-        self._run_ends = {e.test_id: e for e in ends}
-        self._ended = dict.fromkeys(str(i) for i in state.get("ended", []))
-        self._before_start = {str(i) for i in state.get("before_start", [])}
-        self._next_run_end = min((e.end_ns for e in ends), default=_NEVER)
+        self._run_ends = RunEnds.restore(state.get("run_ends"))
         self._tail = {str(k): int(v) for k, v in state.get("tail", {}).items()}
 
     def end_runs(self, ends: Iterable[RunEnd], *, started_ns: int = 0) -> list[Prediction]:
         """Test runs' ends: each ends its incident when the stream reaches it — at once for one
-        the stream has passed (a run reported after it ended, as chaos tools report). A run told
-        again replaces its end until the stream reaches it (its window is cut when the run after
-        it is reported). `started_ns`: the stream's time when this predictor started (a model
-        loaded then) — a run that ended before it has nothing here to end, and one going on
-        then is not reported failed by it (its failure, seen or not, was in what the model
-        learned from or before it). Returns the predictions that closed."""
-        for end in ends:
-            if end.test_id in self._ended:
-                continue
-            if end.end_ns <= started_ns:
-                self._remember_ended(end.test_id)
-                continue
-            if end.start_ns < started_ns:
-                self._before_start.add(end.test_id)
-            if end.test_id in self._before_start:
-                end = replace(end, failed=False)
-            self._run_ends[end.test_id] = end
-        self._next_run_end = min((e.end_ns for e in self._run_ends.values()), default=_NEVER)
+        the stream has passed (a run reported after it ended, as chaos tools report); see
+        `RunEnds.tell` for a run told again and `started_ns`. Returns the predictions that
+        closed."""
+        self._run_ends.tell(ends, started_ns=started_ns)
         return self._runs_ended(self._newest)
-
-    def _remember_ended(self, test_id: str) -> None:
-        self._ended[test_id] = None
-        if len(self._ended) > MAX_ENDED:
-            del self._ended[next(iter(self._ended))]
-
-    def _pending(self) -> list[RunEnd]:
-        return sorted(self._run_ends.values())
 
     def _runs_ended(self, now: int) -> list[Prediction]:
         """Apply the run ends at or before `now`, oldest first."""
-        out: list[Prediction] = []
-        for end in self._pending():
-            if end.end_ns > now:
-                break
-            del self._run_ends[end.test_id]
-            self._before_start.discard(end.test_id)
-            self._remember_ended(end.test_id)
-            out += self._end_run(end)
-        self._next_run_end = min((e.end_ns for e in self._run_ends.values()), default=_NEVER)
-        return out
+        return [p for end in self._run_ends.due(now) for p in self._end_run(end)]
 
     def _end_run(self, end: RunEnd) -> list[Prediction]:
         """The run is over: what its lines fired is no longer evidence (a signal going on right
@@ -338,7 +258,7 @@ class OnlinePredictor:
         for record in records:
             sources.add(record.service)
             now = record.time_ns
-            if now >= self._next_run_end:  # before the record: it belongs to the next run
+            if now >= self._run_ends.next_ns:  # before the record: it belongs to the next run
                 predictions += self._runs_ended(now)
             self._heard(record.service, now)
             if self._newest >= self._expiry_due and self._expire():
@@ -429,7 +349,7 @@ class OnlinePredictor:
         on at wall-clock pace while every source is quiet). Evidence it takes past the window
         expires; like any expiry that only lowers risk, closing what falls below the threshold.
         A test run's end it reaches ends the run's incident."""
-        ended = self._runs_ended(now_ns) if now_ns >= self._next_run_end else []
+        ended = self._runs_ended(now_ns) if now_ns >= self._run_ends.next_ns else []
         if not self._expire(global_now=now_ns):
             return ended
         return ended + self._lower(max(now_ns, self._newest))

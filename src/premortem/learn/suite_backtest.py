@@ -40,7 +40,8 @@ from premortem.ingest.multiline import assemble
 from premortem.ingest.native import log_record, validate_test_run
 from premortem.learn.episodes import details_template, scored_fault_ns
 from premortem.learn.model import TrainedModel, train
-from premortem.learn.predictor import OnlinePredictor, RunEnd
+from premortem.learn.predictor import OnlinePredictor
+from premortem.learn.run_end import RunEnd
 from premortem.runtime.training import logs_by_run, run_windows_ns
 
 BATCH = 256

@@ -27,9 +27,10 @@ from premortem.detect.analyzer import Analyzer
 from premortem.domain import Anomaly, Event, LogRecord, MetricSeries, Prediction
 from premortem.failures import failure_event
 from premortem.learn.model import TrainedModel
-from premortem.learn.predictor import ObservedFailure, OnlinePredictor, RunEnd
+from premortem.learn.predictor import ObservedFailure, OnlinePredictor
+from premortem.learn.run_end import RunEnd
 from premortem.runtime.event_evidence import EventSource, add_event_evidence
-from premortem.runtime.run_ends import RunEnds, RunSource
+from premortem.runtime.run_ends import RunSource, StoredRunEnds
 from premortem.store.models import StoredModel
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ class PredictionStage:
         runs: RunSource | None = None,
     ) -> None:
         self._models = models
-        self._run_ends = RunEnds(runs) if runs is not None else None
+        self._run_ends = StoredRunEnds(runs) if runs is not None else None
         self._events = events
         self._predictions = predictions
         self._failures = failures

@@ -21,7 +21,7 @@ from premortem.evaluation.history import LogFacts, failures_of, score_range
 from premortem.failures import OBSERVED_FAILURE, failure_event
 from premortem.learn.backtest import forecast_stream
 from premortem.learn.model import train
-from premortem.learn.predictor import RunEnd
+from premortem.learn.run_end import RunEnd
 from premortem.learn.suite_backtest import mode_kinds
 from premortem.ports import (
     EventQuery,

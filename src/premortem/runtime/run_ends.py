@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from premortem.domain import TestRun
-from premortem.learn.predictor import RunEnd
+from premortem.learn.run_end import RunEnd
 from premortem.ports import Page, StoredTestRun, TestRunQuery
 from premortem.runtime.training import run_end_ns, run_windows_ns
 
@@ -34,7 +34,7 @@ class RunSource(Protocol):
     def list_test_runs(self, query: TestRunQuery) -> Page[StoredTestRun]: ...
 
 
-class RunEnds:
+class StoredRunEnds:
     """The ends of the stored test runs near the stream's time, by the training windows' rule."""
 
     def __init__(self, runs: RunSource) -> None:

@@ -11,7 +11,8 @@ import pytest
 from premortem.clock import ManualClock
 from premortem.domain import LogRecord, TestRun, datetime_to_ns
 from premortem.learn import OnlinePredictor, TrainedModel, train
-from premortem.learn.predictor import RUN_ENDED, RunEnd
+from premortem.learn.predictor import RUN_ENDED
+from premortem.learn.run_end import RunEnd
 from premortem.runtime.training import logs_by_run, run_windows_ns
 
 from .native_suite import FAULT_S, RUN_S, START, suite

@@ -9,7 +9,7 @@ from typing import Any
 
 from premortem.domain import datetime_to_ns
 from premortem.ingest.native import validate_test_run
-from premortem.runtime.run_ends import RunEnds
+from premortem.runtime.run_ends import StoredRunEnds
 from premortem.testing import MemoryInputStore
 
 S = 1_000_000_000
@@ -36,13 +36,13 @@ def _ns(seconds: float) -> int:
 
 def test_a_run_ends_at_its_own_end_or_where_the_next_run_starts() -> None:
     store = _store(_run("a", 0, duration_s=50), _run("b", 60), _run("c", 90, duration_s=20))
-    ends = {e.test_id: e.end_ns for e in RunEnds(store).near(_ns(0))}
+    ends = {e.test_id: e.end_ns for e in StoredRunEnds(store).near(_ns(0))}
     assert ends == {"a": _ns(50), "b": _ns(90), "c": _ns(110)}
 
 
 def test_a_run_with_no_end_reported_while_the_stream_is_past_its_start_ended_by_then() -> None:
     store = _store(_run("live", 0, actual_outcome="ok", expected_outcome="ok"))
-    run_ends = RunEnds(store)
+    run_ends = StoredRunEnds(store)
     (end,) = run_ends.near(_ns(42))
     assert end.end_ns == _ns(42)
     (again,) = run_ends.near(_ns(300))
@@ -62,6 +62,6 @@ def test_a_failed_run_says_when_it_failed_and_what_its_test_saw() -> None:
             failure_time=(T0 + timedelta(seconds=40)).isoformat(),
         )
     )
-    (end,) = RunEnds(store).near(_ns(0))
+    (end,) = StoredRunEnds(store).near(_ns(0))
     assert (end.failed, end.failure_ns, end.services) == (True, _ns(40), ("app", "db"))
     assert end.details == "probe: no answer within 5 s" and end.start_ns == _ns(0)

@@ -10,7 +10,8 @@ So the stage that holds the predictor looks at the stored test runs now and then
 reports a run when it ends; a replay may send every run first) and tells the predictor each
 run's end by the same rule training uses for its window. A run without `ended_at`,
 `duration_s` or `failure_time` has no end of its own until the run after it is reported; one
-reported while the stream is already past its start ended by then.
+reported with its outcome while the stream is already past its start ended by then; one sent
+without an outcome yet (a Litmus ChaosResult still `Awaited`) is going on.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Protocol
 from premortem.domain import TestRun
 from premortem.learn.run_end import RunEnd
 from premortem.ports import Page, StoredTestRun, TestRunQuery
-from premortem.runtime.training import run_end_ns, run_windows_ns
+from premortem.runtime.training import run_end_ns, run_window_ns, run_windows_ns
 
 HOUR_NS = 3600 * 10**9
 LOOK_BACK_NS = 2 * HOUR_NS  # runs that started this long before the stream's time still count
@@ -54,15 +55,25 @@ class StoredRunEnds:
         )
         runs = [stored.run for stored in page.items]
         for run in runs:
-            self._first_seen.setdefault(run.test_id, newest_ns)
+            if run.actual_outcome is not None:
+                self._first_seen.setdefault(run.test_id, newest_ns)
         while len(self._first_seen) > MAX_SEEN:
             del self._first_seen[next(iter(self._first_seen))]
         windows = run_windows_ns(runs)
-        return sorted(self._end(run, windows) for run in runs)
+        return sorted(end for run in runs if (end := self._end(run, windows)) is not None)
 
-    def _end(self, run: TestRun, windows: dict[str, tuple[int, int]]) -> RunEnd:
+    def _end(self, run: TestRun, windows: dict[str, tuple[int, int]]) -> RunEnd | None:
+        """The run's window's end; for a run with no end of its own that no later run has cut,
+        when it was first seen with an outcome (None: no outcome yet, it is going on)."""
         end = RunEnd.of(run, windows)
-        start, seen = windows[run.test_id][0], self._first_seen.get(run.test_id, 0)
-        if run_end_ns(run) is None and run.failure_time is None and start < seen < end.end_ns:
+        if run_end_ns(run) is not None or run.failure_time is not None:
+            return end
+        if end.end_ns < run_window_ns(run)[1]:
+            return end  # cut where the next run starts
+        seen = self._first_seen.get(run.test_id)
+        if seen is None:
+            return None  # no outcome yet (a Litmus ChaosResult `Awaited`): still going on
+        start = windows[run.test_id][0]
+        if start < seen < end.end_ns:
             return replace(end, end_ns=seen)  # reported while running (or after): ended by then
         return end

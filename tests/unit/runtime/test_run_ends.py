@@ -65,3 +65,14 @@ def test_a_failed_run_says_when_it_failed_and_what_its_test_saw() -> None:
     (end,) = StoredRunEnds(store).near(_ns(0))
     assert (end.failed, end.failure_ns, end.services) == (True, _ns(40), ("app", "db"))
     assert end.details == "probe: no answer within 5 s" and end.start_ns == _ns(0)
+
+
+def test_a_run_without_an_outcome_yet_is_going_on_until_it_has_one() -> None:
+    store = _store(_run("awaited", 0, expected_outcome="Pass"))
+    run_ends = StoredRunEnds(store)
+    assert run_ends.near(_ns(20)) == [], "no outcome, no end: nothing to tell"
+    store.add_test_runs(
+        [validate_test_run(_run("awaited", 0, expected_outcome="Pass", actual_outcome="Pass"))]
+    )
+    (end,) = run_ends.near(_ns(75))
+    assert end.end_ns == _ns(75), "over when its outcome came"

@@ -21,20 +21,9 @@ from premortem.learn.suite_backtest import (
 )
 from premortem.runtime.training import logs_by_run, run_windows_ns
 
-from .native_suite import FAULT_S, RUN_S, START, suite
+from .native_suite import FAULT_S, RUN_S, START
 
 S = 1_000_000_000
-
-
-@pytest.fixture(scope="module")
-def recorded() -> tuple[list[TestRun], list[LogRecord], dict[str, int]]:
-    return suite(12)
-
-
-@pytest.fixture(scope="module")
-def model(recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]) -> TrainedModel:
-    runs, records, _ = recorded
-    return train(runs[:8], _training_logs(runs, records))
 
 
 def _training_logs(runs: list[TestRun], records: list[LogRecord]) -> dict[str, list[LogRecord]]:

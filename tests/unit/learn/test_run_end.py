@@ -6,44 +6,32 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
-
 from premortem.clock import ManualClock
 from premortem.domain import LogRecord, TestRun, datetime_to_ns
-from premortem.learn import OnlinePredictor, TrainedModel, train
+from premortem.learn import OnlinePredictor, TrainedModel
 from premortem.learn.predictor import RUN_ENDED
 from premortem.learn.run_end import RunEnd
-from premortem.runtime.training import logs_by_run, run_windows_ns
+from premortem.runtime.training import run_windows_ns
 
-from .native_suite import FAULT_S, RUN_S, START, suite
+from .native_suite import FAULT_S, RUN_S, START
 
 S = 1_000_000_000
 
 
-@pytest.fixture(scope="module")
-def recorded() -> tuple[list[TestRun], list[LogRecord], dict[str, int]]:
-    return suite(12)
-
-
-@pytest.fixture(scope="module")
-def model(recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]) -> TrainedModel:
-    runs, records, _ = recorded
-    return train(runs[:8], logs_by_run(runs[:8], records, windows=run_windows_ns(runs)))
-
-
 def _harmless_run(
     recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]],
-) -> list[LogRecord]:
+) -> tuple[list[LogRecord], int]:
     """A run after the suite whose fault warns (the lock waits of a failing run) until the run
     ends and is rolled back, without a failure: a harmless fault, or one whose failure only the
-    test's probe saw."""
+    test's probe saw. Its lines, and its end."""
     _, records, _ = recorded
     warning = next(r for r in records if r.service == "db" and r.severity_number >= 13)
     begin = datetime_to_ns(START + timedelta(seconds=12 * RUN_S))
-    return [
+    lines = [
         replace(warning, time_ns=begin + second * S, id=f"harmless-{second}")
         for second in range(FAULT_S, RUN_S, 2)
     ]
+    return lines, begin + RUN_S * S
 
 
 def _quiet_run(begin: int) -> list[LogRecord]:
@@ -56,8 +44,7 @@ def _quiet_run(begin: int) -> list[LogRecord]:
 def test_an_alert_closes_when_its_run_ends_and_the_next_run_starts_clean(
     model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
 ) -> None:
-    harmless = _harmless_run(recorded)
-    end = harmless[0].time_ns - FAULT_S * S + RUN_S * S
+    harmless, end = _harmless_run(recorded)
     after = _quiet_run(end)
 
     def replay(*, told: bool) -> list[tuple[int, bool, str]]:
@@ -82,8 +69,7 @@ def test_an_alert_closes_when_its_run_ends_and_the_next_run_starts_clean(
 def test_a_run_reported_after_it_ended_closes_its_alert_at_once(
     model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
 ) -> None:
-    harmless = _harmless_run(recorded)
-    end = harmless[0].time_ns - FAULT_S * S + RUN_S * S
+    harmless, end = _harmless_run(recorded)
     after = _quiet_run(end)[:3]
     predictor = OnlinePredictor(model, ManualClock())
     assert predictor.observe(harmless + after)
@@ -96,8 +82,7 @@ def test_a_run_reported_after_it_ended_closes_its_alert_at_once(
 def test_the_runs_tail_is_not_the_next_runs_warning_but_a_later_one_is(
     model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
 ) -> None:
-    harmless = _harmless_run(recorded)
-    end = harmless[0].time_ns - FAULT_S * S + RUN_S * S
+    harmless, end = _harmless_run(recorded)
     predictor = OnlinePredictor(model, ManualClock())
     predictor.end_runs([RunEnd(end, "harmless")])
     predictor.observe(harmless)
@@ -115,8 +100,7 @@ def test_the_runs_tail_is_not_the_next_runs_warning_but_a_later_one_is(
 def test_a_run_end_only_takes_the_evidence_of_its_own_services(
     model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
 ) -> None:
-    harmless = _harmless_run(recorded)
-    end = harmless[0].time_ns - FAULT_S * S + RUN_S * S
+    harmless, end = _harmless_run(recorded)
     predictor = OnlinePredictor(model, ManualClock())
     predictor.end_runs([RunEnd(end, "app-only", ("app",))])
     said = predictor.observe(harmless + _quiet_run(end)[:2])
@@ -126,8 +110,7 @@ def test_a_run_end_only_takes_the_evidence_of_its_own_services(
 def test_run_ends_survive_a_checkpoint(
     model: TrainedModel, recorded: tuple[list[TestRun], list[LogRecord], dict[str, int]]
 ) -> None:
-    harmless = _harmless_run(recorded)
-    end = harmless[0].time_ns - FAULT_S * S + RUN_S * S
+    harmless, end = _harmless_run(recorded)
     first = OnlinePredictor(model, ManualClock())
     first.end_runs([RunEnd(end, "harmless")])
     first.observe(harmless[:5])
@@ -142,9 +125,8 @@ def test_a_failed_run_no_line_showed_is_a_failure_seen_with_the_mode_warned_of(
 ) -> None:
     """A probe's deadline: the run failed, no line reads like it. Its report, at its end, is the
     failure seen live — of the mode premortem was warning of."""
-    harmless = _harmless_run(recorded)
-    start = harmless[0].time_ns - FAULT_S * S
-    end = start + RUN_S * S
+    harmless, end = _harmless_run(recorded)
+    start = end - RUN_S * S
     predictor = OnlinePredictor(model, ManualClock())
     report = RunEnd(
         end, "probe-only", (), start, True, None, "app", "probe: checkout did not answer in 5 s"

@@ -88,11 +88,14 @@ TIMESTAMP = (
     r"\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"  # ISO 8601, PostgreSQL %m, log4j
     r"(?:Z|\s?[+-]\d\d(?::?\d\d)?|\s(?:UTC|GMT|(?!CRIT)[A-Z]{2,4}T)(?![A-Za-z]))?"
     r"|[A-Z][a-z]{2}\s+\d{1,2}\s\d\d:\d\d:\d\d"  # BSD syslog
+    # PHP's and PHP-FPM's error logs: `[08-Dec-2026 00:45:37 UTC]`, `[08-Dec-2026 00:45:37]`
+    r"|\d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d(?:\.\d+)?(?: (?:UTC|GMT|[A-Za-z]+/[\w/+-]+))?"
     r"|\d\d:\d\d:\d\d(?:[.,]\d+)?"  # time of day (logback's default)
     r")\]?"
 )
-# Between a timestamp and the level: [pid], [thread], a pid, separators, `- logger -`.
-_HEADER_PART = r"(?:\[[^\]\s]*\]|\(\S*\)|\d+|[-|]|[-|]\s+\S+\s+[-|])"
+# Between a timestamp and the level: [pid], [thread], a pid, separators, `- logger -`,
+# PostgreSQL's `%u@%d` (`app@shop`, `[unknown]@[unknown]`), PHP's `PHP` (`PHP Warning:`).
+_HEADER_PART = r"(?:\[[^\]\s]*\]|\(\S*\)|\d+|[-|]|[-|]\s+\S+\s+[-|]|[^\s@]*@[^\s@]*|PHP)"
 # Spelt out in three cases: an alternation under (?i) is about twice as slow to match.
 _NAME = "|".join(
     sorted(
@@ -180,6 +183,7 @@ def stated_level(line: str, *, leading_name: str | None = None) -> int:
         or _klog_level(line)
         or _json_level(line)
         or _apache_level(line)
+        or _php_level(line)
     )
 
 
@@ -309,6 +313,15 @@ _APACHE = re.compile(
     r"\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}\] "
     r"\[(?:[\w-]+:)?([a-z]+)\d?\]"
 )
+
+
+# PHP's own error log: `[08-Dec-2026 00:45:37 UTC] PHP Fatal error:  Uncaught …`. Its two-word
+# levels are no level tokens; a fatal error ends the request, not the process: an error.
+_PHP = re.compile(r"\[[^\]]{20,60}\] PHP (Fatal error|Parse error|Recoverable fatal error):")
+
+
+def _php_level(line: str) -> int:
+    return ERROR if line[:1] == "[" and _PHP.match(line) is not None else 0
 
 
 def _apache_level(line: str) -> int:

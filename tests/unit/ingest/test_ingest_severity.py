@@ -88,6 +88,30 @@ def test_level_names_map_to_opentelemetry(text: str, number: int) -> None:
         ),
         ("[Mon Dec  7 21:28:02 2026] [warn] child process 7 still did not exit", (13, "WARN")),
         ("[Mon Dec 07 21:28:02.1 2026] [core:trace3] [pid 1:tid 2] request.c(1): x", (1, "TRACE")),
+        # PHP-FPM's log, and PHP's own error log (its two-word fatal levels are errors)
+        (
+            "[08-Dec-2026 00:45:37] WARNING: [pool www] server reached pm.max_children setting "
+            "(4), consider raising it",
+            (13, "WARN"),
+        ),
+        ("[08-Dec-2026 00:45:37] NOTICE: fpm is running, pid 77", (10, "INFO")),
+        (
+            "[08-Dec-2026 00:45:37 UTC] PHP Warning:  pg_query(): Query failed: ERROR:  "
+            "canceling statement due to lock timeout in /srv/book.php on line 12",
+            (13, "WARN"),
+        ),
+        (
+            "[08-Dec-2026 00:45:37 Europe/Berlin] PHP Fatal error:  Maximum execution time of 5 "
+            "seconds exceeded in /srv/book.php on line 9",
+            (17, "ERROR"),
+        ),
+        ("[08-Dec-2026 00:45:37]  [pool www] pid 1234", (0, "")),
+        # PostgreSQL with `%u@%d` in log_line_prefix
+        (
+            "2026-12-08 00:45:37.123 UTC [1234] app@shop FATAL:  sorry, too many clients",
+            (21, "FATAL"),
+        ),
+        ("2026-12-08 00:45:37.123 UTC [1234] [unknown]@[unknown] LOG:  connection", (9, "INFO")),
         # an HTTP access line: a 5xx is the server failing the request
         (
             '10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "POST /orders?id=7 HTTP/1.1" 502 157 "-" '

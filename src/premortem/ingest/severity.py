@@ -41,6 +41,8 @@ LEVELS: dict[str, int] = {
     # PostgreSQL (DEBUG5 is the most verbose), continuation levels standing alone are INFO
     "DEBUG1": 8, "DEBUG2": 7, "DEBUG3": 6, "DEBUG4": DEBUG, "DEBUG5": DEBUG, "LOG": INFO,
     "PANIC": FATAL, **dict.fromkeys(CONTINUATION_LEVELS, INFO),
+    # MySQL's and MariaDB's error log (`[Note]`, `[Warning]`, `[ERROR]`)
+    "NOTE": INFO,
     # Java util logging, log4j
     "SEVERE": ERROR, "CONFIG": 8, "FINE": DEBUG, "FINER": 4, "FINEST": TRACE,
     # Python (`logger.exception` logs at ERROR), Go zap (DPanic: a panic in development only)
@@ -85,7 +87,8 @@ _LETTER_LEVELS = frozenset("VDIWEF")
 
 TIMESTAMP = (
     r"\[?(?:"
-    r"\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"  # ISO 8601, PostgreSQL %m, log4j
+    # ISO 8601, PostgreSQL %m, log4j; MariaDB pads the hour with a space (`2026-12-08  0:45:37`)
+    r"\d{4}[-/]\d\d[-/]\d\d(?:[T ]\d\d|  \d):\d\d:\d\d(?:[.,]\d+)?"
     r"(?:Z|\s?[+-]\d\d(?::?\d\d)?|\s(?:UTC|GMT|(?!CRIT)[A-Z]{2,4}T)(?![A-Za-z]))?"
     r"|[A-Z][a-z]{2}\s+\d{1,2}\s\d\d:\d\d:\d\d"  # BSD syslog
     # PHP's and PHP-FPM's error logs: `[08-Dec-2026 00:45:37 UTC]`, `[08-Dec-2026 00:45:37]`
@@ -260,7 +263,7 @@ def _accepted(found: re.Match[str], *, after_timestamp: bool) -> bool:
         return False  # "(error" or "[warn": not a level token
     decorated = bracketed or found.group("colon") is not None
     if name != upper:  # "error:" or "[warn]", never a bare lower-case word
-        return decorated and upper in _BARE_AT_START | {"ERR", "CRIT", "NOTICE", "EMERG"}
+        return decorated and upper in _BARE_AT_START | {"ERR", "CRIT", "NOTICE", "EMERG", "NOTE"}
     return after_timestamp or decorated or upper in _BARE_AT_START
 
 

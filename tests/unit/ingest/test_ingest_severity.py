@@ -112,6 +112,15 @@ def test_level_names_map_to_opentelemetry(text: str, number: int) -> None:
             (21, "FATAL"),
         ),
         ("2026-12-08 00:45:37.123 UTC [1234] [unknown]@[unknown] LOG:  connection", (9, "INFO")),
+        # MariaDB's error log (a space-padded hour), RabbitMQ's
+        (
+            "2026-12-08  0:45:37 12 [Warning] Aborted connection 12 to db: 'shop' user: 'app' "
+            "host: 'localhost' (Got an error reading communication packets)",
+            (13, "WARN"),
+        ),
+        ("2026-12-08 10:45:37 0 [Note] InnoDB: Buffer pool(s) load completed", (9, "INFO")),
+        ("2026-12-08 00:45:37.123456+00:00 [error] <0.1234.0> Channel error", (17, "ERROR")),
+        ("Note that the cache was cold", (0, "")),
         # an HTTP access line: a 5xx is the server failing the request
         (
             '10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "POST /orders?id=7 HTTP/1.1" 502 157 "-" '

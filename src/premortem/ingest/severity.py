@@ -85,6 +85,7 @@ _BARE_AT_START = frozenset(
 )
 _LETTER_LEVELS = frozenset("VDIWEF")
 
+_ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
 TIMESTAMP = (
     r"\[?(?:"
     # ISO 8601, PostgreSQL %m, log4j; MariaDB pads the hour with a space (`2026-12-08  0:45:37`)
@@ -187,6 +188,8 @@ def stated_level(line: str, *, leading_name: str | None = None) -> int:
         or _json_level(line)
         or _apache_level(line)
         or _php_level(line)
+        or _bracketed_level(line)
+        or _redis_level(line)
     )
 
 
@@ -289,6 +292,7 @@ _JSON_LEVEL = re.compile(
     + "|".join(re.escape(k) for k in LEVEL_FIELDS)
     + r')"\s*:\s*(?:"([A-Za-z]+\d?)"|(\d+)\b)'
 )
+_MONGO_LEVEL = re.compile(r'"s"\s*:\s*"([FEWI])"')
 PINO_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
 
 
@@ -299,6 +303,9 @@ def _json_level(line: str) -> int:
     own first level counts as far as a reader can tell from the text: the first match."""
     if not line.startswith("{"):
         return 0
+    if line.startswith('{"t":{"$date"'):  # MongoDB's structured log: `"s":"W"`
+        mongo = _MONGO_LEVEL.search(line)
+        return severity_number(mongo.group(1)) if mongo is not None else 0
     found = _JSON_LEVEL.search(line)
     if found is None:
         return 0
@@ -316,6 +323,40 @@ _APACHE = re.compile(
     r"\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}\] "
     r"\[(?:[\w-]+:)?([a-z]+)\d?\]"
 )
+
+
+# A run of bracketed fields after a bracketed time, one of them the level: Elasticsearch's
+# `[2026-12-08T00:45:37,123][WARN ][o.e.c.DiskThresholdMonitor]`, Envoy's
+# `[2026-12-08 00:45:37.123][12][warning][upstream]`; Celery's `[2026-12-08 00:45:37,123:
+# WARNING/MainProcess]`.
+_BRACKETED = re.compile(
+    rf"\[{_ISO}\]((?:\[[^\]\[]*\]){{1,3}})|\[{_ISO}: (?P<celery>[A-Z]+)/[\w-]+\]"
+)
+_FIELD = re.compile(r"\[([^\]\[]*)\]")
+
+
+def _bracketed_level(line: str) -> int:
+    found = _BRACKETED.match(line) if line[:1] == "[" else None
+    if found is None:
+        return 0
+    if found.group("celery"):
+        return LEVELS.get(found.group("celery"), 0)
+    for field in _FIELD.findall(found.group(1)):
+        name = field.strip().upper()
+        if name in LEVELS and name not in _LETTER_LEVELS:
+            return LEVELS[name]
+    return 0
+
+
+# Redis: `12345:M 08 Dec 2026 00:45:37.123 # WARNING …` — its level is the mark after the time
+# (`.` debug, `-` verbose, `*` notice, `#` warning).
+_REDIS = re.compile(r"\d+:[XCSM] \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d+ ([.*#-]) ")
+_REDIS_LEVELS = {".": DEBUG, "-": 7, "*": 10, "#": WARN}
+
+
+def _redis_level(line: str) -> int:
+    found = _REDIS.match(line) if line[:1].isdigit() else None
+    return _REDIS_LEVELS[found.group(1)] if found is not None else 0
 
 
 # PHP's own error log: `[08-Dec-2026 00:45:37 UTC] PHP Fatal error:  Uncaught …`. Its two-word

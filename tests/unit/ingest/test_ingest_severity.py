@@ -121,6 +121,17 @@ def test_level_names_map_to_opentelemetry(text: str, number: int) -> None:
         ("2026-12-08 10:45:37 0 [Note] InnoDB: Buffer pool(s) load completed", (9, "INFO")),
         ("2026-12-08 00:45:37.123456+00:00 [error] <0.1234.0> Channel error", (17, "ERROR")),
         ("Note that the cache was cold", (0, "")),
+        # bracketed fields after a bracketed time (Elasticsearch, Envoy), Celery, Redis, MongoDB
+        (
+            "[2026-12-08T00:45:37,123][WARN ][o.e.c.r.a.DiskThresholdMonitor] high disk",
+            (13, "WARN"),
+        ),
+        ("[2026-12-08 00:45:37.123][12][warning][upstream] [source/x.cc:1] msg", (13, "WARN")),
+        ("[2026-12-08 00:45:37][main][checkout] error here", (0, "")),
+        ("[2026-12-08 00:45:37,123: ERROR/ForkPoolWorker-1] Task x raised", (17, "ERROR")),
+        ("12345:M 08 Dec 2026 00:45:37.123 # Out Of Memory allocating 1234 bytes!", (13, "WARN")),
+        ("12345:M 08 Dec 2026 00:45:37.123 * Ready to accept connections", (10, "INFO")),
+        ('{"t":{"$date":"2026-12-08T00:45:37Z"},"s":"E","c":"NETWORK","msg":"x"}', (17, "ERROR")),
         # an HTTP access line: a 5xx is the server failing the request
         (
             '10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "POST /orders?id=7 HTTP/1.1" 502 157 "-" '

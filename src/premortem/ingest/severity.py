@@ -190,6 +190,7 @@ def stated_level(line: str, *, leading_name: str | None = None) -> int:
         or _php_level(line)
         or _bracketed_level(line)
         or _redis_level(line)
+        or _syslog_file_level(line)
     )
 
 
@@ -346,6 +347,21 @@ def _bracketed_level(line: str) -> int:
         if name in LEVELS and name not in _LETTER_LEVELS:
             return LEVELS[name]
     return 0
+
+
+# A syslog file's line read as text (a tailer of /var/log/syslog or messages): its time, host and
+# tag come before the program's own message, which may start with a level.
+_SYSLOG_FILE_LINE = re.compile(
+    rf"(?:[A-Z][a-z]{{2}}\s+\d{{1,2}}\s\d\d:\d\d:\d\d|{_ISO})\s+[\w.-]+\s+[\w./-]+(?:\[\d+\])?:\s+"
+)
+
+
+def _syslog_file_level(line: str) -> int:
+    found = _SYSLOG_FILE_LINE.match(line)
+    if found is None:
+        return 0
+    name = leading_level_name(line[found.end() :])
+    return LEVELS[name] if name else 0
 
 
 # Redis: `12345:M 08 Dec 2026 00:45:37.123 # WARNING …` — its level is the mark after the time

@@ -132,6 +132,10 @@ def test_level_names_map_to_opentelemetry(text: str, number: int) -> None:
         ("12345:M 08 Dec 2026 00:45:37.123 # Out Of Memory allocating 1234 bytes!", (13, "WARN")),
         ("12345:M 08 Dec 2026 00:45:37.123 * Ready to accept connections", (10, "INFO")),
         ('{"t":{"$date":"2026-12-08T00:45:37Z"},"s":"E","c":"NETWORK","msg":"x"}', (17, "ERROR")),
+        # a syslog file's line read as text: the program's own level after time, host and tag
+        ("Dec  8 00:45:37 web-1 checkout[812]: ERROR order 7 failed", (17, "ERROR")),
+        ("2026-12-08T00:45:37.123456+00:00 web-1 checkout[812]: WARNING pool busy", (13, "WARN")),
+        ("Dec  8 00:45:37 web-1 checkout[812]: retrying after ERROR", (0, "")),
         # an HTTP access line: a 5xx is the server failing the request
         (
             '10.0.0.7 - - [07/Dec/2026:21:00:00 +0000] "POST /orders?id=7 HTTP/1.1" 502 157 "-" '

@@ -22,10 +22,13 @@ pytestmark = pytest.mark.e2e
 S = 1_000_000_000
 
 
-@pytest.fixture
-def trained(client_factory: Callable[..., TestClient]) -> Iterator[TestClient]:
-    """A server trained on eight runs of the native suite (lock waits warn of a checkout failure)."""
-    with client_factory() as client:
+@pytest.fixture(params=[False, True], ids=["analysis-thread", "analysis-process"])
+def trained(
+    client_factory: Callable[..., TestClient], request: pytest.FixtureRequest
+) -> Iterator[TestClient]:
+    """A server trained on eight runs of the native suite (lock waits warn of a checkout
+    failure), analysing on a thread of it or, as `premortem serve` does, in a child process."""
+    with client_factory(analysis_process=request.param) as client:
         runs, logs = documents(8)
         client.post("/api/v1/test-runs", json=runs).raise_for_status()
         client.post("/api/v1/logs", json=logs).raise_for_status()

@@ -253,10 +253,11 @@ class PredictionStage:
     end of `observe`) is the stream time of the source whose records it just saw, and the
     predictions of a run are alerted on that source's time.
 
-    With `runs` (the stored test runs), each run's end ends its incident (`run_ends`): looked
-    up when a model loads and at every tick, so a run reported when it ends closes the alerts its
-    lines raised within a tick, and runs sent before their logs (a replay) close theirs exactly
-    at their ends.
+    Following the stored test runs (`follow_runs`: the stage that predicts on the logs, never a
+    process's view of another's), each run's end ends its incident (`run_ends`): looked up when
+    a model loads and at every tick, so a run reported when it ends closes the alerts its lines
+    raised within a tick, and runs sent before their logs (a replay) close theirs exactly at
+    their ends.
 
     `live` holds the predictions open now, for /metrics (a scrape never queries the database).
     A newer model keeps them: its predictor starts with none open, so they leave when their
@@ -275,10 +276,9 @@ class PredictionStage:
         predictor: PredictorFactory = OnlinePredictor,
         failures: FailureSink | None = None,
         events: EventSource | None = None,
-        runs: RunSource | None = None,
     ) -> None:
         self._models = models
-        self._run_ends = StoredRunEnds(runs) if runs is not None else None
+        self._run_ends: StoredRunEnds | None = None
         self._events = events
         self._predictions = predictions
         self._failures = failures
@@ -306,6 +306,13 @@ class PredictionStage:
         if alert_threshold is not None:
             self.threshold = AlertThreshold(alert_threshold, f"set by {THRESHOLD_SETTING}")
             alerting.use_threshold(alert_threshold)
+
+    def follow_runs(self, runs: RunSource) -> None:
+        """Tell the predictor the ends of the test runs stored in `runs` (and report a failed
+        run's as a failure seen when it ends)."""
+        self._run_ends = StoredRunEnds(runs)
+        if self.predictor is not None:
+            self._end_runs(self.predictor, started=False)
 
     def on_logs(self, records: Sequence[LogRecord]) -> None:
         self._reload_if_due()

@@ -306,6 +306,7 @@ class _ChildStages:
         self.stored: deque[list[LogRecord]] = deque()
         side = build_prediction_side(settings, self.engine, clock, clocks, modes, inputs)
         self.alerting, self.prediction = side[1], side[4]
+        self.prediction.follow_runs(inputs)  # the server's own stage sees no logs: not there
         self.told: Told = []
         self.prediction.on_told = lambda source, predictions: self.told.append(
             (source, predictions)

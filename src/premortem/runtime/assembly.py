@@ -151,6 +151,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             on_series=[remote.on_series],
         )
     else:
+        if handoff is None:  # this process predicts on the logs (scale-out: the workers do)
+            prediction.follow_runs(inputs)
         analysis = build_analysis_stage(settings, engine, stream_clocks)
         # Prediction first: it is on the alert path; windows and detectors can wait a moment.
         stages = Stages(
@@ -268,7 +270,6 @@ def build_prediction_side(
         alert_threshold=settings.alert_threshold,
         failures=inputs,
         events=inputs,
-        runs=inputs,
     )
     return alert_store, alerting, models, predictions, prediction
 

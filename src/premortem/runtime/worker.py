@@ -163,6 +163,7 @@ class Worker:
         side = build_prediction_side(
             settings, self.engine, self.clock, self.prediction_clocks, modes, self.inputs
         )
+        side[4].follow_runs(self.inputs)
         self.alerting = side[1]
         self.prediction: PredictionStage = side[4]
         self.predicting: asyncio.Task[None] | None = None

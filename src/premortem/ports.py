@@ -40,6 +40,7 @@ class TestRunQuery:
     limit: int = 100
     offset: int = 0
     newest_first: bool = True
+    received_since_ns: int | None = None  # sent (or sent again) at or after this wall-clock time
 
 
 @dataclass(slots=True)

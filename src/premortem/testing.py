@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -49,13 +50,16 @@ def _page(items: Iterable[T], *, key: Callable[[T], Any], limit: int, offset: in
 class MemoryInputStore:
     def __init__(self) -> None:
         self._test_runs: dict[str, StoredTestRun] = {}
+        self._received: dict[str, int] = {}  # per test run: when it was last sent (wall clock)
         self._simulations: dict[str, SimulationRun] = {}
         self._logs: dict[str, LogRecord] = {}
         self._events: dict[str, Event] = {}
 
     def add_test_runs(self, runs: Sequence[StoredTestRun]) -> int:
+        received = time.time_ns()
         for stored in runs:  # sent twice in one batch: the last counts
             self._test_runs[stored.run.test_id] = copy.deepcopy(stored)
+            self._received[stored.run.test_id] = received
         return len({stored.run.test_id for stored in runs})
 
     def get_test_run(self, test_id: str) -> StoredTestRun:
@@ -66,6 +70,7 @@ class MemoryInputStore:
     def delete_test_run(self, test_id: str) -> None:
         if self._test_runs.pop(test_id, None) is None:
             raise NotFound(f"no test run with id {test_id!r}")
+        self._received.pop(test_id, None)
 
     def list_test_runs(self, query: TestRunQuery) -> Page[StoredTestRun]:
         def keep(stored: StoredTestRun) -> bool:
@@ -75,6 +80,10 @@ class MemoryInputStore:
                 and (not query.outcome or run.outcome == query.outcome)
                 and (not query.service or (run.service or "") == query.service)
                 and _in_range(datetime_to_ns(run.timestamp), query.since_ns, query.until_ns)
+                and (
+                    query.received_since_ns is None
+                    or self._received[run.test_id] >= query.received_since_ns
+                )
             )
 
         return _page(

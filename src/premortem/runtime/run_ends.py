@@ -16,10 +16,12 @@ without an outcome yet (a Litmus ChaosResult still `Awaited`) is going on.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
-from premortem.domain import TestRun
+from premortem.domain import TestRun, datetime_to_ns
 from premortem.learn.run_end import RunEnd
 from premortem.ports import Page, StoredTestRun, TestRunQuery
 from premortem.runtime.training import run_end_ns, run_window_ns, run_windows_ns
@@ -29,6 +31,10 @@ LOOK_BACK_NS = 2 * HOUR_NS  # runs that started this long before the stream's ti
 LOOK_AHEAD_NS = 24 * HOUR_NS  # and runs sent before their logs (a replay), this far ahead
 MAX_RUNS = 1000
 MAX_SEEN = 10_000
+# Every look asks only for the runs sent since the last one (a margin for the clocks of several
+# hosts); all runs near the stream are read again this often, as the stream moves on.
+FULL_LOOK_NS = 30 * 10**9
+RECEIVED_MARGIN_NS = 30 * 10**9
 
 
 class RunSource(Protocol):
@@ -36,24 +42,39 @@ class RunSource(Protocol):
 
 
 class StoredRunEnds:
-    """The ends of the stored test runs near the stream's time, by the training windows' rule."""
+    """The ends of the stored test runs near the stream's time, by the training windows' rule.
 
-    def __init__(self, runs: RunSource) -> None:
+    Validating a thousand stored runs takes about a tenth of a second, so each look reads only
+    the runs sent since the last one and keeps the others; every FULL_LOOK_NS it reads all the
+    runs near the stream again (the stream has moved on; a host's clock may be behind)."""
+
+    def __init__(self, runs: RunSource, *, wall_ns: Callable[[], int] = time.time_ns) -> None:
         self._runs = runs
+        self._wall_ns = wall_ns
+        self._known: dict[str, TestRun] = {}  # the runs near the stream, by test id
+        self._full_at = -FULL_LOOK_NS  # wall clock of the last look at every run
+        self._looked_at = 0  # wall clock of the last look
         # Per run: the stream's time when it was first seen (a run without an end of its own,
         # reported after its start, ended by then).
         self._first_seen: dict[str, int] = {}
 
     def near(self, newest_ns: int) -> list[RunEnd]:
-        page = self._runs.list_test_runs(
-            TestRunQuery(
-                since_ns=newest_ns - LOOK_BACK_NS,
-                until_ns=newest_ns + LOOK_AHEAD_NS,
-                limit=MAX_RUNS,
-                newest_first=False,  # more than MAX_RUNS ahead: the nearest are the ones due
-            )
+        now = self._wall_ns()
+        since, until = newest_ns - LOOK_BACK_NS, newest_ns + LOOK_AHEAD_NS
+        full = now - self._full_at >= FULL_LOOK_NS
+        query = TestRunQuery(
+            since_ns=since,
+            until_ns=until,
+            limit=MAX_RUNS,
+            newest_first=False,  # more than MAX_RUNS ahead: the nearest are the ones due
+            received_since_ns=None if full else self._looked_at - RECEIVED_MARGIN_NS,
         )
-        runs = [stored.run for stored in page.items]
+        fresh = [stored.run for stored in self._runs.list_test_runs(query).items]
+        if full:
+            self._known, self._full_at = {}, now
+        self._looked_at = now
+        self._known.update((run.test_id, run) for run in fresh)
+        runs = [r for r in self._known.values() if since <= datetime_to_ns(r.timestamp) < until]
         for run in runs:
             if run.actual_outcome is not None:
                 self._first_seen.setdefault(run.test_id, newest_ns)

@@ -218,6 +218,8 @@ class SqlInputStore:
         if query.service:
             conditions.append(c.service == query.service)
         conditions += _time_range(c.time_ns, query.since_ns, query.until_ns)
+        if query.received_since_ns is not None:
+            conditions.append(c.received_ns >= query.received_since_ns)
         order = (c.time_ns.desc(), c.id) if query.newest_first else (c.time_ns, c.id)
         stmt = select(c.doc).where(*conditions).order_by(*order)
         docs, total = self._page(stmt, query.limit, query.offset)

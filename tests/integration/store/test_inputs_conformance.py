@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +83,10 @@ def test_test_runs_round_trip_and_filter(store: InputStore) -> None:
     assert page.total == 3 and [s.run.test_id for s in page.items] == ["b"]
     oldest = store.list_test_runs(TestRunQuery(limit=2, newest_first=False))
     assert [s.run.test_id for s in oldest.items] == ["a", "b"]
+    sent_at = time.time_ns()
+    store.add_test_runs([run("b", minute=1, failed=True, faults=["cpu_hog"])])
+    again = store.list_test_runs(TestRunQuery(received_since_ns=sent_at))
+    assert [s.run.test_id for s in again.items] == ["b"], "only what was sent since"
 
 
 def test_resending_a_test_run_replaces_it(store: InputStore) -> None:

@@ -36,7 +36,12 @@ from premortem.learn.metric_signals import (
     signals_by_mode,
 )
 from premortem.learn.network import ModeNetwork
-from premortem.learn.onset import AT_FAILURE_NS, logged_at_failure, place_onset
+from premortem.learn.onset import (
+    AT_FAILURE_NS,
+    logged_at_failure,
+    place_onset,
+    shared_symptoms,
+)
 from premortem.learn.precursors import (
     MAX_HORIZON_NS,
     RunView,
@@ -398,11 +403,15 @@ def _views(
         if run.test_id not in episodes or fault_start_ns(run) is not None
     ]
     known_healthy = healthy_templates(normal)
+    symptoms = shared_symptoms(
+        [(r, t, episodes[r.test_id].details) for r, t in timelines if r.test_id in episodes],
+        healthy=known_healthy,
+    )
     views = []
     for run, timeline in timelines:
         episode = episodes.get(run.test_id)
         if episode is not None:
-            _place_onset(episode, run, timeline, known_healthy)
+            _place_onset(episode, run, timeline, known_healthy, symptoms)
         watch_end = episode.onset_ns if episode else timeline.end_ns + 1
         views.append(
             RunView(
@@ -469,10 +478,20 @@ def _normal_end(run: TestRun, timeline: Timeline, episode: Episode | None) -> in
     return timeline.end_ns + 1
 
 
-def _place_onset(episode: Episode, run: TestRun, timeline: Timeline, healthy: set[int]) -> None:
+def _place_onset(
+    episode: Episode,
+    run: TestRun,
+    timeline: Timeline,
+    healthy: set[int],
+    symptoms: frozenset[int] = frozenset(),
+) -> None:
     """The failure's own templates, and its onset when the run did not say (learn/onset.py)."""
     manifest, onset = place_onset(
-        timeline, episode.details, fault_start_ns=episode.fault_start_ns, healthy=healthy
+        timeline,
+        episode.details,
+        fault_start_ns=episode.fault_start_ns,
+        healthy=healthy,
+        symptoms=symptoms,
     )
     # The failure's time: the run's word for it, else the first new error after the fault when
     # no line reads like the details (a probe's "the event is locked; try again" is in no log).
@@ -496,6 +515,8 @@ def _place_onset(episode: Episode, run: TestRun, timeline: Timeline, healthy: se
         if run.failure_time is not None
         else "details"
         if failure_ns is None
+        else "shared error"
+        if symptoms.intersection(episode.at_failure)
         else "new error"
         if onset < timeline.end_ns
         else "last line"

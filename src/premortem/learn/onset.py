@@ -7,7 +7,9 @@ found in the run's own logs, never taken as the run's start:
    `failure_details` (they share a phrase of three words, or most of the template's words
    appear in the details), else
 2. the first new error after the fault started: an error template never seen in normal
-   operation, else
+   operation — preferring a *shared symptom*, a new error that failed runs of other fault types
+   logged too (every kind of fault ends in the same "could not enqueue order" the probe saw,
+   while a lock timeout 29 s before it, only in the lock runs, is that kind's cause), else
 3. the run's last line (the failure was seen by the test, not in the logs).
 
 The templates that read like the failure details are the failure's *manifestation*: they are
@@ -140,14 +142,48 @@ def logged_at_failure(
     return [template_id for _, template_id in sorted(found)]
 
 
+def new_errors(timeline: Timeline, *, healthy: set[int], since_ns: int) -> dict[int, int]:
+    """Error templates never seen in normal operation, with their first line at or after
+    `since_ns` (rule 2's candidates)."""
+    until = timeline.end_ns + 1
+    return {
+        template_id: when
+        for template_id, severity in timeline.severity.items()
+        if severity >= ERROR_SEVERITY and template_id not in healthy
+        if (when := timeline.first_in(template_id, since_ns, until)) is not None
+    }
+
+
+def shared_symptoms(
+    failed: Sequence[tuple[TestRun, Timeline, str]], *, healthy: set[int]
+) -> frozenset[int]:
+    """The new errors that failed runs of two or more fault types logged after their faults —
+    runs without `failure_time` whose details no line reads like, where rule 2 places the onset:
+    the failure the test saw, not one kind's cause before it. `failed`: (run, its timeline,
+    its failure details)."""
+    kinds: dict[int, set[str]] = {}
+    for run, timeline, details in failed:
+        if run.failure_time is not None or not run.fault_types:
+            continue
+        start = fault_start_ns(run)
+        since = start if start is not None else timeline.start_ns
+        if manifest_templates(timeline, details, since_ns=since, healthy=healthy):
+            continue
+        for template_id in new_errors(timeline, healthy=healthy, since_ns=since):
+            kinds.setdefault(template_id, set()).update(run.fault_types)
+    return frozenset(t for t, types in kinds.items() if len(types) >= 2)
+
+
 def detect_onset_ns(
     timeline: Timeline,
     *,
     manifest: list[int],
     healthy: set[int],
     since_ns: int,
+    symptoms: frozenset[int] = frozenset(),
 ) -> int:
-    """The onset of a failed run without `failure_time` (see the module docstring)."""
+    """The onset of a failed run without `failure_time` (see the module docstring);
+    `symptoms`: the new errors failed runs of several fault types shared."""
     until = timeline.end_ns + 1
     firsts = [
         when
@@ -156,13 +192,9 @@ def detect_onset_ns(
     ]
     if firsts:
         return min(firsts)
-    errors = [
-        when
-        for template_id, severity in timeline.severity.items()
-        if severity >= ERROR_SEVERITY and template_id not in healthy
-        if (when := timeline.first_in(template_id, since_ns, until)) is not None
-    ]
-    return min(errors) if errors else timeline.end_ns
+    errors = new_errors(timeline, healthy=healthy, since_ns=since_ns)
+    shared = [when for template_id, when in errors.items() if template_id in symptoms]
+    return min(shared or errors.values(), default=timeline.end_ns)
 
 
 def place_onset(
@@ -171,12 +203,16 @@ def place_onset(
     *,
     fault_start_ns: int | None,
     healthy: set[int],
+    symptoms: frozenset[int] = frozenset(),
 ) -> tuple[list[int], int]:
     """A failed run's manifestation templates and the onset found in its logs (the caller keeps
     `failure_time` instead when the run gave one)."""
     since = fault_start_ns if fault_start_ns is not None else timeline.start_ns
     manifest = manifest_templates(timeline, details, since_ns=since, healthy=healthy)
-    return manifest, detect_onset_ns(timeline, manifest=manifest, healthy=healthy, since_ns=since)
+    onset = detect_onset_ns(
+        timeline, manifest=manifest, healthy=healthy, since_ns=since, symptoms=symptoms
+    )
+    return manifest, onset
 
 
 def onset_in_records(

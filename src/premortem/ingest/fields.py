@@ -418,6 +418,7 @@ def with_exception(body: str, attributes: Mapping[str, Any]) -> str:
     OpenTelemetry's SDKs put in the `exception.stacktrace` attribute (else `exception.type:
     exception.message`), which `logger.exception(...)` writes below the message in a file.
 
+    JSON loggers' own error fields count the same (`_logged_error`: pino's `err`, zap's `error`).
     The body alone is only the message ("Error handling request"): a trial's Redis failures,
     whose exception said `OutOfMemoryError: OOM command not allowed`, were named "handling
     request". The attributes stay; the template is the message's (the first line) as before.
@@ -427,6 +428,8 @@ def with_exception(body: str, attributes: Mapping[str, Any]) -> str:
     trace = attributes.get("exception.stacktrace")
     if isinstance(trace, str) and trace.strip():
         extra = trace.strip("\n")
+    elif (logged := _logged_error(attributes)) is not None:
+        extra = logged
     else:
         kind, message = attributes.get("exception.type"), attributes.get("exception.message")
         if not isinstance(kind, str) or not kind:
@@ -435,3 +438,23 @@ def with_exception(body: str, attributes: Mapping[str, Any]) -> str:
     if extra in body:
         return body
     return f"{body}\n{extra}" if body else extra
+
+
+ERROR_KEYS = ("err", "error")
+
+
+def _logged_error(attributes: Mapping[str, Any]) -> str | None:
+    """The error a JSON logger put beside its message: pino's and bunyan's `err` object (its
+    `stack`, else `type: message`), zap's and logrus's `error` string. A trial's API logged "could
+    not enqueue order" with `err.message` "broker rejected publish (nack)"."""
+    for key in ERROR_KEYS:
+        err = attributes.get(key)
+        if isinstance(err, str) and err.strip():
+            return err.strip("\n")
+        if isinstance(err, dict):
+            stack, kind, message = err.get("stack"), err.get("type"), err.get("message")
+            if isinstance(stack, str) and stack.strip():
+                return stack.strip("\n")
+            if isinstance(message, str) and message:
+                return f"{kind}: {message}" if isinstance(kind, str) and kind else message
+    return None

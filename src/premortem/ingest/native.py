@@ -180,7 +180,12 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
         attributes = {k: v for k, v in item.items() if k not in _LOG_KEYS} | attributes
     if attributes:
         check_values_depth(attributes, "/attributes")
-        if "exception.stacktrace" in attributes or "exception.type" in attributes:
+        if (
+            "exception.stacktrace" in attributes
+            or "exception.type" in attributes
+            or "err" in attributes
+            or "error" in attributes
+        ):
             body = with_exception(body, attributes)
     service = get("service")
     observed = get("observed_timestamp")

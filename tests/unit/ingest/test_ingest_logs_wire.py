@@ -278,6 +278,35 @@ def test_a_native_record_with_exception_attributes_reads_the_same() -> None:
     assert log_record({**item, "attributes": {}}, NOW).body == "Error handling request"
 
 
+def test_a_json_loggers_error_field_follows_its_message() -> None:
+    """pino's and bunyan's `err` object (its stack), zap's and logrus's `error` string: what
+    broke, beside a message that only says something did. Template: the message's line."""
+    from premortem.ingest.native import log_record
+
+    pino = {
+        "level": 50,
+        "time": 1765154737000,
+        "pid": 7,
+        "hostname": "web-1",
+        "msg": "could not enqueue order",
+        "err": {
+            "type": "Error",
+            "message": "broker rejected publish (nack)",
+            "stack": "Error: broker rejected publish (nack)\n    at Channel.confirm (index.js:42:11)",
+        },
+    }
+    assert log_record(pino, NOW).body == (
+        "could not enqueue order\nError: broker rejected publish (nack)\n"
+        "    at Channel.confirm (index.js:42:11)"
+    )
+    without_stack = {**pino, "err": {"type": "Error", "message": "nack"}}
+    assert log_record(without_stack, NOW).body == "could not enqueue order\nError: nack"
+    zap = {"level": "error", "ts": 1765154737.5, "msg": "request failed", "error": "EOF"}
+    assert log_record(zap, NOW).body == "request failed\nEOF"
+    flag = {"timestamp": NOW, "body": "checked", "attributes": {"error": False}}
+    assert log_record(flag, NOW).body == "checked"
+
+
 def test_otlp_protobuf_garbage() -> None:
     with pytest.raises(IngestError, match="protobuf"):
         otlp.parse_otlp(b"\xff\xff\xff\xff", content_type="application/x-protobuf", now_ns=NOW)

@@ -406,6 +406,7 @@ def _views(
     symptoms = shared_symptoms(
         [(r, t, episodes[r.test_id].details) for r, t in timelines if r.test_id in episodes],
         healthy=known_healthy,
+        passed=[t for r, t in timelines if r.test_id not in episodes],
     )
     views = []
     for run, timeline in timelines:

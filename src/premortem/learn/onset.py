@@ -8,8 +8,9 @@ found in the run's own logs, never taken as the run's start:
    appear in the details), else
 2. the first new error after the fault started: an error template never seen in normal
    operation — preferring a *shared symptom*, a new error that failed runs of other fault types
-   logged too (every kind of fault ends in the same "could not enqueue order" the probe saw,
-   while a lock timeout 29 s before it, only in the lock runs, is that kind's cause), else
+   logged too and no passing run did (every kind of fault ends in the same "could not enqueue
+   order" the probe saw, while a lock timeout 29 s before it, only in the lock runs, is that
+   kind's cause; a rollback's errors, in harmless runs too, are nobody's failure), else
 3. the run's last line (the failure was seen by the test, not in the logs).
 
 The templates that read like the failure details are the failure's *manifestation*: they are
@@ -155,12 +156,17 @@ def new_errors(timeline: Timeline, *, healthy: set[int], since_ns: int) -> dict[
 
 
 def shared_symptoms(
-    failed: Sequence[tuple[TestRun, Timeline, str]], *, healthy: set[int]
+    failed: Sequence[tuple[TestRun, Timeline, str]],
+    *,
+    healthy: set[int],
+    passed: Sequence[Timeline] = (),
 ) -> frozenset[int]:
     """The new errors that failed runs of two or more fault types logged after their faults —
     runs without `failure_time` whose details no line reads like, where rule 2 places the onset:
-    the failure the test saw, not one kind's cause before it. `failed`: (run, its timeline,
-    its failure details)."""
+    the failure the test saw, not one kind's cause before it — and no passing run logged (a
+    rollback's own errors, "terminating connection due to administrator command", come in
+    harmless runs too: they are every kind's aftermath, not its failure). `failed`: (run, its
+    timeline, its failure details); `passed`: the timelines of the runs that passed."""
     kinds: dict[int, set[str]] = {}
     for run, timeline, details in failed:
         if run.failure_time is not None or not run.fault_types:
@@ -171,7 +177,8 @@ def shared_symptoms(
             continue
         for template_id in new_errors(timeline, healthy=healthy, since_ns=since):
             kinds.setdefault(template_id, set()).update(run.fault_types)
-    return frozenset(t for t, types in kinds.items() if len(types) >= 2)
+    in_passing = {t for timeline in passed for t in timeline.times}
+    return frozenset(t for t, types in kinds.items() if len(types) >= 2 and t not in in_passing)
 
 
 def detect_onset_ns(

@@ -107,3 +107,27 @@ def test_one_fault_type_alone_has_no_shared_symptom() -> None:
         if run.failed
     ]
     assert shared_symptoms(failed, healthy=set()) == frozenset()
+
+
+def test_an_error_a_passing_run_logged_too_is_no_shared_symptom() -> None:
+    """A rollback's own error ("terminating connection due to administrator command") comes in
+    every faulted run, harmless ones too: the aftermath of every kind, not the failure."""
+    runs, records = _suite(["table_lock", "consumer_slowdown", None])
+    windows = run_windows_ns(runs)
+    by_run = logs_by_run(runs, records, windows=windows)
+    miner = PrefixTreeMiner()
+    timelines = {
+        run.test_id: build_timeline(run.test_id, by_run[run.test_id], miner) for run in runs
+    }
+    failed = [(run, timelines[run.test_id], DETAILS) for run in runs if run.failed]
+    (passed,) = [timelines[run.test_id] for run in runs if not run.failed]
+    assert shared_symptoms(failed, healthy=set()), "the enqueue error, in both kinds"
+    harmless_with_it = _suite(["table_lock", "consumer_slowdown", "consumer_slowdown"])
+    last = harmless_with_it[0][-1]
+    refused = [
+        r
+        for r in harmless_with_it[1]
+        if r.time_ns >= datetime_to_ns(last.timestamp) and "could not enqueue" in r.body
+    ]
+    passed_with_it = build_timeline("harmless", [*by_run[runs[-1].test_id], *refused], miner)
+    assert shared_symptoms(failed, healthy=set(), passed=[passed, passed_with_it]) == frozenset()

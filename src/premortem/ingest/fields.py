@@ -441,6 +441,8 @@ def with_exception(body: str, attributes: Mapping[str, Any]) -> str:
 
 
 ERROR_KEYS = ("err", "error")
+# The attributes `with_exception` reads: a record without any of them reads as it was sent.
+EXCEPTION_KEYS = frozenset({"exception.stacktrace", "exception.type", *ERROR_KEYS})
 
 
 def _logged_error(attributes: Mapping[str, Any]) -> str | None:

@@ -28,6 +28,7 @@ from premortem.domain import (
 from premortem.errors import IngestError
 from premortem.ingest.fields import (
     EVENT_LIMITS,
+    EXCEPTION_KEYS,
     MAX_NS,
     check_depth,
     check_lengths,
@@ -180,12 +181,7 @@ def log_record(item: Any, now_ns: int) -> LogRecord:
         attributes = {k: v for k, v in item.items() if k not in _LOG_KEYS} | attributes
     if attributes:
         check_values_depth(attributes, "/attributes")
-        if (
-            "exception.stacktrace" in attributes
-            or "exception.type" in attributes
-            or "err" in attributes
-            or "error" in attributes
-        ):
+        if not EXCEPTION_KEYS.isdisjoint(attributes):
             body = with_exception(body, attributes)
     service = get("service")
     observed = get("observed_timestamp")

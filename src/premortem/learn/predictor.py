@@ -456,12 +456,7 @@ class OnlinePredictor:
         horizon; none: a failure no mode was warned of)."""
         when = end.failure_ns if end.failure_ns is not None else end.end_ns
         self._last_failure_ns, self._warned_since_failure = when, False
-        horizon_ns = int(self.horizon_s * 1e9)
-        lately = sorted((at, m) for m, at in self._predicted_at.items() if at >= when - horizon_ns)
-        if self._open:
-            mode = max(sorted(self._open), key=lambda m: self._open[m])
-        else:
-            mode = lately[-1][1] if lately else ""
+        mode = self._warned_of(sorted(self._names), when)
         return ObservedFailure(
             when, end.service, mode, "", end.details[:300], "", (mode,) if mode else (), end.test_id
         )
@@ -486,18 +481,24 @@ class OnlinePredictor:
         learned."""
         if len(modes) < 2:
             return modes[0] if modes else ""
+        if warned := self._warned_of(modes, now):
+            return warned
+        if self._fired:
+            probability = self.probabilities()
+            return max(modes, key=lambda m: probability.get(m, 0.0))
+        return modes[0]
+
+    def _warned_of(self, modes: Iterable[str], now: int) -> str:
+        """Of `modes`, the one premortem is warning of at `now`: the likeliest predicted now, else
+        the one last predicted within the horizon; "" when none was."""
+        modes = tuple(modes)
         if predicted := [m for m in modes if m in self._open]:
             return max(predicted, key=lambda m: self._open[m])
         horizon_ns = int(self.horizon_s * 1e9)
         lately = [
             (at, m) for m in modes if (at := self._predicted_at.get(m, -_NEVER)) >= now - horizon_ns
         ]
-        if lately:
-            return max(lately)[1]
-        if self._fired:
-            probability = self.probabilities()
-            return max(modes, key=lambda m: probability.get(m, 0.0))
-        return modes[0]
+        return max(lately)[1] if lately else ""
 
     def probabilities(self) -> dict[str, float]:
         """P(mode within the horizon) for the current evidence, per mode id."""

@@ -406,7 +406,7 @@ class PredictionStage:
         newest = self._clocks.newest_ns()
         if self._run_ends is None or not newest:
             return []  # nothing received yet: no stream time to look near
-        ends = self._run_ends.near(newest)
+        ends = self._run_ends.near(newest, every=not started)
         return predictor.end_runs(ends, started_ns=0 if started else newest)
 
     def _store_failures(self, predictor: Predictor) -> None:

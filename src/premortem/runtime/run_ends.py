@@ -58,7 +58,10 @@ class StoredRunEnds:
         # reported after its start, ended by then).
         self._first_seen: dict[str, int] = {}
 
-    def near(self, newest_ns: int) -> list[RunEnd]:
+    def near(self, newest_ns: int, *, every: bool = False) -> list[RunEnd]:
+        """The ends of the runs near `newest_ns` — none when this look found no run sent since
+        the last one (the predictor keeps what it was told), all of them on a full look or when
+        asked for `every` one (a new predictor)."""
         now = self._wall_ns()
         since, until = newest_ns - LOOK_BACK_NS, newest_ns + LOOK_AHEAD_NS
         full = now - self._full_at >= FULL_LOOK_NS
@@ -70,6 +73,9 @@ class StoredRunEnds:
             received_since_ns=None if full else self._looked_at - RECEIVED_MARGIN_NS,
         )
         fresh = [stored.run for stored in self._runs.list_test_runs(query).items]
+        if not (fresh or full or every):
+            self._looked_at = now
+            return []
         if full:
             self._known, self._full_at = {}, now
         self._looked_at = now
